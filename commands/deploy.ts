@@ -1,0 +1,28 @@
+import {Flags} from '@oclif/core'
+
+import {GwCommand} from '../src/cli/base.js'
+import {changeFlags, fleetFlags} from '../src/cli/flags.js'
+
+export default class Deploy extends GwCommand {
+  static override summary = 'Bring every selected gateway to its desired version with its values.'
+  static override description = `Installs where no gateway runs, reconfigures where the values changed, upgrades hop by hop (one minor at a time) where older, and does nothing where in sync. Refusals (downgrades, missing release series) are decided before anything changes on that host.
+
+Each host gets one SSH connection; release files and values are uploaded only when their sha256 differs from what the host already has. The installer runs as root and must report both "Deployed versions" with the right agent version and "All services are ready.".`
+  static override examples = [
+    {description: 'Deploy the whole fleet', command: '<%= config.bin %> deploy -i fleet.yaml'},
+    {description: 'Show the plan for the canary ring only', command: '<%= config.bin %> deploy -i fleet.yaml -l ring=canary --dry-run'},
+    {description: 'Roll out in batches (1 canary, then quarters), tolerating one failure', command: '<%= config.bin %> deploy -i fleet.yaml --batch-size 1,25% --max-fail 1'},
+  ]
+  static override flags = {
+    ...fleetFlags,
+    ...changeFlags,
+    'batch-size': Flags.string({description: 'roll out in batches: a list of counts or percentages, the last one repeating (default: all at once)', helpValue: 'LIST'}),
+    'skip-preflight': Flags.boolean({description: 'do not run the prerequisite checks on hosts about to be installed'}),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(Deploy)
+    const {changeCommand, reportError} = await import('../src/cli/actions.js')
+    process.exitCode = await changeCommand('deploy', flags).catch((e) => reportError(e, flags.json))
+  }
+}

@@ -1,0 +1,26 @@
+import {Flags} from '@oclif/core'
+
+import {GwCommand} from '../src/cli/base.js'
+import {changeFlags, fleetFlags} from '../src/cli/flags.js'
+
+export default class Upgrade extends GwCommand {
+  static override summary = 'Rolling upgrade of installed gateways to a version, one minor at a time.'
+  static override description = `Walks each installed gateway release by release to --to VERSION (for every series in between, the highest patch in the release folder), verifying each hop before the next. Never installs new gateways. Starts with a canary batch of one; when failures exceed --max-fail no further batch starts and the rest are skipped. A failed hop leaves the gateway at its last good version; rerunning continues from what each host actually runs.`
+  static override examples = [
+    {description: 'Upgrade everything to 1.6.0, canary first', command: '<%= config.bin %> upgrade -i fleet.yaml --to 1.6.0'},
+    {description: 'See the hops and batches first', command: '<%= config.bin %> upgrade -i fleet.yaml --to 1.6.0 --dry-run'},
+    {description: 'Custom batches, tolerate 10% failures', command: '<%= config.bin %> upgrade -i fleet.yaml --to 1.6.0 --batch-size 2,5,50% --max-fail 10%'},
+  ]
+  static override flags = {
+    ...fleetFlags,
+    ...changeFlags,
+    to: Flags.string({description: 'the version to bring installed gateways to', required: true, helpValue: 'VERSION'}),
+    'batch-size': Flags.string({description: 'batches: counts or percentages, the last one repeating', default: '1,100%', helpValue: 'LIST'}),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(Upgrade)
+    const {changeCommand, reportError} = await import('../src/cli/actions.js')
+    process.exitCode = await changeCommand('upgrade', flags).catch((e) => reportError(e, flags.json))
+  }
+}

@@ -1,0 +1,63 @@
+// Named errors. Only the edge (src/cli.ts) turns them into exit codes and words.
+
+/** Where in an input file a problem is: file, 1-based line (0 when unknown) and dotted key. */
+export interface InputLocation {
+  file: string
+  line?: number
+  key?: string
+}
+
+/** Bad input (flags, inventory, values, release folder): exit 2, nothing on any host touched. */
+export class InputError extends Error {
+  readonly location?: InputLocation
+  constructor(message: string, location?: InputLocation) {
+    super(location ? `${formatLocation(location)}: ${message}` : message)
+    this.name = 'InputError'
+    this.location = location
+  }
+}
+
+/** "file:line: key" as operators read it in compiler output. */
+export function formatLocation(loc: InputLocation): string {
+  let s = loc.file
+  if (loc.line) s += `:${loc.line}`
+  if (loc.key) s += ` (${loc.key})`
+  return s
+}
+
+/** Why a host could not be reached; each kind is its own remedy for the operator. */
+export type UnreachableKind =
+  | 'refused'
+  | 'timeout'
+  | 'auth'
+  | 'host-key-unknown'
+  | 'host-key-changed'
+  | 'dns'
+  | 'network'
+  | 'jump'
+
+/** The host could not be reached or logged into. */
+export class UnreachableError extends Error {
+  readonly kind: UnreachableKind
+  constructor(kind: UnreachableKind, message: string) {
+    super(message)
+    this.name = 'UnreachableError'
+    this.kind = kind
+  }
+}
+
+/** A step on a reachable host failed (installer exit code, verification, lock held, timeout ...). */
+export class HostStepError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'HostStepError'
+  }
+}
+
+/** The version policy refuses this gateway; decided before anything changes on it. */
+export class PolicyRefusal extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'PolicyRefusal'
+  }
+}

@@ -1,0 +1,74 @@
+// The --limit selector: which gateways a command works on.
+// Terms: name, glob on names (`eu-*`, `gw-?`), label=value (value may be a glob), `!term` excludes.
+
+import { InputError } from '../errors.js'
+import type { Gateway } from '../types.js'
+import { closest } from './yaml-util.js'
+
+const WHERE = { file: '--limit' }
+
+type Matcher = (gw: Gateway) => boolean
+
+interface Term {
+  exclude: boolean
+  text: string
+  match: Matcher
+  /** A plain name must name a gateway; globs and labels may match none. */
+  plainName?: string
+}
+
+function globToRegExp(glob: string): RegExp {
+  let re = '^'
+  for (const ch of glob) {
+    if (ch === '*') re += '.*'
+    else if (ch === '?') re += '.'
+    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&')
+  }
+  return new RegExp(re + '$')
+}
+
+function parseTerm(raw: string): Term {
+  const term = raw.trim()
+  const exclude = term.startsWith('!')
+  const body = exclude ? term.slice(1).trim() : term
+  if (body === '') throw new InputError(`empty term in "${raw}"`, WHERE)
+  const eq = body.indexOf('=')
+  if (eq >= 0) {
+    const key = body.slice(0, eq).trim()
+    const value = body.slice(eq + 1).trim()
+    if (key === '' || value === '') throw new InputError(`malformed label term "${term}": expected name=value`, WHERE)
+    const re = globToRegExp(value)
+    return { exclude, text: term, match: (gw) => gw.labels[key] !== undefined && re.test(gw.labels[key]) }
+  }
+  if (/[*?]/.test(body)) {
+    const re = globToRegExp(body)
+    return { exclude, text: term, match: (gw) => re.test(gw.name) }
+  }
+  return { exclude, text: term, match: (gw) => gw.name === body, plainName: body }
+}
+
+/**
+ * Applies a --limit selector (names, globs, label=value, `!term` excludes) to the
+ * inventory's gateways, keeping inventory order. Undefined selects all.
+ */
+export function selectGateways(gateways: Gateway[], limit: string | undefined): Gateway[] {
+  if (limit === undefined) return [...gateways]
+  if (limit.trim() === '') throw new InputError('selector is empty', WHERE)
+  const terms = limit.split(',').map(parseTerm)
+  for (const t of terms) {
+    if (t.plainName !== undefined && !gateways.some(t.match)) {
+      const hint = closest(
+        t.plainName,
+        gateways.map((g) => g.name),
+      )
+      throw new InputError(`no gateway named "${t.plainName}"${hint ? ` (did you mean "${hint}"?)` : ''}`, WHERE)
+    }
+  }
+  const includes = terms.filter((t) => !t.exclude)
+  const excludes = terms.filter((t) => t.exclude)
+  const selected = gateways.filter(
+    (gw) => (includes.length === 0 || includes.some((t) => t.match(gw))) && !excludes.some((t) => t.match(gw)),
+  )
+  if (selected.length === 0) throw new InputError(`"${limit}" selects no gateway`, WHERE)
+  return selected
+}

@@ -1,0 +1,221 @@
+// Renders a gateway's values file for upload: resolves ${env:NAME} and
+// ${file:PATH} references, refuses vendor placeholders, type-checks the keys
+// the installation guide documents. Errors never contain a resolved value.
+
+import { createHash } from 'node:crypto'
+import { promises as fs } from 'node:fs'
+import path from 'node:path'
+import { isMap, isPair, isScalar, isSeq, visit, type Scalar } from 'yaml'
+import { z } from 'zod'
+import { InputError } from '../errors.js'
+import type { RenderedValues } from '../types.js'
+import {
+  checkDuplicateKeys,
+  dotted,
+  keyName,
+  lineOf,
+  lineOfPath,
+  parseYaml,
+  resolvePath,
+  type ParsedYaml,
+  type PathSegment,
+} from './yaml-util.js'
+
+/** Vendor template placeholders that must be replaced before a deploy. */
+export const VENDOR_PLACEHOLDERS = ['REDACTED', 'APHERIS_PROVIDED_TENANT_ID'] as const
+
+const REF_RE = /\$\{(env|file):([^}]*)\}/g
+const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+const absPath = z
+  .string()
+  .refine((s) => s.startsWith('/'), 'expected an absolute path (starting with /)')
+
+const str = z.string().nullish()
+const bool = z.boolean().nullish()
+
+// Only the documented keys are checked; everything else passes through.
+const valuesSchema = z
+  .object({
+    tenant: str,
+    auth: z
+      .object({
+        domain: str,
+        orchestrator: z.object({ clientId: str, clientSecret: str }).passthrough().nullish(),
+      })
+      .passthrough()
+      .nullish(),
+    dal: z
+      .object({
+        sources: z
+          .object({
+            files: z.object({ folder: absPath.nullish() }).passthrough().nullish(),
+            s3: z.array(z.string()).nullish(),
+          })
+          .passthrough()
+          .nullish(),
+        persistence: z
+          .object({
+            enabled: bool,
+            local: z.object({ hostPath: absPath.nullish() }).passthrough().nullish(),
+          })
+          .passthrough()
+          .nullish(),
+      })
+      .passthrough()
+      .nullish(),
+    gpu: z.object({ enabled: bool }).passthrough().nullish(),
+    cilium: z.object({ enabled: bool, egressToHost: bool }).passthrough().nullish(),
+    helmRepoUsername: str,
+    helmRepoPassword: str,
+  })
+  .passthrough()
+
+const TYPE_WORDS: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  boolean: 'true or false',
+  object: 'a mapping',
+  array: 'a list',
+  null: 'an empty value',
+}
+
+/** The key path of a node from the visitor's ancestor list. */
+function pathFromAncestors(ancestors: readonly unknown[], self: unknown): PathSegment[] {
+  const out: PathSegment[] = []
+  const chain = [...ancestors, self]
+  for (let i = 1; i < chain.length; i++) {
+    const parent = chain[i - 1]
+    const node = chain[i]
+    if (isPair(parent)) {
+      if (node === parent.value) out.push(keyName(parent.key))
+    } else if (isSeq(parent)) {
+      out.push(parent.items.indexOf(node as never))
+    }
+  }
+  return out
+}
+
+function hasPlaceholder(s: string): string | undefined {
+  return VENDOR_PLACEHOLDERS.find((p) => s.includes(p))
+}
+
+async function resolveRef(
+  kind: string,
+  arg: string,
+  baseDir: string,
+  env: NodeJS.ProcessEnv,
+  where: { file: string; line: number; key: string },
+): Promise<string> {
+  if (kind === 'env') {
+    if (!ENV_NAME_RE.test(arg)) throw new InputError(`\${env:${arg}}: not a valid environment variable name`, where)
+    const v = env[arg]
+    if (v === undefined) throw new InputError(`\${env:${arg}}: environment variable ${arg} is not set`, where)
+    return v
+  }
+  if (arg === '') throw new InputError('${file:}: empty path', where)
+  const target = resolvePath(arg, baseDir, env)
+  let data: string
+  try {
+    data = await fs.readFile(target, 'utf8')
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    const why = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code ?? 'error'})`
+    throw new InputError(`\${file:${arg}}: ${why}: ${target}`, where)
+  }
+  return data.replace(/\r?\n$/, '')
+}
+
+/** Reads a values file and returns its upload-ready text with every reference resolved. */
+export async function renderValues(file: string, opts: { env?: NodeJS.ProcessEnv } = {}): Promise<RenderedValues> {
+  const env = opts.env ?? process.env
+  const abs = path.resolve(file)
+  const baseDir = path.dirname(abs)
+  let text: string
+  try {
+    text = await fs.readFile(abs, 'utf8')
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    throw new InputError(code === 'ENOENT' ? 'values file not found' : `cannot read values file (${code ?? 'error'})`, {
+      file: abs,
+    })
+  }
+  const p = parseYaml(abs, text)
+  checkDuplicateKeys(p)
+  if (!isMap(p.doc.contents)) {
+    throw new InputError('values file must be a YAML mapping', { file: abs, line: lineOf(p, p.doc.contents) || 1 })
+  }
+
+  // Collect string scalars first (visit is synchronous; resolution reads files).
+  const scalars: { node: Scalar; at: PathSegment[]; isKey: boolean }[] = []
+  visit(p.doc, {
+    Scalar(_key, node, ancestors) {
+      const parent = ancestors[ancestors.length - 1]
+      const isKey = isPair(parent) && parent.key === node
+      if (typeof node.value === 'string') {
+        const at = isKey
+          ? [...pathFromAncestors(ancestors.slice(0, -1), parent), keyName(node)]
+          : pathFromAncestors(ancestors, node)
+        scalars.push({ node, at, isKey })
+      }
+    },
+  })
+
+  const secrets = new Set<string>()
+  for (const { node, at, isKey } of scalars) {
+    const raw = node.value as string
+    const where = { file: abs, line: lineOf(p, node) || lineOfPath(p, at), key: dotted(at) || '(root)' }
+    const ph = hasPlaceholder(raw)
+    if (ph) {
+      throw new InputError(`vendor placeholder ${ph} must be replaced with this gateway's real value`, where)
+    }
+    if (isKey) continue
+    const refs = [...raw.matchAll(REF_RE)]
+    if (refs.length === 0) continue
+    let out = ''
+    let last = 0
+    const resolved: string[] = []
+    for (const m of refs) {
+      const value = await resolveRef(m[1]!, m[2]!, baseDir, env, where)
+      out += raw.slice(last, m.index) + value
+      last = m.index! + m[0].length
+      resolved.push(value)
+    }
+    out += raw.slice(last)
+    for (const v of resolved) if (v !== '') secrets.add(v)
+    if (out !== '' && out !== raw) secrets.add(out)
+    if (hasPlaceholder(out)) {
+      throw new InputError(`a referenced value still holds a vendor placeholder (${hasPlaceholder(out)})`, where)
+    }
+    node.value = out
+    // Double quotes escape anything a secret may hold (": #", quotes, newlines).
+    node.type = 'QUOTE_DOUBLE'
+  }
+
+  const data = p.doc.toJS() as Record<string, unknown>
+  const checked = valuesSchema.safeParse(data)
+  if (!checked.success) {
+    const issue = [...checked.error.issues].sort((a, b) => lineOfPath(p, a.path) - lineOfPath(p, b.path))[0]!
+    const at = issue.path
+    const message =
+      issue.code === z.ZodIssueCode.invalid_type
+        ? `expected ${TYPE_WORDS[issue.expected] ?? issue.expected}, got ${TYPE_WORDS[issue.received] ?? issue.received}`
+        : issue.message
+    throw new InputError(message, { file: abs, line: lineOfPath(p, at), key: dotted(at) })
+  }
+  const v = checked.data
+
+  const rendered = p.doc.toString({ lineWidth: 0 })
+  const out: RenderedValues = {
+    file: abs,
+    text: rendered,
+    sha256: createHash('sha256').update(rendered, 'utf8').digest('hex'),
+    secrets: [...secrets],
+    ciliumEnabled: v.cilium?.enabled !== false,
+  }
+  const folder = v.dal?.sources?.files?.folder
+  if (typeof folder === 'string') out.datasetsFolder = folder
+  const hostPath = v.dal?.persistence?.local?.hostPath
+  if (typeof hostPath === 'string') out.dalStoragePath = hostPath
+  return out
+}

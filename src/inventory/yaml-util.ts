@@ -1,0 +1,182 @@
+// Shared helpers for the inventory and values loaders: YAML parsing with
+// positions, locating dotted keys, duplicate-key checks, path expansion.
+
+import os from 'node:os'
+import path from 'node:path'
+import {
+  LineCounter,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  parseDocument,
+  type Document,
+  type Pair,
+  type YAMLMap,
+} from 'yaml'
+import { InputError } from '../errors.js'
+
+/** A parsed YAML file together with what is needed to turn offsets into line numbers. */
+export interface ParsedYaml {
+  file: string
+  doc: Document.Parsed
+  lines: LineCounter
+}
+
+/** One segment of a key path: a map key or a sequence index. */
+export type PathSegment = string | number
+
+/** Parses YAML text keeping positions; syntax errors become InputError with file and line (never the text). */
+export function parseYaml(file: string, text: string): ParsedYaml {
+  const lines = new LineCounter()
+  // uniqueKeys off: duplicates are reported by checkDuplicateKeys, which names both lines.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false })
+  const err = doc.errors[0]
+  if (err) {
+    const line = lines.linePos(err.pos[0]).line
+    throw new InputError(`YAML syntax error: ${firstLine(err.message)}`, { file, line })
+  }
+  return { file, doc, lines }
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+}
+
+/** 1-based line of a node's start, or 0 when it has no position. */
+export function lineOf(p: ParsedYaml, node: unknown): number {
+  const range = (node as { range?: [number, number, number] } | null | undefined)?.range
+  if (!range) return 0
+  return p.lines.linePos(range[0]).line
+}
+
+/** Renders a key path the way operators write it: `gateways.boston-1.port`, `dal.sources.s3[0]`. */
+export function dotted(segments: readonly PathSegment[]): string {
+  let s = ''
+  for (const seg of segments) {
+    if (typeof seg === 'number') s += `[${seg}]`
+    else s += s === '' ? seg : `.${seg}`
+  }
+  return s
+}
+
+/** The string form of a map key node (scalar keys only; others get their YAML text). */
+export function keyName(key: unknown): string {
+  if (isScalar(key)) return String(key.value)
+  return String(key)
+}
+
+function findPair(map: YAMLMap, key: PathSegment): Pair | undefined {
+  for (const item of map.items) {
+    if (isPair(item) && keyName(item.key) === String(key)) return item as Pair
+  }
+  return undefined
+}
+
+/**
+ * Line where a key path is declared: the line of the deepest key that exists
+ * along the path (for a missing key, the line of its parent's key).
+ */
+export function lineOfPath(p: ParsedYaml, segments: readonly PathSegment[]): number {
+  let node: unknown = p.doc.contents
+  let line = lineOf(p, node) || 1
+  for (const seg of segments) {
+    if (isAlias(node)) node = node.resolve(p.doc)
+    if (isMap(node)) {
+      const pair = findPair(node, seg)
+      if (!pair) break
+      line = lineOf(p, pair.key) || lineOf(p, pair.value) || line
+      node = pair.value
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg]
+      if (item === undefined) break
+      line = lineOf(p, item) || line
+      node = item
+    } else {
+      break
+    }
+  }
+  return line
+}
+
+/**
+ * Rejects duplicate keys in any mapping, naming both lines. `describe` lets the
+ * caller phrase particular maps (e.g. "duplicate gateway name").
+ */
+export function checkDuplicateKeys(
+  p: ParsedYaml,
+  describe: (parent: readonly PathSegment[], key: string) => string = (_parent, key) => `duplicate key "${key}"`,
+): void {
+  const walk = (node: unknown, at: PathSegment[]): void => {
+    if (isMap(node)) {
+      const seen = new Map<string, number>()
+      for (const item of node.items) {
+        const name = keyName(item.key)
+        const line = lineOf(p, item.key)
+        const first = seen.get(name)
+        if (first !== undefined) {
+          throw new InputError(`${describe(at, name)} (lines ${first} and ${line})`, {
+            file: p.file,
+            line,
+            key: dotted([...at, name]),
+          })
+        }
+        seen.set(name, line)
+        walk(item.value, [...at, name])
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => walk(item, [...at, i]))
+    }
+  }
+  walk(p.doc.contents, [])
+}
+
+/** Expands a leading `~` or `~/` to the home directory; other strings unchanged. */
+export function expandHome(p: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (p !== '~' && !p.startsWith('~/')) return p
+  const home = env.HOME || os.homedir()
+  return p === '~' ? home : path.join(home, p.slice(2))
+}
+
+/** Resolves a workstation path: `~` expanded, relative paths taken from `baseDir`. */
+export function resolvePath(p: string, baseDir: string, env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(baseDir, expandHome(p, env))
+}
+
+/** Edit distance between two strings, for "did you mean" hints. */
+export function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!
+    prev[0] = i
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j]!
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1))
+      diag = tmp
+    }
+  }
+  return prev[b.length]!
+}
+
+/** The known word closest to `word`, if close enough to be a plausible typo. */
+export function closest(word: string, known: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestD = Infinity
+  for (const k of known) {
+    // Case slips (identityfile) count as nearly free.
+    const d = k.toLowerCase() === word.toLowerCase() ? 0.5 : editDistance(word.toLowerCase(), k.toLowerCase())
+    if (d < bestD) {
+      bestD = d
+      best = k
+    }
+  }
+  const limit = Math.max(2, Math.floor(word.length / 3))
+  return bestD <= limit ? best : undefined
+}
+
+/** True when the string holds whitespace or control characters. */
+export function hasSpaceOrControl(s: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return /[\s\x00-\x1f\x7f]/.test(s)
+}

@@ -1,0 +1,72 @@
+// What to do on one gateway, decided from the inventory, the host's facts and the releases: pure data.
+import {planHops} from '../release/policy.js'
+import type {HostFacts} from '../remote/scripts.js'
+import type {Gateway} from '../types.js'
+
+/** The actions of SPEC section 4. */
+export type Action = 'install' | 'reconfigure' | 'upgrade' | 'uninstall' | 'none'
+
+/** The decision for one gateway. */
+export interface HostPlan {
+  action: Action
+  fromVersion: string | null
+  toVersion: string | null
+  /** Installer runs in order; empty for none/uninstall. */
+  hops: string[]
+  /** Set when the policy refuses the gateway; nothing changes on it. */
+  refused?: string
+  /** Why the action was chosen, for the plan view. */
+  reason: string
+}
+
+/** True when the host runs `version` with exactly the values the inventory renders now. */
+export function valuesInSync(facts: HostFacts, renderedSha: string): boolean {
+  return facts.valuesSha256 === renderedSha && facts.record?.valuesSha256 === renderedSha
+}
+
+/** deploy: install, reconfigure, upgrade hop by hop, nothing, or refuse. */
+export function planDeploy(gw: Gateway, facts: HostFacts, valuesSha: string, available: string[]): HostPlan {
+  const from = facts.version
+  const desired = gw.version
+  const hp = planHops(from, desired, available)
+  switch (hp.kind) {
+    case 'refused':
+      return {action: 'none', fromVersion: from, toVersion: desired, hops: [], refused: hp.reason, reason: hp.reason}
+    case 'install':
+      return {action: 'install', fromVersion: null, toVersion: desired, hops: hp.hops, reason: `no gateway installed (${facts.versionNote ?? 'none found'})`}
+    case 'upgrade':
+      return {action: 'upgrade', fromVersion: from, toVersion: desired, hops: hp.hops, reason: `${from} is older than ${desired}`}
+    case 'none':
+      if (valuesInSync(facts, valuesSha) && facts.record?.version === desired)
+        return {action: 'none', fromVersion: from, toVersion: desired, hops: [], reason: 'in sync'}
+      if (!available.includes(desired))
+        return {action: 'none', fromVersion: from, toVersion: desired, hops: [], refused: `values changed but release ${desired} is not in the release folder`, reason: 'values changed'}
+      return {
+        action: 'reconfigure',
+        fromVersion: from,
+        toVersion: desired,
+        hops: [desired],
+        reason: facts.record ? 'values changed since the last deploy' : 'values on the host were not deployed by gwfleet',
+      }
+  }
+}
+
+/** upgrade --to: only gateways that are installed; pins win over --to. */
+export function planUpgrade(gw: Gateway, facts: HostFacts, to: string, available: string[]): HostPlan {
+  const from = facts.version
+  if (from === null)
+    return {action: 'none', fromVersion: null, toVersion: to, hops: [], refused: `no gateway installed (${facts.versionNote ?? 'none found'}); upgrade never installs, use deploy`, reason: 'not installed'}
+  if (gw.pinned && gw.version !== to)
+    return {action: 'none', fromVersion: from, toVersion: to, hops: [], refused: `pinned to ${gw.version} in the inventory`, reason: 'pinned'}
+  const hp = planHops(from, to, available)
+  if (hp.kind === 'refused') return {action: 'none', fromVersion: from, toVersion: to, hops: [], refused: hp.reason, reason: hp.reason}
+  if (hp.kind === 'none') return {action: 'none', fromVersion: from, toVersion: to, hops: [], reason: `already at ${to}`}
+  return {action: 'upgrade', fromVersion: from, toVersion: to, hops: hp.hops, reason: `${from} is older than ${to}`}
+}
+
+/** uninstall: remove what is installed; nothing to do where nothing is. */
+export function planUninstall(facts: HostFacts): HostPlan {
+  if (facts.version === null && facts.record === null && facts.k3sUninstall === null)
+    return {action: 'none', fromVersion: null, toVersion: null, hops: [], reason: `no gateway installed (${facts.versionNote ?? 'none found'})`}
+  return {action: 'uninstall', fromVersion: facts.version, toVersion: null, hops: [], reason: 'remove the gateway'}
+}

@@ -1,0 +1,7 @@
+// The release module's public surface: versions, the upgrade policy, and release zips.
+
+export { parseVersion, compareVersions, formatVersion, formatSeries, seriesOf, compareSeries, sameSeries, isPrereleaseLike } from './version.js'
+export type { Version, Series } from './version.js'
+export { planHops, allowedHop } from './policy.js'
+export type { HopPlan } from './policy.js'
+export { listReleases, readRelease, findRelease, clearReleaseCache, releaseFileName, INSTALLER } from './releases.js'

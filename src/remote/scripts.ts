@@ -1,0 +1,381 @@
+// Remote shell scripts, built by pure functions. Every value that reaches a script goes through
+// shq() here and nowhere else; secrets never do (they travel as file contents or on stdin).
+import {shq} from '../ssh/quote.js'
+
+/** Paths gwfleet uses under a gateway's remoteDir. */
+export interface RemoteLayout {
+  root: string
+  releases: string
+  valuesDir: string
+  values: string
+  stateDir: string
+  record: string
+  history: string
+  lock: string
+  stage: string
+  pidFile: string
+}
+
+/** The on-host layout for one gateway. */
+export function layout(remoteDir: string, gateway: string): RemoteLayout {
+  const root = remoteDir.replace(/\/+$/, '') || '/'
+  return {
+    root,
+    releases: `${root}/releases`,
+    valuesDir: `${root}/values`,
+    values: `${root}/values/${gateway}.yaml`,
+    stateDir: `${root}/state`,
+    record: `${root}/state/${gateway}.json`,
+    history: `${root}/state/history.jsonl`,
+    lock: `${root}/state/lock`,
+    stage: `${root}/.stage`,
+    pidFile: `${root}/state/installer.pid`,
+  }
+}
+
+/** Sets a PATH that finds kubectl and k3s in /usr/local/bin even under sudo's secure_path. */
+const PRELUDE = [
+  'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH',
+  'if [ -z "${KUBECONFIG:-}" ] && [ -r /etc/rancher/k3s/k3s.yaml ]; then KUBECONFIG=/etc/rancher/k3s/k3s.yaml; export KUBECONFIG; fi',
+].join('\n')
+
+/** The vendor's query for the installed agent image (SPEC section 1). */
+export const AGENT_VERSION_TEMPLATE =
+  '{{if and (index .items 0).spec.template.spec.containers (index (index .items 0).spec.template.spec.containers 0).image }}{{ (index (index .items 0).spec.template.spec.containers 0).image }}{{ "\\n" }}{{end}}'
+
+const KUBECTL_PICK = [
+  'if command -v kubectl >/dev/null 2>&1; then K=kubectl',
+  'elif command -v k3s >/dev/null 2>&1; then K="k3s kubectl"',
+  'else K=""; fi',
+].join('\n')
+
+/** Lines that print the installed agent image (or why not) as key=value lines. */
+function versionQuery(): string {
+  return [
+    KUBECTL_PICK,
+    'if [ -z "$K" ]; then echo "gw.kubectl=missing"; else',
+    `  out=$($K get deploy -n apheris -l apheris-component=agent -o go-template=${shq(AGENT_VERSION_TEMPLATE)} 2>&1); rc=$?`,
+    '  echo "gw.kubectl_rc=$rc"',
+    '  printf "gw.kubectl_out=%s\\n" "$(printf %s "$out" | head -c 600 | tr "\\n\\r" "  ")"',
+    'fi',
+  ].join('\n')
+}
+
+/** Options for the probe script: what to read on the host. */
+export interface ProbeOptions {
+  remoteDir: string
+  gateway: string
+  /** Release versions whose uploaded files should be hashed. */
+  releaseVersions: string[]
+  /** Datasets folder and DAL storage, reported for preflight/uninstall. */
+  extraPaths?: string[]
+}
+
+function probeBody(o: ProbeOptions): string {
+  const L = layout(o.remoteDir, o.gateway)
+  const lines = [
+    PRELUDE,
+    'echo "gw.uid=$(id -u)"',
+    versionQuery(),
+    `if [ -f ${shq(L.record)} ]; then printf "gw.record=%s\\n" "$(tr -d "\\n" < ${shq(L.record)})"; fi`,
+    `if [ -f ${shq(L.values)} ]; then printf "gw.values_sha=%s\\n" "$(sha256sum < ${shq(L.values)} | cut -c1-64)"; fi`,
+    'for p in /usr/local/bin/k3s-uninstall.sh /usr/bin/k3s-uninstall.sh; do if [ -f "$p" ]; then echo "gw.k3s_uninstall=$p"; break; fi; done',
+  ]
+  for (const v of o.releaseVersions) {
+    const dir = `${L.releases}/${v}`
+    lines.push(
+      `if [ -d ${shq(dir)} ]; then (cd ${shq(dir)} && find . -type f ! -name '.*' -exec sha256sum {} + | sed "s|^|gw.file.${v}=|"); fi`,
+    )
+  }
+  lines.push(
+    `if [ -f ${shq(L.lock)} ]; then printf "gw.lock=%s\\n" "$(tr -d "\\n" < ${shq(L.lock)})"; printf "gw.lock_age=%s\\n" "$(( $(date +%s) - $(stat -c %Y ${shq(L.lock)}) ))"; fi`,
+  )
+  return lines.join('\n')
+}
+
+/** A read-only probe: identity, installed version, deployed record, values hash, uploaded files. */
+export function probeScript(o: ProbeOptions): string {
+  return `${probeBody(o)}\necho gw.end=1\n`
+}
+
+/** Lock owner data written into the lock file. */
+export interface LockOwner {
+  owner: string
+  pid: number
+  command: string
+  started: string
+  token: string
+}
+
+/**
+ * Take the host's lock (exclusive create; an expired one is taken over), prepare the directories
+ * and the upload stage owned by the login user, then probe — one round trip for all of it.
+ */
+export function lockAndProbeScript(o: ProbeOptions & {owner: LockOwner; ttlSeconds: number; loginUser: string}): string {
+  const L = layout(o.remoteDir, o.gateway)
+  const owner = JSON.stringify(o.owner)
+  return [
+    'umask 022',
+    `mkdir -p ${shq(L.stateDir)} ${shq(L.releases)} || { echo "gw.lock=error cannot create ${L.stateDir}"; exit 0; }`,
+    `chmod 700 ${shq(L.stateDir)}`,
+    `if ( set -C; printf "%s\\n" ${shq(owner)} > ${shq(L.lock)} ) 2>/dev/null; then echo "gw.lock_result=acquired"`,
+    'else',
+    `  age=$(( $(date +%s) - $(stat -c %Y ${shq(L.lock)} 2>/dev/null || date +%s) ))`,
+    `  if [ "$age" -gt ${o.ttlSeconds} ]; then`,
+    `    printf "gw.lock_prev=%s\\n" "$(tr -d "\\n" < ${shq(L.lock)})"`,
+    `    printf "%s\\n" ${shq(owner)} > ${shq(L.lock)}.$$ && mv -f ${shq(L.lock)}.$$ ${shq(L.lock)} && echo "gw.lock_result=takeover"`,
+    '  else',
+    `    printf "gw.lock_result=held\\ngw.lock_holder=%s\\n" "$(tr -d "\\n" < ${shq(L.lock)})"`,
+    '    echo gw.end=1; exit 0',
+    '  fi',
+    'fi',
+    `mkdir -p ${shq(L.stage)} && chown ${shq(o.loginUser)} ${shq(L.stage)} && chmod 700 ${shq(L.stage)}`,
+    `mkdir -p ${shq(L.valuesDir)} && chmod 700 ${shq(L.valuesDir)}`,
+    probeScript(o),
+  ].join('\n')
+}
+
+/** Refresh the lock's time if it is still ours. */
+export function lockRefreshScript(remoteDir: string, gateway: string, token: string): string {
+  const L = layout(remoteDir, gateway)
+  return `grep -qF ${shq(token)} ${shq(L.lock)} 2>/dev/null && touch ${shq(L.lock)}; true`
+}
+
+/** Remove the lock if it is still ours; clean the upload stage. */
+export function unlockScript(remoteDir: string, gateway: string, token: string): string {
+  const L = layout(remoteDir, gateway)
+  return [
+    `rm -rf ${shq(L.stage)}/* 2>/dev/null`,
+    `if grep -qF ${shq(token)} ${shq(L.lock)} 2>/dev/null; then rm -f ${shq(L.lock)}; echo gw.unlocked=1; fi`,
+    'true',
+  ].join('\n')
+}
+
+/** Read a lock without touching it. */
+export function lockShowScript(remoteDir: string, gateway: string): string {
+  const L = layout(remoteDir, gateway)
+  return `if [ -f ${shq(L.lock)} ]; then printf "gw.lock=%s\\n" "$(tr -d "\\n" < ${shq(L.lock)})"; printf "gw.lock_age=%s\\n" "$(( $(date +%s) - $(stat -c %Y ${shq(L.lock)}) ))"; fi; echo gw.end=1`
+}
+
+/** Remove a lock whoever holds it (operator's explicit request). */
+export function lockClearScript(remoteDir: string, gateway: string): string {
+  const L = layout(remoteDir, gateway)
+  return `if [ -f ${shq(L.lock)} ]; then rm -f ${shq(L.lock)} && echo gw.cleared=1; fi; echo gw.end=1`
+}
+
+/** A staged upload waiting to be moved into place. */
+export interface StagedFile {
+  staged: string
+  target: string
+  sha256: string
+  mode: number
+}
+
+/** Verify staged files' hashes, then move each over its target (same filesystem: atomic rename). */
+export function commitFilesScript(files: StagedFile[]): string {
+  if (files.length === 0) return 'true'
+  const lines = ['umask 022']
+  const check = files.map((f) => `${f.sha256}  ${f.staged}`).join('\n')
+  lines.push(`printf "%s\\n" ${shq(check)} | sha256sum -c --quiet --status || { echo "gw.commit=checksum-mismatch"; exit 91; }`)
+  for (const f of files) {
+    const dir = f.target.replace(/\/[^/]*$/, '') || '/'
+    lines.push(
+      `mkdir -p ${shq(dir)} && chown 0:0 ${shq(f.staged)} && chmod ${f.mode.toString(8)} ${shq(f.staged)} && mv -f ${shq(f.staged)} ${shq(f.target)} || { echo "gw.commit=failed ${f.target}"; exit 92; }`,
+    )
+  }
+  lines.push('echo gw.commit=ok')
+  return lines.join('\n')
+}
+
+/** Run one release's installer with this gateway's values, bounded by timeout(1) on the host. */
+export function installerScript(o: {
+  remoteDir: string
+  gateway: string
+  version: string
+  timeoutSeconds: number
+  commit: StagedFile[]
+}): string {
+  const L = layout(o.remoteDir, o.gateway)
+  const dir = `${L.releases}/${o.version}`
+  return [
+    PRELUDE,
+    commitFilesScript(o.commit),
+    `cd ${shq(dir)} || { echo "gw.installer=missing release directory"; exit 93; }`,
+    `[ -f ./deploy_gateway ] || { echo "gw.installer=missing deploy_gateway"; exit 93; }`,
+    'chmod +x ./deploy_gateway',
+    // timeout(1) puts the installer in its own process group and kills the whole group when the
+    // time is up, so no orphaned installer keeps running on the host.
+    `timeout -k 15 ${o.timeoutSeconds} ./deploy_gateway --helm-values-file-path ${shq(L.values)} </dev/null 2>&1 &`,
+    'tp=$!',
+    `echo "$tp" > ${shq(L.pidFile)}`,
+    'wait "$tp"; rc=$?',
+    `rm -f ${shq(L.pidFile)}`,
+    'echo "gw.installer_rc=$rc"',
+    // Read the version back from the cluster in the same round trip.
+    PRELUDE,
+    versionQuery(),
+    'exit 0',
+  ].join('\n')
+}
+
+/** Stop a running installer (its timeout(1) wrapper forwards the signal to the whole group). */
+export function stopInstallerScript(remoteDir: string, gateway: string): string {
+  const L = layout(remoteDir, gateway)
+  return `if [ -f ${shq(L.pidFile)} ]; then p=$(cat ${shq(L.pidFile)}); kill -TERM "$p" 2>/dev/null; sleep 2; kill -KILL -- -"$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; fi; true`
+}
+
+/** What gwfleet records on the host after a change. */
+export interface DeployRecord {
+  gateway: string
+  version: string
+  valuesSha256: string
+  deployedAt: string
+  operator: string
+  command: string
+}
+
+/** One line of the host's history. */
+export interface HistoryEntry {
+  time: string
+  gateway: string
+  operator: string
+  command: string
+  action: string
+  fromVersion: string | null
+  toVersion: string | null
+  valuesSha256: string | null
+  result: 'ok' | 'failed'
+  error?: string
+}
+
+/** Write the deployed record (temp then rename) and append history lines. */
+export function recordScript(o: {remoteDir: string; gateway: string; record: DeployRecord | null; history: HistoryEntry[]}): string {
+  const L = layout(o.remoteDir, o.gateway)
+  const lines = ['umask 077', `mkdir -p ${shq(L.stateDir)}`]
+  if (o.record) {
+    lines.push(`printf "%s\\n" ${shq(JSON.stringify(o.record))} > ${shq(L.record)}.tmp && mv -f ${shq(L.record)}.tmp ${shq(L.record)}`)
+  }
+  for (const h of o.history) lines.push(`printf "%s\\n" ${shq(JSON.stringify(h))} >> ${shq(L.history)}`)
+  lines.push('true')
+  return lines.join('\n')
+}
+
+/** Remove the deployed record and values after an uninstall; keep history. */
+export function forgetScript(remoteDir: string, gateway: string): string {
+  const L = layout(remoteDir, gateway)
+  return `rm -f ${shq(L.record)} ${shq(L.values)}; true`
+}
+
+/** Read the host's history (all gateways on it). */
+export function historyScript(remoteDir: string): string {
+  const L = layout(remoteDir, '_')
+  return `if [ -f ${shq(L.history)} ]; then cat ${shq(L.history)}; fi; true`
+}
+
+/** Parse "gw.key=value" lines of a script's output into a map (repeated keys collect in order). */
+export function parseKv(stdout: string): Map<string, string[]> {
+  const m = new Map<string, string[]>()
+  for (const line of stdout.split('\n')) {
+    const match = /^gw\.([A-Za-z0-9_.-]+?)=(.*)$/.exec(line)
+    if (!match) continue
+    const [, k, v] = match
+    const list = m.get(k)
+    if (list) list.push(v)
+    else m.set(k, [v])
+  }
+  return m
+}
+
+/** Host facts read by the probe. */
+export interface HostFacts {
+  uid: number | null
+  /** Installed agent version, or null when none is installed. */
+  version: string | null
+  /** Why no version: kubectl missing, cluster not answering, no agent deployment, unreadable image. */
+  versionNote: string | null
+  record: DeployRecord | null
+  valuesSha256: string | null
+  /** version -> relative path -> sha256 of files already in the release directory. */
+  releaseFiles: Map<string, Map<string, string>>
+  lock: {holder: string; ageSeconds: number} | null
+  /** Path of k3s-uninstall.sh when k3s is on the host. */
+  k3sUninstall: string | null
+}
+
+/** Turn probe output into facts. */
+export function parseProbe(stdout: string): HostFacts {
+  const kv = parseKv(stdout)
+  const one = (k: string) => kv.get(k)?.[0]
+  const uidS = one('uid')
+  let version: string | null = null
+  let versionNote: string | null = null
+  if (one('kubectl') === 'missing') versionNote = 'no kubectl on the host: no gateway installed'
+  else {
+    const rc = Number(one('kubectl_rc') ?? '1')
+    const out = (one('kubectl_out') ?? '').trim()
+    if (rc === 0) {
+      const m = /:(\d+\.\d+\.\d+[^\s:@]*)\s*$/.exec(out)
+      if (m) version = m[1]
+      else if (out === '') versionNote = 'no agent deployment in namespace apheris'
+      else versionNote = `unreadable agent image "${out.slice(0, 80)}"`
+    } else if (/refused|Unable to connect|couldn't get current server|was refused/i.test(out)) {
+      versionNote = 'the cluster does not answer (kubectl could not reach the API server)'
+    } else if (/index out of range|not found|No resources/i.test(out)) {
+      versionNote = 'no agent deployment in namespace apheris'
+    } else versionNote = `kubectl failed: ${out.slice(0, 120)}`
+  }
+  let record: DeployRecord | null = null
+  const rec = one('record')
+  if (rec) {
+    try {
+      record = JSON.parse(rec) as DeployRecord
+    } catch {
+      record = null
+    }
+  }
+  const releaseFiles = new Map<string, Map<string, string>>()
+  for (const [k, vals] of kv) {
+    if (!k.startsWith('file.')) continue
+    const ver = k.slice(5)
+    const files = new Map<string, string>()
+    for (const v of vals) {
+      const m = /^([0-9a-f]{64}) {2}\.\/(.*)$/.exec(v)
+      if (m) files.set(m[2], m[1])
+    }
+    releaseFiles.set(ver, files)
+  }
+  const lockS = one('lock')
+  return {
+    uid: uidS === undefined ? null : Number(uidS),
+    version,
+    versionNote,
+    record,
+    valuesSha256: one('values_sha') ?? null,
+    releaseFiles,
+    lock: lockS ? {holder: lockS, ageSeconds: Number(one('lock_age') ?? '0')} : null,
+    k3sUninstall: one('k3s_uninstall') ?? null,
+  }
+}
+
+/** Remove the gateway (SPEC section 1): k3s-uninstall.sh, then Cilium's links and rules unless disabled. */
+export function uninstallScript(o: {cilium: boolean; timeoutSeconds: number}): string {
+  const lines = [
+    PRELUDE,
+    'U=""',
+    'for p in /usr/local/bin/k3s-uninstall.sh /usr/bin/k3s-uninstall.sh; do if [ -f "$p" ]; then U="$p"; break; fi; done',
+    'if [ -n "$U" ]; then',
+    `  timeout -k 15 ${o.timeoutSeconds} sh "$U" </dev/null 2>&1; echo "gw.uninstall_rc=$?"`,
+    'else echo "gw.uninstall_rc=absent"; fi',
+  ]
+  if (o.cilium) {
+    lines.push(
+      'for l in cilium_host cilium_net cilium_vxlan; do if ip link show "$l" >/dev/null 2>&1; then ip link delete "$l" && echo "removed link $l"; fi; done',
+      'if command -v iptables-save >/dev/null 2>&1; then',
+      '  if iptables-save 2>/dev/null | grep -qi cilium; then iptables-save | grep -iv cilium | iptables-restore && echo "removed Cilium iptables rules"; fi',
+      '  if ip6tables-save 2>/dev/null | grep -qi cilium; then ip6tables-save | grep -iv cilium | ip6tables-restore && echo "removed Cilium ip6tables rules"; fi',
+      'else echo "gw.note=iptables not installed: no Cilium rules to remove"; fi',
+    )
+  }
+  lines.push('echo gw.end=1')
+  return lines.join('\n')
+}

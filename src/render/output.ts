@@ -1,0 +1,176 @@
+// Formatters own the final output: the same data gives the table, the JSON and the CSV.
+import type {AuditResult} from '../runner/fleet.js'
+import type {HostResult} from '../runner/result.js'
+
+/** Plain text table with left-aligned columns. */
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const fmt = (r: string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i])))
+      .join('  ')
+      .trimEnd()
+  return [fmt(headers), ...rows.map(fmt)].join('\n')
+}
+
+const STATUS_ORDER: Record<string, number> = {failed: 0, unreachable: 1, refused: 2, skipped: 3, ok: 4, unchanged: 5}
+
+/** The JSON document of a changing command (SPEC section 4). */
+export function changeJson(command: string, results: HostResult[], extra: {dryRun: boolean; runDir: string; batches?: string[][]}) {
+  return {
+    command,
+    ok: results.every((r) => r.status === 'ok' || r.status === 'unchanged'),
+    dryRun: extra.dryRun,
+    runDir: extra.runDir,
+    ...(extra.batches ? {batches: extra.batches} : {}),
+    hosts: results.map((r) => ({
+      name: r.name,
+      host: r.host,
+      status: r.status,
+      action: r.action,
+      fromVersion: r.fromVersion,
+      toVersion: r.toVersion,
+      hops: r.hops,
+      error: r.error,
+      durationMs: r.durationMs,
+      ...(r.reached ? {reached: r.reached} : {}),
+      ...(r.batch ? {batch: r.batch} : {}),
+      ...(r.notes && r.notes.length ? {notes: r.notes} : {}),
+    })),
+  }
+}
+
+/** The results table of a changing command, problems first. */
+export function changeTable(results: HostResult[]): string {
+  const sorted = [...results].sort((a, b) => (STATUS_ORDER[a.status] ?? 9) - (STATUS_ORDER[b.status] ?? 9) || a.name.localeCompare(b.name))
+  return table(
+    ['GATEWAY', 'HOST', 'STATUS', 'ACTION', 'FROM', 'TO', 'HOPS', 'TIME', 'DETAIL'],
+    sorted.map((r) => [
+      r.name,
+      r.host,
+      r.status,
+      r.action,
+      r.fromVersion ?? '-',
+      r.toVersion ?? '-',
+      r.hops.length ? r.hops.join('>') : '-',
+      `${(r.durationMs / 1000).toFixed(1)}s`,
+      r.error ?? (r.notes?.join('; ') || ''),
+    ]),
+  )
+}
+
+/** A summary line: count per status. */
+export function changeSummary(results: HostResult[]): string {
+  const counts = new Map<string, number>()
+  for (const r of results) counts.set(r.status, (counts.get(r.status) ?? 0) + 1)
+  return [...counts.entries()]
+    .sort((a, b) => (STATUS_ORDER[a[0]] ?? 9) - (STATUS_ORDER[b[0]] ?? 9))
+    .map(([k, v]) => `${k}: ${v}`)
+    .join('   ')
+}
+
+/** The plan view of --dry-run: per gateway the current version, hops, action or refusal; and the batches. */
+export function planView(results: HostResult[], batches: string[][] | undefined): string {
+  const rows = results.map((r) => [
+    r.name,
+    r.fromVersion ?? (r.status === 'unreachable' || r.status === 'failed' ? '?' : 'none'),
+    r.toVersion ?? '-',
+    r.status === 'unreachable' || r.status === 'failed' ? r.status : r.plan?.refused ? 'REFUSED' : r.action,
+    r.hops.length ? r.hops.join(' > ') : '-',
+    r.error ?? r.plan?.reason ?? '',
+  ])
+  let out = table(['GATEWAY', 'CURRENT', 'DESIRED', 'ACTION', 'HOPS', 'WHY'], rows)
+  if (batches && batches.length) {
+    out += '\n\nBatches:\n' + batches.map((b, i) => `  ${i + 1}. ${b.join(', ')}`).join('\n')
+  }
+  return out
+}
+
+const AUDIT_ORDER: Record<string, number> = {unreachable: 0, drift: 1, 'not-installed': 2, 'in-sync': 3}
+
+/** Audit rows sorted so the problems come first. */
+export function sortAudit(results: AuditResult[]): AuditResult[] {
+  return [...results].sort((a, b) => (AUDIT_ORDER[a.status] ?? 9) - (AUDIT_ORDER[b.status] ?? 9) || a.name.localeCompare(b.name))
+}
+
+/** The audit JSON (SPEC section 4). */
+export function auditJson(results: AuditResult[], runDir: string) {
+  return {
+    command: 'audit',
+    ok: results.every((r) => r.status === 'in-sync'),
+    runDir,
+    summary: auditSummaryCounts(results),
+    hosts: results.map((r) => ({
+      name: r.name,
+      host: r.host,
+      status: r.status,
+      version: r.version,
+      desiredVersion: r.desiredVersion,
+      valuesInSync: r.valuesInSync,
+      error: r.status === 'in-sync' ? null : (r.error ?? (r.reasons.join('; ') || null)),
+      reasons: r.reasons,
+      lastChange: r.lastChange,
+      durationMs: r.durationMs,
+    })),
+  }
+}
+
+/** Count per installed version, plus not-installed and unreachable. */
+export function auditSummaryCounts(results: AuditResult[]): Record<string, number> {
+  const counts: Record<string, number> = {}
+  for (const r of results) {
+    const k = r.status === 'unreachable' ? 'unreachable' : r.status === 'not-installed' ? 'not-installed' : r.version!
+    counts[k] = (counts[k] ?? 0) + 1
+  }
+  return counts
+}
+
+/** `1.5.0: 41   1.4.2: 3   unreachable: 1`, versions newest first. */
+export function auditSummaryLine(results: AuditResult[]): string {
+  const c = auditSummaryCounts(results)
+  const keys = Object.keys(c).sort((a, b) => {
+    const va = /^\d/.test(a)
+    const vb = /^\d/.test(b)
+    if (va && vb) return b.localeCompare(a, undefined, {numeric: true})
+    return va ? -1 : vb ? 1 : a.localeCompare(b)
+  })
+  return keys.map((k) => `${k}: ${c[k]}`).join('   ')
+}
+
+/** The audit table. */
+export function auditTable(results: AuditResult[]): string {
+  return table(
+    ['GATEWAY', 'HOST', 'STATUS', 'VERSION', 'DESIRED', 'VALUES', 'LAST CHANGE', 'DETAIL'],
+    sortAudit(results).map((r) => [
+      r.name,
+      r.host,
+      r.status,
+      r.version ?? '-',
+      r.desiredVersion,
+      r.valuesInSync === null ? '?' : r.valuesInSync ? 'in-sync' : 'drift',
+      r.lastChange ? `${r.lastChange.time.slice(0, 16).replace('T', ' ')} ${r.lastChange.operator}` : '-',
+      r.status === 'in-sync' ? '' : r.reasons.join('; '),
+    ]),
+  )
+}
+
+function csvCell(s: string): string {
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s
+}
+
+/** The audit as CSV for spreadsheets (RFC 4180 quoting). */
+export function auditCsv(results: AuditResult[]): string {
+  const head = ['name', 'host', 'status', 'version', 'desiredVersion', 'valuesInSync', 'lastChangeTime', 'lastChangeOperator', 'detail']
+  const rows = sortAudit(results).map((r) => [
+    r.name,
+    r.host,
+    r.status,
+    r.version ?? '',
+    r.desiredVersion,
+    r.valuesInSync === null ? '' : String(r.valuesInSync),
+    r.lastChange?.time ?? '',
+    r.lastChange?.operator ?? '',
+    r.status === 'in-sync' ? '' : r.reasons.join('; '),
+  ])
+  return [head, ...rows].map((r) => r.map(csvCell).join(',')).join('\r\n') + '\r\n'
+}

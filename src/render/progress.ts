@@ -1,0 +1,63 @@
+// Progress while a run goes: listr2 rows on a terminal, timestamped lines otherwise, nothing with --json.
+import type {HostResult} from '../runner/result.js'
+
+/** What the runner tells the operator while hosts work. */
+export interface Reporter {
+  begin(hosts: {name: string; host: string}[], title: string): void
+  /** A host moved to a new step. */
+  step(name: string, text: string): void
+  /** The last output line of a host's installer. */
+  line(name: string, text: string): void
+  /** A host finished. */
+  done(result: HostResult): void
+  /** A message for the whole run (interrupts, batches). */
+  notice(text: string): void
+  end(): Promise<void>
+}
+
+/** Masks secrets in everything a reporter prints. */
+export type Mask = (s: string) => string
+
+/** Timestamped lines on stderr: for logs, CI and pipes. */
+export class PlainReporter implements Reporter {
+  constructor(private readonly mask: Mask, private readonly out: NodeJS.WritableStream = process.stderr) {}
+  private print(s: string) {
+    this.out.write(`${new Date().toISOString().slice(11, 19)} ${this.mask(s)}\n`)
+  }
+  begin(hosts: {name: string}[], title: string): void {
+    this.print(`${title}: ${hosts.length} gateway(s)`)
+  }
+  step(name: string, text: string): void {
+    this.print(`${name}: ${text}`)
+  }
+  line(): void {
+    // Installer output goes to the run folder's logs; a fleet's worth would drown the terminal.
+  }
+  done(r: HostResult): void {
+    this.print(`${r.name}: ${r.status}${r.error ? ` - ${r.error}` : ''}`)
+  }
+  notice(text: string): void {
+    this.print(text)
+  }
+  async end(): Promise<void> {}
+}
+
+/** Prints nothing: --json keeps stdout for the document, and stderr quiet. */
+export class SilentReporter implements Reporter {
+  begin(): void {}
+  step(): void {}
+  line(): void {}
+  done(): void {}
+  notice(): void {}
+  async end(): Promise<void> {}
+}
+
+/** Pick the reporter for this terminal (listr2 is loaded only when a terminal shows it). */
+export async function makeReporter(opts: {json: boolean; mask: Mask}): Promise<Reporter> {
+  if (opts.json) return new SilentReporter()
+  if (process.stderr.isTTY && process.env.GWFLEET_PLAIN !== '1' && process.env.CI === undefined) {
+    const {ListrReporter} = await import('./listr.js')
+    return new ListrReporter(opts.mask)
+  }
+  return new PlainReporter(opts.mask)
+}

@@ -1,0 +1,429 @@
+// The runner: takes gateways through connect -> lock+probe -> plan -> act -> record -> unlock, each
+// host on its own, in batches when asked. Steps never run their own Promise.all over hosts.
+import pLimit from 'p-limit'
+
+import {HostStepError, UnreachableError} from '../errors.js'
+import {planDeploy, planUninstall, planUpgrade, type HostPlan} from '../plan/plan.js'
+import {findRelease, readRelease} from '../release/releases.js'
+import {compareVersions} from '../release/version.js'
+import {forgetScript, recordScript, uninstallScript, type HistoryEntry, type HostFacts} from '../remote/scripts.js'
+import {heartbeat, lockAndProbe, probe, unlock} from '../steps/lock.js'
+import {runInstaller} from '../steps/install.js'
+import {stageRelease, stageValues} from '../steps/upload.js'
+import type {Gateway, ReleaseRef, RenderedValues} from '../types.js'
+import type {RunContext} from './context.js'
+import type {HostResult} from './result.js'
+import {batchSizes, runBatches, type BatchSpec} from './rollout.js'
+import {HostSession} from './session.js'
+
+/** What a changing command asks of the fleet. */
+export interface ChangeRequest {
+  kind: 'deploy' | 'upgrade' | 'uninstall'
+  /** upgrade --to */
+  to?: string
+  /** null: one batch of every host, each going on its own without waiting for the others. */
+  batches: BatchSpec[] | null
+  maxFail: number
+}
+
+/** A gateway with its rendered values, ready to work on. */
+export interface Job {
+  gw: Gateway
+  values: RenderedValues
+}
+
+/** A host after lock+probe+plan, waiting for its batch. */
+interface Prepared {
+  job: Job
+  session: HostSession
+  facts: HostFacts
+  plan: HostPlan
+  t0: number
+  stopHeartbeat: () => void
+  notes: string[]
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e)
+}
+
+function baseResult(job: Job, t0: number): Omit<HostResult, 'status'> {
+  return {
+    name: job.gw.name,
+    host: job.gw.host,
+    action: 'none',
+    fromVersion: null,
+    toVersion: null,
+    hops: [],
+    error: null,
+    durationMs: Date.now() - t0,
+  }
+}
+
+/** The result for a host whose connection or first step failed. */
+function earlyFailure(ctx: RunContext, job: Job, t0: number, e: unknown): HostResult {
+  const status = e instanceof UnreachableError ? 'unreachable' : 'failed'
+  const error = ctx.redactor.redact(message(e))
+  ctx.log.write(job.gw.name, `${status}: ${error}`)
+  return {...baseResult(job, t0), status, error}
+}
+
+/** Release versions whose files the probe should hash: every one the plan could use. */
+function candidateVersions(releases: ReleaseRef[], desired: string): string[] {
+  return releases.filter((r) => compareVersions(r.version, desired) <= 0).map((r) => r.version)
+}
+
+/** Run deploy, upgrade or uninstall over the selected gateways. */
+export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest, releases: ReleaseRef[]): Promise<HostResult[]> {
+  const available = releases.map((r) => r.version)
+  const limit = pLimit(Math.max(1, ctx.options.concurrency))
+  ctx.reporter.begin(jobs.map((j) => ({name: j.gw.name, host: j.gw.host})), titleFor(ctx, req))
+  ctx.interrupt.install((m) => ctx.reporter.notice(m))
+
+  const finish = (r: HostResult) => {
+    ctx.reporter.done(r)
+    ctx.log.write(r.name, `result: ${r.status}${r.error ? ` - ${r.error}` : ''}`)
+    return r
+  }
+
+  // Phase 1 for one host: connect, lock (not for dry-run), probe, plan.
+  const prepare = async (job: Job): Promise<Prepared | HostResult> => {
+    const t0 = Date.now()
+    const name = job.gw.name
+    if (ctx.interrupt.stopping) return {...baseResult(job, t0), status: 'skipped', error: 'interrupted by the operator before this host started'}
+    let session: HostSession | undefined
+    try {
+      ctx.step(name, 'connecting')
+      session = await HostSession.open(ctx, job.gw)
+      const desired = req.kind === 'upgrade' ? req.to! : job.gw.version
+      const versions = req.kind === 'uninstall' ? [] : candidateVersions(releases, desired)
+      ctx.step(name, ctx.options.dryRun ? 'reading the host' : 'locking and reading the host')
+      const pr = ctx.options.dryRun ? await probe(session, versions) : await lockAndProbe(ctx, session, versions)
+      const notes = pr.lockNote ? [pr.lockNote] : []
+      if (pr.lockNote) ctx.reporter.notice(`${name}: ${pr.lockNote}`)
+      const plan =
+        req.kind === 'deploy'
+          ? planDeploy(job.gw, pr.facts, job.values.sha256, available)
+          : req.kind === 'upgrade'
+            ? planUpgrade(job.gw, pr.facts, req.to!, available)
+            : planUninstall(pr.facts)
+      ctx.log.write(name, `plan: ${plan.action} ${plan.fromVersion ?? '-'} -> ${plan.toVersion ?? '-'} hops [${plan.hops.join(', ')}]: ${plan.refused ?? plan.reason}`)
+      const stopHeartbeat = ctx.options.dryRun ? () => undefined : heartbeat(ctx, session)
+      return {job, session, facts: pr.facts, plan, t0, stopHeartbeat, notes}
+    } catch (e) {
+      if (session && !ctx.options.dryRun && !(e instanceof UnreachableError) && !/locked by another run/.test(message(e))) {
+        await unlock(ctx, session).catch(() => undefined)
+      }
+      session?.close()
+      return earlyFailure(ctx, job, t0, e)
+    }
+  }
+
+  // Results for hosts that need no action (or are refused, or a dry run); releases their lock.
+  const settle = async (p: Prepared): Promise<HostResult> => {
+    const {plan} = p
+    const r: HostResult = {
+      ...baseResult(p.job, p.t0),
+      status: plan.refused ? 'refused' : ctx.options.dryRun && plan.action !== 'none' ? 'ok' : 'unchanged',
+      action: plan.action,
+      fromVersion: plan.fromVersion,
+      toVersion: plan.toVersion,
+      hops: plan.hops,
+      error: plan.refused ? ctx.redactor.redact(plan.refused) : null,
+      plan,
+      notes: p.notes,
+    }
+    await release(p)
+    r.durationMs = Date.now() - p.t0
+    return r
+  }
+
+  const release = async (p: Prepared, before = '') => {
+    p.stopHeartbeat()
+    if (!ctx.options.dryRun) {
+      try {
+        await unlock(ctx, p.session, before)
+      } catch (e) {
+        ctx.log.write(p.job.gw.name, `could not release the lock: ${message(e)}`)
+      }
+    }
+    p.session.close()
+  }
+
+  const needsAction = (p: Prepared) => !p.plan.refused && p.plan.action !== 'none' && !ctx.options.dryRun
+  const act = (p: Prepared, batch?: number) => (req.kind === 'uninstall' ? actUninstall(ctx, p, batch, release) : actInstall(ctx, releases, p, batch, release))
+
+  let results: HostResult[]
+  try {
+    if (req.batches === null) {
+      // Each host goes straight on once its own probe is done.
+      results = await Promise.all(
+        jobs.map((job) =>
+          limit(async () => {
+            const p = await prepare(job)
+            if (!('session' in p)) return finish(p)
+            if (!needsAction(p)) return finish(await settle(p))
+            return finish(await act(p))
+          }),
+        ),
+      )
+    } else {
+      const prepared = await Promise.all(jobs.map((job) => limit(() => prepare(job))))
+      const early: HostResult[] = []
+      const todo: Prepared[] = []
+      for (const p of prepared) {
+        if (!('session' in p)) early.push(finish(p))
+        else if (!needsAction(p)) early.push(finish(await settle(p)))
+        else todo.push(p)
+      }
+      const sizes = batchSizes(todo.length, req.batches)
+      const failedEarly = early.filter((r) => r.status === 'failed' || r.status === 'unreachable').length
+      const batched = await runBatches(
+        todo,
+        {
+          sizes,
+          maxFail: req.maxFail,
+          concurrency: ctx.options.concurrency,
+          stopping: () => ctx.interrupt.stopping,
+          onBatch: (n, of, size) => ctx.reporter.notice(`batch ${n}/${of}: ${size} gateway(s)`),
+          onStop: (why) => ctx.reporter.notice(why),
+        },
+        async (p, batch) => finish(await act(p, batch)),
+        (p, why, batch) => {
+          void release(p)
+          return finish({...baseResult(p.job, p.t0), status: 'skipped', action: p.plan.action, fromVersion: p.plan.fromVersion, toVersion: p.plan.toVersion, hops: p.plan.hops, error: why, batch, plan: p.plan})
+        },
+        failedEarly,
+      )
+      const byName = new Map([...early, ...batched].map((r) => [r.name, r]))
+      results = jobs.map((j) => byName.get(j.gw.name)!)
+    }
+  } finally {
+    ctx.interrupt.uninstall()
+    await ctx.reporter.end()
+  }
+  return results
+}
+
+function titleFor(ctx: RunContext, req: ChangeRequest): string {
+  const what = req.kind === 'upgrade' ? `upgrade to ${req.to}` : req.kind
+  return `${ctx.options.dryRun ? 'plan for ' : ''}${what}`
+}
+
+/** Install, reconfigure or upgrade: one installer run per hop, each verified before the next. */
+async function actInstall(
+  ctx: RunContext,
+  releases: ReleaseRef[],
+  p: Prepared,
+  batch: number | undefined,
+  release: (p: Prepared, before?: string) => Promise<void>,
+): Promise<HostResult> {
+  const {job, session: s, plan} = p
+  const name = job.gw.name
+  const reached: string[] = []
+  let current = plan.fromVersion
+  let facts = p.facts
+  const history: HistoryEntry[] = []
+  let error: string | null = null
+  let record: Parameters<typeof recordScript>[0]['record'] = null
+  try {
+    for (const hop of plan.hops) {
+      if (ctx.interrupt.stopping) {
+        error = `interrupted by the operator before the hop to ${hop}${current ? ` (gateway stays at ${current})` : ''}`
+        break
+      }
+      const ref = findRelease(releases, hop)
+      if (!ref) throw new HostStepError(`release ${hop} is not in the release folder`)
+      const content = await readRelease(ref)
+      ctx.step(name, `uploading ${hop}`)
+      const rel = await stageRelease(s, content, facts)
+      const vals = await stageValues(s, job.values, facts)
+      ctx.log.write(name, `upload ${hop}: ${rel.staged.length} file(s), ${rel.bytes} bytes sent, ${rel.skipped} already on the host; values ${vals.length ? 'sent' : 'unchanged'}`)
+      ctx.step(name, `running installer ${hop}`)
+      const startedAt = new Date().toISOString()
+      try {
+        await runInstaller(ctx, s, hop, [...rel.staged, ...vals])
+      } catch (e) {
+        history.push(historyLine(ctx, job, plan.action, current, hop, 'failed', message(e), startedAt))
+        throw e
+      }
+      // The values now on the host are the rendered ones; later hops need not send them again.
+      facts = {...facts, valuesSha256: job.values.sha256}
+      reached.push(hop)
+      history.push(historyLine(ctx, job, plan.action, current, hop, 'ok', undefined, startedAt))
+      record = {gateway: name, version: hop, valuesSha256: job.values.sha256, deployedAt: new Date().toISOString(), operator: ctx.operator, command: ctx.options.command}
+      current = hop
+      if (hop !== plan.hops[plan.hops.length - 1]) {
+        // Write the record now so an interruption between hops leaves the truth on the host.
+        await s.root(recordScript({remoteDir: job.gw.remoteDir, gateway: name, record, history: history.splice(0)}))
+      }
+    }
+  } catch (e) {
+    error = ctx.redactor.redact(message(e))
+    if (e instanceof UnreachableError) {
+      p.stopHeartbeat()
+      s.close()
+      ctx.log.write(name, `unreachable: ${error}`)
+      return {...resultOf(p, reached), status: 'unreachable', error: withStop(error, current, plan.fromVersion)}
+    }
+  }
+  ctx.step(name, 'recording and unlocking')
+  await release(p, recordScript({remoteDir: job.gw.remoteDir, gateway: name, record, history}))
+  if (error) {
+    const interrupted = /interrupted by the operator/.test(error) && reached.length === 0
+    return {...resultOf(p, reached), status: interrupted ? 'skipped' : 'failed', error: withStop(error, current, plan.fromVersion), batch}
+  }
+  return {...resultOf(p, reached), status: 'ok', batch}
+}
+
+function withStop(error: string, current: string | null, from: string | null): string {
+  if (current && current !== from) return `${error}; gateway stays at ${current} (last good hop)`
+  return error
+}
+
+function resultOf(p: Prepared, reached: string[]): Omit<HostResult, 'status'> {
+  return {
+    ...baseResult(p.job, p.t0),
+    action: p.plan.action,
+    fromVersion: p.plan.fromVersion,
+    toVersion: p.plan.toVersion,
+    hops: p.plan.hops,
+    reached,
+    plan: p.plan,
+    notes: p.notes,
+  }
+}
+
+function historyLine(
+  ctx: RunContext,
+  job: Job,
+  action: string,
+  from: string | null,
+  to: string | null,
+  result: 'ok' | 'failed',
+  error: string | undefined,
+  time: string,
+): HistoryEntry {
+  return {
+    time,
+    gateway: job.gw.name,
+    operator: ctx.operator,
+    command: ctx.options.command,
+    action,
+    fromVersion: from,
+    toVersion: to,
+    valuesSha256: job.values.sha256,
+    result,
+    ...(error ? {error: ctx.redactor.redact(error)} : {}),
+  }
+}
+
+/** Uninstall: run k3s-uninstall.sh and clean Cilium; never the datasets folder or DAL storage. */
+async function actUninstall(
+  ctx: RunContext,
+  p: Prepared,
+  batch: number | undefined,
+  release: (p: Prepared, before?: string) => Promise<void>,
+): Promise<HostResult> {
+  const {job, session: s, plan} = p
+  const name = job.gw.name
+  let error: string | null = null
+  const startedAt = new Date().toISOString()
+  try {
+    ctx.step(name, 'uninstalling')
+    const res = await s.root(uninstallScript({cilium: job.values.ciliumEnabled, timeoutSeconds: ctx.options.timeoutSeconds}), {
+      timeoutMs: (ctx.options.timeoutSeconds + 60) * 1000,
+      onLine: (line) => {
+        if (line.startsWith('gw.')) return
+        ctx.log.write(name, `| ${line}`)
+        ctx.reporter.line(name, ctx.redactor.redact(line))
+      },
+    })
+    const rc = /gw\.uninstall_rc=(\S+)/.exec(res.stdout)?.[1]
+    if (rc !== '0' && rc !== 'absent') error = rc === '124' || rc === '137' ? `k3s-uninstall.sh did not finish within ${ctx.options.timeoutSeconds}s` : `k3s-uninstall.sh exited with code ${rc ?? 'unknown'}`
+  } catch (e) {
+    error = ctx.redactor.redact(message(e))
+    if (e instanceof UnreachableError) {
+      p.stopHeartbeat()
+      s.close()
+      return {...resultOf(p, []), status: 'unreachable', error}
+    }
+  }
+  const h = historyLine(ctx, job, 'uninstall', plan.fromVersion, null, error ? 'failed' : 'ok', error ?? undefined, startedAt)
+  const before = `${error ? '' : forgetScript(job.gw.remoteDir, name)}\n${recordScript({remoteDir: job.gw.remoteDir, gateway: name, record: null, history: [h]})}`
+  await release(p, before)
+  return {...resultOf(p, []), status: error ? 'failed' : 'ok', error, batch}
+}
+
+/** The status of one gateway in the fleet audit. */
+export interface AuditResult {
+  name: string
+  host: string
+  status: 'in-sync' | 'drift' | 'not-installed' | 'unreachable'
+  version: string | null
+  desiredVersion: string
+  valuesInSync: boolean | null
+  error: string | null
+  /** Why the gateway is not in sync (version drift, values drift, ...). */
+  reasons: string[]
+  lastChange: {time: string; operator: string; version: string} | null
+  durationMs: number
+}
+
+/** Read every selected gateway in parallel and compare it with the inventory. Changes nothing. */
+export async function runAudit(ctx: RunContext, jobs: Job[]): Promise<AuditResult[]> {
+  const limit = pLimit(Math.max(1, ctx.options.concurrency))
+  ctx.reporter.begin(jobs.map((j) => ({name: j.gw.name, host: j.gw.host})), 'audit')
+  try {
+    return await Promise.all(jobs.map((job) => limit(() => auditOne(ctx, job))))
+  } finally {
+    await ctx.reporter.end()
+  }
+}
+
+async function auditOne(ctx: RunContext, job: Job): Promise<AuditResult> {
+  const t0 = Date.now()
+  const gw = job.gw
+  const base = {name: gw.name, host: gw.host, desiredVersion: gw.version}
+  let s: HostSession | undefined
+  let out: AuditResult
+  try {
+    ctx.step(gw.name, 'connecting')
+    s = await HostSession.open(ctx, gw)
+    ctx.step(gw.name, 'reading the host')
+    const {facts} = await probe(s, [])
+    out = auditVerdict(base, facts, job.values.sha256, Date.now() - t0)
+  } catch (e) {
+    const error = ctx.redactor.redact(message(e))
+    out = {...base, status: 'unreachable', version: null, valuesInSync: null, error, reasons: [error], lastChange: null, durationMs: Date.now() - t0}
+  } finally {
+    s?.close()
+  }
+  ctx.log.write(gw.name, `audit: ${out.status}${out.reasons.length ? ` (${out.reasons.join('; ')})` : ''}`)
+  ctx.reporter.done({name: gw.name, host: gw.host, status: out.status === 'in-sync' ? 'ok' : 'failed', action: 'none', fromVersion: out.version, toVersion: gw.version, hops: [], error: out.reasons.join('; ') || null, durationMs: out.durationMs})
+  return out
+}
+
+/** Pure: an audit status from a host's facts. */
+export function auditVerdict(
+  base: {name: string; host: string; desiredVersion: string},
+  facts: HostFacts,
+  renderedSha: string,
+  durationMs: number,
+): AuditResult {
+  const lastChange = facts.record ? {time: facts.record.deployedAt, operator: facts.record.operator, version: facts.record.version} : null
+  if (facts.version === null) {
+    return {...base, status: 'not-installed', version: null, valuesInSync: null, error: facts.versionNote, reasons: [facts.versionNote ?? 'no gateway installed'], lastChange, durationMs}
+  }
+  const reasons: string[] = []
+  if (facts.version !== base.desiredVersion) reasons.push(`version ${facts.version}, inventory wants ${base.desiredVersion}`)
+  let valuesInSync: boolean | null
+  if (facts.valuesSha256 === null) {
+    valuesInSync = null
+    reasons.push('no values file from gwfleet on the host')
+  } else {
+    valuesInSync = facts.valuesSha256 === renderedSha && facts.record?.valuesSha256 === renderedSha
+    if (!valuesInSync) reasons.push('values on the host differ from the inventory')
+  }
+  return {...base, status: reasons.length ? 'drift' : 'in-sync', version: facts.version, valuesInSync, error: null, reasons, lastChange, durationMs}
+}

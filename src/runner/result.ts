@@ -1,0 +1,31 @@
+// Results per host, the shape SPEC section 4's JSON is built from.
+import type {Action, HostPlan} from '../plan/plan.js'
+
+/** Final status of a host in a changing command. */
+export type HostStatus = 'ok' | 'unchanged' | 'failed' | 'unreachable' | 'refused' | 'skipped'
+
+/** What happened on one gateway. */
+export interface HostResult {
+  name: string
+  host: string
+  status: HostStatus
+  action: Action
+  fromVersion: string | null
+  toVersion: string | null
+  hops: string[]
+  error: string | null
+  durationMs: number
+  /** Versions actually reached, in order (an upgrade that failed mid-way stops at the last good one). */
+  reached?: string[]
+  /** The plan, for --dry-run output. */
+  plan?: HostPlan
+  /** Batch number (1-based) in a rollout. */
+  batch?: number
+  /** Notes for the operator (lock taken over, uploads skipped ...). */
+  notes?: string[]
+}
+
+/** True when the status counts as "ended as asked" for the exit code. */
+export function isSuccess(status: HostStatus): boolean {
+  return status === 'ok' || status === 'unchanged'
+}

@@ -1,0 +1,110 @@
+// Rollout control: batch sizes, max-fail, and running batches with bounded concurrency.
+import pLimit from 'p-limit'
+
+import {InputError} from '../errors.js'
+import type {HostResult} from './result.js'
+
+/** One entry of --batch-size: a count or a percentage of the hosts. */
+export type BatchSpec = {count: number} | {percent: number}
+
+/** Parse `1,25%` style lists; every entry must give at least one host. */
+export function parseBatchSizes(spec: string, flag = '--batch-size'): BatchSpec[] {
+  const parts = spec.split(',').map((p) => p.trim())
+  if (parts.length === 0 || parts.some((p) => p === '')) throw new InputError(`empty entry in "${spec}"`, {file: flag})
+  return parts.map((p) => {
+    const m = /^(\d+)(%?)$/.exec(p)
+    if (!m) throw new InputError(`"${p}" is not a count or a percentage (e.g. 1,25%)`, {file: flag})
+    const n = Number(m[1])
+    if (m[2]) {
+      if (n < 1 || n > 100) throw new InputError(`percentage "${p}" must be between 1% and 100%`, {file: flag})
+      return {percent: n}
+    }
+    if (n < 1) throw new InputError(`batch size "${p}" must be at least 1`, {file: flag})
+    return {count: n}
+  })
+}
+
+/** Batch sizes for `total` hosts: entries in order, the last one repeating; at least one host each. */
+export function batchSizes(total: number, specs: BatchSpec[]): number[] {
+  const out: number[] = []
+  let left = total
+  let i = 0
+  while (left > 0) {
+    const s = specs[Math.min(i, specs.length - 1)]
+    const want = 'count' in s ? s.count : Math.ceil((total * s.percent) / 100)
+    const n = Math.min(left, Math.max(1, want))
+    out.push(n)
+    left -= n
+    i++
+  }
+  return out
+}
+
+/** Parse --max-fail `N` or `N%` into a count of tolerated failures among `total` hosts. */
+export function parseMaxFail(spec: string, total: number): number {
+  const m = /^(\d+)(%?)$/.exec(spec.trim())
+  if (!m) throw new InputError(`"${spec}" is not a count or a percentage (e.g. 0, 2, 10%)`, {file: '--max-fail'})
+  const n = Number(m[1])
+  if (m[2]) {
+    if (n > 100) throw new InputError(`percentage "${spec}" must be at most 100%`, {file: '--max-fail'})
+    return Math.floor((total * n) / 100)
+  }
+  return n
+}
+
+/** Failures that count against --max-fail. */
+export function isFailure(r: HostResult): boolean {
+  return r.status === 'failed' || r.status === 'unreachable'
+}
+
+/** Options for running batches. */
+export interface RolloutOptions {
+  sizes: number[]
+  maxFail: number
+  concurrency: number
+  /** True once the operator asked to stop: nothing new starts. */
+  stopping: () => boolean
+  onBatch?: (n: number, of: number, size: number) => void
+  /** Called when the rollout stops early. */
+  onStop?: (why: string) => void
+}
+
+/** Run items batch by batch; when failures exceed maxFail or the operator stops, the rest are skipped. */
+export async function runBatches<T>(
+  items: T[],
+  opts: RolloutOptions,
+  work: (item: T, batch: number) => Promise<HostResult>,
+  skip: (item: T, why: string, batch: number) => HostResult,
+  priorFailures = 0,
+): Promise<HostResult[]> {
+  const results: HostResult[] = []
+  const limit = pLimit(Math.max(1, opts.concurrency))
+  let failures = priorFailures
+  let start = 0
+  let stopWhy: string | undefined
+  for (let b = 0; b < opts.sizes.length; b++) {
+    const batch = items.slice(start, start + opts.sizes[b])
+    start += opts.sizes[b]
+    if (stopWhy === undefined && opts.stopping()) stopWhy = 'interrupted by the operator'
+    if (stopWhy !== undefined) {
+      for (const it of batch) results.push(skip(it, stopWhy, b + 1))
+      continue
+    }
+    opts.onBatch?.(b + 1, opts.sizes.length, batch.length)
+    const done = await Promise.all(
+      batch.map((it) =>
+        limit(async () => {
+          if (opts.stopping()) return skip(it, 'interrupted by the operator', b + 1)
+          return work(it, b + 1)
+        }),
+      ),
+    )
+    results.push(...done)
+    failures += done.filter(isFailure).length
+    if (failures > opts.maxFail && start < items.length) {
+      stopWhy = `rollout stopped after batch ${b + 1}: ${failures} failure(s), more than --max-fail ${opts.maxFail}`
+      opts.onStop?.(stopWhy)
+    }
+  }
+  return results
+}

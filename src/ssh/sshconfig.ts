@@ -1,0 +1,276 @@
+// A small reader for the user's ~/.ssh/config: the few options gwfleet honours, with OpenSSH's precedence.
+import { readdir, readFile, stat } from 'node:fs/promises'
+import { homedir, userInfo } from 'node:os'
+import { isAbsolute, join } from 'node:path'
+import { InputError } from '../errors.js'
+import { wildcardMatch } from './knownhosts.js'
+
+/** The block a directive sits in: a `Host` pattern list, or a `Match` block (never evaluated, so never applies). */
+export type SshConfigCondition = { kind: 'host'; patterns: string[] } | { kind: 'match' }
+
+/** One `Key value` line, with every enclosing block condition (outer Include context first) that must hold. */
+export interface SshConfigDirective {
+  key: string
+  args: string[]
+  file: string
+  line: number
+  when: SshConfigCondition[]
+}
+
+/** A parsed ssh_config: directives in file order (first obtained value wins). */
+export interface SshConfig {
+  directives: SshConfigDirective[]
+}
+
+/** What gwfleet takes from ssh_config for one host; absent fields were not set there. */
+export interface ResolvedSshConfig {
+  hostName?: string
+  user?: string
+  port?: number
+  identityFiles: string[]
+  proxyJump?: string
+}
+
+/** Options for resolving: the home directory and local user name used in `~` and `%` expansion. */
+export interface SshConfigEnv {
+  home?: string
+  localUser?: string
+}
+
+// OpenSSH's own limit on nested Include.
+const MAX_INCLUDE_DEPTH = 16
+
+/** Parse ssh_config text; `Include` stays an unresolved directive here (see loadSshConfigFile). */
+export function parseSshConfig(text: string, file: string, outer: SshConfigCondition[] = []): SshConfig {
+  const directives: SshConfigDirective[] = []
+  let block: SshConfigCondition | undefined
+  text.split('\n').forEach((raw, i) => {
+    const line = i + 1
+    const where = { file, line }
+    const body = raw.replace(/\r$/, '').trim()
+    if (body === '' || body.startsWith('#')) return
+    const m = /^([A-Za-z][A-Za-z0-9]*)(?:[ \t]*=[ \t]*|[ \t]+|$)(.*)$/.exec(body)
+    if (!m) throw new InputError(`cannot read ssh_config line ${JSON.stringify(body)}`, where)
+    const key = m[1]!.toLowerCase()
+    const args = splitArgs(m[2]!, where)
+    if (key === 'match') {
+      block = { kind: 'match' }
+      return
+    }
+    if (args.length === 0) throw new InputError(`${m[1]} needs an argument`, where)
+    if (key === 'host') {
+      block = { kind: 'host', patterns: args }
+      return
+    }
+    directives.push({ key, args, file, line, when: block ? [...outer, block] : [...outer] })
+  })
+  return { directives }
+}
+
+// Words as OpenSSH's argv_split reads them: whitespace-separated, '…' or "…" quoting, a few backslash escapes, # comments.
+function splitArgs(s: string, where: { file: string; line: number }): string[] {
+  const args: string[] = []
+  let i = 0
+  while (i < s.length) {
+    while (s[i] === ' ' || s[i] === '\t') i++
+    if (i >= s.length || s[i] === '#') break
+    let arg = ''
+    let quote: string | undefined
+    for (; i < s.length; i++) {
+      const c = s[i]!
+      if (!quote && (c === ' ' || c === '\t')) break
+      if (c === '\\') {
+        const n = s[i + 1]
+        if (n === "'" || n === '"' || n === '\\' || (!quote && n === ' ')) {
+          arg += n
+          i++
+          continue
+        }
+        arg += c
+      } else if (quote && c === quote) {
+        quote = undefined
+      } else if (!quote && (c === '"' || c === "'")) {
+        quote = c
+      } else {
+        arg += c
+      }
+    }
+    if (quote) throw new InputError('unterminated quote in ssh_config', where)
+    args.push(arg)
+  }
+  return args
+}
+
+// OpenSSH Host matching: some positive pattern matches and no negated one does (case-insensitive).
+function hostMatches(patterns: string[], host: string): boolean {
+  const h = host.toLowerCase()
+  let positive = false
+  for (const p of patterns) {
+    const negated = p.startsWith('!')
+    if (wildcardMatch(h, (negated ? p.slice(1) : p).toLowerCase())) {
+      if (negated) return false
+      positive = true
+    }
+  }
+  return positive
+}
+
+function applies(d: SshConfigDirective, host: string): boolean {
+  return d.when.every((c) => c.kind === 'host' && hostMatches(c.patterns, host))
+}
+
+/**
+ * Settings for `host` (as written in the inventory): first obtained value wins, IdentityFile accumulates.
+ * `%h` is the resolved HostName (the host itself when none is set), `%n` the host as given, as in OpenSSH.
+ */
+export function resolveSshConfig(cfg: SshConfig, host: string, env: SshConfigEnv = {}): ResolvedSshConfig {
+  const out: ResolvedSshConfig = { identityFiles: [] }
+  const identity: SshConfigDirective[] = []
+  let jumpSeen = false
+  for (const d of cfg.directives) {
+    if (!applies(d, host)) continue
+    const value = d.args[0]!
+    const where = { file: d.file, line: d.line, key: d.key }
+    switch (d.key) {
+      case 'hostname':
+        out.hostName ??= expandTokens(value, { h: host, n: host }, where)
+        break
+      case 'user':
+        out.user ??= value
+        break
+      case 'port':
+        if (out.port === undefined) {
+          if (!/^[0-9]{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) {
+            throw new InputError(`bad port ${JSON.stringify(value)}`, where)
+          }
+          out.port = Number(value)
+        }
+        break
+      case 'identityfile':
+        identity.push(d)
+        break
+      case 'proxyjump':
+        if (!jumpSeen) {
+          jumpSeen = true
+          if (value.toLowerCase() !== 'none') out.proxyJump = value
+        }
+        break
+    }
+  }
+  const home = env.home ?? homedir()
+  const tokens = {
+    h: out.hostName ?? host,
+    n: host,
+    p: String(out.port ?? 22),
+    r: out.user ?? env.localUser ?? localUserName(),
+    u: env.localUser ?? localUserName(),
+    d: home,
+  }
+  for (const d of identity) {
+    const where = { file: d.file, line: d.line, key: d.key }
+    if (d.args[0]!.toLowerCase() === 'none') continue
+    out.identityFiles.push(expandTilde(expandTokens(d.args[0]!, tokens, where), home, where))
+  }
+  return out
+}
+
+function localUserName(): string {
+  try {
+    return userInfo().username
+  } catch {
+    return process.env.USER ?? ''
+  }
+}
+
+function expandTokens(s: string, tokens: Record<string, string>, where: { file: string; line: number; key?: string }): string {
+  return s.replace(/%(.?)/g, (_, t: string) => {
+    if (t === '%') return '%'
+    const v = tokens[t]
+    if (v === undefined) throw new InputError(`unsupported token %${t} in ${JSON.stringify(s)}`, where)
+    return v
+  })
+}
+
+function expandTilde(p: string, home: string, where: { file: string; line: number; key?: string }): string {
+  if (p === '~') return home
+  if (p.startsWith('~/')) return join(home, p.slice(2))
+  if (p.startsWith('~')) throw new InputError(`~user paths are not supported: ${JSON.stringify(p)}`, where)
+  return p
+}
+
+/** Read one ssh_config file and splice in its `Include`s (relative to ~/.ssh, `*`/`?` globs); missing = empty. */
+export async function loadSshConfigFile(file: string, env: SshConfigEnv = {}): Promise<SshConfig> {
+  const home = env.home ?? homedir()
+  const text = await readIfFile(file)
+  if (text === undefined) return { directives: [] }
+  return { directives: await expandIncludes(parseSshConfig(text, file).directives, home, 0) }
+}
+
+/** The user's ~/.ssh/config with Includes followed; empty when there is none. */
+export async function loadUserSshConfig(env: SshConfigEnv = {}): Promise<SshConfig> {
+  const home = env.home ?? homedir()
+  return loadSshConfigFile(join(home, '.ssh', 'config'), { ...env, home })
+}
+
+async function expandIncludes(directives: SshConfigDirective[], home: string, depth: number): Promise<SshConfigDirective[]> {
+  const out: SshConfigDirective[] = []
+  for (const d of directives) {
+    if (d.key !== 'include') {
+      out.push(d)
+      continue
+    }
+    // An Include inside a Match block (never true for us) reads nothing, like OpenSSH's include in an inactive block.
+    if (d.when.some((c) => c.kind === 'match')) continue
+    if (depth >= MAX_INCLUDE_DEPTH) {
+      throw new InputError('Include nested too deeply', { file: d.file, line: d.line })
+    }
+    for (const arg of d.args) {
+      const pattern = expandTilde(arg, home, { file: d.file, line: d.line })
+      const abs = isAbsolute(pattern) ? pattern : join(home, '.ssh', pattern)
+      for (const f of await glob(abs)) {
+        const text = await readIfFile(f)
+        if (text === undefined) continue
+        out.push(...(await expandIncludes(parseSshConfig(text, f, d.when).directives, home, depth + 1)))
+      }
+    }
+  }
+  return out
+}
+
+// Expand `*` and `?` in any path component, sorted like glob(3); dot files only match patterns starting with a dot.
+async function glob(abs: string): Promise<string[]> {
+  const parts = abs.split('/').filter((p) => p !== '')
+  let paths = ['/']
+  for (const part of parts) {
+    const next: string[] = []
+    for (const base of paths) {
+      if (!/[*?]/.test(part)) {
+        next.push(join(base, part))
+        continue
+      }
+      let names: string[]
+      try {
+        names = await readdir(base)
+      } catch {
+        continue
+      }
+      for (const name of names.sort()) {
+        if (name.startsWith('.') && !part.startsWith('.')) continue
+        if (wildcardMatch(name, part)) next.push(join(base, name))
+      }
+    }
+    paths = next
+  }
+  return paths
+}
+
+async function readIfFile(file: string): Promise<string | undefined> {
+  try {
+    if (!(await stat(file)).isFile()) return undefined
+    return await readFile(file, 'utf8')
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined
+    throw e
+  }
+}

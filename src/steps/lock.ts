@@ -1,0 +1,81 @@
+// Step: take the host's lock and read its facts in one round trip; refresh it while held; release it.
+import {HostStepError} from '../errors.js'
+import {lockAndProbeScript, lockRefreshScript, parseKv, parseProbe, probeScript, unlockScript, type HostFacts} from '../remote/scripts.js'
+import type {RunContext} from '../runner/context.js'
+import type {HostSession} from '../runner/session.js'
+
+/** A lock older than this without a heartbeat is considered abandoned. */
+export const LOCK_TTL_SECONDS = 120
+const HEARTBEAT_MS = 20_000
+
+/** Facts read from a host, plus what happened to its lock. */
+export interface ProbeResult {
+  facts: HostFacts
+  lockNote?: string
+}
+
+function checkUid(s: HostSession, facts: HostFacts): void {
+  if (facts.uid === null) throw new HostStepError('the host did not answer the probe (no shell?)')
+  if (facts.uid !== 0)
+    throw new HostStepError(`${s.conn.target.user} is not root on this host; set become: true to use sudo`)
+}
+
+/** Read-only probe (audit, dry-run). */
+export async function probe(s: HostSession, releaseVersions: string[]): Promise<ProbeResult> {
+  const res = await s.root(probeScript({remoteDir: s.gw.remoteDir, gateway: s.gw.name, releaseVersions}))
+  const facts = parseProbe(res.stdout)
+  checkUid(s, facts)
+  return {facts}
+}
+
+/** Take the lock (or fail naming its holder) and probe, in one round trip. */
+export async function lockAndProbe(ctx: RunContext, s: HostSession, releaseVersions: string[]): Promise<ProbeResult> {
+  const res = await s.root(
+    lockAndProbeScript({
+      remoteDir: s.gw.remoteDir,
+      gateway: s.gw.name,
+      releaseVersions,
+      owner: ctx.lockOwner,
+      ttlSeconds: LOCK_TTL_SECONDS,
+      loginUser: s.conn.target.user,
+    }),
+  )
+  const kv = parseKv(res.stdout)
+  const result = kv.get('lock_result')?.[0]
+  if (result === 'held') throw new HostStepError(`locked by another run: ${describeHolder(kv.get('lock_holder')?.[0])}`)
+  if (result !== 'acquired' && result !== 'takeover') {
+    const why = kv.get('lock')?.[0] ?? (res.stderr.trim().split('\n').pop() || `exit code ${res.code}`)
+    throw new HostStepError(`cannot take the lock in ${s.gw.remoteDir}: ${why}`)
+  }
+  const facts = parseProbe(res.stdout)
+  checkUid(s, facts)
+  let lockNote: string | undefined
+  if (result === 'takeover') lockNote = `took over an expired lock (${describeHolder(kv.get('lock_prev')?.[0])})`
+  return {facts, lockNote}
+}
+
+/** "user@host pid N (command) since T" from a lock file's JSON. */
+export function describeHolder(raw: string | undefined): string {
+  if (!raw) return 'unknown holder'
+  try {
+    const o = JSON.parse(raw) as {owner?: string; pid?: number; command?: string; started?: string}
+    return `${o.owner ?? '?'} pid ${o.pid ?? '?'} (${o.command ?? '?'}) since ${o.started ?? '?'}`
+  } catch {
+    return raw.slice(0, 120)
+  }
+}
+
+/** Keep the lock fresh while work goes on; returns a stop function. */
+export function heartbeat(ctx: RunContext, s: HostSession): () => void {
+  const t = setInterval(() => {
+    s.root(lockRefreshScript(s.gw.remoteDir, s.gw.name, ctx.lockOwner.token)).catch(() => undefined)
+  }, HEARTBEAT_MS)
+  t.unref()
+  return () => clearInterval(t)
+}
+
+/** Release the lock if it is still ours; `before` runs in the same round trip (records, history). */
+export async function unlock(ctx: RunContext, s: HostSession, before = ''): Promise<void> {
+  const script = `${before}\n${unlockScript(s.gw.remoteDir, s.gw.name, ctx.lockOwner.token)}`
+  await s.root(script, {timeoutMs: 30_000})
+}

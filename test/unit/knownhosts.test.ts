@@ -1,0 +1,342 @@
+import { execFileSync } from 'node:child_process'
+import { createHmac, randomBytes } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { InputError } from '../../src/errors.js'
+import {
+  appendKnownHost,
+  checkHostKey,
+  fingerprint,
+  formatKnownHostsLine,
+  keyType,
+  knownKeyTypes,
+  loadKnownHosts,
+  parseKnownHosts,
+  preferredHostKeyAlgorithms,
+} from '../../src/ssh/knownhosts.js'
+
+let dir: string
+// Real keys made by ssh-keygen: the .pub file's base64 field is the wire-format blob ssh2 hands to hostVerifier.
+const keys: Record<'ed1' | 'ed2' | 'rsa' | 'ecdsa', { blob: Buffer; b64: string; pub: string }> = {} as never
+
+function makeKey(name: string, args: string[]) {
+  const path = join(dir, name)
+  execFileSync('ssh-keygen', ['-q', '-N', '', '-C', `${name}@test`, '-f', path, ...args])
+  const b64 = readFileSync(`${path}.pub`, 'utf8').split(' ')[1]!
+  return { blob: Buffer.from(b64, 'base64'), b64, pub: `${path}.pub` }
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'gwfleet-kh-'))
+  keys.ed1 = makeKey('ed1', ['-t', 'ed25519'])
+  keys.ed2 = makeKey('ed2', ['-t', 'ed25519'])
+  keys.rsa = makeKey('rsa', ['-t', 'rsa', '-b', '2048'])
+  keys.ecdsa = makeKey('ecdsa', ['-t', 'ecdsa', '-b', '256'])
+})
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const kh = (text: string, file = 'kh') => parseKnownHosts(text, file)
+const line = (hosts: string, k: { b64: string; blob: Buffer }) => `${hosts} ${keyType(k.blob)} ${k.b64}`
+
+// A hashed host field exactly as OpenSSH builds it: HMAC-SHA1 of the lookup name keyed by a random salt.
+function hashed(name: string, salt = randomBytes(20)): string {
+  const h = createHmac('sha1', salt).update(name).digest()
+  return `|1|${salt.toString('base64')}|${h.toString('base64')}`
+}
+
+describe('keyType and fingerprint', () => {
+  it('read the type from the blob', () => {
+    expect(keyType(keys.ed1.blob)).toBe('ssh-ed25519')
+    expect(keyType(keys.rsa.blob)).toBe('ssh-rsa')
+    expect(keyType(keys.ecdsa.blob)).toBe('ecdsa-sha2-nistp256')
+    expect(() => keyType(Buffer.from([0, 0, 0, 9, 1]))).toThrow(/malformed/)
+  })
+
+  it('prints fingerprints exactly as ssh-keygen -l does', () => {
+    for (const k of Object.values(keys)) {
+      const out = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', k.pub], { encoding: 'utf8' })
+      expect(fingerprint(k.blob)).toBe(out.split(' ')[1])
+      expect(fingerprint(k.blob)).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/)
+    }
+  })
+})
+
+describe('formatKnownHostsLine', () => {
+  it('writes host or [host]:port, type and base64', () => {
+    expect(formatKnownHostsLine('gw.example', 22, keys.ed1.blob)).toBe(`gw.example ssh-ed25519 ${keys.ed1.b64}`)
+    expect(formatKnownHostsLine('GW.Example', 2222, keys.rsa.blob)).toBe(`[gw.example]:2222 ssh-rsa ${keys.rsa.b64}`)
+    expect(formatKnownHostsLine('::1', 22, keys.ed1.blob)).toBe(`::1 ssh-ed25519 ${keys.ed1.b64}`)
+    expect(formatKnownHostsLine('::1', 2200, keys.ed1.blob)).toBe(`[::1]:2200 ssh-ed25519 ${keys.ed1.b64}`)
+  })
+
+  it('refuses hosts that would corrupt the file', () => {
+    for (const h of ['', 'a b', 'a,b', 'a\nb', '*.x', '!x', '|1|x', '@revoked']) {
+      expect(() => formatKnownHostsLine(h, 22, keys.ed1.blob)).toThrow(InputError)
+    }
+    expect(() => formatKnownHostsLine('x', 0, keys.ed1.blob)).toThrow(InputError)
+  })
+
+  it('round-trips through the parser', () => {
+    const e = kh(formatKnownHostsLine('gw', 2222, keys.ed1.blob))
+    expect(checkHostKey(e, 'gw', 2222, keys.ed1.blob)).toEqual({ status: 'match' })
+    expect(checkHostKey(e, 'gw', 22, keys.ed1.blob)).toEqual({ status: 'unknown' })
+  })
+})
+
+describe('checkHostKey host matching', () => {
+  it('plain entry, case-insensitive', () => {
+    const e = kh(line('gw.example', keys.ed1))
+    expect(checkHostKey(e, 'gw.example', 22, keys.ed1.blob)).toEqual({ status: 'match' })
+    expect(checkHostKey(e, 'GW.EXAMPLE', 22, keys.ed1.blob)).toEqual({ status: 'match' })
+    expect(checkHostKey(e, 'other.example', 22, keys.ed1.blob)).toEqual({ status: 'unknown' })
+    expect(checkHostKey(e, 'gw.example', 2222, keys.ed1.blob)).toEqual({ status: 'unknown' })
+  })
+
+  it('comma lists', () => {
+    const e = kh(line('gw1,gw2.example,10.0.0.7', keys.ed1))
+    for (const h of ['gw1', 'gw2.example', '10.0.0.7']) {
+      expect(checkHostKey(e, h, 22, keys.ed1.blob).status).toBe('match')
+    }
+    expect(checkHostKey(e, 'gw3', 22, keys.ed1.blob).status).toBe('unknown')
+  })
+
+  it('wildcards * and ?', () => {
+    const e = kh([line('*.example.com', keys.ed1), line('gw-?', keys.rsa)].join('\n'))
+    expect(checkHostKey(e, 'a.example.com', 22, keys.ed1.blob).status).toBe('match')
+    expect(checkHostKey(e, 'a.b.example.com', 22, keys.ed1.blob).status).toBe('match')
+    expect(checkHostKey(e, 'example.com', 22, keys.ed1.blob).status).toBe('unknown')
+    expect(checkHostKey(e, 'gw-1', 22, keys.rsa.blob).status).toBe('match')
+    expect(checkHostKey(e, 'gw-10', 22, keys.rsa.blob).status).toBe('unknown')
+    expect(checkHostKey(e, 'gw-', 22, keys.rsa.blob).status).toBe('unknown')
+  })
+
+  it('negation excludes a host whatever the order', () => {
+    for (const hosts of ['*.example.com,!bad.example.com', '!bad.example.com,*.example.com']) {
+      const e = kh(line(hosts, keys.ed1))
+      expect(checkHostKey(e, 'good.example.com', 22, keys.ed1.blob).status).toBe('match')
+      expect(checkHostKey(e, 'bad.example.com', 22, keys.ed1.blob).status).toBe('unknown')
+    }
+    // A negated pattern alone never matches anything.
+    expect(checkHostKey(kh(line('!nope', keys.ed1)), 'other', 22, keys.ed1.blob).status).toBe('unknown')
+  })
+
+  it('[host]:port entries apply only to that port; port 22 uses the bare name', () => {
+    const e = kh([line('[gw.example]:2222', keys.ed1), line('[gw22]:22', keys.ed1), line('[*.lab]:2200', keys.rsa)].join('\n'))
+    expect(checkHostKey(e, 'gw.example', 2222, keys.ed1.blob).status).toBe('match')
+    expect(checkHostKey(e, 'gw.example', 22, keys.ed1.blob).status).toBe('unknown')
+    expect(checkHostKey(e, 'gw.example', 2223, keys.ed1.blob).status).toBe('unknown')
+    expect(checkHostKey(e, 'gw22', 22, keys.ed1.blob).status).toBe('unknown')
+    expect(checkHostKey(e, 'x.lab', 2200, keys.rsa.blob).status).toBe('match')
+    expect(checkHostKey(e, 'x.lab', 22, keys.rsa.blob).status).toBe('unknown')
+  })
+
+  it('IPv6 addresses', () => {
+    const e = kh([line('::1', keys.ed1), line('[2001:db8::5]:2222', keys.rsa)].join('\n'))
+    expect(checkHostKey(e, '::1', 22, keys.ed1.blob).status).toBe('match')
+    expect(checkHostKey(e, '2001:db8::5', 2222, keys.rsa.blob).status).toBe('match')
+  })
+
+  it('hashed entries built with HMAC-SHA1', () => {
+    const e = kh([line(hashed('gw.example'), keys.ed1), line(hashed('[gw.example]:2222'), keys.rsa)].join('\n'))
+    expect(checkHostKey(e, 'gw.example', 22, keys.ed1.blob).status).toBe('match')
+    expect(checkHostKey(e, 'Gw.Example', 22, keys.ed1.blob).status).toBe('match')
+    expect(checkHostKey(e, 'gw.example', 2222, keys.rsa.blob).status).toBe('match')
+    expect(checkHostKey(e, 'gw.example', 2222, keys.ed1.blob).status).toBe('unknown')
+    expect(checkHostKey(e, 'gw.example', 22, keys.rsa.blob).status).toBe('unknown')
+    expect(checkHostKey(e, 'other', 22, keys.ed1.blob).status).toBe('unknown')
+  })
+
+  it('hashed lines written by ssh-keygen -H', () => {
+    const file = join(dir, 'hashed_known_hosts')
+    writeFileSync(file, [line('gw.example', keys.ed1), line('[gw.example]:2222', keys.ecdsa)].join('\n') + '\n')
+    execFileSync('ssh-keygen', ['-H', '-f', file], { stdio: 'ignore' })
+    const text = readFileSync(file, 'utf8')
+    expect(text).not.toContain('gw.example')
+    const e = kh(text, file)
+    expect(e).toHaveLength(2)
+    expect(e.every((x) => x.hosts.startsWith('|1|'))).toBe(true)
+    expect(checkHostKey(e, 'gw.example', 22, keys.ed1.blob)).toEqual({ status: 'match' })
+    expect(checkHostKey(e, 'gw.example', 2222, keys.ecdsa.blob)).toEqual({ status: 'match' })
+    expect(checkHostKey(e, 'gw.example', 22, keys.ed2.blob)).toMatchObject({ status: 'changed', knownLine: 1 })
+    expect(checkHostKey(e, 'gw.other', 22, keys.ed1.blob)).toEqual({ status: 'unknown' })
+  })
+})
+
+describe('agreement with OpenSSH lookups (ssh-keygen -F)', () => {
+  it('finds exactly the hosts OpenSSH finds', () => {
+    const file = join(dir, 'crosscheck')
+    const text = [
+      line('plain.example,Other.Example', keys.ed1),
+      line('*.wild.example,!no.wild.example', keys.ed1),
+      line('gw-?', keys.ed1),
+      line('[ported.example]:2222,[*.lab]:2200', keys.ed1),
+      line('10.1.2.*', keys.ed1),
+      line(hashed('secret.example'), keys.ed1),
+      line(hashed('[secret.example]:2022'), keys.ed1),
+    ].join('\n')
+    writeFileSync(file, text + '\n')
+    const entries = kh(text)
+    const queries: Array<[string, number]> = [
+      ['plain.example', 22], ['other.example', 22], ['plain.example', 2222], ['x.wild.example', 22],
+      ['no.wild.example', 22], ['wild.example', 22], ['gw-1', 22], ['gw-12', 22], ['ported.example', 2222],
+      ['ported.example', 22], ['a.lab', 2200], ['a.lab', 22], ['10.1.2.3', 22], ['10.1.3.3', 22],
+      ['secret.example', 22], ['secret.example', 2022], ['secret.example', 2023], ['nothing', 22],
+    ]
+    for (const [host, port] of queries) {
+      const name = port === 22 ? host : `[${host}]:${port}`
+      let openssh = true
+      try {
+        execFileSync('ssh-keygen', ['-F', name, '-f', file], { stdio: 'ignore' })
+      } catch {
+        openssh = false
+      }
+      const ours = checkHostKey(entries, host, port, keys.ed1.blob).status === 'match'
+      expect(ours, `${name}`).toBe(openssh)
+    }
+  })
+})
+
+describe('checkHostKey verdicts', () => {
+  it('same host and type, different key: changed, naming the known key and where it is', () => {
+    const e = kh(['# header', line('gw', keys.rsa), line('gw', keys.ed1)].join('\n'), '/tmp/kh')
+    const r = checkHostKey(e, 'gw', 22, keys.ed2.blob)
+    expect(r).toEqual({ status: 'changed', knownFingerprint: fingerprint(keys.ed1.blob), knownFile: '/tmp/kh', knownLine: 3 })
+    // The caller reports the presented key's fingerprint beside the known one.
+    expect(fingerprint(keys.ed2.blob)).not.toBe(fingerprint(keys.ed1.blob))
+  })
+
+  it('any listed key of the type is accepted (rotation with both listed)', () => {
+    const e = kh([line('gw', keys.ed1), line('gw', keys.ed2)].join('\n'))
+    expect(checkHostKey(e, 'gw', 22, keys.ed1.blob).status).toBe('match')
+    expect(checkHostKey(e, 'gw', 22, keys.ed2.blob).status).toBe('match')
+  })
+
+  it('entries of other key types only: unknown for this type, and those types are exposed', () => {
+    const e = kh([line('gw', keys.rsa), line('gw,other', keys.ecdsa), line('elsewhere', keys.ed1)].join('\n'))
+    expect(checkHostKey(e, 'gw', 22, keys.ed1.blob)).toEqual({ status: 'unknown' })
+    expect(knownKeyTypes(e, 'gw', 22)).toEqual(['ssh-rsa', 'ecdsa-sha2-nistp256'])
+    expect(knownKeyTypes(e, 'nowhere', 22)).toEqual([])
+    expect(checkHostKey(e, 'gw', 22, keys.rsa.blob).status).toBe('match')
+  })
+
+  it('prefers the host key algorithms of known key types, keeping the rest', () => {
+    const rsa = preferredHostKeyAlgorithms(['ssh-rsa'])
+    expect(rsa.slice(0, 3)).toEqual(['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'])
+    expect(rsa).toContain('ssh-ed25519')
+    expect(new Set(rsa).size).toBe(rsa.length)
+    expect(preferredHostKeyAlgorithms(['ecdsa-sha2-nistp256', 'ssh-ed25519']).slice(0, 2)).toEqual([
+      'ssh-ed25519',
+      'ecdsa-sha2-nistp256',
+    ])
+    expect(preferredHostKeyAlgorithms([])[0]).toBe('ssh-ed25519')
+    expect(preferredHostKeyAlgorithms(['sk-ssh-ed25519@openssh.com'])).toEqual(preferredHostKeyAlgorithms([]))
+  })
+
+  it('@revoked wins over a matching entry', () => {
+    const e = kh([line('gw', keys.ed1), `@revoked ${line('*', keys.ed1)}`].join('\n'))
+    expect(checkHostKey(e, 'gw', 22, keys.ed1.blob)).toEqual({ status: 'revoked' })
+    expect(checkHostKey(e, 'gw', 22, keys.ed2.blob)).toMatchObject({ status: 'changed' })
+    expect(knownKeyTypes(e, 'other', 22)).toEqual([])
+  })
+
+  it('@revoked for another host does not apply', () => {
+    const e = kh([line('gw', keys.ed1), `@revoked ${line('elsewhere', keys.ed1)}`].join('\n'))
+    expect(checkHostKey(e, 'gw', 22, keys.ed1.blob)).toEqual({ status: 'match' })
+  })
+
+  it('@cert-authority lines are ignored for matching', () => {
+    const e = kh(`@cert-authority ${line('*.example', keys.ed1)}`)
+    expect(e[0]!.marker).toBe('cert-authority')
+    expect(checkHostKey(e, 'gw.example', 22, keys.ed1.blob)).toEqual({ status: 'unknown' })
+    expect(checkHostKey(e, 'gw.example', 22, keys.ed2.blob)).toEqual({ status: 'unknown' })
+    expect(knownKeyTypes(e, 'gw.example', 22)).toEqual([])
+  })
+})
+
+describe('parseKnownHosts', () => {
+  it('skips comments, blanks and garbage without throwing, keeping line numbers', () => {
+    const text = [
+      '# a comment',
+      '',
+      '   ',
+      'onlyahost',
+      'host ssh-ed25519',
+      'host ssh-ed25519 !!!not-base64!!!',
+      `host ssh-rsa ${keys.ed1.b64}`,
+      `@bogus host ssh-ed25519 ${keys.ed1.b64}`,
+      'host 2048 35 1234567890',
+      `|1|bad|bad ssh-ed25519 ${keys.ed1.b64}`,
+      `|1|${Buffer.alloc(5).toString('base64')}|${Buffer.alloc(20).toString('base64')} ssh-ed25519 ${keys.ed1.b64}`,
+      'host ssh-ed25519 AAAA',
+      `,,, ssh-ed25519 ${keys.ed1.b64}`,
+      `  ok.example\tssh-ed25519 ${keys.ed1.b64} a comment here\r`,
+      '\u0000\u0001binary junk',
+      `[ok]:2222 ssh-rsa ${keys.rsa.b64}`,
+    ].join('\n')
+    const e = kh(text, 'f')
+    expect(e.map((x) => [x.line, x.hosts, x.keyType, x.comment])).toEqual([
+      [14, 'ok.example', 'ssh-ed25519', 'a comment here'],
+      [16, '[ok]:2222', 'ssh-rsa', undefined],
+    ])
+    expect(e[0]!.file).toBe('f')
+    expect(checkHostKey(e, 'ok.example', 22, keys.ed1.blob).status).toBe('match')
+  })
+})
+
+describe('loadKnownHosts', () => {
+  it('treats missing files as empty and remembers file and line', async () => {
+    const a = join(dir, 'kh-a')
+    const b = join(dir, 'kh-b')
+    writeFileSync(a, `# x\n${line('gw', keys.ed1)}\n`)
+    writeFileSync(b, `${line('gw', keys.rsa)}\n`)
+    const e = await loadKnownHosts([join(dir, 'missing'), a, b])
+    expect(e.map((x) => [x.file, x.line, x.keyType])).toEqual([
+      [a, 2, 'ssh-ed25519'],
+      [b, 1, 'ssh-rsa'],
+    ])
+    expect(await loadKnownHosts([])).toEqual([])
+  })
+})
+
+describe('appendKnownHost', () => {
+  it('creates dir 0700 and file 0600, and OpenSSH finds the line', async () => {
+    const file = join(dir, 'new', 'sub', 'known_hosts')
+    await appendKnownHost(file, formatKnownHostsLine('gw.lab', 2222, keys.ed1.blob))
+    expect(statSync(join(dir, 'new', 'sub')).mode & 0o777).toBe(0o700)
+    expect(statSync(file).mode & 0o777).toBe(0o600)
+    expect(readFileSync(file, 'utf8')).toBe(`[gw.lab]:2222 ssh-ed25519 ${keys.ed1.b64}\n`)
+    const found = execFileSync('ssh-keygen', ['-F', '[gw.lab]:2222', '-f', file], { encoding: 'utf8' })
+    expect(found).toContain(keys.ed1.b64)
+    const e = await loadKnownHosts([file])
+    expect(checkHostKey(e, 'gw.lab', 2222, keys.ed1.blob)).toEqual({ status: 'match' })
+  })
+
+  it('keeps concurrent appends whole and separate', async () => {
+    const file = join(dir, 'concurrent', 'known_hosts')
+    const lines = Array.from({ length: 60 }, (_, i) => formatKnownHostsLine(`gw-${i}.lab`, 22, (i % 2 ? keys.rsa : keys.ed1).blob))
+    await Promise.all(lines.map((l) => appendKnownHost(file, l)))
+    const got = readFileSync(file, 'utf8').split('\n')
+    expect(got.pop()).toBe('')
+    expect(got.sort()).toEqual([...lines].sort())
+  })
+
+  it('does not glue onto a last line missing its newline', async () => {
+    const file = join(dir, 'nonl')
+    writeFileSync(file, line('first', keys.ed1))
+    await appendKnownHost(file, line('second', keys.rsa) + '\n')
+    expect(readFileSync(file, 'utf8')).toBe(`${line('first', keys.ed1)}\n${line('second', keys.rsa)}\n`)
+  })
+
+  it('refuses multi-line or empty input, and a failure does not block later appends', async () => {
+    const file = join(dir, 'refuse')
+    await expect(appendKnownHost(file, 'a\nb')).rejects.toThrow(InputError)
+    await expect(appendKnownHost(file, '')).rejects.toThrow(InputError)
+    await appendKnownHost(file, line('ok', keys.ed1))
+    expect(readFileSync(file, 'utf8')).toBe(`${line('ok', keys.ed1)}\n`)
+  })
+})
