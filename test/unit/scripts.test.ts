@@ -1,0 +1,107 @@
+import {execFileSync} from 'node:child_process'
+import {describe, expect, it} from 'vitest'
+
+import {commitFilesScript, layout, lockClearScript, lockRefreshScript, parseProbe, recordScript, unlockScript} from '../../src/remote/scripts.js'
+import {Redactor} from '../../src/runner/redact.js'
+import {rootCommand, sudoProblem} from '../../src/ssh/connection.js'
+import {verifyInstallerOutput} from '../../src/steps/install.js'
+
+describe('remote commands are exact strings with every value quoted', () => {
+  it('builds the layout under remoteDir', () => {
+    expect(layout('/opt/gwfleet/', 'berlin-1')).toMatchObject({
+      values: '/opt/gwfleet/values/berlin-1.yaml',
+      lock: '/opt/gwfleet/state/lock',
+      record: '/opt/gwfleet/state/berlin-1.json',
+    })
+  })
+
+  it('refreshes and clears locks with quoted paths', () => {
+    expect(lockRefreshScript('/opt/gw fleet', 'a', 'tok')).toBe("grep -qF tok '/opt/gw fleet/state/lock' 2>/dev/null && touch '/opt/gw fleet/state/lock'; true")
+    expect(lockClearScript('/opt/x', 'a')).toBe('if [ -f /opt/x/state/lock ]; then rm -f /opt/x/state/lock && echo gw.cleared=1; fi; echo gw.end=1')
+    expect(unlockScript("/srv/it's", 'a', 'tok')).toContain("grep -qF tok '/srv/it'\\''s/state/lock'")
+  })
+
+  it('keeps shell text in paths as data', () => {
+    const evil = '/opt/$(touch /tmp/gwfleet-pwned);x'
+    const script = commitFilesScript([{staged: `${evil}/.stage/a`, target: `${evil}/releases/1.5.0/deploy_gateway`, sha256: 'ab'.repeat(32), mode: 0o755}])
+    expect(script).toContain("'/opt/$(touch /tmp/gwfleet-pwned);x/.stage/a'")
+    // Run it for real: the hash check fails (no such file) and nothing is executed from the path.
+    let out = ''
+    try {
+      execFileSync('sh', ['-c', script], {encoding: 'utf8'})
+    } catch (e: any) {
+      out = String(e.stdout)
+    }
+    expect(out).toContain('gw.commit=checksum-mismatch')
+    expect(() => execFileSync('test', ['-e', '/tmp/gwfleet-pwned'])).toThrow()
+  })
+
+  it('writes records and history as quoted JSON lines', () => {
+    const s = recordScript({remoteDir: '/opt/g', gateway: 'a', record: null, history: [{time: 't', gateway: 'a', operator: "o'k", command: 'deploy', action: 'install', fromVersion: null, toVersion: '1.5.0', valuesSha256: null, result: 'ok'}]})
+    expect(s).toContain(`printf "%s\\n" '{"time":"t","gateway":"a","operator":"o'\\''k"`)
+  })
+})
+
+describe('root execution', () => {
+  it('never puts the sudo password on the command line', () => {
+    const r = rootCommand('id -u', {kind: 'sudo-password', password: 'pw-s3cret'})
+    expect(r.command).toBe("sudo -S -p '' -- sh -c 'id -u'")
+    expect(r.command).not.toContain('pw-s3cret')
+    expect(r.stdin).toBe('pw-s3cret\n')
+    expect(rootCommand('id -u', {kind: 'sudo'}).command).toBe("sudo -n -- sh -c 'id -u'")
+    expect(rootCommand('id -u', {kind: 'root'}).command).toBe("sh -c 'id -u'")
+  })
+  it('explains sudo refusals', () => {
+    expect(sudoProblem('sudo: a password is required\n', 'ops')).toMatch(/GWFLEET_BECOME_PASSWORD/)
+    expect(sudoProblem('bash: sudo: command not found', 'ops')).toMatch(/not installed/)
+    expect(sudoProblem('ops is not in the sudoers file.', 'ops')).toMatch(/may not use sudo/)
+  })
+})
+
+describe('probe parsing', () => {
+  it('reads version, record, values hash, files and lock', () => {
+    const f = parseProbe([
+      'gw.uid=0',
+      'gw.kubectl_rc=0',
+      'gw.kubectl_out=quay.io/apheris/gateway-agent:1.5.0 ',
+      'gw.record={"gateway":"a","version":"1.5.0","valuesSha256":"abc","deployedAt":"t","operator":"o","command":"deploy"}',
+      'gw.values_sha=abc',
+      `gw.file.1.5.0=${'1'.repeat(64)}  ./deploy_gateway`,
+      'gw.lock={"owner":"x"}',
+      'gw.lock_age=12',
+      'gw.end=1',
+    ].join('\n'))
+    expect(f.version).toBe('1.5.0')
+    expect(f.record?.valuesSha256).toBe('abc')
+    expect(f.releaseFiles.get('1.5.0')?.get('deploy_gateway')).toBe('1'.repeat(64))
+    expect(f.lock).toEqual({holder: '{"owner":"x"}', ageSeconds: 12})
+  })
+  it('says why no version was found', () => {
+    expect(parseProbe('gw.uid=0\ngw.kubectl=missing').versionNote).toMatch(/no kubectl/)
+    expect(parseProbe('gw.uid=0\ngw.kubectl_rc=1\ngw.kubectl_out=The connection to the server 127.0.0.1:6443 was refused').versionNote).toMatch(/does not answer/)
+    expect(parseProbe('gw.uid=0\ngw.kubectl_rc=1\ngw.kubectl_out=error: template: output:1:10: executing "output" at <index .items 0>: error calling index: index out of range: 0').versionNote).toMatch(/no agent deployment/)
+    expect(parseProbe('gw.uid=0\ngw.kubectl_rc=0\ngw.kubectl_out=').versionNote).toMatch(/no agent deployment/)
+  })
+})
+
+describe('installer verdict', () => {
+  const good = ['pulling', 'Deployed versions:', '------------------', 'agent: 1.5.0', '------------------', 'All services are ready.']
+  it('accepts both markers with the right version', () => {
+    expect(verifyInstallerOutput(good, 0, '1.5.0', 60)).toEqual({ok: true, version: '1.5.0'})
+  })
+  it('refuses each way an install can go wrong', () => {
+    expect(verifyInstallerOutput(['boom'], 3, '1.5.0', 60)).toEqual({ok: false, error: 'installer 1.5.0 exited with code 3: boom'})
+    expect(verifyInstallerOutput(good, 124, '1.5.0', 60)).toMatchObject({ok: false, error: expect.stringMatching(/within 60s/)})
+    expect(verifyInstallerOutput(good.slice(0, 5), 0, '1.5.0', 60)).toMatchObject({error: expect.stringMatching(/All services are ready/)})
+    expect(verifyInstallerOutput(['All services are ready.'], 0, '1.5.0', 60)).toMatchObject({error: expect.stringMatching(/never reported the deployed versions/)})
+    expect(verifyInstallerOutput(good.map((l) => l.replace('1.5.0', '9.9.9')), 0, '1.5.0', 60)).toMatchObject({error: 'installer reported agent 9.9.9, expected 1.5.0'})
+  })
+})
+
+describe('redaction', () => {
+  it('masks every secret, longest first', () => {
+    const r = new Redactor()
+    r.add(['abc-secret', 'abc-secret-longer', 'x'])
+    expect(r.redact('a abc-secret-longer b abc-secret c x')).toBe('a [redacted] b [redacted] c x')
+  })
+})
