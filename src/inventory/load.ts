@@ -250,7 +250,15 @@ function issueProblems(p: ParsedYaml, issue: z.ZodIssue): Problem[] {
   return [{ line: lineOfPath(p, at), key: dotted(at), message }]
 }
 
-function fail(p: ParsedYaml, problems: Problem[]): never {
+function fail(p: ParsedYaml, all: Problem[]): never {
+  // A problem in `defaults` shows once, not once per gateway that inherits it.
+  const seen = new Set<string>()
+  const problems = all.filter((x) => {
+    const k = `${x.line}\0${x.key}\0${x.message}`
+    if (seen.has(k)) return false
+    seen.add(k)
+    return true
+  })
   // A misspelt key usually explains a "missing" one: report the misspelling first.
   const rank = (x: Problem): number => (x.message.startsWith('missing required key') ? 1 : 0)
   problems.sort((a, b) => rank(a) - rank(b) || a.line - b.line)
