@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 need=()
-for pair in sshd:openssh-server ssh-keygen:openssh-client sudo:sudo zip:zip unzip:unzip nsenter:util-linux unshare:util-linux ip:iproute2 ss:iproute2 timeout:coreutils; do
+for pair in sshd:openssh-server ssh-keygen:openssh-client sudo:sudo zip:zip unzip:unzip nsenter:util-linux unshare:util-linux ip:iproute2 ss:iproute2 timeout:coreutils openssl:openssl pgrep:procps; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done
