@@ -90,6 +90,16 @@ export class ListrReporter implements Reporter {
     else r.reject(new Error(text))
   }
 
+  verdict(name: string, label: string, ok: boolean): void {
+    const r = this.rows.get(name)
+    if (!r) return
+    r.dirty = false
+    const text = this.mask(`${name}: ${label}`)
+    if (r.task) r.task.title = text
+    if (ok) r.resolve()
+    else r.reject(new Error(text))
+  }
+
   notice(text: string): void {
     process.stderr.write(`${this.mask(text)}\n`)
   }

@@ -8,8 +8,10 @@ export interface Reporter {
   step(name: string, text: string): void
   /** The last output line of a host's installer. */
   line(name: string, text: string): void
-  /** A host finished. */
+  /** A host finished a changing command. */
   done(result: HostResult): void
+  /** A host finished a read-only command: a label (in-sync, drift ...) and whether it is fine. */
+  verdict(name: string, label: string, ok: boolean): void
   /** A message for the whole run (interrupts, batches). */
   notice(text: string): void
   end(): Promise<void>
@@ -36,6 +38,9 @@ export class PlainReporter implements Reporter {
   done(r: HostResult): void {
     this.print(`${r.name}: ${r.status}${r.error ? ` - ${r.error}` : ''}`)
   }
+  verdict(name: string, label: string): void {
+    this.print(`${name}: ${label}`)
+  }
   notice(text: string): void {
     this.print(text)
   }
@@ -48,6 +53,7 @@ export class SilentReporter implements Reporter {
   step(): void {}
   line(): void {}
   done(): void {}
+  verdict(): void {}
   notice(): void {}
   async end(): Promise<void> {}
 }

@@ -400,7 +400,7 @@ async function auditOne(ctx: RunContext, job: Job): Promise<AuditResult> {
     s?.close()
   }
   ctx.log.write(gw.name, `audit: ${out.status}${out.reasons.length ? ` (${out.reasons.join('; ')})` : ''}`)
-  ctx.reporter.done({name: gw.name, host: gw.host, status: out.status === 'in-sync' ? 'ok' : 'failed', action: 'none', fromVersion: out.version, toVersion: gw.version, hops: [], error: out.reasons.join('; ') || null, durationMs: out.durationMs})
+  ctx.reporter.verdict(gw.name, `${out.status}${out.reasons.length ? ` - ${out.reasons.join('; ')}` : ''}`, out.status === 'in-sync')
   return out
 }
 

@@ -1,0 +1,229 @@
+// The operator's everyday commands between parsing flags and setting the exit code: preflight,
+// logs, status, locks and history. All of them read hosts; only `locks clear` changes one thing
+// (the lock file), and only with --yes. Exit codes as actions.ts: 0 fine, 1 a host problem, 2 bad input.
+import {InputError} from '../errors.js'
+import {GATEWAY_NAME_RE, loadInventory, selectGateways} from '../inventory/index.js'
+import {HEARTBEAT_LINE, logsScript} from '../remote/ops-scripts.js'
+import {
+  historyJson,
+  historyTable,
+  isJsonLine,
+  locksJson,
+  locksTable,
+  preflightJson,
+  preflightSummary,
+  preflightTable,
+  prettyLogLine,
+  statusJson,
+  statusText,
+} from '../render/ops-output.js'
+import {makeReporter, SilentReporter, type Reporter} from '../render/progress.js'
+import {RunContext, type RunOptions} from '../runner/context.js'
+import {runHistory, runLocks, runPreflight, runStatus} from '../runner/ops.js'
+import {HostSession} from '../runner/session.js'
+import type {Gateway, Inventory} from '../types.js'
+import {EXIT, loadFleet, parseDuration, parsePositive} from './actions.js'
+import type {FleetFlagValues} from './flags.js'
+
+/** Errors to words and exit codes, as for every command (re-exported so commands import one module). */
+export {reportError} from './actions.js'
+
+/** Flags of `logs`: the connection flags, no selector (the gateway is the argument). */
+export interface LogsFlagValues extends Omit<FleetFlagValues, 'limit' | 'concurrency'> {
+  concurrency?: string
+  limit?: string
+  follow?: boolean
+  raw?: boolean
+  tail?: string
+}
+
+/** Flags of `history`. */
+export interface HistoryFlagValues extends FleetFlagValues {
+  last?: string
+}
+
+function options(command: string, flags: {concurrency?: string; 'accept-new-host-keys': boolean; 'connect-timeout': string}): RunOptions {
+  return {
+    command,
+    concurrency: parsePositive(flags.concurrency ?? '64', '--concurrency', 10000),
+    acceptNewHostKeys: flags['accept-new-host-keys'],
+    timeoutSeconds: 1800,
+    connectTimeoutSeconds: parseDuration(flags['connect-timeout'], '--connect-timeout'),
+    dryRun: false,
+    preflight: true,
+  }
+}
+
+function write(s: string) {
+  process.stdout.write(s.endsWith('\n') ? s : `${s}\n`)
+}
+
+/**
+ * The inventory and the selected gateways, without rendering values: logs, status, locks and
+ * history send no values anywhere, so they must work without the values' secrets in the environment.
+ */
+async function loadGateways(flags: {inventory?: string; limit?: string}, gateway?: string): Promise<{inventory: Inventory; gateways: Gateway[]}> {
+  if (!flags.inventory) throw new InputError('no inventory given: pass -i FILE or set GWFLEET_INVENTORY', {file: '--inventory'})
+  if (gateway !== undefined && flags.limit !== undefined) throw new InputError('give a GATEWAY or --limit, not both', {file: '--limit'})
+  const inventory = await loadInventory(flags.inventory)
+  if (gateway === undefined) return {inventory, gateways: selectGateways(inventory.gateways, flags.limit)}
+  const gw = GATEWAY_NAME_RE.test(gateway) ? inventory.gateways.find((g) => g.name === gateway) : undefined
+  if (!gw) throw new InputError(`no gateway named "${gateway}" in ${inventory.file}`, {file: 'GATEWAY'})
+  return {inventory, gateways: [gw]}
+}
+
+async function context(inventory: Inventory, opts: RunOptions, json: boolean): Promise<RunContext> {
+  const reporter: Reporter = await makeReporter({json, mask: (s) => s})
+  return RunContext.create(inventory, opts, reporter)
+}
+
+/** preflight: the vendor's prerequisites per host; exit 1 when any check fails or a host is unreachable. */
+export async function preflightCommand(flags: FleetFlagValues): Promise<number> {
+  const opts = options('preflight', flags)
+  const {inventory, jobs} = await loadFleet(flags)
+  const ctx = await context(inventory, opts, flags.json)
+  for (const j of jobs) ctx.redactor.add(j.values.secrets)
+  let results
+  try {
+    results = await runPreflight(ctx, jobs)
+  } finally {
+    await ctx.close()
+  }
+  const doc = preflightJson(results, ctx.log.dir)
+  await ctx.log.writeJson('result.json', doc)
+  if (flags.json) write(ctx.redactor.redact(JSON.stringify(doc, null, 2)))
+  else {
+    write(ctx.redactor.redact(preflightTable(results)))
+    write(`\n${preflightSummary(results)}`)
+  }
+  return doc.ok ? EXIT.ok : EXIT.problems
+}
+
+/**
+ * logs GATEWAY: the agent's logs through kubectl, as the vendor guide reads them. Pretty-printed
+ * unless --raw; --json passes the JSON lines through untouched (jsonlines) and sends the rest to
+ * stderr; --follow streams until Ctrl-C (then exit 0).
+ */
+export async function logsCommand(gateway: string, flags: LogsFlagValues): Promise<number> {
+  const opts = options('logs', {...flags, concurrency: '1'})
+  let tail: number | undefined
+  if (flags.tail !== undefined && flags.tail !== 'all') {
+    if (!/^\d+$/.test(flags.tail.trim())) throw new InputError(`"${flags.tail}" must be a number of lines or "all"`, {file: '--tail'})
+    tail = Number(flags.tail)
+  }
+  const {inventory, gateways} = await loadGateways(flags, gateway)
+  const gw = gateways[0]
+  const ctx = await RunContext.create(inventory, opts, new SilentReporter())
+  const abort = new AbortController()
+  const onSignal = () => abort.abort()
+  let session: HostSession | undefined
+  try {
+    session = await HostSession.open(ctx, gw)
+    if (flags.follow) {
+      process.on('SIGINT', onSignal)
+      process.on('SIGTERM', onSignal)
+    }
+    const onLine = (line: string, stream: 'stdout' | 'stderr') => {
+      if (stream === 'stderr') {
+        process.stderr.write(`${line}\n`)
+        return
+      }
+      if (line === HEARTBEAT_LINE) return
+      if (flags.json) {
+        if (isJsonLine(line)) process.stdout.write(`${line.trim()}\n`)
+        else process.stderr.write(`${line}\n`)
+      } else process.stdout.write(`${flags.raw ? line : prettyLogLine(line)}\n`)
+    }
+    let res
+    try {
+      res = await session.root(logsScript({follow: Boolean(flags.follow), tail}), {
+        collect: false,
+        onLine,
+        signal: abort.signal,
+        timeoutMs: flags.follow ? undefined : 300_000,
+      })
+    } catch (e) {
+      if (abort.signal.aborted) return EXIT.ok
+      throw e
+    }
+    ctx.log.write(gw.name, `logs: kubectl exited with ${res.code}`)
+    if (res.code === 0) return EXIT.ok
+    if (res.code === 3) process.stderr.write(`gwfleet: ${gw.name}: no gateway installed\n`)
+    return EXIT.problems
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    session?.close()
+    await ctx.close()
+  }
+}
+
+/** status [GATEWAY]: what runs on the gateway(s) and the computation pods per apheris_job_id. */
+export async function statusCommand(gateway: string | undefined, flags: FleetFlagValues): Promise<number> {
+  const opts = options('status', flags)
+  const {inventory, gateways} = await loadGateways(flags, gateway)
+  const ctx = await context(inventory, opts, flags.json)
+  let results
+  try {
+    results = await runStatus(ctx, gateways)
+  } finally {
+    await ctx.close()
+  }
+  const doc = statusJson(results, ctx.log.dir)
+  await ctx.log.writeJson('result.json', doc)
+  if (flags.json) write(JSON.stringify(doc, null, 2))
+  else write(statusText(results))
+  return doc.ok ? EXIT.ok : EXIT.problems
+}
+
+/** locks list | clear: who holds each selected host's lock, and (clear, with --yes) remove it. */
+export async function locksCommand(action: 'list' | 'clear', flags: FleetFlagValues & {yes?: boolean}): Promise<number> {
+  const opts = options(`locks-${action}`, flags)
+  if (action === 'clear' && !flags.yes)
+    throw new InputError('locks clear removes the lock of any run, even one still working: pass --yes to confirm', {file: '--yes'})
+  const {inventory, gateways} = await loadGateways(flags)
+  const ctx = await context(inventory, opts, flags.json)
+  let results
+  try {
+    results = await runLocks(ctx, gateways, action === 'clear')
+  } finally {
+    await ctx.close()
+  }
+  const doc = locksJson(`locks ${action}`, results, ctx.log.dir)
+  await ctx.log.writeJson('result.json', doc)
+  if (flags.json) write(JSON.stringify(doc, null, 2))
+  else {
+    write(locksTable(results, action === 'clear'))
+    const held = results.filter((r) => r.lock)
+    if (action === 'list') write(`\n${held.length} of ${results.length} host(s) locked${held.some((r) => r.lock?.expired) ? ` (${held.filter((r) => r.lock?.expired).length} expired: the next run takes them over)` : ''}`)
+    else {
+      const live = results.filter((r) => r.cleared && r.lock && !r.lock.expired)
+      write(`\n${results.filter((r) => r.cleared).length} lock(s) cleared`)
+      if (live.length) process.stderr.write(`warning: ${live.map((r) => r.name).join(', ')}: the lock was live; if that run is still working, it now runs unprotected\n`)
+    }
+  }
+  return doc.ok ? EXIT.ok : EXIT.problems
+}
+
+/** history [GATEWAY]: the changes recorded on each host (who, when, what, from, to, result), oldest first. */
+export async function historyCommand(gateway: string | undefined, flags: HistoryFlagValues): Promise<number> {
+  const opts = options('history', flags)
+  const last = flags.last === undefined ? undefined : parsePositive(flags.last, '--last', 1_000_000)
+  const {inventory, gateways} = await loadGateways(flags, gateway)
+  const ctx = await context(inventory, opts, flags.json)
+  let read
+  try {
+    read = await runHistory(ctx, gateways)
+  } finally {
+    await ctx.close()
+  }
+  const entries = last === undefined ? read.entries : read.entries.slice(-last)
+  const doc = historyJson(entries, read.hosts, ctx.log.dir)
+  await ctx.log.writeJson('result.json', doc)
+  if (flags.json) write(JSON.stringify(doc, null, 2))
+  else {
+    write(entries.length ? historyTable(entries) : 'No changes recorded on the selected hosts.')
+    for (const h of read.hosts) if (h.status !== 'ok') process.stderr.write(`${h.name}: ${h.status}: ${h.error ?? ''}\n`)
+  }
+  return doc.ok ? EXIT.ok : EXIT.problems
+}

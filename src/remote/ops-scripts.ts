@@ -1,0 +1,165 @@
+// Remote scripts of the operator commands (preflight, logs, status), built by pure functions like
+// scripts.ts: every value reaches the shell through shq(); results come back as `gw.key=value`
+// lines for parseKv(). They read and never change anything on the host.
+import {shq} from '../ssh/quote.js'
+import {AGENT_VERSION_TEMPLATE} from './scripts.js'
+
+/** PATH that finds kubectl and k3s in /usr/local/bin even under sudo's secure_path; k3s's kubeconfig when readable. */
+export const OPS_PRELUDE = [
+  'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH',
+  'if [ -z "${KUBECONFIG:-}" ] && [ -r /etc/rancher/k3s/k3s.yaml ]; then KUBECONFIG=/etc/rancher/k3s/k3s.yaml; export KUBECONFIG; fi',
+].join('\n')
+
+/** Sets $K to `kubectl`, else `k3s kubectl`, else empty (used unquoted on purpose: it may be two words). */
+export const KUBECTL_PICK = [
+  'if command -v kubectl >/dev/null 2>&1; then K=kubectl',
+  'elif command -v k3s >/dev/null 2>&1; then K="k3s kubectl"',
+  'else K=""; fi',
+].join('\n')
+
+/** Where the vendor's installer puts its smoke-test datasets when the values name no folder. */
+export const INSTALLER_DEFAULT_DATASETS = '/home/datastore'
+
+/** The agent's pods, as the vendor guide selects them. */
+export const AGENT_SELECTOR = 'apheris-component=agent'
+
+/** Seconds between the keep-alive lines of `logs --follow` (how soon an abandoned follow is noticed). */
+export const FOLLOW_HEARTBEAT_SECONDS = 5
+
+/** The keep-alive line `logs --follow` interleaves with the logs; the CLI drops it. */
+export const HEARTBEAT_LINE = 'gw.hb=1'
+
+/** What the prerequisite probe looks at. */
+export interface PreflightScriptOptions {
+  /** The gateway's remoteDir: where releases are uploaded. */
+  remoteDir: string
+  /** dal.sources.files.folder from the gateway's values, when set. */
+  datasetsFolder?: string
+}
+
+/**
+ * The prerequisite probe (vendor guide, "Prerequisites"): identity, os-release, bash/curl and the
+ * coreutils gwfleet itself uses, CPUs, memory, free disk where releases and datasets live, the
+ * datasets folder, k3s presence and who listens on 6443. Read-only; slow filesystems are bounded
+ * by timeout(1) where it exists.
+ */
+export function preflightScript(o: PreflightScriptOptions): string {
+  const datasets = o.datasetsFolder ?? INSTALLER_DEFAULT_DATASETS
+  const lines = [
+    OPS_PRELUDE,
+    'if command -v timeout >/dev/null 2>&1; then T="timeout 10"; else T=""; fi',
+    'echo "gw.uid=$(id -u)"',
+    'echo "gw.user=$(id -un 2>/dev/null)"',
+    // os-release is read as data (grep), not sourced: it is the host's file and we are root.
+    'f=/etc/os-release; [ -r "$f" ] || f=/usr/lib/os-release',
+    'if [ -r "$f" ]; then grep -E "^(ID|ID_LIKE|VERSION_ID|NAME|PRETTY_NAME)=" "$f" | sed "s/^/gw.osr./"; else echo gw.osr_missing=1; fi',
+    'for t in bash curl sha256sum timeout stat; do echo "gw.tool.$t=$(command -v "$t" 2>/dev/null)"; done',
+    'echo "gw.cpus=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || grep -c ^processor /proc/cpuinfo 2>/dev/null)"',
+    'echo "gw.mem_kb=$(awk \'/^MemTotal:/{print $2}\' /proc/meminfo 2>/dev/null)"',
+    // Free space of the filesystem that holds (or will hold) a path: its nearest existing ancestor.
+    'gw_df() {',
+    '  p="$2"; while [ ! -e "$p" ] && [ "$p" != / ] && [ -n "$p" ]; do p=$(dirname -- "$p"); done',
+    '  printf "gw.df.%s=%s\\t%s\\n" "$1" "$p" "$($T df -Pk -- "$p" 2>/dev/null | awk \'NR==2{print $4 "\\t" $6}\')"',
+    '}',
+    `gw_df releases ${shq(o.remoteDir)}`,
+    `gw_df datasets ${shq(datasets)}`,
+  ]
+  if (o.datasetsFolder !== undefined) {
+    lines.push(
+      `D=${shq(o.datasetsFolder)}`,
+      'if [ -d "$D" ]; then',
+      '  if $T ls -A -- "$D" >/dev/null 2>&1; then echo gw.datasets=ok; else echo gw.datasets=unreadable; fi',
+      'elif [ -e "$D" ]; then echo gw.datasets=notdir',
+      'else echo gw.datasets=missing; fi',
+    )
+  }
+  lines.push(
+    'for p in /usr/local/bin/k3s /usr/bin/k3s; do if [ -x "$p" ]; then echo "gw.k3s=$p"; break; fi; done',
+    'for p in /usr/local/bin/k3s-uninstall.sh /usr/bin/k3s-uninstall.sh; do if [ -f "$p" ]; then echo "gw.k3s_uninstall=$p"; break; fi; done',
+    'if command -v ss >/dev/null 2>&1; then',
+    '  echo gw.port_tool=ss',
+    '  ss -ltnp 2>/dev/null | awk \'$4 ~ /:6443$/\' | head -3 | sed "s/^/gw.port6443=/"',
+    'elif [ -r /proc/net/tcp ]; then',
+    '  echo gw.port_tool=proc',
+    // 0x192B = 6443, state 0A = LISTEN
+    '  if cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk \'$4 == "0A" && $2 ~ /:192B$/ {f=1} END {exit !f}\'; then echo "gw.port6443=LISTEN (from /proc/net/tcp)"; fi',
+    'else echo gw.port_tool=none; fi',
+    'echo gw.end=1',
+  )
+  return lines.join('\n') + '\n'
+}
+
+/** What `logs` asks of kubectl. Exit code 3 of the script: no gateway on the host (no kubectl or no k3s cluster). */
+export interface LogsScriptOptions {
+  follow: boolean
+  /** Lines per pod to start with; undefined or -1: all of them. */
+  tail?: number
+}
+
+/**
+ * The agent's logs as the vendor guide reads them. With follow, a watchdog writes a keep-alive
+ * line every few seconds: once the operator's side has gone (Ctrl-C closes the channel) the write
+ * fails and kubectl is stopped, so no follower is left behind on the host.
+ */
+export function logsScript(o: LogsScriptOptions): string {
+  const tail = o.tail === undefined ? -1 : Math.trunc(o.tail)
+  const cmd = `$K logs --namespace=apheris ${shq(`--selector=${AGENT_SELECTOR}`)} ${shq(`--tail=${tail}`)}`
+  const lines = [
+    OPS_PRELUDE,
+    KUBECTL_PICK,
+    'if [ -z "$K" ]; then echo "no kubectl or k3s on this host" >&2; exit 3; fi',
+    'if [ -z "${KUBECONFIG:-}" ]; then echo "no k3s cluster on this host (no /etc/rancher/k3s/k3s.yaml)" >&2; exit 3; fi',
+  ]
+  if (!o.follow) {
+    lines.push(`exec ${cmd}`)
+  } else {
+    lines.push(
+      `${cmd} --follow &`,
+      'kp=$!',
+      '(',
+      "  trap '' PIPE",
+      '  while kill -0 "$kp" 2>/dev/null; do',
+      `    sleep ${FOLLOW_HEARTBEAT_SECONDS} </dev/null >/dev/null 2>&1`,
+      `    echo ${shq(HEARTBEAT_LINE)} 2>/dev/null || { kill "$kp" 2>/dev/null; exit 0; }`,
+      '  done',
+      ') &',
+      'wp=$!',
+      'wait "$kp"; rc=$?',
+      'kill "$wp" 2>/dev/null',
+      'exit "$rc"',
+    )
+  }
+  return lines.join('\n') + '\n'
+}
+
+/** Per computation pod: job id, name, phase, creation time, container ready:restarts, requests cpu/memory. */
+export const COMPUTATION_PODS_JSONPATH =
+  '{range .items[*]}{.metadata.labels.apheris_job_id}{"\\t"}{.metadata.name}{"\\t"}{.status.phase}{"\\t"}{.metadata.creationTimestamp}{"\\t"}' +
+  '{range .status.containerStatuses[*]}{.ready}:{.restartCount}{" "}{end}{"\\t"}' +
+  '{range .spec.containers[*]}{.resources.requests.cpu}/{.resources.requests.memory}{" "}{end}{"\\n"}{end}'
+
+/**
+ * What runs on a gateway (vendor guide, "Operating"): the agent image, `kubectl get pod
+ * --all-namespaces`, and the computation pods carrying an apheris_job_id label. Output lines of
+ * kubectl come back prefixed (gw.pods=, gw.job=) so they cannot be mistaken for our own keys.
+ */
+export function statusScript(): string {
+  return [
+    OPS_PRELUDE,
+    KUBECTL_PICK,
+    'if [ -z "$K" ]; then echo gw.kubectl=missing; echo gw.end=1; exit 0; fi',
+    // No kubeconfig (OPS_PRELUDE sets k3s's when it exists): kubectl would only ask localhost:8080.
+    'if [ -z "${KUBECONFIG:-}" ]; then echo gw.cluster=none; echo gw.end=1; exit 0; fi',
+    // The same keys as the probe's version query, so parseProbe() reads them.
+    `out=$($K get deploy -n apheris -l ${shq(AGENT_SELECTOR)} -o go-template=${shq(AGENT_VERSION_TEMPLATE)} 2>&1); rc=$?`,
+    'echo "gw.kubectl_rc=$rc"',
+    'printf "gw.kubectl_out=%s\\n" "$(printf %s "$out" | head -c 600 | tr "\\n\\r" "  ")"',
+    'out=$($K get pod --all-namespaces 2>&1); rc=$?',
+    'printf "%s\\n" "$out" | sed "s/^/gw.pods=/"',
+    'echo "gw.pods_rc=$rc"',
+    `out=$($K get pod -n apheris -l apheris_job_id -o jsonpath=${shq(COMPUTATION_PODS_JSONPATH)} 2>&1); rc=$?`,
+    'printf "%s\\n" "$out" | sed "s/^/gw.job=/"',
+    'echo "gw.jobs_rc=$rc"',
+    'echo gw.end=1',
+  ].join('\n') + '\n'
+}

@@ -1,0 +1,248 @@
+// Formatters of the operator commands: the same results give the table and the JSON document.
+import type {HistoryHost, HistoryRow, LockResult, PreflightResult, StatusResult} from '../runner/ops.js'
+import {table} from './output.js'
+
+/** "1h05m", "3m20s", "42s" for a number of seconds. */
+export function duration(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds))
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
+  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
+  return `${Math.floor(s / 86400)}d${String(Math.floor((s % 86400) / 3600)).padStart(2, '0')}h`
+}
+
+/** "2024-01-01 10:00:00Z" from an ISO time (left as is when it is not one). */
+function when(iso: string | null | undefined): string {
+  if (!iso) return '-'
+  return /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/.test(iso) ? `${iso.slice(0, 10)} ${iso.slice(11, 19)}Z` : iso
+}
+
+// ------------------------------------------------------------------------------------ preflight
+
+const PREFLIGHT_ORDER: Record<string, number> = {fail: 0, unreachable: 1, warn: 2, pass: 3}
+
+/** Hosts with problems first, then by name. */
+function sortPreflight(results: PreflightResult[]): PreflightResult[] {
+  return [...results].sort((a, b) => (PREFLIGHT_ORDER[a.status] ?? 9) - (PREFLIGHT_ORDER[b.status] ?? 9) || a.name.localeCompare(b.name))
+}
+
+/** Count of hosts per status. */
+export function preflightCounts(results: PreflightResult[]): Record<string, number> {
+  const c: Record<string, number> = {}
+  for (const r of results) c[r.status] = (c[r.status] ?? 0) + 1
+  return c
+}
+
+/** The preflight JSON document. */
+export function preflightJson(results: PreflightResult[], runDir: string) {
+  return {
+    command: 'preflight',
+    ok: results.every((r) => r.status === 'pass' || r.status === 'warn'),
+    runDir,
+    summary: preflightCounts(results),
+    hosts: results.map((r) => ({
+      name: r.name,
+      host: r.host,
+      status: r.status,
+      error: r.error,
+      checks: r.checks,
+      durationMs: r.durationMs,
+    })),
+  }
+}
+
+/** One row per host and check, hosts with problems first. */
+export function preflightTable(results: PreflightResult[]): string {
+  const rows: string[][] = []
+  for (const r of sortPreflight(results)) {
+    if (r.status === 'unreachable') {
+      rows.push([r.name, r.host, 'connect', 'FAIL', r.error ?? 'unreachable'])
+      continue
+    }
+    for (const c of r.checks) rows.push([r.name, r.host, c.id, c.level.toUpperCase(), c.message])
+  }
+  return table(['GATEWAY', 'HOST', 'CHECK', 'RESULT', 'DETAIL'], rows)
+}
+
+/** `fail: 1   warn: 3   pass: 2` by host. */
+export function preflightSummary(results: PreflightResult[]): string {
+  const c = preflightCounts(results)
+  return Object.keys(c)
+    .sort((a, b) => (PREFLIGHT_ORDER[a] ?? 9) - (PREFLIGHT_ORDER[b] ?? 9))
+    .map((k) => `${k}: ${c[k]}`)
+    .join('   ')
+}
+
+// ------------------------------------------------------------------------------------ logs
+
+const TIME_KEYS = ['time', 'ts', 'timestamp', '@timestamp', 't']
+const LEVEL_KEYS = ['level', 'lvl', 'severity', 'levelname']
+const MESSAGE_KEYS = ['msg', 'message']
+
+function pick(o: Record<string, unknown>, keys: string[]): [string, unknown] | undefined {
+  for (const k of keys) if (o[k] !== undefined && o[k] !== null && typeof o[k] !== 'object') return [k, o[k]]
+  return undefined
+}
+
+function timeText(v: unknown): string {
+  if (typeof v === 'number' && Number.isFinite(v)) {
+    const ms = v > 1e12 ? v : v * 1000 // zap's default: seconds as a float
+    return new Date(ms).toISOString()
+  }
+  return String(v)
+}
+
+function fieldValue(v: unknown): string {
+  if (typeof v === 'string') return /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v)
+  return JSON.stringify(v)
+}
+
+/** An agent log line for people: time, level, message, then the other fields as key=value; non-JSON lines as they are. */
+export function prettyLogLine(line: string): string {
+  const t = line.trim()
+  if (!t.startsWith('{')) return line
+  let o: unknown
+  try {
+    o = JSON.parse(t)
+  } catch {
+    return line
+  }
+  if (!o || typeof o !== 'object' || Array.isArray(o)) return line
+  const rec = o as Record<string, unknown>
+  const time = pick(rec, TIME_KEYS)
+  const level = pick(rec, LEVEL_KEYS)
+  const msg = pick(rec, MESSAGE_KEYS)
+  const used = new Set([time?.[0], level?.[0], msg?.[0]])
+  const rest = Object.entries(rec)
+    .filter(([k]) => !used.has(k))
+    .map(([k, v]) => `${k}=${fieldValue(v)}`)
+  const head = [time ? timeText(time[1]) : '-', String(level?.[1] ?? '-').toUpperCase().padEnd(5), msg ? String(msg[1]) : '']
+  return [...head, ...rest].join('  ').trimEnd()
+}
+
+/** True when a line is one JSON object (jsonlines). */
+export function isJsonLine(line: string): boolean {
+  const t = line.trim()
+  if (!t.startsWith('{')) return false
+  try {
+    const o = JSON.parse(t)
+    return !!o && typeof o === 'object' && !Array.isArray(o)
+  } catch {
+    return false
+  }
+}
+
+// ------------------------------------------------------------------------------------ status
+
+/** The status JSON document. */
+export function statusJson(results: StatusResult[], runDir: string) {
+  return {
+    command: 'status',
+    ok: results.every((r) => r.status === 'ok'),
+    runDir,
+    hosts: results.map((r) => ({
+      name: r.name,
+      host: r.host,
+      status: r.status,
+      version: r.gateway?.version ?? null,
+      error: r.error,
+      pods: r.gateway?.pods ?? [],
+      computations: r.gateway?.computations ?? [],
+      ...(r.gateway?.computationsError ? {computationsError: r.gateway.computationsError} : {}),
+      durationMs: r.durationMs,
+    })),
+  }
+}
+
+/** Per gateway: a heading, kubectl's pod table as it printed it, and the computations per job id. */
+export function statusText(results: StatusResult[], now = Date.now()): string {
+  const blocks: string[] = []
+  for (const r of results) {
+    const g = r.gateway
+    const head = `== ${r.name} (${r.host})`
+    if (r.status === 'unreachable' || !g) {
+      blocks.push(`${head}: ${r.status}: ${r.error ?? ''}`.trimEnd())
+      continue
+    }
+    if (!g.kubectl) {
+      blocks.push(`${head}: ${g.versionNote ?? 'no gateway installed'}`)
+      continue
+    }
+    const lines = [`${head}: ${g.version ? `agent ${g.version}` : (g.versionNote ?? 'no agent')}`]
+    if (g.podsError) lines.push(`kubectl get pod --all-namespaces failed: ${g.podsError}`)
+    else lines.push(...g.podsText)
+    lines.push('')
+    if (g.computationsError) lines.push(`Computations: cannot list them: ${g.computationsError}`)
+    else if (g.computations.length === 0) lines.push('Computations (apheris_job_id): none running')
+    else {
+      lines.push(`Computations (apheris_job_id): ${g.computations.length} job(s)`)
+      const rows: string[][] = []
+      for (const c of g.computations) {
+        for (const p of c.pods) {
+          const age = p.created && !Number.isNaN(Date.parse(p.created)) ? duration((now - Date.parse(p.created)) / 1000) : '-'
+          rows.push([c.jobId || '-', p.name, p.ready, p.phase, String(p.restarts), age, p.requests.join(' ') || '-'])
+        }
+      }
+      lines.push(table(['JOB ID', 'POD', 'READY', 'STATUS', 'RESTARTS', 'AGE', 'REQUESTS (cpu/memory)'], rows))
+    }
+    blocks.push(lines.join('\n'))
+  }
+  return blocks.join('\n\n')
+}
+
+// ------------------------------------------------------------------------------------ locks
+
+/** The JSON document of `locks list` / `locks clear`. */
+export function locksJson(command: 'locks list' | 'locks clear', results: LockResult[], runDir: string) {
+  return {
+    command,
+    ok: results.every((r) => r.status === 'ok'),
+    runDir,
+    hosts: results.map((r) => ({
+      name: r.name,
+      host: r.host,
+      status: r.status,
+      locked: command === 'locks clear' ? false : r.lock !== null,
+      ...(command === 'locks clear' ? {cleared: r.cleared} : {}),
+      lock: r.lock,
+      error: r.error,
+      durationMs: r.durationMs,
+    })),
+  }
+}
+
+/** The locks table: held (live or expired) first. */
+export function locksTable(results: LockResult[], clear: boolean): string {
+  const state = (r: LockResult) => {
+    if (r.status !== 'ok') return r.status
+    if (clear) return r.cleared ? (r.lock && !r.lock.expired ? 'cleared (was live)' : 'cleared') : 'no lock'
+    return r.lock ? (r.lock.expired ? 'expired' : 'held') : 'free'
+  }
+  const order = (r: LockResult) => (r.status !== 'ok' ? 0 : r.lock ? 1 : 2)
+  const sorted = [...results].sort((a, b) => order(a) - order(b) || a.name.localeCompare(b.name))
+  return table(
+    ['GATEWAY', 'HOST', clear ? 'RESULT' : 'LOCK', 'AGE', 'HOLDER'],
+    sorted.map((r) => [r.name, r.host, state(r), r.lock ? duration(r.lock.ageSeconds) : '-', r.status !== 'ok' ? (r.error ?? '') : (r.lock?.holder ?? '')]),
+  )
+}
+
+// ------------------------------------------------------------------------------------ history
+
+/** The history JSON document. */
+export function historyJson(entries: HistoryRow[], hosts: HistoryHost[], runDir: string) {
+  return {
+    command: 'history',
+    ok: hosts.every((h) => h.status === 'ok'),
+    runDir,
+    entries,
+    hosts,
+  }
+}
+
+/** One row per change, oldest first. */
+export function historyTable(entries: HistoryRow[]): string {
+  return table(
+    ['TIME', 'GATEWAY', 'OPERATOR', 'COMMAND', 'ACTION', 'FROM', 'TO', 'RESULT', 'DETAIL'],
+    entries.map((e) => [when(e.time), e.gateway, e.operator ?? '-', e.command ?? '-', e.action ?? '-', e.fromVersion ?? '-', e.toVersion ?? '-', e.result ?? '-', e.error ?? '']),
+  )
+}

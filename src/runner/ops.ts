@@ -1,0 +1,382 @@
+// The operator's read-only fleet commands (preflight, status, locks, history): each selected host on
+// its own connection, up to the run's concurrency, one round trip each; a host that fails does not
+// hold the others back. Parsing of what the hosts print is pure and exported for tests.
+import pLimit from 'p-limit'
+
+import {UnreachableError} from '../errors.js'
+import {failingChecks, preflightHost, worstLevel, type CheckResult} from '../preflight/checks.js'
+import {statusScript} from '../remote/ops-scripts.js'
+import {historyScript, lockClearScript, lockShowScript, parseKv, parseProbe, type HistoryEntry} from '../remote/scripts.js'
+import {describeHolder, LOCK_TTL_SECONDS} from '../steps/lock.js'
+import type {Gateway} from '../types.js'
+import type {RunContext} from './context.js'
+import type {Job} from './fleet.js'
+import {HostSession} from './session.js'
+
+/** One host's outcome of a read-only operation. */
+export interface HostOutcome<T> {
+  name: string
+  host: string
+  /** The connection failed (then value is undefined). */
+  unreachable: boolean
+  value?: T
+  /** Why the host could not be read (connection, sudo, a failed remote command). */
+  error: string | null
+  durationMs: number
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e)
+}
+
+/** Run `work` on every gateway's host; `problem` says what counts as a failure for the progress view. */
+export async function eachHost<T>(
+  ctx: RunContext,
+  gateways: Gateway[],
+  title: string,
+  work: (s: HostSession, gw: Gateway) => Promise<T>,
+  problem: (v: T) => string | null = () => null,
+): Promise<HostOutcome<T>[]> {
+  const limit = pLimit(Math.max(1, ctx.options.concurrency))
+  ctx.reporter.begin(gateways.map((g) => ({name: g.name, host: g.host})), title)
+  const one = async (gw: Gateway): Promise<HostOutcome<T>> => {
+    const t0 = Date.now()
+    let s: HostSession | undefined
+    let out: HostOutcome<T>
+    try {
+      ctx.step(gw.name, 'connecting')
+      s = await HostSession.open(ctx, gw)
+      ctx.step(gw.name, 'reading the host')
+      const value = await work(s, gw)
+      out = {name: gw.name, host: gw.host, unreachable: false, value, error: null, durationMs: Date.now() - t0}
+    } catch (e) {
+      const error = ctx.redactor.redact(message(e))
+      out = {name: gw.name, host: gw.host, unreachable: e instanceof UnreachableError, error, durationMs: Date.now() - t0}
+    } finally {
+      s?.close()
+    }
+    const why = out.error ?? (out.value !== undefined ? problem(out.value) : null)
+    ctx.log.write(gw.name, `${title}: ${out.unreachable ? 'unreachable' : why ? 'problem' : 'ok'}${why ? ` - ${why}` : ''}`)
+    ctx.reporter.done({
+      name: gw.name,
+      host: gw.host,
+      status: out.unreachable ? 'unreachable' : why ? 'failed' : 'ok',
+      action: 'none',
+      fromVersion: null,
+      toVersion: null,
+      hops: [],
+      error: why,
+      durationMs: out.durationMs,
+    })
+    return out
+  }
+  try {
+    return await Promise.all(gateways.map((gw) => limit(() => one(gw))))
+  } finally {
+    await ctx.reporter.end()
+  }
+}
+
+// ------------------------------------------------------------------------------------ preflight
+
+/** A host's prerequisite checks. */
+export interface PreflightResult {
+  name: string
+  host: string
+  status: 'pass' | 'warn' | 'fail' | 'unreachable'
+  checks: CheckResult[]
+  error: string | null
+  durationMs: number
+}
+
+/** Check the vendor's prerequisites on every selected host. Changes nothing. */
+export async function runPreflight(ctx: RunContext, jobs: Job[]): Promise<PreflightResult[]> {
+  const byName = new Map(jobs.map((j) => [j.gw.name, j]))
+  const outcomes = await eachHost(
+    ctx,
+    jobs.map((j) => j.gw),
+    'preflight',
+    (s, gw) => preflightHost(ctx, s, byName.get(gw.name)!),
+    (checks) => failingChecks(checks).map((c) => `${c.id}: ${c.message}`).join('; ') || null,
+  )
+  return outcomes.map((o) => {
+    if (o.unreachable) return {name: o.name, host: o.host, status: 'unreachable', checks: [], error: o.error, durationMs: o.durationMs}
+    const checks = o.value ?? [{id: 'probe', level: 'fail' as const, message: o.error ?? 'no answer'}]
+    const failing = failingChecks(checks)
+    return {
+      name: o.name,
+      host: o.host,
+      status: worstLevel(checks),
+      checks,
+      error: failing.length ? failing.map((c) => `${c.id}: ${c.message}`).join('; ') : null,
+      durationMs: o.durationMs,
+    }
+  })
+}
+
+// ------------------------------------------------------------------------------------ status
+
+/** A row of `kubectl get pod --all-namespaces`. */
+export interface PodRow {
+  namespace: string
+  name: string
+  ready: string
+  status: string
+  restarts: string
+  age: string
+}
+
+/** A computation pod (label apheris_job_id). */
+export interface ComputationPod {
+  name: string
+  phase: string
+  /** "2/2": ready containers of all. */
+  ready: string
+  restarts: number
+  created: string | null
+  /** Per container "cpu/memory" requests. */
+  requests: string[]
+}
+
+/** The computation pods of one job. */
+export interface Computation {
+  jobId: string
+  pods: ComputationPod[]
+}
+
+/** What runs on one gateway. */
+export interface GatewayStatus {
+  /** Installed agent version, or null. */
+  version: string | null
+  /** Why no version (no kubectl, cluster down, no agent deployment). */
+  versionNote: string | null
+  /** kubectl and a k3s kubeconfig are there (false: no gateway installed). */
+  kubectl: boolean
+  /** kubectl's own table, line by line, as it printed it. */
+  podsText: string[]
+  pods: PodRow[]
+  /** kubectl's complaint when `get pod` failed. */
+  podsError: string | null
+  computations: Computation[]
+  computationsError: string | null
+}
+
+/** Rows of a kubectl table, sliced at the header's column starts (values may hold spaces: "2 (5m ago)"). */
+export function parseKubectlTable(lines: string[]): Record<string, string>[] {
+  const header = lines.find((l) => l.trim() !== '')
+  if (!header) return []
+  const starts: {name: string; at: number}[] = []
+  for (const m of header.matchAll(/\S+/g)) starts.push({name: m[0], at: m.index ?? 0})
+  const rows: Record<string, string>[] = []
+  for (const line of lines.slice(lines.indexOf(header) + 1)) {
+    if (!line.trim()) continue
+    const row: Record<string, string> = {}
+    starts.forEach((c, i) => {
+      const end = i + 1 < starts.length ? starts[i + 1].at : line.length
+      row[c.name] = line.slice(c.at, end).trim()
+    })
+    rows.push(row)
+  }
+  return rows
+}
+
+/** kubectl's last words are its summary ("The connection to the server ... was refused"); klog noise comes first. */
+function lastLine(lines: string[]): string {
+  return [...lines].reverse().find((l) => l.trim() !== '')?.trim().slice(0, 300) ?? ''
+}
+
+/** Pure: the status script's output. */
+export function parseStatus(stdout: string): GatewayStatus {
+  const kv = parseKv(stdout)
+  const one = (k: string) => kv.get(k)?.[0]
+  if (one('kubectl') === 'missing') {
+    return {version: null, versionNote: 'no kubectl on the host: no gateway installed', kubectl: false, podsText: [], pods: [], podsError: null, computations: [], computationsError: null}
+  }
+  if (one('cluster') === 'none') {
+    const versionNote = 'no k3s cluster on the host (no /etc/rancher/k3s/k3s.yaml): no gateway installed'
+    return {version: null, versionNote, kubectl: false, podsText: [], pods: [], podsError: null, computations: [], computationsError: null}
+  }
+  const facts = parseProbe(stdout)
+  const podLines = (kv.get('pods') ?? []).filter((l, i, all) => l !== '' || i < all.length - 1)
+  const podsOk = one('pods_rc') === '0'
+  const pods = podsOk
+    ? parseKubectlTable(podLines).map((r) => ({
+        namespace: r.NAMESPACE ?? '',
+        name: r.NAME ?? '',
+        ready: r.READY ?? '',
+        status: r.STATUS ?? '',
+        restarts: r.RESTARTS ?? '',
+        age: r.AGE ?? '',
+      }))
+    : []
+  const jobLines = (kv.get('job') ?? []).filter((l) => l.trim() !== '')
+  const jobsOk = one('jobs_rc') === '0'
+  const byJob = new Map<string, ComputationPod[]>()
+  if (jobsOk) {
+    for (const l of jobLines) {
+      const [jobId = '', name = '', phase = '', created = '', statuses = '', requests = ''] = l.split('\t')
+      if (!name) continue
+      const cs = statuses.trim() ? statuses.trim().split(/\s+/) : []
+      const ready = cs.filter((c) => c.startsWith('true:')).length
+      const restarts = cs.reduce((n, c) => n + (Number(c.split(':')[1]) || 0), 0)
+      const pod: ComputationPod = {
+        name,
+        phase,
+        ready: `${ready}/${cs.length}`,
+        restarts,
+        created: created || null,
+        requests: requests.trim() ? requests.trim().split(/\s+/) : [],
+      }
+      byJob.set(jobId, [...(byJob.get(jobId) ?? []), pod])
+    }
+  }
+  return {
+    version: facts.version,
+    versionNote: facts.versionNote,
+    kubectl: true,
+    podsText: podsOk ? podLines : [],
+    pods,
+    podsError: podsOk ? null : lastLine(podLines) || `kubectl exited with ${one('pods_rc') ?? 'no code'}`,
+    computations: [...byJob.entries()].map(([jobId, p]) => ({jobId, pods: p})),
+    computationsError: jobsOk ? null : lastLine(jobLines) || `kubectl exited with ${one('jobs_rc') ?? 'no code'}`,
+  }
+}
+
+/** A gateway's status, or why it could not be read. */
+export interface StatusResult {
+  name: string
+  host: string
+  status: 'ok' | 'not-installed' | 'failed' | 'unreachable'
+  error: string | null
+  gateway: GatewayStatus | null
+  durationMs: number
+}
+
+/** Read what runs on every selected gateway. Changes nothing. */
+export async function runStatus(ctx: RunContext, gateways: Gateway[]): Promise<StatusResult[]> {
+  const verdict = (g: GatewayStatus): {status: StatusResult['status']; error: string | null} => {
+    if (!g.kubectl || (g.version === null && g.podsError === null && g.pods.length === 0)) return {status: 'not-installed', error: g.versionNote}
+    if (g.podsError) return {status: 'failed', error: `kubectl get pod: ${g.podsError}`}
+    if (g.version === null) return {status: 'not-installed', error: g.versionNote}
+    return {status: 'ok', error: null}
+  }
+  const outcomes = await eachHost(ctx, gateways, 'status', async (s) => parseStatus((await s.root(statusScript(), {timeoutMs: 120_000})).stdout), (g) => verdict(g).error)
+  return outcomes.map((o) => {
+    if (!o.value) return {name: o.name, host: o.host, status: o.unreachable ? 'unreachable' : 'failed', error: o.error, gateway: null, durationMs: o.durationMs}
+    const v = verdict(o.value)
+    return {name: o.name, host: o.host, status: v.status, error: v.error, gateway: o.value, durationMs: o.durationMs}
+  })
+}
+
+// ------------------------------------------------------------------------------------ locks
+
+/** Who holds a host's lock (parsed from the lock file's JSON). */
+export interface LockInfo {
+  holder: string
+  owner: string | null
+  pid: number | null
+  command: string | null
+  started: string | null
+  ageSeconds: number
+  /** Older than the heartbeat TTL: the next changing run takes it over. */
+  expired: boolean
+}
+
+/** A host's lock after `locks list` or `locks clear`. */
+export interface LockResult {
+  name: string
+  host: string
+  status: 'ok' | 'unreachable' | 'failed'
+  lock: LockInfo | null
+  /** clear: the lock was removed. */
+  cleared: boolean
+  error: string | null
+  durationMs: number
+}
+
+/** Pure: the lock (if any) from lockShowScript's (and lockClearScript's) output. */
+export function parseLock(stdout: string): {lock: LockInfo | null; cleared: boolean} {
+  const kv = parseKv(stdout)
+  const raw = kv.get('lock')?.[0]
+  const cleared = kv.get('cleared')?.[0] === '1'
+  if (!raw) return {lock: null, cleared}
+  const age = Number(kv.get('lock_age')?.[0] ?? '0') || 0
+  let o: {owner?: string; pid?: number; command?: string; started?: string} = {}
+  try {
+    o = JSON.parse(raw)
+  } catch {
+    o = {}
+  }
+  return {
+    lock: {
+      holder: describeHolder(raw),
+      owner: o.owner ?? null,
+      pid: typeof o.pid === 'number' ? o.pid : null,
+      command: o.command ?? null,
+      started: o.started ?? null,
+      ageSeconds: age,
+      expired: age > LOCK_TTL_SECONDS,
+    },
+    cleared,
+  }
+}
+
+/** List (or, with clear, remove) the lock on every selected host. */
+export async function runLocks(ctx: RunContext, gateways: Gateway[], clear: boolean): Promise<LockResult[]> {
+  const outcomes = await eachHost(ctx, gateways, clear ? 'locks clear' : 'locks list', async (s, gw) => {
+    const script = clear ? `${lockShowScript(gw.remoteDir, gw.name)}\n${lockClearScript(gw.remoteDir, gw.name)}` : lockShowScript(gw.remoteDir, gw.name)
+    const res = await s.root(script, {timeoutMs: 60_000})
+    if (!/gw\.end=1/.test(res.stdout)) throw new Error(`cannot read the lock: ${res.stderr.trim().split('\n').pop() || `exit code ${res.code}`}`)
+    return parseLock(res.stdout)
+  })
+  return outcomes.map((o) => {
+    if (!o.value) return {name: o.name, host: o.host, status: o.unreachable ? 'unreachable' : 'failed', lock: null, cleared: false, error: o.error, durationMs: o.durationMs}
+    if (o.value.cleared) ctx.log.write(o.name, `lock cleared (was ${o.value.lock?.holder ?? 'unknown holder'})`)
+    return {name: o.name, host: o.host, status: 'ok', lock: o.value.lock, cleared: o.value.cleared, error: null, durationMs: o.durationMs}
+  })
+}
+
+// ------------------------------------------------------------------------------------ history
+
+/** A history line with the host it was read from. */
+export type HistoryRow = HistoryEntry & {host: string}
+
+/** Per host: how many entries were read, or why none. */
+export interface HistoryHost {
+  name: string
+  host: string
+  status: 'ok' | 'unreachable' | 'failed'
+  entries: number
+  error: string | null
+}
+
+/** Pure: the history lines of one gateway from a host's history.jsonl (other gateways' lines and broken lines are skipped). */
+export function parseHistory(text: string, gateway: string): HistoryEntry[] {
+  const out: HistoryEntry[] = []
+  for (const line of text.split('\n')) {
+    if (!line.trim().startsWith('{')) continue
+    try {
+      const e = JSON.parse(line) as HistoryEntry
+      if (e && typeof e === 'object' && e.gateway === gateway && typeof e.time === 'string') out.push(e)
+    } catch {
+      // a line cut short by a crash: skip it
+    }
+  }
+  return out
+}
+
+/** Read the history of every selected gateway, oldest first. */
+export async function runHistory(ctx: RunContext, gateways: Gateway[]): Promise<{entries: HistoryRow[]; hosts: HistoryHost[]}> {
+  const outcomes = await eachHost(ctx, gateways, 'history', async (s, gw) => {
+    const res = await s.root(historyScript(gw.remoteDir), {timeoutMs: 60_000})
+    if (res.code !== 0) throw new Error(`cannot read the history: ${res.stderr.trim().split('\n').pop() || `exit code ${res.code}`}`)
+    return parseHistory(res.stdout, gw.name)
+  })
+  const entries: HistoryRow[] = []
+  const hosts: HistoryHost[] = outcomes.map((o) => {
+    for (const e of o.value ?? []) entries.push({...e, host: o.host})
+    return {name: o.name, host: o.host, status: o.value ? 'ok' : o.unreachable ? 'unreachable' : 'failed', entries: o.value?.length ?? 0, error: o.error}
+  })
+  entries.sort((a, b) => a.time.localeCompare(b.time) || a.gateway.localeCompare(b.gateway))
+  return {entries, hosts}
+}
