@@ -9,6 +9,7 @@ import type {Job} from '../runner/fleet.js'
 import type {HostSession} from '../runner/session.js'
 import {shq} from '../ssh/quote.js'
 
+/** The probe's script builder (it lives with the other remote scripts), re-exported for callers of preflight. */
 export {preflightScript, type PreflightScriptOptions}
 
 /** How bad a check's finding is: fail stops a deploy on that host, warn is advice. */

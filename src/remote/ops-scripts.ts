@@ -2,20 +2,9 @@
 // scripts.ts: every value reaches the shell through shq(); results come back as `gw.key=value`
 // lines for parseKv(). They read and never change anything on the host.
 import {shq} from '../ssh/quote.js'
-import {AGENT_VERSION_TEMPLATE} from './scripts.js'
+import {AGENT_VERSION_TEMPLATE, KUBECTL_PICK, PRELUDE as OPS_PRELUDE} from './scripts.js'
 
-/** PATH that finds kubectl and k3s in /usr/local/bin even under sudo's secure_path; k3s's kubeconfig when readable. */
-export const OPS_PRELUDE = [
-  'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH',
-  'if [ -z "${KUBECONFIG:-}" ] && [ -r /etc/rancher/k3s/k3s.yaml ]; then KUBECONFIG=/etc/rancher/k3s/k3s.yaml; export KUBECONFIG; fi',
-].join('\n')
-
-/** Sets $K to `kubectl`, else `k3s kubectl`, else empty (used unquoted on purpose: it may be two words). */
-export const KUBECTL_PICK = [
-  'if command -v kubectl >/dev/null 2>&1; then K=kubectl',
-  'elif command -v k3s >/dev/null 2>&1; then K="k3s kubectl"',
-  'else K=""; fi',
-].join('\n')
+export {KUBECTL_PICK, OPS_PRELUDE}
 
 /** Where the vendor's installer puts its smoke-test datasets when the values name no folder. */
 export const INSTALLER_DEFAULT_DATASETS = '/home/datastore'

@@ -34,7 +34,7 @@ export function layout(remoteDir: string, gateway: string): RemoteLayout {
 }
 
 /** Sets a PATH that finds kubectl and k3s in /usr/local/bin even under sudo's secure_path. */
-const PRELUDE = [
+export const PRELUDE = [
   'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH',
   'if [ -z "${KUBECONFIG:-}" ] && [ -r /etc/rancher/k3s/k3s.yaml ]; then KUBECONFIG=/etc/rancher/k3s/k3s.yaml; export KUBECONFIG; fi',
 ].join('\n')
@@ -43,7 +43,8 @@ const PRELUDE = [
 export const AGENT_VERSION_TEMPLATE =
   '{{if and (index .items 0).spec.template.spec.containers (index (index .items 0).spec.template.spec.containers 0).image }}{{ (index (index .items 0).spec.template.spec.containers 0).image }}{{ "\\n" }}{{end}}'
 
-const KUBECTL_PICK = [
+/** Sets $K to `kubectl`, else `k3s kubectl`, else empty (unquoted on purpose: it may be two words). */
+export const KUBECTL_PICK = [
   'if command -v kubectl >/dev/null 2>&1; then K=kubectl',
   'elif command -v k3s >/dev/null 2>&1; then K="k3s kubectl"',
   'else K=""; fi',

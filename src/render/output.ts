@@ -73,7 +73,7 @@ export function changeSummary(results: HostResult[]): string {
 export function planView(results: HostResult[], batches: string[][] | undefined): string {
   const rows = results.map((r) => [
     r.name,
-    r.fromVersion ?? (r.status === 'unreachable' || r.status === 'failed' ? '?' : 'none'),
+    r.fromVersion ?? (r.status === 'unreachable' || (r.status === 'failed' && !r.plan) ? '?' : 'none'),
     r.toVersion ?? '-',
     r.status === 'unreachable' || r.status === 'failed' ? r.status : r.plan?.refused ? 'REFUSED' : r.action,
     r.hops.length ? r.hops.join(' > ') : '-',

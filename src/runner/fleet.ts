@@ -7,6 +7,7 @@ import {planDeploy, planUninstall, planUpgrade, type HostPlan} from '../plan/pla
 import {findRelease, readRelease} from '../release/releases.js'
 import {compareVersions} from '../release/version.js'
 import {forgetScript, recordScript, uninstallScript, type HistoryEntry, type HostFacts} from '../remote/scripts.js'
+import {failingChecks, preflightHost} from '../preflight/checks.js'
 import {heartbeat, lockAndProbe, probe, unlock} from '../steps/lock.js'
 import {runInstaller} from '../steps/install.js'
 import {stageRelease, stageValues} from '../steps/upload.js'
@@ -108,6 +109,18 @@ export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest
             ? planUpgrade(job.gw, pr.facts, req.to!, available)
             : planUninstall(pr.facts)
       ctx.log.write(name, `plan: ${plan.action} ${plan.fromVersion ?? '-'} -> ${plan.toVersion ?? '-'} hops [${plan.hops.join(', ')}]: ${plan.refused ?? plan.reason}`)
+      // Prerequisites first on hosts about to be installed, so a doomed install fails in seconds, before any upload.
+      if (plan.action === 'install' && !plan.refused && ctx.options.preflight) {
+        ctx.step(name, 'checking prerequisites')
+        const failing = failingChecks(await preflightHost(ctx, session, job))
+        if (failing.length) {
+          const error = ctx.redactor.redact(`preflight failed: ${failing.map((c) => `${c.id}: ${c.message}`).join('; ')} (--skip-preflight to install anyway)`)
+          if (!ctx.options.dryRun) await unlock(ctx, session).catch(() => undefined)
+          session.close()
+          ctx.log.write(name, `failed: ${error}`)
+          return {...baseResult(job, t0), status: 'failed', action: plan.action, fromVersion: plan.fromVersion, toVersion: plan.toVersion, hops: plan.hops, error, plan, notes}
+        }
+      }
       const stopHeartbeat = ctx.options.dryRun ? () => undefined : heartbeat(ctx, session)
       return {job, session, facts: pr.facts, plan, t0, stopHeartbeat, notes}
     } catch (e) {

@@ -1,0 +1,21 @@
+import {GwCommand} from '../src/cli/base.js'
+import {fleetFlags} from '../src/cli/flags.js'
+
+export default class Preflight extends GwCommand {
+  static override summary = 'Check the vendor prerequisites on every selected host before a rollout.'
+  static override description = `Reads each selected host (one SSH round trip, as root) and checks what the vendor's installation guide asks for: the OS and version from /etc/os-release (Red Hat 8+ or Ubuntu 20.04+; a warning under 9 / 22.04), bash and curl, root or working sudo, CPUs, memory and free disk where releases and datasets live against the recommended 8 CPUs / 32 GB / 200 GB (warnings), the datasets folder (dal.sources.files.folder) present and readable, and port 6443 free where k3s is not installed yet.
+
+Each check is pass, warn or fail. Changes nothing. Exit code 1 when any check fails or a host is unreachable, so it can gate a rollout in CI. deploy runs the same checks on hosts it is about to install (--skip-preflight to bypass).`
+  static override examples = [
+    {description: 'Check the whole fleet', command: '<%= config.bin %> preflight -i fleet.yaml'},
+    {description: 'Check the hosts of one site before installing them', command: '<%= config.bin %> preflight -i fleet.yaml -l site=berlin'},
+    {description: 'Gate a rollout in CI', command: '<%= config.bin %> preflight -i fleet.yaml --json > preflight.json'},
+  ]
+  static override flags = {...fleetFlags}
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(Preflight)
+    const {preflightCommand, reportError} = await import('../src/cli/ops.js')
+    process.exitCode = await preflightCommand(flags).catch((e) => reportError(e, flags.json))
+  }
+}

@@ -1,0 +1,26 @@
+import {Args} from '@oclif/core'
+
+import {GwCommand} from '../src/cli/base.js'
+import {fleetFlags} from '../src/cli/flags.js'
+
+export default class Status extends GwCommand {
+  static override summary = 'What runs on a gateway: its pods and the computations per job.'
+  static override description = `For one gateway (the argument) or the gateways --limit selects: the installed agent version, the pods of the gateway's cluster ("kubectl get pod --all-namespaces", as kubectl prints them) and the computation pods grouped by their apheris_job_id label, with their readiness, restarts, age and resource requests, as the vendor guide's "Operating" section shows. Changes nothing.
+
+Exit code 1 when a gateway is unreachable, has no gateway installed, or its cluster does not answer.`
+  static override examples = [
+    {description: 'One gateway', command: '<%= config.bin %> status berlin-1 -i fleet.yaml'},
+    {description: 'The canary ring', command: '<%= config.bin %> status -i fleet.yaml -l ring=canary'},
+    {description: 'As JSON, for a dashboard', command: '<%= config.bin %> status -i fleet.yaml --json'},
+  ]
+  static override args = {
+    gateway: Args.string({description: 'one gateway, by its name in the inventory (else --limit, else the whole fleet)', required: false}),
+  }
+  static override flags = {...fleetFlags}
+
+  async run(): Promise<void> {
+    const {args, flags} = await this.parse(Status)
+    const {statusCommand, reportError} = await import('../src/cli/ops.js')
+    process.exitCode = await statusCommand(args.gateway, flags).catch((e) => reportError(e, flags.json))
+  }
+}

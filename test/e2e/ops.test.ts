@@ -1,0 +1,288 @@
+// End to end: the operator commands (preflight, logs, status, locks, history) on real OpenSSH lab
+// hosts. One lab for the file (subnet 14, name 'ops'); the tests run in order and build on each other:
+//   h1: /etc/os-release says Debian (unsupported)     h2: user ops with become, sudo removed
+//   h3: its datasets folder is missing                 h4: a good host: deployed, logs, status, locks, history
+import {spawn} from 'node:child_process'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {agentVersion, CLI, type CliResult, type Lab, lab as startLab, type LabHost, Workspace} from './fleet.js'
+
+const DEBIAN = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nVERSION="12 (bookworm)"\nID=debian\n'
+
+let lab: Lab
+let ws: Workspace
+let fleet: string
+const h = (i: number): LabHost => lab.hosts[i - 1]
+
+async function gw(args: string[], timeoutMs = 90_000): Promise<CliResult> {
+  return ws.run(args, {timeoutMs})
+}
+
+/** Processes in a lab host's own mount namespace whose command line starts with `prefix`. */
+async function processesOn(host: LabHost, prefix: string): Promise<string[]> {
+  const r = await host.exec(
+    `me=$(readlink /proc/self/ns/mnt); for p in /proc/[0-9]*; do [ "$(readlink $p/ns/mnt 2>/dev/null)" = "$me" ] || continue; c=$(tr '\\0' ' ' < $p/cmdline 2>/dev/null); case "$c" in '${prefix}'*) echo "\${p#/proc/} $c";; esac; done`,
+  )
+  return r.stdout.split('\n').filter(Boolean)
+}
+
+beforeAll(async () => {
+  lab = await startLab(4, 14, 'ops')
+  ws = new Workspace(lab, 'ops')
+  await ws.releasesOf('1.4.0', '1.5.0')
+  fleet = ws.inventory('1.4.0', [{host: h(1)}, {host: h(2), opts: {user: 'ops', become: true}}, {host: h(3)}, {host: h(4)}])
+  await h(1).setOsRelease(DEBIAN)
+  const rm = await h(2).exec('rm -f /usr/bin/sudo && ! command -v sudo')
+  expect(rm.code).toBe(0)
+  await h(3).exec('rm -rf /srv/datasets')
+}, 180_000)
+
+afterAll(async () => {
+  await lab?.stop()
+})
+
+describe('preflight', () => {
+  let doc: any
+  it('reports each problem host as fail with the reason, exit 1', async () => {
+    const r = await gw(['preflight', '-i', fleet, '--json'])
+    expect(r.code, r.stderr).toBe(1)
+    doc = r.json
+    expect(doc.command).toBe('preflight')
+    expect(doc.ok).toBe(false)
+    const byName = Object.fromEntries(doc.hosts.map((x: any) => [x.name, x]))
+    const checkOf = (name: string, id: string) => byName[name].checks.find((c: any) => c.id === id)
+
+    expect(byName.h1.status).toBe('fail')
+    expect(checkOf('h1', 'os')).toEqual({id: 'os', level: 'fail', message: expect.stringMatching(/^Debian GNU\/Linux 12 \(bookworm\): not a supported OS/)})
+    expect(byName.h1.checks.filter((c: any) => c.level === 'fail').map((c: any) => c.id)).toEqual(['os'])
+
+    expect(byName.h2.status).toBe('fail')
+    expect(checkOf('h2', 'root')).toEqual({id: 'root', level: 'fail', message: 'sudo is not installed on this host'})
+    // the rest was still read, as the login user
+    expect(checkOf('h2', 'os').level).toBe('pass')
+
+    expect(byName.h3.status).toBe('fail')
+    expect(checkOf('h3', 'datasets')).toEqual({id: 'datasets', level: 'fail', message: 'datasets folder /srv/datasets (dal.sources.files.folder) does not exist'})
+    expect(byName.h3.checks.filter((c: any) => c.level === 'fail').map((c: any) => c.id)).toEqual(['datasets'])
+
+    // the good host: nothing fails (a small lab machine may warn on CPUs, memory, disk)
+    expect(['pass', 'warn']).toContain(byName.h4.status)
+    expect(byName.h4.checks.filter((c: any) => c.level === 'fail')).toEqual([])
+    expect(checkOf('h4', 'root')).toEqual({id: 'root', level: 'pass', message: 'logged in as root'})
+    expect(checkOf('h4', 'os')).toEqual({id: 'os', level: 'pass', message: 'Ubuntu 22.04.4 LTS'})
+    expect(checkOf('h4', 'datasets').level).toBe('pass')
+    expect(checkOf('h4', 'port-6443').level).toBe('pass')
+    expect(checkOf('h4', 'bash').level).toBe('pass')
+    expect(checkOf('h4', 'curl').level).toBe('pass')
+  })
+
+  it('prints a table per host and check, problems first', async () => {
+    const r = await gw(['preflight', '-i', fleet])
+    expect(r.code).toBe(1)
+    const lines = r.stdout.split('\n')
+    expect(lines[0]).toMatch(/^GATEWAY\s+HOST\s+CHECK\s+RESULT\s+DETAIL$/)
+    expect(r.stdout).toMatch(/h1\s+127\.77\.14\.1\s+os\s+FAIL\s+Debian GNU\/Linux 12 \(bookworm\): not a supported OS/)
+    expect(r.stdout).toMatch(/h2\s+127\.77\.14\.2\s+root\s+FAIL\s+sudo is not installed on this host/)
+    expect(r.stdout).toMatch(/h3\s+127\.77\.14\.3\s+datasets\s+FAIL\s+datasets folder \/srv\/datasets/)
+    // h4 (no failure) comes after every failing host
+    const firstH4 = lines.findIndex((l) => l.startsWith('h4 '))
+    expect(firstH4).toBeGreaterThan(Math.max(...['h1', 'h2', 'h3'].map((n) => lines.findLastIndex((l) => l.startsWith(`${n} `)))))
+    expect(r.stdout).toMatch(/fail: 3/)
+  })
+
+  it('exit 0 when only the good host is checked', async () => {
+    const r = await gw(['preflight', '-i', fleet, '-l', 'h4', '--json'])
+    expect(r.code, r.stdout).toBe(0)
+    expect(r.json.ok).toBe(true)
+  })
+
+  it('a bad selector is bad input (exit 2)', async () => {
+    const r = await gw(['preflight', '-i', fleet, '-l', 'nope', '--json'])
+    expect(r.code).toBe(2)
+    expect(r.json).toEqual({ok: false, error: expect.stringMatching(/no gateway named "nope"/)})
+  })
+})
+
+describe('logs and status on a deployed gateway', () => {
+  beforeAll(async () => {
+    const r = await gw(['deploy', '-i', fleet, '-l', 'h4', '--json'], 150_000)
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(await agentVersion(h(4))).toBe('1.4.0')
+  }, 180_000)
+
+  it('logs: each JSON line pretty-printed', async () => {
+    const r = await gw(['logs', 'h4', '-i', fleet])
+    expect(r.code, r.stderr).toBe(0)
+    const lines = r.stdout.trimEnd().split('\n')
+    expect(lines).toEqual([
+      '2024-01-01T00:00:00Z  INFO   agent started  version=1.4.0',
+      '2024-01-01T00:00:01Z  INFO   connected to orchestrator',
+      '2024-01-01T00:00:02Z  INFO   computation request  request={"id":"c1239352","resources":{"cpu":"1","memory":"2Gi"}}',
+    ])
+  })
+
+  it('logs --raw: the lines as kubectl gives them; --json: jsonlines', async () => {
+    const raw = await gw(['logs', 'h4', '-i', fleet, '--raw'])
+    expect(raw.code).toBe(0)
+    expect(raw.stdout.split('\n')[0]).toBe('{"level":"info","ts":"2024-01-01T00:00:00Z","msg":"agent started","version":"1.4.0"}')
+    const js = await gw(['logs', 'h4', '-i', fleet, '--json'])
+    expect(js.code).toBe(0)
+    const parsed = js.stdout.trimEnd().split('\n').map((l) => JSON.parse(l))
+    expect(parsed.map((o) => o.msg)).toEqual(['agent started', 'connected to orchestrator', 'computation request'])
+  })
+
+  it('logs on a host without a gateway: exit 1, says why', async () => {
+    const r = await gw(['logs', 'h3', '-i', fleet])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/h3: no gateway installed/)
+    expect(r.stderr).toMatch(/no k3s cluster on this host/)
+    expect(r.stdout).toBe('')
+  })
+
+  it('logs of an unknown gateway is bad input', async () => {
+    const r = await gw(['logs', 'nope', '-i', fleet])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/no gateway named "nope"/)
+  })
+
+  it('logs --follow streams until Ctrl-C, then exits 0 and leaves no follower on the host', async () => {
+    const child = spawn(process.execPath, [CLI, 'logs', 'h4', '-i', fleet, '--follow'], {env: ws.env(), stdio: ['ignore', 'pipe', 'pipe']})
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (err += d))
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+    const deadline = Date.now() + 30_000
+    while (!out.includes('computation request') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    expect(out, err).toContain('agent started')
+    // still running: following
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(child.exitCode).toBeNull()
+    expect(await processesOn(h(4), 'sleep infinity')).toHaveLength(1)
+    child.kill('SIGINT')
+    const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 15_000))])
+    expect(code, err).toBe(0)
+    expect(out).not.toContain('gw.hb')
+    // the watchdog notices the closed channel within a heartbeat or two
+    let left: string[] = []
+    for (let i = 0; i < 30; i++) {
+      left = await processesOn(h(4), 'sleep infinity')
+      if (left.length === 0) break
+      await new Promise((r) => setTimeout(r, 500))
+    }
+    expect(left).toEqual([])
+  })
+
+  it("status GATEWAY: kubectl's pods and the computations", async () => {
+    const r = await gw(['status', 'h4', '-i', fleet])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/^== h4 \(127\.77\.14\.4\): agent 1\.4\.0$/m)
+    expect(r.stdout).toMatch(/^NAMESPACE\s+NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE$/m)
+    expect(r.stdout).toMatch(/^apheris\s+apheris-gateway-agent-76b585556f-mfhx6\s+1\/1\s+Running\s+0\s+7m48s$/m)
+    expect(r.stdout).toMatch(/^kube-system\s+coredns-77ccd57875-vzghv/m)
+    expect(r.stdout).toContain('Computations (apheris_job_id): none running')
+  })
+
+  it('status --limit --json: per gateway, not-installed ones make exit 1', async () => {
+    const r = await gw(['status', '-i', fleet, '-l', 'h3,h4', '--json'])
+    expect(r.code).toBe(1)
+    const byName = Object.fromEntries(r.json.hosts.map((x: any) => [x.name, x]))
+    expect(byName.h4).toMatchObject({status: 'ok', version: '1.4.0', error: null, computations: []})
+    expect(byName.h4.pods).toContainEqual({namespace: 'apheris', name: 'apheris-gateway-agent-76b585556f-mfhx6', ready: '1/1', status: 'Running', restarts: '0', age: '7m48s'})
+    expect(byName.h4.pods).toHaveLength(5)
+    expect(byName.h3.status).toBe('not-installed')
+    expect(byName.h3.error).toMatch(/no gateway installed/)
+  })
+
+  it('status with both GATEWAY and --limit is bad input', async () => {
+    const r = await gw(['status', 'h4', '-i', fleet, '-l', 'h3'])
+    expect(r.code).toBe(2)
+  })
+})
+
+describe('locks', () => {
+  const LOCK = '/opt/gwfleet/state/lock'
+  const owner = {owner: 'ana@ws-7', pid: 4242, command: 'upgrade', started: '2024-05-01T10:00:00.000Z', token: 'tok-e2e'}
+
+  it('list: free everywhere reachable', async () => {
+    const r = await gw(['locks', 'list', '-i', fleet, '-l', 'h1,h4', '--json'])
+    expect(r.code, r.stdout).toBe(0)
+    expect(r.json.hosts.map((x: any) => [x.name, x.locked])).toEqual([
+      ['h1', false],
+      ['h4', false],
+    ])
+  })
+
+  it('list: shows the holder and the age of a lock', async () => {
+    await h(4).exec(`mkdir -p /opt/gwfleet/state && printf '%s\\n' '${JSON.stringify(owner)}' > ${LOCK} && touch -d '-10 minutes' ${LOCK}`)
+    const r = await gw(['locks', 'list', '-i', fleet, '-l', 'h1,h4', '--json'])
+    expect(r.code).toBe(0)
+    const h4 = r.json.hosts.find((x: any) => x.name === 'h4')
+    expect(h4.locked).toBe(true)
+    expect(h4.lock).toMatchObject({owner: 'ana@ws-7', pid: 4242, command: 'upgrade', started: '2024-05-01T10:00:00.000Z', expired: true})
+    expect(h4.lock.ageSeconds).toBeGreaterThanOrEqual(590)
+    const t = await gw(['locks', 'list', '-i', fleet, '-l', 'h1,h4'])
+    expect(t.stdout).toMatch(/^h4\s+127\.77\.14\.4\s+expired\s+1\dm\d\ds\s+ana@ws-7 pid 4242 \(upgrade\) since 2024-05-01T10:00:00\.000Z$/m)
+    expect(t.stdout).toMatch(/^h1\s+127\.77\.14\.1\s+free/m)
+    expect(t.stdout).toContain('1 of 2 host(s) locked')
+  })
+
+  it('list: a host it cannot read (sudo missing) is exit 1', async () => {
+    const r = await gw(['locks', 'list', '-i', fleet, '-l', 'h2', '--json'])
+    expect(r.code).toBe(1)
+    expect(r.json.hosts[0]).toMatchObject({status: 'failed', error: 'sudo is not installed on this host'})
+  })
+
+  it('clear needs --yes; nothing is removed without it', async () => {
+    const r = await gw(['locks', 'clear', '-i', fleet, '-l', 'h4'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/--yes/)
+    expect(await h(4).exists(LOCK)).toBe(true)
+  })
+
+  it('clear --yes removes it and says whose it was', async () => {
+    const r = await gw(['locks', 'clear', '-i', fleet, '-l', 'h4', '--yes'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/^h4\s+127\.77\.14\.4\s+cleared\s+\S+\s+ana@ws-7 pid 4242/m)
+    expect(await h(4).exists(LOCK)).toBe(false)
+    const again = await gw(['locks', 'clear', '-i', fleet, '-l', 'h4', '--yes', '--json'])
+    expect(again.code).toBe(0)
+    expect(again.json.hosts[0]).toMatchObject({name: 'h4', cleared: false, lock: null})
+  })
+})
+
+describe('history', () => {
+  it('after two deploys shows 2 entries', async () => {
+    const fleet15 = ws.inventory('1.5.0', [{host: h(4)}], 'fleet-1.5.yaml')
+    const d = await gw(['deploy', '-i', fleet15, '--json'], 150_000)
+    expect(d.code, d.stdout + d.stderr).toBe(0)
+    expect(await agentVersion(h(4))).toBe('1.5.0')
+
+    const r = await gw(['history', 'h4', '-i', fleet, '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.json.entries).toHaveLength(2)
+    expect(r.json.entries.map((e: any) => [e.gateway, e.command, e.action, e.fromVersion, e.toVersion, e.result])).toEqual([
+      ['h4', 'deploy', 'install', null, '1.4.0', 'ok'],
+      ['h4', 'deploy', 'upgrade', '1.4.0', '1.5.0', 'ok'],
+    ])
+    expect(r.json.entries[0].operator).toMatch(/@/)
+
+    const t = await gw(['history', 'h4', '-i', fleet])
+    expect(t.code).toBe(0)
+    const lines = t.stdout.trimEnd().split('\n')
+    expect(lines[0]).toMatch(/^TIME\s+GATEWAY\s+OPERATOR\s+COMMAND\s+ACTION\s+FROM\s+TO\s+RESULT/)
+    expect(lines).toHaveLength(3)
+    expect(lines[1]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+h4\s+\S+@\S+\s+deploy\s+install\s+-\s+1\.4\.0\s+ok$/)
+    expect(lines[2]).toMatch(/\s+deploy\s+upgrade\s+1\.4\.0\s+1\.5\.0\s+ok$/)
+  })
+
+  it('--last 1 and the fleet view (an unreadable host is exit 1)', async () => {
+    const r = await gw(['history', '-i', fleet, '-l', 'h4', '--last', '1', '--json'])
+    expect(r.json.entries.map((e: any) => e.toVersion)).toEqual(['1.5.0'])
+    const all = await gw(['history', '-i', fleet, '--json'])
+    expect(all.code).toBe(1)
+    expect(all.json.entries).toHaveLength(2)
+    expect(all.json.hosts.find((x: any) => x.name === 'h2')).toMatchObject({status: 'failed', error: 'sudo is not installed on this host'})
+    expect(all.json.hosts.find((x: any) => x.name === 'h1')).toMatchObject({status: 'ok', entries: 0})
+  })
+})
