@@ -1,6 +1,7 @@
 // Shared plumbing for end-to-end tests: a lab of real sshd hosts, a workspace with releases,
 // values and an inventory, and a way to run the built CLI and read what it printed.
 import {spawn} from 'node:child_process'
+import {createHash} from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -10,7 +11,8 @@ import {fileURLToPath} from 'node:url'
 import {startLab} from '../lab/lab.js'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
-export const CLI = path.join(ROOT, 'bin', 'run.js')
+/** The CLI under test; GWFLEET_E2E_CLI points at another build (e.g. a snapshot while the tree is being rebuilt). */
+export const CLI = process.env.GWFLEET_E2E_CLI || path.join(ROOT, 'bin', 'run.js')
 
 /** Secrets the workspace's values reference; tests search every output for them. */
 export const SECRETS = {
@@ -24,6 +26,8 @@ export interface LabHost {
   address: string
   port: number
   hostKeyLine: string
+  /** pid of the process holding the host's namespaces */
+  readonly holderPid: number
   exec(cmd: string): Promise<{stdout: string; stderr: string; code: number}>
   readFile(p: string): Promise<string>
   writeFile(p: string, data: string, mode?: number): Promise<void>
@@ -206,4 +210,170 @@ export async function agentVersion(h: LabHost): Promise<string | null> {
 export async function installs(h: LabHost): Promise<string[]> {
   const r = await h.exec('cat /var/lib/gwlab-k3s/installs.log 2>/dev/null')
   return r.stdout.split('\n').filter(Boolean)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers added for the deploy / hostkeys / audit end-to-end files.
+
+/** The OpenSSH fingerprint (`SHA256:...`, as `ssh-keygen -l` prints it) of a known_hosts line's key. */
+export function fingerprintOf(knownHostsLine: string): string {
+  const blob = knownHostsLine.trim().split(/\s+/)[2]
+  return 'SHA256:' + createHash('sha256').update(Buffer.from(blob, 'base64')).digest('base64').replace(/=+$/, '')
+}
+
+/** The base64 key blob of a known_hosts line. */
+export function keyBlobOf(knownHostsLine: string): string {
+  return knownHostsLine.trim().split(/\s+/)[2]
+}
+
+/** `stat` of remote paths: one "mode owner:group inode mtime size path" line each ("missing path" when absent). */
+export async function statOn(h: LabHost, ...paths: string[]): Promise<string[]> {
+  const script = 'for p in "$@"; do stat -c "%a %U:%G %i %.9Y %s %n" -- "$p" 2>/dev/null || echo "missing $p"; done'
+  const r = await h.exec(`set -- ${paths.map(shq).join(' ')}; ${script}`)
+  return r.stdout.split('\n').filter(Boolean)
+}
+
+/** Every regular file under a remote directory with inode, mtime and sha256 (sorted): compare before/after. */
+export async function treeSnapshot(h: LabHost, dir: string): Promise<string> {
+  const r = await h.exec(
+    `[ -d ${shq(dir)} ] || exit 0; find ${shq(dir)} -type f -printf '%i %T@ %m %p\\n' | sort -k4; find ${shq(dir)} -type f -exec sha256sum {} + | sort -k2`,
+  )
+  return r.stdout
+}
+
+/** Create a reference file on a host; see changedSince(). */
+export async function markHost(h: LabHost, marker = '/run/gwfleet-e2e-marker'): Promise<string> {
+  await h.exec(`touch ${shq(marker)}; sleep 0.01`)
+  return marker
+}
+
+/**
+ * Files and directories changed on a host since markHost() (content or metadata), in the trees a
+ * gateway run could touch. Trees the lab shares copy-on-write with the machine and that other processes
+ * write to (/tmp, /var/log, /var/cache ...) are left out.
+ */
+export async function changedSince(h: LabHost, marker = '/run/gwfleet-e2e-marker'): Promise<string[]> {
+  const r = await h.exec(
+    `find /opt /etc /var/lib /srv /root /home /usr/local \\( -newer ${shq(marker)} -o -cnewer ${shq(marker)} \\) ` +
+      `! -path /var/log/wtmp ! -path /var/log/btmp ! -path /var/log/lastlog ! -path /var/log/gwlab-sshd.log ! -path /var/log 2>/dev/null`,
+  )
+  return r.stdout.split('\n').filter(Boolean)
+}
+
+/** Rewrite a lab host's sshd_config (e.g. LogLevel INFO, an extra ListenAddress) and restart its sshd. */
+export async function reconfigureSshd(h: LabHost, edit: (config: string) => string): Promise<void> {
+  const cfg = await h.readFile('/etc/ssh/sshd_config')
+  await h.writeFile('/etc/ssh/sshd_config', edit(cfg), 0o644)
+  await h.stopSshd()
+  await h.startSshd()
+}
+
+/** Lines of a lab host's sshd log (INFO level shows one "Accepted publickey" per login). */
+export async function sshdLog(h: LabHost): Promise<string[]> {
+  const r = await h.exec('cat /var/log/gwlab-sshd.log 2>/dev/null')
+  return r.stdout.split('\n').filter(Boolean)
+}
+
+/**
+ * Watch the command line of every process running on the given lab hosts (lab hosts share the
+ * machine's PID namespace; a process belongs to a host by its mount namespace) while something runs:
+ * reports any that contains one of the needles. `seen` counts distinct command lines, `matching(re)`
+ * tells whether the watch saw a given command at all (proof it was looking when it mattered).
+ */
+export function watchCommandLines(hosts: LabHost[], needles: string[], intervalMs = 10): {
+  stop(): {hits: string[]; seen: number; matching(re: RegExp): boolean}
+} {
+  const seen = new Set<string>()
+  const hits = new Set<string>()
+  const mntNs = (pid: string | number) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/ns/mnt`)
+    } catch {
+      return null
+    }
+  }
+  const namespaces = new Set(hosts.map((h) => mntNs(h.holderPid)).filter(Boolean))
+  const scan = () => {
+    let pids: string[]
+    try {
+      pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))
+    } catch {
+      return
+    }
+    for (const pid of pids) {
+      if (!namespaces.has(mntNs(pid))) continue
+      let cmd: string
+      try {
+        cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')
+      } catch {
+        continue
+      }
+      if (!cmd || seen.has(cmd)) continue
+      seen.add(cmd)
+      if (needles.some((n) => cmd.includes(n))) hits.add(`${pid}: ${cmd.slice(0, 300)}`)
+    }
+  }
+  scan()
+  const t = setInterval(scan, intervalMs)
+  return {
+    stop() {
+      clearInterval(t)
+      scan()
+      return {hits: [...hits], seen: seen.size, matching: (re: RegExp) => [...seen].some((c) => re.test(c))}
+    },
+  }
+}
+
+/** Parse RFC 4180 CSV (quoted cells, doubled quotes, CRLF or LF) into rows of cells. */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = []
+  let row: string[] = []
+  let cell = ''
+  let quoted = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        cell += '"'
+        i++
+      } else if (c === '"') quoted = false
+      else cell += c
+    } else if (c === '"') quoted = true
+    else if (c === ',') {
+      row.push(cell)
+      cell = ''
+    } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++
+      row.push(cell)
+      rows.push(row)
+      row = []
+      cell = ''
+    } else cell += c
+  }
+  if (cell !== '' || row.length) {
+    row.push(cell)
+    rows.push(row)
+  }
+  return rows
+}
+
+/** Every place a secret could leak on the workstation: the runs' stdout/stderr and every file under HOME. */
+export function findSecrets(results: CliResult[], dirs: string[], secrets: string[] = Object.values(SECRETS)): string[] {
+  const leaks: string[] = []
+  results.forEach((r, i) => {
+    for (const s of secrets) {
+      if (r.stdout.includes(s)) leaks.push(`run #${i} stdout contains ${JSON.stringify(s)}`)
+      if (r.stderr.includes(s)) leaks.push(`run #${i} stderr contains ${JSON.stringify(s)}`)
+    }
+  })
+  for (const d of dirs)
+    for (const f of allFiles(d)) {
+      const text = fs.readFileSync(f, 'latin1')
+      for (const s of secrets) if (text.includes(s)) leaks.push(`${f} contains ${JSON.stringify(s)}`)
+    }
+  return leaks
+}
+
+function shq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`
 }
