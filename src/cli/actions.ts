@@ -1,51 +1,17 @@
 // What the commands do between parsing flags and setting the exit code: load and check all input
 // (nothing touches a host before this passes), run, render. The exit-code table lives here.
 import {InputError} from '../errors.js'
-import {loadInventory, renderValues, selectGateways} from '../inventory/index.js'
 import {findRelease, listReleases, readRelease} from '../release/releases.js'
 import {parseVersion} from '../release/version.js'
 import {auditCsv, auditJson, auditSummaryLine, auditTable, changeJson, changeSummary, changeTable, planView} from '../render/output.js'
-import {makeReporter} from '../render/progress.js'
-import {RunContext, type RunOptions} from '../runner/context.js'
 import {runAudit, runChange, type ChangeRequest, type Job} from '../runner/fleet.js'
 import {isSuccess, type HostResult} from '../runner/result.js'
 import {batchSizes, parseBatchSizes, parseMaxFail, type BatchSpec} from '../runner/rollout.js'
 import type {Inventory, ReleaseRef} from '../types.js'
+import {EXIT, loadFleet, openRun, runOptions, write} from './common.js'
 import type {FleetFlagValues} from './flags.js'
 
-/** SPEC section 4's exit codes, in one place. */
-export const EXIT = {ok: 0, problems: 1, badInput: 2} as const
-
-/** Parse `90s`, `30m`, `2h`, `1h30m` or plain seconds. */
-export function parseDuration(s: string, flag: string): number {
-  const t = s.trim()
-  if (/^\d+$/.test(t) && Number(t) > 0) return Number(t)
-  const re = /(\d+)(h|m|s)/gy
-  let total = 0
-  let m: RegExpExecArray | null
-  let consumed = 0
-  while ((m = re.exec(t))) {
-    total += Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' ? 60 : 1)
-    consumed = re.lastIndex
-  }
-  if (consumed !== t.length || t.length === 0 || total <= 0) throw new InputError(`"${s}" is not a duration (e.g. 90s, 30m, 1h)`, {file: flag})
-  return total
-}
-
-/** Parse a positive integer flag. */
-export function parsePositive(s: string, flag: string, max = 100000): number {
-  if (!/^\d+$/.test(s.trim()) || Number(s) < 1 || Number(s) > max) throw new InputError(`"${s}" must be a whole number from 1 to ${max}`, {file: flag})
-  return Number(s)
-}
-
-/** The selected gateways with their values rendered; every input error surfaces here. */
-export async function loadFleet(flags: FleetFlagValues): Promise<{inventory: Inventory; jobs: Job[]}> {
-  if (!flags.inventory) throw new InputError('no inventory given: pass -i FILE or set GWFLEET_INVENTORY', {file: '--inventory'})
-  const inventory = await loadInventory(flags.inventory)
-  const selected = selectGateways(inventory.gateways, flags.limit)
-  const jobs = await Promise.all(selected.map(async (gw) => ({gw, values: await renderValues(gw.valuesFile)})))
-  return {inventory, jobs}
-}
+export {reportError} from './common.js'
 
 /** Releases in the folder; the ones the command will surely use must be there and readable. */
 async function checkReleases(inventory: Inventory, jobs: Job[], to: string | undefined): Promise<ReleaseRef[]> {
@@ -71,22 +37,6 @@ async function checkReleases(inventory: Inventory, jobs: Job[], to: string | und
   return releases
 }
 
-function runOptions(command: string, flags: FleetFlagValues): RunOptions {
-  return {
-    command,
-    concurrency: parsePositive(flags.concurrency, '--concurrency', 10000),
-    acceptNewHostKeys: flags['accept-new-host-keys'],
-    timeoutSeconds: flags.timeout ? parseDuration(flags.timeout, '--timeout') : 1800,
-    connectTimeoutSeconds: parseDuration(flags['connect-timeout'], '--connect-timeout'),
-    dryRun: Boolean(flags['dry-run']),
-    preflight: !flags['skip-preflight'],
-  }
-}
-
-function write(s: string) {
-  process.stdout.write(s.endsWith('\n') ? s : `${s}\n`)
-}
-
 /** deploy / upgrade / uninstall: the whole command after flag parsing; returns the exit code. */
 export async function changeCommand(kind: ChangeRequest['kind'], flags: FleetFlagValues): Promise<number> {
   const options = runOptions(kind, flags)
@@ -107,11 +57,7 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: FleetFla
   }
   if (kind === 'uninstall' && !options.dryRun && !flags.yes) await confirmUninstall(jobs)
 
-  const reporterMask = {fn: (s: string) => s}
-  const reporter = await makeReporter({json: flags.json, mask: (s) => reporterMask.fn(s)})
-  const ctx = await RunContext.create(inventory, options, reporter)
-  reporterMask.fn = (s) => ctx.redactor.redact(s)
-  for (const j of jobs) ctx.redactor.add(j.values.secrets)
+  const ctx = await openRun(inventory, options, flags.json, jobs)
 
   let results: HostResult[]
   try {
@@ -178,9 +124,7 @@ export async function auditCommand(flags: FleetFlagValues): Promise<number> {
   const {inventory, jobs} = await loadFleet(flags)
   const format = flags.json ? 'json' : (flags.output ?? 'table')
   if (!['table', 'json', 'csv'].includes(format)) throw new InputError(`"${format}" is not one of table, json, csv`, {file: '--output'})
-  const reporter = await makeReporter({json: format !== 'table', mask: (s) => s})
-  const ctx = await RunContext.create(inventory, options, reporter)
-  for (const j of jobs) ctx.redactor.add(j.values.secrets)
+  const ctx = await openRun(inventory, options, format !== 'table', jobs)
   let results
   try {
     results = await runAudit(ctx, jobs)
@@ -196,13 +140,4 @@ export async function auditCommand(flags: FleetFlagValues): Promise<number> {
     write(`\n${auditSummaryLine(results)}`)
   }
   return results.every((r) => r.status === 'in-sync') ? EXIT.ok : EXIT.problems
-}
-
-/** Print an error the way SPEC asks (JSON document with --json) and return its exit code. */
-export function reportError(err: unknown, json: boolean): number {
-  const code = err instanceof InputError ? EXIT.badInput : EXIT.problems
-  const msg = err instanceof Error ? err.message : String(err)
-  if (json) process.stdout.write(JSON.stringify({ok: false, error: msg}) + '\n')
-  else process.stderr.write(`gwfleet: ${err instanceof InputError ? 'error' : 'failed'}: ${msg}\n`)
-  return code
 }

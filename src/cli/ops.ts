@@ -2,7 +2,6 @@
 // logs, status, locks and history. All of them read hosts; only `locks clear` changes one thing
 // (the lock file), and only with --yes. Exit codes as actions.ts: 0 fine, 1 a host problem, 2 bad input.
 import {InputError} from '../errors.js'
-import {GATEWAY_NAME_RE, loadInventory, selectGateways} from '../inventory/index.js'
 import {HEARTBEAT_LINE, logsScript} from '../remote/ops-scripts.js'
 import {
   historyJson,
@@ -17,16 +16,15 @@ import {
   statusJson,
   statusText,
 } from '../render/ops-output.js'
-import {makeReporter, SilentReporter, type Reporter} from '../render/progress.js'
-import {RunContext, type RunOptions} from '../runner/context.js'
+import {SilentReporter} from '../render/progress.js'
+import {RunContext} from '../runner/context.js'
 import {runHistory, runLocks, runPreflight, runStatus} from '../runner/ops.js'
 import {HostSession} from '../runner/session.js'
-import type {Gateway, Inventory} from '../types.js'
-import {EXIT, loadFleet, parseDuration, parsePositive} from './actions.js'
+import {EXIT, loadFleet, loadGateways, openRun, parsePositive, runOptions as options, write} from './common.js'
 import type {FleetFlagValues} from './flags.js'
 
 /** Errors to words and exit codes, as for every command (re-exported so commands import one module). */
-export {reportError} from './actions.js'
+export {reportError} from './common.js'
 
 /** Flags of `logs`: the connection flags, no selector (the gateway is the argument). */
 export interface LogsFlagValues extends Omit<FleetFlagValues, 'limit' | 'concurrency'> {
@@ -42,47 +40,11 @@ export interface HistoryFlagValues extends FleetFlagValues {
   last?: string
 }
 
-function options(command: string, flags: {concurrency?: string; 'accept-new-host-keys': boolean; 'connect-timeout': string}): RunOptions {
-  return {
-    command,
-    concurrency: parsePositive(flags.concurrency ?? '64', '--concurrency', 10000),
-    acceptNewHostKeys: flags['accept-new-host-keys'],
-    timeoutSeconds: 1800,
-    connectTimeoutSeconds: parseDuration(flags['connect-timeout'], '--connect-timeout'),
-    dryRun: false,
-    preflight: true,
-  }
-}
-
-function write(s: string) {
-  process.stdout.write(s.endsWith('\n') ? s : `${s}\n`)
-}
-
-/**
- * The inventory and the selected gateways, without rendering values: logs, status, locks and
- * history send no values anywhere, so they must work without the values' secrets in the environment.
- */
-async function loadGateways(flags: {inventory?: string; limit?: string}, gateway?: string): Promise<{inventory: Inventory; gateways: Gateway[]}> {
-  if (!flags.inventory) throw new InputError('no inventory given: pass -i FILE or set GWFLEET_INVENTORY', {file: '--inventory'})
-  if (gateway !== undefined && flags.limit !== undefined) throw new InputError('give a GATEWAY or --limit, not both', {file: '--limit'})
-  const inventory = await loadInventory(flags.inventory)
-  if (gateway === undefined) return {inventory, gateways: selectGateways(inventory.gateways, flags.limit)}
-  const gw = GATEWAY_NAME_RE.test(gateway) ? inventory.gateways.find((g) => g.name === gateway) : undefined
-  if (!gw) throw new InputError(`no gateway named "${gateway}" in ${inventory.file}`, {file: 'GATEWAY'})
-  return {inventory, gateways: [gw]}
-}
-
-async function context(inventory: Inventory, opts: RunOptions, json: boolean): Promise<RunContext> {
-  const reporter: Reporter = await makeReporter({json, mask: (s) => s})
-  return RunContext.create(inventory, opts, reporter)
-}
-
 /** preflight: the vendor's prerequisites per host; exit 1 when any check fails or a host is unreachable. */
 export async function preflightCommand(flags: FleetFlagValues): Promise<number> {
   const opts = options('preflight', flags)
   const {inventory, jobs} = await loadFleet(flags)
-  const ctx = await context(inventory, opts, flags.json)
-  for (const j of jobs) ctx.redactor.add(j.values.secrets)
+  const ctx = await openRun(inventory, opts, flags.json, jobs)
   let results
   try {
     results = await runPreflight(ctx, jobs)
@@ -162,7 +124,7 @@ export async function logsCommand(gateway: string, flags: LogsFlagValues): Promi
 export async function statusCommand(gateway: string | undefined, flags: FleetFlagValues): Promise<number> {
   const opts = options('status', flags)
   const {inventory, gateways} = await loadGateways(flags, gateway)
-  const ctx = await context(inventory, opts, flags.json)
+  const ctx = await openRun(inventory, opts, flags.json)
   let results
   try {
     results = await runStatus(ctx, gateways)
@@ -182,7 +144,7 @@ export async function locksCommand(action: 'list' | 'clear', flags: FleetFlagVal
   if (action === 'clear' && !flags.yes)
     throw new InputError('locks clear removes the lock of any run, even one still working: pass --yes to confirm', {file: '--yes'})
   const {inventory, gateways} = await loadGateways(flags)
-  const ctx = await context(inventory, opts, flags.json)
+  const ctx = await openRun(inventory, opts, flags.json)
   let results
   try {
     results = await runLocks(ctx, gateways, action === 'clear')
@@ -210,7 +172,7 @@ export async function historyCommand(gateway: string | undefined, flags: History
   const opts = options('history', flags)
   const last = flags.last === undefined ? undefined : parsePositive(flags.last, '--last', 1_000_000)
   const {inventory, gateways} = await loadGateways(flags, gateway)
-  const ctx = await context(inventory, opts, flags.json)
+  const ctx = await openRun(inventory, opts, flags.json)
   let read
   try {
     read = await runHistory(ctx, gateways)

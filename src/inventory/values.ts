@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
-import { isMap, isPair, isScalar, isSeq, visit, type Scalar } from 'yaml'
+import { isMap, isPair, isSeq, visit, type Scalar } from 'yaml'
 import { z } from 'zod'
 import { InputError } from '../errors.js'
 import type { RenderedValues } from '../types.js'
@@ -17,7 +17,6 @@ import {
   lineOfPath,
   parseYaml,
   resolvePath,
-  type ParsedYaml,
   type PathSegment,
 } from './yaml-util.js'
 

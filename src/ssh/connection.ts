@@ -7,7 +7,7 @@ import type {ClientChannel, SFTPWrapper} from 'ssh2'
 import ssh2 from 'ssh2'
 
 import {HostStepError, UnreachableError} from '../errors.js'
-import {appendKnownHost, checkHostKey, fingerprint, formatKnownHostsLine, keyType, knownKeyTypes, loadKnownHosts, parseKnownHosts} from './knownhosts.js'
+import {appendKnownHost, checkHostKey, fingerprint, formatKnownHostsLine, keyType, knownKeyTypes, loadKnownHosts, parseKnownHosts, preferredHostKeyAlgorithms} from './knownhosts.js'
 import type {KnownHostEntry} from './knownhosts.js'
 import {shq} from './quote.js'
 
@@ -91,31 +91,6 @@ export function resetKnownHostsCache(): void {
   knownHostsCache.clear()
 }
 
-// Host-key algorithms ssh2 knows, in its default preference order.
-const HOST_KEY_ALGOS = [
-  'ssh-ed25519',
-  'ecdsa-sha2-nistp256',
-  'ecdsa-sha2-nistp384',
-  'ecdsa-sha2-nistp521',
-  'rsa-sha2-512',
-  'rsa-sha2-256',
-  'ssh-rsa',
-]
-
-/** Prefer the algorithms whose keys we already know for this host, as OpenSSH does. */
-function hostKeyAlgorithms(known: string[]): string[] {
-  const wanted = new Set<string>()
-  for (const t of known) {
-    if (t === 'ssh-rsa') {
-      wanted.add('rsa-sha2-512')
-      wanted.add('rsa-sha2-256')
-      wanted.add('ssh-rsa')
-    } else wanted.add(t)
-  }
-  const first = HOST_KEY_ALGOS.filter((a) => wanted.has(a))
-  return [...first, ...HOST_KEY_ALGOS.filter((a) => !wanted.has(a))]
-}
-
 /** Per endpoint, at most this many handshakes in flight: sshd's MaxStartups starts dropping at 10. */
 const HANDSHAKES_PER_ENDPOINT = 8
 const handshakeSlots = new Map<string, {active: number; queue: (() => void)[]}>()
@@ -176,7 +151,6 @@ export class Connection {
   private constructor(
     readonly client: InstanceType<typeof Client>,
     readonly target: ConnectTarget,
-    private readonly via: Connection[],
   ) {
     this.describe = describeTarget(target)
     client.on('close', () => {
@@ -189,12 +163,10 @@ export class Connection {
 
   /** Open a connection, through jump hosts if the target has any (one shared connection per bastion). */
   static async open(target: ConnectTarget, opts: ConnectOptions, bastions?: BastionPool): Promise<Connection> {
-    const via: Connection[] = []
     let sockFactory: (() => Promise<NodeJS.ReadableStream & NodeJS.WritableStream>) | undefined
     if (target.jump.length > 0) {
       const pool = bastions ?? new BastionPool(opts)
       const last = await pool.get(target.jump)
-      via.push(last)
       sockFactory = () =>
         new Promise((resolve, reject) => {
           last.client.forwardOut('127.0.0.1', 0, target.host, target.port, (err, stream) => {
@@ -205,7 +177,7 @@ export class Connection {
         })
     }
     const client = await connectWithRetry(target, opts, sockFactory)
-    return new Connection(client, target, via)
+    return new Connection(client, target)
   }
 
   /** Run a command as the login user. Output lines are streamed to onLine as they come. */
@@ -384,7 +356,7 @@ async function connectOnce(
       readyTimeout: opts.connectTimeoutMs,
       keepaliveInterval: opts.keepaliveIntervalMs,
       keepaliveCountMax: 3,
-      algorithms: {serverHostKey: hostKeyAlgorithms(knownKeyTypes(known, target.host, target.port)) as any},
+      algorithms: {serverHostKey: preferredHostKeyAlgorithms(knownKeyTypes(known, target.host, target.port)) as any},
       authHandler: (_left: unknown, _partial: unknown, next: (m: unknown) => void) => {
         next(methods.length > 0 ? methods.shift() : false)
       },

@@ -1,0 +1,101 @@
+// Plumbing every command shares between parsing flags and rendering: exit codes, flag values,
+// loading the inventory (and values), opening a run, printing. Nothing here touches a host.
+import {InputError} from '../errors.js'
+import {GATEWAY_NAME_RE, loadInventory, renderValues, selectGateways} from '../inventory/index.js'
+import {makeReporter} from '../render/progress.js'
+import {RunContext, type RunOptions} from '../runner/context.js'
+import type {Job} from '../runner/fleet.js'
+import type {Gateway, Inventory} from '../types.js'
+
+/** SPEC section 4's exit codes, in one place. */
+export const EXIT = {ok: 0, problems: 1, badInput: 2} as const
+
+/** Parse `90s`, `30m`, `2h`, `1h30m` or plain seconds. */
+export function parseDuration(s: string, flag: string): number {
+  const t = s.trim()
+  if (/^\d+$/.test(t) && Number(t) > 0) return Number(t)
+  const re = /(\d+)(h|m|s)/gy
+  let total = 0
+  let m: RegExpExecArray | null
+  let consumed = 0
+  while ((m = re.exec(t))) {
+    total += Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' ? 60 : 1)
+    consumed = re.lastIndex
+  }
+  if (consumed !== t.length || t.length === 0 || total <= 0) throw new InputError(`"${s}" is not a duration (e.g. 90s, 30m, 1h)`, {file: flag})
+  return total
+}
+
+/** Parse a positive integer flag. */
+export function parsePositive(s: string, flag: string, max = 100000): number {
+  if (!/^\d+$/.test(s.trim()) || Number(s) < 1 || Number(s) > max) throw new InputError(`"${s}" must be a whole number from 1 to ${max}`, {file: flag})
+  return Number(s)
+}
+
+/** The flags that shape a run, whatever the command. */
+export interface RunFlagValues {
+  concurrency?: string
+  'accept-new-host-keys': boolean
+  'connect-timeout': string
+  timeout?: string
+  'dry-run'?: boolean
+  'skip-preflight'?: boolean
+}
+
+/** Run options from flags (bad values are input errors). */
+export function runOptions(command: string, flags: RunFlagValues): RunOptions {
+  return {
+    command,
+    concurrency: parsePositive(flags.concurrency ?? '64', '--concurrency', 10000),
+    acceptNewHostKeys: flags['accept-new-host-keys'],
+    timeoutSeconds: flags.timeout ? parseDuration(flags.timeout, '--timeout') : 1800,
+    connectTimeoutSeconds: parseDuration(flags['connect-timeout'], '--connect-timeout'),
+    dryRun: Boolean(flags['dry-run']),
+    preflight: !flags['skip-preflight'],
+  }
+}
+
+/**
+ * The inventory and the selected gateways (one GATEWAY argument or --limit), without rendering
+ * values: commands that send no values must work without the values' secrets in the environment.
+ */
+export async function loadGateways(flags: {inventory?: string; limit?: string}, gateway?: string): Promise<{inventory: Inventory; gateways: Gateway[]}> {
+  if (!flags.inventory) throw new InputError('no inventory given: pass -i FILE or set GWFLEET_INVENTORY', {file: '--inventory'})
+  if (gateway !== undefined && flags.limit !== undefined) throw new InputError('give a GATEWAY or --limit, not both', {file: '--limit'})
+  const inventory = await loadInventory(flags.inventory)
+  if (gateway === undefined) return {inventory, gateways: selectGateways(inventory.gateways, flags.limit)}
+  const gw = GATEWAY_NAME_RE.test(gateway) ? inventory.gateways.find((g) => g.name === gateway) : undefined
+  if (!gw) throw new InputError(`no gateway named "${gateway}" in ${inventory.file}`, {file: 'GATEWAY'})
+  return {inventory, gateways: [gw]}
+}
+
+/** The selected gateways with their values rendered; every input error surfaces here. */
+export async function loadFleet(flags: {inventory?: string; limit?: string}): Promise<{inventory: Inventory; jobs: Job[]}> {
+  const {inventory, gateways} = await loadGateways(flags)
+  const jobs = await Promise.all(gateways.map(async (gw) => ({gw, values: await renderValues(gw.valuesFile)})))
+  return {inventory, jobs}
+}
+
+/** Open a run: progress view (quiet for machine output), run folder, and the secrets to mask. */
+export async function openRun(inventory: Inventory, options: RunOptions, quiet: boolean, jobs: Job[] = []): Promise<RunContext> {
+  let mask = (s: string) => s
+  const reporter = await makeReporter({json: quiet, mask: (s) => mask(s)})
+  const ctx = await RunContext.create(inventory, options, reporter)
+  for (const j of jobs) ctx.redactor.add(j.values.secrets)
+  mask = (s) => ctx.redactor.redact(s)
+  return ctx
+}
+
+/** Print a block on stdout with exactly one trailing newline. */
+export function write(s: string): void {
+  process.stdout.write(s.endsWith('\n') ? s : `${s}\n`)
+}
+
+/** Print an error the way SPEC asks (JSON document with --json) and return its exit code. */
+export function reportError(err: unknown, json: boolean): number {
+  const code = err instanceof InputError ? EXIT.badInput : EXIT.problems
+  const msg = err instanceof Error ? err.message : String(err)
+  if (json) process.stdout.write(JSON.stringify({ok: false, error: msg}) + '\n')
+  else process.stderr.write(`gwfleet: ${err instanceof InputError ? 'error' : 'failed'}: ${msg}\n`)
+  return code
+}
