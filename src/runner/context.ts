@@ -5,7 +5,6 @@ import {randomBytes} from 'node:crypto'
 
 import {BastionPool, type ConnectOptions} from '../ssh/connection.js'
 import {loadUserSshConfig, type SshConfig} from '../ssh/sshconfig.js'
-import {userKnownHosts} from '../ssh/target.js'
 import type {LockOwner} from '../remote/scripts.js'
 import type {Reporter} from '../render/progress.js'
 import type {Inventory} from '../types.js'
@@ -78,7 +77,6 @@ export class RunContext {
     this.log = new RunLog(options.command, this.redactor)
     this.connectOptions = {
       acceptNewHostKeys: options.acceptNewHostKeys,
-      recordKnownHostsFile: inventory.gateways.find((g) => g.knownHosts)?.knownHosts ?? userKnownHosts(),
       connectTimeoutMs: options.connectTimeoutSeconds * 1000,
       keepaliveIntervalMs: 15_000,
       retries: 6,

@@ -20,14 +20,14 @@ export interface ConnectTarget {
   user: string
   identityFiles: string[]
   knownHostsFiles: string[]
+  /** Where a newly accepted key of this host is recorded: a file this host's checks read. */
+  recordKnownHostsFile: string
   jump: ConnectTarget[] // hops in order, empty for a direct connection
 }
 
 /** Knobs shared by every connection of a run. */
 export interface ConnectOptions {
   acceptNewHostKeys: boolean
-  /** Where newly accepted keys are recorded. */
-  recordKnownHostsFile: string
   connectTimeoutMs: number
   keepaliveIntervalMs: number
   /** Attempts when sshd drops the connection before the handshake (MaxStartups). */
@@ -378,8 +378,8 @@ async function connectOnce(
           verify(false)
         } else if (opts.acceptNewHostKeys) {
           const line = formatKnownHostsLine(target.host, target.port, key)
-          known.push(...parseKnownHosts(line, opts.recordKnownHostsFile))
-          appendKnownHost(opts.recordKnownHostsFile, line).then(
+          known.push(...parseKnownHosts(line, target.recordKnownHostsFile))
+          appendKnownHost(target.recordKnownHostsFile, line).then(
             () => verify(true),
             (e) => {
               hostKeyError = new UnreachableError('host-key-unknown', `cannot record host key of ${where}: ${e.message}`)

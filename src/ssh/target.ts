@@ -24,6 +24,7 @@ function localUser(): string {
 export function resolveTarget(gw: Gateway, cfg: SshConfig): ConnectTarget {
   const c = resolveSshConfig(cfg, gw.host)
   const knownHostsFiles = [userKnownHosts(), ...(gw.knownHosts ? [gw.knownHosts] : [])]
+  const recordKnownHostsFile = gw.knownHosts ?? userKnownHosts()
   const identityFiles = gw.identityFile ? [gw.identityFile] : c.identityFiles
   const jumpSpec = gw.jump ?? (c.proxyJump && c.proxyJump.toLowerCase() !== 'none' ? c.proxyJump : undefined)
   const jump: ConnectTarget[] = jumpSpec
@@ -35,6 +36,7 @@ export function resolveTarget(gw: Gateway, cfg: SshConfig): ConnectTarget {
           user: hop.user ?? hc.user ?? localUser(),
           identityFiles: hc.identityFiles.length > 0 ? hc.identityFiles : identityFiles,
           knownHostsFiles,
+          recordKnownHostsFile,
           jump: [],
         }
       })
@@ -45,6 +47,7 @@ export function resolveTarget(gw: Gateway, cfg: SshConfig): ConnectTarget {
     user: gw.user ?? c.user ?? localUser(),
     identityFiles,
     knownHostsFiles,
+    recordKnownHostsFile,
     jump,
   }
 }

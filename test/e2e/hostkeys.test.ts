@@ -1,0 +1,260 @@
+// End to end: strict host-key checking against real OpenSSH lab hosts (issue 2's checklist).
+// Unknown keys refused, then accepted and recorded with --accept-new-host-keys; a changed key
+// always refused with both fingerprints; hashed (`|1|`) and `[host]:port` known_hosts entries.
+import {spawnSync} from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {
+  agentVersion,
+  changedSince,
+  type CliResult,
+  findSecrets,
+  fingerprintOf,
+  installs,
+  keyBlobOf,
+  type Lab,
+  lab as startLab,
+  type LabHost,
+  markHost,
+  reconfigureSshd,
+  Workspace,
+} from './fleet.js'
+
+const VERSION = '1.5.0'
+const ALT_PORT = 2222
+
+let lab: Lab
+let ws: Workspace
+const runs: CliResult[] = []
+const h = (i: number): LabHost => lab.hosts[i - 1]
+const file = (name: string) => path.join(ws.dir, name)
+const read = (name: string) => (fs.existsSync(file(name)) ? fs.readFileSync(file(name), 'utf8') : '')
+const userKnownHosts = () => path.join(ws.home, '.ssh', 'known_hosts')
+
+async function gw(args: string[]): Promise<CliResult> {
+  const r = await ws.run(args, {timeoutMs: 60_000})
+  runs.push(r)
+  return r
+}
+
+function byName(r: CliResult): Record<string, any> {
+  expect(r.json, `no JSON document on stdout:\n${r.stdout}\n${r.stderr}`).toBeTruthy()
+  return Object.fromEntries(r.json.hosts.map((x: any) => [x.name, x]))
+}
+
+/** Hash every host name in a known_hosts file in place, as `ssh-keygen -H` does. */
+function hashKnownHosts(name: string): void {
+  const r = spawnSync('ssh-keygen', ['-H', '-f', file(name)], {encoding: 'utf8'})
+  expect(r.status, r.stderr).toBe(0)
+  fs.rmSync(file(name) + '.old', {force: true})
+}
+
+/** Whether OpenSSH's own client accepts a known_hosts file for a host (strict checking, no prompt). */
+function opensshAccepts(knownHosts: string, host: LabHost, port = 22): {ok: boolean; stderr: string} {
+  const r = spawnSync(
+    'ssh',
+    ['-i', lab.clientKey, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes',
+      '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'ConnectTimeout=5', '-p', String(port), `root@${host.address}`, 'true'],
+    {encoding: 'utf8', timeout: 15_000},
+  )
+  return {ok: r.status === 0, stderr: r.stderr}
+}
+
+beforeAll(async () => {
+  lab = await startLab(5, 12, 'e2e-hostkeys')
+  ws = new Workspace(lab, 'hostkeys')
+  await ws.releasesOf(VERSION)
+  // An empty known_hosts for the inventory (and none in ~/.ssh): every key is unknown at first.
+  fs.writeFileSync(file('known_hosts'), '')
+  ws.inventory(VERSION, [{host: h(1), name: 'k1'}, {host: h(2), name: 'k2'}], 'fleet.yaml')
+  // h5 also listens on a second port, for `[host]:port` entries.
+  await reconfigureSshd(h(5), (c) => c.replace(/^(ListenAddress .*)$/m, `$1\nListenAddress ${h(5).address}:${ALT_PORT}`))
+}, 120_000)
+
+afterAll(async () => {
+  await lab?.stop()
+  if (ws) fs.rmSync(ws.dir, {recursive: true, force: true})
+})
+
+describe('host keys (lab subnet 12)', () => {
+  it('refuses an unknown host key, naming its fingerprint and the accept flag; changes nothing', async () => {
+    await Promise.all([h(1), h(2)].map((x) => markHost(x)))
+    const r = await gw(['deploy', '-i', file('fleet.yaml'), '--json'])
+    expect(r.code, r.stdout + r.stderr).toBe(1)
+    expect(r.json.ok).toBe(false)
+    const hosts = byName(r)
+    for (const [name, host] of [['k1', h(1)], ['k2', h(2)]] as const) {
+      expect(hosts[name].status, name).toBe('unreachable')
+      expect(hosts[name].error).toContain(fingerprintOf(host.hostKeyLine))
+      expect(hosts[name].error).toContain('--accept-new-host-keys')
+      expect(hosts[name].error).toContain(host.address)
+      expect(await changedSince(host), `${name}: the host was logged in to`).toEqual([])
+      expect(await host.exists('/opt/gwfleet')).toBe(false)
+    }
+    // Nothing was recorded anywhere.
+    expect(read('known_hosts')).toBe('')
+    expect(fs.existsSync(userKnownHosts())).toBe(false)
+
+    // The audit says the same, and the table shows it.
+    const audit = await gw(['audit', '-i', file('fleet.yaml')])
+    expect(audit.code).toBe(1)
+    expect(audit.stdout).toMatch(/^k1\s+\S+\s+unreachable\b/m)
+    expect(audit.stdout).toContain(fingerprintOf(h(1).hostKeyLine))
+  })
+
+  it('accepts and records new keys with --accept-new-host-keys; the next run needs no flag', async () => {
+    const r = await gw(['deploy', '-i', file('fleet.yaml'), '--json', '--accept-new-host-keys'])
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    const hosts = byName(r)
+    for (const [name, host] of [['k1', h(1)], ['k2', h(2)]] as const) {
+      expect(hosts[name], name).toMatchObject({status: 'ok', action: 'install', toVersion: VERSION})
+      expect(await agentVersion(host)).toBe(VERSION)
+    }
+    // Recorded once per host, in a form OpenSSH itself accepts.
+    const recorded = read('known_hosts') + (fs.existsSync(userKnownHosts()) ? fs.readFileSync(userKnownHosts(), 'utf8') : '')
+    for (const host of [h(1), h(2)]) {
+      expect(recorded.split('\n').filter((l) => l.includes(keyBlobOf(host.hostKeyLine))), host.name).toHaveLength(1)
+      const where = read('known_hosts').includes(keyBlobOf(host.hostKeyLine)) ? file('known_hosts') : userKnownHosts()
+      expect(opensshAccepts(where, host).ok, `OpenSSH rejects the recorded entry for ${host.name}`).toBe(true)
+    }
+
+    const again = await gw(['deploy', '-i', file('fleet.yaml'), '--json'])
+    expect(again.code, again.stdout + again.stderr).toBe(0)
+    for (const name of ['k1', 'k2']) expect(byName(again)[name], name).toMatchObject({status: 'unchanged', action: 'none'})
+    expect(await installs(h(1))).toHaveLength(1)
+  })
+
+  it('refuses a changed host key with both fingerprints, even with --accept-new-host-keys', async () => {
+    const oldFp = fingerprintOf(h(2).hostKeyLine)
+    const oldBlob = keyBlobOf(h(2).hostKeyLine)
+    const newLine = await h(2).regenerateHostKey()
+    const newFp = fingerprintOf(newLine)
+    expect(newFp).not.toBe(oldFp)
+    const knownBefore = read('known_hosts')
+    const userBefore = fs.existsSync(userKnownHosts()) ? fs.readFileSync(userKnownHosts(), 'utf8') : null
+    await markHost(h(2))
+
+    for (const flags of [[], ['--accept-new-host-keys']]) {
+      const r = await gw(['deploy', '-i', file('fleet.yaml'), '--json', ...flags])
+      expect(r.code, `${flags}: ${r.stdout}${r.stderr}`).toBe(1)
+      const hosts = byName(r)
+      expect(hosts.k1, 'k1 is not affected').toMatchObject({status: 'unchanged'})
+      expect(hosts.k2.status, `${flags}`).toBe('unreachable')
+      expect(hosts.k2.error).toContain(oldFp)
+      expect(hosts.k2.error).toContain(newFp)
+      expect(hosts.k2.error).toMatch(/changed/i)
+    }
+    // Never recorded, never logged in.
+    expect(read('known_hosts')).toBe(knownBefore)
+    expect(fs.existsSync(userKnownHosts()) ? fs.readFileSync(userKnownHosts(), 'utf8') : null).toBe(userBefore)
+    expect(read('known_hosts')).toContain(oldBlob)
+    expect(await changedSince(h(2))).toEqual([])
+    expect(await installs(h(2))).toHaveLength(1)
+
+    const audit = await gw(['audit', '-i', file('fleet.yaml'), '--json'])
+    expect(audit.code).toBe(1)
+    expect(byName(audit).k2).toMatchObject({status: 'unreachable', valuesInSync: null})
+    expect(byName(audit).k2.error).toContain(newFp)
+  })
+
+  it('matches hashed (|1|) known_hosts entries, and a hashed entry with another key is a changed key', async () => {
+    // h3 hashed with its own key; h4 hashed with h5's key (a wrong one).
+    fs.writeFileSync(file('kh-hashed'), `${h(3).hostKeyLine}\n${h(4).address} ssh-ed25519 ${keyBlobOf(h(5).hostKeyLine)}\n`)
+    hashKnownHosts('kh-hashed')
+    const hashed = read('kh-hashed')
+    expect(hashed).toMatch(/^\|1\|/m)
+    expect(hashed).not.toContain(h(3).address)
+    const extra = `    knownHosts: ${file('kh-hashed')}`
+    const inv = ws.inventory(VERSION, [{host: h(3), name: 'k3', opts: {extra}}, {host: h(4), name: 'k4', opts: {extra}}], 'hashed.yaml')
+
+    const r = await gw(['deploy', '-i', inv, '--json'])
+    expect(r.code, r.stdout + r.stderr).toBe(1)
+    const hosts = byName(r)
+    expect(hosts.k3).toMatchObject({status: 'ok', action: 'install'})
+    expect(await agentVersion(h(3))).toBe(VERSION)
+    expect(hosts.k4.status).toBe('unreachable')
+    expect(hosts.k4.error).toContain(fingerprintOf(h(5).hostKeyLine)) // the one known
+    expect(hosts.k4.error).toContain(fingerprintOf(h(4).hostKeyLine)) // the one offered
+    expect(await installs(h(4))).toEqual([])
+    expect(read('kh-hashed')).toBe(hashed)
+  })
+
+  it('matches [host]:port entries (plain and hashed); a port-22 entry does not vouch for another port', async () => {
+    const ported = `[${h(5).address}]:${ALT_PORT} ssh-ed25519 ${keyBlobOf(h(5).hostKeyLine)}\n`
+    fs.writeFileSync(file('kh-port'), ported)
+    fs.writeFileSync(file('kh-port-hashed'), ported)
+    hashKnownHosts('kh-port-hashed')
+    expect(read('kh-port-hashed')).not.toContain(h(5).address)
+    fs.writeFileSync(file('kh-port22'), h(5).hostKeyLine + '\n')
+    const inv = (kh: string) => ws.inventory(VERSION, [{host: h(5), name: 'k5', opts: {extra: `    port: ${ALT_PORT}\n    knownHosts: ${file(kh)}`}}], `${kh}.yaml`)
+
+    const r = await gw(['deploy', '-i', inv('kh-port'), '--json'])
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(byName(r).k5).toMatchObject({status: 'ok', action: 'install'})
+    expect(await agentVersion(h(5))).toBe(VERSION)
+
+    const viaHashed = await gw(['deploy', '-i', inv('kh-port-hashed'), '--json'])
+    expect(viaHashed.code, viaHashed.stdout + viaHashed.stderr).toBe(0)
+    expect(byName(viaHashed).k5).toMatchObject({status: 'unchanged'})
+
+    const wrongPort = await gw(['deploy', '-i', inv('kh-port22'), '--json'])
+    expect(wrongPort.code).toBe(1)
+    expect(byName(wrongPort).k5.status).toBe('unreachable')
+    expect(byName(wrongPort).k5.error).toContain(`[${h(5).address}]:${ALT_PORT}`)
+    expect(byName(wrongPort).k5.error).toContain(fingerprintOf(h(5).hostKeyLine))
+
+    // Accepting it records a `[host]:port` entry that OpenSSH reads the same way.
+    const accepted = await gw(['deploy', '-i', inv('kh-port22'), '--json', '--accept-new-host-keys'])
+    expect(accepted.code, accepted.stdout + accepted.stderr).toBe(0)
+    const lines = read('kh-port22') + (fs.existsSync(userKnownHosts()) ? fs.readFileSync(userKnownHosts(), 'utf8') : '')
+    expect(lines).toContain(`[${h(5).address}]:${ALT_PORT} ssh-ed25519 ${keyBlobOf(h(5).hostKeyLine)}`)
+    expect(await installs(h(5))).toHaveLength(1)
+  })
+
+  it('records an accepted key where that gateway looks for it (gateways with their own knownHosts)', async () => {
+    // k4 keeps its key in kh-site-a; k5 (port 2222) has its own, still empty, kh-site-b.
+    fs.writeFileSync(file('kh-site-a'), h(4).hostKeyLine + '\n')
+    fs.writeFileSync(file('kh-site-b'), '')
+    const inv = ws.inventory(
+      VERSION,
+      [
+        {host: h(4), name: 'k4', opts: {extra: `    knownHosts: ${file('kh-site-a')}`}},
+        {host: h(5), name: 'k5', opts: {extra: `    port: ${ALT_PORT}\n    knownHosts: ${file('kh-site-b')}`}},
+      ],
+      'sites.yaml',
+    )
+    const first = await gw(['audit', '-i', inv, '--json', '-l', 'k5', '--accept-new-host-keys'])
+    expect(byName(first).k5.status, first.stdout).not.toBe('unreachable')
+    // Recorded in a file k5 reads (its own knownHosts or ~/.ssh/known_hosts), not in k4's.
+    const entry = `[${h(5).address}]:${ALT_PORT} ssh-ed25519 ${keyBlobOf(h(5).hostKeyLine)}`
+    const k5Reads = read('kh-site-b') + (fs.existsSync(userKnownHosts()) ? fs.readFileSync(userKnownHosts(), 'utf8') : '')
+    expect(k5Reads, `recorded in kh-site-a (k4's file) instead: ${read('kh-site-a').includes(entry)}`).toContain(entry)
+    // Without the flag, the key accepted a moment ago must be known now.
+    const second = await gw(['audit', '-i', inv, '--json', '-l', 'k5'])
+    expect(byName(second).k5.status, `k5's accepted key was recorded where k5 does not look: ${byName(second).k5.error}`).not.toBe('unreachable')
+  })
+
+  it('checks the jump host\'s key too: unknown refused, then accepted and recorded', async () => {
+    // k1 (installed, key known) reached through h3 as a bastion, whose key this file does not know.
+    fs.writeFileSync(file('kh-jump'), h(1).hostKeyLine + '\n')
+    const inv = ws.inventory(VERSION, [{host: h(1), name: 'k1', opts: {jump: `root@${h(3).address}`, extra: `    knownHosts: ${file('kh-jump')}`}}], 'jump.yaml')
+    const r = await gw(['deploy', '-i', inv, '--json'])
+    expect(r.code, r.stdout + r.stderr).toBe(1)
+    expect(byName(r).k1.status).toBe('unreachable')
+    expect(byName(r).k1.error).toContain(h(3).address)
+    expect(byName(r).k1.error).toContain(fingerprintOf(h(3).hostKeyLine))
+
+    const ok = await gw(['deploy', '-i', inv, '--json', '--accept-new-host-keys'])
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0)
+    expect(byName(ok).k1).toMatchObject({status: 'unchanged'})
+    expect(read('kh-jump')).toContain(`${h(3).address} ssh-ed25519 ${keyBlobOf(h(3).hostKeyLine)}`)
+    const again = await gw(['deploy', '-i', inv, '--json'])
+    expect(again.code, again.stdout + again.stderr).toBe(0)
+  })
+
+  it('prints no secret anywhere', () => {
+    expect(findSecrets(runs, [ws.home])).toEqual([])
+  })
+})
