@@ -103,6 +103,31 @@ describe('preflight', () => {
   })
 })
 
+describe('deploy runs the failing-level preflight checks first', () => {
+  it('stops each problem host before uploading anything; --skip-preflight bypasses', async () => {
+    const r = await gw(['deploy', '-i', fleet, '-l', 'h1,h3', '--json'], 150_000)
+    expect(r.code).toBe(1)
+    const byName = Object.fromEntries(r.json.hosts.map((x: any) => [x.name, x]))
+    expect(byName.h1).toMatchObject({status: 'failed', action: 'install'})
+    expect(byName.h1.error).toMatch(/^preflight failed: os: Debian GNU\/Linux 12 \(bookworm\): not a supported OS.*--skip-preflight/)
+    expect(byName.h3.error).toMatch(/^preflight failed: datasets: datasets folder \/srv\/datasets/)
+    for (const host of [h(1), h(3)]) {
+      // Nothing was uploaded or run: no release, no values, no installer run, and the lock is released.
+      expect(await host.exists('/opt/gwfleet/releases/1.4.0')).toBe(false)
+      expect(await host.exists(`/opt/gwfleet/values/${host.name}.yaml`)).toBe(false)
+      expect(await host.exists('/var/lib/gwlab-k3s/installs.log')).toBe(false)
+      expect(await host.exists('/opt/gwfleet/state/lock')).toBe(false)
+    }
+    // The sudo-less host never gets that far: taking the lock already needs root.
+    const r2 = await gw(['deploy', '-i', fleet, '-l', 'h2', '--json'], 150_000)
+    expect(r2.json.hosts[0]).toMatchObject({status: 'failed', error: 'sudo is not installed on this host'})
+
+    const forced = await gw(['deploy', '-i', fleet, '-l', 'h1', '--skip-preflight', '--json'], 150_000)
+    expect(forced.code, forced.stdout).toBe(0)
+    expect(await agentVersion(h(1))).toBe('1.4.0')
+  })
+})
+
 describe('logs and status on a deployed gateway', () => {
   beforeAll(async () => {
     const r = await gw(['deploy', '-i', fleet, '-l', 'h4', '--json'], 150_000)
@@ -281,8 +306,10 @@ describe('history', () => {
     expect(r.json.entries.map((e: any) => e.toVersion)).toEqual(['1.5.0'])
     const all = await gw(['history', '-i', fleet, '--json'])
     expect(all.code).toBe(1)
-    expect(all.json.entries).toHaveLength(2)
+    // h4's two deploys, and h1's install forced past preflight above.
+    expect(all.json.entries).toHaveLength(3)
     expect(all.json.hosts.find((x: any) => x.name === 'h2')).toMatchObject({status: 'failed', error: 'sudo is not installed on this host'})
-    expect(all.json.hosts.find((x: any) => x.name === 'h1')).toMatchObject({status: 'ok', entries: 0})
+    expect(all.json.hosts.find((x: any) => x.name === 'h1')).toMatchObject({status: 'ok', entries: 1})
+    expect(all.json.hosts.find((x: any) => x.name === 'h3')).toMatchObject({status: 'ok', entries: 0})
   })
 })
