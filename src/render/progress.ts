@@ -61,7 +61,8 @@ export class SilentReporter implements Reporter {
 /** Pick the reporter for this terminal (listr2 is loaded only when a terminal shows it). */
 export async function makeReporter(opts: {json: boolean; mask: Mask}): Promise<Reporter> {
   if (opts.json) return new SilentReporter()
-  if (process.stderr.isTTY && process.env.GWFLEET_PLAIN !== '1' && process.env.CI === undefined) {
+  // A terminal without a usable width (some CI log viewers) gets plain lines too.
+  if (process.stderr.isTTY && (process.stderr.columns ?? 0) >= 40 && process.env.GWFLEET_PLAIN !== '1' && process.env.CI === undefined) {
     const {ListrReporter} = await import('./listr.js')
     return new ListrReporter(opts.mask)
   }
