@@ -50,14 +50,15 @@ export const KUBECTL_PICK = [
   'else K=""; fi',
 ].join('\n')
 
-/** Lines that print the installed agent image (or why not) as key=value lines. */
+/** Lines that print the installed agent image (or why not) as key=value lines; only the first
+ * line of kubectl's answer carries the key, which is all the parser reads. */
 function versionQuery(): string {
   return [
     KUBECTL_PICK,
     'if [ -z "$K" ]; then echo "gw.kubectl=missing"; else',
     `  out=$($K get deploy -n apheris -l apheris-component=agent -o go-template=${shq(AGENT_VERSION_TEMPLATE)} 2>&1); rc=$?`,
     '  echo "gw.kubectl_rc=$rc"',
-    '  printf "gw.kubectl_out=%s\\n" "$(printf %s "$out" | head -c 600 | tr "\\n\\r" "  ")"',
+    '  printf "gw.kubectl_out=%s\\n" "$out"',
     'fi',
   ].join('\n')
 }
@@ -72,26 +73,20 @@ export interface ProbeOptions {
   extraPaths?: string[]
 }
 
+// Probes run on every host of every command: shell builtins where they can, one find and one
+// sha256sum for every file whose hash matters (values and uploaded releases).
 function probeBody(o: ProbeOptions): string {
   const L = layout(o.remoteDir, o.gateway)
-  const lines = [
+  const hashed = [L.values, ...o.releaseVersions.map((v) => `${L.releases}/${v}`)]
+  return [
     PRELUDE,
     'echo "gw.uid=$(id -u)"',
     versionQuery(),
-    `if [ -f ${shq(L.record)} ]; then printf "gw.record=%s\\n" "$(tr -d "\\n" < ${shq(L.record)})"; fi`,
-    `if [ -f ${shq(L.values)} ]; then printf "gw.values_sha=%s\\n" "$(sha256sum < ${shq(L.values)} | cut -c1-64)"; fi`,
+    `if [ -f ${shq(L.record)} ]; then IFS= read -r r < ${shq(L.record)}; printf "gw.record=%s\\n" "$r"; fi`,
     'for p in /usr/local/bin/k3s-uninstall.sh /usr/bin/k3s-uninstall.sh; do if [ -f "$p" ]; then echo "gw.k3s_uninstall=$p"; break; fi; done',
-  ]
-  for (const v of o.releaseVersions) {
-    const dir = `${L.releases}/${v}`
-    lines.push(
-      `if [ -d ${shq(dir)} ]; then (cd ${shq(dir)} && find . -type f ! -name '.*' -exec sha256sum {} + | sed "s|^|gw.file.${v}=|"); fi`,
-    )
-  }
-  lines.push(
-    `if [ -f ${shq(L.lock)} ]; then printf "gw.lock=%s\\n" "$(tr -d "\\n" < ${shq(L.lock)})"; printf "gw.lock_age=%s\\n" "$(( $(date +%s) - $(stat -c %Y ${shq(L.lock)}) ))"; fi`,
-  )
-  return lines.join('\n')
+    `find ${hashed.map(shq).join(' ')} -type f ! -name '.*' -exec sha256sum {} + 2>/dev/null`,
+    `if [ -f ${shq(L.lock)} ]; then IFS= read -r l < ${shq(L.lock)}; printf "gw.lock=%s\\n" "$l"; printf "gw.lock_age=%s\\n" "$(( $(date +%s) - $(stat -c %Y ${shq(L.lock)}) ))"; fi`,
+  ].join('\n')
 }
 
 /** A read-only probe: identity, installed version, deployed record, values hash, uploaded files. */
@@ -117,21 +112,24 @@ export function lockAndProbeScript(o: ProbeOptions & {owner: LockOwner; ttlSecon
   const owner = JSON.stringify(o.owner)
   return [
     'umask 022',
-    `mkdir -p ${shq(L.stateDir)} ${shq(L.releases)} || { echo "gw.lock=error cannot create ${L.stateDir}"; exit 0; }`,
-    `chmod 700 ${shq(L.stateDir)}`,
-    `if ( set -C; printf "%s\\n" ${shq(owner)} > ${shq(L.lock)} ) 2>/dev/null; then echo "gw.lock_result=acquired"`,
+    `mkdir -p ${shq(L.stateDir)} ${shq(L.releases)} ${shq(L.valuesDir)} ${shq(L.stage)} || { echo "gw.lock=error cannot create directories in ${L.root}"; exit 0; }`,
+    `chmod 700 ${shq(L.stateDir)} ${shq(L.valuesDir)} ${shq(L.stage)}`,
+    ...(o.loginUser === 'root' ? [] : [`chown ${shq(o.loginUser)} ${shq(L.stage)}`]),
+    // Exclusive create: with noclobber the redirection fails when the lock exists.
+    'set -C',
+    `if { printf "%s\\n" ${shq(owner)} > ${shq(L.lock)}; } 2>/dev/null; then set +C; echo "gw.lock_result=acquired"`,
     'else',
+    '  set +C',
     `  age=$(( $(date +%s) - $(stat -c %Y ${shq(L.lock)} 2>/dev/null || date +%s) ))`,
+    `  IFS= read -r prev < ${shq(L.lock)}`,
     `  if [ "$age" -gt ${o.ttlSeconds} ]; then`,
-    `    printf "gw.lock_prev=%s\\n" "$(tr -d "\\n" < ${shq(L.lock)})"`,
+    '    printf "gw.lock_prev=%s\\n" "$prev"',
     `    printf "%s\\n" ${shq(owner)} > ${shq(L.lock)}.$$ && mv -f ${shq(L.lock)}.$$ ${shq(L.lock)} && echo "gw.lock_result=takeover"`,
     '  else',
-    `    printf "gw.lock_result=held\\ngw.lock_holder=%s\\n" "$(tr -d "\\n" < ${shq(L.lock)})"`,
+    '    printf "gw.lock_result=held\\ngw.lock_holder=%s\\n" "$prev"',
     '    echo gw.end=1; exit 0',
     '  fi',
     'fi',
-    `mkdir -p ${shq(L.stage)} && chown ${shq(o.loginUser)} ${shq(L.stage)} && chmod 700 ${shq(L.stage)}`,
-    `mkdir -p ${shq(L.valuesDir)} && chmod 700 ${shq(L.valuesDir)}`,
     probeScript(o),
   ].join('\n')
 }
@@ -139,15 +137,15 @@ export function lockAndProbeScript(o: ProbeOptions & {owner: LockOwner; ttlSecon
 /** Refresh the lock's time if it is still ours. */
 export function lockRefreshScript(remoteDir: string, gateway: string, token: string): string {
   const L = layout(remoteDir, gateway)
-  return `grep -qF ${shq(token)} ${shq(L.lock)} 2>/dev/null && touch ${shq(L.lock)}; true`
+  return `if [ -f ${shq(L.lock)} ]; then IFS= read -r l < ${shq(L.lock)}; case "$l" in *${shq(token)}*) touch ${shq(L.lock)};; esac; fi; true`
 }
 
-/** Remove the lock if it is still ours; clean the upload stage. */
-export function unlockScript(remoteDir: string, gateway: string, token: string): string {
+/** Remove the lock if it is still ours; clean the upload stage when something was staged. */
+export function unlockScript(remoteDir: string, gateway: string, token: string, cleanStage = true): string {
   const L = layout(remoteDir, gateway)
   return [
-    `rm -rf ${shq(L.stage)}/* 2>/dev/null`,
-    `if grep -qF ${shq(token)} ${shq(L.lock)} 2>/dev/null; then rm -f ${shq(L.lock)}; echo gw.unlocked=1; fi`,
+    ...(cleanStage ? [`rm -rf ${shq(L.stage)}/* 2>/dev/null`] : []),
+    `if [ -f ${shq(L.lock)} ]; then IFS= read -r l < ${shq(L.lock)}; case "$l" in *${shq(token)}*) rm -f ${shq(L.lock)}; echo gw.unlocked=1;; esac; fi`,
     'true',
   ].join('\n')
 }
@@ -303,8 +301,8 @@ export interface HostFacts {
   k3sUninstall: string | null
 }
 
-/** Turn probe output into facts. */
-export function parseProbe(stdout: string): HostFacts {
+/** Turn probe output into facts; `at` says where values and releases live, to sort the hashes. */
+export function parseProbe(stdout: string, at?: RemoteLayout): HostFacts {
   const kv = parseKv(stdout)
   const one = (k: string) => kv.get(k)?.[0]
   const uidS = one('uid')
@@ -335,15 +333,21 @@ export function parseProbe(stdout: string): HostFacts {
     }
   }
   const releaseFiles = new Map<string, Map<string, string>>()
-  for (const [k, vals] of kv) {
-    if (!k.startsWith('file.')) continue
-    const ver = k.slice(5)
-    const files = new Map<string, string>()
-    for (const v of vals) {
-      const m = /^([0-9a-f]{64}) {2}\.\/(.*)$/.exec(v)
-      if (m) files.set(m[2], m[1])
+  let valuesSha256: string | null = null
+  for (const line of stdout.split('\n')) {
+    const m = /^([0-9a-f]{64}) [ *](\/.*)$/.exec(line)
+    if (!m || !at) continue
+    const [, sha, file] = m
+    if (file === at.values) valuesSha256 = sha
+    else if (file.startsWith(`${at.releases}/`)) {
+      const rest = file.slice(at.releases.length + 1)
+      const slash = rest.indexOf('/')
+      if (slash <= 0) continue
+      const ver = rest.slice(0, slash)
+      let files = releaseFiles.get(ver)
+      if (!files) releaseFiles.set(ver, (files = new Map()))
+      files.set(rest.slice(slash + 1), sha)
     }
-    releaseFiles.set(ver, files)
   }
   const lockS = one('lock')
   return {
@@ -351,7 +355,7 @@ export function parseProbe(stdout: string): HostFacts {
     version,
     versionNote,
     record,
-    valuesSha256: one('values_sha') ?? null,
+    valuesSha256,
     releaseFiles,
     lock: lockS ? {holder: lockS, ageSeconds: Number(one('lock_age') ?? '0')} : null,
     k3sUninstall: one('k3s_uninstall') ?? null,

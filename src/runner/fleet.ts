@@ -146,16 +146,16 @@ export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest
       plan,
       notes: p.notes,
     }
-    await release(p)
+    await release(p, '', false)
     r.durationMs = Date.now() - p.t0
     return r
   }
 
-  const release = async (p: Prepared, before = '') => {
+  const release = async (p: Prepared, before = '', cleanStage = true) => {
     p.stopHeartbeat()
     if (!ctx.options.dryRun) {
       try {
-        await unlock(ctx, p.session, before)
+        await unlock(ctx, p.session, before, cleanStage)
       } catch (e) {
         ctx.log.write(p.job.gw.name, `could not release the lock: ${message(e)}`)
       }

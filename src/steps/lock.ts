@@ -1,6 +1,6 @@
 // Step: take the host's lock and read its facts in one round trip; refresh it while held; release it.
 import {HostStepError} from '../errors.js'
-import {lockAndProbeScript, lockRefreshScript, parseKv, parseProbe, probeScript, unlockScript, type HostFacts} from '../remote/scripts.js'
+import {layout, lockAndProbeScript, lockRefreshScript, parseKv, parseProbe, probeScript, unlockScript, type HostFacts} from '../remote/scripts.js'
 import type {RunContext} from '../runner/context.js'
 import type {HostSession} from '../runner/session.js'
 
@@ -23,7 +23,7 @@ function checkUid(s: HostSession, facts: HostFacts): void {
 /** Read-only probe (audit, dry-run). */
 export async function probe(s: HostSession, releaseVersions: string[]): Promise<ProbeResult> {
   const res = await s.root(probeScript({remoteDir: s.gw.remoteDir, gateway: s.gw.name, releaseVersions}))
-  const facts = parseProbe(res.stdout)
+  const facts = parseProbe(res.stdout, layout(s.gw.remoteDir, s.gw.name))
   checkUid(s, facts)
   return {facts}
 }
@@ -47,7 +47,7 @@ export async function lockAndProbe(ctx: RunContext, s: HostSession, releaseVersi
     const why = kv.get('lock')?.[0] ?? (res.stderr.trim().split('\n').pop() || `exit code ${res.code}`)
     throw new HostStepError(`cannot take the lock in ${s.gw.remoteDir}: ${why}`)
   }
-  const facts = parseProbe(res.stdout)
+  const facts = parseProbe(res.stdout, layout(s.gw.remoteDir, s.gw.name))
   checkUid(s, facts)
   let lockNote: string | undefined
   if (result === 'takeover') lockNote = `took over an expired lock (${describeHolder(kv.get('lock_prev')?.[0])})`
@@ -75,7 +75,7 @@ export function heartbeat(ctx: RunContext, s: HostSession): () => void {
 }
 
 /** Release the lock if it is still ours; `before` runs in the same round trip (records, history). */
-export async function unlock(ctx: RunContext, s: HostSession, before = ''): Promise<void> {
-  const script = `${before}\n${unlockScript(s.gw.remoteDir, s.gw.name, ctx.lockOwner.token)}`
+export async function unlock(ctx: RunContext, s: HostSession, before = '', cleanStage = true): Promise<void> {
+  const script = `${before}\n${unlockScript(s.gw.remoteDir, s.gw.name, ctx.lockOwner.token, cleanStage)}`
   await s.root(script, {timeoutMs: 30_000})
 }

@@ -16,9 +16,9 @@ describe('remote commands are exact strings with every value quoted', () => {
   })
 
   it('refreshes and clears locks with quoted paths', () => {
-    expect(lockRefreshScript('/opt/gw fleet', 'a', 'tok')).toBe("grep -qF tok '/opt/gw fleet/state/lock' 2>/dev/null && touch '/opt/gw fleet/state/lock'; true")
+    expect(lockRefreshScript('/opt/gw fleet', 'a', 'tok')).toBe(`if [ -f '/opt/gw fleet/state/lock' ]; then IFS= read -r l < '/opt/gw fleet/state/lock'; case "$l" in *tok*) touch '/opt/gw fleet/state/lock';; esac; fi; true`)
     expect(lockClearScript('/opt/x', 'a')).toBe('if [ -f /opt/x/state/lock ]; then rm -f /opt/x/state/lock && echo gw.cleared=1; fi; echo gw.end=1')
-    expect(unlockScript("/srv/it's", 'a', 'tok')).toContain("grep -qF tok '/srv/it'\\''s/state/lock'")
+    expect(unlockScript("/srv/it's", 'a', 'tok')).toContain("IFS= read -r l < '/srv/it'\\''s/state/lock'; case \"$l\" in *tok*) rm -f '/srv/it'\\''s/state/lock'")
   })
 
   it('keeps shell text in paths as data', () => {
@@ -65,15 +65,19 @@ describe('probe parsing', () => {
       'gw.kubectl_rc=0',
       'gw.kubectl_out=quay.io/apheris/gateway-agent:1.5.0 ',
       'gw.record={"gateway":"a","version":"1.5.0","valuesSha256":"abc","deployedAt":"t","operator":"o","command":"deploy"}',
-      'gw.values_sha=abc',
-      `gw.file.1.5.0=${'1'.repeat(64)}  ./deploy_gateway`,
+      `${'a'.repeat(64)}  /opt/gwfleet/values/a.yaml`,
+      `${'1'.repeat(64)}  /opt/gwfleet/releases/1.5.0/deploy_gateway`,
+      `${'2'.repeat(64)}  /opt/gwfleet/releases/1.5.0/charts/agent.tgz`,
+      `${'3'.repeat(64)}  /opt/gwfleet/releases-old/1.5.0/x`,
       'gw.lock={"owner":"x"}',
       'gw.lock_age=12',
       'gw.end=1',
-    ].join('\n'))
+    ].join('\n'), layout('/opt/gwfleet', 'a'))
     expect(f.version).toBe('1.5.0')
     expect(f.record?.valuesSha256).toBe('abc')
-    expect(f.releaseFiles.get('1.5.0')?.get('deploy_gateway')).toBe('1'.repeat(64))
+    expect(f.valuesSha256).toBe('a'.repeat(64))
+    expect(f.releaseFiles.get('1.5.0')).toEqual(new Map([['deploy_gateway', '1'.repeat(64)], ['charts/agent.tgz', '2'.repeat(64)]]))
+    expect([...f.releaseFiles.keys()]).toEqual(['1.5.0'])
     expect(f.lock).toEqual({holder: '{"owner":"x"}', ageSeconds: 12})
   })
   it('says why no version was found', () => {
