@@ -257,12 +257,7 @@ const PROBE_TIMEOUT_MS = 60_000
  */
 export async function preflightHost(ctx: RunContext, session: HostSession, job: Job): Promise<CheckResult[]> {
   const gw = job.gw
-  const opts: EvaluateOptions = {
-    remoteDir: gw.remoteDir,
-    datasetsFolder: job.values.datasetsFolder,
-    loginUser: session.conn.target.user,
-    viaSudo: session.rootMode.kind !== 'root',
-  }
+  const opts = preflightOptions(session, job)
   const script = preflightScript(opts)
   let results: CheckResult[]
   try {
@@ -282,6 +277,25 @@ export async function preflightHost(ctx: RunContext, session: HostSession, job: 
       results = evaluatePreflight(stdout, {...opts, rootError: e.message})
     }
   }
-  for (const r of results) ctx.log.write(gw.name, `preflight ${r.level} ${r.id}: ${r.message}`)
+  return logged(ctx, gw.name, results)
+}
+
+/** What the checks of one gateway on one session are evaluated against. */
+export function preflightOptions(session: HostSession, job: Job): EvaluateOptions {
+  return {
+    remoteDir: job.gw.remoteDir,
+    datasetsFolder: job.values.datasetsFolder,
+    loginUser: session.conn.target.user,
+    viaSudo: session.rootMode.kind !== 'root',
+  }
+}
+
+/** Evaluate a prerequisite probe that rode along in another round trip (deploy's lock and probe). */
+export function preflightFromOutput(ctx: RunContext, session: HostSession, job: Job, output: string): CheckResult[] {
+  return logged(ctx, job.gw.name, evaluatePreflight(output, preflightOptions(session, job)))
+}
+
+function logged(ctx: RunContext, name: string, results: CheckResult[]): CheckResult[] {
+  for (const r of results) ctx.log.write(name, `preflight ${r.level} ${r.id}: ${r.message}`)
   return results
 }

@@ -33,49 +33,57 @@ export interface PreflightScriptOptions {
  * by timeout(1) where it exists.
  */
 export function preflightScript(o: PreflightScriptOptions): string {
+  return [OPS_PRELUDE, preflightBody(o, 'gw.'), 'echo gw.end=1'].join('\n') + '\n'
+}
+
+/**
+ * The probe's lines, every key starting with `prefix` (so it can ride along in another script).
+ * Shell builtins wherever they do: on a fleet, every process started here starts once per host.
+ */
+export function preflightBody(o: PreflightScriptOptions, prefix: string): string {
+  const k = (key: string) => `${prefix}${key}`
   const datasets = o.datasetsFolder ?? INSTALLER_DEFAULT_DATASETS
   const lines = [
-    OPS_PRELUDE,
     'if command -v timeout >/dev/null 2>&1; then T="timeout 10"; else T=""; fi',
-    'echo "gw.uid=$(id -u)"',
-    'echo "gw.user=$(id -un 2>/dev/null)"',
-    // os-release is read as data (grep), not sourced: it is the host's file and we are root.
+    `echo "${k('uid')}=$(id -u)"`,
+    `echo "${k('user')}=$(id -un 2>/dev/null)"`,
+    // os-release is read as data, not sourced: it is the host's file and we are root.
     'f=/etc/os-release; [ -r "$f" ] || f=/usr/lib/os-release',
-    'if [ -r "$f" ]; then grep -E "^(ID|ID_LIKE|VERSION_ID|NAME|PRETTY_NAME)=" "$f" | sed "s/^/gw.osr./"; else echo gw.osr_missing=1; fi',
-    'for t in bash curl sha256sum timeout stat; do echo "gw.tool.$t=$(command -v "$t" 2>/dev/null)"; done',
-    'echo "gw.cpus=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || grep -c ^processor /proc/cpuinfo 2>/dev/null)"',
-    'echo "gw.mem_kb=$(awk \'/^MemTotal:/{print $2}\' /proc/meminfo 2>/dev/null)"',
+    `if [ -r "$f" ]; then while IFS= read -r l; do case "$l" in ID=*|ID_LIKE=*|VERSION_ID=*|NAME=*|PRETTY_NAME=*) echo "${k('osr.')}$l";; esac; done < "$f"; else echo ${k('osr_missing')}=1; fi`,
+    `for t in bash curl sha256sum timeout stat; do printf "${k('tool.')}%s=" "$t"; command -v "$t" 2>/dev/null || echo; done`,
+    `printf "${k('cpus')}="; nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo`,
+    `while read -r a b c; do if [ "$a" = MemTotal: ]; then echo "${k('mem_kb')}=$b"; break; fi; done < /proc/meminfo`,
     // Free space of the filesystem that holds (or will hold) a path: its nearest existing ancestor.
-    'gw_df() {',
-    '  p="$2"; while [ ! -e "$p" ] && [ "$p" != / ] && [ -n "$p" ]; do p=$(dirname -- "$p"); done',
-    '  printf "gw.df.%s=%s\\t%s\\n" "$1" "$p" "$($T df -Pk -- "$p" 2>/dev/null | awk \'NR==2{print $4 "\\t" $6}\')"',
+    'gw_up() { p="$1"; while [ ! -e "$p" ] && [ -n "$p" ] && [ "$p" != / ]; do p="${p%/*}"; done; [ -n "$p" ] || p=/; echo "$p"; }',
+    `pr=$(gw_up ${shq(o.remoteDir)}); pd=$(gw_up ${shq(datasets)})`,
+    '$T df -Pk -- "$pr" "$pd" 2>/dev/null | {',
+    '  read -r hdr',
+    `  read -r a b c d e m && printf "${k('df.releases')}=%s\\t%s\\t%s\\n" "$pr" "$d" "$m"`,
+    `  read -r a b c d e m && printf "${k('df.datasets')}=%s\\t%s\\t%s\\n" "$pd" "$d" "$m"`,
     '}',
-    `gw_df releases ${shq(o.remoteDir)}`,
-    `gw_df datasets ${shq(datasets)}`,
   ]
   if (o.datasetsFolder !== undefined) {
     lines.push(
       `D=${shq(o.datasetsFolder)}`,
       'if [ -d "$D" ]; then',
-      '  if $T ls -A -- "$D" >/dev/null 2>&1; then echo gw.datasets=ok; else echo gw.datasets=unreadable; fi',
-      'elif [ -e "$D" ]; then echo gw.datasets=notdir',
-      'else echo gw.datasets=missing; fi',
+      `  if $T ls -A -- "$D" >/dev/null 2>&1; then echo ${k('datasets')}=ok; else echo ${k('datasets')}=unreadable; fi`,
+      `elif [ -e "$D" ]; then echo ${k('datasets')}=notdir`,
+      `else echo ${k('datasets')}=missing; fi`,
     )
   }
   lines.push(
-    'for p in /usr/local/bin/k3s /usr/bin/k3s; do if [ -x "$p" ]; then echo "gw.k3s=$p"; break; fi; done',
-    'for p in /usr/local/bin/k3s-uninstall.sh /usr/bin/k3s-uninstall.sh; do if [ -f "$p" ]; then echo "gw.k3s_uninstall=$p"; break; fi; done',
+    `for p in /usr/local/bin/k3s /usr/bin/k3s; do if [ -x "$p" ]; then echo "${k('k3s')}=$p"; break; fi; done`,
+    `for p in /usr/local/bin/k3s-uninstall.sh /usr/bin/k3s-uninstall.sh; do if [ -f "$p" ]; then echo "${k('k3s_uninstall')}=$p"; break; fi; done`,
     'if command -v ss >/dev/null 2>&1; then',
-    '  echo gw.port_tool=ss',
-    '  ss -ltnp 2>/dev/null | awk \'$4 ~ /:6443$/\' | head -3 | sed "s/^/gw.port6443=/"',
+    `  echo ${k('port_tool')}=ss`,
+    `  ss -Hltnp 'sport = :6443' 2>/dev/null | while IFS= read -r l; do echo "${k('port6443')}=$l"; done`,
     'elif [ -r /proc/net/tcp ]; then',
-    '  echo gw.port_tool=proc',
+    `  echo ${k('port_tool')}=proc`,
     // 0x192B = 6443, state 0A = LISTEN
-    '  if cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk \'$4 == "0A" && $2 ~ /:192B$/ {f=1} END {exit !f}\'; then echo "gw.port6443=LISTEN (from /proc/net/tcp)"; fi',
-    'else echo gw.port_tool=none; fi',
-    'echo gw.end=1',
+    `  while read -r n la ra st rest; do case "$la:$st" in *:192B:0A) echo "${k('port6443')}=LISTEN (from /proc/net/tcp)"; break;; esac; done < /proc/net/tcp`,
+    `else echo ${k('port_tool')}=none; fi`,
   )
-  return lines.join('\n') + '\n'
+  return lines.join('\n')
 }
 
 /** What `logs` asks of kubectl. Exit code 3 of the script: no gateway on the host (no kubectl or no k3s cluster). */

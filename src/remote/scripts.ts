@@ -59,6 +59,8 @@ function versionQuery(): string {
     `  out=$($K get deploy -n apheris -l apheris-component=agent -o go-template=${shq(AGENT_VERSION_TEMPLATE)} 2>&1); rc=$?`,
     '  echo "gw.kubectl_rc=$rc"',
     '  printf "gw.kubectl_out=%s\\n" "$out"',
+    // GWV: an agent answered (what the rest of a script may branch on).
+    '  if [ "$rc" = 0 ] && [ -n "$out" ]; then GWV=1; fi',
     'fi',
   ].join('\n')
 }
@@ -107,7 +109,7 @@ export interface LockOwner {
  * Take the host's lock (exclusive create; an expired one is taken over), prepare the directories
  * and the upload stage owned by the login user, then probe — one round trip for all of it.
  */
-export function lockAndProbeScript(o: ProbeOptions & {owner: LockOwner; ttlSeconds: number; loginUser: string}): string {
+export function lockAndProbeScript(o: ProbeOptions & {owner: LockOwner; ttlSeconds: number; loginUser: string; ifNotInstalled?: string}): string {
   const L = layout(o.remoteDir, o.gateway)
   const owner = JSON.stringify(o.owner)
   return [
@@ -130,7 +132,10 @@ export function lockAndProbeScript(o: ProbeOptions & {owner: LockOwner; ttlSecon
     '    echo gw.end=1; exit 0',
     '  fi',
     'fi',
-    probeScript(o),
+    probeBody(o),
+    // Work only a host without a gateway needs (the prerequisite probe), in the same round trip.
+    ...(o.ifNotInstalled ? ['if [ -z "${GWV:-}" ]; then', o.ifNotInstalled, 'fi'] : []),
+    'echo gw.end=1',
   ].join('\n')
 }
 

@@ -7,7 +7,7 @@ import {planDeploy, planUninstall, planUpgrade, type HostPlan} from '../plan/pla
 import {findRelease, readRelease} from '../release/releases.js'
 import {compareVersions} from '../release/version.js'
 import {forgetScript, recordScript, uninstallScript, type HistoryEntry, type HostFacts} from '../remote/scripts.js'
-import {failingChecks, preflightHost} from '../preflight/checks.js'
+import {failingChecks, preflightFromOutput, preflightHost} from '../preflight/checks.js'
 import {heartbeat, lockAndProbe, probe, unlock} from '../steps/lock.js'
 import {runInstaller} from '../steps/install.js'
 import {stageRelease, stageValues} from '../steps/upload.js'
@@ -99,7 +99,9 @@ export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest
       const desired = req.kind === 'upgrade' ? req.to! : job.gw.version
       const versions = req.kind === 'uninstall' ? [] : candidateVersions(releases, desired)
       ctx.step(name, ctx.options.dryRun ? 'reading the host' : 'locking and reading the host')
-      const pr = ctx.options.dryRun ? await probe(session, versions) : await lockAndProbe(ctx, session, versions)
+      // Deploy's prerequisite probe rides along in the same round trip on hosts without a gateway.
+      const pfOpts = req.kind === 'deploy' && ctx.options.preflight ? {remoteDir: job.gw.remoteDir, datasetsFolder: job.values.datasetsFolder} : undefined
+      const pr = ctx.options.dryRun ? await probe(session, versions) : await lockAndProbe(ctx, session, versions, pfOpts)
       const notes = pr.lockNote ? [pr.lockNote] : []
       if (pr.lockNote) ctx.reporter.notice(`${name}: ${pr.lockNote}`)
       const plan =
@@ -112,7 +114,8 @@ export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest
       // Prerequisites first on hosts about to be installed, so a doomed install fails in seconds, before any upload.
       if (plan.action === 'install' && !plan.refused && ctx.options.preflight) {
         ctx.step(name, 'checking prerequisites')
-        const failing = failingChecks(await preflightHost(ctx, session, job))
+        const checks = pr.preflightOutput ? preflightFromOutput(ctx, session, job, pr.preflightOutput) : await preflightHost(ctx, session, job)
+        const failing = failingChecks(checks)
         if (failing.length) {
           const error = ctx.redactor.redact(`preflight failed: ${failing.map((c) => `${c.id}: ${c.message}`).join('; ')} (--skip-preflight to install anyway)`)
           if (!ctx.options.dryRun) await unlock(ctx, session).catch(() => undefined)

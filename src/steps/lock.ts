@@ -1,8 +1,11 @@
 // Step: take the host's lock and read its facts in one round trip; refresh it while held; release it.
 import {HostStepError} from '../errors.js'
 import {layout, lockAndProbeScript, lockRefreshScript, parseKv, parseProbe, probeScript, unlockScript, type HostFacts} from '../remote/scripts.js'
+import {preflightBody, type PreflightScriptOptions} from '../remote/ops-scripts.js'
 import type {RunContext} from '../runner/context.js'
 import type {HostSession} from '../runner/session.js'
+
+const PREFLIGHT_PREFIX = 'gw.pf.'
 
 /** A lock older than this without a heartbeat is considered abandoned. */
 export const LOCK_TTL_SECONDS = 120
@@ -12,6 +15,8 @@ const HEARTBEAT_MS = 20_000
 export interface ProbeResult {
   facts: HostFacts
   lockNote?: string
+  /** The prerequisite probe's output (gw.* lines) when it rode along: hosts without a gateway. */
+  preflightOutput?: string
 }
 
 function checkUid(s: HostSession, facts: HostFacts): void {
@@ -29,7 +34,7 @@ export async function probe(s: HostSession, releaseVersions: string[]): Promise<
 }
 
 /** Take the lock (or fail naming its holder) and probe, in one round trip. */
-export async function lockAndProbe(ctx: RunContext, s: HostSession, releaseVersions: string[]): Promise<ProbeResult> {
+export async function lockAndProbe(ctx: RunContext, s: HostSession, releaseVersions: string[], preflight?: PreflightScriptOptions): Promise<ProbeResult> {
   const res = await s.root(
     lockAndProbeScript({
       remoteDir: s.gw.remoteDir,
@@ -38,6 +43,7 @@ export async function lockAndProbe(ctx: RunContext, s: HostSession, releaseVersi
       owner: ctx.lockOwner,
       ttlSeconds: LOCK_TTL_SECONDS,
       loginUser: s.conn.target.user,
+      ifNotInstalled: preflight ? preflightBody(preflight, PREFLIGHT_PREFIX) : undefined,
     }),
   )
   const kv = parseKv(res.stdout)
@@ -51,7 +57,11 @@ export async function lockAndProbe(ctx: RunContext, s: HostSession, releaseVersi
   checkUid(s, facts)
   let lockNote: string | undefined
   if (result === 'takeover') lockNote = `took over an expired lock (${describeHolder(kv.get('lock_prev')?.[0])})`
-  return {facts, lockNote}
+  const pf = res.stdout
+    .split('\n')
+    .filter((l) => l.startsWith(PREFLIGHT_PREFIX))
+    .map((l) => `gw.${l.slice(PREFLIGHT_PREFIX.length)}`)
+  return {facts, lockNote, preflightOutput: pf.length ? `${pf.join('\n')}\ngw.end=1\n` : undefined}
 }
 
 /** "user@host pid N (command) since T" from a lock file's JSON. */
