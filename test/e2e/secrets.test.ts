@@ -1,0 +1,232 @@
+// Secrets (subnet 17, lab "secrets"): deploy, upgrade, audit, uninstall and failing deploys (one
+// whose installer prints the client secret) run with known secret values, while every command line
+// on the machine is watched (lab hosts share the PID namespace: the remote commands are visible
+// here). Afterwards every byte the workstation wrote is searched: stdout, stderr, the JSON, the run
+// folders and everything under HOME, GWFLEET_HOME and TMPDIR. No secret may appear anywhere but in
+// the values file on its own host (0600 in a 0700 directory).
+//
+//   npm run build && npx vitest run test/e2e/secrets.test.ts
+import fs from 'node:fs'
+import path from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+// @ts-expect-error plain JS lab module
+import {LAB_ROOT} from '../lab/lab.js'
+
+import {allFiles, lab, SECRETS, Workspace, type CliResult, type Lab, type LabHost} from './fleet.js'
+
+let L: Lab
+let ws: Workspace
+let tmp: string
+let becomePassword: string
+const runs: {what: string; res: CliResult}[] = []
+const cliPids = new Set<string>()
+
+/** Every secret of this file: the values' references and the sudo password. */
+const secrets = () => [...Object.values(SECRETS), becomePassword]
+
+function mntNs(pid: number | string): string | null {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/ns/mnt`)
+  } catch {
+    return null
+  }
+}
+
+/** Parent pid of a process (null when it is gone). */
+function ppidOf(pid: string): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1')
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] ?? null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Watch the processes of this test while the runs go: every process in the lab's hosts (the remote
+ * side: sshd sessions, sudo, gwfleet's scripts, the installer) and the CLI with anything it starts.
+ * Other processes on the machine (other test files' labs) are not ours to judge. Command lines of
+ * all of ours are kept; for the remote ones the environment is checked too (the workstation's CLI
+ * has the secrets in its environment on purpose: that is where ${env:...} reads them).
+ */
+function watchProcesses(labNs: Set<string>) {
+  const cmdlines = new Set<string>()
+  const envHits = new Set<string>()
+  const ours = new Set<string>()
+  const scan = () => {
+    let pids: string[]
+    try {
+      pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))
+    } catch {
+      return
+    }
+    for (const pid of pids) {
+      try {
+        const ns = mntNs(pid)
+        const remote = ns !== null && labNs.has(ns)
+        const parent = ppidOf(pid)
+        if (cliPids.has(pid) || (parent !== null && ours.has(parent))) ours.add(pid)
+        if (!remote && !ours.has(pid)) continue
+        const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').replace(/\0/g, ' ').trim()
+        if (cmd) cmdlines.add(cmd)
+        if (remote) {
+          const env = fs.readFileSync(`/proc/${pid}/environ`, 'latin1')
+          for (const s of secrets()) if (env.includes(s)) envHits.add(`${pid} ${cmd.slice(0, 120)}: environment holds ${JSON.stringify(s)}`)
+        }
+      } catch {
+        // the process ended
+      }
+    }
+  }
+  const t = setInterval(scan, 5)
+  return {
+    stop() {
+      clearInterval(t)
+      scan()
+      return {cmdlines: [...cmdlines], envHits: [...envHits]}
+    },
+  }
+}
+
+let watcher: ReturnType<typeof watchProcesses>
+const H = (i: number): LabHost => L.hosts[i - 1]!
+
+beforeAll(async () => {
+  L = await lab(4, 17, 'secrets')
+  becomePassword = (L as any).sudoPassword
+  ws = new Workspace(L, 'secrets')
+  tmp = path.join(ws.dir, 'tmp')
+  fs.mkdirSync(tmp)
+  await ws.releasesOf('1.4.0', '1.5.0')
+  watcher = watchProcesses(new Set(L.hosts.map((h) => mntNs((h as any).holderPid)!).filter(Boolean)))
+})
+
+afterAll(async () => {
+  watcher?.stop()
+  await L?.stop()
+  if (ws && !process.env.GWFLEET_E2E_KEEP) fs.rmSync(ws.dir, {recursive: true, force: true})
+})
+
+async function run(what: string, args: string[]): Promise<CliResult> {
+  const res = await ws.run(args, {env: {GWFLEET_BECOME_PASSWORD: becomePassword, TMPDIR: tmp}, onSpawn: (pid) => cliPids.add(String(pid))})
+  runs.push({what, res})
+  return res
+}
+
+function hostsOf(res: CliResult): Record<string, string> {
+  return Object.fromEntries(((res.json?.hosts ?? []) as any[]).map((h) => [h.name, h.status]))
+}
+
+describe('secrets never leave the values file on the target host', () => {
+  it('deploy, upgrade, audit, uninstall and failing deploys with known secrets', async () => {
+    const gws = [
+      {host: H(1), name: 'sec-root'},
+      {host: H(2), name: 'sec-sudo', opts: {user: 'opspw', become: true}},
+      {host: H(3), name: 'sec-fail'},
+      {host: H(4), name: 'sec-echo'},
+    ]
+    const inv = ws.inventory('1.4.0', gws)
+    const good = ['-l', 'sec-root,sec-sudo']
+    // Slow the installer down a little so the process watcher sees it at work.
+    for (const h of L.hosts) await h.setFault('sleep', '1')
+
+    let r = await run('deploy --json', ['deploy', '-i', inv, ...good, '--json'])
+    expect.soft(hostsOf(r)).toEqual({'sec-root': 'ok', 'sec-sudo': 'ok'})
+    r = await run('deploy plain (in sync)', ['deploy', '-i', inv, ...good])
+    expect.soft(r.code).toBe(0)
+    r = await run('upgrade plain', ['upgrade', '-i', inv, ...good, '--to', '1.5.0'])
+    expect.soft(r.code, r.stderr).toBe(0)
+    r = await run('upgrade --json (in sync)', ['upgrade', '-i', inv, ...good, '--to', '1.5.0', '--json'])
+    expect.soft(hostsOf(r)).toEqual({'sec-root': 'unchanged', 'sec-sudo': 'unchanged'})
+    r = await run('audit --json', ['audit', '-i', inv, '--json'])
+    expect.soft(r.json?.hosts?.length).toBe(4)
+    await run('audit plain', ['audit', '-i', inv])
+    await run('audit csv', ['audit', '-i', inv, '--output', 'csv'])
+    await run('deploy --dry-run', ['deploy', '-i', inv, '--dry-run'])
+
+    // Failing deploys: the installer fails; the installer prints the secret and then fails.
+    await H(3).setFault('fail', '1')
+    await H(3).setFault('echo-secret', '1')
+    await H(4).setFault('echo-secret', '1')
+    await H(4).setFault('never-ready', '1')
+    r = await run('failing deploy --json', ['deploy', '-i', inv, '-l', 'sec-fail,sec-echo', '--json'])
+    expect.soft(hostsOf(r)).toEqual({'sec-fail': 'failed', 'sec-echo': 'failed'})
+    r = await run('failing deploy plain', ['deploy', '-i', inv, '-l', 'sec-fail,sec-echo'])
+    expect.soft(r.code).toBe(1)
+    // The secret really went through gwfleet's hands (and was masked): the installer printed it.
+    const echoLogs = allFiles(path.join(ws.home, '.gwfleet')).filter((f) => f.endsWith('sec-echo.log'))
+    expect.soft(echoLogs.length).toBeGreaterThan(0)
+    expect.soft(echoLogs.some((f) => /Authenticating with client secret: \S/.test(fs.readFileSync(f, 'utf8'))), 'the echoed secret line is in the log, masked').toBe(true)
+
+    // Values changed on one host (reconfigure sends the secrets again), then uninstall.
+    ws.inventory('1.5.0', gws)
+    ws.writeValues('sec-root', Workspace.valuesText('sec-root', 'gpu:\n  enabled: false\n'))
+    r = await run('reconfigure --json', ['deploy', '-i', inv, '-l', 'sec-root', '--json'])
+    expect.soft(hostsOf(r)).toEqual({'sec-root': 'ok'})
+    r = await run('uninstall --json', ['uninstall', '-i', inv, '-l', 'sec-sudo', '--yes', '--json'])
+    expect.soft(hostsOf(r)).toEqual({'sec-sudo': 'ok'})
+
+    // Bad input beside a secret: the error names file, line and key, never the value.
+    const bad = ws.writeValues('sec-fail', Workspace.valuesText('sec-fail', `gpu:\n  enabled: ${JSON.stringify(SECRETS.GW_HELM_PASSWORD)}\n`))
+    r = await run('bad values type', ['deploy', '-i', inv, '--json'])
+    expect.soft(r.code).toBe(2)
+    expect.soft(r.json?.error ?? '').toContain(bad)
+    fs.writeFileSync(bad, Workspace.valuesText('sec-fail').replace('${env:GW_HELM_PASSWORD}', `"${SECRETS.GW_HELM_PASSWORD}`))
+    r = await run('bad values syntax', ['deploy', '-i', inv])
+    expect.soft(r.code).toBe(2)
+  })
+
+  it('no secret in any output, JSON, run folder, HOME, GWFLEET_HOME or TMPDIR', () => {
+    const leaks: string[] = []
+    for (const {what, res} of runs) {
+      for (const s of secrets()) {
+        if (res.stdout.includes(s)) leaks.push(`${what}: stdout holds ${JSON.stringify(s)}`)
+        if (res.stderr.includes(s)) leaks.push(`${what}: stderr holds ${JSON.stringify(s)}`)
+      }
+    }
+    const files = [...allFiles(ws.home), ...allFiles(tmp)]
+    expect(files.filter((f) => f.includes(`${path.sep}runs${path.sep}`)).length, 'run folders were written').toBeGreaterThan(5)
+    for (const f of files) {
+      const text = fs.readFileSync(f, 'latin1')
+      for (const s of secrets()) if (text.includes(s)) leaks.push(`${f} holds ${JSON.stringify(s)}`)
+    }
+    expect(runs.length).toBeGreaterThanOrEqual(12)
+    expect(leaks).toEqual([])
+  })
+
+  it('no secret on any command line (or in the environment of a remote process) during the runs', () => {
+    const {cmdlines, envHits} = watcher.stop()
+    // The watcher saw the remote side at work: gwfleet's scripts, sudo, the installer.
+    expect(cmdlines.some((c) => /^sh -c .*gw\./s.test(c)), 'saw gwfleet remote scripts').toBe(true)
+    expect(cmdlines.some((c) => /^sudo /.test(c)), 'saw sudo').toBe(true)
+    expect(cmdlines.some((c) => /deploy_gateway/.test(c)), 'saw the installer').toBe(true)
+    const hits = cmdlines.filter((c) => secrets().some((s) => c.includes(s))).map((c) => c.slice(0, 300))
+    expect(hits).toEqual([])
+    expect(envHits).toEqual([])
+  })
+
+  it('on the hosts the secrets live only in the values file, 0600 in a 0700 directory', async () => {
+    // Everything a lab host ever wrote is in the upper layers of its overlays: search them all.
+    const written = (h: LabHost) => path.join(LAB_ROOT, 'secrets', 'hosts', h.name)
+    for (const [h, name] of [
+      [H(1), 'sec-root'],
+      [H(4), 'sec-echo'],
+    ] as const) {
+      const st = await h.exec(`stat -c '%a %U' /opt/gwfleet/values /opt/gwfleet/values/${name}.yaml`)
+      expect.soft(st.stdout.trim().split('\n'), h.name).toEqual(['700 root', '600 root'])
+      const holding = allFiles(written(h))
+        .filter((f) => f.includes(`${path.sep}upper${path.sep}`))
+        .filter((f) => {
+          const text = fs.readFileSync(f, 'latin1')
+          return secrets().some((s) => text.includes(s))
+        })
+        .map((f) => path.relative(written(h), f))
+      // Besides gwfleet's values file, only the stand-in installer's own copy of the values it was given.
+      expect.soft(holding.filter((f) => !f.startsWith('var/upper/lib/gwlab-k3s/')), h.name).toEqual([`opt/upper/gwfleet/values/${name}.yaml`])
+      expect.soft(await h.exists('/opt/gwfleet/state/history.jsonl')).toBe(true)
+    }
+    // The uninstalled host keeps no values file.
+    expect.soft(await H(2).exists('/opt/gwfleet/values/sec-sudo.yaml')).toBe(false)
+  })
+})
