@@ -25,6 +25,8 @@ export interface Inventory {
   releaseDir: string          // absolute path
   releaseVersion: string
   gateways: Gateway[]         // in file order
+  /** Lines of keys later checks may name: `release.dir`, `release.version`, `gateways.<name>.version`, `defaults.version`. */
+  lines?: Record<string, number>
 }
 
 /** A values file rendered for upload: secrets resolved, never to be printed. */

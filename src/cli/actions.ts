@@ -1,6 +1,6 @@
 // What the commands do between parsing flags and setting the exit code: load and check all input
 // (nothing touches a host before this passes), run, render. The exit-code table lives here.
-import {InputError} from '../errors.js'
+import {InputError, type InputLocation} from '../errors.js'
 import {findRelease, listReleases, readRelease} from '../release/releases.js'
 import {parseVersion} from '../release/version.js'
 import {auditCsv, auditJson, auditSummaryLine, auditTable, changeJson, changeSummary, changeTable, planView} from '../render/output.js'
@@ -15,23 +15,27 @@ export {reportError} from './common.js'
 
 /** Releases in the folder; the ones the command will surely use must be there and readable. */
 async function checkReleases(inventory: Inventory, jobs: Job[], to: string | undefined): Promise<ReleaseRef[]> {
-  const releases = await listReleases(inventory.releaseDir)
-  const wanted = new Map<string, {file: string; line: number; key: string}>()
-  if (to !== undefined) wanted.set(to, {file: '--to', line: 0, key: ''})
+  const at = (key: string) => ({file: inventory.file, line: inventory.lines?.[key], key})
+  let releases: ReleaseRef[]
+  try {
+    releases = await listReleases(inventory.releaseDir)
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e
+    throw new InputError(`release folder ${inventory.releaseDir}: ${e.message.replace(/^[^:]*: /, '')}`, at('release.dir'))
+  }
+  const wanted = new Map<string, InputLocation>()
+  if (to !== undefined) wanted.set(to, {file: '--to'})
   else {
     for (const {gw} of jobs) {
-      if (!wanted.has(gw.version))
-        wanted.set(gw.version, gw.pinned ? {file: gw.source.file, line: gw.source.line, key: `gateways.${gw.name}.version`} : {file: inventory.file, line: 0, key: 'release.version'})
+      if (wanted.has(gw.version)) continue
+      const own = `gateways.${gw.name}.version`
+      const key = !gw.pinned ? 'release.version' : inventory.lines?.[own] ? own : 'defaults.version'
+      wanted.set(gw.version, at(key))
     }
   }
   for (const [version, where] of wanted) {
     const ref = findRelease(releases, version)
-    if (!ref)
-      throw new InputError(`release ${version} not found: no apheris-gateway-${version}.zip in ${inventory.releaseDir}`, {
-        file: where.file,
-        line: where.line || undefined,
-        key: where.key || undefined,
-      })
+    if (!ref) throw new InputError(`release ${version} not found: no apheris-gateway-${version}.zip in ${inventory.releaseDir}`, where)
     await readRelease(ref)
   }
   return releases
@@ -121,9 +125,10 @@ async function confirmUninstall(jobs: Job[]): Promise<void> {
 /** audit: read every selected gateway; returns the exit code. */
 export async function auditCommand(flags: FleetFlagValues): Promise<number> {
   const options = runOptions('audit', flags)
-  const {inventory, jobs} = await loadFleet(flags)
+  if (flags.output !== undefined && !['table', 'json', 'csv'].includes(flags.output))
+    throw new InputError(`"${flags.output}" is not one of table, json, csv`, {file: '--output'})
   const format = flags.json ? 'json' : (flags.output ?? 'table')
-  if (!['table', 'json', 'csv'].includes(format)) throw new InputError(`"${format}" is not one of table, json, csv`, {file: '--output'})
+  const {inventory, jobs} = await loadFleet(flags)
   const ctx = await openRun(inventory, options, format !== 'table', jobs)
   let results
   try {

@@ -377,10 +377,21 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
   }
   if (problems.length) fail(p, problems)
 
+  // Where the keys that later checks (release folder, versions) may complain about are written.
+  const lines: Record<string, number> = {
+    'release.dir': lineOfPath(p, ['release', 'dir']),
+    'release.version': lineOfPath(p, ['release', 'version']),
+  }
+  if (defaults.version !== undefined) lines['defaults.version'] = lineOfPath(p, ['defaults', 'version'])
+  for (const g of gateways) {
+    const at = ['gateways', g.name, 'version']
+    if (g.pinned && (parsed.data.gateways[g.name] as {version?: string} | undefined)?.version !== undefined) lines[at.join('.')] = lineOfPath(p, at)
+  }
   return {
     file: abs,
     releaseDir: resolvePath(inv.release.dir, dir, env),
     releaseVersion: inv.release.version,
     gateways,
+    lines,
   }
 }

@@ -34,10 +34,23 @@ export function parseYaml(file: string, text: string): ParsedYaml {
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false })
   const err = doc.errors[0]
   if (err) {
-    const line = lines.linePos(err.pos[0]).line
+    let line = lines.linePos(err.pos[0]).line
+    // An unclosed quote is noticed at the end of the file; name the line where it opens.
+    const q = /Missing closing (["'])?(\w*)\s*quote/i.exec(err.message)
+    if (q) line = openingQuoteLine(text, line, err.message.includes("'") && !err.message.includes('"') ? "'" : '"') ?? line
     throw new InputError(`YAML syntax error: ${firstLine(err.message)}`, { file, line })
   }
   return { file, doc, lines }
+}
+
+/** The last line at or before `upTo` holding an odd number of `quote` characters (unescaped). */
+function openingQuoteLine(text: string, upTo: number, quote: string): number | undefined {
+  const rows = text.split('\n')
+  for (let i = Math.min(upTo, rows.length) - 1; i >= 0; i--) {
+    const row = quote === '"' ? rows[i]!.replace(/\\./g, '') : rows[i]!.replace(/''/g, '')
+    if ((row.split(quote).length - 1) % 2 === 1) return i + 1
+  }
+  return undefined
 }
 
 function firstLine(s: string): string {

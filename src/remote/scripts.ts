@@ -87,6 +87,7 @@ function probeBody(o: ProbeOptions): string {
     `if [ -f ${shq(L.record)} ]; then IFS= read -r r < ${shq(L.record)}; printf "gw.record=%s\\n" "$r"; fi`,
     'for p in /usr/local/bin/k3s-uninstall.sh /usr/bin/k3s-uninstall.sh; do if [ -f "$p" ]; then echo "gw.k3s_uninstall=$p"; break; fi; done',
     `find ${hashed.map(shq).join(' ')} -type f ! -name '.*' -exec sha256sum {} + 2>/dev/null`,
+    `if [ -f ${shq(L.pidFile)} ]; then IFS= read -r ip < ${shq(L.pidFile)}; if kill -0 "$ip" 2>/dev/null; then echo "gw.installer_running=$ip"; fi; fi`,
     `if [ -f ${shq(L.lock)} ]; then IFS= read -r l < ${shq(L.lock)}; printf "gw.lock=%s\\n" "$l"; printf "gw.lock_age=%s\\n" "$(( $(date +%s) - $(stat -c %Y ${shq(L.lock)}) ))"; fi`,
   ].join('\n')
 }
@@ -109,12 +110,14 @@ export interface LockOwner {
  * Take the host's lock (exclusive create; an expired one is taken over), prepare the directories
  * and the upload stage owned by the login user, then probe — one round trip for all of it.
  */
-export function lockAndProbeScript(o: ProbeOptions & {owner: LockOwner; ttlSeconds: number; loginUser: string; ifNotInstalled?: string}): string {
+export function lockAndProbeScript(
+  o: ProbeOptions & {owner: LockOwner; ttlSeconds: number; loginUser: string; ifNotInstalled?: string; staleHolder?: string},
+): string {
   const L = layout(o.remoteDir, o.gateway)
   const owner = JSON.stringify(o.owner)
   return [
     'umask 022',
-    `mkdir -p ${shq(L.stateDir)} ${shq(L.releases)} ${shq(L.valuesDir)} ${shq(L.stage)} || { echo "gw.lock=error cannot create directories in ${L.root}"; exit 0; }`,
+    `mkdir -p ${shq(L.stateDir)} ${shq(L.releases)} ${shq(L.valuesDir)} ${shq(L.stage)} || { printf "gw.lock=error cannot create directories in %s\\n" ${shq(L.root)}; exit 0; }`,
     `chmod 700 ${shq(L.stateDir)} ${shq(L.valuesDir)} ${shq(L.stage)}`,
     ...(o.loginUser === 'root' ? [] : [`chown ${shq(o.loginUser)} ${shq(L.stage)}`]),
     // Exclusive create: with noclobber the redirection fails when the lock exists.
@@ -124,7 +127,8 @@ export function lockAndProbeScript(o: ProbeOptions & {owner: LockOwner; ttlSecon
     '  set +C',
     `  age=$(( $(date +%s) - $(stat -c %Y ${shq(L.lock)} 2>/dev/null || date +%s) ))`,
     `  IFS= read -r prev < ${shq(L.lock)}`,
-    `  if [ "$age" -gt ${o.ttlSeconds} ]; then`,
+    // Taken over when expired, or when it is exactly the lock of a run known to be dead.
+    `  if [ "$age" -gt ${o.ttlSeconds} ]${o.staleHolder !== undefined ? ` || [ "$prev" = ${shq(o.staleHolder)} ]` : ''}; then`,
     '    printf "gw.lock_prev=%s\\n" "$prev"',
     `    printf "%s\\n" ${shq(owner)} > ${shq(L.lock)}.$$ && mv -f ${shq(L.lock)}.$$ ${shq(L.lock)} && echo "gw.lock_result=takeover"`,
     '  else',
@@ -178,16 +182,20 @@ export interface StagedFile {
 /** Verify staged files' hashes, then move each over its target (same filesystem: atomic rename). */
 export function commitFilesScript(files: StagedFile[]): string {
   if (files.length === 0) return 'true'
-  const lines = ['umask 022']
+  const fail = (what: string, code: number) => `{ printf "gw.commit=failed %s\\n" ${shq(what)}; exit ${code}; }`
   const check = files.map((f) => `${f.sha256}  ${f.staged}`).join('\n')
-  lines.push(`printf "%s\\n" ${shq(check)} | sha256sum -c --quiet --status || { echo "gw.commit=checksum-mismatch"; exit 91; }`)
-  for (const f of files) {
-    const dir = f.target.replace(/\/[^/]*$/, '') || '/'
-    lines.push(
-      `mkdir -p ${shq(dir)} && chown 0:0 ${shq(f.staged)} && chmod ${f.mode.toString(8)} ${shq(f.staged)} && mv -f ${shq(f.staged)} ${shq(f.target)} || { echo "gw.commit=failed ${f.target}"; exit 92; }`,
-    )
-  }
-  lines.push('echo gw.commit=ok')
+  const dirs = [...new Set(files.map((f) => f.target.replace(/\/[^/]*$/, '') || '/'))]
+  const byMode = new Map<number, string[]>()
+  for (const f of files) byMode.set(f.mode, [...(byMode.get(f.mode) ?? []), f.staged])
+  const lines = [
+    'umask 022',
+    `printf "%s\\n" ${shq(check)} | sha256sum -c --quiet --status || { echo "gw.commit=checksum-mismatch"; exit 91; }`,
+    `mkdir -p ${dirs.map(shq).join(' ')} || ${fail(dirs.join(' '), 92)}`,
+    `chown 0:0 ${files.map((f) => shq(f.staged)).join(' ')} || ${fail('chown', 92)}`,
+    ...[...byMode].map(([mode, paths]) => `chmod ${mode.toString(8)} ${paths.map(shq).join(' ')} || ${fail('chmod', 92)}`),
+    ...files.map((f) => `mv -f ${shq(f.staged)} ${shq(f.target)} || ${fail(f.target, 92)}`),
+    'echo gw.commit=ok',
+  ]
   return lines.join('\n')
 }
 
@@ -304,6 +312,8 @@ export interface HostFacts {
   lock: {holder: string; ageSeconds: number} | null
   /** Path of k3s-uninstall.sh when k3s is on the host. */
   k3sUninstall: string | null
+  /** PID of an installer an earlier run started that is still running. */
+  installerRunning: number | null
 }
 
 /** Turn probe output into facts; `at` says where values and releases live, to sort the hashes. */
@@ -364,6 +374,7 @@ export function parseProbe(stdout: string, at?: RemoteLayout): HostFacts {
     releaseFiles,
     lock: lockS ? {holder: lockS, ageSeconds: Number(one('lock_age') ?? '0')} : null,
     k3sUninstall: one('k3s_uninstall') ?? null,
+    installerRunning: one('installer_running') ? Number(one('installer_running')) : null,
   }
 }
 
@@ -388,4 +399,9 @@ export function uninstallScript(o: {cilium: boolean; timeoutSeconds: number}): s
   }
   lines.push('echo gw.end=1')
   return lines.join('\n')
+}
+
+/** Free space (KiB) of the filesystem holding a path. */
+export function freeSpaceScript(path: string): string {
+  return `df -Pk ${shq(path)} 2>/dev/null | { read -r h; read -r a b c d e; echo "gw.free_kb=$d"; }`
 }

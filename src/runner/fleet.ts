@@ -6,7 +6,7 @@ import {HostStepError, UnreachableError} from '../errors.js'
 import {planDeploy, planUninstall, planUpgrade, type HostPlan} from '../plan/plan.js'
 import {findRelease, readRelease} from '../release/releases.js'
 import {compareVersions} from '../release/version.js'
-import {forgetScript, recordScript, uninstallScript, type HistoryEntry, type HostFacts} from '../remote/scripts.js'
+import {forgetScript, recordScript, stopInstallerScript, uninstallScript, type HistoryEntry, type HostFacts} from '../remote/scripts.js'
 import {failingChecks, preflightFromOutput, preflightHost} from '../preflight/checks.js'
 import {heartbeat, lockAndProbe, probe, unlock} from '../steps/lock.js'
 import {runInstaller} from '../steps/install.js'
@@ -111,6 +111,8 @@ export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest
             ? planUpgrade(job.gw, pr.facts, req.to!, available)
             : planUninstall(pr.facts)
       ctx.log.write(name, `plan: ${plan.action} ${plan.fromVersion ?? '-'} -> ${plan.toVersion ?? '-'} hops [${plan.hops.join(', ')}]: ${plan.refused ?? plan.reason}`)
+      if (pr.facts.installerRunning !== null && !plan.refused && plan.action !== 'none' && !ctx.options.dryRun)
+        throw new HostStepError(`an installer started by an earlier run is still running on the host (pid ${pr.facts.installerRunning}); wait for it to end, then rerun`)
       // Prerequisites first on hosts about to be installed, so a doomed install fails in seconds, before any upload.
       if (plan.action === 'install' && !plan.refused && ctx.options.preflight) {
         ctx.step(name, 'checking prerequisites')
@@ -280,7 +282,12 @@ async function actInstall(
       p.stopHeartbeat()
       s.close()
       ctx.log.write(name, `unreachable: ${error}`)
-      return {...resultOf(p, reached), status: 'unreachable', error: withStop(error, current, plan.fromVersion)}
+      const recovered = await recoverAfterCut(ctx, job, recordScript({remoteDir: job.gw.remoteDir, gateway: name, record, history}))
+      const status = recovered ? 'failed' : 'unreachable'
+      const after = recovered
+        ? 'reconnected, stopped the installer and released the lock; rerun to finish'
+        : 'the lock stays on the host until your next run takes it over (or it expires)'
+      return {...resultOf(p, reached), status, error: `${withStop(error, current, plan.fromVersion)}; ${after}`, batch}
     }
   }
   ctx.step(name, 'recording and unlocking')
@@ -331,6 +338,26 @@ function historyLine(
     valuesSha256: job.values.sha256,
     result,
     ...(error ? {error: ctx.redactor.redact(error)} : {}),
+  }
+}
+
+/**
+ * After the connection dropped mid-change: reconnect once, stop an installer still running from this
+ * run, write what is known, release the lock. False when the host cannot be reached again.
+ */
+async function recoverAfterCut(ctx: RunContext, job: Job, record: string): Promise<boolean> {
+  let s: HostSession | undefined
+  try {
+    s = await HostSession.open(ctx, job.gw)
+    await s.root(stopInstallerScript(job.gw.remoteDir, job.gw.name), {timeoutMs: 30_000})
+    await unlock(ctx, s, record)
+    ctx.log.write(job.gw.name, 'reconnected after the connection was lost: installer stopped, lock released')
+    return true
+  } catch (e) {
+    ctx.log.write(job.gw.name, `could not reconnect to release the lock: ${ctx.redactor.redact(message(e))}`)
+    return false
+  } finally {
+    s?.close()
   }
 }
 

@@ -101,7 +101,8 @@ export async function runBatches<T>(
     )
     results.push(...done)
     failures += done.filter(isFailure).length
-    if (failures > opts.maxFail && start < items.length) {
+    if (opts.stopping()) stopWhy = 'interrupted by the operator'
+    else if (failures > opts.maxFail && start < items.length) {
       stopWhy = `rollout stopped after batch ${b + 1}: ${failures} failure(s), more than --max-fail ${opts.maxFail}`
       opts.onStop?.(stopWhy)
     }

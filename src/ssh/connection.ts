@@ -153,6 +153,8 @@ export class Connection {
     readonly target: ConnectTarget,
   ) {
     this.describe = describeTarget(target)
+    // Every pending command and upload listens for the close; a release may have many files.
+    client.setMaxListeners(0)
     client.on('close', () => {
       this.closed = true
     })
@@ -182,10 +184,21 @@ export class Connection {
 
   /** Run a command as the login user. Output lines are streamed to onLine as they come. */
   exec(command: string, o: ExecOptions = {}): Promise<ExecResult> {
-    return new Promise((resolve, reject) => {
+    return new Promise((resolveOuter, rejectOuter) => {
       if (this.closed) {
-        reject(new UnreachableError('network', `connection to ${this.target.host} was lost`))
+        rejectOuter(new UnreachableError('network', `connection to ${this.target.host} was lost`))
         return
+      }
+      // Whatever ssh2 does with a channel when the connection dies, the close settles the command.
+      const onClose = () => rejectOuter(new UnreachableError('network', `connection to ${this.target.host} was lost during a remote command`))
+      this.client.once('close', onClose)
+      const resolve = (r: ExecResult) => {
+        this.client.off('close', onClose)
+        resolveOuter(r)
+      }
+      const reject = (e: Error) => {
+        this.client.off('close', onClose)
+        rejectOuter(e)
       }
       this.client.exec(command, (err, ch: ClientChannel) => {
         if (err) {
@@ -265,7 +278,13 @@ export class Connection {
   /** The SFTP session of this connection, opened once. */
   sftp(): Promise<SFTPWrapper> {
     this.sftpPromise ??= new Promise((resolve, reject) => {
-      this.client.sftp((err, s) => (err ? reject(new HostStepError(`cannot open SFTP: ${err.message}`)) : resolve(s)))
+      const onClose = () => reject(new UnreachableError('network', `connection to ${this.target.host} was lost while opening SFTP`))
+      this.client.once('close', onClose)
+      this.client.sftp((err, s) => {
+        this.client.off('close', onClose)
+        if (err) reject(new HostStepError(`cannot open SFTP: ${err.message}`))
+        else resolve(s)
+      })
     })
     return this.sftpPromise
   }
@@ -274,9 +293,14 @@ export class Connection {
   async writeFile(remotePath: string, data: Buffer | string, mode: number): Promise<void> {
     const sftp = await this.sftp()
     await new Promise<void>((resolve, reject) => {
+      // ssh2 may never call back when the connection dies mid-write: the close settles it.
+      const onClose = () => reject(new UnreachableError('network', `connection to ${this.target.host} was lost during an upload`))
+      if (this.closed) return onClose()
+      this.client.once('close', onClose)
       sftp.writeFile(remotePath, data, {mode}, (err) => {
+        this.client.off('close', onClose)
         if (!err) resolve()
-        else if (this.closed) reject(new UnreachableError('network', `connection to ${this.target.host} was lost during an upload`))
+        else if (this.closed) onClose()
         else reject(new HostStepError(`upload to ${remotePath} failed: ${(err as Error).message}`))
       })
     })

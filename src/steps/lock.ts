@@ -35,20 +35,32 @@ export async function probe(s: HostSession, releaseVersions: string[]): Promise<
 
 /** Take the lock (or fail naming its holder) and probe, in one round trip. */
 export async function lockAndProbe(ctx: RunContext, s: HostSession, releaseVersions: string[], preflight?: PreflightScriptOptions): Promise<ProbeResult> {
-  const res = await s.root(
-    lockAndProbeScript({
-      remoteDir: s.gw.remoteDir,
-      gateway: s.gw.name,
-      releaseVersions,
-      owner: ctx.lockOwner,
-      ttlSeconds: LOCK_TTL_SECONDS,
-      loginUser: s.conn.target.user,
-      ifNotInstalled: preflight ? preflightBody(preflight, PREFLIGHT_PREFIX) : undefined,
-    }),
-  )
-  const kv = parseKv(res.stdout)
-  const result = kv.get('lock_result')?.[0]
-  if (result === 'held') throw new HostStepError(`locked by another run: ${describeHolder(kv.get('lock_holder')?.[0])}`)
+  const attempt = (staleHolder?: string) =>
+    s.root(
+      lockAndProbeScript({
+        remoteDir: s.gw.remoteDir,
+        gateway: s.gw.name,
+        releaseVersions,
+        owner: ctx.lockOwner,
+        ttlSeconds: LOCK_TTL_SECONDS,
+        loginUser: s.conn.target.user,
+        ifNotInstalled: preflight ? preflightBody(preflight, PREFLIGHT_PREFIX) : undefined,
+        staleHolder,
+      }),
+    )
+  let res = await attempt()
+  let kv = parseKv(res.stdout)
+  let result = kv.get('lock_result')?.[0]
+  let holder = kv.get('lock_holder')?.[0]
+  // A lock left by a run of this same operator on this workstation whose process is gone
+  // (killed, or cut off from the host) need not wait for expiry.
+  if (result === 'held' && holder !== undefined && isDeadLocalHolder(holder, ctx.lockOwner.owner)) {
+    res = await attempt(holder)
+    kv = parseKv(res.stdout)
+    result = kv.get('lock_result')?.[0]
+    holder = kv.get('lock_holder')?.[0]
+  }
+  if (result === 'held') throw new HostStepError(`locked by another run: ${describeHolder(holder)}`)
   if (result !== 'acquired' && result !== 'takeover') {
     const why = kv.get('lock')?.[0] ?? (res.stderr.trim().split('\n').pop() || `exit code ${res.code}`)
     throw new HostStepError(`cannot take the lock in ${s.gw.remoteDir}: ${why}`)
@@ -56,12 +68,28 @@ export async function lockAndProbe(ctx: RunContext, s: HostSession, releaseVersi
   const facts = parseProbe(res.stdout, layout(s.gw.remoteDir, s.gw.name))
   checkUid(s, facts)
   let lockNote: string | undefined
-  if (result === 'takeover') lockNote = `took over an expired lock (${describeHolder(kv.get('lock_prev')?.[0])})`
+  if (result === 'takeover') lockNote = `took over the lock of a run that is gone (${describeHolder(kv.get('lock_prev')?.[0])})`
   const pf = res.stdout
     .split('\n')
     .filter((l) => l.startsWith(PREFLIGHT_PREFIX))
     .map((l) => `gw.${l.slice(PREFLIGHT_PREFIX.length)}`)
   return {facts, lockNote, preflightOutput: pf.length ? `${pf.join('\n')}\ngw.end=1\n` : undefined}
+}
+
+/** True when a lock's holder is this operator on this workstation and its process no longer runs. */
+export function isDeadLocalHolder(raw: string, owner: string): boolean {
+  try {
+    const o = JSON.parse(raw) as {owner?: string; pid?: number}
+    if (o.owner !== owner || typeof o.pid !== 'number' || o.pid === process.pid) return false
+    try {
+      process.kill(o.pid, 0)
+      return false
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'ESRCH'
+    }
+  } catch {
+    return false
+  }
 }
 
 /** "user@host pid N (command) since T" from a lock file's JSON. */
