@@ -82,11 +82,14 @@ function probeBody(o: ProbeOptions): string {
   const hashed = [L.values, ...o.releaseVersions.map((v) => `${L.releases}/${v}`)]
   return [
     PRELUDE,
-    'echo "gw.uid=$(id -u)"',
+    // The effective uid, read by the shell itself (no process): the second field of Uid:.
+    'while read -r k r e rest; do if [ "$k" = Uid: ]; then echo "gw.uid=$e"; break; fi; done < /proc/self/status',
     versionQuery(),
     `if [ -f ${shq(L.record)} ]; then IFS= read -r r < ${shq(L.record)}; printf "gw.record=%s\\n" "$r"; fi`,
     'for p in /usr/local/bin/k3s-uninstall.sh /usr/bin/k3s-uninstall.sh; do if [ -f "$p" ]; then echo "gw.k3s_uninstall=$p"; break; fi; done',
-    `find ${hashed.map(shq).join(' ')} -type f ! -name '.*' -exec sha256sum {} + 2>/dev/null`,
+    o.releaseVersions.length
+      ? `find ${hashed.map(shq).join(' ')} -type f ! -name '.*' -exec sha256sum {} + 2>/dev/null`
+      : `if [ -f ${shq(L.values)} ]; then sha256sum ${shq(L.values)}; fi`,
     `if [ -f ${shq(L.pidFile)} ]; then IFS= read -r ip < ${shq(L.pidFile)}; if kill -0 "$ip" 2>/dev/null; then echo "gw.installer_running=$ip"; fi; fi`,
     `if [ -f ${shq(L.lock)} ]; then IFS= read -r l < ${shq(L.lock)}; printf "gw.lock=%s\\n" "$l"; printf "gw.lock_age=%s\\n" "$(( $(date +%s) - $(stat -c %Y ${shq(L.lock)}) ))"; fi`,
   ].join('\n')
