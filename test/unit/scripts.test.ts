@@ -109,3 +109,35 @@ describe('redaction', () => {
     expect(r.redact('a abc-secret-longer b abc-secret c x')).toBe('a [redacted] b [redacted] c x')
   })
 })
+
+describe('hostile paths stay data in every script', () => {
+  it('locks, probes, commits, records and unlocks under a remoteDir full of shell text', async () => {
+    const fs = await import('node:fs')
+    const os = await import('node:os')
+    const path = await import('node:path')
+    const {lockAndProbeScript, installerScript, unlockScript: unlock, recordScript: record, stopInstallerScript, forgetScript, freeSpaceScript} = await import('../../src/remote/scripts.js')
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'gwfleet-hostile-'))
+    const marker = path.join(base, 'pwned')
+    const remoteDir = `${base}/a"b'c $(touch ${marker});d\`touch ${marker}\``
+    const owner = {owner: 'o@w', pid: 1, command: 'deploy', started: 't', token: 'tok-123'}
+    const run = (script: string) => {
+      try {
+        return execFileSync('sh', ['-c', script], {encoding: 'utf8'})
+      } catch (e: any) {
+        return String(e.stdout)
+      }
+    }
+    const out = run(lockAndProbeScript({remoteDir, gateway: 'gw', releaseVersions: ['1.5.0'], owner, ttlSeconds: 120, loginUser: 'root'}))
+    expect(out).toContain('gw.lock_result=acquired')
+    expect(fs.existsSync(`${remoteDir}/state/lock`)).toBe(true)
+    run(installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 5, commit: []}))
+    run(record({remoteDir, gateway: 'gw', record: null, history: []}))
+    run(stopInstallerScript(remoteDir, 'gw'))
+    run(forgetScript(remoteDir, 'gw'))
+    run(freeSpaceScript(remoteDir))
+    expect(run(unlock(remoteDir, 'gw', 'tok-123'))).toContain('gw.unlocked=1')
+    expect(fs.existsSync(`${remoteDir}/state/lock`)).toBe(false)
+    expect(fs.existsSync(marker)).toBe(false)
+    fs.rmSync(base, {recursive: true, force: true})
+  })
+})
