@@ -8,7 +8,7 @@ import {findRelease, readRelease} from '../release/releases.js'
 import {compareVersions} from '../release/version.js'
 import {forgetScript, recordScript, stopInstallerScript, uninstallScript, type HistoryEntry, type HostFacts} from '../remote/scripts.js'
 import {failingChecks, preflightFromOutput, preflightHost} from '../preflight/checks.js'
-import {heartbeat, lockAndProbe, probe, unlock} from '../steps/lock.js'
+import {describeHolder, heartbeat, isDeadLocalHolder, LOCK_TTL_SECONDS, lockAndProbe, probe, unlock} from '../steps/lock.js'
 import {runInstaller} from '../steps/install.js'
 import {stageRelease, stageValues} from '../steps/upload.js'
 import type {Gateway, ReleaseRef, RenderedValues} from '../types.js'
@@ -42,6 +42,8 @@ interface Prepared {
   t0: number
   stopHeartbeat: () => void
   notes: string[]
+  /** True when this run holds the host's lock. */
+  locked: boolean
 }
 
 function message(e: unknown): string {
@@ -93,23 +95,39 @@ export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest
     const name = job.gw.name
     if (ctx.interrupt.stopping) return {...baseResult(job, t0), status: 'skipped', error: 'interrupted by the operator before this host started'}
     let session: HostSession | undefined
+    let locked = false
     try {
       ctx.step(name, 'connecting')
       session = await HostSession.open(ctx, job.gw)
       const desired = req.kind === 'upgrade' ? req.to! : job.gw.version
       const versions = req.kind === 'uninstall' ? [] : candidateVersions(releases, desired)
-      ctx.step(name, ctx.options.dryRun ? 'reading the host' : 'locking and reading the host')
-      // Deploy's prerequisite probe rides along in the same round trip on hosts without a gateway.
-      const pfOpts = req.kind === 'deploy' && ctx.options.preflight ? {remoteDir: job.gw.remoteDir, datasetsFolder: job.values.datasetsFolder} : undefined
-      const pr = ctx.options.dryRun ? await probe(session, versions) : await lockAndProbe(ctx, session, versions, pfOpts)
+      const planFor = (facts: HostFacts): HostPlan =>
+        req.kind === 'deploy'
+          ? planDeploy(job.gw, facts, job.values.sha256, available)
+          : req.kind === 'upgrade'
+            ? planUpgrade(job.gw, facts, req.to!, available)
+            : planUninstall(facts)
+      // A read-only look first: a host with nothing to do (or refused) is never locked, so a
+      // no-op run costs what an audit costs. Hosts that need a change are locked and read again.
+      ctx.step(name, 'reading the host')
+      let pr = await probe(session, [])
+      let plan = planFor(pr.facts)
+      if (!ctx.options.dryRun) {
+        const needsChange = !plan.refused && plan.action !== 'none'
+        const lk = pr.facts.lock
+        if (!needsChange && lk && lk.ageSeconds <= LOCK_TTL_SECONDS && !isDeadLocalHolder(lk.holder, ctx.lockOwner.owner))
+          throw new HostStepError(`locked by another run: ${describeHolder(lk.holder)}`)
+        if (needsChange) {
+          ctx.step(name, 'locking the host')
+          // Deploy's prerequisite probe rides along in the same round trip on hosts without a gateway.
+          const pfOpts = req.kind === 'deploy' && ctx.options.preflight ? {remoteDir: job.gw.remoteDir, datasetsFolder: job.values.datasetsFolder} : undefined
+          pr = await lockAndProbe(ctx, session, versions, pfOpts)
+          locked = true
+          plan = planFor(pr.facts)
+        }
+      }
       const notes = pr.lockNote ? [pr.lockNote] : []
       if (pr.lockNote) ctx.reporter.notice(`${name}: ${pr.lockNote}`)
-      const plan =
-        req.kind === 'deploy'
-          ? planDeploy(job.gw, pr.facts, job.values.sha256, available)
-          : req.kind === 'upgrade'
-            ? planUpgrade(job.gw, pr.facts, req.to!, available)
-            : planUninstall(pr.facts)
       ctx.log.write(name, `plan: ${plan.action} ${plan.fromVersion ?? '-'} -> ${plan.toVersion ?? '-'} hops [${plan.hops.join(', ')}]: ${plan.refused ?? plan.reason}`)
       if (pr.facts.installerRunning !== null && !plan.refused && plan.action !== 'none' && !ctx.options.dryRun)
         throw new HostStepError(`an installer started by an earlier run is still running on the host (pid ${pr.facts.installerRunning}); wait for it to end, then rerun`)
@@ -120,16 +138,17 @@ export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest
         const failing = failingChecks(checks)
         if (failing.length) {
           const error = ctx.redactor.redact(`preflight failed: ${failing.map((c) => `${c.id}: ${c.message}`).join('; ')} (--skip-preflight to install anyway)`)
-          if (!ctx.options.dryRun) await unlock(ctx, session).catch(() => undefined)
+          if (locked) await unlock(ctx, session).catch(() => undefined)
           session.close()
           ctx.log.write(name, `failed: ${error}`)
           return {...baseResult(job, t0), status: 'failed', action: plan.action, fromVersion: plan.fromVersion, toVersion: plan.toVersion, hops: plan.hops, error, plan, notes}
         }
       }
-      const stopHeartbeat = ctx.options.dryRun ? () => undefined : heartbeat(ctx, session)
-      return {job, session, facts: pr.facts, plan, t0, stopHeartbeat, notes}
+      const stopHeartbeat = locked ? heartbeat(ctx, session) : () => undefined
+      return {job, session, facts: pr.facts, plan, t0, stopHeartbeat, notes, locked}
     } catch (e) {
-      if (session && !ctx.options.dryRun && !(e instanceof UnreachableError) && !/locked by another run/.test(message(e))) {
+      // Only a lock this run took is given back (a failure before or while taking it left none).
+      if (session && locked && !(e instanceof UnreachableError)) {
         await unlock(ctx, session).catch(() => undefined)
       }
       session?.close()
@@ -158,7 +177,7 @@ export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest
 
   const release = async (p: Prepared, before = '', cleanStage = true) => {
     p.stopHeartbeat()
-    if (!ctx.options.dryRun) {
+    if (p.locked) {
       try {
         await unlock(ctx, p.session, before, cleanStage)
       } catch (e) {
