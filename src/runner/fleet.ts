@@ -119,6 +119,8 @@ export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest
           throw new HostStepError(`locked by another run: ${describeHolder(lk.holder)}`)
         if (needsChange) {
           ctx.step(name, 'locking the host')
+          // Installs and upgrades upload next: open the SFTP session while the lock is taken.
+          if (req.kind !== 'uninstall') session.conn.sftp().catch(() => undefined)
           // Deploy's prerequisite probe rides along in the same round trip on hosts without a gateway.
           const pfOpts = req.kind === 'deploy' && ctx.options.preflight ? {remoteDir: job.gw.remoteDir, datasetsFolder: job.values.datasetsFolder} : undefined
           pr = await lockAndProbe(ctx, session, versions, pfOpts)
