@@ -8,7 +8,7 @@ import {runAudit, runChange, type ChangeRequest, type Job} from '../runner/fleet
 import {isSuccess, type HostResult} from '../runner/result.js'
 import {batchSizes, parseBatchSizes, parseMaxFail, type BatchSpec} from '../runner/rollout.js'
 import type {Inventory, ReleaseRef} from '../types.js'
-import {EXIT, loadFleet, openRun, runOptions, write} from './common.js'
+import {EXIT, loadFleet, openRun, record, runOptions, within, write} from './common.js'
 import type {FleetFlagValues} from './flags.js'
 
 export {reportError} from './common.js'
@@ -63,17 +63,11 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: FleetFla
 
   const ctx = await openRun(inventory, options, flags.json, jobs)
 
-  let results: HostResult[]
-  try {
-    results = await runChange(ctx, jobs, req, releases)
-  } finally {
-    await ctx.close()
-  }
+  const results = await within(ctx, () => runChange(ctx, jobs, req, releases))
   const batches = planBatches(results, req)
   const doc = changeJson(kind, results, {dryRun: options.dryRun, runDir: ctx.log.dir, batches})
-  await ctx.log.writeJson('result.json', doc)
-  if (flags.json) write(ctx.redactor.redact(JSON.stringify(doc, null, 2)))
-  else {
+  await record(ctx, doc, flags.json)
+  if (!flags.json) {
     write(ctx.redactor.redact(options.dryRun ? planView(results, batches) : changeTable(results)))
     write(`\n${changeSummary(results)}`)
     process.stderr.write(`Run folder: ${ctx.log.dir}\n`)
@@ -130,17 +124,10 @@ export async function auditCommand(flags: FleetFlagValues): Promise<number> {
   const format = flags.json ? 'json' : (flags.output ?? 'table')
   const {inventory, jobs} = await loadFleet(flags)
   const ctx = await openRun(inventory, options, format !== 'table', jobs)
-  let results
-  try {
-    results = await runAudit(ctx, jobs)
-  } finally {
-    await ctx.close()
-  }
-  const doc = auditJson(results, ctx.log.dir)
-  await ctx.log.writeJson('result.json', doc)
-  if (format === 'json') write(ctx.redactor.redact(JSON.stringify(doc, null, 2)))
-  else if (format === 'csv') process.stdout.write(ctx.redactor.redact(auditCsv(results)))
-  else {
+  const results = await within(ctx, () => runAudit(ctx, jobs))
+  await record(ctx, auditJson(results, ctx.log.dir), format === 'json')
+  if (format === 'csv') process.stdout.write(ctx.redactor.redact(auditCsv(results)))
+  else if (format === 'table') {
     write(ctx.redactor.redact(auditTable(results)))
     write(`\n${auditSummaryLine(results)}`)
   }

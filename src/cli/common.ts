@@ -86,6 +86,21 @@ export async function openRun(inventory: Inventory, options: RunOptions, quiet: 
   return ctx
 }
 
+/** Run the hosts' work, then always close the run (bastions, logs); the results come back. */
+export async function within<T>(ctx: RunContext, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work()
+  } finally {
+    await ctx.close()
+  }
+}
+
+/** Keep the run's JSON document in its folder and, with --json, print it (secrets masked). */
+export async function record(ctx: RunContext, doc: unknown, json: boolean): Promise<void> {
+  await ctx.log.writeJson('result.json', doc)
+  if (json) write(ctx.redactor.redact(JSON.stringify(doc, null, 2)))
+}
+
 /** Print a block on stdout with exactly one trailing newline. */
 export function write(s: string): void {
   process.stdout.write(s.endsWith('\n') ? s : `${s}\n`)

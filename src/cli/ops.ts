@@ -20,7 +20,7 @@ import {SilentReporter} from '../render/progress.js'
 import {RunContext} from '../runner/context.js'
 import {runHistory, runLocks, runPreflight, runStatus} from '../runner/ops.js'
 import {HostSession} from '../runner/session.js'
-import {EXIT, loadFleet, loadGateways, openRun, parsePositive, runOptions as options, write} from './common.js'
+import {EXIT, loadFleet, loadGateways, openRun, parsePositive, record, runOptions as options, within, write} from './common.js'
 import type {FleetFlagValues} from './flags.js'
 
 /** Errors to words and exit codes, as for every command (re-exported so commands import one module). */
@@ -45,16 +45,10 @@ export async function preflightCommand(flags: FleetFlagValues): Promise<number> 
   const opts = options('preflight', flags)
   const {inventory, jobs} = await loadFleet(flags)
   const ctx = await openRun(inventory, opts, flags.json, jobs)
-  let results
-  try {
-    results = await runPreflight(ctx, jobs)
-  } finally {
-    await ctx.close()
-  }
+  const results = await within(ctx, () => runPreflight(ctx, jobs))
   const doc = preflightJson(results, ctx.log.dir)
-  await ctx.log.writeJson('result.json', doc)
-  if (flags.json) write(ctx.redactor.redact(JSON.stringify(doc, null, 2)))
-  else {
+  await record(ctx, doc, flags.json)
+  if (!flags.json) {
     write(ctx.redactor.redact(preflightTable(results)))
     write(`\n${preflightSummary(results)}`)
   }
@@ -125,16 +119,10 @@ export async function statusCommand(gateway: string | undefined, flags: FleetFla
   const opts = options('status', flags)
   const {inventory, gateways} = await loadGateways(flags, gateway)
   const ctx = await openRun(inventory, opts, flags.json)
-  let results
-  try {
-    results = await runStatus(ctx, gateways)
-  } finally {
-    await ctx.close()
-  }
+  const results = await within(ctx, () => runStatus(ctx, gateways))
   const doc = statusJson(results, ctx.log.dir)
-  await ctx.log.writeJson('result.json', doc)
-  if (flags.json) write(JSON.stringify(doc, null, 2))
-  else write(statusText(results))
+  await record(ctx, doc, flags.json)
+  if (!flags.json) write(statusText(results))
   return doc.ok ? EXIT.ok : EXIT.problems
 }
 
@@ -145,16 +133,10 @@ export async function locksCommand(action: 'list' | 'clear', flags: FleetFlagVal
     throw new InputError('locks clear removes the lock of any run, even one still working: pass --yes to confirm', {file: '--yes'})
   const {inventory, gateways} = await loadGateways(flags)
   const ctx = await openRun(inventory, opts, flags.json)
-  let results
-  try {
-    results = await runLocks(ctx, gateways, action === 'clear')
-  } finally {
-    await ctx.close()
-  }
+  const results = await within(ctx, () => runLocks(ctx, gateways, action === 'clear'))
   const doc = locksJson(`locks ${action}`, results, ctx.log.dir)
-  await ctx.log.writeJson('result.json', doc)
-  if (flags.json) write(JSON.stringify(doc, null, 2))
-  else {
+  await record(ctx, doc, flags.json)
+  if (!flags.json) {
     write(locksTable(results, action === 'clear'))
     const held = results.filter((r) => r.lock)
     if (action === 'list') write(`\n${held.length} of ${results.length} host(s) locked${held.some((r) => r.lock?.expired) ? ` (${held.filter((r) => r.lock?.expired).length} expired: the next run takes them over)` : ''}`)
@@ -173,17 +155,11 @@ export async function historyCommand(gateway: string | undefined, flags: History
   const last = flags.last === undefined ? undefined : parsePositive(flags.last, '--last', 1_000_000)
   const {inventory, gateways} = await loadGateways(flags, gateway)
   const ctx = await openRun(inventory, opts, flags.json)
-  let read
-  try {
-    read = await runHistory(ctx, gateways)
-  } finally {
-    await ctx.close()
-  }
+  const read = await within(ctx, () => runHistory(ctx, gateways))
   const entries = last === undefined ? read.entries : read.entries.slice(-last)
   const doc = historyJson(entries, read.hosts, ctx.log.dir)
-  await ctx.log.writeJson('result.json', doc)
-  if (flags.json) write(JSON.stringify(doc, null, 2))
-  else {
+  await record(ctx, doc, flags.json)
+  if (!flags.json) {
     write(entries.length ? historyTable(entries) : 'No changes recorded on the selected hosts.')
     for (const h of read.hosts) if (h.status !== 'ok') process.stderr.write(`${h.name}: ${h.status}: ${h.error ?? ''}\n`)
   }

@@ -45,7 +45,7 @@ export function preflightBody(o: PreflightScriptOptions, prefix: string): string
   const datasets = o.datasetsFolder ?? INSTALLER_DEFAULT_DATASETS
   const lines = [
     'if command -v timeout >/dev/null 2>&1; then T="timeout 10"; else T=""; fi',
-    `echo "${k('uid')}=$(id -u)"`,
+    `while read -r a r e rest; do if [ "$a" = Uid: ]; then echo "${k('uid')}=$e"; break; fi; done < /proc/self/status`,
     `echo "${k('user')}=$(id -un 2>/dev/null)"`,
     // os-release is read as data, not sourced: it is the host's file and we are root.
     'f=/etc/os-release; [ -r "$f" ] || f=/usr/lib/os-release',
@@ -54,8 +54,8 @@ export function preflightBody(o: PreflightScriptOptions, prefix: string): string
     `printf "${k('cpus')}="; nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo`,
     `while read -r a b c; do if [ "$a" = MemTotal: ]; then echo "${k('mem_kb')}=$b"; break; fi; done < /proc/meminfo`,
     // Free space of the filesystem that holds (or will hold) a path: its nearest existing ancestor.
-    'gw_up() { p="$1"; while [ ! -e "$p" ] && [ -n "$p" ] && [ "$p" != / ]; do p="${p%/*}"; done; [ -n "$p" ] || p=/; echo "$p"; }',
-    `pr=$(gw_up ${shq(o.remoteDir)}); pd=$(gw_up ${shq(datasets)})`,
+    'gw_up() { p="$1"; while [ ! -e "$p" ] && [ -n "$p" ] && [ "$p" != / ]; do p="${p%/*}"; done; [ -n "$p" ] || p=/; }',
+    `gw_up ${shq(o.remoteDir)}; pr=$p; gw_up ${shq(datasets)}; pd=$p`,
     '$T df -Pk -- "$pr" "$pd" 2>/dev/null | {',
     '  read -r hdr',
     `  read -r a b c d e m && printf "${k('df.releases')}=%s\\t%s\\t%s\\n" "$pr" "$d" "$m"`,

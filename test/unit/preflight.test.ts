@@ -219,7 +219,7 @@ describe('evaluatePreflight: port 6443', () => {
 describe('script builders', () => {
   it('quote every path that reaches the shell', () => {
     const s = preflightScript({remoteDir: "/opt/gw fleet's", datasetsFolder: '/srv/$(reboot)'})
-    expect(s).toContain(`pr=$(gw_up '/opt/gw fleet'\\''s')`)
+    expect(s).toContain(`gw_up '/opt/gw fleet'\\''s'; pr=$p`)
     expect(s).toContain(`D='/srv/$(reboot)'`)
     expect(s).not.toMatch(/[^']\/srv\/\$\(reboot\)/)
     expect(s.trimEnd().endsWith('echo gw.end=1')).toBe(true)
@@ -227,7 +227,7 @@ describe('script builders', () => {
   it('skips the datasets test when the values name no folder, but still sizes the default', () => {
     const s = preflightScript({remoteDir: '/opt/gwfleet'})
     expect(s).not.toContain('gw.datasets=')
-    expect(s).toContain('pd=$(gw_up /home/datastore)')
+    expect(s).toContain('gw_up /home/datastore; pd=$p')
   })
   it('logs: the vendor query, tail, and a watchdog only when following', () => {
     const once = logsScript({follow: false})
