@@ -175,7 +175,20 @@ function findHolders(name) {
   return allPids().filter((pid) => cmdline(pid).startsWith(prefix));
 }
 
-/** Kill every process living in the mount namespaces of the given holders (sync, best effort). */
+/** A process's start time (clock ticks since boot), to tell it from a later process with its pid. */
+function startTime(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch { return null; }
+}
+
+/**
+ * Kill every process living in the mount namespaces of the given holders (sync, best effort).
+ * A namespace's id is reused once its last process is gone, possibly by another lab starting at
+ * that moment: after the first round, only namespaces still pinned by a process seen in the first
+ * round count as ours.
+ */
 function killNamespaces(holderPids, extraNs = []) {
   const own = mntNs(process.pid);
   const nsSet = new Set(extraNs);
@@ -185,10 +198,20 @@ function killNamespaces(holderPids, extraNs = []) {
   }
   nsSet.delete(own);
   if (nsSet.size === 0) return;
+  const seen = new Map(); // pid -> start time, of processes found in our namespaces
   for (let round = 0; round < 50; round++) {
-    const victims = allPids().filter((pid) => pid !== process.pid && nsSet.has(mntNs(pid)));
+    const pinned = new Set();
+    for (const [pid, st] of seen) if (startTime(pid) === st) pinned.add(mntNs(pid));
+    const victims = allPids().filter((pid) => {
+      if (pid === process.pid) return false;
+      const ns = mntNs(pid);
+      return nsSet.has(ns) && (round === 0 || pinned.has(ns) || seen.get(pid) === startTime(pid));
+    });
     if (victims.length === 0) return;
-    for (const pid of victims) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    for (const pid of victims) {
+      if (!seen.has(pid)) seen.set(pid, startTime(pid));
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
     // busy-wait a little (sync on purpose: also used from the process 'exit' hook)
     spawnSync('sleep', ['0.02']);
   }
