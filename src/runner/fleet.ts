@@ -76,6 +76,15 @@ function candidateVersions(releases: ReleaseRef[], desired: string): string[] {
   return releases.filter((r) => compareVersions(r.version, desired) <= 0).map((r) => r.version)
 }
 
+/** The failing prerequisite checks of a host about to be installed, as one line; null when none fail. */
+async function unmetPrerequisites(ctx: RunContext, session: HostSession, job: Job, probed: string | undefined): Promise<string | null> {
+  ctx.step(job.gw.name, 'checking prerequisites')
+  const checks = probed ? preflightFromOutput(ctx, session, job, probed) : await preflightHost(ctx, session, job)
+  const failing = failingChecks(checks)
+  if (!failing.length) return null
+  return ctx.redactor.redact(`preflight failed: ${failing.map((c) => `${c.id}: ${c.message}`).join('; ')} (--skip-preflight to install anyway)`)
+}
+
 /** Run deploy, upgrade or uninstall over the selected gateways. */
 export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest, releases: ReleaseRef[]): Promise<HostResult[]> {
   const available = releases.map((r) => r.version)
@@ -89,7 +98,7 @@ export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest
     return r
   }
 
-  // Phase 1 for one host: connect, lock (not for dry-run), probe, plan.
+  // Phase 1 for one host: connect, read, plan; where a change is needed, lock and read again.
   const prepare = async (job: Job): Promise<Prepared | HostResult> => {
     const t0 = Date.now()
     const name = job.gw.name
@@ -134,17 +143,12 @@ export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest
       if (pr.facts.installerRunning !== null && !plan.refused && plan.action !== 'none' && !ctx.options.dryRun)
         throw new HostStepError(`an installer started by an earlier run is still running on the host (pid ${pr.facts.installerRunning}); wait for it to end, then rerun`)
       // Prerequisites first on hosts about to be installed, so a doomed install fails in seconds, before any upload.
-      if (plan.action === 'install' && !plan.refused && ctx.options.preflight) {
-        ctx.step(name, 'checking prerequisites')
-        const checks = pr.preflightOutput ? preflightFromOutput(ctx, session, job, pr.preflightOutput) : await preflightHost(ctx, session, job)
-        const failing = failingChecks(checks)
-        if (failing.length) {
-          const error = ctx.redactor.redact(`preflight failed: ${failing.map((c) => `${c.id}: ${c.message}`).join('; ')} (--skip-preflight to install anyway)`)
-          if (locked) await unlock(ctx, session).catch(() => undefined)
-          session.close()
-          ctx.log.write(name, `failed: ${error}`)
-          return {...baseResult(job, t0), status: 'failed', action: plan.action, fromVersion: plan.fromVersion, toVersion: plan.toVersion, hops: plan.hops, error, plan, notes}
-        }
+      const unmet = plan.action === 'install' && !plan.refused && ctx.options.preflight ? await unmetPrerequisites(ctx, session, job, pr.preflightOutput) : null
+      if (unmet) {
+        if (locked) await unlock(ctx, session).catch(() => undefined)
+        session.close()
+        ctx.log.write(name, `failed: ${unmet}`)
+        return {...baseResult(job, t0), status: 'failed', action: plan.action, fromVersion: plan.fromVersion, toVersion: plan.toVersion, hops: plan.hops, error: unmet, plan, notes}
       }
       const stopHeartbeat = locked ? heartbeat(ctx, session) : () => undefined
       return {job, session, facts: pr.facts, plan, t0, stopHeartbeat, notes, locked}
