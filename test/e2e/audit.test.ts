@@ -19,6 +19,7 @@ import {
   parseCsv,
   treeSnapshot,
   Workspace,
+  byName,
 } from './fleet.js'
 
 const VERSION = '1.5.0'
@@ -54,10 +55,6 @@ async function gw(args: string[]): Promise<CliResult> {
   return r
 }
 
-function byName(r: CliResult): Record<string, any> {
-  expect(r.json, `no JSON document on stdout:\n${r.stdout}\n${r.stderr}`).toBeTruthy()
-  return Object.fromEntries(r.json.hosts.map((x: any) => [x.name, x]))
-}
 
 beforeAll(async () => {
   lab = await startLab(8, 13, 'e2e-audit')

@@ -11,7 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it, type ExpectStatic} from 'vitest'
 
-import {lab, runCli, SECRETS, Workspace, type Lab} from './fleet.js'
+import {lab, runCli, SECRETS, Workspace, type Lab, Workspaces} from './fleet.js'
 
 const SUBNET = 15
 const TRAP_BASE = 100
@@ -469,16 +469,11 @@ afterAll(async () => {
   await Promise.all(traps.map((s) => new Promise((r) => s.close(r))))
   await L?.stop()
   if (root) fs.rmSync(root, {recursive: true, force: true})
-  // GWFLEET_E2E_KEEP=1 keeps the workspaces (run folders, inventories) for a post-mortem.
-  if (!process.env.GWFLEET_E2E_KEEP) for (const ws of workspaces) fs.rmSync(ws.dir, {recursive: true, force: true})
+  spaces.cleanup()
 })
 
-const workspaces: Workspace[] = []
-function workspace(tag: string): Workspace {
-  const ws = new Workspace(L, tag)
-  workspaces.push(ws)
-  return ws
-}
+const spaces = new Workspaces(() => L)
+const workspace = (tag: string): Workspace => spaces.make(tag)
 
 function checkMessage(expect: ExpectStatic, msg: string, w: Where, what: string) {
   const label = (check: string) => `${what} ${check} in: ${msg.trim()}`

@@ -23,6 +23,7 @@ import {
   treeSnapshot,
   watchCommandLines,
   Workspace,
+  byName,
 } from './fleet.js'
 
 const VERSION = '1.5.0'
@@ -68,10 +69,6 @@ async function gwWatched(args: string[], env: Record<string, string> = {}): Prom
   }
 }
 
-function byName(r: CliResult): Record<string, any> {
-  expect(r.json, `no JSON document on stdout:\n${r.stdout}\n${r.stderr}`).toBeTruthy()
-  return Object.fromEntries(r.json.hosts.map((h: any) => [h.name, h]))
-}
 
 const runLogs = () => {
   const runsDir = path.join(ws.home, '.gwfleet', 'runs')

@@ -14,7 +14,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 // @ts-expect-error plain JS lab module
 import {generateEd25519, LAB_ROOT} from '../lab/lab.js'
-import {agentVersion, installs, lab, Workspace, type CliResult, type Lab, type LabHost} from './fleet.js'
+import {agentVersion, installs, lab, Workspace, type CliResult, type Lab, type LabHost, byName, mntNs, Workspaces} from './fleet.js'
 
 const LAB_NAME = 'faults'
 const SUBNET = 16
@@ -23,13 +23,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 // ------------------------------------------------------------------------------ host inspection
 
-function mntNs(pid: number | string): string | null {
-  try {
-    return fs.readlinkSync(`/proc/${pid}/ns/mnt`)
-  } catch {
-    return null
-  }
-}
 
 interface Proc {
   pid: number
@@ -138,10 +131,6 @@ async function lockOn(h: LabHost, remoteDir = REMOTE): Promise<string | null> {
 }
 
 /** Hosts of the run's JSON document by gateway name ({} when there is no document: a soft failure). */
-function byName(res: CliResult): Record<string, any> {
-  expect.soft(res.json?.hosts, `no JSON document on stdout (exit ${res.code}): ${res.stdout.slice(0, 300)} ${res.stderr.slice(0, 800)}`).toBeTruthy()
-  return Object.fromEntries(((res.json?.hosts ?? []) as any[]).map((h) => [h.name, h]))
-}
 
 function statuses(res: CliResult): Record<string, string> {
   return Object.fromEntries(Object.entries(byName(res)).map(([k, v]) => [k, `${v.status}${v.error ? `: ${v.error}` : ''}`]))
@@ -199,17 +188,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await L?.stop()
-  // GWFLEET_E2E_KEEP=1 keeps the workspaces (run folders, inventories) for a post-mortem.
-  if (!process.env.GWFLEET_E2E_KEEP) for (const ws of workspaces) fs.rmSync(ws.dir, {recursive: true, force: true})
+  spaces.cleanup()
 })
 
-/** A workspace removed after the file (its values hold references to test secrets). */
-const workspaces: Workspace[] = []
-function workspace(tag: string): Workspace {
-  const ws = new Workspace(L, tag)
-  workspaces.push(ws)
-  return ws
-}
+const spaces = new Workspaces(() => L)
+const workspace = (tag: string): Workspace => spaces.make(tag)
 
 describe('faults', () => {
   // ---------------------------------------------------------------------------- one run, ten faults

@@ -6,6 +6,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {expect} from 'vitest'
 
 // @ts-expect-error plain JS lab module
 import {startLab} from '../lab/lab.js'
@@ -188,6 +189,35 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, opts: {input?: st
   })
 }
 
+/** The mount namespace of a process ("mnt:[...]"), or null when it is gone. */
+export function mntNs(pid: number | string): string | null {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/ns/mnt`)
+  } catch {
+    return null
+  }
+}
+
+/** The hosts of a JSON result by gateway name (fails the test when there is no JSON document). */
+export function byName(r: CliResult): Record<string, any> {
+  expect.soft(r.json?.hosts, `no JSON document on stdout (exit ${r.code}): ${r.stdout.slice(0, 300)} ${r.stderr.slice(0, 800)}`).toBeTruthy()
+  return Object.fromEntries(((r.json?.hosts ?? []) as any[]).map((h) => [h.name, h]))
+}
+
+/** Workspaces of one test file, removed at its end unless GWFLEET_E2E_KEEP=1 (for a post-mortem). */
+export class Workspaces {
+  private readonly all: Workspace[] = []
+  constructor(private readonly labOf: () => Lab) {}
+  make(tag: string): Workspace {
+    const ws = new Workspace(this.labOf(), tag)
+    this.all.push(ws)
+    return ws
+  }
+  cleanup(): void {
+    if (!process.env.GWFLEET_E2E_KEEP) for (const ws of this.all) fs.rmSync(ws.dir, {recursive: true, force: true})
+  }
+}
+
 /** Every file under a directory, recursively (for secret searches). */
 export function allFiles(dir: string): string[] {
   const out: string[] = []
@@ -285,13 +315,6 @@ export function watchCommandLines(hosts: LabHost[], needles: string[], intervalM
 } {
   const seen = new Set<string>()
   const hits = new Set<string>()
-  const mntNs = (pid: string | number) => {
-    try {
-      return fs.readlinkSync(`/proc/${pid}/ns/mnt`)
-    } catch {
-      return null
-    }
-  }
   const namespaces = new Set(hosts.map((h) => mntNs(h.holderPid)).filter(Boolean))
   const scan = () => {
     let pids: string[]

@@ -20,6 +20,7 @@ import {
   markHost,
   reconfigureSshd,
   Workspace,
+  byName,
 } from './fleet.js'
 
 const VERSION = '1.5.0'
@@ -39,10 +40,6 @@ async function gw(args: string[]): Promise<CliResult> {
   return r
 }
 
-function byName(r: CliResult): Record<string, any> {
-  expect(r.json, `no JSON document on stdout:\n${r.stdout}\n${r.stderr}`).toBeTruthy()
-  return Object.fromEntries(r.json.hosts.map((x: any) => [x.name, x]))
-}
 
 /** Hash every host name in a known_hosts file in place, as `ssh-keygen -H` does. */
 function hashKnownHosts(name: string): void {

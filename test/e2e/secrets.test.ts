@@ -13,7 +13,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 // @ts-expect-error plain JS lab module
 import {LAB_ROOT} from '../lab/lab.js'
 
-import {allFiles, lab, SECRETS, Workspace, type CliResult, type Lab, type LabHost} from './fleet.js'
+import {allFiles, lab, SECRETS, Workspace, type CliResult, type Lab, type LabHost, mntNs} from './fleet.js'
 
 let L: Lab
 let ws: Workspace
@@ -25,13 +25,6 @@ const cliPids = new Set<string>()
 /** Every secret of this file: the values' references and the sudo password. */
 const secrets = () => [...Object.values(SECRETS), becomePassword]
 
-function mntNs(pid: number | string): string | null {
-  try {
-    return fs.readlinkSync(`/proc/${pid}/ns/mnt`)
-  } catch {
-    return null
-  }
-}
 
 /** Parent pid of a process (null when it is gone). */
 function ppidOf(pid: string): string | null {
