@@ -109,13 +109,43 @@ export interface LockOwner {
   token: string
 }
 
+/** What taking a lock needs to know. */
+export type LockOptions = ProbeOptions & {owner: LockOwner; ttlSeconds: number; loginUser: string; ifNotInstalled?: string; staleHolder?: string}
+
 /**
  * Take the host's lock (exclusive create; an expired one is taken over), prepare the directories
  * and the upload stage owned by the login user, then probe — one round trip for all of it.
  */
-export function lockAndProbeScript(
-  o: ProbeOptions & {owner: LockOwner; ttlSeconds: number; loginUser: string; ifNotInstalled?: string; staleHolder?: string},
-): string {
+export function lockAndProbeScript(o: LockOptions): string {
+  return [lockBody(o), probeBody(o), ...ifNotInstalled(o.ifNotInstalled), 'echo gw.end=1'].join('\n')
+}
+
+/** The marker after which a read-then-lock script's output is the locked read. */
+export const LOCKED_SECTION = 'gw.section=locked'
+
+/**
+ * Read the host; where no gateway is installed (so deploy will install), take the lock and read
+ * again under it in the same round trip. A host with a gateway is only read.
+ */
+export function readThenLockIfNotInstalledScript(o: LockOptions): string {
+  return [
+    probeBody({...o, releaseVersions: []}),
+    'if [ -z "${GWV:-}" ]; then',
+    `  echo ${LOCKED_SECTION}`,
+    lockBody(o),
+    probeBody(o),
+    ...ifNotInstalled(o.ifNotInstalled),
+    'fi',
+    'echo gw.end=1',
+  ].join('\n')
+}
+
+// Work only a host without a gateway needs (the prerequisite probe), in the same round trip.
+function ifNotInstalled(script: string | undefined): string[] {
+  return script ? ['if [ -z "${GWV:-}" ]; then', script, 'fi'] : []
+}
+
+function lockBody(o: LockOptions): string {
   const L = layout(o.remoteDir, o.gateway)
   const owner = JSON.stringify(o.owner)
   return [
@@ -139,10 +169,6 @@ export function lockAndProbeScript(
     '    echo gw.end=1; exit 0',
     '  fi',
     'fi',
-    probeBody(o),
-    // Work only a host without a gateway needs (the prerequisite probe), in the same round trip.
-    ...(o.ifNotInstalled ? ['if [ -z "${GWV:-}" ]; then', o.ifNotInstalled, 'fi'] : []),
-    'echo gw.end=1',
   ].join('\n')
 }
 

@@ -8,7 +8,7 @@ import {findRelease, readRelease} from '../release/releases.js'
 import {compareVersions} from '../release/version.js'
 import {forgetScript, recordScript, stopInstallerScript, uninstallScript, type HistoryEntry, type HostFacts} from '../remote/scripts.js'
 import {failingChecks, preflightFromOutput, preflightHost} from '../preflight/checks.js'
-import {describeHolder, heartbeat, isDeadLocalHolder, LOCK_TTL_SECONDS, lockAndProbe, probe, unlock} from '../steps/lock.js'
+import {describeHolder, heartbeat, isDeadLocalHolder, LOCK_TTL_SECONDS, lockAndProbe, probe, readThenLockIfNotInstalled, unlock, type ProbeResult} from '../steps/lock.js'
 import {runInstaller} from '../steps/install.js'
 import {stageRelease, stageValues} from '../steps/upload.js'
 import type {Gateway, ReleaseRef, RenderedValues} from '../types.js'
@@ -116,12 +116,20 @@ export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest
           : req.kind === 'upgrade'
             ? planUpgrade(job.gw, facts, req.to!, available)
             : planUninstall(facts)
-      // A read-only look first: a host with nothing to do (or refused) is never locked, so a
-      // no-op run costs what an audit costs. Hosts that need a change are locked and read again.
+      // Deploy's prerequisite probe rides along with the lock on hosts without a gateway.
+      const pfOpts = req.kind === 'deploy' && ctx.options.preflight ? {remoteDir: job.gw.remoteDir, datasetsFolder: job.values.datasetsFolder} : undefined
+      // A read first: a host with nothing to do (or refused) is never locked, so a no-op run costs
+      // what an audit costs. Hosts that need a change are locked and read again; for deploy, a host
+      // without a gateway (an install) is locked in that same first round trip.
       ctx.step(name, 'reading the host')
-      let pr = await probe(session, [])
+      let pr: ProbeResult
+      if (req.kind === 'deploy' && !ctx.options.dryRun) {
+        const first = await readThenLockIfNotInstalled(ctx, session, versions, pfOpts)
+        locked = first.locked
+        pr = first
+      } else pr = await probe(session, [])
       let plan = planFor(pr.facts)
-      if (!ctx.options.dryRun) {
+      if (!ctx.options.dryRun && !locked) {
         const needsChange = !plan.refused && plan.action !== 'none'
         const lk = pr.facts.lock
         if (!needsChange && lk && lk.ageSeconds <= LOCK_TTL_SECONDS && !isDeadLocalHolder(lk.holder, ctx.lockOwner.owner))
@@ -130,8 +138,6 @@ export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest
           ctx.step(name, 'locking the host')
           // Installs and upgrades upload next: open the SFTP session while the lock is taken.
           if (req.kind !== 'uninstall') session.conn.sftp().catch(() => undefined)
-          // Deploy's prerequisite probe rides along in the same round trip on hosts without a gateway.
-          const pfOpts = req.kind === 'deploy' && ctx.options.preflight ? {remoteDir: job.gw.remoteDir, datasetsFolder: job.values.datasetsFolder} : undefined
           pr = await lockAndProbe(ctx, session, versions, pfOpts)
           locked = true
           plan = planFor(pr.facts)

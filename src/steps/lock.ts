@@ -1,6 +1,18 @@
 // Step: take the host's lock and read its facts in one round trip; refresh it while held; release it.
 import {HostStepError} from '../errors.js'
-import {layout, lockAndProbeScript, lockRefreshScript, parseKv, parseProbe, probeScript, unlockScript, type HostFacts} from '../remote/scripts.js'
+import {
+  layout,
+  lockAndProbeScript,
+  LOCKED_SECTION,
+  lockRefreshScript,
+  parseKv,
+  parseProbe,
+  probeScript,
+  readThenLockIfNotInstalledScript,
+  unlockScript,
+  type HostFacts,
+  type LockOptions,
+} from '../remote/scripts.js'
 import {preflightBody, type PreflightScriptOptions} from '../remote/ops-scripts.js'
 import type {RunContext} from '../runner/context.js'
 import type {HostSession} from '../runner/session.js'
@@ -35,41 +47,66 @@ export async function probe(s: HostSession, releaseVersions: string[]): Promise<
 
 /** Take the lock (or fail naming its holder) and probe, in one round trip. */
 export async function lockAndProbe(ctx: RunContext, s: HostSession, releaseVersions: string[], preflight?: PreflightScriptOptions): Promise<ProbeResult> {
-  const attempt = (staleHolder?: string) =>
-    s.root(
-      lockAndProbeScript({
-        remoteDir: s.gw.remoteDir,
-        gateway: s.gw.name,
-        releaseVersions,
-        owner: ctx.lockOwner,
-        ttlSeconds: LOCK_TTL_SECONDS,
-        loginUser: s.conn.target.user,
-        ifNotInstalled: preflight ? preflightBody(preflight, PREFLIGHT_PREFIX) : undefined,
-        staleHolder,
-      }),
-    )
-  let res = await attempt()
-  let kv = parseKv(res.stdout)
+  const opts = lockOptions(ctx, s, releaseVersions, preflight)
+  return lockedRead(ctx, s, (await s.root(lockAndProbeScript(opts))).stdout, opts)
+}
+
+/** A probe that also holds the lock when it took it. */
+export interface MaybeLocked extends ProbeResult {
+  locked: boolean
+}
+
+/**
+ * deploy's first look: read the host and, where no gateway is installed (an install follows), take
+ * the lock and read again under it, in the same round trip. Elsewhere the host is only read.
+ */
+export async function readThenLockIfNotInstalled(ctx: RunContext, s: HostSession, releaseVersions: string[], preflight?: PreflightScriptOptions): Promise<MaybeLocked> {
+  const opts = lockOptions(ctx, s, releaseVersions, preflight)
+  const out = (await s.root(readThenLockIfNotInstalledScript(opts))).stdout
+  const at = out.indexOf(`${LOCKED_SECTION}\n`)
+  if (at < 0) {
+    const facts = parseProbe(out, layout(s.gw.remoteDir, s.gw.name))
+    checkUid(s, facts)
+    return {facts, locked: false}
+  }
+  return {...(await lockedRead(ctx, s, out.slice(at + LOCKED_SECTION.length + 1), opts)), locked: true}
+}
+
+function lockOptions(ctx: RunContext, s: HostSession, releaseVersions: string[], preflight?: PreflightScriptOptions): LockOptions {
+  return {
+    remoteDir: s.gw.remoteDir,
+    gateway: s.gw.name,
+    releaseVersions,
+    owner: ctx.lockOwner,
+    ttlSeconds: LOCK_TTL_SECONDS,
+    loginUser: s.conn.target.user,
+    ifNotInstalled: preflight ? preflightBody(preflight, PREFLIGHT_PREFIX) : undefined,
+  }
+}
+
+/** Facts from the output of a lock-and-read script; a dead run's lock of ours is taken over. */
+async function lockedRead(ctx: RunContext, s: HostSession, stdout: string, opts: LockOptions): Promise<ProbeResult> {
+  let kv = parseKv(stdout)
   let result = kv.get('lock_result')?.[0]
   let holder = kv.get('lock_holder')?.[0]
   // A lock left by a run of this same operator on this workstation whose process is gone
   // (killed, or cut off from the host) need not wait for expiry.
   if (result === 'held' && holder !== undefined && isDeadLocalHolder(holder, ctx.lockOwner.owner)) {
-    res = await attempt(holder)
-    kv = parseKv(res.stdout)
+    stdout = (await s.root(lockAndProbeScript({...opts, staleHolder: holder}))).stdout
+    kv = parseKv(stdout)
     result = kv.get('lock_result')?.[0]
     holder = kv.get('lock_holder')?.[0]
   }
   if (result === 'held') throw new HostStepError(`locked by another run: ${describeHolder(holder)}`)
   if (result !== 'acquired' && result !== 'takeover') {
-    const why = kv.get('lock')?.[0] ?? (res.stderr.trim().split('\n').pop() || `exit code ${res.code}`)
+    const why = kv.get('lock')?.[0] ?? `no answer from the lock step`
     throw new HostStepError(`cannot take the lock in ${s.gw.remoteDir}: ${why}`)
   }
-  const facts = parseProbe(res.stdout, layout(s.gw.remoteDir, s.gw.name))
+  const facts = parseProbe(stdout, layout(s.gw.remoteDir, s.gw.name))
   checkUid(s, facts)
   let lockNote: string | undefined
   if (result === 'takeover') lockNote = `took over the lock of a run that is gone (${describeHolder(kv.get('lock_prev')?.[0])})`
-  const pf = res.stdout
+  const pf = stdout
     .split('\n')
     .filter((l) => l.startsWith(PREFLIGHT_PREFIX))
     .map((l) => `gw.${l.slice(PREFLIGHT_PREFIX.length)}`)
