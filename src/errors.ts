@@ -53,11 +53,3 @@ export class HostStepError extends Error {
     this.name = 'HostStepError'
   }
 }
-
-/** The version policy refuses this gateway; decided before anything changes on it. */
-export class PolicyRefusal extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'PolicyRefusal'
-  }
-}

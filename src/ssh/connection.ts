@@ -86,11 +86,6 @@ function knownHostsFor(files: string[]): Promise<KnownHostEntry[]> {
   return p
 }
 
-/** Forget cached known_hosts (tests, and after recording a key). */
-export function resetKnownHostsCache(): void {
-  knownHostsCache.clear()
-}
-
 /** Per endpoint, at most this many handshakes in flight: sshd's MaxStartups starts dropping at 10. */
 const HANDSHAKES_PER_ENDPOINT = 8
 const handshakeSlots = new Map<string, {active: number; queue: (() => void)[]}>()
