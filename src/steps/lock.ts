@@ -18,6 +18,8 @@ import type {RunContext} from '../runner/context.js'
 import type {HostSession} from '../runner/session.js'
 
 const PREFLIGHT_PREFIX = 'gw.pf.'
+// A read that hangs (a cluster that never answers kubectl, a dead mount) fails the host, not the run.
+const READ_LIMIT = {timeoutMs: 120_000}
 
 /** A lock older than this without a heartbeat is considered abandoned. */
 export const LOCK_TTL_SECONDS = 120
@@ -39,7 +41,7 @@ function checkUid(s: HostSession, facts: HostFacts): void {
 
 /** Read-only probe (audit, dry-run). */
 export async function probe(s: HostSession, releaseVersions: string[]): Promise<ProbeResult> {
-  const res = await s.root(probeScript({remoteDir: s.gw.remoteDir, gateway: s.gw.name, releaseVersions}))
+  const res = await s.root(probeScript({remoteDir: s.gw.remoteDir, gateway: s.gw.name, releaseVersions}), READ_LIMIT)
   const facts = parseProbe(res.stdout, layout(s.gw.remoteDir, s.gw.name))
   checkUid(s, facts)
   return {facts}
@@ -48,7 +50,7 @@ export async function probe(s: HostSession, releaseVersions: string[]): Promise<
 /** Take the lock (or fail naming its holder) and probe, in one round trip. */
 export async function lockAndProbe(ctx: RunContext, s: HostSession, releaseVersions: string[], preflight?: PreflightScriptOptions): Promise<ProbeResult> {
   const opts = lockOptions(ctx, s, releaseVersions, preflight)
-  return lockedRead(ctx, s, (await s.root(lockAndProbeScript(opts))).stdout, opts)
+  return lockedRead(ctx, s, (await s.root(lockAndProbeScript(opts), READ_LIMIT)).stdout, opts)
 }
 
 /** A probe that also holds the lock when it took it. */
@@ -62,7 +64,7 @@ export interface MaybeLocked extends ProbeResult {
  */
 export async function readThenLockIfNotInstalled(ctx: RunContext, s: HostSession, releaseVersions: string[], preflight?: PreflightScriptOptions): Promise<MaybeLocked> {
   const opts = lockOptions(ctx, s, releaseVersions, preflight)
-  const out = (await s.root(readThenLockIfNotInstalledScript(opts))).stdout
+  const out = (await s.root(readThenLockIfNotInstalledScript(opts), READ_LIMIT)).stdout
   const at = out.indexOf(`${LOCKED_SECTION}\n`)
   if (at < 0) {
     const facts = parseProbe(out, layout(s.gw.remoteDir, s.gw.name))
@@ -92,7 +94,7 @@ async function lockedRead(ctx: RunContext, s: HostSession, stdout: string, opts:
   // A lock left by a run of this same operator on this workstation whose process is gone
   // (killed, or cut off from the host) need not wait for expiry.
   if (result === 'held' && holder !== undefined && isDeadLocalHolder(holder, ctx.lockOwner.owner)) {
-    stdout = (await s.root(lockAndProbeScript({...opts, staleHolder: holder}))).stdout
+    stdout = (await s.root(lockAndProbeScript({...opts, staleHolder: holder}), READ_LIMIT)).stdout
     kv = parseKv(stdout)
     result = kv.get('lock_result')?.[0]
     holder = kv.get('lock_holder')?.[0]
