@@ -7,7 +7,6 @@ import {parseKv} from '../remote/scripts.js'
 import type {RunContext} from '../runner/context.js'
 import type {Job} from '../runner/fleet.js'
 import type {HostSession} from '../runner/session.js'
-import {shq} from '../ssh/quote.js'
 
 /** The probe's script builder (it lives with the other remote scripts), re-exported for callers of preflight. */
 export {preflightScript, type PreflightScriptOptions}
@@ -270,7 +269,7 @@ export async function preflightHost(ctx: RunContext, session: HostSession, job: 
     } else {
       let stdout = ''
       try {
-        stdout = (await session.conn.exec(`sh -c ${shq(script)}`, {timeoutMs: PROBE_TIMEOUT_MS})).stdout
+        stdout = (await session.asLoginUser(script, {timeoutMs: PROBE_TIMEOUT_MS})).stdout
       } catch (e2) {
         if (e2 instanceof UnreachableError) throw e2
       }

@@ -127,7 +127,7 @@ export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest
         const first = await readThenLockIfNotInstalled(ctx, session, versions, pfOpts)
         locked = first.locked
         pr = first
-      } else pr = await probe(session, [])
+      } else pr = await probe(session)
       let plan = planFor(pr.facts)
       if (!ctx.options.dryRun && !locked) {
         const needsChange = !plan.refused && plan.action !== 'none'
@@ -465,7 +465,7 @@ async function auditOne(ctx: RunContext, job: Job): Promise<AuditResult> {
     ctx.step(gw.name, 'connecting')
     s = await HostSession.open(ctx, gw)
     ctx.step(gw.name, 'reading the host')
-    const {facts} = await probe(s, [])
+    const {facts} = await probe(s)
     out = auditVerdict(base, facts, job.values.sha256, Date.now() - t0)
   } catch (e) {
     const error = ctx.redactor.redact(message(e))

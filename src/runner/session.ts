@@ -1,6 +1,6 @@
 // One host's connection for the whole run, with root execution (direct, sudo -n or sudo -S) and logging.
 import {HostStepError} from '../errors.js'
-import {Connection, rootCommand, sudoProblem, type ExecOptions, type ExecResult, type RootMode} from '../ssh/connection.js'
+import {Connection, rootCommand, sudoProblem, userCommand, type ExecOptions, type ExecResult, type RootMode} from '../ssh/connection.js'
 import {resolveTarget} from '../ssh/target.js'
 import type {Gateway} from '../types.js'
 import type {RunContext} from './context.js'
@@ -36,6 +36,11 @@ export class HostSession {
     }
     if (res.stderr.trim()) this.ctx.log.write(this.gw.name, `stderr: ${res.stderr.trim()}`)
     return res
+  }
+
+  /** Run a script as the login user (what can still be read when root is refused). */
+  asLoginUser(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    return this.conn.exec(userCommand(script), opts)
   }
 
   /** Upload bytes to a path over SFTP (callers stage, verify and move). */

@@ -452,6 +452,11 @@ export class BastionPool {
   }
 }
 
+/** The remote command line that runs `script` as the login user, whatever their login shell. */
+export function userCommand(script: string): string {
+  return `sh -c ${shq(script)}`
+}
+
 /** How a root command is wrapped for this login: plain sh for root, sudo otherwise. */
 export interface RootMode {
   kind: 'root' | 'sudo' | 'sudo-password' | 'none'
@@ -460,7 +465,7 @@ export interface RootMode {
 
 /** Build the remote command line that runs `script` as root. The password never appears in it. */
 export function rootCommand(script: string, mode: RootMode): {command: string; stdin?: string} {
-  const sh = `sh -c ${shq(script)}`
+  const sh = userCommand(script)
   switch (mode.kind) {
     case 'root':
       return {command: sh}

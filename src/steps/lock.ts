@@ -39,9 +39,9 @@ function checkUid(s: HostSession, facts: HostFacts): void {
     throw new HostStepError(`${s.conn.target.user} is not root on this host; set become: true to use sudo`)
 }
 
-/** Read-only probe (audit, dry-run). */
-export async function probe(s: HostSession, releaseVersions: string[]): Promise<ProbeResult> {
-  const res = await s.root(probeScript({remoteDir: s.gw.remoteDir, gateway: s.gw.name, releaseVersions}), READ_LIMIT)
+/** Read-only probe: version, record, values hash, lock (audit, dry-run, the first look of a change). */
+export async function probe(s: HostSession): Promise<ProbeResult> {
+  const res = await s.root(probeScript({remoteDir: s.gw.remoteDir, gateway: s.gw.name, releaseVersions: []}), READ_LIMIT)
   const facts = parseProbe(res.stdout, layout(s.gw.remoteDir, s.gw.name))
   checkUid(s, facts)
   return {facts}
