@@ -14,7 +14,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 // @ts-expect-error plain JS lab module
 import {generateEd25519, LAB_ROOT} from '../lab/lab.js'
-import {agentVersion, installs, lab, Workspace, type CliResult, type Lab, type LabHost, byName, mntNs, Workspaces} from './fleet.js'
+import {agentVersion, installs, lab, Workspace, type CliResult, type Lab, type LabHost, byName, mntNs, procPids, Workspaces} from './fleet.js'
 
 const LAB_NAME = 'faults'
 const SUBNET = 16
@@ -35,8 +35,8 @@ function hostProcs(h: LabHost): Proc[] {
   const ns = mntNs((h as any).holderPid)
   if (!ns) return []
   const out: Proc[] = []
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e) || mntNs(e) !== ns) continue
+  for (const e of procPids()) {
+    if (mntNs(e) !== ns) continue
     try {
       const args = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ')
       const comm = fs.readFileSync(`/proc/${e}/comm`, 'utf8').trim()

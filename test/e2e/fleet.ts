@@ -198,6 +198,15 @@ export function mntNs(pid: number | string): string | null {
   }
 }
 
+/** Every process id on the machine (lab hosts share its PID namespace); empty when /proc cannot be read. */
+export function procPids(): string[] {
+  try {
+    return fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))
+  } catch {
+    return []
+  }
+}
+
 /** The hosts of a JSON result by gateway name (fails the test when there is no JSON document). */
 export function byName(r: CliResult): Record<string, any> {
   expect.soft(r.json?.hosts, `no JSON document on stdout (exit ${r.code}): ${r.stdout.slice(0, 300)} ${r.stderr.slice(0, 800)}`).toBeTruthy()
@@ -317,13 +326,7 @@ export function watchCommandLines(hosts: LabHost[], needles: string[], intervalM
   const hits = new Set<string>()
   const namespaces = new Set(hosts.map((h) => mntNs(h.holderPid)).filter(Boolean))
   const scan = () => {
-    let pids: string[]
-    try {
-      pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))
-    } catch {
-      return
-    }
-    for (const pid of pids) {
+    for (const pid of procPids()) {
       if (!namespaces.has(mntNs(pid))) continue
       let cmd: string
       try {

@@ -13,7 +13,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 // @ts-expect-error plain JS lab module
 import {LAB_ROOT} from '../lab/lab.js'
 
-import {allFiles, lab, SECRETS, Workspace, type CliResult, type Lab, type LabHost, mntNs} from './fleet.js'
+import {allFiles, lab, SECRETS, Workspace, type CliResult, type Lab, type LabHost, mntNs, procPids} from './fleet.js'
 
 let L: Lab
 let ws: Workspace
@@ -48,13 +48,7 @@ function watchProcesses(labNs: Set<string>) {
   const envHits = new Set<string>()
   const ours = new Set<string>()
   const scan = () => {
-    let pids: string[]
-    try {
-      pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))
-    } catch {
-      return
-    }
-    for (const pid of pids) {
+    for (const pid of procPids()) {
       try {
         const ns = mntNs(pid)
         const remote = ns !== null && labNs.has(ns)
