@@ -46,7 +46,8 @@ export function preflightBody(o: PreflightScriptOptions, prefix: string): string
   const lines = [
     'if command -v timeout >/dev/null 2>&1; then T="timeout 10"; else T=""; fi',
     `while read -r a r e rest; do if [ "$a" = Uid: ]; then echo "${k('uid')}=$e"; break; fi; done < /proc/self/status`,
-    `echo "${k('user')}=$(id -un 2>/dev/null)"`,
+    // The user name from /etc/passwd by the shell itself; id(1) only for users not listed there.
+    `gw_u=''; while IFS=: read -r n x u rest; do if [ "$u" = "$e" ]; then gw_u=$n; break; fi; done < /etc/passwd; [ -n "$gw_u" ] || gw_u=$(id -un 2>/dev/null); echo "${k('user')}=$gw_u"`,
     // os-release is read as data, not sourced: it is the host's file and we are root.
     'f=/etc/os-release; [ -r "$f" ] || f=/usr/lib/os-release',
     `if [ -r "$f" ]; then while IFS= read -r l; do case "$l" in ID=*|ID_LIKE=*|VERSION_ID=*|NAME=*|PRETTY_NAME=*) echo "${k('osr.')}$l";; esac; done < "$f"; else echo ${k('osr_missing')}=1; fi`,
@@ -66,7 +67,8 @@ export function preflightBody(o: PreflightScriptOptions, prefix: string): string
     lines.push(
       `D=${shq(o.datasetsFolder)}`,
       'if [ -d "$D" ]; then',
-      `  if $T ls -A -- "$D" >/dev/null 2>&1; then echo ${k('datasets')}=ok; else echo ${k('datasets')}=unreadable; fi`,
+      // access(2) by the shell: what listing it needs (read and search); [ -d ] above already stat()ed it.
+      `  if [ -r "$D" ] && [ -x "$D" ]; then echo ${k('datasets')}=ok; else echo ${k('datasets')}=unreadable; fi`,
       `elif [ -e "$D" ]; then echo ${k('datasets')}=notdir`,
       `else echo ${k('datasets')}=missing; fi`,
     )
@@ -77,6 +79,7 @@ export function preflightBody(o: PreflightScriptOptions, prefix: string): string
     'if command -v ss >/dev/null 2>&1; then',
     `  echo ${k('port_tool')}=ss`,
     `  ss -Hltnp 'sport = :6443' 2>/dev/null | while IFS= read -r l; do echo "${k('port6443')}=$l"; done`,
+    // The shell's read goes byte by byte: only without ss is /proc/net/tcp read this way.
     'elif [ -r /proc/net/tcp ]; then',
     `  echo ${k('port_tool')}=proc`,
     // 0x192B = 6443, state 0A = LISTEN

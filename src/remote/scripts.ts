@@ -88,10 +88,12 @@ function probeBody(o: ProbeOptions): string {
     `if [ -f ${shq(L.record)} ]; then IFS= read -r r < ${shq(L.record)}; printf "gw.record=%s\\n" "$r"; fi`,
     'for p in /usr/local/bin/k3s-uninstall.sh /usr/bin/k3s-uninstall.sh; do if [ -f "$p" ]; then echo "gw.k3s_uninstall=$p"; break; fi; done',
     o.releaseVersions.length
-      ? `find ${hashed.map(shq).join(' ')} -type f ! -name '.*' -exec sha256sum {} + 2>/dev/null`
+      ? // find runs only over the paths that exist (none on a fresh host)
+        `set --; for p in ${hashed.map(shq).join(' ')}; do if [ -e "$p" ]; then set -- "$@" "$p"; fi; done; if [ $# -gt 0 ]; then find "$@" -type f ! -name '.*' -exec sha256sum {} + 2>/dev/null; fi`
       : `if [ -f ${shq(L.values)} ]; then sha256sum ${shq(L.values)}; fi`,
     `if [ -f ${shq(L.pidFile)} ]; then IFS= read -r ip < ${shq(L.pidFile)}; if kill -0 "$ip" 2>/dev/null; then echo "gw.installer_running=$ip"; fi; fi`,
-    `if [ -f ${shq(L.lock)} ]; then IFS= read -r l < ${shq(L.lock)}; printf "gw.lock=%s\\n" "$l"; printf "gw.lock_age=%s\\n" "$(( $(date +%s) - $(stat -c %Y ${shq(L.lock)}) ))"; fi`,
+    // The age of a lock this script itself just took is 0 (GW_MINE, set by lockBody): no date/stat.
+    `if [ -f ${shq(L.lock)} ]; then IFS= read -r l < ${shq(L.lock)}; printf "gw.lock=%s\\n" "$l"; if [ -n "\${GW_MINE:-}" ]; then echo gw.lock_age=0; else printf "gw.lock_age=%s\\n" "$(( $(date +%s) - $(stat -c %Y ${shq(L.lock)}) ))"; fi; fi`,
   ].join('\n')
 }
 
@@ -148,14 +150,16 @@ function ifNotInstalled(script: string | undefined): string[] {
 function lockBody(o: LockOptions): string {
   const L = layout(o.remoteDir, o.gateway)
   const owner = JSON.stringify(o.owner)
+  const dirFail = `{ printf "gw.lock=error cannot create directories in %s\\n" ${shq(L.root)}; exit 0; }`
   return [
     'umask 022',
-    `mkdir -p ${shq(L.stateDir)} ${shq(L.releases)} ${shq(L.valuesDir)} ${shq(L.stage)} || { printf "gw.lock=error cannot create directories in %s\\n" ${shq(L.root)}; exit 0; }`,
-    `chmod 700 ${shq(L.stateDir)} ${shq(L.valuesDir)} ${shq(L.stage)}`,
+    // Only missing directories are made, in one mkdir: the private ones (state, values, stage) are
+    // born 0700 (-m), their parents 0755; releases/<version> is made when a release is committed.
+    `if [ ! -d ${shq(L.stateDir)} ] || [ ! -d ${shq(L.valuesDir)} ] || [ ! -d ${shq(L.stage)} ]; then mkdir -p -m 700 ${shq(L.stateDir)} ${shq(L.valuesDir)} ${shq(L.stage)} || ${dirFail}; fi`,
     ...(o.loginUser === 'root' ? [] : [`chown ${shq(o.loginUser)} ${shq(L.stage)}`]),
     // Exclusive create: with noclobber the redirection fails when the lock exists.
     'set -C',
-    `if { printf "%s\\n" ${shq(owner)} > ${shq(L.lock)}; } 2>/dev/null; then set +C; echo "gw.lock_result=acquired"`,
+    `if { printf "%s\\n" ${shq(owner)} > ${shq(L.lock)}; } 2>/dev/null; then set +C; GW_MINE=1; echo "gw.lock_result=acquired"`,
     'else',
     '  set +C',
     `  age=$(( $(date +%s) - $(stat -c %Y ${shq(L.lock)} 2>/dev/null || date +%s) ))`,
@@ -163,7 +167,7 @@ function lockBody(o: LockOptions): string {
     // Taken over when expired, or when it is exactly the lock of a run known to be dead.
     `  if [ "$age" -gt ${o.ttlSeconds} ]${o.staleHolder !== undefined ? ` || [ "$prev" = ${shq(o.staleHolder)} ]` : ''}; then`,
     '    printf "gw.lock_prev=%s\\n" "$prev"',
-    `    printf "%s\\n" ${shq(owner)} > ${shq(L.lock)}.$$ && mv -f ${shq(L.lock)}.$$ ${shq(L.lock)} && echo "gw.lock_result=takeover"`,
+    `    printf "%s\\n" ${shq(owner)} > ${shq(L.lock)}.$$ && mv -f ${shq(L.lock)}.$$ ${shq(L.lock)} && GW_MINE=1 && echo "gw.lock_result=takeover"`,
     '  else',
     '    printf "gw.lock_result=held\\ngw.lock_holder=%s\\n" "$prev"',
     '    echo gw.end=1; exit 0',
@@ -175,15 +179,21 @@ function lockBody(o: LockOptions): string {
 /** Refresh the lock's time if it is still ours. */
 export function lockRefreshScript(remoteDir: string, gateway: string, token: string): string {
   const L = layout(remoteDir, gateway)
-  return `if [ -f ${shq(L.lock)} ]; then IFS= read -r l < ${shq(L.lock)}; case "$l" in *${shq(token)}*) touch ${shq(L.lock)};; esac; fi; true`
+  return `if [ -f ${shq(L.lock)} ]; then IFS= read -r l < ${shq(L.lock)}; case "$l" in *${shq(token)}*) touch -c ${shq(L.lock)};; esac; fi; true`
 }
 
 /** Remove the lock if it is still ours; clean the upload stage when something was staged. */
 export function unlockScript(remoteDir: string, gateway: string, token: string, cleanStage = true): string {
   const L = layout(remoteDir, gateway)
+  const lock = shq(L.lock)
+  const stage = `${shq(L.stage)}/*`
   return [
-    ...(cleanStage ? [`rm -rf ${shq(L.stage)}/* 2>/dev/null`] : []),
-    `if [ -f ${shq(L.lock)} ]; then IFS= read -r l < ${shq(L.lock)}; case "$l" in *${shq(token)}*) rm -f ${shq(L.lock)}; echo gw.unlocked=1;; esac; fi`,
+    `mine=''; if [ -f ${lock} ]; then IFS= read -r l < ${lock}; case "$l" in *${shq(token)}*) mine=1;; esac; fi`,
+    // One rm for the stage and the lock (the lock only while it is still ours).
+    cleanStage
+      ? `if [ -n "$mine" ]; then rm -rf -- ${stage} ${lock}; else rm -rf -- ${stage}; fi 2>/dev/null`
+      : `if [ -n "$mine" ]; then rm -f -- ${lock}; fi`,
+    `if [ -n "$mine" ] && [ ! -f ${lock} ]; then echo gw.unlocked=1; fi`,
     'true',
   ].join('\n')
 }
@@ -208,27 +218,63 @@ export interface StagedFile {
   mode: number
 }
 
-/** Verify staged files' hashes, then move each over its target (same filesystem: atomic rename). */
+/** The directory part of a path ("/" for a top-level file). */
+function dirOf(p: string): string {
+  return p.replace(/\/[^/]*$/, '') || '/'
+}
+
+function baseOf(p: string): string {
+  return p.slice(p.lastIndexOf('/') + 1)
+}
+
+/**
+ * Verify staged files' hashes, then move them over their targets (same filesystem: atomic renames).
+ * Files are uploaded with their final mode; files staged under their target's name in one stage
+ * directory go to their target directory with one mv.
+ */
 export function commitFilesScript(files: StagedFile[]): string {
   if (files.length === 0) return 'true'
   const fail = (what: string, code: number) => `{ printf "gw.commit=failed %s\\n" ${shq(what)}; exit ${code}; }`
   const check = files.map((f) => `${f.sha256}  ${f.staged}`).join('\n')
-  const dirs = [...new Set(files.map((f) => f.target.replace(/\/[^/]*$/, '') || '/'))]
-  const byMode = new Map<number, string[]>()
-  for (const f of files) byMode.set(f.mode, [...(byMode.get(f.mode) ?? []), f.staged])
+  const dirs = [...new Set(files.map((f) => dirOf(f.target)))]
+  const staged = files.map((f) => shq(f.staged)).join(' ')
+  // One mv per (stage dir, target dir) where the names match; a file staged under another name alone.
+  const moves = new Map<string, string[]>()
+  const single: StagedFile[] = []
+  for (const f of files) {
+    if (baseOf(f.staged) !== baseOf(f.target)) single.push(f)
+    else {
+      const key = `${dirOf(f.staged)}\n${dirOf(f.target)}`
+      moves.set(key, [...(moves.get(key) ?? []), f.staged])
+    }
+  }
   const lines = [
     'umask 022',
     `printf "%s\\n" ${shq(check)} | sha256sum -c --quiet --status || { echo "gw.commit=checksum-mismatch"; exit 91; }`,
-    `mkdir -p ${dirs.map(shq).join(' ')} || ${fail(dirs.join(' '), 92)}`,
-    `chown 0:0 ${files.map((f) => shq(f.staged)).join(' ')} || ${fail('chown', 92)}`,
-    ...[...byMode].map(([mode, paths]) => `chmod ${mode.toString(8)} ${paths.map(shq).join(' ')} || ${fail('chmod', 92)}`),
-    ...files.map((f) => `mv -f ${shq(f.staged)} ${shq(f.target)} || ${fail(f.target, 92)}`),
+    `m=''; for d in ${dirs.map(shq).join(' ')}; do [ -d "$d" ] || m=1; done`,
+    `if [ -n "$m" ]; then mkdir -p ${dirs.map(shq).join(' ')} || ${fail(dirs.join(' '), 92)}; fi`,
+    // Files staged by a sudo login belong to that user: root takes them over (root's own need not).
+    `o=''; for f in ${staged}; do { [ -O "$f" ] && [ -G "$f" ]; } || o=1; done`,
+    `if [ -n "$o" ]; then chown 0:0 ${staged} || ${fail('chown', 92)}; fi`,
+    ...[...moves].map(([key, paths]) => {
+      const target = key.split('\n')[1]!
+      return `mv -f ${paths.map(shq).join(' ')} ${shq(target === '/' ? '/' : `${target}/`)} || ${fail(target, 92)}`
+    }),
+    ...single.map((f) => `mv -f ${shq(f.staged)} ${shq(f.target)} || ${fail(f.target, 92)}`),
     'echo gw.commit=ok',
   ]
   return lines.join('\n')
 }
 
-/** Run one release's installer with this gateway's values, bounded by timeout(1) on the host. */
+/** The line an installer round trip prints when it waits for the record/unlock script on stdin. */
+export const AWAIT_TAIL = 'gw.await_tail=1'
+
+/**
+ * Run one release's installer with this gateway's values, bounded by timeout(1) on the host. The
+ * channel's stdin is kept for the end: after the installer and the cluster's answer, the script
+ * prints AWAIT_TAIL and runs what gwfleet sends back, line by line (its record and unlock), so
+ * those need no round trip of their own. Without an answer (stdin closed) it just ends.
+ */
 export function installerScript(o: {
   remoteDir: string
   gateway: string
@@ -239,14 +285,16 @@ export function installerScript(o: {
   const L = layout(o.remoteDir, o.gateway)
   const dir = `${L.releases}/${o.version}`
   return [
+    // Nothing but the tail reads the channel's stdin.
+    'exec 3<&0 </dev/null',
     PRELUDE,
     commitFilesScript(o.commit),
     `cd ${shq(dir)} || { echo "gw.installer=missing release directory"; exit 93; }`,
     `[ -f ./deploy_gateway ] || { echo "gw.installer=missing deploy_gateway"; exit 93; }`,
-    'chmod +x ./deploy_gateway',
+    '[ -x ./deploy_gateway ] || chmod +x ./deploy_gateway',
     // timeout(1) puts the installer in its own process group and kills the whole group when the
     // time is up, so no orphaned installer keeps running on the host.
-    `timeout -k 15 ${o.timeoutSeconds} ./deploy_gateway --helm-values-file-path ${shq(L.values)} </dev/null 2>&1 &`,
+    `timeout -k 15 ${o.timeoutSeconds} ./deploy_gateway --helm-values-file-path ${shq(L.values)} 2>&1 &`,
     'tp=$!',
     `echo "$tp" > ${shq(L.pidFile)}`,
     'wait "$tp"; rc=$?',
@@ -255,6 +303,8 @@ export function installerScript(o: {
     // Read the version back from the cluster in the same round trip.
     PRELUDE,
     versionQuery(),
+    `echo ${AWAIT_TAIL}`,
+    'while IFS= read -r gw_l <&3; do eval "$gw_l"; done',
     'exit 0',
   ].join('\n')
 }
@@ -262,7 +312,7 @@ export function installerScript(o: {
 /** Stop a running installer (its timeout(1) wrapper forwards the signal to the whole group). */
 export function stopInstallerScript(remoteDir: string, gateway: string): string {
   const L = layout(remoteDir, gateway)
-  return `if [ -f ${shq(L.pidFile)} ]; then p=$(cat ${shq(L.pidFile)}); kill -TERM "$p" 2>/dev/null; sleep 2; kill -KILL -- -"$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; fi; true`
+  return `if [ -f ${shq(L.pidFile)} ]; then IFS= read -r p < ${shq(L.pidFile)}; if [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; then sleep 2; kill -KILL -- -"$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; fi; fi; true`
 }
 
 /** What gwfleet records on the host after a change. */
@@ -292,9 +342,10 @@ export interface HistoryEntry {
 /** Write the deployed record (temp then rename) and append history lines. */
 export function recordScript(o: {remoteDir: string; gateway: string; record: DeployRecord | null; history: HistoryEntry[]}): string {
   const L = layout(o.remoteDir, o.gateway)
-  const lines = ['umask 077', `mkdir -p ${shq(L.stateDir)}`]
+  // One command per line: the installer round trip runs these lines one by one (see installerScript).
+  const lines = ['umask 077', `[ -d ${shq(L.stateDir)} ] || mkdir -p ${shq(L.stateDir)}`]
   if (o.record) {
-    lines.push(`printf "%s\\n" ${shq(JSON.stringify(o.record))} > ${shq(L.record)}.tmp && mv -f ${shq(L.record)}.tmp ${shq(L.record)}`)
+    lines.push(`printf "%s\\n" ${shq(JSON.stringify(o.record))} > ${shq(L.record)}.tmp && mv -f ${shq(L.record)}.tmp ${shq(L.record)} && echo gw.recorded=1`)
   }
   for (const h of o.history) lines.push(`printf "%s\\n" ${shq(JSON.stringify(h))} >> ${shq(L.history)}`)
   lines.push('true')

@@ -6,10 +6,10 @@ import {HostStepError, UnreachableError} from '../errors.js'
 import {planDeploy, planUninstall, planUpgrade, type HostPlan} from '../plan/plan.js'
 import {findRelease, readRelease} from '../release/releases.js'
 import {compareVersions} from '../release/version.js'
-import {forgetScript, recordScript, stopInstallerScript, uninstallScript, type HistoryEntry, type HostFacts} from '../remote/scripts.js'
+import {forgetScript, recordScript, stopInstallerScript, uninstallScript, unlockScript, type HistoryEntry, type HostFacts} from '../remote/scripts.js'
 import {failingChecks, preflightFromOutput, preflightHost} from '../preflight/checks.js'
 import {describeHolder, heartbeat, isDeadLocalHolder, LOCK_TTL_SECONDS, lockAndProbe, probe, readThenLockIfNotInstalled, unlock, type ProbeResult} from '../steps/lock.js'
-import {runInstaller} from '../steps/install.js'
+import {InstallerFailed, runInstaller, type InstallerVerdict, type TailDone} from '../steps/install.js'
 import {stageRelease, stageValues} from '../steps/upload.js'
 import type {Gateway, ReleaseRef, RenderedValues} from '../types.js'
 import type {RunContext} from './context.js'
@@ -275,6 +275,8 @@ async function actInstall(
   const history: HistoryEntry[] = []
   let error: string | null = null
   let record: Parameters<typeof recordScript>[0]['record'] = null
+  // True once the host has `record` (an earlier hop's tail wrote it).
+  let recordOnHost = true
   try {
     for (const hop of plan.hops) {
       if (ctx.interrupt.stopping) {
@@ -285,27 +287,44 @@ async function actInstall(
       if (!ref) throw new HostStepError(`release ${hop} is not in the release folder`)
       const content = await readRelease(ref)
       ctx.step(name, `uploading ${hop}`)
-      const rel = await stageRelease(s, content, facts)
-      const vals = await stageValues(s, job.values, facts)
+      const [rel, vals] = await Promise.all([stageRelease(s, content, facts), stageValues(s, job.values, facts)])
       ctx.log.write(name, `upload ${hop}: ${rel.staged.length} file(s), ${rel.bytes} bytes sent, ${rel.skipped} already on the host; values ${vals.length ? 'sent' : 'unchanged'}`)
       ctx.step(name, `running installer ${hop}`)
       const startedAt = new Date().toISOString()
+      const last = hop === plan.hops[plan.hops.length - 1]
+      let judged = false
+      // The record (and, after the last hop or a failure, the unlock) runs at the end of the
+      // installer's own round trip, for the verdict on this hop.
+      const tail = (v: InstallerVerdict): string => {
+        judged = true
+        if (v.ok) {
+          record = {gateway: name, version: hop, valuesSha256: job.values.sha256, deployedAt: new Date().toISOString(), operator: ctx.operator, command: ctx.options.command}
+          recordOnHost = false
+        }
+        history.push(historyLine(ctx, job, plan.action, current, hop, v.ok ? 'ok' : 'failed', v.ok ? undefined : v.error, startedAt))
+        const script = recordScript({remoteDir: job.gw.remoteDir, gateway: name, record, history})
+        if (v.ok && !last) return script
+        p.stopHeartbeat()
+        return `${script}\n${unlockScript(job.gw.remoteDir, name, ctx.lockOwner.token)}`
+      }
+      // What the host ran of it is not sent again.
+      const settle = (done: TailDone) => {
+        if (!done.ran) return
+        history.splice(0)
+        recordOnHost = true
+        if (done.unlocked) p.locked = false
+      }
       try {
-        await runInstaller(ctx, s, hop, [...rel.staged, ...vals])
+        settle(await runInstaller(ctx, s, hop, [...rel.staged, ...vals], tail))
       } catch (e) {
-        history.push(historyLine(ctx, job, plan.action, current, hop, 'failed', message(e), startedAt))
+        if (e instanceof InstallerFailed && e.tail.ran) settle(e.tail)
+        else if (!judged) history.push(historyLine(ctx, job, plan.action, current, hop, 'failed', message(e), startedAt))
         throw e
       }
       // The values now on the host are the rendered ones; later hops need not send them again.
       facts = {...facts, valuesSha256: job.values.sha256}
       reached.push(hop)
-      history.push(historyLine(ctx, job, plan.action, current, hop, 'ok', undefined, startedAt))
-      record = {gateway: name, version: hop, valuesSha256: job.values.sha256, deployedAt: new Date().toISOString(), operator: ctx.operator, command: ctx.options.command}
       current = hop
-      if (hop !== plan.hops[plan.hops.length - 1]) {
-        // Write the record now so an interruption between hops leaves the truth on the host.
-        await s.root(recordScript({remoteDir: job.gw.remoteDir, gateway: name, record, history: history.splice(0)}))
-      }
     }
   } catch (e) {
     error = ctx.redactor.redact(message(e))
@@ -321,8 +340,8 @@ async function actInstall(
       return {...resultOf(p, reached), status, error: `${withStop(error, current, plan.fromVersion)}; ${after}`, batch}
     }
   }
-  ctx.step(name, 'recording and unlocking')
-  await release(p, recordScript({remoteDir: job.gw.remoteDir, gateway: name, record, history}))
+  if (p.locked) ctx.step(name, 'recording and unlocking')
+  await release(p, recordScript({remoteDir: job.gw.remoteDir, gateway: name, record: recordOnHost ? null : record, history}))
   if (error) {
     const interrupted = /interrupted by the operator/.test(error) && reached.length === 0
     return {...resultOf(p, reached), status: interrupted ? 'skipped' : 'failed', error: withStop(error, current, plan.fromVersion), batch}

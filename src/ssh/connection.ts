@@ -52,6 +52,11 @@ export interface ExecOptions {
   signal?: AbortSignal
   /** Keep stdout in the result (default true). */
   collect?: boolean
+  /**
+   * Keeps stdin open (after `stdin`) and is asked about every stdout line; the first line it
+   * answers (returns text for) gets that text sent as the rest of stdin, then stdin is closed.
+   */
+  answer?: (line: string) => string | undefined
 }
 
 const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa']
@@ -207,18 +212,21 @@ export class Connection {
         let signal: string | undefined
         let timer: NodeJS.Timeout | undefined
         let settled = false
-        const splitter = (stream: 'stdout' | 'stderr', sink: string[]) => {
+        const splitter = (stream: 'stdout' | 'stderr', sink: string[], ask?: (line: string) => void) => {
           let rest = ''
+          const wantLines = Boolean(o.onLine || (ask && o.answer))
           return {
             push(chunk: Buffer) {
               const s = chunk.toString('utf8')
               if (collect || stream === 'stderr') sink.push(s)
-              if (!o.onLine) return
+              if (!wantLines) return
               rest += s
               let i
               while ((i = rest.indexOf('\n')) >= 0) {
-                o.onLine(rest.slice(0, i).replace(/\r$/, ''), stream)
+                const line = rest.slice(0, i).replace(/\r$/, '')
                 rest = rest.slice(i + 1)
+                o.onLine?.(line, stream)
+                ask?.(line)
               }
             },
             flush() {
@@ -227,7 +235,15 @@ export class Connection {
             },
           }
         }
-        const so = splitter('stdout', out)
+        let answered = false
+        const ask = (line: string) => {
+          if (answered || !o.answer) return
+          const reply = o.answer(line)
+          if (reply === undefined) return
+          answered = true
+          ch.end(reply)
+        }
+        const so = splitter('stdout', out, ask)
         const se = splitter('stderr', errOut)
         const finish = (e?: Error) => {
           if (settled) return
@@ -264,7 +280,9 @@ export class Connection {
           if (o.signal.aborted) onAbort()
           else o.signal.addEventListener('abort', onAbort, {once: true})
         }
-        if (o.stdin !== undefined) ch.end(o.stdin)
+        if (o.answer) {
+          if (o.stdin !== undefined) ch.write(o.stdin)
+        } else if (o.stdin !== undefined) ch.end(o.stdin)
         else ch.end()
       })
     })
@@ -284,21 +302,32 @@ export class Connection {
     return this.sftpPromise
   }
 
-  /** Write bytes to a path over SFTP with the given mode (no rename: callers stage then move). */
-  async writeFile(remotePath: string, data: Buffer | string, mode: number): Promise<void> {
+  /** One SFTP request; the connection's close settles it too (ssh2 may never call back when it dies). */
+  private async sftpRequest(what: string, fn: (sftp: SFTPWrapper, cb: (err?: Error | null) => void) => void): Promise<void> {
     const sftp = await this.sftp()
     await new Promise<void>((resolve, reject) => {
-      // ssh2 may never call back when the connection dies mid-write: the close settles it.
       const onClose = () => reject(new UnreachableError('network', `connection to ${this.target.host} was lost during an upload`))
       if (this.closed) return onClose()
       this.client.once('close', onClose)
-      sftp.writeFile(remotePath, data, {mode}, (err) => {
+      fn(sftp, (err) => {
         this.client.off('close', onClose)
         if (!err) resolve()
         else if (this.closed) onClose()
-        else reject(new HostStepError(`upload to ${remotePath} failed: ${(err as Error).message}`))
+        else reject(new HostStepError(`${what} failed: ${err.message}`))
       })
     })
+  }
+
+  /** Write bytes to a path over SFTP with exactly the given mode (no rename: callers stage then move). */
+  async writeFile(remotePath: string, data: Buffer | string, mode: number): Promise<void> {
+    await this.sftpRequest(`upload to ${remotePath}`, (sftp, cb) => sftp.writeFile(remotePath, data, {mode}, cb))
+    // The server's umask applies when the file is created; set the mode itself.
+    await this.sftpRequest(`upload to ${remotePath}`, (sftp, cb) => sftp.chmod(remotePath, mode, cb))
+  }
+
+  /** Make one directory over SFTP. */
+  mkdir(remotePath: string, mode: number): Promise<void> {
+    return this.sftpRequest(`creating ${remotePath}`, (sftp, cb) => sftp.mkdir(remotePath, {mode}, cb))
   }
 
   get isClosed(): boolean {

@@ -1,6 +1,6 @@
 // Step: run one release's installer on the host and check what it says against SPEC section 1.
 import {HostStepError} from '../errors.js'
-import {installerScript, parseKv, parseProbe, stopInstallerScript, type StagedFile} from '../remote/scripts.js'
+import {AWAIT_TAIL, installerScript, parseKv, parseProbe, stopInstallerScript, type StagedFile} from '../remote/scripts.js'
 import type {RunContext} from '../runner/context.js'
 import type {HostSession} from '../runner/session.js'
 
@@ -31,21 +31,53 @@ export function verifyInstallerOutput(lines: string[], rc: number | null, expect
   return {ok: true, version: agent}
 }
 
-/** Move staged files into place and run the installer of `version`; throws when the hop failed. */
-export async function runInstaller(ctx: RunContext, s: HostSession, version: string, commit: StagedFile[]): Promise<void> {
+/** What the installer round trip asks for at its end: the script to run on the host for this verdict. */
+export type TailFor = (verdict: InstallerVerdict) => string
+
+/** What the host confirmed of the tail script it ran. */
+export interface TailDone {
+  ran: boolean
+  recorded: boolean
+  unlocked: boolean
+}
+
+/** The verdict on an installer round trip from its stdout so far (commit, installer, cluster). */
+function judge(stdout: string, lines: string[], version: string, timeoutSeconds: number, stopped: boolean): InstallerVerdict {
+  const kv = parseKv(stdout)
+  const commitState = kv.get('commit')?.[0]
+  if (commitState && commitState !== 'ok') return {ok: false, error: `uploaded files could not be put in place (${commitState}); nothing was installed`}
+  const problem = kv.get('installer')?.[0]
+  if (problem) return {ok: false, error: problem}
+  if (stopped) return {ok: false, error: `installer ${version} stopped by the operator`}
+  const rcS = kv.get('installer_rc')?.[0]
+  const verdict = verifyInstallerOutput(lines, rcS === undefined ? null : Number(rcS), version, timeoutSeconds)
+  if (!verdict.ok) return verdict
+  const after = parseProbe(stdout)
+  if (after.version !== null && after.version !== version) return {ok: false, error: `installer reported ${version} but the cluster runs agent ${after.version}`}
+  return verdict
+}
+
+/**
+ * Move staged files into place and run the installer of `version`; throws when the hop failed.
+ * With `tail`, the script for the verdict (record, unlock) runs at the end of the same round trip.
+ */
+export async function runInstaller(ctx: RunContext, s: HostSession, version: string, commit: StagedFile[], tail?: TailFor): Promise<TailDone> {
   const t = ctx.options.timeoutSeconds
   const lines: string[] = []
+  const all: string[] = []
   const onAbort = () => {
     s.root(stopInstallerScript(s.gw.remoteDir, s.gw.name), {timeoutMs: 20_000}).catch(() => undefined)
   }
   ctx.interrupt.hard.signal.addEventListener('abort', onAbort, {once: true})
   let res
+  let asked = false
   try {
     res = await s.root(installerScript({remoteDir: s.gw.remoteDir, gateway: s.gw.name, version, timeoutSeconds: t, commit}), {
       // The host enforces the timeout; the workstation's limit only guards against a silent host.
       timeoutMs: (t + 60) * 1000,
       collect: true,
       onLine: (line, stream) => {
+        if (stream === 'stdout') all.push(line)
         if (line.startsWith('gw.')) return
         ctx.log.write(s.gw.name, `${stream === 'stderr' ? '! ' : '| '}${line}`)
         if (stream === 'stdout') {
@@ -54,20 +86,33 @@ export async function runInstaller(ctx: RunContext, s: HostSession, version: str
         }
         ctx.reporter.line(s.gw.name, ctx.redactor.redact(line))
       },
+      answer: (line) => {
+        if (line !== AWAIT_TAIL) return undefined
+        asked = true
+        const verdict = judge(all.join('\n'), lines, version, t, ctx.interrupt.hard.signal.aborted)
+        return tail ? `${tail(redacted(ctx, verdict))}\n` : ''
+      },
     })
   } finally {
     ctx.interrupt.hard.signal.removeEventListener('abort', onAbort)
   }
+  const verdict = judge(res.stdout, lines, version, t, ctx.interrupt.hard.signal.aborted)
   const kv = parseKv(res.stdout)
-  const commitState = kv.get('commit')?.[0]
-  if (commitState && commitState !== 'ok') throw new HostStepError(`uploaded files could not be put in place (${commitState}); nothing was installed`)
-  const problem = kv.get('installer')?.[0]
-  if (problem) throw new HostStepError(problem)
-  const rcS = kv.get('installer_rc')?.[0]
-  if (ctx.interrupt.hard.signal.aborted) throw new HostStepError(`installer ${version} stopped by the operator`)
-  const verdict = verifyInstallerOutput(lines, rcS === undefined ? null : Number(rcS), version, t)
-  if (!verdict.ok) throw new HostStepError(ctx.redactor.redact(verdict.error))
-  const after = parseProbe(res.stdout)
-  if (after.version !== null && after.version !== version)
-    throw new HostStepError(`installer reported ${version} but the cluster runs agent ${after.version}`)
+  const done: TailDone = {ran: asked && tail !== undefined, recorded: kv.has('recorded'), unlocked: kv.has('unlocked')}
+  if (!verdict.ok) throw new InstallerFailed(ctx.redactor.redact(verdict.error), done)
+  return done
+}
+
+function redacted(ctx: RunContext, v: InstallerVerdict): InstallerVerdict {
+  return v.ok ? v : {ok: false, error: ctx.redactor.redact(v.error)}
+}
+
+/** A failed hop, with what the host already did of the tail script. */
+export class InstallerFailed extends HostStepError {
+  constructor(
+    message: string,
+    readonly tail: TailDone,
+  ) {
+    super(message)
+  }
 }

@@ -6,9 +6,17 @@ import {freeSpaceScript, layout, parseKv, type HostFacts, type StagedFile} from 
 import type {HostSession} from '../runner/session.js'
 import type {ReleaseContent, RenderedValues} from '../types.js'
 
-function stagePath(s: HostSession, name: string): string {
-  return `${layout(s.gw.remoteDir, s.gw.name).stage}/${randomBytes(6).toString('hex')}-${name.replace(/[^A-Za-z0-9._-]/g, '_')}`
+/**
+ * A fresh folder in the stage for files that go to one target directory; they keep their target's
+ * name there so the commit moves them with one mv.
+ */
+async function stageDir(s: HostSession): Promise<string> {
+  const dir = `${layout(s.gw.remoteDir, s.gw.name).stage}/${randomBytes(6).toString('hex')}`
+  await s.mkdir(dir, 0o700)
+  return dir
 }
+
+const dirOf = (p: string) => p.replace(/\/[^/]*$/, '')
 
 /** Upload the release files the host lacks (sha256-compared) to the stage; all in parallel on one SFTP session. */
 export async function stageRelease(s: HostSession, release: ReleaseContent, facts: HostFacts): Promise<{staged: StagedFile[]; skipped: number; bytes: number}> {
@@ -16,22 +24,33 @@ export async function stageRelease(s: HostSession, release: ReleaseContent, fact
   const onHost = facts.releaseFiles.get(release.version)
   const todo = release.files.filter((f) => onHost?.get(f.path) !== f.sha256)
   const bytes = todo.reduce((n, f) => n + f.data.length, 0)
-  const staged = await Promise.all(
-    todo.map(async (f) => {
-      const p = stagePath(s, f.path)
-      await s.writeFile(p, f.data, 0o600)
-      return {staged: p, target: `${L.releases}/${release.version}/${f.path}`, sha256: f.sha256, mode: f.mode}
-    }),
-  ).catch((e: unknown) => explainUploadFailure(s, e, bytes))
+  const staged = await (async () => {
+    // One stage folder per target directory (a release may have subfolders).
+    const folders = new Map<string, Promise<string>>()
+    return Promise.all(
+      todo.map(async (f) => {
+        const target = `${L.releases}/${release.version}/${f.path}`
+        let folder = folders.get(dirOf(target))
+        if (!folder) folders.set(dirOf(target), (folder = stageDir(s)))
+        const p = `${await folder}/${target.slice(target.lastIndexOf('/') + 1)}`
+        await s.writeFile(p, f.data, f.mode)
+        return {staged: p, target, sha256: f.sha256, mode: f.mode}
+      }),
+    )
+  })().catch((e: unknown) => explainUploadFailure(s, e, bytes))
   return {staged, skipped: release.files.length - todo.length, bytes}
 }
 
 /** Upload the rendered values (0600) when the host's copy differs. */
 export async function stageValues(s: HostSession, values: RenderedValues, facts: HostFacts): Promise<StagedFile[]> {
   if (facts.valuesSha256 === values.sha256) return []
-  const p = stagePath(s, 'values.yaml')
-  await s.writeFile(p, values.text, 0o600).catch((e: unknown) => explainUploadFailure(s, e, Buffer.byteLength(values.text)))
-  return [{staged: p, target: layout(s.gw.remoteDir, s.gw.name).values, sha256: values.sha256, mode: 0o600}]
+  const target = layout(s.gw.remoteDir, s.gw.name).values
+  let p = ''
+  await (async () => {
+    p = `${await stageDir(s)}/${target.slice(target.lastIndexOf('/') + 1)}`
+    await s.writeFile(p, values.text, 0o600)
+  })().catch((e: unknown) => explainUploadFailure(s, e, Buffer.byteLength(values.text)))
+  return [{staged: p, target, sha256: values.sha256, mode: 0o600}]
 }
 
 function mb(bytes: number): string {

@@ -331,7 +331,12 @@ describe('faults', () => {
     const upper = path.join(LAB_ROOT, LAB_NAME, 'hosts', victim.name, 'opt', 'upper', 'gwfleet', '.stage')
     const stagedBytes = () => {
       try {
-        return fs.readdirSync(upper).filter((f) => f.endsWith('huge.bin')).reduce((n, f) => n + fs.statSync(path.join(upper, f)).size, 0)
+        // each upload has its own folder in the stage: .stage/<random>/huge.bin
+        return fs
+          .readdirSync(upper)
+          .map((d) => path.join(upper, d, 'huge.bin'))
+          .filter((f) => fs.existsSync(f))
+          .reduce((n, f) => n + fs.statSync(f).size, 0)
       } catch {
         return 0
       }

@@ -1,7 +1,25 @@
 import {execFileSync} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
-import {commitFilesScript, layout, lockClearScript, lockRefreshScript, parseProbe, recordScript, unlockScript} from '../../src/remote/scripts.js'
+import {preflightBody} from '../../src/remote/ops-scripts.js'
+import {
+  AWAIT_TAIL,
+  commitFilesScript,
+  installerScript,
+  layout,
+  lockAndProbeScript,
+  lockClearScript,
+  lockRefreshScript,
+  parseKv,
+  parseProbe,
+  probeScript,
+  recordScript,
+  unlockScript,
+} from '../../src/remote/scripts.js'
 import {Redactor} from '../../src/runner/redact.js'
 import {rootCommand, sudoProblem} from '../../src/ssh/connection.js'
 import {verifyInstallerOutput} from '../../src/steps/install.js'
@@ -16,9 +34,10 @@ describe('remote commands are exact strings with every value quoted', () => {
   })
 
   it('refreshes and clears locks with quoted paths', () => {
-    expect(lockRefreshScript('/opt/gw fleet', 'a', 'tok')).toBe(`if [ -f '/opt/gw fleet/state/lock' ]; then IFS= read -r l < '/opt/gw fleet/state/lock'; case "$l" in *tok*) touch '/opt/gw fleet/state/lock';; esac; fi; true`)
+    expect(lockRefreshScript('/opt/gw fleet', 'a', 'tok')).toBe(`if [ -f '/opt/gw fleet/state/lock' ]; then IFS= read -r l < '/opt/gw fleet/state/lock'; case "$l" in *tok*) touch -c '/opt/gw fleet/state/lock';; esac; fi; true`)
     expect(lockClearScript('/opt/x', 'a')).toBe('if [ -f /opt/x/state/lock ]; then rm -f /opt/x/state/lock && echo gw.cleared=1; fi; echo gw.end=1')
-    expect(unlockScript("/srv/it's", 'a', 'tok')).toContain("IFS= read -r l < '/srv/it'\\''s/state/lock'; case \"$l\" in *tok*) rm -f '/srv/it'\\''s/state/lock'")
+    expect(unlockScript("/srv/it's", 'a', 'tok')).toContain("IFS= read -r l < '/srv/it'\\''s/state/lock'; case \"$l\" in *tok*) mine=1;; esac")
+    expect(unlockScript("/srv/it's", 'a', 'tok')).toContain("if [ -n \"$mine\" ]; then rm -rf -- '/srv/it'\\''s/.stage'/* '/srv/it'\\''s/state/lock'; else rm -rf -- '/srv/it'\\''s/.stage'/*; fi")
   })
 
   it('keeps shell text in paths as data', () => {
@@ -139,5 +158,81 @@ describe('hostile paths stay data in every script', () => {
     expect(fs.existsSync(`${remoteDir}/state/lock`)).toBe(false)
     expect(fs.existsSync(marker)).toBe(false)
     fs.rmSync(base, {recursive: true, force: true})
+  })
+})
+
+describe('scripts run for real in a temp dir', () => {
+  const sha = (s: string) => createHash('sha256').update(s).digest('hex')
+  const sh = (script: string, input = '') => {
+    try {
+      return execFileSync('sh', ['-c', script], {encoding: 'utf8', input})
+    } catch (e: any) {
+      return `${e.stdout}exit=${e.status}`
+    }
+  }
+
+  it('commits staged files with one mv per target directory, and only after their hashes match', () => {
+    const base = mkdtempSync(path.join(os.tmpdir(), 'gwfleet-commit-'))
+    mkdirSync(`${base}/.stage/r`, {recursive: true})
+    mkdirSync(`${base}/.stage/v`, {recursive: true})
+    writeFileSync(`${base}/.stage/r/deploy_gateway`, 'installer')
+    writeFileSync(`${base}/.stage/r/VERSION`, '1.5.0')
+    writeFileSync(`${base}/.stage/v/gw.yaml`, 'tenant: t')
+    writeFileSync(`${base}/.stage/v/odd-name`, 'other')
+    const files = [
+      {staged: `${base}/.stage/r/deploy_gateway`, target: `${base}/releases/1.5.0/deploy_gateway`, sha256: sha('installer'), mode: 0o755},
+      {staged: `${base}/.stage/r/VERSION`, target: `${base}/releases/1.5.0/VERSION`, sha256: sha('1.5.0'), mode: 0o644},
+      {staged: `${base}/.stage/v/gw.yaml`, target: `${base}/values/gw.yaml`, sha256: sha('tenant: t'), mode: 0o600},
+      {staged: `${base}/.stage/v/odd-name`, target: `${base}/values/other.yaml`, sha256: sha('other'), mode: 0o600},
+    ]
+    const script = commitFilesScript(files)
+    // two directories with matching names: two mv lines, plus one for the file staged under another name
+    expect(script.split('\n').filter((l) => l.startsWith('mv -f '))).toHaveLength(3)
+    expect(sh(script)).toContain('gw.commit=ok')
+    expect(readFileSync(`${base}/releases/1.5.0/deploy_gateway`, 'utf8')).toBe('installer')
+    expect(readFileSync(`${base}/releases/1.5.0/VERSION`, 'utf8')).toBe('1.5.0')
+    expect(readFileSync(`${base}/values/gw.yaml`, 'utf8')).toBe('tenant: t')
+    expect(readFileSync(`${base}/values/other.yaml`, 'utf8')).toBe('other')
+    expect(existsSync(`${base}/.stage/r/VERSION`)).toBe(false)
+
+    // a staged file that changed after upload is never moved into place
+    writeFileSync(`${base}/.stage/r/VERSION`, 'tampered')
+    const bad = commitFilesScript([{staged: `${base}/.stage/r/VERSION`, target: `${base}/releases/1.6.0/VERSION`, sha256: sha('1.6.0'), mode: 0o644}])
+    expect(sh(bad)).toContain('gw.commit=checksum-mismatch')
+    expect(existsSync(`${base}/releases/1.6.0`)).toBe(false)
+    rmSync(base, {recursive: true, force: true})
+  })
+
+  it('runs the installer, then the record and unlock gwfleet sends on stdin, in the same round trip', () => {
+    const remoteDir = mkdtempSync(path.join(os.tmpdir(), 'gwfleet-tail-'))
+    const owner = {owner: 'o@w', pid: 1, command: 'deploy', started: 't', token: 'tok-9'}
+    expect(sh(lockAndProbeScript({remoteDir, gateway: 'gw', releaseVersions: ['1.5.0'], owner, ttlSeconds: 120, loginUser: 'root'}))).toContain('gw.lock_result=acquired')
+    mkdirSync(`${remoteDir}/releases/1.5.0`, {recursive: true})
+    // a stand-in installer that would swallow stdin if it could read it
+    writeFileSync(`${remoteDir}/releases/1.5.0/deploy_gateway`, '#!/bin/sh\ncat >/dev/null\necho "agent: 1.5.0"\necho "All services are ready."\n', {mode: 0o644})
+    const record = {gateway: 'gw', version: '1.5.0', valuesSha256: 'ab', deployedAt: 't', operator: 'o', command: 'deploy'}
+    const tail = `${recordScript({remoteDir, gateway: 'gw', record, history: []})}\n${unlockScript(remoteDir, 'gw', 'tok-9')}\n`
+    const out = sh(installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 10, commit: []}), tail)
+    expect(out).toContain('agent: 1.5.0')
+    expect(out).toContain('gw.installer_rc=0')
+    expect(out.indexOf(AWAIT_TAIL)).toBeGreaterThan(out.indexOf('gw.installer_rc=0'))
+    expect(out).toContain('gw.recorded=1')
+    expect(out).toContain('gw.unlocked=1')
+    expect(JSON.parse(readFileSync(`${remoteDir}/state/gw.json`, 'utf8'))).toEqual(record)
+    expect(existsSync(`${remoteDir}/state/lock`)).toBe(false)
+    expect(existsSync(`${remoteDir}/state/installer.pid`)).toBe(false)
+    expect(parseProbe(sh(probeScript({remoteDir, gateway: 'gw', releaseVersions: []}))).installerRunning).toBeNull()
+    // without an answer (stdin closed) the script just ends, holding nothing back
+    expect(sh(installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 10, commit: []}))).toContain(AWAIT_TAIL)
+    rmSync(remoteDir, {recursive: true, force: true})
+  })
+
+  it('names the user and checks the datasets folder with the shell itself', () => {
+    const out = sh(preflightBody({remoteDir: '/opt/gwfleet', datasetsFolder: os.tmpdir()}, 'gw.'))
+    const kv = parseKv(out)
+    expect(kv.get('cpus')?.[0]).toBe(execFileSync('nproc', {encoding: 'utf8'}).trim())
+    expect(kv.get('user')?.[0]).toBe(execFileSync('id', ['-un'], {encoding: 'utf8'}).trim())
+    expect(kv.get('datasets')?.[0]).toBe('ok')
+    expect(['proc', 'ss']).toContain(kv.get('port_tool')?.[0])
   })
 })
