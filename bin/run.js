@@ -1,4 +1,8 @@
 #!/usr/bin/env node
-import {execute} from '@oclif/core'
+import {runFast} from '../dist/src/cli/fast.js'
 
-await execute({dir: import.meta.url})
+// Ordinary command lines run without loading oclif; everything else goes through oclif.
+if (!(await runFast(process.argv.slice(2), new URL('..', import.meta.url)))) {
+  const {execute} = await import('@oclif/core')
+  await execute({dir: import.meta.url})
+}
