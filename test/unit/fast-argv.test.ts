@@ -342,7 +342,7 @@ describe('fast start: imports', () => {
 
   it('bin/run.js tries the fast path before importing oclif', () => {
     const bin = fs.readFileSync(path.join(ROOT, 'bin', 'run.js'), 'utf8')
-    expect(bin).toMatch(/^import \{runFast\} from '\.\.\/dist\/src\/cli\/fast\.js'$/m)
+    expect(bin).toMatch(/^import \{runFast\} from '\.\.\/dist\/fast\/fast\.js'$/m)
     expect(bin).not.toMatch(/^import .*@oclif\/core/m)
   })
 })
