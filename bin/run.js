@@ -1,18 +1,23 @@
 #!/usr/bin/env node
 import {statSync} from 'node:fs'
 
-// Ordinary command lines run without loading oclif (src/cli/fast.ts); everything else goes through
-// oclif. `npm run build` compiles dist/src, then bundles the fast path into dist/fast/, which loads
-// faster. In a checkout, a bundle older than dist/src is stale (tsc ran after it) and the modules
-// in dist/src are used instead. An installed package is never rebuilt and its file times come from
-// unpacking, so there the bundle is always used.
+// Ordinary command lines run without loading oclif (src/cli/fast.ts, bundled into dist/fast/);
+// everything else goes through oclif. `npm run build` compiles dist/src, writes the manifest, then
+// the bundle. In a checkout, a manifest or bundle older than dist/src is stale (tsc ran after
+// them), and then oclif handles every command line. An installed package is never rebuilt and its
+// file times come from unpacking, so there the fast path is always tried.
 const at = (p) => new URL(p, import.meta.url)
 const mtime = (p) => statSync(at(p), {throwIfNoEntry: false})?.mtimeMs ?? -1
-const installed = import.meta.url.includes('/node_modules/')
-const bundled = installed || mtime('../dist/fast/fast.js') >= mtime('../dist/src/cli/fast.js')
-const {runFast} = await import(bundled ? '../dist/fast/fast.js' : '../dist/src/cli/fast.js')
+const fresh =
+  import.meta.url.includes('/node_modules/') ||
+  Math.min(mtime('../oclif.manifest.json'), mtime('../dist/fast/fast.js')) >= mtime('../dist/src/cli/fast.js')
 
-if (!(await runFast(process.argv.slice(2), at('..')))) {
+let done = false
+if (fresh) {
+  const {runFast} = await import('../dist/fast/fast.js')
+  done = await runFast(process.argv.slice(2), at('..'))
+}
+if (!done) {
   const {execute} = await import('@oclif/core')
   await execute({dir: import.meta.url})
 }
