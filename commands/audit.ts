@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {GwCommand} from '../src/cli/base.js'
+import {runParsed} from '../src/cli/dispatch.js'
 import {fleetFlags} from '../src/cli/flags.js'
 
 export default class Audit extends GwCommand {
@@ -18,7 +19,6 @@ export default class Audit extends GwCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Audit)
-    const {auditCommand, reportError} = await import('../src/cli/actions.js')
-    process.exitCode = await auditCommand(flags).catch((e) => reportError(e, flags.json))
+    await runParsed('audit', flags)
   }
 }

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {GwCommand} from '../src/cli/base.js'
+import {runParsed} from '../src/cli/dispatch.js'
 import {changeFlags, fleetFlags} from '../src/cli/flags.js'
 
 export default class Deploy extends GwCommand {
@@ -22,7 +23,6 @@ Each host gets one SSH connection; release files and values are uploaded only wh
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Deploy)
-    const {changeCommand, reportError} = await import('../src/cli/actions.js')
-    process.exitCode = await changeCommand('deploy', flags).catch((e) => reportError(e, flags.json))
+    await runParsed('deploy', flags)
   }
 }

@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {GwCommand} from '../src/cli/base.js'
+import {runParsed} from '../src/cli/dispatch.js'
 import {fleetFlags} from '../src/cli/flags.js'
 
 export default class History extends GwCommand {
@@ -21,7 +22,6 @@ export default class History extends GwCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(History)
-    const {historyCommand, reportError} = await import('../src/cli/ops.js')
-    process.exitCode = await historyCommand(args.gateway, flags).catch((e) => reportError(e, flags.json))
+    await runParsed('history', flags, args)
   }
 }

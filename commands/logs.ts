@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {GwCommand} from '../src/cli/base.js'
+import {runParsed} from '../src/cli/dispatch.js'
 import {fleetFlags} from '../src/cli/flags.js'
 
 // One gateway is named by the argument, so the selector and concurrency flags do not apply.
@@ -28,7 +29,6 @@ export default class Logs extends GwCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Logs)
-    const {logsCommand, reportError} = await import('../src/cli/ops.js')
-    process.exitCode = await logsCommand(args.gateway, flags).catch((e) => reportError(e, flags.json))
+    await runParsed('logs', flags, args)
   }
 }

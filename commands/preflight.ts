@@ -1,4 +1,5 @@
 import {GwCommand} from '../src/cli/base.js'
+import {runParsed} from '../src/cli/dispatch.js'
 import {fleetFlags} from '../src/cli/flags.js'
 
 export default class Preflight extends GwCommand {
@@ -15,7 +16,6 @@ Each check is pass, warn or fail. Changes nothing. Exit code 1 when any check fa
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Preflight)
-    const {preflightCommand, reportError} = await import('../src/cli/ops.js')
-    process.exitCode = await preflightCommand(flags).catch((e) => reportError(e, flags.json))
+    await runParsed('preflight', flags)
   }
 }

@@ -1,6 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {GwCommand} from '../src/cli/base.js'
+import {runParsed} from '../src/cli/dispatch.js'
 import {fleetFlags} from '../src/cli/flags.js'
 
 export default class Status extends GwCommand {
@@ -20,7 +21,6 @@ Exit code 1 when a gateway is unreachable, has no gateway installed, or its clus
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Status)
-    const {statusCommand, reportError} = await import('../src/cli/ops.js')
-    process.exitCode = await statusCommand(args.gateway, flags).catch((e) => reportError(e, flags.json))
+    await runParsed('status', flags, args)
   }
 }

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {GwCommand} from '../src/cli/base.js'
+import {runParsed} from '../src/cli/dispatch.js'
 import {changeFlags, fleetFlags} from '../src/cli/flags.js'
 
 export default class Uninstall extends GwCommand {
@@ -19,7 +20,6 @@ export default class Uninstall extends GwCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Uninstall)
-    const {changeCommand, reportError} = await import('../src/cli/actions.js')
-    process.exitCode = await changeCommand('uninstall', flags).catch((e) => reportError(e, flags.json))
+    await runParsed('uninstall', flags)
   }
 }

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {GwCommand} from '../src/cli/base.js'
+import {runParsed} from '../src/cli/dispatch.js'
 import {changeFlags, fleetFlags} from '../src/cli/flags.js'
 
 export default class Upgrade extends GwCommand {
@@ -20,7 +21,6 @@ export default class Upgrade extends GwCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Upgrade)
-    const {changeCommand, reportError} = await import('../src/cli/actions.js')
-    process.exitCode = await changeCommand('upgrade', flags).catch((e) => reportError(e, flags.json))
+    await runParsed('upgrade', flags)
   }
 }

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {GwCommand} from '../../src/cli/base.js'
+import {runParsed} from '../../src/cli/dispatch.js'
 import {fleetFlags} from '../../src/cli/flags.js'
 
 export default class LocksClear extends GwCommand {
@@ -17,7 +18,6 @@ export default class LocksClear extends GwCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(LocksClear)
-    const {locksCommand, reportError} = await import('../../src/cli/ops.js')
-    process.exitCode = await locksCommand('clear', flags).catch((e) => reportError(e, flags.json))
+    await runParsed('locks:clear', flags)
   }
 }

@@ -1,4 +1,5 @@
 import {GwCommand} from '../../src/cli/base.js'
+import {runParsed} from '../../src/cli/dispatch.js'
 import {fleetFlags} from '../../src/cli/flags.js'
 
 export default class LocksList extends GwCommand {
@@ -12,7 +13,6 @@ export default class LocksList extends GwCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(LocksList)
-    const {locksCommand, reportError} = await import('../../src/cli/ops.js')
-    process.exitCode = await locksCommand('list', flags).catch((e) => reportError(e, flags.json))
+    await runParsed('locks:list', flags)
   }
 }

@@ -1,7 +1,7 @@
 // Loads and validates the inventory file (SPEC section 2) into an Inventory.
 // Every problem is an InputError naming file, line and dotted key.
 
-import { promises as fs } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { isMap } from 'yaml'
 import { z } from 'zod'
@@ -268,9 +268,9 @@ function fail(p: ParsedYaml, all: Problem[]): never {
   throw new InputError(message, { file: p.file, line: first!.line, key: first!.key || undefined })
 }
 
-async function isFile(p: string): Promise<boolean> {
+function isFile(p: string): boolean {
   try {
-    return (await fs.stat(p)).isFile()
+    return statSync(p).isFile()
   } catch {
     return false
   }
@@ -283,7 +283,7 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
   const dir = path.dirname(abs)
   let text: string
   try {
-    text = await fs.readFile(abs, 'utf8')
+    text = readFileSync(abs, 'utf8')
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     throw new InputError(code === 'ENOENT' ? 'inventory file not found' : `cannot read inventory (${code ?? 'error'})`, {
@@ -336,7 +336,7 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
       continue
     }
     const valuesFile = resolvePath(values, dir, env)
-    if (!(await isFile(valuesFile))) {
+    if (!isFile(valuesFile)) {
       problems.push({
         line: lineOfPath(p, valuesFrom),
         key: dotted(valuesFrom),
@@ -348,7 +348,7 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
     let identityFile: string | undefined
     if (identity !== undefined) {
       identityFile = resolvePath(identity, dir, env)
-      if (!(await isFile(identityFile))) {
+      if (!isFile(identityFile)) {
         const from = own.identityFile !== undefined ? [...at, 'identityFile'] : ['defaults', 'identityFile']
         problems.push({ line: lineOfPath(p, from), key: dotted(from), message: `identity file not found: ${identityFile}` })
         continue

@@ -3,7 +3,7 @@
 // the installation guide documents. Errors never contain a resolved value.
 
 import { createHash } from 'node:crypto'
-import { promises as fs } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { isMap, isPair, isSeq, visit, type Scalar } from 'yaml'
 import { z } from 'zod'
@@ -116,7 +116,7 @@ async function resolveRef(
   const target = resolvePath(arg, baseDir, env)
   let data: string
   try {
-    data = await fs.readFile(target, 'utf8')
+    data = readFileSync(target, 'utf8')
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     const why = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code ?? 'error'})`
@@ -132,7 +132,7 @@ export async function renderValues(file: string, opts: { env?: NodeJS.ProcessEnv
   const baseDir = path.dirname(abs)
   let text: string
   try {
-    text = await fs.readFile(abs, 'utf8')
+    text = readFileSync(abs, 'utf8')
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     throw new InputError(code === 'ENOENT' ? 'values file not found' : `cannot read values file (${code ?? 'error'})`, {

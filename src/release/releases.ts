@@ -7,7 +7,6 @@ import { resolve } from 'node:path'
 import { InputError } from '../errors.js'
 import type { ReleaseContent, ReleaseFile, ReleaseRef } from '../types.js'
 import { compareVersions, parseVersion } from './version.js'
-import { readZip, ZipFormatError } from './zip.js'
 
 /** The installer every release must hold; the directory holding it is the release root. */
 export const INSTALLER = 'deploy_gateway'
@@ -80,6 +79,8 @@ async function loadRelease(ref: ReleaseRef): Promise<ReleaseContent> {
     throw new InputError(`cannot read release zip: ${describeFsError(err)}`, { file })
   }
 
+  // The zip reader (and fflate) load only when a release is read: commands that read none skip them.
+  const { readZip, ZipFormatError } = await import('./zip.js')
   let entries
   try {
     entries = readZip(buf)

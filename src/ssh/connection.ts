@@ -1,6 +1,6 @@
 // The one seam to the network: an SSH connection to a host (through jump hosts when asked),
 // with strict host-key checking, exec with streamed output, root execution and SFTP uploads.
-import {readFile} from 'node:fs/promises'
+import {readFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type {ClientChannel, SFTPWrapper} from 'ssh2'
@@ -65,14 +65,17 @@ const keyCache = new Map<string, Promise<Buffer | null>>()
 function readKey(file: string): Promise<Buffer | null> {
   let p = keyCache.get(file)
   if (!p) {
-    p = readFile(file).then(
-      (data) => {
-        const parsed = utils.parseKey(data)
-        if (parsed instanceof Error) return null
-        return data
-      },
-      () => null,
-    )
+    p = (async () => {
+      let data: Buffer
+      try {
+        data = readFileSync(file)
+      } catch {
+        return null
+      }
+      const parsed = utils.parseKey(data)
+      if (parsed instanceof Error) return null
+      return data
+    })()
     keyCache.set(file, p)
   }
   return p

@@ -1,6 +1,7 @@
 // known_hosts files as OpenSSH reads them (sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT"): parse, look up, record.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
-import { appendFile, mkdir, open, readFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import { appendFile, mkdir, open } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { InputError } from '../errors.js'
@@ -208,7 +209,7 @@ export async function loadKnownHosts(files: string[]): Promise<KnownHostEntry[]>
   for (const file of files) {
     let text: string
     try {
-      text = await readFile(expandHome(file), 'utf8')
+      text = readFileSync(expandHome(file), 'utf8')
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue
       throw e

@@ -58,6 +58,45 @@ describe('renderValues: good input', () => {
     expect(c.sha256).not.toBe(a.sha256)
   })
 
+  it('renders exactly the text (and sha256) hosts already hold: a change would show every host as drifted', async () => {
+    const berlin = await renderValues(path.join(FIXTURES, 'good', 'values', 'berlin-1.yaml'), { env })
+    expect(berlin.text).toBe(
+      [
+        '# vendor values for berlin-1',
+        'tenant: acme-tenant',
+        'auth:',
+        '  domain: auth.example',
+        '  orchestrator:',
+        '    clientId: client-123',
+        `    clientSecret: "s3cr3t: #'\\"x\\\\y {z} - [a] & *b" # resolved at run time`,
+        'helmRepoUsername: robot',
+        'helmRepoPassword: "helm-pass: #x"',
+        'dal:',
+        '  sources:',
+        '    files:',
+        '      folder: /data/datasets',
+        '    s3:',
+        '      - s3://bucket/a',
+        '  persistence:',
+        '    enabled: true',
+        '    local:',
+        '      hostPath: /var/lib/dal',
+        'cilium:',
+        '  enabled: false',
+        '  egressToHost: true',
+        'gpu:',
+        '  enabled: false',
+        'extra:',
+        '  untouched: [ 1, 2, 3 ]',
+        '  url: "https://x.example/${notaref}"',
+        '',
+      ].join('\n'),
+    )
+    expect(berlin.sha256).toBe('4dd1c2ccf28a1068994b6241840905c29236cfa69514482fd4eecc27988e6822')
+    const boston = await renderValues(path.join(FIXTURES, 'good', 'values', 'boston-1.yaml'), { env })
+    expect(boston.sha256).toBe('b57931cf66193a51e24f267833a6f5702c36c2ed01a85b353f937de520649233')
+  })
+
   it('passes a file without references through unchanged in meaning', async () => {
     const file = path.join(FIXTURES, 'good', 'values', 'boston-1.yaml')
     const r = await renderValues(file, { env: {} })
