@@ -2,6 +2,7 @@
 // loading the inventory (and values), opening a run, printing. Nothing here touches a host.
 import {InputError} from '../errors.js'
 import {GATEWAY_NAME_RE, loadInventory, renderValues, selectGateways} from '../inventory/index.js'
+import {ValuesCache} from '../inventory/values-cache.js'
 import {makeReporter} from '../render/progress.js'
 import {RunContext, type RunOptions} from '../runner/context.js'
 import type {Job} from '../runner/fleet.js'
@@ -72,7 +73,9 @@ export async function loadGateways(flags: {inventory?: string; limit?: string}, 
 /** The selected gateways with their values rendered; every input error surfaces here. */
 export async function loadFleet(flags: {inventory?: string; limit?: string}): Promise<{inventory: Inventory; jobs: Job[]}> {
   const {inventory, gateways} = await loadGateways(flags)
-  const jobs = await Promise.all(gateways.map(async (gw) => ({gw, values: await renderValues(gw.valuesFile)})))
+  const cache = ValuesCache.load()
+  const jobs = await Promise.all(gateways.map(async (gw) => ({gw, values: await renderValues(gw.valuesFile, {cache})})))
+  cache.save()
   return {inventory, jobs}
 }
 

@@ -9,6 +9,7 @@ import { isMap, isPair, isSeq, visit, type Scalar } from 'yaml'
 import { z } from 'zod'
 import { InputError } from '../errors.js'
 import type { RenderedValues } from '../types.js'
+import type { ValuesCache, ValuesFacts } from './values-cache.js'
 import {
   checkDuplicateKeys,
   dotted,
@@ -126,7 +127,7 @@ async function resolveRef(
 }
 
 /** Reads a values file and returns its upload-ready text with every reference resolved. */
-export async function renderValues(file: string, opts: { env?: NodeJS.ProcessEnv } = {}): Promise<RenderedValues> {
+export async function renderValues(file: string, opts: { env?: NodeJS.ProcessEnv; cache?: ValuesCache } = {}): Promise<RenderedValues> {
   const env = opts.env ?? process.env
   const abs = path.resolve(file)
   const baseDir = path.dirname(abs)
@@ -139,6 +140,11 @@ export async function renderValues(file: string, opts: { env?: NodeJS.ProcessEnv
       file: abs,
     })
   }
+  // Without references the result depends on the bytes alone: a file checked before is not parsed.
+  const cacheKey = opts.cache && !text.includes('${') ? opts.cache.key(text) : undefined
+  const known = cacheKey === undefined ? undefined : opts.cache!.get(cacheKey)
+  if (known) return withLazyText(abs, text, known)
+
   const p = parseYaml(abs, text)
   checkDuplicateKeys(p)
   if (!isMap(p.doc.contents)) {
@@ -216,5 +222,20 @@ export async function renderValues(file: string, opts: { env?: NodeJS.ProcessEnv
   if (typeof folder === 'string') out.datasetsFolder = folder
   const hostPath = v.dal?.persistence?.local?.hostPath
   if (typeof hostPath === 'string') out.dalStoragePath = hostPath
+  if (cacheKey !== undefined && secrets.size === 0) {
+    const { file: _f, text: _t, secrets: _s, ...facts } = out
+    opts.cache!.set(cacheKey, facts)
+  }
+  return out
+}
+
+/** A known file's values; the text (the same bytes rendered again) only when it is read. */
+function withLazyText(abs: string, source: string, facts: ValuesFacts): RenderedValues {
+  let text: string | undefined
+  const out = { file: abs, secrets: [], ...facts } as Omit<RenderedValues, 'text'> as RenderedValues
+  Object.defineProperty(out, 'text', {
+    enumerable: true,
+    get: () => (text ??= parseYaml(abs, source).doc.toString({ lineWidth: 0 })),
+  })
   return out
 }

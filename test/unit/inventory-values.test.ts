@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { renderValues } from '../../src/inventory/values.js'
+import { ValuesCache, VALUES_RENDER_FORMAT } from '../../src/inventory/values-cache.js'
 import { expectLocated, rejection, tree } from './fixtures/inventory/helpers.js'
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'inventory')
@@ -95,6 +97,8 @@ describe('renderValues: good input', () => {
     expect(berlin.sha256).toBe('4dd1c2ccf28a1068994b6241840905c29236cfa69514482fd4eecc27988e6822')
     const boston = await renderValues(path.join(FIXTURES, 'good', 'values', 'boston-1.yaml'), { env })
     expect(boston.sha256).toBe('b57931cf66193a51e24f267833a6f5702c36c2ed01a85b353f937de520649233')
+    // Rendering is remembered by this format name: a change to the text above needs a new one.
+    expect(VALUES_RENDER_FORMAT).toBe('gwfleet-values-1')
   })
 
   it('passes a file without references through unchanged in meaning', async () => {
@@ -248,5 +252,49 @@ describe('renderValues: bad input names file, line and key, never the secret', (
     const f = values(['- a'])
     const err = await rejection(renderValues(f, { env }))
     expectLocated(err, f, 1)
+  })
+})
+
+describe('renderValues: files without references are checked once', () => {
+  const plain = ['tenant: t-1', 'auth:', '  domain: a.example', 'dal:', '  sources:', '    files:', '      folder: /srv/data', 'cilium:', '  enabled: false', '']
+
+  it('a second read of the same bytes gives the same values without parsing, and the text on demand', async () => {
+    const file = values(plain)
+    const cache = ValuesCache.memory()
+    const first = await renderValues(file, { cache })
+    const again = await renderValues(file, { cache })
+    expect(again).not.toBe(first)
+    expect({ ...again }).toEqual({ ...first })
+    expect(again.text).toBe(first.text)
+    expect(again).toMatchObject({ secrets: [], ciliumEnabled: false, datasetsFolder: '/srv/data' })
+  })
+
+  it('keeps the facts across runs in its file, and nothing of the text', async () => {
+    const file = values(plain)
+    const store = path.join(tree({}), 'cache', 'values.json')
+    const c1 = ValuesCache.load(store)
+    const first = await renderValues(file, { cache: c1 })
+    c1.save()
+    const saved = readFileSync(store, 'utf8')
+    expect(saved).toContain(first.sha256)
+    expect(saved).not.toContain('t-1')
+    expect(saved).not.toContain('a.example')
+    const c2 = ValuesCache.load(store)
+    expect(c2.get(c2.key(readFileSync(file, 'utf8')))).toEqual({ sha256: first.sha256, ciliumEnabled: false, datasetsFolder: '/srv/data' })
+  })
+
+  it('checks a changed file again, and never remembers a file with references or a bad one', async () => {
+    const cache = ValuesCache.memory()
+    const file = values(plain)
+    await renderValues(file, { cache })
+    writeFileSync(file, ['tenant: REDACTED', ''].join('\n'))
+    await expect(renderValues(file, { cache })).rejects.toThrow(/vendor placeholder REDACTED/)
+    await expect(renderValues(file, { cache })).rejects.toThrow(/vendor placeholder REDACTED/)
+    const withRef = values(['tenant: t', 'helmRepoPassword: "${env:GW_TEST_SECRET}"', ''])
+    const a = await renderValues(withRef, { cache, env: { GW_TEST_SECRET: 'one' } })
+    const b = await renderValues(withRef, { cache, env: { GW_TEST_SECRET: 'two' } })
+    expect(b.sha256).not.toBe(a.sha256)
+    expect(b.secrets).toEqual(['two'])
+    expect(cache.get(cache.key(readFileSync(withRef, 'utf8')))).toBeUndefined()
   })
 })
