@@ -1,5 +1,6 @@
 // What a run shares across hosts: options, the bastion pool, secrets to mask, the run folder,
 // the progress view and the operator's interrupts.
+import {setMaxListeners} from 'node:events'
 import os from 'node:os'
 import {randomBytes} from 'node:crypto'
 
@@ -16,6 +17,11 @@ export class Interrupt {
   stopping = false
   readonly hard = new AbortController()
   private count = 0
+
+  constructor() {
+    // Every running installer listens on it (one per host): no "possible leak" warning past ten.
+    setMaxListeners(0, this.hard.signal)
+  }
   private listener?: () => void
 
   /** Listen for SIGINT/SIGTERM for the duration of a run. */
