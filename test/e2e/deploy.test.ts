@@ -297,6 +297,11 @@ describe('gwfleet deploy (lab subnet 11)', () => {
     expect(await agentVersion(h)).toBe(VERSION)
     expect(await installs(h)).toHaveLength(1)
     expect((await statOn(h, '/opt/gwfleet/values/sudopw-1.yaml'))[0]).toMatch(/^600 root:root /)
+    // Record and unlock ran through sudo at the end of the installer's round trip (stdin kept open
+    // after the password): no separate step for them in the host's log.
+    expect(JSON.parse(await h.readFile('/opt/gwfleet/state/sudopw-1.json'))).toMatchObject({gateway: 'sudopw-1', version: VERSION, operator: expect.any(String)})
+    expect(await h.exists('/opt/gwfleet/state/lock')).toBe(false)
+    expect(fs.readFileSync(path.join(ok.json.runDir, 'sudopw-1.log'), 'utf8')).not.toContain('== recording and unlocking')
 
     const again = await gw(['deploy', '-i', pwFleet, '--json'], {GWFLEET_BECOME_PASSWORD: SUDO_PASSWORD})
     expect(again.code, again.stdout + again.stderr).toBe(0)
