@@ -241,7 +241,13 @@ export class Connection {
         let answered = false
         const ask = (line: string) => {
           if (answered || !o.answer) return
-          const reply = o.answer(line)
+          let reply: string | undefined
+          try {
+            reply = o.answer(line)
+          } catch {
+            // No answer: the remote side finds stdin closed and ends on its own.
+            reply = ''
+          }
           if (reply === undefined) return
           answered = true
           ch.end(reply)
