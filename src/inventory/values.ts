@@ -167,6 +167,7 @@ export async function renderValues(file: string, opts: { env?: NodeJS.ProcessEnv
   })
 
   const secrets = new Set<string>()
+  let referenced = false
   for (const { node, at, isKey } of scalars) {
     const raw = node.value as string
     const where = { file: abs, line: lineOf(p, node) || lineOfPath(p, at), key: dotted(at) || '(root)' }
@@ -177,6 +178,7 @@ export async function renderValues(file: string, opts: { env?: NodeJS.ProcessEnv
     if (isKey) continue
     const refs = [...raw.matchAll(REF_RE)]
     if (refs.length === 0) continue
+    referenced = true
     let out = ''
     let last = 0
     const resolved: string[] = []
@@ -222,7 +224,8 @@ export async function renderValues(file: string, opts: { env?: NodeJS.ProcessEnv
   if (typeof folder === 'string') out.datasetsFolder = folder
   const hostPath = v.dal?.persistence?.local?.hostPath
   if (typeof hostPath === 'string') out.dalStoragePath = hostPath
-  if (cacheKey !== undefined && secrets.size === 0) {
+  // Only a file whose text refers to nothing (also no escaped "\x24{env:...}") renders the same every time.
+  if (cacheKey !== undefined && !referenced) {
     const { file: _f, text: _t, secrets: _s, ...facts } = out
     opts.cache!.set(cacheKey, facts)
   }
@@ -232,10 +235,14 @@ export async function renderValues(file: string, opts: { env?: NodeJS.ProcessEnv
 /** A known file's values; the text (the same bytes rendered again) only when it is read. */
 function withLazyText(abs: string, source: string, facts: ValuesFacts): RenderedValues {
   let text: string | undefined
+  const render = (): string => {
+    const t = parseYaml(abs, source).doc.toString({ lineWidth: 0 })
+    // Cannot differ while the cache key holds the format and both versions; never upload a mismatch.
+    if (createHash('sha256').update(t, 'utf8').digest('hex') !== facts.sha256)
+      throw new Error(`values of ${abs} render differently from what the values cache holds; remove ~/.gwfleet/cache/values.json and rerun`)
+    return t
+  }
   const out = { file: abs, secrets: [], ...facts } as Omit<RenderedValues, 'text'> as RenderedValues
-  Object.defineProperty(out, 'text', {
-    enumerable: true,
-    get: () => (text ??= parseYaml(abs, source).doc.toString({ lineWidth: 0 })),
-  })
+  Object.defineProperty(out, 'text', { enumerable: true, get: () => (text ??= render()) })
   return out
 }

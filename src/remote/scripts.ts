@@ -189,10 +189,8 @@ export function unlockScript(remoteDir: string, gateway: string, token: string, 
   const stage = `${shq(L.stage)}/*`
   return [
     `mine=''; if [ -f ${lock} ]; then IFS= read -r l < ${lock}; case "$l" in *${shq(token)}*) mine=1;; esac; fi`,
-    // One rm for the stage and the lock (the lock only while it is still ours).
-    cleanStage
-      ? `if [ -n "$mine" ]; then rm -rf -- ${stage} ${lock}; else rm -rf -- ${stage}; fi 2>/dev/null`
-      : `if [ -n "$mine" ]; then rm -f -- ${lock}; fi`,
+    // One rm for the stage and the lock, only while the lock is ours (the stage may hold another run's uploads otherwise).
+    `if [ -n "$mine" ]; then rm -rf -- ${cleanStage ? `${stage} ` : ''}${lock} 2>/dev/null; fi`,
     `if [ -n "$mine" ] && [ ! -f ${lock} ]; then echo gw.unlocked=1; fi`,
     'true',
   ].join('\n')
@@ -266,14 +264,28 @@ export function commitFilesScript(files: StagedFile[]): string {
   return lines.join('\n')
 }
 
-/** The line an installer round trip prints when it waits for the record/unlock script on stdin. */
-export const AWAIT_TAIL = 'gw.await_tail=1'
+/** The line an installer round trip prints when it waits for its tail (record, unlock) on stdin. */
+export function awaitTailLine(nonce: string): string {
+  return `gw.await_tail=${nonce}`
+}
+
+/** The line the tail prints when it has run to its end. */
+export function tailDoneLine(nonce: string): string {
+  return `gw.tail_done=${nonce}`
+}
+
+/** What gwfleet sends on stdin for the installer round trip to run at its end (see installerScript). */
+export function tailInput(nonce: string, script: string): string {
+  return `${nonce}\n${script}\necho ${tailDoneLine(nonce)}\n`
+}
 
 /**
  * Run one release's installer with this gateway's values, bounded by timeout(1) on the host. The
  * channel's stdin is kept for the end: after the installer and the cluster's answer, the script
- * prints AWAIT_TAIL and runs what gwfleet sends back, line by line (its record and unlock), so
- * those need no round trip of their own. Without an answer (stdin closed) it just ends.
+ * prints awaitTailLine(nonce) and runs, line by line, what follows the line `nonce` on stdin
+ * (tailInput: the record and unlock), so those need no round trip of their own. Whatever comes
+ * before that line (a sudo password sudo did not ask for) is read and dropped, never run; with
+ * stdin closed and no such line, the script just ends.
  */
 export function installerScript(o: {
   remoteDir: string
@@ -281,7 +293,9 @@ export function installerScript(o: {
   version: string
   timeoutSeconds: number
   commit: StagedFile[]
+  nonce: string
 }): string {
+  if (!/^[A-Za-z0-9]+$/.test(o.nonce)) throw new Error('the tail marker must be alphanumeric')
   const L = layout(o.remoteDir, o.gateway)
   const dir = `${L.releases}/${o.version}`
   return [
@@ -294,7 +308,7 @@ export function installerScript(o: {
     '[ -x ./deploy_gateway ] || chmod +x ./deploy_gateway',
     // timeout(1) puts the installer in its own process group and kills the whole group when the
     // time is up, so no orphaned installer keeps running on the host.
-    `timeout -k 15 ${o.timeoutSeconds} ./deploy_gateway --helm-values-file-path ${shq(L.values)} 2>&1 &`,
+    `timeout -k 15 ${o.timeoutSeconds} ./deploy_gateway --helm-values-file-path ${shq(L.values)} 2>&1 3<&- &`,
     'tp=$!',
     `echo "$tp" > ${shq(L.pidFile)}`,
     'wait "$tp"; rc=$?',
@@ -303,8 +317,9 @@ export function installerScript(o: {
     // Read the version back from the cluster in the same round trip.
     PRELUDE,
     versionQuery(),
-    `echo ${AWAIT_TAIL}`,
-    'while IFS= read -r gw_l <&3; do eval "$gw_l"; done',
+    // On a line of its own even if something the installer left behind wrote half a line.
+    `printf "\\n%s\\n" ${awaitTailLine(o.nonce)}`,
+    `gw_go=''; while IFS= read -r gw_l <&3; do if [ -n "$gw_go" ]; then eval "$gw_l"; elif [ "$gw_l" = ${o.nonce} ]; then gw_go=1; fi; done`,
     'exit 0',
   ].join('\n')
 }
@@ -312,7 +327,7 @@ export function installerScript(o: {
 /** Stop a running installer (its timeout(1) wrapper forwards the signal to the whole group). */
 export function stopInstallerScript(remoteDir: string, gateway: string): string {
   const L = layout(remoteDir, gateway)
-  return `if [ -f ${shq(L.pidFile)} ]; then IFS= read -r p < ${shq(L.pidFile)}; if [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; then sleep 2; kill -KILL -- -"$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; fi; fi; true`
+  return `if [ -f ${shq(L.pidFile)} ]; then IFS= read -r p < ${shq(L.pidFile)}; if [ -n "$p" ]; then kill -TERM "$p" 2>/dev/null; sleep 2; kill -KILL -- -"$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; fi; fi; true`
 }
 
 /** What gwfleet records on the host after a change. */

@@ -9,7 +9,7 @@ import {compareVersions} from '../release/version.js'
 import {forgetScript, recordScript, stopInstallerScript, uninstallScript, unlockScript, type HistoryEntry, type HostFacts} from '../remote/scripts.js'
 import {failingChecks, preflightFromOutput, preflightHost} from '../preflight/checks.js'
 import {describeHolder, heartbeat, isDeadLocalHolder, LOCK_TTL_SECONDS, lockAndProbe, probe, readThenLockIfNotInstalled, unlock, type ProbeResult} from '../steps/lock.js'
-import {InstallerFailed, runInstaller, type InstallerVerdict, type TailDone} from '../steps/install.js'
+import {runInstaller, type InstallerVerdict, type TailProgress} from '../steps/install.js'
 import {stageRelease, stageValues} from '../steps/upload.js'
 import type {Gateway, ReleaseRef, RenderedValues} from '../types.js'
 import type {RunContext} from './context.js'
@@ -292,34 +292,41 @@ async function actInstall(
       ctx.step(name, `running installer ${hop}`)
       const startedAt = new Date().toISOString()
       const last = hop === plan.hops[plan.hops.length - 1]
-      let judged = false
       // The record (and, after the last hop or a failure, the unlock) runs at the end of the
-      // installer's own round trip, for the verdict on this hop.
-      const tail = (v: InstallerVerdict): string => {
-        judged = true
-        if (v.ok) {
-          record = {gateway: name, version: hop, valuesSha256: job.values.sha256, deployedAt: new Date().toISOString(), operator: ctx.operator, command: ctx.options.command}
-          recordOnHost = false
-        }
+      // installer's own round trip, for the verdict on this hop; `tail` reports how far it got.
+      const tail: TailProgress = {sent: false, done: false, recorded: false, unlocked: false}
+      // The verdict on this hop becomes a history line and, when it is good, the new record.
+      const settleHop = (v: InstallerVerdict) => {
         history.push(historyLine(ctx, job, plan.action, current, hop, v.ok ? 'ok' : 'failed', v.ok ? undefined : v.error, startedAt))
+        if (!v.ok) return
+        record = {gateway: name, version: hop, valuesSha256: job.values.sha256, deployedAt: new Date().toISOString(), operator: ctx.operator, command: ctx.options.command}
+        recordOnHost = false
+      }
+      const tailFor = (v: InstallerVerdict): string => {
+        settleHop(v)
         const script = recordScript({remoteDir: job.gw.remoteDir, gateway: name, record, history})
         if (v.ok && !last) return script
         p.stopHeartbeat()
         return `${script}\n${unlockScript(job.gw.remoteDir, name, ctx.lockOwner.token)}`
       }
-      // What the host ran of it is not sent again.
-      const settle = (done: TailDone) => {
-        if (!done.ran) return
-        history.splice(0)
-        recordOnHost = true
-        if (done.unlocked) p.locked = false
-      }
       try {
-        settle(await runInstaller(ctx, s, hop, [...rel.staged, ...vals], tail))
+        await runInstaller(ctx, s, hop, [...rel.staged, ...vals], tailFor, tail)
+        if (!tail.sent) settleHop({ok: true, version: hop})
       } catch (e) {
-        if (e instanceof InstallerFailed && e.tail.ran) settle(e.tail)
-        else if (!judged) history.push(historyLine(ctx, job, plan.action, current, hop, 'failed', message(e), startedAt))
+        if (!tail.sent) settleHop({ok: false, error: message(e)})
         throw e
+      } finally {
+        // What the host ran to its end is not written again; a tail cut short is written again later.
+        if (tail.done) {
+          history.splice(0)
+          recordOnHost = true
+        }
+        if (tail.unlocked) p.locked = false
+      }
+      if (!last && (history.length > 0 || !recordOnHost)) {
+        // Without a tail that ran: write the record now, so an interruption between hops leaves the truth on the host.
+        await s.root(recordScript({remoteDir: job.gw.remoteDir, gateway: name, record, history: history.splice(0)}))
+        recordOnHost = true
       }
       // The values now on the host are the rendered ones; later hops need not send them again.
       facts = {...facts, valuesSha256: job.values.sha256}

@@ -1,6 +1,8 @@
 // Step: run one release's installer on the host and check what it says against SPEC section 1.
+import {randomBytes} from 'node:crypto'
+
 import {HostStepError} from '../errors.js'
-import {AWAIT_TAIL, installerScript, parseKv, parseProbe, stopInstallerScript, type StagedFile} from '../remote/scripts.js'
+import {awaitTailLine, installerScript, parseKv, parseProbe, stopInstallerScript, tailDoneLine, tailInput, type StagedFile} from '../remote/scripts.js'
 import type {RunContext} from '../runner/context.js'
 import type {HostSession} from '../runner/session.js'
 
@@ -34,9 +36,12 @@ export function verifyInstallerOutput(lines: string[], rc: number | null, expect
 /** What the installer round trip asks for at its end: the script to run on the host for this verdict. */
 export type TailFor = (verdict: InstallerVerdict) => string
 
-/** What the host confirmed of the tail script it ran. */
-export interface TailDone {
-  ran: boolean
+/** How far the tail got, as the host reported it line by line (also known when the connection drops). */
+export interface TailProgress {
+  /** The tail was sent. */
+  sent: boolean
+  /** The host ran it to its end. */
+  done: boolean
   recorded: boolean
   unlocked: boolean
 }
@@ -59,26 +64,41 @@ function judge(stdout: string, lines: string[], version: string, timeoutSeconds:
 
 /**
  * Move staged files into place and run the installer of `version`; throws when the hop failed.
- * With `tail`, the script for the verdict (record, unlock) runs at the end of the same round trip.
+ * With `tail`, the script for the verdict (record, unlock) runs at the end of the same round trip;
+ * `progress` says how far it got, also when the round trip ends in an error. Not with a sudo
+ * password: sudo reads it from the same stdin, which must then be closed right away.
  */
-export async function runInstaller(ctx: RunContext, s: HostSession, version: string, commit: StagedFile[], tail?: TailFor): Promise<TailDone> {
+export async function runInstaller(ctx: RunContext, s: HostSession, version: string, commit: StagedFile[], tail?: TailFor, progress?: TailProgress): Promise<void> {
   const t = ctx.options.timeoutSeconds
   const lines: string[] = []
   const all: string[] = []
+  const nonce = randomBytes(12).toString('hex')
+  const withTail = tail !== undefined && s.rootMode.kind !== 'sudo-password'
+  const p: TailProgress = progress ?? {sent: false, done: false, recorded: false, unlocked: false}
+  let verdict: InstallerVerdict | undefined
+  let installerEnded = false
   const onAbort = () => {
     s.root(stopInstallerScript(s.gw.remoteDir, s.gw.name), {timeoutMs: 20_000}).catch(() => undefined)
   }
   ctx.interrupt.hard.signal.addEventListener('abort', onAbort, {once: true})
   let res
-  let asked = false
   try {
-    res = await s.root(installerScript({remoteDir: s.gw.remoteDir, gateway: s.gw.name, version, timeoutSeconds: t, commit}), {
+    res = await s.root(installerScript({remoteDir: s.gw.remoteDir, gateway: s.gw.name, version, timeoutSeconds: t, commit, nonce}), {
       // The host enforces the timeout; the workstation's limit only guards against a silent host.
       timeoutMs: (t + 60) * 1000,
       collect: true,
       onLine: (line, stream) => {
-        if (stream === 'stdout') all.push(line)
-        if (line.startsWith('gw.')) return
+        if (stream === 'stdout') {
+          all.push(line)
+          if (p.sent) {
+            if (line === tailDoneLine(nonce)) p.done = true
+            else if (line === 'gw.recorded=1') p.recorded = true
+            else if (line === 'gw.unlocked=1') p.unlocked = true
+          }
+        }
+        if (line.startsWith('gw.installer_rc=')) installerEnded = true
+        // After the installer only gw. lines come, and the blank line that sets the tail marker apart.
+        if (line.startsWith('gw.') || (installerEnded && line === '')) return
         ctx.log.write(s.gw.name, `${stream === 'stderr' ? '! ' : '| '}${line}`)
         if (stream === 'stdout') {
           lines.push(line)
@@ -86,33 +106,24 @@ export async function runInstaller(ctx: RunContext, s: HostSession, version: str
         }
         ctx.reporter.line(s.gw.name, ctx.redactor.redact(line))
       },
-      answer: (line) => {
-        if (line !== AWAIT_TAIL) return undefined
-        asked = true
-        const verdict = judge(all.join('\n'), lines, version, t, ctx.interrupt.hard.signal.aborted)
-        return tail ? `${tail(redacted(ctx, verdict))}\n` : ''
-      },
+      answer: withTail
+        ? (line) => {
+            if (!line.endsWith(awaitTailLine(nonce))) return undefined
+            // The verdict is taken once, here: what the host records is what the run reports.
+            verdict = redacted(ctx, judge(all.join('\n'), lines, version, t, ctx.interrupt.hard.signal.aborted))
+            const input = tailInput(nonce, tail(verdict))
+            p.sent = true
+            return input
+          }
+        : undefined,
     })
   } finally {
     ctx.interrupt.hard.signal.removeEventListener('abort', onAbort)
   }
-  const verdict = judge(res.stdout, lines, version, t, ctx.interrupt.hard.signal.aborted)
-  const kv = parseKv(res.stdout)
-  const done: TailDone = {ran: asked && tail !== undefined, recorded: kv.has('recorded'), unlocked: kv.has('unlocked')}
-  if (!verdict.ok) throw new InstallerFailed(ctx.redactor.redact(verdict.error), done)
-  return done
+  verdict ??= redacted(ctx, judge(res.stdout, lines, version, t, ctx.interrupt.hard.signal.aborted))
+  if (!verdict.ok) throw new HostStepError(verdict.error)
 }
 
 function redacted(ctx: RunContext, v: InstallerVerdict): InstallerVerdict {
   return v.ok ? v : {ok: false, error: ctx.redactor.redact(v.error)}
-}
-
-/** A failed hop, with what the host already did of the tail script. */
-export class InstallerFailed extends HostStepError {
-  constructor(
-    message: string,
-    readonly tail: TailDone,
-  ) {
-    super(message)
-  }
 }

@@ -297,11 +297,11 @@ describe('gwfleet deploy (lab subnet 11)', () => {
     expect(await agentVersion(h)).toBe(VERSION)
     expect(await installs(h)).toHaveLength(1)
     expect((await statOn(h, '/opt/gwfleet/values/sudopw-1.yaml'))[0]).toMatch(/^600 root:root /)
-    // Record and unlock ran through sudo at the end of the installer's round trip (stdin kept open
-    // after the password): no separate step for them in the host's log.
+    // With a sudo password the installer's stdin closes right after it: record and unlock take
+    // their own round trip.
     expect(JSON.parse(await h.readFile('/opt/gwfleet/state/sudopw-1.json'))).toMatchObject({gateway: 'sudopw-1', version: VERSION, operator: expect.any(String)})
     expect(await h.exists('/opt/gwfleet/state/lock')).toBe(false)
-    expect(fs.readFileSync(path.join(ok.json.runDir, 'sudopw-1.log'), 'utf8')).not.toContain('== recording and unlocking')
+    expect(fs.readFileSync(path.join(ok.json.runDir, 'sudopw-1.log'), 'utf8')).toContain('== recording and unlocking')
 
     const again = await gw(['deploy', '-i', pwFleet, '--json'], {GWFLEET_BECOME_PASSWORD: SUDO_PASSWORD})
     expect(again.code, again.stdout + again.stderr).toBe(0)
@@ -377,5 +377,22 @@ describe('gwfleet deploy (lab subnet 11)', () => {
       expect(files, h.name).toContain(`/opt/gwfleet/values/${h === pwHost() ? 'sudopw-1' : NAMES.find((n) => host(n) === h)}.yaml`)
       expect((await h.exec('ls -A /opt/gwfleet/.stage 2>/dev/null')).stdout, `${h.name}: stage not cleaned`).toBe('')
     }
+  })
+
+  it('a sudo password that sudo never asks for (NOPASSWD) is never run on the host', async () => {
+    const h = host('boston-2')
+    const ran = '/tmp/gwfleet-password-ran'
+    const password = `pw"$(touch ${ran});x>${ran}2 'q`
+    const inv = ws.inventory(VERSION, [{host: h, name: 'nopw-1', opts: {user: 'ops', become: true}}], 'nopw.yaml')
+    const r = await gw(['deploy', '-i', inv, '--json'], {GWFLEET_BECOME_PASSWORD: password})
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(byName(r)['nopw-1']).toMatchObject({status: 'ok', action: 'reconfigure'})
+    expect(await h.exists(ran)).toBe(false)
+    expect(await h.exists(`${ran}2`)).toBe(false)
+    expect(await h.exists('/opt/gwfleet/state/lock')).toBe(false)
+    expect(JSON.parse(await h.readFile('/opt/gwfleet/state/nopw-1.json'))).toMatchObject({gateway: 'nopw-1', version: VERSION})
+    // Nothing of the password in the host's log either (no shell error quoting a piece of it).
+    const log = fs.readFileSync(path.join(r.json.runDir, 'nopw-1.log'), 'utf8')
+    for (const piece of ['touch', 'pw"', "'q"]) expect(log).not.toContain(piece)
   })
 })

@@ -297,4 +297,30 @@ describe('renderValues: files without references are checked once', () => {
     expect(b.secrets).toEqual(['two'])
     expect(cache.get(cache.key(readFileSync(withRef, 'utf8')))).toBeUndefined()
   })
+
+  it('never remembers a file that refers to something through an escape, and never uploads a text that does not match', async () => {
+    const cache = ValuesCache.memory()
+    const escaped = values(['tenant: t', 'helmRepoPassword: "\\x24{env:GW_EMPTY}"', ''])
+    const r = await renderValues(escaped, { cache, env: { GW_EMPTY: '' } })
+    expect(r.text).toContain('helmRepoPassword: ""')
+    expect(cache.get(cache.key(readFileSync(escaped, 'utf8')))).toBeUndefined()
+
+    // a cache file whose facts do not match what this process renders: the text is refused
+    const file = values(plain)
+    const store = path.join(tree({}), 'values.json')
+    const c1 = ValuesCache.load(store)
+    await renderValues(file, { cache: c1 })
+    c1.save()
+    const doc = JSON.parse(readFileSync(store, 'utf8'))
+    for (const k of Object.keys(doc.entries)) doc.entries[k].sha256 = '0'.repeat(64)
+    writeFileSync(store, JSON.stringify(doc))
+    const stale = await renderValues(file, { cache: ValuesCache.load(store) })
+    expect(stale.sha256).toBe('0'.repeat(64))
+    expect(() => stale.text).toThrow(/values cache/)
+    // a cache written for another format, gwfleet or yaml version is not used at all
+    doc.format = 'gwfleet-values-0 gwfleet@0.0.0 yaml@2.0.0'
+    writeFileSync(store, JSON.stringify(doc))
+    const other = ValuesCache.load(store)
+    expect(other.get(other.key(readFileSync(file, 'utf8')))).toBeUndefined()
+  })
 })

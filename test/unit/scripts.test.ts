@@ -7,7 +7,7 @@ import {describe, expect, it} from 'vitest'
 
 import {preflightBody} from '../../src/remote/ops-scripts.js'
 import {
-  AWAIT_TAIL,
+  awaitTailLine,
   commitFilesScript,
   installerScript,
   layout,
@@ -18,6 +18,8 @@ import {
   parseProbe,
   probeScript,
   recordScript,
+  tailDoneLine,
+  tailInput,
   unlockScript,
 } from '../../src/remote/scripts.js'
 import {Redactor} from '../../src/runner/redact.js'
@@ -37,7 +39,8 @@ describe('remote commands are exact strings with every value quoted', () => {
     expect(lockRefreshScript('/opt/gw fleet', 'a', 'tok')).toBe(`if [ -f '/opt/gw fleet/state/lock' ]; then IFS= read -r l < '/opt/gw fleet/state/lock'; case "$l" in *tok*) touch -c '/opt/gw fleet/state/lock';; esac; fi; true`)
     expect(lockClearScript('/opt/x', 'a')).toBe('if [ -f /opt/x/state/lock ]; then rm -f /opt/x/state/lock && echo gw.cleared=1; fi; echo gw.end=1')
     expect(unlockScript("/srv/it's", 'a', 'tok')).toContain("IFS= read -r l < '/srv/it'\\''s/state/lock'; case \"$l\" in *tok*) mine=1;; esac")
-    expect(unlockScript("/srv/it's", 'a', 'tok')).toContain("if [ -n \"$mine\" ]; then rm -rf -- '/srv/it'\\''s/.stage'/* '/srv/it'\\''s/state/lock'; else rm -rf -- '/srv/it'\\''s/.stage'/*; fi")
+    // the stage is cleaned only with the lock: it may hold another run's uploads otherwise
+    expect(unlockScript("/srv/it's", 'a', 'tok')).toContain("if [ -n \"$mine\" ]; then rm -rf -- '/srv/it'\\''s/.stage'/* '/srv/it'\\''s/state/lock' 2>/dev/null; fi")
   })
 
   it('keeps shell text in paths as data', () => {
@@ -208,22 +211,48 @@ describe('scripts run for real in a temp dir', () => {
     const owner = {owner: 'o@w', pid: 1, command: 'deploy', started: 't', token: 'tok-9'}
     expect(sh(lockAndProbeScript({remoteDir, gateway: 'gw', releaseVersions: ['1.5.0'], owner, ttlSeconds: 120, loginUser: 'root'}))).toContain('gw.lock_result=acquired')
     mkdirSync(`${remoteDir}/releases/1.5.0`, {recursive: true})
-    // a stand-in installer that would swallow stdin if it could read it
-    writeFileSync(`${remoteDir}/releases/1.5.0/deploy_gateway`, '#!/bin/sh\ncat >/dev/null\necho "agent: 1.5.0"\necho "All services are ready."\n', {mode: 0o644})
+    // a stand-in installer that would swallow stdin if it could read it, and leaves half a line behind
+    writeFileSync(`${remoteDir}/releases/1.5.0/deploy_gateway`, '#!/bin/sh\ncat >/dev/null\necho "agent: 1.5.0"\necho "All services are ready."\nprintf "half a line"\n', {mode: 0o644})
     const record = {gateway: 'gw', version: '1.5.0', valuesSha256: 'ab', deployedAt: 't', operator: 'o', command: 'deploy'}
-    const tail = `${recordScript({remoteDir, gateway: 'gw', record, history: []})}\n${unlockScript(remoteDir, 'gw', 'tok-9')}\n`
-    const out = sh(installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 10, commit: []}), tail)
+    const nonce = 'a1b2c3'
+    const tail = tailInput(nonce, `${recordScript({remoteDir, gateway: 'gw', record, history: []})}\n${unlockScript(remoteDir, 'gw', 'tok-9')}`)
+    const script = installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 10, commit: [], nonce})
+    const out = sh(script, tail)
     expect(out).toContain('agent: 1.5.0')
     expect(out).toContain('gw.installer_rc=0')
-    expect(out.indexOf(AWAIT_TAIL)).toBeGreaterThan(out.indexOf('gw.installer_rc=0'))
+    // the marker is on a line of its own, after the installer's half line
+    expect(out.split('\n')).toContain(awaitTailLine(nonce))
+    expect(out.indexOf(awaitTailLine(nonce))).toBeGreaterThan(out.indexOf('gw.installer_rc=0'))
     expect(out).toContain('gw.recorded=1')
     expect(out).toContain('gw.unlocked=1')
+    expect(out.split('\n')).toContain(tailDoneLine(nonce))
     expect(JSON.parse(readFileSync(`${remoteDir}/state/gw.json`, 'utf8'))).toEqual(record)
     expect(existsSync(`${remoteDir}/state/lock`)).toBe(false)
     expect(existsSync(`${remoteDir}/state/installer.pid`)).toBe(false)
     expect(parseProbe(sh(probeScript({remoteDir, gateway: 'gw', releaseVersions: []}))).installerRunning).toBeNull()
     // without an answer (stdin closed) the script just ends, holding nothing back
-    expect(sh(installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 10, commit: []}))).toContain(AWAIT_TAIL)
+    expect(sh(script)).toContain(awaitTailLine(nonce))
+    rmSync(remoteDir, {recursive: true, force: true})
+  })
+
+  it('never runs what comes before the marker on stdin (a sudo password sudo did not ask for)', () => {
+    const remoteDir = mkdtempSync(path.join(os.tmpdir(), 'gwfleet-tail-'))
+    mkdirSync(`${remoteDir}/releases/1.5.0`, {recursive: true})
+    writeFileSync(`${remoteDir}/releases/1.5.0/deploy_gateway`, '#!/bin/sh\necho "agent: 1.5.0"\n', {mode: 0o755})
+    const pwned = path.join(remoteDir, 'pwned')
+    const password = `pw"$(touch ${pwned});x>${pwned}2 'q`
+    const script = installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 10, commit: [], nonce: 'n0nce'})
+    // the password alone, stdin then closed (how a sudo -S round trip without a tail ends)
+    const alone = sh(script, `${password}\n`)
+    expect(alone).toContain(awaitTailLine('n0nce'))
+    expect(alone).not.toContain('exit=')
+    // the password, then a tail: only the tail runs
+    const both = sh(script, `${password}\n${tailInput('n0nce', 'echo gw.ran=1')}`)
+    expect(both).toContain('gw.ran=1')
+    expect(both).toContain(tailDoneLine('n0nce'))
+    expect(existsSync(pwned)).toBe(false)
+    expect(existsSync(`${pwned}2`)).toBe(false)
+    expect(() => installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 10, commit: [], nonce: 'a b'})).toThrow()
     rmSync(remoteDir, {recursive: true, force: true})
   })
 
