@@ -217,11 +217,12 @@ export interface StagedFile {
 }
 
 /** The directory part of a path ("/" for a top-level file). */
-function dirOf(p: string): string {
+export function dirOf(p: string): string {
   return p.replace(/\/[^/]*$/, '') || '/'
 }
 
-function baseOf(p: string): string {
+/** The last part of a path. */
+export function baseOf(p: string): string {
   return p.slice(p.lastIndexOf('/') + 1)
 }
 

@@ -2,42 +2,45 @@
 import {randomBytes} from 'node:crypto'
 
 import {HostStepError} from '../errors.js'
-import {freeSpaceScript, layout, parseKv, type HostFacts, type StagedFile} from '../remote/scripts.js'
+import {baseOf, dirOf, freeSpaceScript, layout, parseKv, type HostFacts, type StagedFile} from '../remote/scripts.js'
 import type {HostSession} from '../runner/session.js'
 import type {ReleaseContent, RenderedValues} from '../types.js'
 
 /**
- * A fresh folder in the stage for files that go to one target directory; they keep their target's
- * name there so the commit moves them with one mv.
+ * Upload files to the stage, all in parallel on one SFTP session: one fresh stage folder per target
+ * directory, each file under its target's name there, so the commit moves a folder's files with one mv.
  */
-async function stageDir(s: HostSession): Promise<string> {
-  const dir = `${layout(s.gw.remoteDir, s.gw.name).stage}/${randomBytes(6).toString('hex')}`
-  await s.mkdir(dir, 0o700)
-  return dir
+async function stage(s: HostSession, files: {target: string; data: Buffer | string; mode: number; sha256: string}[], bytes: number): Promise<StagedFile[]> {
+  const root = layout(s.gw.remoteDir, s.gw.name).stage
+  const folders = new Map<string, Promise<string>>()
+  const folderFor = (target: string) => {
+    let folder = folders.get(dirOf(target))
+    if (!folder) {
+      const dir = `${root}/${randomBytes(6).toString('hex')}`
+      folders.set(dirOf(target), (folder = s.mkdir(dir, 0o700).then(() => dir)))
+    }
+    return folder
+  }
+  try {
+    return await Promise.all(
+      files.map(async (f) => {
+        const staged = `${await folderFor(f.target)}/${baseOf(f.target)}`
+        await s.writeFile(staged, f.data, f.mode)
+        return {staged, target: f.target, sha256: f.sha256, mode: f.mode}
+      }),
+    )
+  } catch (e) {
+    return explainUploadFailure(s, e, bytes)
+  }
 }
 
-const dirOf = (p: string) => p.replace(/\/[^/]*$/, '')
-
-/** Upload the release files the host lacks (sha256-compared) to the stage; all in parallel on one SFTP session. */
+/** Upload the release files the host lacks (sha256-compared) to the stage. */
 export async function stageRelease(s: HostSession, release: ReleaseContent, facts: HostFacts): Promise<{staged: StagedFile[]; skipped: number; bytes: number}> {
-  const L = layout(s.gw.remoteDir, s.gw.name)
+  const dir = `${layout(s.gw.remoteDir, s.gw.name).releases}/${release.version}`
   const onHost = facts.releaseFiles.get(release.version)
   const todo = release.files.filter((f) => onHost?.get(f.path) !== f.sha256)
   const bytes = todo.reduce((n, f) => n + f.data.length, 0)
-  const staged = await (async () => {
-    // One stage folder per target directory (a release may have subfolders).
-    const folders = new Map<string, Promise<string>>()
-    return Promise.all(
-      todo.map(async (f) => {
-        const target = `${L.releases}/${release.version}/${f.path}`
-        let folder = folders.get(dirOf(target))
-        if (!folder) folders.set(dirOf(target), (folder = stageDir(s)))
-        const p = `${await folder}/${target.slice(target.lastIndexOf('/') + 1)}`
-        await s.writeFile(p, f.data, f.mode)
-        return {staged: p, target, sha256: f.sha256, mode: f.mode}
-      }),
-    )
-  })().catch((e: unknown) => explainUploadFailure(s, e, bytes))
+  const staged = await stage(s, todo.map((f) => ({target: `${dir}/${f.path}`, data: f.data, mode: f.mode, sha256: f.sha256})), bytes)
   return {staged, skipped: release.files.length - todo.length, bytes}
 }
 
@@ -45,12 +48,7 @@ export async function stageRelease(s: HostSession, release: ReleaseContent, fact
 export async function stageValues(s: HostSession, values: RenderedValues, facts: HostFacts): Promise<StagedFile[]> {
   if (facts.valuesSha256 === values.sha256) return []
   const target = layout(s.gw.remoteDir, s.gw.name).values
-  let p = ''
-  await (async () => {
-    p = `${await stageDir(s)}/${target.slice(target.lastIndexOf('/') + 1)}`
-    await s.writeFile(p, values.text, 0o600)
-  })().catch((e: unknown) => explainUploadFailure(s, e, Buffer.byteLength(values.text)))
-  return [{staged: p, target, sha256: values.sha256, mode: 0o600}]
+  return stage(s, [{target, data: values.text, mode: 0o600, sha256: values.sha256}], Buffer.byteLength(values.text))
 }
 
 function mb(bytes: number): string {
