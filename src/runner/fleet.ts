@@ -294,7 +294,7 @@ async function actInstall(
       const last = hop === plan.hops[plan.hops.length - 1]
       // The record (and, after the last hop or a failure, the unlock) runs at the end of the
       // installer's own round trip, for the verdict on this hop; `tail` reports how far it got.
-      const tail: TailProgress = {sent: false, done: false, recorded: false, unlocked: false}
+      const tail: TailProgress = {sent: false, done: false, unlocked: false}
       // The verdict on this hop becomes a history line and, when it is good, the new record.
       const settleHop = (v: InstallerVerdict) => {
         history.push(historyLine(ctx, job, plan.action, current, hop, v.ok ? 'ok' : 'failed', v.ok ? undefined : v.error, startedAt))

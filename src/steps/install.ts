@@ -42,7 +42,7 @@ export interface TailProgress {
   sent: boolean
   /** The host ran it to its end. */
   done: boolean
-  recorded: boolean
+  /** It released the lock. */
   unlocked: boolean
 }
 
@@ -74,7 +74,7 @@ export async function runInstaller(ctx: RunContext, s: HostSession, version: str
   const all: string[] = []
   const nonce = randomBytes(12).toString('hex')
   const withTail = tail !== undefined && s.rootMode.kind !== 'sudo-password'
-  const p: TailProgress = progress ?? {sent: false, done: false, recorded: false, unlocked: false}
+  const p: TailProgress = progress ?? {sent: false, done: false, unlocked: false}
   let verdict: InstallerVerdict | undefined
   let installerEnded = false
   const onAbort = () => {
@@ -92,7 +92,6 @@ export async function runInstaller(ctx: RunContext, s: HostSession, version: str
           all.push(line)
           if (p.sent) {
             if (line === tailDoneLine(nonce)) p.done = true
-            else if (line === 'gw.recorded=1') p.recorded = true
             else if (line === 'gw.unlocked=1') p.unlocked = true
           }
         }
