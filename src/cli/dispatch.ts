@@ -11,57 +11,33 @@ export type ParsedArgs = Record<string, string | undefined>
 /** Runs a parsed command line; resolves to the exit code. Errors are reported here, not thrown. */
 export type Action = (flags: ParsedFlags, args: ParsedArgs) => Promise<number>
 
+type Actions = typeof import('./actions.js')
+type Ops = typeof import('./ops.js')
+type Module = Actions | Ops
+
+/** An action from a module loaded when the command runs; its errors become a report and an exit code. */
+function from<M extends Module>(load: () => Promise<M>, run: (m: M, flags: ParsedFlags, args: ParsedArgs) => Promise<number>): Action {
+  return async (flags, args) => {
+    const m = await load()
+    return run(m, flags, args).catch((e) => m.reportError(e, flags.json === true))
+  }
+}
+
+const actions = () => import('./actions.js')
+const ops = () => import('./ops.js')
+const fleet = (f: ParsedFlags) => f as unknown as FleetFlagValues
+
 export const COMMANDS: Record<string, Action> = {
-  async audit(flags) {
-    const f = flags as unknown as FleetFlagValues
-    const {auditCommand, reportError} = await import('./actions.js')
-    return auditCommand(f).catch((e) => reportError(e, f.json))
-  },
-  async deploy(flags) {
-    const f = flags as unknown as FleetFlagValues
-    const {changeCommand, reportError} = await import('./actions.js')
-    return changeCommand('deploy', f).catch((e) => reportError(e, f.json))
-  },
-  async upgrade(flags) {
-    const f = flags as unknown as FleetFlagValues
-    const {changeCommand, reportError} = await import('./actions.js')
-    return changeCommand('upgrade', f).catch((e) => reportError(e, f.json))
-  },
-  async uninstall(flags) {
-    const f = flags as unknown as FleetFlagValues
-    const {changeCommand, reportError} = await import('./actions.js')
-    return changeCommand('uninstall', f).catch((e) => reportError(e, f.json))
-  },
-  async preflight(flags) {
-    const f = flags as unknown as FleetFlagValues
-    const {preflightCommand, reportError} = await import('./ops.js')
-    return preflightCommand(f).catch((e) => reportError(e, f.json))
-  },
-  async status(flags, args) {
-    const f = flags as unknown as FleetFlagValues
-    const {statusCommand, reportError} = await import('./ops.js')
-    return statusCommand(args.gateway, f).catch((e) => reportError(e, f.json))
-  },
-  async logs(flags, args) {
-    const f = flags as unknown as LogsFlagValues
-    const {logsCommand, reportError} = await import('./ops.js')
-    return logsCommand(args.gateway as string, f).catch((e) => reportError(e, f.json))
-  },
-  async history(flags, args) {
-    const f = flags as unknown as HistoryFlagValues
-    const {historyCommand, reportError} = await import('./ops.js')
-    return historyCommand(args.gateway, f).catch((e) => reportError(e, f.json))
-  },
-  async 'locks:list'(flags) {
-    const f = flags as unknown as FleetFlagValues
-    const {locksCommand, reportError} = await import('./ops.js')
-    return locksCommand('list', f).catch((e) => reportError(e, f.json))
-  },
-  async 'locks:clear'(flags) {
-    const f = flags as unknown as FleetFlagValues & {yes?: boolean}
-    const {locksCommand, reportError} = await import('./ops.js')
-    return locksCommand('clear', f).catch((e) => reportError(e, f.json))
-  },
+  audit: from(actions, (m, f) => m.auditCommand(fleet(f))),
+  deploy: from(actions, (m, f) => m.changeCommand('deploy', fleet(f))),
+  upgrade: from(actions, (m, f) => m.changeCommand('upgrade', fleet(f))),
+  uninstall: from(actions, (m, f) => m.changeCommand('uninstall', fleet(f))),
+  preflight: from(ops, (m, f) => m.preflightCommand(fleet(f))),
+  status: from(ops, (m, f, a) => m.statusCommand(a.gateway, fleet(f))),
+  logs: from(ops, (m, f, a) => m.logsCommand(a.gateway as string, f as unknown as LogsFlagValues)),
+  history: from(ops, (m, f, a) => m.historyCommand(a.gateway, f as unknown as HistoryFlagValues)),
+  'locks:list': from(ops, (m, f) => m.locksCommand('list', fleet(f))),
+  'locks:clear': from(ops, (m, f) => m.locksCommand('clear', f as unknown as FleetFlagValues & {yes?: boolean})),
 }
 
 /** Runs command `id` with its parsed flags and args and sets the process exit code. */
