@@ -358,6 +358,9 @@ function installSignalHooks() {
  */
 export async function startLab({ count = 3, subnet = 1, name = 'lab', osRelease = OS_RELEASE.ubuntu2204, startTimeoutMs = 30000, keepOnExit = false } = {}) {
   if (process.getuid?.() !== 0) throw new Error('the gwfleet lab needs root (mount namespaces, overlayfs)');
+  // GWFLEET_LAB_OFFSET shifts every lab's subnet and name, so two checkouts can run their suites at once.
+  const offset = Number(process.env.GWFLEET_LAB_OFFSET || 0);
+  if (offset) { subnet += offset; name = `${name}-o${offset}`; }
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$/.test(name)) throw new Error(`bad lab name ${JSON.stringify(name)}`);
   if (!Number.isInteger(subnet) || subnet < 1 || subnet > 250) throw new Error(`subnet must be an integer 1..250, got ${subnet}`);
   if (!Number.isInteger(count) || count < 1 || count > 254) throw new Error(`count must be an integer 1..254, got ${count}`);
