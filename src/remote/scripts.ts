@@ -1,37 +1,10 @@
 // Remote shell scripts, built by pure functions. Every value that reaches a script goes through
 // shq() here and nowhere else; secrets never do (they travel as file contents or on stdin).
 import {shq} from '../ssh/quote.js'
+import {baseOf, dirOf, layout, type RemoteLayout} from './layout.js'
+import {lockBody, type LockOwner} from './lock-scripts.js'
 
-/** Paths gwfleet uses under a gateway's remoteDir. */
-export interface RemoteLayout {
-  root: string
-  releases: string
-  valuesDir: string
-  values: string
-  stateDir: string
-  record: string
-  history: string
-  lock: string
-  stage: string
-  pidFile: string
-}
-
-/** The on-host layout for one gateway. */
-export function layout(remoteDir: string, gateway: string): RemoteLayout {
-  const root = remoteDir.replace(/\/+$/, '') || '/'
-  return {
-    root,
-    releases: `${root}/releases`,
-    valuesDir: `${root}/values`,
-    values: `${root}/values/${gateway}.yaml`,
-    stateDir: `${root}/state`,
-    record: `${root}/state/${gateway}.json`,
-    history: `${root}/state/history.jsonl`,
-    lock: `${root}/state/lock`,
-    stage: `${root}/.stage`,
-    pidFile: `${root}/state/installer.pid`,
-  }
-}
+export {baseOf, dirOf, layout, type RemoteLayout} from './layout.js'
 
 /** Sets a PATH that finds kubectl and k3s in /usr/local/bin even under sudo's secure_path. */
 export const PRELUDE = [
@@ -102,13 +75,17 @@ export function probeScript(o: ProbeOptions): string {
   return `${probeBody(o)}\necho gw.end=1\n`
 }
 
-/** Lock owner data written into the lock file. */
-export interface LockOwner {
-  owner: string
-  pid: number
-  command: string
-  started: string
-  token: string
+/** Make the missing directories of a gateway's layout (private ones 0700) and the upload stage. */
+export function prepareDirsBody(o: {remoteDir: string; gateway: string; loginUser: string}): string {
+  const L = layout(o.remoteDir, o.gateway)
+  const dirFail = `{ printf "gw.lock=error cannot create directories in %s\\n" ${shq(L.root)}; exit 0; }`
+  return [
+    'umask 022',
+    // Only missing directories are made, in one mkdir: the private ones (state, values, stage) are
+    // born 0700 (-m), their parents 0755; releases/<version> is made when a release is committed.
+    `if [ ! -d ${shq(L.stateDir)} ] || [ ! -d ${shq(L.valuesDir)} ] || [ ! -d ${shq(L.stage)} ]; then mkdir -p -m 700 ${shq(L.stateDir)} ${shq(L.valuesDir)} ${shq(L.stage)} || ${dirFail}; fi`,
+    ...(o.loginUser === 'root' ? [] : [`chown ${shq(o.loginUser)} ${shq(L.stage)}`]),
+  ].join('\n')
 }
 
 /** What taking a lock needs to know. */
@@ -119,7 +96,7 @@ export type LockOptions = ProbeOptions & {owner: LockOwner; ttlSeconds: number; 
  * and the upload stage owned by the login user, then probe — one round trip for all of it.
  */
 export function lockAndProbeScript(o: LockOptions): string {
-  return [lockBody(o), probeBody(o), ...ifNotInstalled(o.ifNotInstalled), 'echo gw.end=1'].join('\n')
+  return [prepareDirsBody(o), lockBody(o), probeBody(o), ...ifNotInstalled(o.ifNotInstalled), 'echo gw.end=1'].join('\n')
 }
 
 /** The marker after which a read-then-lock script's output is the locked read. */
@@ -134,6 +111,7 @@ export function readThenLockIfNotInstalledScript(o: LockOptions): string {
     probeBody({...o, releaseVersions: []}),
     'if [ -z "${GWV:-}" ]; then',
     `  echo ${LOCKED_SECTION}`,
+    prepareDirsBody(o),
     lockBody(o),
     probeBody(o),
     ...ifNotInstalled(o.ifNotInstalled),
@@ -147,83 +125,12 @@ function ifNotInstalled(script: string | undefined): string[] {
   return script ? ['if [ -z "${GWV:-}" ]; then', script, 'fi'] : []
 }
 
-function lockBody(o: LockOptions): string {
-  const L = layout(o.remoteDir, o.gateway)
-  const owner = JSON.stringify(o.owner)
-  const dirFail = `{ printf "gw.lock=error cannot create directories in %s\\n" ${shq(L.root)}; exit 0; }`
-  return [
-    'umask 022',
-    // Only missing directories are made, in one mkdir: the private ones (state, values, stage) are
-    // born 0700 (-m), their parents 0755; releases/<version> is made when a release is committed.
-    `if [ ! -d ${shq(L.stateDir)} ] || [ ! -d ${shq(L.valuesDir)} ] || [ ! -d ${shq(L.stage)} ]; then mkdir -p -m 700 ${shq(L.stateDir)} ${shq(L.valuesDir)} ${shq(L.stage)} || ${dirFail}; fi`,
-    ...(o.loginUser === 'root' ? [] : [`chown ${shq(o.loginUser)} ${shq(L.stage)}`]),
-    // Exclusive create: with noclobber the redirection fails when the lock exists.
-    'set -C',
-    `if { printf "%s\\n" ${shq(owner)} > ${shq(L.lock)}; } 2>/dev/null; then set +C; GW_MINE=1; echo "gw.lock_result=acquired"`,
-    'else',
-    '  set +C',
-    `  age=$(( $(date +%s) - $(stat -c %Y ${shq(L.lock)} 2>/dev/null || date +%s) ))`,
-    `  IFS= read -r prev < ${shq(L.lock)}`,
-    // Taken over when expired, or when it is exactly the lock of a run known to be dead.
-    `  if [ "$age" -gt ${o.ttlSeconds} ]${o.staleHolder !== undefined ? ` || [ "$prev" = ${shq(o.staleHolder)} ]` : ''}; then`,
-    '    printf "gw.lock_prev=%s\\n" "$prev"',
-    `    printf "%s\\n" ${shq(owner)} > ${shq(L.lock)}.$$ && mv -f ${shq(L.lock)}.$$ ${shq(L.lock)} && GW_MINE=1 && echo "gw.lock_result=takeover"`,
-    '  else',
-    '    printf "gw.lock_result=held\\ngw.lock_holder=%s\\n" "$prev"',
-    '    echo gw.end=1; exit 0',
-    '  fi',
-    'fi',
-  ].join('\n')
-}
-
-/** Refresh the lock's time if it is still ours. */
-export function lockRefreshScript(remoteDir: string, gateway: string, token: string): string {
-  const L = layout(remoteDir, gateway)
-  return `if [ -f ${shq(L.lock)} ]; then IFS= read -r l < ${shq(L.lock)}; case "$l" in *${shq(token)}*) touch -c ${shq(L.lock)};; esac; fi; true`
-}
-
-/** Remove the lock if it is still ours; clean the upload stage when something was staged. */
-export function unlockScript(remoteDir: string, gateway: string, token: string, cleanStage = true): string {
-  const L = layout(remoteDir, gateway)
-  const lock = shq(L.lock)
-  const stage = `${shq(L.stage)}/*`
-  return [
-    `mine=''; if [ -f ${lock} ]; then IFS= read -r l < ${lock}; case "$l" in *${shq(token)}*) mine=1;; esac; fi`,
-    // One rm for the stage and the lock, only while the lock is ours (the stage may hold another run's uploads otherwise).
-    `if [ -n "$mine" ]; then rm -rf -- ${cleanStage ? `${stage} ` : ''}${lock} 2>/dev/null; fi`,
-    `if [ -n "$mine" ] && [ ! -f ${lock} ]; then echo gw.unlocked=1; fi`,
-    'true',
-  ].join('\n')
-}
-
-/** Read a lock without touching it. */
-export function lockShowScript(remoteDir: string, gateway: string): string {
-  const L = layout(remoteDir, gateway)
-  return `if [ -f ${shq(L.lock)} ]; then printf "gw.lock=%s\\n" "$(tr -d "\\n" < ${shq(L.lock)})"; printf "gw.lock_age=%s\\n" "$(( $(date +%s) - $(stat -c %Y ${shq(L.lock)}) ))"; fi; echo gw.end=1`
-}
-
-/** Remove a lock whoever holds it (operator's explicit request). */
-export function lockClearScript(remoteDir: string, gateway: string): string {
-  const L = layout(remoteDir, gateway)
-  return `if [ -f ${shq(L.lock)} ]; then rm -f ${shq(L.lock)} && echo gw.cleared=1; fi; echo gw.end=1`
-}
-
 /** A staged upload waiting to be moved into place. */
 export interface StagedFile {
   staged: string
   target: string
   sha256: string
   mode: number
-}
-
-/** The directory part of a path ("/" for a top-level file). */
-export function dirOf(p: string): string {
-  return p.replace(/\/[^/]*$/, '') || '/'
-}
-
-/** The last part of a path. */
-export function baseOf(p: string): string {
-  return p.slice(p.lastIndexOf('/') + 1)
 }
 
 /**

@@ -6,7 +6,7 @@ import {randomBytes} from 'node:crypto'
 
 import {BastionPool, type ConnectOptions} from '../ssh/connection.js'
 import {loadUserSshConfig, type SshConfig} from '../ssh/sshconfig.js'
-import type {LockOwner} from '../remote/scripts.js'
+import type {LockOwner} from '../remote/lock-scripts.js'
 import type {Reporter} from '../render/progress.js'
 import type {Inventory} from '../types.js'
 import {Redactor} from './redact.js'

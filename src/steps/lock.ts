@@ -4,15 +4,14 @@ import {
   layout,
   lockAndProbeScript,
   LOCKED_SECTION,
-  lockRefreshScript,
   parseKv,
   parseProbe,
   probeScript,
   readThenLockIfNotInstalledScript,
-  unlockScript,
   type HostFacts,
   type LockOptions,
 } from '../remote/scripts.js'
+import {lockRefreshScript, unlockScript} from '../remote/lock-scripts.js'
 import {preflightBody, type PreflightScriptOptions} from '../remote/ops-scripts.js'
 import type {RunContext} from '../runner/context.js'
 import type {HostSession} from '../runner/session.js'

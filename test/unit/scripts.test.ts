@@ -12,16 +12,14 @@ import {
   installerScript,
   layout,
   lockAndProbeScript,
-  lockClearScript,
-  lockRefreshScript,
   parseKv,
   parseProbe,
   probeScript,
   recordScript,
   tailDoneLine,
   tailInput,
-  unlockScript,
 } from '../../src/remote/scripts.js'
+import {lockClearScript, lockRefreshScript, unlockScript} from '../../src/remote/lock-scripts.js'
 import {Redactor} from '../../src/runner/redact.js'
 import {rootCommand, sudoProblem} from '../../src/ssh/connection.js'
 import {verifyInstallerOutput} from '../../src/steps/install.js'
