@@ -10,7 +10,12 @@ export interface RemoteLayout {
   record: string
   history: string
   lock: string
+  /** Root-owned 0711: holds the two folders below, made anew each time a run takes the lock. */
   stage: string
+  /** Owned by the login user (0700): where SFTP puts uploads. Root only ever copies out of it. */
+  upload: string
+  /** Root-owned 0700: root's copies of the uploads, checked by sha256 before they are moved into place. */
+  verified: string
   pidFile: string
 }
 
@@ -27,6 +32,8 @@ export function layout(remoteDir: string, gateway: string): RemoteLayout {
     history: `${root}/state/history.jsonl`,
     lock: `${root}/state/lock`,
     stage: `${root}/.stage`,
+    upload: `${root}/.stage/upload`,
+    verified: `${root}/.stage/verified`,
     pidFile: `${root}/state/installer.pid`,
   }
 }
@@ -41,3 +48,9 @@ export function baseOf(p: string): string {
   return p.slice(p.lastIndexOf('/') + 1)
 }
 
+
+/** Every directory from "/" down to `dir`, in order: the ones whose owner and mode decide who controls `dir`. */
+export function ancestors(dir: string): string[] {
+  const parts = dir.split('/').filter(Boolean)
+  return ['/', ...parts.map((_, i) => `/${parts.slice(0, i + 1).join('/')}`)]
+}

@@ -1,7 +1,7 @@
 // Remote shell scripts, built by pure functions. Every value that reaches a script goes through
 // shq() here and nowhere else; secrets never do (they travel as file contents or on stdin).
 import {shq} from '../ssh/quote.js'
-import {baseOf, dirOf, layout, type RemoteLayout} from './layout.js'
+import {ancestors, dirOf, layout, type RemoteLayout} from './layout.js'
 import {lockBody, type LockOwner} from './lock-scripts.js'
 
 export {baseOf, dirOf, layout, type RemoteLayout} from './layout.js'
@@ -48,8 +48,53 @@ export interface ProbeOptions {
   extraPaths?: string[]
 }
 
+/**
+ * Decide whether remoteDir is safe for root to use, and set gw_safe=1 when it is. Every existing
+ * directory from "/" down to remoteDir must be a real directory (no symbolic link), owned by root
+ * and not writable by group or others; a parent may be world-writable only with the sticky bit (as
+ * /tmp is), since no other user can then rename or replace a root-owned entry in it. Prints
+ * gw.unsafe=<why> otherwise. Missing directories are fine: root makes them.
+ */
+function safetyBody(remoteDir: string): string {
+  const root = layout(remoteDir, '_').root
+  return [
+    "gw_safe=1",
+    `for gw_p in ${ancestors(root).map(shq).join(' ')}; do`,
+    '  if [ -L "$gw_p" ]; then gw_safe=""; printf "gw.unsafe=%s is a symbolic link\\n" "$gw_p"; break; fi',
+    '  if [ ! -e "$gw_p" ]; then break; fi',
+    '  if [ ! -d "$gw_p" ]; then gw_safe=""; printf "gw.unsafe=%s is not a directory\\n" "$gw_p"; break; fi',
+    '  gw_st=$(stat -c "%u %a %U" -- "$gw_p") || { gw_safe=""; printf "gw.unsafe=cannot stat %s\\n" "$gw_p"; break; }',
+    '  gw_u=${gw_st%% *}; gw_m=${gw_st#* }; gw_m=${gw_m%% *}; gw_n=${gw_st##* }',
+    `  if [ "$gw_u" != 0 ] || { [ $(( 0$gw_m & 022 )) != 0 ] && { [ "$gw_p" = ${shq(root)} ] || [ $(( 0$gw_m & 01000 )) = 0 ]; }; }; then`,
+    '    gw_safe=""; printf "gw.unsafe=%s has owner %s (uid %s) and mode %s; it must be owned by root and not writable by group or others\\n" "$gw_p" "$gw_n" "$gw_u" "$gw_m"; break',
+    '  fi',
+    'done',
+    // Inside a safe remoteDir only root can make entries; a symbolic link or a directory another
+    // user owns or may write (left by hand, or by an older gwfleet) is refused all the same.
+    'if [ -n "$gw_safe" ]; then',
+    `  set --; for gw_p in ${['releases', 'values', 'state'].map((d) => shq(`${root}/${d}`)).join(' ')}; do if [ -e "$gw_p" ] || [ -L "$gw_p" ]; then set -- "$@" "$gw_p"; fi; done`,
+    '  if [ $# -gt 0 ]; then gw_bad=$(find "$@" \\( -type l -o -type d \\( ! -user 0 -o -perm /022 \\) \\) -print -quit 2>/dev/null); else gw_bad=""; fi',
+    '  if [ -n "$gw_bad" ]; then gw_safe=""; printf "gw.unsafe=%s is %s; remove it or make it a root-owned directory not writable by group or others\\n" "$gw_bad" "$(stat -c "%F owned by %U with mode %a" -- "$gw_bad")"; fi',
+    'fi',
+  ].join('\n')
+}
+
+// The pid file holds the installer's pid and its start time (field 22 of /proc/PID/stat), so a pid
+// the kernel has since given to another process is never taken for the installer.
+const START_TIME_FN =
+  'gw_start() { gw_s=""; if [ -r "/proc/$1/stat" ]; then IFS= read -r gw_l < "/proc/$1/stat"; set -- ${gw_l##*) }; if [ $# -ge 20 ]; then shift 19; gw_s=$1; fi; fi; }'
+
+/** Sets gw_ip to the pid of an installer an earlier run started that still runs (else empty). */
+function runningInstaller(pidFile: string): string {
+  return [
+    START_TIME_FN,
+    `gw_ip=""; if [ -f ${shq(pidFile)} ]; then IFS=" " read -r gw_p gw_t < ${shq(pidFile)}; gw_start "$gw_p"; if [ -n "$gw_t" ] && [ "$gw_s" = "$gw_t" ]; then gw_ip=$gw_p; fi; fi`,
+  ].join('\n')
+}
+
 // Probes run on every host of every command: shell builtins where they can, one find and one
-// sha256sum for every file whose hash matters (values and uploaded releases).
+// sha256sum for the files whose hash matters (values and uploaded releases). Only files root owns
+// and nobody else may write count as present; any other copy is uploaded again and replaced.
 function probeBody(o: ProbeOptions): string {
   const L = layout(o.remoteDir, o.gateway)
   const hashed = [L.values, ...o.releaseVersions.map((v) => `${L.releases}/${v}`)]
@@ -58,15 +103,18 @@ function probeBody(o: ProbeOptions): string {
     // The effective uid, read by the shell itself (no process): the second field of Uid:.
     'while read -r k r e rest; do if [ "$k" = Uid: ]; then echo "gw.uid=$e"; break; fi; done < /proc/self/status',
     versionQuery(),
-    `if [ -f ${shq(L.record)} ]; then IFS= read -r r < ${shq(L.record)}; printf "gw.record=%s\\n" "$r"; fi`,
     'for p in /usr/local/bin/k3s-uninstall.sh /usr/bin/k3s-uninstall.sh; do if [ -f "$p" ]; then echo "gw.k3s_uninstall=$p"; break; fi; done',
-    o.releaseVersions.length
-      ? // find runs only over the paths that exist (none on a fresh host)
-        `set --; for p in ${hashed.map(shq).join(' ')}; do if [ -e "$p" ]; then set -- "$@" "$p"; fi; done; if [ $# -gt 0 ]; then find "$@" -type f ! -name '.*' -exec sha256sum {} + 2>/dev/null; fi`
-      : `if [ -f ${shq(L.values)} ]; then sha256sum ${shq(L.values)}; fi`,
-    `if [ -f ${shq(L.pidFile)} ]; then IFS= read -r ip < ${shq(L.pidFile)}; if kill -0 "$ip" 2>/dev/null; then echo "gw.installer_running=$ip"; fi; fi`,
+    safetyBody(o.remoteDir),
+    // Nothing under an unsafe remoteDir is read: it may lead anywhere.
+    'if [ -n "$gw_safe" ]; then',
+    `if [ -f ${shq(L.record)} ]; then IFS= read -r r < ${shq(L.record)}; printf "gw.record=%s\\n" "$r"; fi`,
+    // find runs only over the paths that exist (none on a fresh host)
+    `set --; for p in ${hashed.map(shq).join(' ')}; do if [ -e "$p" ]; then set -- "$@" "$p"; fi; done; if [ $# -gt 0 ]; then find "$@" -type f -user 0 ! -perm /022 ! -name '.*' -exec sha256sum {} + 2>/dev/null; fi`,
+    runningInstaller(L.pidFile),
+    'if [ -n "$gw_ip" ]; then echo "gw.installer_running=$gw_ip"; fi',
     // The age of a lock this script itself just took is 0 (GW_MINE, set by lockBody): no date/stat.
     `if [ -f ${shq(L.lock)} ]; then IFS= read -r l < ${shq(L.lock)}; printf "gw.lock=%s\\n" "$l"; if [ -n "\${GW_MINE:-}" ]; then echo gw.lock_age=0; else printf "gw.lock_age=%s\\n" "$(( $(date +%s) - $(stat -c %Y ${shq(L.lock)}) ))"; fi; fi`,
+    'fi',
   ].join('\n')
 }
 
@@ -75,16 +123,32 @@ export function probeScript(o: ProbeOptions): string {
   return `${probeBody(o)}\necho gw.end=1\n`
 }
 
-/** Make the missing directories of a gateway's layout (private ones 0700) and the upload stage. */
-export function prepareDirsBody(o: {remoteDir: string; gateway: string; loginUser: string}): string {
+/**
+ * Before anything is written: refuse an unsafe remoteDir (see safetyBody), then make the missing
+ * directories of the layout (private ones 0700). Ends the script when either fails.
+ */
+export function prepareDirsBody(o: {remoteDir: string; gateway: string}): string {
   const L = layout(o.remoteDir, o.gateway)
-  const dirFail = `{ printf "gw.lock=error cannot create directories in %s\\n" ${shq(L.root)}; exit 0; }`
   return [
+    safetyBody(o.remoteDir),
+    'if [ -z "$gw_safe" ]; then echo "gw.lock=error remoteDir is not safe for root to use (see gw.unsafe)"; echo gw.end=1; exit 0; fi',
     'umask 022',
-    // Only missing directories are made, in one mkdir: the private ones (state, values, stage) are
-    // born 0700 (-m), their parents 0755; releases/<version> is made when a release is committed.
-    `if [ ! -d ${shq(L.stateDir)} ] || [ ! -d ${shq(L.valuesDir)} ] || [ ! -d ${shq(L.stage)} ]; then mkdir -p -m 700 ${shq(L.stateDir)} ${shq(L.valuesDir)} ${shq(L.stage)} || ${dirFail}; fi`,
-    ...(o.loginUser === 'root' ? [] : [`chown ${shq(o.loginUser)} ${shq(L.stage)}`]),
+    // Only missing directories are made, in one mkdir: the private ones are born 0700 (-m), their
+    // parents 0755; releases/<version> is made when a release is committed.
+    `if [ ! -d ${shq(L.stateDir)} ] || [ ! -d ${shq(L.valuesDir)} ]; then mkdir -p -m 700 ${shq(L.stateDir)} ${shq(L.valuesDir)} || { printf "gw.lock=error cannot create directories in %s\\n" ${shq(L.root)}; echo gw.end=1; exit 0; }; fi`,
+  ].join('\n')
+}
+
+/**
+ * With the lock held: make the upload stage anew. Whatever an earlier run left there (uploads of a
+ * run cut off, values included) is removed; `rm -rf` never follows a symbolic link it meets. The
+ * login user gets a folder of their own for SFTP; root's folder beside it is 0700. When that fails,
+ * the lock this script just took is given back and the script ends.
+ */
+export function resetStageBody(o: {remoteDir: string; gateway: string; loginUser: string}): string {
+  const L = layout(o.remoteDir, o.gateway)
+  return [
+    `rm -rf -- ${shq(L.stage)} && mkdir -m 711 ${shq(L.stage)} && mkdir -m 700 ${shq(L.upload)} ${shq(L.verified)}${o.loginUser === 'root' ? '' : ` && chown ${shq(o.loginUser)} ${shq(L.upload)}`} || { printf "gw.stage=cannot prepare the upload stage %s\\n" ${shq(L.stage)}; rm -f ${shq(L.lock)}; echo gw.end=1; exit 0; }`,
   ].join('\n')
 }
 
@@ -96,7 +160,7 @@ export type LockOptions = ProbeOptions & {owner: LockOwner; ttlSeconds: number; 
  * and the upload stage owned by the login user, then probe — one round trip for all of it.
  */
 export function lockAndProbeScript(o: LockOptions): string {
-  return [prepareDirsBody(o), lockBody(o), probeBody(o), ...ifNotInstalled(o.ifNotInstalled), 'echo gw.end=1'].join('\n')
+  return [prepareDirsBody(o), lockBody(o), resetStageBody(o), probeBody(o), ...ifNotInstalled(o.ifNotInstalled), 'echo gw.end=1'].join('\n')
 }
 
 /** The marker after which a read-then-lock script's output is the locked read. */
@@ -113,6 +177,7 @@ export function readThenLockIfNotInstalledScript(o: LockOptions): string {
     `  echo ${LOCKED_SECTION}`,
     prepareDirsBody(o),
     lockBody(o),
+    resetStageBody(o),
     probeBody(o),
     ...ifNotInstalled(o.ifNotInstalled),
     'fi',
@@ -125,51 +190,48 @@ function ifNotInstalled(script: string | undefined): string[] {
   return script ? ['if [ -z "${GWV:-}" ]; then', script, 'fi'] : []
 }
 
-/** A staged upload waiting to be moved into place. */
+/** An upload in the login user's stage folder, waiting for root to take it. */
 export interface StagedFile {
-  staged: string
+  /** Its name in the stage's upload folder (a plain name: no folder the user could swap). */
+  name: string
   target: string
   sha256: string
   mode: number
+  size: number
 }
 
 /**
- * Verify staged files' hashes, then move them over their targets (same filesystem: atomic renames).
- * Files are uploaded with their final mode; files staged under their target's name in one stage
- * directory go to their target directory with one mv.
+ * Take staged uploads into place as root without trusting the login user, who owns the upload
+ * folder and may change, swap or link anything in it at any moment (also while this runs):
+ * root copies each file into its own 0700 folder (never following a symbolic link, never
+ * blocking on a FIFO, never reading more than the expected size plus one byte), checks the
+ * copies' sha256, and only then sets their mode and renames them over their targets. What root
+ * runs or reads later is only ever these checked, root-owned copies.
  */
-export function commitFilesScript(files: StagedFile[]): string {
-  if (files.length === 0) return 'true'
+export function commitFilesScript(o: {remoteDir: string; gateway: string; files: StagedFile[]}): string {
+  if (o.files.length === 0) return 'true'
+  const L = layout(o.remoteDir, o.gateway)
   const fail = (what: string, code: number) => `{ printf "gw.commit=failed %s\\n" ${shq(what)}; exit ${code}; }`
-  const check = files.map((f) => `${f.sha256}  ${f.staged}`).join('\n')
-  const dirs = [...new Set(files.map((f) => dirOf(f.target)))]
-  const staged = files.map((f) => shq(f.staged)).join(' ')
-  // One mv per (stage dir, target dir) where the names match; a file staged under another name alone.
-  const moves = new Map<string, string[]>()
-  const single: StagedFile[] = []
-  for (const f of files) {
-    if (baseOf(f.staged) !== baseOf(f.target)) single.push(f)
-    else {
-      const key = `${dirOf(f.staged)}\n${dirOf(f.target)}`
-      moves.set(key, [...(moves.get(key) ?? []), f.staged])
-    }
-  }
-  const lines = [
-    'umask 022',
+  const dirs = [...new Set(o.files.map((f) => dirOf(f.target)))]
+  // Copies are numbered: names in root's folder come from gwfleet, not from the upload folder.
+  const check = o.files.map((f, i) => `${f.sha256}  ${i}`).join('\n')
+  return [
+    'umask 077',
+    `cd ${shq(L.verified)} || ${fail('no stage folder (the lock step makes it)', 92)}`,
+    ...o.files.map(
+      (f, i) =>
+        `dd if=${shq(`${L.upload}/${f.name}`)} of=${i} iflag=nofollow,nonblock,count_bytes count=${f.size + 1} bs=1M status=none 2>/dev/null || ${fail(`reading the staged upload for ${f.target}`, 92)}`,
+    ),
     `printf "%s\\n" ${shq(check)} | sha256sum -c --quiet --status || { echo "gw.commit=checksum-mismatch"; exit 91; }`,
+    // Never writable by group or others, whatever the release's zip says.
+    ...o.files.map((f, i) => `chmod ${(f.mode & 0o755).toString(8)} ${i} || ${fail('chmod', 92)}`),
+    'umask 022',
     `m=''; for d in ${dirs.map(shq).join(' ')}; do [ -d "$d" ] || m=1; done`,
     `if [ -n "$m" ]; then mkdir -p ${dirs.map(shq).join(' ')} || ${fail(dirs.join(' '), 92)}; fi`,
-    // Files staged by a sudo login belong to that user: root takes them over (root's own need not).
-    `o=''; for f in ${staged}; do { [ -O "$f" ] && [ -G "$f" ]; } || o=1; done`,
-    `if [ -n "$o" ]; then chown 0:0 ${staged} || ${fail('chown', 92)}; fi`,
-    ...[...moves].map(([key, paths]) => {
-      const target = key.split('\n')[1]!
-      return `mv -f ${paths.map(shq).join(' ')} ${shq(target === '/' ? '/' : `${target}/`)} || ${fail(target, 92)}`
-    }),
-    ...single.map((f) => `mv -f ${shq(f.staged)} ${shq(f.target)} || ${fail(f.target, 92)}`),
+    // -T: a directory at the target's path is an error, not a place to move into.
+    ...o.files.map((f, i) => `mv -fT ${i} ${shq(f.target)} || ${fail(f.target, 92)}`),
     'echo gw.commit=ok',
-  ]
-  return lines.join('\n')
+  ].join('\n')
 }
 
 /** The line an installer round trip prints when it waits for its tail (record, unlock) on stdin. */
@@ -210,18 +272,22 @@ export function installerScript(o: {
     // Nothing but the tail reads the channel's stdin.
     'exec 3<&0 </dev/null',
     PRELUDE,
-    commitFilesScript(o.commit),
+    commitFilesScript({remoteDir: o.remoteDir, gateway: o.gateway, files: o.commit}),
     `cd ${shq(dir)} || { echo "gw.installer=missing release directory"; exit 93; }`,
     `[ -f ./deploy_gateway ] || { echo "gw.installer=missing deploy_gateway"; exit 93; }`,
+    // Root runs only a file root owns, that no one else may write, in a folder no one else may write.
+    `if [ -L ./deploy_gateway ] || [ ! -O ./deploy_gateway ] || [ -n "$(find . ./deploy_gateway -maxdepth 0 -perm /022)" ]; then echo "gw.installer=deploy_gateway or its folder is not root's own; not run"; exit 93; fi`,
     '[ -x ./deploy_gateway ] || chmod +x ./deploy_gateway',
     // timeout(1) puts the installer in its own process group and kills the whole group when the
     // time is up, so no orphaned installer keeps running on the host.
     `timeout -k 15 ${o.timeoutSeconds} ./deploy_gateway --helm-values-file-path ${shq(L.values)} 2>&1 3<&- &`,
     'tp=$!',
-    `echo "$tp" > ${shq(L.pidFile)}`,
+    START_TIME_FN,
+    `gw_start "$tp"; echo "$tp $gw_s" > ${shq(L.pidFile)}`,
     'wait "$tp"; rc=$?',
     `rm -f ${shq(L.pidFile)}`,
-    'echo "gw.installer_rc=$rc"',
+    // On a line of its own even when the installer's last line has no newline.
+    'printf "\\ngw.installer_rc=%s\\n" "$rc"',
     // Read the version back from the cluster in the same round trip.
     PRELUDE,
     versionQuery(),
@@ -232,10 +298,15 @@ export function installerScript(o: {
   ].join('\n')
 }
 
-/** Stop a running installer (its timeout(1) wrapper forwards the signal to the whole group). */
+/** Stop a running installer (its timeout(1) wrapper forwards the signal to the whole group); only
+ * when the pid file's process is still the one it names (same start time), never a reused pid. */
 export function stopInstallerScript(remoteDir: string, gateway: string): string {
   const L = layout(remoteDir, gateway)
-  return `if [ -f ${shq(L.pidFile)} ]; then IFS= read -r p < ${shq(L.pidFile)}; if [ -n "$p" ]; then kill -TERM "$p" 2>/dev/null; sleep 2; kill -KILL -- -"$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; fi; fi; true`
+  return [
+    runningInstaller(L.pidFile),
+    'if [ -n "$gw_ip" ]; then kill -TERM "$gw_ip" 2>/dev/null; sleep 2; gw_start "$gw_ip"; if [ "$gw_s" = "$gw_t" ]; then kill -KILL -- -"$gw_ip" 2>/dev/null; kill -KILL "$gw_ip" 2>/dev/null; fi; fi',
+    'true',
+  ].join('\n')
 }
 
 /** What gwfleet records on the host after a change. */
@@ -317,6 +388,8 @@ export interface HostFacts {
   k3sUninstall: string | null
   /** PID of an installer an earlier run started that is still running. */
   installerRunning: number | null
+  /** Why remoteDir is not safe for root to use (then nothing under it was read), else null. */
+  unsafe: string | null
 }
 
 /** Turn probe output into facts; `at` says where values and releases live, to sort the hashes. */
@@ -378,6 +451,7 @@ export function parseProbe(stdout: string, at?: RemoteLayout): HostFacts {
     lock: lockS ? {holder: lockS, ageSeconds: Number(one('lock_age') ?? '0')} : null,
     k3sUninstall: one('k3s_uninstall') ?? null,
     installerRunning: one('installer_running') ? Number(one('installer_running')) : null,
+    unsafe: one('unsafe') ?? null,
   }
 }
 

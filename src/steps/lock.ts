@@ -34,8 +34,13 @@ export interface ProbeResult {
 
 function checkUid(s: HostSession, facts: HostFacts): void {
   if (facts.uid === null) throw new HostStepError('the host did not answer the probe (no shell?)')
+  if (facts.unsafe) throw unsafeRemoteDir(s, facts.unsafe)
   if (facts.uid !== 0)
     throw new HostStepError(`${s.conn.target.user} is not root on this host; set become: true to use sudo`)
+}
+
+function unsafeRemoteDir(s: HostSession, why: string): HostStepError {
+  return new HostStepError(`remoteDir ${s.gw.remoteDir} is not safe for root to use, nothing was written: ${why}`)
 }
 
 /** Read-only probe: version, record, values hash, lock (audit, dry-run, the first look of a change). */
@@ -98,7 +103,11 @@ async function lockedRead(ctx: RunContext, s: HostSession, stdout: string, opts:
     result = kv.get('lock_result')?.[0]
     holder = kv.get('lock_holder')?.[0]
   }
+  const unsafe = kv.get('unsafe')?.[0]
+  if (unsafe) throw unsafeRemoteDir(s, unsafe)
   if (result === 'held') throw new HostStepError(`locked by another run: ${describeHolder(holder)}`)
+  const stageProblem = kv.get('stage')?.[0]
+  if (stageProblem) throw new HostStepError(`${stageProblem} (the lock was given back)`)
   if (result !== 'acquired' && result !== 'takeover') {
     const why = kv.get('lock')?.[0] ?? `no answer from the lock step`
     throw new HostStepError(`cannot take the lock in ${s.gw.remoteDir}: ${why}`)

@@ -2,31 +2,22 @@
 import {randomBytes} from 'node:crypto'
 
 import {HostStepError} from '../errors.js'
-import {baseOf, dirOf, freeSpaceScript, layout, parseKv, type HostFacts, type StagedFile} from '../remote/scripts.js'
+import {freeSpaceScript, layout, parseKv, type HostFacts, type StagedFile} from '../remote/scripts.js'
 import type {HostSession} from '../runner/session.js'
 import type {ReleaseContent, RenderedValues} from '../types.js'
 
 /**
- * Upload files to the stage, all in parallel on one SFTP session: one fresh stage folder per target
- * directory, each file under its target's name there, so the commit moves a folder's files with one mv.
+ * Upload files into the login user's stage folder (made by the lock step), all in parallel on one
+ * SFTP session, each under a random plain name; root takes them from there (commitFilesScript).
  */
 async function stage(s: HostSession, files: {target: string; data: Buffer | string; mode: number; sha256: string}[], bytes: number): Promise<StagedFile[]> {
-  const root = layout(s.gw.remoteDir, s.gw.name).stage
-  const folders = new Map<string, Promise<string>>()
-  const folderFor = (target: string) => {
-    let folder = folders.get(dirOf(target))
-    if (!folder) {
-      const dir = `${root}/${randomBytes(6).toString('hex')}`
-      folders.set(dirOf(target), (folder = s.mkdir(dir, 0o700).then(() => dir)))
-    }
-    return folder
-  }
+  const folder = layout(s.gw.remoteDir, s.gw.name).upload
   try {
     return await Promise.all(
       files.map(async (f) => {
-        const staged = `${await folderFor(f.target)}/${baseOf(f.target)}`
-        await s.writeFile(staged, f.data, f.mode)
-        return {staged, target: f.target, sha256: f.sha256, mode: f.mode}
+        const name = randomBytes(8).toString('hex')
+        await s.writeFile(`${folder}/${name}`, f.data, 0o600)
+        return {name, target: f.target, sha256: f.sha256, mode: f.mode, size: Buffer.byteLength(f.data)}
       }),
     )
   } catch (e) {

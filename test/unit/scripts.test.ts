@@ -1,6 +1,6 @@
 import {execFileSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {describe, expect, it} from 'vitest'
@@ -43,16 +43,16 @@ describe('remote commands are exact strings with every value quoted', () => {
 
   it('keeps shell text in paths as data', () => {
     const evil = '/opt/$(touch /tmp/gwfleet-pwned);x'
-    const script = commitFilesScript([{staged: `${evil}/.stage/a`, target: `${evil}/releases/1.5.0/deploy_gateway`, sha256: 'ab'.repeat(32), mode: 0o755}])
-    expect(script).toContain("'/opt/$(touch /tmp/gwfleet-pwned);x/.stage/a'")
-    // Run it for real: the hash check fails (no such file) and nothing is executed from the path.
+    const script = commitFilesScript({remoteDir: evil, gateway: 'g', files: [{name: 'a', target: `${evil}/releases/1.5.0/deploy_gateway`, sha256: 'ab'.repeat(32), mode: 0o755, size: 3}]})
+    expect(script).toContain("'/opt/$(touch /tmp/gwfleet-pwned);x/.stage/upload/a'")
+    // Run it for real: there is no stage folder, so it stops, and nothing is executed from the path.
     let out = ''
     try {
       execFileSync('sh', ['-c', script], {encoding: 'utf8'})
     } catch (e: any) {
       out = String(e.stdout)
     }
-    expect(out).toContain('gw.commit=checksum-mismatch')
+    expect(out).toContain('gw.commit=failed')
     expect(() => execFileSync('test', ['-e', '/tmp/gwfleet-pwned'])).toThrow()
   })
 
@@ -173,35 +173,60 @@ describe('scripts run for real in a temp dir', () => {
     }
   }
 
-  it('commits staged files with one mv per target directory, and only after their hashes match', () => {
+  it('commits root-owned copies of the uploads, only after their hashes match, never through a link or a FIFO', () => {
     const base = mkdtempSync(path.join(os.tmpdir(), 'gwfleet-commit-'))
-    mkdirSync(`${base}/.stage/r`, {recursive: true})
-    mkdirSync(`${base}/.stage/v`, {recursive: true})
-    writeFileSync(`${base}/.stage/r/deploy_gateway`, 'installer')
-    writeFileSync(`${base}/.stage/r/VERSION`, '1.5.0')
-    writeFileSync(`${base}/.stage/v/gw.yaml`, 'tenant: t')
-    writeFileSync(`${base}/.stage/v/odd-name`, 'other')
+    const up = `${base}/.stage/upload`
+    const ver = `${base}/.stage/verified`
+    const fresh = () => {
+      rmSync(`${base}/.stage`, {recursive: true, force: true})
+      mkdirSync(up, {recursive: true})
+      mkdirSync(ver, {recursive: true})
+    }
+    fresh()
+    writeFileSync(`${up}/a1`, 'installer')
+    writeFileSync(`${up}/a2`, '1.5.0')
+    writeFileSync(`${up}/a3`, 'tenant: t')
+    const file = (name: string, target: string, data: string, mode: number) => ({name, target, sha256: sha(data), mode, size: Buffer.byteLength(data)})
     const files = [
-      {staged: `${base}/.stage/r/deploy_gateway`, target: `${base}/releases/1.5.0/deploy_gateway`, sha256: sha('installer'), mode: 0o755},
-      {staged: `${base}/.stage/r/VERSION`, target: `${base}/releases/1.5.0/VERSION`, sha256: sha('1.5.0'), mode: 0o644},
-      {staged: `${base}/.stage/v/gw.yaml`, target: `${base}/values/gw.yaml`, sha256: sha('tenant: t'), mode: 0o600},
-      {staged: `${base}/.stage/v/odd-name`, target: `${base}/values/other.yaml`, sha256: sha('other'), mode: 0o600},
+      file('a1', `${base}/releases/1.5.0/deploy_gateway`, 'installer', 0o775),
+      file('a2', `${base}/releases/1.5.0/VERSION`, '1.5.0', 0o644),
+      file('a3', `${base}/values/gw.yaml`, 'tenant: t', 0o600),
     ]
-    const script = commitFilesScript(files)
-    // two directories with matching names: two mv lines, plus one for the file staged under another name
-    expect(script.split('\n').filter((l) => l.startsWith('mv -f '))).toHaveLength(3)
-    expect(sh(script)).toContain('gw.commit=ok')
+    const commit = (f: typeof files) => sh(commitFilesScript({remoteDir: base, gateway: 'gw', files: f}))
+    expect(commit(files)).toContain('gw.commit=ok')
     expect(readFileSync(`${base}/releases/1.5.0/deploy_gateway`, 'utf8')).toBe('installer')
     expect(readFileSync(`${base}/releases/1.5.0/VERSION`, 'utf8')).toBe('1.5.0')
     expect(readFileSync(`${base}/values/gw.yaml`, 'utf8')).toBe('tenant: t')
-    expect(readFileSync(`${base}/values/other.yaml`, 'utf8')).toBe('other')
-    expect(existsSync(`${base}/.stage/r/VERSION`)).toBe(false)
+    // the zip's group-write bit is dropped; the values stay private
+    expect(statSync(`${base}/releases/1.5.0/deploy_gateway`).mode & 0o777).toBe(0o755)
+    expect(statSync(`${base}/values/gw.yaml`).mode & 0o777).toBe(0o600)
+    // the uploads themselves were copied, not moved: the user's files never become root's
+    expect(existsSync(`${up}/a1`)).toBe(true)
 
-    // a staged file that changed after upload is never moved into place
-    writeFileSync(`${base}/.stage/r/VERSION`, 'tampered')
-    const bad = commitFilesScript([{staged: `${base}/.stage/r/VERSION`, target: `${base}/releases/1.6.0/VERSION`, sha256: sha('1.6.0'), mode: 0o644}])
-    expect(sh(bad)).toContain('gw.commit=checksum-mismatch')
+    // an upload changed after it was sent is never moved into place
+    fresh()
+    writeFileSync(`${up}/b1`, 'tampered')
+    expect(commit([file('b1', `${base}/releases/1.6.0/VERSION`, '1.6.0', 0o644)])).toContain('gw.commit=checksum-mismatch')
+    // nor one that grew: only the expected size plus one byte is read
+    fresh()
+    writeFileSync(`${up}/b2`, '1.6.0 and more')
+    expect(commit([file('b2', `${base}/releases/1.6.0/VERSION`, '1.6.0', 0o644)])).toContain('gw.commit=checksum-mismatch')
+    // a symbolic link to a file with the right bytes is not followed
+    fresh()
+    writeFileSync(`${base}/elsewhere`, '1.6.0')
+    symlinkSync(`${base}/elsewhere`, `${up}/b3`)
+    expect(commit([file('b3', `${base}/releases/1.6.0/VERSION`, '1.6.0', 0o644)])).toContain('gw.commit=failed')
+    // a FIFO does not block the commit
+    fresh()
+    execFileSync('mkfifo', [`${up}/b4`])
+    expect(commit([file('b4', `${base}/releases/1.6.0/VERSION`, '1.6.0', 0o644)])).toMatch(/gw\.commit=(failed|checksum-mismatch)/)
     expect(existsSync(`${base}/releases/1.6.0`)).toBe(false)
+    // a directory where a file should go is an error, not a place to move into
+    fresh()
+    mkdirSync(`${base}/releases/1.7.0/VERSION`, {recursive: true})
+    writeFileSync(`${up}/b5`, '1.7.0')
+    expect(commit([file('b5', `${base}/releases/1.7.0/VERSION`, '1.7.0', 0o644)])).toContain('gw.commit=failed')
+    expect(existsSync(`${base}/releases/1.7.0/VERSION/0`)).toBe(false)
     rmSync(base, {recursive: true, force: true})
   })
 
