@@ -333,13 +333,16 @@ export interface HistoryEntry {
   error?: string
 }
 
+/** The line recordScript prints once the record is in place. */
+export const RECORDED = 'gw.recorded=1'
+
 /** Write the deployed record (temp then rename) and append history lines. */
 export function recordScript(o: {remoteDir: string; gateway: string; record: DeployRecord | null; history: HistoryEntry[]}): string {
   const L = layout(o.remoteDir, o.gateway)
   // One command per line: the installer round trip runs these lines one by one (see installerScript).
   const lines = ['umask 077', `[ -d ${shq(L.stateDir)} ] || mkdir -p ${shq(L.stateDir)}`]
   if (o.record) {
-    lines.push(`printf "%s\\n" ${shq(JSON.stringify(o.record))} > ${shq(L.record)}.tmp && mv -f ${shq(L.record)}.tmp ${shq(L.record)} && echo gw.recorded=1`)
+    lines.push(`printf "%s\\n" ${shq(JSON.stringify(o.record))} > ${shq(L.record)}.tmp && mv -f ${shq(L.record)}.tmp ${shq(L.record)} && echo ${RECORDED}`)
   }
   for (const h of o.history) lines.push(`printf "%s\\n" ${shq(JSON.stringify(h))} >> ${shq(L.history)}`)
   lines.push('true')

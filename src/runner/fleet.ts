@@ -6,7 +6,7 @@ import {HostStepError, UnreachableError} from '../errors.js'
 import {planDeploy, planUninstall, planUpgrade, type HostPlan} from '../plan/plan.js'
 import {findRelease, readRelease} from '../release/releases.js'
 import {compareVersions} from '../release/version.js'
-import {forgetScript, recordScript, stopInstallerScript, uninstallScript, type HistoryEntry, type HostFacts} from '../remote/scripts.js'
+import {forgetScript, RECORDED, recordScript, stopInstallerScript, uninstallScript, type HistoryEntry, type HostFacts} from '../remote/scripts.js'
 import {unlockScript} from '../remote/lock-scripts.js'
 import {failingChecks, preflightFromOutput, preflightHost} from '../preflight/checks.js'
 import {describeHolder, heartbeat, isDeadLocalHolder, LOCK_TTL_SECONDS, lockAndProbe, probe, readThenLockIfNotInstalled, unlock, type ProbeResult} from '../steps/lock.js'
@@ -188,16 +188,20 @@ export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest
     return r
   }
 
-  const release = async (p: Prepared, before = '', cleanStage = true) => {
+  // Gives the lock back (running `before` first, in the same round trip); the host's answer, or
+  // null when there was no lock or no answer.
+  const release = async (p: Prepared, before = '', cleanStage = true): Promise<string | null> => {
     p.stopHeartbeat()
+    let out: string | null = null
     if (p.locked) {
       try {
-        await unlock(ctx, p.session, before, cleanStage)
+        out = await unlock(ctx, p.session, before, cleanStage)
       } catch (e) {
         ctx.log.write(p.job.gw.name, `could not release the lock: ${message(e)}`)
       }
     }
     p.session.close()
+    return out
   }
 
   const needsAction = (p: Prepared) => !p.plan.refused && p.plan.action !== 'none' && !ctx.options.dryRun
@@ -266,7 +270,7 @@ async function actInstall(
   releases: ReleaseRef[],
   p: Prepared,
   batch: number | undefined,
-  release: (p: Prepared, before?: string) => Promise<void>,
+  release: (p: Prepared, before?: string) => Promise<string | null>,
 ): Promise<HostResult> {
   const {job, session: s, plan} = p
   const name = job.gw.name
@@ -310,8 +314,9 @@ async function actInstall(
         p.stopHeartbeat()
         return `${script}\n${unlockScript(job.gw.remoteDir, name, ctx.lockOwner.token)}`
       }
+      let tailWithRecord = false
       try {
-        await runInstaller(ctx, s, hop, [...rel.staged, ...vals], tailFor, tail)
+        await runInstaller(ctx, s, hop, [...rel.staged, ...vals], (v) => ((tailWithRecord = v.ok), tailFor(v)), tail)
         if (!tail.sent) settleHop({ok: true, version: hop})
       } catch (e) {
         if (!tail.sent) settleHop({ok: false, error: message(e)})
@@ -324,9 +329,11 @@ async function actInstall(
         }
         if (tail.unlocked) p.locked = false
       }
+      if (tail.done && tailWithRecord && !tail.recorded) throw new HostStepError(recordFailed(job))
       if (!last && (history.length > 0 || !recordOnHost)) {
         // Without a tail that ran: write the record now, so an interruption between hops leaves the truth on the host.
-        await s.root(recordScript({remoteDir: job.gw.remoteDir, gateway: name, record, history: history.splice(0)}))
+        const out = await s.root(recordScript({remoteDir: job.gw.remoteDir, gateway: name, record: recordOnHost ? null : record, history: history.splice(0)}))
+        if (!recordOnHost && !out.stdout.includes(RECORDED)) throw new HostStepError(recordFailed(job))
         recordOnHost = true
       }
       // The values now on the host are the rendered ones; later hops need not send them again.
@@ -349,12 +356,18 @@ async function actInstall(
     }
   }
   if (p.locked) ctx.step(name, 'recording and unlocking')
-  await release(p, recordScript({remoteDir: job.gw.remoteDir, gateway: name, record: recordOnHost ? null : record, history}))
+  const recording = !recordOnHost
+  const out = await release(p, recordScript({remoteDir: job.gw.remoteDir, gateway: name, record: recordOnHost ? null : record, history}))
+  if (recording && out !== null && !out.includes(RECORDED)) error ??= recordFailed(job)
   if (error) {
     const interrupted = /interrupted by the operator/.test(error) && reached.length === 0
     return {...resultOf(p, reached), status: interrupted ? 'skipped' : 'failed', error: withStop(error, current, plan.fromVersion), batch}
   }
   return {...resultOf(p, reached), status: 'ok', batch}
+}
+
+function recordFailed(job: Job): string {
+  return `the gateway was changed, but its record could not be written in ${job.gw.remoteDir}/state (disk full or read-only?); audit will show drift until a rerun records it`
 }
 
 function withStop(error: string, current: string | null, from: string | null): string {
@@ -424,7 +437,7 @@ async function actUninstall(
   ctx: RunContext,
   p: Prepared,
   batch: number | undefined,
-  release: (p: Prepared, before?: string) => Promise<void>,
+  release: (p: Prepared, before?: string) => Promise<string | null>,
 ): Promise<HostResult> {
   const {job, session: s, plan} = p
   const name = job.gw.name

@@ -2,7 +2,7 @@
 import {randomBytes} from 'node:crypto'
 
 import {HostStepError} from '../errors.js'
-import {awaitTailLine, installerScript, parseKv, parseProbe, stopInstallerScript, tailDoneLine, tailInput, type StagedFile} from '../remote/scripts.js'
+import {awaitTailLine, installerScript, RECORDED, parseKv, parseProbe, stopInstallerScript, tailDoneLine, tailInput, type StagedFile} from '../remote/scripts.js'
 import type {RunContext} from '../runner/context.js'
 import type {HostSession} from '../runner/session.js'
 
@@ -44,6 +44,8 @@ export interface TailProgress {
   done: boolean
   /** It released the lock. */
   unlocked: boolean
+  /** It wrote the deployed record. */
+  recorded?: boolean
 }
 
 /** The verdict on an installer round trip from its stdout so far (commit, installer, cluster). */
@@ -93,6 +95,7 @@ export async function runInstaller(ctx: RunContext, s: HostSession, version: str
           if (p.sent) {
             if (line === tailDoneLine(nonce)) p.done = true
             else if (line === 'gw.unlocked=1') p.unlocked = true
+            else if (line === RECORDED) p.recorded = true
           }
         }
         if (line.startsWith('gw.installer_rc=')) installerEnded = true

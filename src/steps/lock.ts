@@ -159,8 +159,8 @@ export function heartbeat(ctx: RunContext, s: HostSession): () => void {
   return () => clearInterval(t)
 }
 
-/** Release the lock if it is still ours; `before` runs in the same round trip (records, history). */
-export async function unlock(ctx: RunContext, s: HostSession, before = '', cleanStage = true): Promise<void> {
+/** Release the lock if it is still ours; `before` runs in the same round trip (records, history). Returns the output. */
+export async function unlock(ctx: RunContext, s: HostSession, before = '', cleanStage = true): Promise<string> {
   const script = `${before}\n${unlockScript(s.gw.remoteDir, s.gw.name, ctx.lockOwner.token, cleanStage)}`
-  await s.root(script, {timeoutMs: 30_000})
+  return (await s.root(script, {timeoutMs: 30_000})).stdout
 }
