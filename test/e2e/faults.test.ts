@@ -328,14 +328,13 @@ describe('faults', () => {
     const victim = H(13)
     const healthy = H(14)
     const inv = ws.inventory('1.5.0', [{host: victim}, {host: healthy}])
-    const upper = path.join(LAB_ROOT, LAB_NAME, 'hosts', victim.name, 'opt', 'upper', 'gwfleet', '.stage')
+    const upper = path.join(LAB_ROOT, LAB_NAME, 'hosts', victim.name, 'opt', 'upper', 'gwfleet', '.stage', 'upload')
     const stagedBytes = () => {
       try {
-        // each upload has its own folder in the stage: .stage/<random>/huge.bin
+        // uploads land in the login user's folder of the stage, each under a random name
         return fs
           .readdirSync(upper)
-          .map((d) => path.join(upper, d, 'huge.bin'))
-          .filter((f) => fs.existsSync(f))
+          .map((f) => path.join(upper, f))
           .reduce((n, f) => n + fs.statSync(f).size, 0)
       } catch {
         return 0
