@@ -445,15 +445,18 @@ async function actUninstall(
   const startedAt = new Date().toISOString()
   try {
     ctx.step(name, 'uninstalling')
-    const res = await s.root(uninstallScript({cilium: job.values.ciliumEnabled, timeoutSeconds: ctx.options.timeoutSeconds}), {
+    let rc: string | undefined
+    await s.root(uninstallScript({cilium: job.values.ciliumEnabled, timeoutSeconds: ctx.options.timeoutSeconds}), {
       timeoutMs: (ctx.options.timeoutSeconds + 60) * 1000,
-      onLine: (line) => {
+      // Streamed, not kept: k3s-uninstall.sh may print without bound.
+      collect: false,
+      onLine: (line, stream) => {
+        if (stream === 'stdout') rc ??= /gw\.uninstall_rc=(\S+)/.exec(line)?.[1]
         if (line.startsWith('gw.')) return
         ctx.log.write(name, `| ${line}`)
         ctx.reporter.line(name, ctx.redactor.redact(line))
       },
     })
-    const rc = /gw\.uninstall_rc=(\S+)/.exec(res.stdout)?.[1]
     if (rc !== '0' && rc !== 'absent') error = rc === '124' || rc === '137' ? `k3s-uninstall.sh did not finish within ${ctx.options.timeoutSeconds}s` : `k3s-uninstall.sh exited with code ${rc ?? 'unknown'}`
   } catch (e) {
     error = ctx.redactor.redact(message(e))

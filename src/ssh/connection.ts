@@ -9,6 +9,7 @@ import ssh2 from 'ssh2'
 import {HostStepError, UnreachableError} from '../errors.js'
 import {appendKnownHost, checkHostKey, fingerprint, formatKnownHostsLine, keyType, knownKeyTypes, loadKnownHosts, parseKnownHosts, preferredHostKeyAlgorithms} from './knownhosts.js'
 import type {KnownHostEntry} from './knownhosts.js'
+import {BoundedBytes, formatBytes, LineSplitter, MAX_COLLECTED_STDOUT, MAX_KEPT_STDERR} from './output.js'
 import {shq} from './quote.js'
 
 const {Client, utils} = ssh2
@@ -50,7 +51,10 @@ export interface ExecOptions {
   /** Workstation-side limit; the remote side has its own (timeout(1)) where it matters. */
   timeoutMs?: number
   signal?: AbortSignal
-  /** Keep stdout in the result (default true). */
+  /**
+   * Keep stdout in the result (default true), up to MAX_COLLECTED_STDOUT: more fails the command.
+   * Commands that may print without bound (installer, uninstall, logs) pass false and read onLine.
+   */
   collect?: boolean
   /**
    * Keeps stdin open (after `stdin`) and is asked about every stdout line; the first line it
@@ -209,35 +213,14 @@ export class Connection {
           return
         }
         const collect = o.collect !== false
-        const out: string[] = []
-        const errOut: string[] = []
+        // Probes are kept whole up to a limit; streamed commands keep nothing. Of stderr only the
+        // beginning is kept (sudo's complaints); lines are cut at MAX_LINE. Memory stays bounded.
+        const out = new BoundedBytes(collect ? MAX_COLLECTED_STDOUT : 0)
+        const errOut = new BoundedBytes(MAX_KEPT_STDERR)
         let code: number | null = null
         let signal: string | undefined
         let timer: NodeJS.Timeout | undefined
         let settled = false
-        const splitter = (stream: 'stdout' | 'stderr', sink: string[], ask?: (line: string) => void) => {
-          let rest = ''
-          const wantLines = Boolean(o.onLine || (ask && o.answer))
-          return {
-            push(chunk: Buffer) {
-              const s = chunk.toString('utf8')
-              if (collect || stream === 'stderr') sink.push(s)
-              if (!wantLines) return
-              rest += s
-              let i
-              while ((i = rest.indexOf('\n')) >= 0) {
-                const line = rest.slice(0, i).replace(/\r$/, '')
-                rest = rest.slice(i + 1)
-                o.onLine?.(line, stream)
-                ask?.(line)
-              }
-            },
-            flush() {
-              if (o.onLine && rest) o.onLine(rest, stream)
-              rest = ''
-            },
-          }
-        }
         let answered = false
         const ask = (line: string) => {
           if (answered || !o.answer) return
@@ -252,24 +235,45 @@ export class Connection {
           answered = true
           ch.end(reply)
         }
-        const so = splitter('stdout', out, ask)
-        const se = splitter('stderr', errOut)
+        const so = o.onLine || o.answer
+          ? new LineSplitter((line) => {
+              o.onLine?.(line, 'stdout')
+              // A last line without newline comes once the command has ended: nothing to answer.
+              if (!settled) ask(line)
+            })
+          : undefined
+        const se = o.onLine ? new LineSplitter((line) => o.onLine!(line, 'stderr')) : undefined
         const finish = (e?: Error) => {
           if (settled) return
           settled = true
           if (timer) clearTimeout(timer)
           o.signal?.removeEventListener('abort', onAbort)
-          so.flush()
-          se.flush()
+          so?.flush()
+          se?.flush()
           if (e) reject(e)
-          else resolve({code, signal, stdout: out.join(''), stderr: errOut.join('')})
+          else {
+            const stderr = errOut.text() + (errOut.over ? `\n[gwfleet: ${formatBytes(errOut.dropped)} more of stderr cut]` : '')
+            resolve({code, signal, stdout: collect ? out.text() : '', stderr})
+          }
         }
         const onAbort = () => {
           ch.close()
           finish(new HostStepError('stopped by the operator'))
         }
-        ch.on('data', (d: Buffer) => so.push(d))
-        ch.stderr.on('data', (d: Buffer) => se.push(d))
+        ch.on('data', (d: Buffer) => {
+          if (settled) return
+          if (collect && !out.push(d)) {
+            ch.close()
+            finish(new HostStepError(`the remote command printed more than ${formatBytes(MAX_COLLECTED_STDOUT)}; stopped it (a read of the host prints a few KB)`))
+            return
+          }
+          so?.push(d)
+        })
+        ch.stderr.on('data', (d: Buffer) => {
+          if (settled) return
+          errOut.push(d)
+          se?.push(d)
+        })
         ch.on('exit', (c: number | null, s?: string) => {
           code = c
           signal = s ?? undefined

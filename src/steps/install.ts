@@ -2,35 +2,81 @@
 import {randomBytes} from 'node:crypto'
 
 import {HostStepError} from '../errors.js'
-import {awaitTailLine, installerScript, RECORDED, parseKv, parseProbe, stopInstallerScript, tailDoneLine, tailInput, type StagedFile} from '../remote/scripts.js'
+import {awaitTailLine, installerScript, parseProbe, RECORDED, stopInstallerScript, tailDoneLine, tailInput, type StagedFile} from '../remote/scripts.js'
 import type {RunContext} from '../runner/context.js'
 import type {HostSession} from '../runner/session.js'
 
 /** The verdict on an installer run. */
 export type InstallerVerdict = {ok: true; version: string} | {ok: false; error: string}
 
-/** Check an installer's output: exit code, "Deployed versions" with the agent version, "All services are ready.". */
-export function verifyInstallerOutput(lines: string[], rc: number | null, expected: string, timeoutSeconds: number): InstallerVerdict {
-  const last = [...lines].reverse().find((l) => l.trim() !== '')?.trim() ?? ''
-  if (rc === 124 || rc === 137) return {ok: false, error: `installer ${expected} did not finish within ${timeoutSeconds}s and was stopped on the host`}
-  if (rc === null) return {ok: false, error: `installer ${expected} ended without an exit code`}
-  if (rc !== 0) return {ok: false, error: `installer ${expected} exited with code ${rc}${last ? `: ${last.slice(0, 200)}` : ''}`}
-  let inBlock = false
-  let agent: string | undefined
-  let ready = false
-  for (const raw of lines) {
-    const l = raw.trim()
-    if (l === 'Deployed versions:') inBlock = true
-    else if (inBlock) {
-      const m = /^agent:\s*(\S+)$/.exec(l)
-      if (m) agent = m[1]
+/** Most distinct `gw.` keys, values per key and characters per value an installer round trip keeps. */
+const MAX_KV_KEYS = 64
+const MAX_KV_VALUES = 4
+const MAX_KV_VALUE = 4096
+
+/**
+ * What the verdict needs from an installer round trip's stdout, fed line by line: the markers of
+ * SPEC section 1 ("Deployed versions:" then "agent: X.Y.Z", "All services are ready."), the last
+ * non-empty line (for the error) and the `gw.key=value` lines of gwfleet's script. Its size does
+ * not grow with the output: an installer may print gigabytes.
+ */
+export class InstallerOutput {
+  private inBlock = false
+  private agent: string | undefined
+  private ready = false
+  private last = ''
+  private readonly kv = new Map<string, string[]>()
+
+  /** One line of stdout (lines starting with `gw.` are the script's, the rest the installer's). */
+  feed(line: string): void {
+    if (line.startsWith('gw.')) {
+      const m = /^gw\.([A-Za-z0-9_.-]+?)=(.*)$/.exec(line)
+      if (!m) return
+      const list = this.kv.get(m[1])
+      if (list) {
+        if (list.length < MAX_KV_VALUES) list.push(m[2].slice(0, MAX_KV_VALUE))
+      } else if (this.kv.size < MAX_KV_KEYS) this.kv.set(m[1], [m[2].slice(0, MAX_KV_VALUE)])
+      return
     }
-    if (l === 'All services are ready.') ready = true
+    const l = line.trim()
+    if (l === '') return
+    this.last = l.slice(0, 200)
+    if (l === 'Deployed versions:') this.inBlock = true
+    else if (this.inBlock) {
+      const m = /^agent:\s*(\S+)$/.exec(l)
+      if (m) this.agent = m[1]
+    }
+    if (l === 'All services are ready.') this.ready = true
   }
-  if (agent === undefined) return {ok: false, error: `installer ${expected} exited 0 but never reported the deployed versions`}
-  if (agent !== expected) return {ok: false, error: `installer reported agent ${agent}, expected ${expected}`}
-  if (!ready) return {ok: false, error: `installer ${expected} never reported "All services are ready."`}
-  return {ok: true, version: agent}
+
+  /** The first value the script printed for `gw.<key>=`. */
+  value(key: string): string | undefined {
+    return this.kv.get(key)?.[0]
+  }
+
+  /** The `gw.` lines kept, as text for the parsers of scripts.ts. */
+  kvText(): string {
+    return [...this.kv].flatMap(([k, vs]) => vs.map((v) => `gw.${k}=${v}`)).join('\n')
+  }
+
+  /** Check the installer's part: exit code, "Deployed versions" with the agent version, "All services are ready.". */
+  verdict(rc: number | null, expected: string, timeoutSeconds: number): InstallerVerdict {
+    const last = this.last
+    if (rc === 124 || rc === 137) return {ok: false, error: `installer ${expected} did not finish within ${timeoutSeconds}s and was stopped on the host`}
+    if (rc === null) return {ok: false, error: `installer ${expected} ended without an exit code`}
+    if (rc !== 0) return {ok: false, error: `installer ${expected} exited with code ${rc}${last ? `: ${last}` : ''}`}
+    if (this.agent === undefined) return {ok: false, error: `installer ${expected} exited 0 but never reported the deployed versions`}
+    if (this.agent !== expected) return {ok: false, error: `installer reported agent ${this.agent}, expected ${expected}`}
+    if (!this.ready) return {ok: false, error: `installer ${expected} never reported "All services are ready."`}
+    return {ok: true, version: this.agent}
+  }
+}
+
+/** Check an installer's output lines: exit code, "Deployed versions" with the agent version, "All services are ready.". */
+export function verifyInstallerOutput(lines: string[], rc: number | null, expected: string, timeoutSeconds: number): InstallerVerdict {
+  const out = new InstallerOutput()
+  for (const l of lines) out.feed(l)
+  return out.verdict(rc, expected, timeoutSeconds)
 }
 
 /** What the installer round trip asks for at its end: the script to run on the host for this verdict. */
@@ -49,17 +95,16 @@ export interface TailProgress {
 }
 
 /** The verdict on an installer round trip from its stdout so far (commit, installer, cluster). */
-function judge(stdout: string, lines: string[], version: string, timeoutSeconds: number, stopped: boolean): InstallerVerdict {
-  const kv = parseKv(stdout)
-  const commitState = kv.get('commit')?.[0]
+function judge(out: InstallerOutput, version: string, timeoutSeconds: number, stopped: boolean): InstallerVerdict {
+  const commitState = out.value('commit')
   if (commitState && commitState !== 'ok') return {ok: false, error: `uploaded files could not be put in place (${commitState}); nothing was installed`}
-  const problem = kv.get('installer')?.[0]
+  const problem = out.value('installer')
   if (problem) return {ok: false, error: problem}
   if (stopped) return {ok: false, error: `installer ${version} stopped by the operator`}
-  const rcS = kv.get('installer_rc')?.[0]
-  const verdict = verifyInstallerOutput(lines, rcS === undefined ? null : Number(rcS), version, timeoutSeconds)
+  const rcS = out.value('installer_rc')
+  const verdict = out.verdict(rcS === undefined ? null : Number(rcS), version, timeoutSeconds)
   if (!verdict.ok) return verdict
-  const after = parseProbe(stdout)
+  const after = parseProbe(out.kvText())
   if (after.version !== null && after.version !== version) return {ok: false, error: `installer reported ${version} but the cluster runs agent ${after.version}`}
   return verdict
 }
@@ -72,8 +117,8 @@ function judge(stdout: string, lines: string[], version: string, timeoutSeconds:
  */
 export async function runInstaller(ctx: RunContext, s: HostSession, version: string, commit: StagedFile[], tail?: TailFor, progress?: TailProgress): Promise<void> {
   const t = ctx.options.timeoutSeconds
-  const lines: string[] = []
-  const all: string[] = []
+  // Output is streamed to the log and the reporter; only what the verdict needs is kept.
+  const out = new InstallerOutput()
   const nonce = randomBytes(12).toString('hex')
   const withTail = tail !== undefined && s.rootMode.kind !== 'sudo-password'
   const p: TailProgress = progress ?? {sent: false, done: false, unlocked: false}
@@ -83,15 +128,14 @@ export async function runInstaller(ctx: RunContext, s: HostSession, version: str
     s.root(stopInstallerScript(s.gw.remoteDir, s.gw.name), {timeoutMs: 20_000}).catch(() => undefined)
   }
   ctx.interrupt.hard.signal.addEventListener('abort', onAbort, {once: true})
-  let res
   try {
-    res = await s.root(installerScript({remoteDir: s.gw.remoteDir, gateway: s.gw.name, version, timeoutSeconds: t, commit, nonce}), {
+    await s.root(installerScript({remoteDir: s.gw.remoteDir, gateway: s.gw.name, version, timeoutSeconds: t, commit, nonce}), {
       // The host enforces the timeout; the workstation's limit only guards against a silent host.
       timeoutMs: (t + 60) * 1000,
-      collect: true,
+      collect: false,
       onLine: (line, stream) => {
         if (stream === 'stdout') {
-          all.push(line)
+          out.feed(line)
           if (p.sent) {
             if (line === tailDoneLine(nonce)) p.done = true
             else if (line === 'gw.unlocked=1') p.unlocked = true
@@ -102,17 +146,13 @@ export async function runInstaller(ctx: RunContext, s: HostSession, version: str
         // After the installer only gw. lines come, and the blank line that sets the tail marker apart.
         if (line.startsWith('gw.') || (installerEnded && line === '')) return
         ctx.log.write(s.gw.name, `${stream === 'stderr' ? '! ' : '| '}${line}`)
-        if (stream === 'stdout') {
-          lines.push(line)
-          if (lines.length > 2000) lines.splice(0, 1000)
-        }
         ctx.reporter.line(s.gw.name, ctx.redactor.redact(line))
       },
       answer: withTail
         ? (line) => {
             if (!line.endsWith(awaitTailLine(nonce))) return undefined
             // The verdict is taken once, here: what the host records is what the run reports.
-            verdict = redacted(ctx, judge(all.join('\n'), lines, version, t, ctx.interrupt.hard.signal.aborted))
+            verdict = redacted(ctx, judge(out, version, t, ctx.interrupt.hard.signal.aborted))
             const input = tailInput(nonce, tail(verdict))
             p.sent = true
             return input
@@ -122,7 +162,7 @@ export async function runInstaller(ctx: RunContext, s: HostSession, version: str
   } finally {
     ctx.interrupt.hard.signal.removeEventListener('abort', onAbort)
   }
-  verdict ??= redacted(ctx, judge(res.stdout, lines, version, t, ctx.interrupt.hard.signal.aborted))
+  verdict ??= redacted(ctx, judge(out, version, t, ctx.interrupt.hard.signal.aborted))
   if (!verdict.ok) throw new HostStepError(verdict.error)
 }
 

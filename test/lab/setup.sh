@@ -9,6 +9,8 @@ for pair in sshd:openssh-server ssh-keygen:openssh-client sudo:sudo zip:zip unzi
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done
+# GNU time (the shell's `time` keyword hides it from command -v): the chatty-installer test measures peak RSS.
+[ -x /usr/bin/time ] || need+=(time)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then echo "missing packages (${need[*]}): run as root or install them" >&2; exit 1; fi
   echo "installing: ${need[*]}" >&2
