@@ -285,3 +285,42 @@ describe('a host without flock(1)', () => {
     expect(noFlock(unlockScript(dir, 'gw', ownerOf(1).token))).toBe('gw.unlocked=1\n')
   })
 })
+
+describe('the heartbeat', () => {
+  it('refreshes while the lock is ours, calls onLost once when it is not, and ignores failed refreshes', async () => {
+    const {heartbeat} = await import('../../src/steps/lock.js')
+    const answers: (string | Error)[] = ['gw.lock_state=mine\ngw.end=1\n', new Error('channel closed'), 'gw.lock_state=mine\ngw.end=1\n', 'gw.lock_state=removed\ngw.end=1\n']
+    const scripts: string[] = []
+    const logged: string[] = []
+    const session = {
+      gw: {remoteDir: '/opt/gw', name: 'g1'},
+      root: async (script: string) => {
+        scripts.push(script)
+        const a = answers.shift() ?? 'gw.lock_state=removed\ngw.end=1\n'
+        if (a instanceof Error) throw a
+        return {stdout: a, stderr: '', code: 0}
+      },
+    }
+    const ctx = {lockOwner: {token: 'tok1x'}, log: {write: (_h: string, l: string) => logged.push(l)}}
+    const lost: string[] = []
+    heartbeat(ctx as any, session as any, (why) => lost.push(why), 5)
+    for (let i = 0; i < 200 && scripts.length < 6; i++) await new Promise((r) => setTimeout(r, 5))
+    expect(lost).toEqual(['removed (the lock file is gone: cleared by an operator or removed by hand)'])
+    // it stopped refreshing once the lock was lost
+    expect(scripts).toHaveLength(4)
+    expect(scripts[0]).toBe(lockRefreshScript('/opt/gw', 'g1', 'tok1x'))
+    expect(logged).toEqual(['lock lost: removed (the lock file is gone: cleared by an operator or removed by hand)'])
+  })
+
+  it('stops without a word when the run stops it', async () => {
+    const {heartbeat} = await import('../../src/steps/lock.js')
+    let calls = 0
+    const session = {gw: {remoteDir: '/opt/gw', name: 'g1'}, root: async () => (calls++, {stdout: 'gw.lock_state=removed\ngw.end=1\n', stderr: '', code: 0})}
+    const lost: string[] = []
+    const stop = heartbeat({lockOwner: {token: 't'}, log: {write: () => undefined}} as any, session as any, (why) => lost.push(why), 5)
+    stop()
+    await new Promise((r) => setTimeout(r, 50))
+    expect(calls).toBe(0)
+    expect(lost).toEqual([])
+  })
+})
