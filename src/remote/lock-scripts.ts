@@ -56,9 +56,10 @@ export function lockBody(o: {remoteDir: string; owner: LockOwner; ttlSeconds: nu
   const owner = JSON.stringify(o.owner)
   const stale = o.staleHolder !== undefined ? ` || [ "$gw_prev" = ${shq(o.staleHolder)} ]` : ''
   return [
-    `gw_lk=${shq(L.lock)}; gw_new=${shq(`${L.lock}.new`)}; gw_own=${shq(owner)}; GW_MINE=''; gw_res=''; gw_prev=''; gw_age=0; gw_err=''`,
+    `gw_lk=${shq(L.lock)}; gw_new=${shq(`${L.lock}.new`)}; gw_own=${shq(owner)}; GW_MINE=''; gw_res=nodir; gw_prev=''; gw_age=0; gw_err=''`,
     'if ! command -v flock >/dev/null 2>&1; then echo "gw.lock=error flock(1) is not installed on the host (package util-linux)"; exit 0; fi',
-    `{`,
+    // gw_res stays "nodir" when the state directory cannot be opened (the group does not run).
+    `{ gw_res=''`,
     `  if ! flock -w ${GUARD_WAIT_SECONDS} 9; then gw_res=busy`,
     // The whole content first, in a temp file only a guard holder writes (a leftover from a killed
     // run is simply replaced). printf from coreutils (via env) names the errno of a failed write
@@ -81,8 +82,9 @@ export function lockBody(o: {remoteDir: string; owner: LockOwner; ttlSeconds: nu
     '    fi',
     '  fi',
     '  rm -f "$gw_new"',
-    `} 9<${shq(L.stateDir)}`,
+    `} 2>/dev/null 9<${shq(L.stateDir)}`,
     'case "$gw_res" in',
+    `  nodir) printf "gw.lock=error cannot open the state directory %s\\n" ${shq(L.stateDir)}; exit 0;;`,
     `  busy) echo "gw.lock=error another run kept the lock step busy for ${GUARD_WAIT_SECONDS}s; try again"; exit 0;;`,
     // Keep the error on one line, without dash's "sh: 1: " prefix.
     '  nowrite) gw_err=$(printf "%s" "${gw_err:-the lock did not read back whole (disk full?)}" | tr "\\n" " "); rm -f "$gw_new"; printf "gw.lock=error cannot write the lock file %s: %s\\n" "$gw_lk" "${gw_err#*sh: [0-9]*: }"; exit 0;;',

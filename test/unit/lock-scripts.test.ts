@@ -161,6 +161,12 @@ describe('taking the lock', () => {
     expect(readdirSync(state)).toEqual([])
   })
 
+  it('without its state directory: says so, takes nothing', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'gwfleet-lock-nodir-'))
+    dirs.push(dir)
+    expect(parseKv(take(dir, ownerOf(1))).get('lock')).toEqual([`error cannot open the state directory ${dir}/state`])
+  })
+
   it('keeps every value in the owner as data', () => {
     const dir = remoteDir()
     const marker = path.join(dir, 'pwned')
