@@ -211,6 +211,11 @@ export function locksJson(command: 'locks list' | 'locks clear', results: LockRe
   }
 }
 
+// A negative age is a stamp in the future (the host's clock went back): said as such.
+function lockAge(seconds: number): string {
+  return seconds < 0 ? `stamped ${-seconds}s in the future` : duration(seconds)
+}
+
 /** The locks table: held (live or expired) first. */
 export function locksTable(results: LockResult[], clear: boolean): string {
   const state = (r: LockResult) => {
@@ -222,7 +227,7 @@ export function locksTable(results: LockResult[], clear: boolean): string {
   const sorted = [...results].sort((a, b) => order(a) - order(b) || a.name.localeCompare(b.name))
   return table(
     ['GATEWAY', 'HOST', clear ? 'RESULT' : 'LOCK', 'AGE', 'HOLDER'],
-    sorted.map((r) => [r.name, r.host, state(r), r.lock ? duration(r.lock.ageSeconds) : '-', r.status !== 'ok' ? (r.error ?? '') : (r.lock?.holder ?? '')]),
+    sorted.map((r) => [r.name, r.host, state(r), r.lock ? lockAge(r.lock.ageSeconds) : '-', r.status !== 'ok' ? (r.error ?? '') : (r.lock?.holder ?? '')]),
   )
 }
 

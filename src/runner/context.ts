@@ -7,6 +7,7 @@ import {randomBytes} from 'node:crypto'
 import {BastionPool, type ConnectOptions} from '../ssh/connection.js'
 import {loadUserSshConfig, type SshConfig} from '../ssh/sshconfig.js'
 import type {LockOwner} from '../remote/lock-scripts.js'
+import {machineIdentity} from '../steps/lock.js'
 import type {Reporter} from '../render/progress.js'
 import type {Inventory} from '../types.js'
 import {Redactor} from './redact.js'
@@ -100,6 +101,7 @@ export class RunContext {
       command: options.command,
       started: new Date().toISOString(),
       token: randomBytes(12).toString('hex'),
+      machine: machineIdentity(),
     }
   }
 

@@ -45,6 +45,8 @@ interface Prepared {
   notes: string[]
   /** True when this run holds the host's lock. */
   locked: boolean
+  /** Set by the heartbeat when the lock is no longer this run's: why. */
+  lockLost?: string
 }
 
 function message(e: unknown): string {
@@ -133,7 +135,7 @@ export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest
       if (!ctx.options.dryRun && !locked) {
         const needsChange = !plan.refused && plan.action !== 'none'
         const lk = pr.facts.lock
-        if (!needsChange && lk && lk.ageSeconds <= LOCK_TTL_SECONDS && !isDeadLocalHolder(lk.holder, ctx.lockOwner.owner))
+        if (!needsChange && lk && lk.ageSeconds <= LOCK_TTL_SECONDS && !isDeadLocalHolder(lk.holder, ctx.lockOwner))
           throw new HostStepError(`locked by another run: ${describeHolder(lk.holder)}`)
         if (needsChange) {
           ctx.step(name, 'locking the host')
@@ -157,8 +159,13 @@ export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest
         ctx.log.write(name, `failed: ${unmet}`)
         return {...baseResult(job, t0), status: 'failed', action: plan.action, fromVersion: plan.fromVersion, toVersion: plan.toVersion, hops: plan.hops, error: unmet, plan, notes}
       }
-      const stopHeartbeat = locked ? heartbeat(ctx, session) : () => undefined
-      return {job, session, facts: pr.facts, plan, t0, stopHeartbeat, notes, locked}
+      const p: Prepared = {job, session, facts: pr.facts, plan, t0, stopHeartbeat: () => undefined, notes, locked}
+      if (locked)
+        p.stopHeartbeat = heartbeat(ctx, session, (why) => {
+          p.lockLost = why
+          ctx.reporter.notice(`${name}: lock lost: ${why}; no further hop starts`)
+        })
+      return p
     } catch (e) {
       // Only a lock this run took is given back (a failure before or while taking it left none).
       if (session && locked && !(e instanceof UnreachableError)) {
@@ -288,6 +295,7 @@ async function actInstall(
         error = `interrupted by the operator before the hop to ${hop}${current ? ` (gateway stays at ${current})` : ''}`
         break
       }
+      if (p.lockLost) throw new HostStepError(`lock lost: ${p.lockLost}`)
       const ref = findRelease(releases, hop)
       if (!ref) throw new HostStepError(`release ${hop} is not in the release folder`)
       const content = await readRelease(ref)
@@ -355,6 +363,7 @@ async function actInstall(
       return {...resultOf(p, reached), status, error: `${withStop(error, current, plan.fromVersion)}; ${after}`, batch}
     }
   }
+  if (!error && p.lockLost) error = `lock lost: ${p.lockLost}`
   if (p.locked) ctx.step(name, 'recording and unlocking')
   const recording = !recordOnHost
   const out = await release(p, recordScript({remoteDir: job.gw.remoteDir, gateway: name, record: recordOnHost ? null : record, history}))

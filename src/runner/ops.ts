@@ -278,6 +278,7 @@ export interface LockInfo {
   pid: number | null
   command: string | null
   started: string | null
+  /** Negative when the lock is stamped in the future (the host's clock went back). */
   ageSeconds: number
   /** Older than the heartbeat TTL: the next changing run takes it over. */
   expired: boolean
@@ -300,7 +301,8 @@ export function parseLock(stdout: string): {lock: LockInfo | null; cleared: bool
   const kv = parseKv(stdout)
   const raw = kv.get('lock')?.[0]
   const cleared = kv.get('cleared')?.[0] === '1'
-  if (!raw) return {lock: null, cleared}
+  // An empty lock file is still a lock (a run that could not write it): shown, not hidden.
+  if (raw === undefined) return {lock: null, cleared}
   const age = Number(kv.get('lock_age')?.[0] ?? '0') || 0
   let o: {owner?: string; pid?: number; command?: string; started?: string} = {}
   try {

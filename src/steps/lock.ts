@@ -1,4 +1,7 @@
 // Step: take the host's lock and read its facts in one round trip; refresh it while held; release it.
+import {createHmac} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+
 import {HostStepError} from '../errors.js'
 import {
   layout,
@@ -11,7 +14,7 @@ import {
   type HostFacts,
   type LockOptions,
 } from '../remote/scripts.js'
-import {lockRefreshScript, unlockScript} from '../remote/lock-scripts.js'
+import {lockRefreshScript, unlockScript, type LockOwner} from '../remote/lock-scripts.js'
 import {preflightBody, type PreflightScriptOptions} from '../remote/ops-scripts.js'
 import type {RunContext} from '../runner/context.js'
 import type {HostSession} from '../runner/session.js'
@@ -97,7 +100,7 @@ async function lockedRead(ctx: RunContext, s: HostSession, stdout: string, opts:
   let holder = kv.get('lock_holder')?.[0]
   // A lock left by a run of this same operator on this workstation whose process is gone
   // (killed, or cut off from the host) need not wait for expiry.
-  if (result === 'held' && holder !== undefined && isDeadLocalHolder(holder, ctx.lockOwner.owner)) {
+  if (result === 'held' && holder !== undefined && isDeadLocalHolder(holder, ctx.lockOwner)) {
     stdout = (await s.root(lockAndProbeScript({...opts, staleHolder: holder}), READ_LIMIT)).stdout
     kv = parseKv(stdout)
     result = kv.get('lock_result')?.[0]
@@ -105,7 +108,7 @@ async function lockedRead(ctx: RunContext, s: HostSession, stdout: string, opts:
   }
   const unsafe = kv.get('unsafe')?.[0]
   if (unsafe) throw unsafeRemoteDir(s, unsafe)
-  if (result === 'held') throw new HostStepError(`locked by another run: ${describeHolder(holder)}`)
+  if (result === 'held') throw new HostStepError(`locked by another run: ${describeHolder(holder)}${futureNote(Number(kv.get('lock_age')?.[0]))}`)
   const stageProblem = kv.get('stage')?.[0]
   if (stageProblem) throw new HostStepError(`${stageProblem} (the lock was given back)`)
   if (result !== 'acquired' && result !== 'takeover') {
@@ -123,11 +126,32 @@ async function lockedRead(ctx: RunContext, s: HostSession, stdout: string, opts:
   return {facts, lockNote, preflightOutput: pf.length ? `${pf.join('\n')}\ngw.end=1\n` : undefined}
 }
 
-/** True when a lock's holder is this operator on this workstation and its process no longer runs. */
-export function isDeadLocalHolder(raw: string, owner: string): boolean {
+/**
+ * This workstation's identity for lock owners: a keyed hash of /etc/machine-id (else of the boot
+ * id), so two workstations with the same user@hostname are told apart without disclosing the id.
+ */
+export function machineIdentity(files = ['/etc/machine-id', '/proc/sys/kernel/random/boot_id']): string | undefined {
+  for (const f of files) {
+    try {
+      const id = readFileSync(f, 'utf8').trim()
+      if (id) return createHmac('sha256', id).update('gwfleet lock owner').digest('hex').slice(0, 32)
+    } catch {
+      // not there (containers, other systems): try the next
+    }
+  }
+  return undefined
+}
+
+/**
+ * True when a lock's holder is this operator on this same workstation (same machine identity) and
+ * its process no longer runs. A holder without a machine identity (older locks, or a workstation
+ * that has none) is never judged dead: a pid means nothing on another machine.
+ */
+export function isDeadLocalHolder(raw: string, me: Pick<LockOwner, 'owner' | 'machine'>): boolean {
   try {
-    const o = JSON.parse(raw) as {owner?: string; pid?: number}
-    if (o.owner !== owner || typeof o.pid !== 'number' || o.pid === process.pid) return false
+    const o = JSON.parse(raw) as {owner?: string; pid?: number; machine?: string}
+    if (o.owner !== me.owner || typeof o.pid !== 'number' || o.pid === process.pid) return false
+    if (!me.machine || o.machine !== me.machine) return false
     try {
       process.kill(o.pid, 0)
       return false
@@ -141,6 +165,7 @@ export function isDeadLocalHolder(raw: string, owner: string): boolean {
 
 /** "user@host pid N (command) since T" from a lock file's JSON. */
 export function describeHolder(raw: string | undefined): string {
+  if (raw === '') return 'an empty lock file (left by a run that could not write it)'
   if (!raw) return 'unknown holder'
   try {
     const o = JSON.parse(raw) as {owner?: string; pid?: number; command?: string; started?: string}
@@ -150,13 +175,51 @@ export function describeHolder(raw: string | undefined): string {
   }
 }
 
-/** Keep the lock fresh while work goes on; returns a stop function. */
-export function heartbeat(ctx: RunContext, s: HostSession): () => void {
+/** "; stamped Ns in the future ..." for a lock whose age is negative (the host's clock went back). */
+export function futureNote(ageSeconds: number): string {
+  if (!(ageSeconds < 0)) return ''
+  return `; stamped ${-ageSeconds}s in the future (the host's clock went back): it now expires ${LOCK_TTL_SECONDS}s after its last refresh`
+}
+
+/** What a heartbeat refresh said about the lock: null while it is ours, else why it is not. */
+export function lockLostReason(stdout: string): string | null {
+  const kv = parseKv(stdout)
+  const state = kv.get('lock_state')?.[0]
+  if (state === 'held') return `now held by ${describeHolder(kv.get('lock_holder')?.[0] ?? '')}`
+  if (state === 'removed') return 'removed (the lock file is gone: cleared by an operator or removed by hand)'
+  return null
+}
+
+/**
+ * Keep the lock fresh while work goes on; returns a stop function. Each refresh also checks the
+ * lock is still this run's: when it is not (cleared, removed, taken over), `onLost` is called once
+ * and the refreshes stop. A refresh that fails to run (a slow or cut connection) says nothing.
+ */
+export function heartbeat(ctx: RunContext, s: HostSession, onLost: (why: string) => void = () => undefined, everyMs = HEARTBEAT_MS): () => void {
+  let busy = false
+  let stopped = false
   const t = setInterval(() => {
-    s.root(lockRefreshScript(s.gw.remoteDir, s.gw.name, ctx.lockOwner.token)).catch(() => undefined)
-  }, HEARTBEAT_MS)
+    if (busy || stopped) return
+    busy = true
+    s.root(lockRefreshScript(s.gw.remoteDir, s.gw.name, ctx.lockOwner.token), {timeoutMs: everyMs * 3})
+      .then((res) => {
+        const why = stopped ? null : lockLostReason(res.stdout)
+        if (why === null) return
+        stop()
+        ctx.log.write(s.gw.name, `lock lost: ${why}`)
+        onLost(why)
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        busy = false
+      })
+  }, everyMs)
   t.unref()
-  return () => clearInterval(t)
+  const stop = () => {
+    stopped = true
+    clearInterval(t)
+  }
+  return stop
 }
 
 /** Release the lock if it is still ours; `before` runs in the same round trip (records, history). Returns the output. */

@@ -34,11 +34,11 @@ describe('remote commands are exact strings with every value quoted', () => {
   })
 
   it('refreshes and clears locks with quoted paths', () => {
-    expect(lockRefreshScript('/opt/gw fleet', 'a', 'tok')).toBe(`if [ -f '/opt/gw fleet/state/lock' ]; then IFS= read -r l < '/opt/gw fleet/state/lock'; case "$l" in *tok*) touch -c '/opt/gw fleet/state/lock';; esac; fi; true`)
-    expect(lockClearScript('/opt/x', 'a')).toBe('if [ -f /opt/x/state/lock ]; then rm -f /opt/x/state/lock && echo gw.cleared=1; fi; echo gw.end=1')
-    expect(unlockScript("/srv/it's", 'a', 'tok')).toContain("IFS= read -r l < '/srv/it'\\''s/state/lock'; case \"$l\" in *tok*) mine=1;; esac")
+    expect(lockRefreshScript('/opt/gw fleet', 'a', 'tok')).toContain(`if [ -f '/opt/gw fleet/state/lock' ]; then IFS= read -r gw_l < '/opt/gw fleet/state/lock'; case "$gw_l" in *'"token":"tok"'*) touch -c '/opt/gw fleet/state/lock'; gw_s=mine;;`)
+    expect(lockClearScript('/opt/x', 'a')).toContain('if [ -f /opt/x/state/lock ]; then rm -f /opt/x/state/lock && echo gw.cleared=1; fi; } 2>/dev/null 9</opt/x/state; echo gw.end=1')
+    expect(unlockScript("/srv/it's", 'a', 'tok')).toContain("IFS= read -r gw_l < '/srv/it'\\''s/state/lock'; case \"$gw_l\" in *'\"token\":\"tok\"'*) mine=1;")
     // the stage is cleaned only with the lock: it may hold another run's uploads otherwise
-    expect(unlockScript("/srv/it's", 'a', 'tok')).toContain("if [ -n \"$mine\" ]; then rm -rf -- '/srv/it'\\''s/.stage'/* '/srv/it'\\''s/state/lock' 2>/dev/null; fi")
+    expect(unlockScript("/srv/it's", 'a', 'tok')).toContain("mine=1; rm -rf -- '/srv/it'\\''s/.stage'/* '/srv/it'\\''s/state/lock';; esac")
   })
 
   it('keeps shell text in paths as data', () => {

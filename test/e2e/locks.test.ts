@@ -1,0 +1,113 @@
+// End to end: the host lock on real OpenSSH lab hosts (subnet 25, lab "locks").
+//   h1: a lock stamped an hour in the future (the host's clock went back): listed honestly, holds
+//       off a deploy, and its clock restarts so it can expire.
+//   h2, h3: an upgrade with two hops and a slow installer; another operator clears both locks
+//       mid-install (and on h3 a third run's lock appears): the heartbeat reports each lock lost,
+//       no further hop starts, the hosts end failed, and the other run's lock is left alone.
+//
+//   npm run build && GWFLEET_LAB_OFFSET=<n> npx vitest run test/e2e/locks.test.ts
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {agentVersion, installs, lab as startLab, type Lab, type LabHost, Workspace} from './fleet.js'
+
+const LOCK = '/opt/gwfleet/state/lock'
+const other = {owner: 'ana@ws-7', pid: 4242, command: 'upgrade', started: '2024-05-01T10:00:00.000Z', token: 'tok-e2e-other'}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const re = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+let lab: Lab
+let ws: Workspace
+let fleet: string
+const h = (i: number): LabHost => lab.hosts[i - 1]
+
+/** Seconds between the lock's mtime and the host's clock (negative: stamped in the future). */
+async function lockAge(host: LabHost): Promise<number> {
+  const r = await host.exec(`echo $(( $(date +%s) - $(stat -c %Y ${LOCK}) ))`)
+  expect(r.code, r.stderr).toBe(0)
+  return Number(r.stdout.trim())
+}
+
+beforeAll(async () => {
+  lab = await startLab(3, 25, 'locks')
+  ws = new Workspace(lab, 'locks')
+  await ws.releasesOf('1.4.0', '1.5.0', '1.6.0')
+  fleet = ws.inventory('1.4.0', [{host: h(1)}, {host: h(2)}, {host: h(3)}])
+  const d = await ws.run(['deploy', '-i', fleet, '-l', 'h2,h3', '--json'], {timeoutMs: 150_000})
+  expect(d.code, d.stdout + d.stderr).toBe(0)
+}, 240_000)
+
+afterAll(async () => {
+  await lab?.stop()
+})
+
+describe('a lock stamped in the future', () => {
+  it('is listed as stamped in the future, held, not expired', async () => {
+    await h(1).exec(`mkdir -p /opt/gwfleet/state && printf '%s\\n' '${JSON.stringify(other)}' > ${LOCK} && touch -d '+1 hour' ${LOCK}`)
+    const r = await ws.run(['locks', 'list', '-i', fleet, '-l', 'h1', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.json.hosts[0]).toMatchObject({name: 'h1', locked: true, lock: {owner: 'ana@ws-7', pid: 4242, expired: false}})
+    expect(r.json.hosts[0].lock.ageSeconds).toBeLessThanOrEqual(-3590)
+    const t = await ws.run(['locks', 'list', '-i', fleet, '-l', 'h1'])
+    expect(t.stdout).toMatch(new RegExp(`^h1\\s+${re(h(1).address)}\\s+held\\s+stamped 3[56]\\d\\ds in the future\\s+ana@ws-7 pid 4242 \\(upgrade\\)`, 'm'))
+    // listing is read-only: the stamp is still in the future
+    expect(await lockAge(h(1))).toBeLessThanOrEqual(-3590)
+  })
+
+  it('holds off a deploy, which says so and restarts its clock (so it expires unless refreshed)', async () => {
+    const r = await ws.run(['deploy', '-i', fleet, '-l', 'h1', '--json'], {timeoutMs: 120_000})
+    expect(r.code).toBe(1)
+    expect(r.json.hosts[0].status).toBe('failed')
+    expect(r.json.hosts[0].error).toMatch(/^locked by another run: ana@ws-7 pid 4242 \(upgrade\) since 2024-05-01T10:00:00\.000Z; stamped 3[56]\d\ds in the future \(the host's clock went back\)/)
+    const age = await lockAge(h(1))
+    expect(age).toBeGreaterThanOrEqual(0)
+    expect(age).toBeLessThan(120)
+    expect(JSON.parse(await h(1).readFile(LOCK))).toEqual(other)
+    // the same lock once its 120s have passed without a refresh: the next deploy takes it over
+    await h(1).exec(`touch -d '-121 seconds' ${LOCK}`)
+    const again = await ws.run(['deploy', '-i', fleet, '-l', 'h1', '--json'], {timeoutMs: 150_000})
+    expect(again.code, again.stdout + again.stderr).toBe(0)
+    expect(again.json.hosts[0].notes.join('\n')).toMatch(/took over the lock of a run that is gone \(ana@ws-7 pid 4242/)
+    expect(await h(1).exists(LOCK)).toBe(false)
+  }, 300_000)
+})
+
+describe('a lock cleared mid-rollout', () => {
+  it('the heartbeat reports it lost: no further hop starts, the host fails, the other run keeps its lock', async () => {
+    for (const i of [2, 3]) await h(i).setFault('sleep', '30')
+    const before = await Promise.all([installs(h(2)), installs(h(3))])
+    const run = ws.run(['upgrade', '-i', fleet, '-l', 'h2,h3', '--to', '1.6.0', '--batch-size', '100%'], {env: {GWFLEET_PLAIN: '1'}, timeoutMs: 240_000})
+    // wait until both installers of the first hop run
+    for (let i = 0; i < 600; i++) {
+      const running = await Promise.all([h(2).exists('/opt/gwfleet/state/installer.pid'), h(3).exists('/opt/gwfleet/state/installer.pid')])
+      if (running.every(Boolean)) break
+      await sleep(100)
+    }
+    // another operator clears both locks from a second process; on h3 a third run then takes it
+    const clear = await ws.run(['locks', 'clear', '-i', fleet, '-l', 'h2,h3', '--yes', '--json'])
+    expect(clear.code, clear.stderr).toBe(0)
+    expect(clear.json.hosts.map((x: any) => [x.name, x.cleared])).toEqual([
+      ['h2', true],
+      ['h3', true],
+    ])
+    await h(3).exec(`printf '%s\\n' '${JSON.stringify(other)}' > ${LOCK}`)
+    const r = await run
+    for (const i of [2, 3]) await h(i).setFault('sleep', null)
+    expect(r.code, r.stdout + r.stderr).toBe(1)
+    const out = r.stdout + r.stderr
+    expect(out).toMatch(/h2: lock lost: removed \(the lock file is gone: cleared by an operator or removed by hand\); no further hop starts/)
+    expect(out).toMatch(/h3: lock lost: now held by ana@ws-7 pid 4242 \(upgrade\) since 2024-05-01T10:00:00\.000Z; no further hop starts/)
+    expect(r.stdout).toMatch(/^h2\s.*failed.*lock lost: removed/m)
+    expect(r.stdout).toMatch(/^h3\s.*failed.*lock lost: now held by ana@ws-7/m)
+    // the hop that was running finished; the second one never started
+    const after = await Promise.all([installs(h(2)), installs(h(3))])
+    for (const [i, lines] of after.entries()) {
+      const ran = lines.slice(before[i].length).map((l) => /version=(\S+)/.exec(l)?.[1])
+      expect(ran).toEqual(['1.5.0'])
+    }
+    expect(await agentVersion(h(2))).toBe('1.5.0')
+    expect(await agentVersion(h(3))).toBe('1.5.0')
+    // the run's release took nothing that was not its own: h2 free, h3 still the other run's
+    expect(await h(2).exists(LOCK)).toBe(false)
+    expect(JSON.parse(await h(3).readFile(LOCK))).toEqual(other)
+  }, 300_000)
+})
