@@ -153,20 +153,22 @@ describe('upgrade', () => {
   })
 
   it('a second run on a locked host is refused, naming the holder', async () => {
-    await hosts[1].setFault('sleep', '4')
+    await hosts[1].setFault('sleep', '8')
     ws.writeValues('h2', Workspace.valuesText('h2', 'extraKey: changed-for-lock-test'))
     const invB = ws.inventory('1.8.0', hosts.map((host) => ({host})), 'fleet-18.yaml')
     const first = ws.run(['deploy', '-i', invB, '-l', 'h2', '--json'])
     // Wait for the first run's installer to be running on h2, then start the second run.
-    for (let i = 0; i < 100; i++) {
-      if (await hosts[1].exists('/opt/gwfleet/state/installer.pid')) break
-      await new Promise((r) => setTimeout(r, 100))
+    let running = false
+    for (let t0 = Date.now(); !running && Date.now() - t0 < 60_000; ) {
+      running = await hosts[1].exists('/opt/gwfleet/state/installer.pid')
+      if (!running) await new Promise((r) => setTimeout(r, 100))
     }
+    expect(running, 'the first run never started its installer').toBe(true)
     const second = await ws.run(['deploy', '-i', invB, '-l', 'h2', '--json'])
     const firstR = await first
     await hosts[1].setFault('sleep', null)
     expect(firstR.json.hosts[0].status).toBe('ok')
-    expect(second.code).toBe(1)
+    expect(second.code, JSON.stringify(second.json) + second.stderr).toBe(1)
     expect(second.json.hosts[0].status).toBe('failed')
     expect(second.json.hosts[0].error).toMatch(/locked by another run: root@\S+ pid \d+ \(deploy\)/)
     await noLocks()
