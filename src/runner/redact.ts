@@ -62,17 +62,40 @@ function secretLine(line: string): boolean {
   return line.length >= MIN_LINE && !PEM_ARMOUR.test(line)
 }
 
-/** Every form of a secret to mask in output (the secret itself first). */
-export function secretForms(secret: string): string[] {
-  const forms = new Set<string>([...escapedForms(secret), ...base64Forms(secret)])
+/** A form to mask, and how much of its start a text cut short must end in to be masked (Infinity: never). */
+interface Form {
+  text: string
+  cut: number
+}
+
+/**
+ * A text cut short (a line shortened for an error, a capped log) may end in the start of a secret.
+ * That start is masked when it is at least half the form, or 8 characters; shorter ones would mask
+ * ordinary words ending a line. The whole of a multi-line secret starts with what is not secret
+ * (PEM armour): only its lines count.
+ */
+function cutLength(form: string): number {
+  return Math.max(MIN_LINE, Math.min(8, Math.ceil(form.length / 2)))
+}
+
+/** Every form of a secret to mask, with the start that counts when a text ends inside it. */
+function formsOf(secret: string): Form[] {
+  const forms = new Map<string, number>()
   const lines = secret.split(/\r?\n/)
+  const whole = lines.length > 1 ? Infinity : undefined
+  for (const f of [...escapedForms(secret), ...base64Forms(secret)]) forms.set(f, whole ?? cutLength(f))
   if (lines.length > 1) {
     for (const raw of lines) {
       const line = raw.trim()
-      if (secretLine(line)) for (const f of escapedForms(line)) forms.add(f)
+      if (secretLine(line)) for (const f of [...escapedForms(line), ...base64Forms(line)]) if (!forms.has(f)) forms.set(f, cutLength(f))
     }
   }
-  return [...forms].filter((f) => f.length >= MIN_SECRET)
+  return [...forms].filter(([f]) => f.length >= MIN_SECRET).map(([text, cut]) => ({text, cut}))
+}
+
+/** Every form of a secret to mask in output (the secret itself first). */
+export function secretForms(secret: string): string[] {
+  return formsOf(secret).map((f) => f.text)
 }
 
 /** Below this many masks a native search of each one beats the indexed scan (kept for lines with a hit). */
@@ -83,48 +106,74 @@ function head(s: string, i: number): number {
   return s.charCodeAt(i) * 2 ** 32 + s.charCodeAt(i + 1) * 2 ** 16 + s.charCodeAt(i + 2)
 }
 
+/** The first two characters of a text at i, folded to 16 bits: a quick, lossy pre-check before the index. */
+function pair(s: string, i: number): number {
+  return ((s.charCodeAt(i) & 0xff) << 8) | (s.charCodeAt(i + 1) & 0xff)
+}
+
 /** Masks every known secret, in every form it can take, in a string; secrets are added as they are resolved. */
 export class Redactor {
   private readonly secrets = new Set<string>()
-  private readonly masks: string[] = []
-  /** Masks by their first three characters, longest first in each list. */
-  private readonly index = new Map<number, string[]>()
+  private readonly forms: Form[] = []
+  /** What any text with something to mask holds: each form, or the start of it that counts when cut. */
+  private probes: string[] = []
+  /** Forms by their first three characters, longest first in each list. */
+  private readonly index = new Map<number, Form[]>()
+  /** Set for the pair() of every form's start: most places in a text are passed over without a lookup. */
+  private readonly starts = new Uint8Array(65536)
 
   /** Remember secrets to mask (empty and very short strings are ignored: they would mask noise). */
   add(values: Iterable<string>): void {
     for (const v of values) {
       if (typeof v !== 'string' || v.length < MIN_SECRET || this.secrets.has(v)) continue
       this.secrets.add(v)
-      for (const f of secretForms(v)) {
-        const k = head(f, 0)
-        const list = this.index.get(k)
-        if (!list) this.index.set(k, [f])
-        else if (!list.includes(f)) {
-          list.push(f)
-          // Longest first, so a secret that contains another is masked whole.
-          list.sort((a, b) => b.length - a.length)
-        } else continue
-        this.masks.push(f)
+      for (const f of formsOf(v)) {
+        const k = head(f.text, 0)
+        const list = this.index.get(k) ?? []
+        const known = list.find((o) => o.text === f.text)
+        if (known) {
+          known.cut = Math.min(known.cut, f.cut)
+          continue
+        }
+        list.push(f)
+        // Longest first, so a secret that contains another is masked whole.
+        list.sort((a, b) => b.text.length - a.text.length)
+        this.index.set(k, list)
+        this.starts[pair(f.text, 0)] = 1
+        this.forms.push(f)
       }
     }
+    this.probes = this.forms.map((f) => f.text.slice(0, Math.min(f.text.length, f.cut)))
   }
 
   /** The text with every form of every secret replaced, leftmost first, the longest at each place. */
   redact(text: string): string {
-    if (this.masks.length === 0 || text.length < MIN_SECRET) return text
-    if (this.masks.length <= FEW && !this.masks.some((m) => text.includes(m))) return text
+    if (this.forms.length === 0 || text.length < MIN_SECRET) return text
+    // Few forms: a native search finds the lines with nothing to mask (most of them) at once.
+    if (this.forms.length <= FEW && !this.probes.some((p) => text.includes(p))) return text
     let out = ''
     let done = 0
     for (let i = 0; i + MIN_SECRET <= text.length; ) {
-      const list = this.index.get(head(text, i))
-      const hit = list?.find((m) => text.startsWith(m, i))
-      if (hit === undefined) {
+      const list = this.starts[pair(text, i)] === 1 ? this.index.get(head(text, i)) : undefined
+      if (list === undefined) {
         i++
         continue
       }
-      out += text.slice(done, i) + MASK
-      i += hit.length
-      done = i
+      const hit = list.find((f) => text.startsWith(f.text, i))
+      if (hit !== undefined) {
+        out += text.slice(done, i) + MASK
+        i += hit.text.length
+        done = i
+        continue
+      }
+      const rest = text.length - i
+      if (list.some((f) => f.text.length > rest && rest >= f.cut && f.text.startsWith(text.slice(i)))) {
+        // The text was cut inside a secret: its start goes too.
+        out += text.slice(done, i) + MASK
+        done = text.length
+        break
+      }
+      i++
     }
     return done === 0 ? text : out + text.slice(done)
   }

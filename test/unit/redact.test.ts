@@ -82,6 +82,27 @@ describe('redaction: every form of a secret', () => {
     }
   })
 
+  it('masks the start of a secret where a text was cut short inside it, but not words that merely end like one', () => {
+    const r = redactorOf(QUOTE, 'password123', PEM)
+    const line = `installer 1.4.0 exited with code 3: note: "Qu0te\\"Back\\\\slash$ecret"`
+    for (let cut = line.indexOf('Qu0te') + 8; cut < line.length - 1; cut++) expect(r.redact(line.slice(0, cut)), String(cut)).toBe(`installer 1.4.0 exited with code 3: note: "${M}`)
+    expect(r.redact(`| ${PEM_BODY[2]!.slice(0, 40)}`)).toBe(`| ${M}`)
+    expect(r.redact('the installer will bypass')).toBe('the installer will bypass')
+    expect(r.redact('cut at passw')).toBe('cut at passw')
+    expect(r.redact('cut at passwo')).toBe(`cut at ${M}`)
+    expect(r.redact('------------------')).toBe('------------------')
+    expect(r.redact('key follows: -----BEGIN PRIVATE KEY-----')).toBe('key follows: -----BEGIN PRIVATE KEY-----')
+  })
+
+  it('masks base64 of each line of a multi-line secret (a file of the values base64-encoded)', () => {
+    const r = redactorOf(PEM)
+    const encoded = Buffer.from(`key: "${PEM.replace(/\n/g, '\n\n  ')}"\n`).toString('base64')
+    const out = r.redact(encoded)
+    // Decode what is left at every alignment: no line of the key comes back.
+    const left = out.split(M).flatMap((part) => [0, 1, 2, 3].map((o) => Buffer.from(part.slice(o), 'base64').toString('latin1')))
+    for (const line of PEM_BODY) expect(left.some((t) => t.includes(line.slice(0, 16)) || t.includes(line.slice(-16)))).toBe(false)
+  })
+
   it('masks the forms of secrets in the values file gwfleet renders for upload, line by line', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gwfleet-redact-'))
     fs.writeFileSync(path.join(dir, 'key.pem'), `${PEM}\n`)
