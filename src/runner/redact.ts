@@ -39,6 +39,11 @@ function escapedForms(s: string): string[] {
   return [s, dq, sq, jsonEscaped(s), jsonEscaped(dq), jsonEscaped(sq)]
 }
 
+/** Base64 of a string as it is and as YAML writes it (a values file encoded whole, as a Kubernetes Secret holds it). */
+function encodedForms(s: string): string[] {
+  return [...new Set([s, yamlDoubleQuoted(s), yamlSingleQuoted(s)])].flatMap(base64Forms)
+}
+
 /**
  * The base64 text of a secret wherever it sits in the encoded data: at each of the three byte
  * offsets, the characters that depend on the secret's bytes alone (whole groups of three), and the
@@ -83,11 +88,11 @@ function formsOf(secret: string): Form[] {
   const forms = new Map<string, number>()
   const lines = secret.split(/\r?\n/)
   const whole = lines.length > 1 ? Infinity : undefined
-  for (const f of [...escapedForms(secret), ...base64Forms(secret)]) forms.set(f, whole ?? cutLength(f))
+  for (const f of [...escapedForms(secret), ...encodedForms(secret)]) forms.set(f, whole ?? cutLength(f))
   if (lines.length > 1) {
     for (const raw of lines) {
       const line = raw.trim()
-      if (secretLine(line)) for (const f of [...escapedForms(line), ...base64Forms(line)]) if (!forms.has(f)) forms.set(f, cutLength(f))
+      if (secretLine(line)) for (const f of [...escapedForms(line), ...encodedForms(line)]) if (!forms.has(f)) forms.set(f, cutLength(f))
     }
   }
   return [...forms].filter(([f]) => f.length >= MIN_SECRET).map(([text, cut]) => ({text, cut}))
