@@ -5,11 +5,12 @@
 
 /**
  * Terminal escape sequences: CSI (ESC [ or 0x9b, parameters, intermediates, final byte); OSC, DCS,
- * SOS, PM and APC strings up to their terminator (BEL, ESC \ or 0x9c) or, unterminated, the end;
+ * SOS, PM and APC strings up to their terminator (BEL, ESC \ or 0x9c) or, unterminated, the end
+ * of the line (so one host's text cannot hide the lines after it);
  * and the other ESC sequences (ESC, intermediates, one final byte: charset changes, reset, ...).
  */
 const ESCAPES =
-  /(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[\s\S]*?(?:\x07|\x1b\\|\x9c|$)|\x1b[\x20-\x2f]*[\x30-\x7e]?/g
+  /(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\n]*?(?:\x07|\x1b\\|\x9c|(?=\n)|$)|\x1b[\x20-\x2f]*[\x30-\x7e]?/g
 
 /** C0 controls but tab and newline, DEL, C1 controls, and the invisible marks that reorder text (bidi). */
 const CONTROLS = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g

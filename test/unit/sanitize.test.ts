@@ -39,6 +39,10 @@ describe('displayText and displayLine', () => {
     }
   })
 
+  it('end an unterminated string sequence at the end of its line: the lines after it stay visible', () => {
+    expect(displayText(`a ${ESC}]0;title\nnext host\n`)).toBe('a \nnext host\n')
+  })
+
   it('keep ordinary text, unicode, newlines and tabs (displayText) or make them spaces (displayLine)', () => {
     const text = 'Grüße ✓ 日本 [gateway] 50% {"a":1}\n\tat main.go:12'
     expect(displayText(text)).toBe(text)
