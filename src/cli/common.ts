@@ -4,6 +4,7 @@ import {InputError} from '../errors.js'
 import {GATEWAY_NAME_RE, loadInventory, renderValues, selectGateways} from '../inventory/index.js'
 import {ValuesCache} from '../inventory/values-cache.js'
 import {makeReporter} from '../render/progress.js'
+import {displayText, jsonForTerminal} from '../render/sanitize.js'
 import {RunContext, type RunOptions} from '../runner/context.js'
 import type {Job} from '../runner/fleet.js'
 import type {Gateway, Inventory} from '../types.js'
@@ -101,7 +102,7 @@ export async function within<T>(ctx: RunContext, work: () => Promise<T>): Promis
 /** Keep the run's JSON document in its folder and, with --json, print it (secrets masked). */
 export async function record(ctx: RunContext, doc: unknown, json: boolean): Promise<void> {
   await ctx.log.writeJson('result.json', doc)
-  if (json) write(ctx.redactor.redact(JSON.stringify(doc, null, 2)))
+  if (json) write(jsonForTerminal(ctx.redactor.redact(JSON.stringify(doc, null, 2))))
 }
 
 /** Print a block on stdout with exactly one trailing newline. */
@@ -113,7 +114,7 @@ export function write(s: string): void {
 export function reportError(err: unknown, json: boolean): number {
   const code = err instanceof InputError ? EXIT.badInput : EXIT.problems
   const msg = err instanceof Error ? err.message : String(err)
-  if (json) process.stdout.write(JSON.stringify({ok: false, error: msg}) + '\n')
-  else process.stderr.write(`gwfleet: ${err instanceof InputError ? 'error' : 'failed'}: ${msg}\n`)
+  if (json) process.stdout.write(jsonForTerminal(JSON.stringify({ok: false, error: msg})) + '\n')
+  else process.stderr.write(`gwfleet: ${err instanceof InputError ? 'error' : 'failed'}: ${displayText(msg)}\n`)
   return code
 }

@@ -17,6 +17,7 @@ import {
   statusText,
 } from '../render/ops-output.js'
 import {SilentReporter} from '../render/progress.js'
+import {displayText, jsonForTerminal} from '../render/sanitize.js'
 import {RunContext} from '../runner/context.js'
 import {runHistory, runLocks, runPreflight, runStatus} from '../runner/ops.js'
 import {HostSession} from '../runner/session.js'
@@ -79,16 +80,17 @@ export async function logsCommand(gateway: string, flags: LogsFlagValues): Promi
       process.on('SIGINT', onSignal)
       process.on('SIGTERM', onSignal)
     }
+    // The lines come from the host: no escape sequence of theirs reaches the terminal.
     const onLine = (line: string, stream: 'stdout' | 'stderr') => {
       if (stream === 'stderr') {
-        process.stderr.write(`${line}\n`)
+        process.stderr.write(`${displayText(line)}\n`)
         return
       }
       if (line === HEARTBEAT_LINE) return
       if (flags.json) {
-        if (isJsonLine(line)) process.stdout.write(`${line.trim()}\n`)
-        else process.stderr.write(`${line}\n`)
-      } else process.stdout.write(`${flags.raw ? line : prettyLogLine(line)}\n`)
+        if (isJsonLine(line)) process.stdout.write(`${jsonForTerminal(line.trim())}\n`)
+        else process.stderr.write(`${displayText(line)}\n`)
+      } else process.stdout.write(`${displayText(flags.raw ? line : prettyLogLine(line))}\n`)
     }
     let res
     try {
@@ -161,7 +163,7 @@ export async function historyCommand(gateway: string | undefined, flags: History
   await record(ctx, doc, flags.json)
   if (!flags.json) {
     write(entries.length ? historyTable(entries) : 'No changes recorded on the selected hosts.')
-    for (const h of read.hosts) if (h.status !== 'ok') process.stderr.write(`${h.name}: ${h.status}: ${h.error ?? ''}\n`)
+    for (const h of read.hosts) if (h.status !== 'ok') process.stderr.write(`${h.name}: ${h.status}: ${displayText(h.error ?? '')}\n`)
   }
   return doc.ok ? EXIT.ok : EXIT.problems
 }

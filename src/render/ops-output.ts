@@ -1,6 +1,7 @@
 // Formatters of the operator commands: the same results give the table and the JSON document.
 import type {HistoryHost, HistoryRow, LockResult, PreflightResult, StatusResult} from '../runner/ops.js'
 import {table} from './output.js'
+import {displayText} from './sanitize.js'
 
 /** "1h05m", "3m20s", "42s" for a number of seconds. */
 export function duration(seconds: number): string {
@@ -187,7 +188,8 @@ export function statusText(results: StatusResult[], now = Date.now()): string {
     }
     blocks.push(lines.join('\n'))
   }
-  return blocks.join('\n\n')
+  // kubectl's text and error messages come from the host.
+  return displayText(blocks.join('\n\n'))
 }
 
 // ------------------------------------------------------------------------------------ locks

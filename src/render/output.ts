@@ -1,9 +1,12 @@
 // Formatters own the final output: the same data gives the table, the JSON and the CSV.
 import type {AuditResult} from '../runner/fleet.js'
 import type {HostResult} from '../runner/result.js'
+import {csvText, displayLine} from './sanitize.js'
 
 /** Plain text table with left-aligned columns. */
 export function table(headers: string[], rows: string[][]): string {
+  // Cells may hold host text (errors, kubectl, history): no escape sequence reaches the terminal.
+  rows = rows.map((r) => r.map((c) => displayLine(c ?? '')))
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
   const fmt = (r: string[]) =>
     r
@@ -154,7 +157,8 @@ export function auditTable(results: AuditResult[]): string {
   )
 }
 
-function csvCell(s: string): string {
+function csvCell(cell: string): string {
+  const s = csvText(cell)
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s
 }
 

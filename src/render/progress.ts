@@ -1,5 +1,6 @@
 // Progress while a run goes: listr2 rows on a terminal, timestamped lines otherwise, nothing with --json.
 import type {HostResult} from '../runner/result.js'
+import {displayLine} from './sanitize.js'
 
 /** What the runner tells the operator while hosts work. */
 export interface Reporter {
@@ -61,10 +62,12 @@ export class SilentReporter implements Reporter {
 /** Pick the reporter for this terminal (listr2 is loaded only when a terminal shows it). */
 export async function makeReporter(opts: {json: boolean; mask: Mask}): Promise<Reporter> {
   if (opts.json) return new SilentReporter()
+  // Secrets masked first, then host text made inert for the terminal.
+  const mask: Mask = (s) => displayLine(opts.mask(s))
   // A terminal without a usable width (some CI log viewers) gets plain lines too.
   if (process.stderr.isTTY && (process.stderr.columns ?? 0) >= 40 && process.env.GWFLEET_PLAIN !== '1' && process.env.CI === undefined) {
     const {ListrReporter} = await import('./listr.js')
-    return new ListrReporter(opts.mask)
+    return new ListrReporter(mask)
   }
-  return new PlainReporter(opts.mask)
+  return new PlainReporter(mask)
 }

@@ -14,6 +14,7 @@ import {runInstaller, type InstallerVerdict, type TailProgress} from '../steps/i
 import {stageRelease, stageValues} from '../steps/upload.js'
 import type {Gateway, ReleaseRef, RenderedValues} from '../types.js'
 import type {RunContext} from './context.js'
+import {ownWords} from './redact.js'
 import type {HostResult} from './result.js'
 import {batchSizes, runBatches, type BatchSpec} from './rollout.js'
 import {HostSession} from './session.js'
@@ -417,7 +418,8 @@ function historyLine(
     toVersion: to,
     valuesSha256: job.values.sha256,
     result,
-    ...(error ? {error: ctx.redactor.redact(error)} : {}),
+    // The host keeps gwfleet's own words only: never installer output, which may hold a secret.
+    ...(error ? {error: ctx.redactor.redact(ownWords(error))} : {}),
   }
 }
 

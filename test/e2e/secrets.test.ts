@@ -1,11 +1,14 @@
 // Secrets (subnet 17, lab "secrets"): deploy, upgrade, audit, uninstall and failing deploys (one
-// whose installer prints the client secret) run with known secret values, while every command line
+// whose installer prints the client secret, one that prints the whole values file it was given, with
+// a secret full of quotes and backslashes and a PEM key, also base64-encoded) run with known secret
+// values, while every command line
 // on the machine is watched (lab hosts share the PID namespace: the remote commands are visible
 // here). Afterwards every byte the workstation wrote is searched: stdout, stderr, the JSON, the run
 // folders and everything under HOME, GWFLEET_HOME and TMPDIR. No secret may appear anywhere but in
 // the values file on its own host (0600 in a 0700 directory).
 //
 //   npm run build && npx vitest run test/e2e/secrets.test.ts
+import {generateKeyPairSync} from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -22,8 +25,38 @@ let becomePassword: string
 const runs: {what: string; res: CliResult}[] = []
 const cliPids = new Set<string>()
 
-/** Every secret of this file: the values' references and the sudo password. */
-const secrets = () => [...Object.values(SECRETS), becomePassword]
+/** A secret with what YAML and JSON escape: the values file holds it as Qu0te\"Back\\slash$ecret. */
+const QUOTE = 'Qu0te"Back\\slash$ecret'
+/** A private key read through ${file:}: its lines are secret, its BEGIN/END lines are not. */
+const PEM = generateKeyPairSync('rsa', {modulusLength: 2048}).privateKey.export({type: 'pkcs8', format: 'pem'}).toString().trimEnd()
+const PEM_BODY = PEM.split('\n').filter((l) => !l.startsWith('-----'))
+
+/** Every form of the attack's secrets that output could show, spelled out here (not taken from gwfleet). */
+const attackForms = () => [
+  QUOTE,
+  'Qu0te\\"Back\\\\slash$ecret', // YAML double-quoted, and JSON
+  'Qu0te\\\\\\"Back\\\\\\\\slash$ecret', // the YAML form inside a JSON string
+  'slash$ecret', // any part of it
+  Buffer.from(QUOTE).toString('base64'),
+  PEM,
+  JSON.stringify(PEM).slice(1, -1),
+  ...PEM_BODY,
+]
+
+/** Every secret of this file: the values' references, the sudo password and the attack's forms. */
+const secrets = () => [...Object.values(SECRETS), becomePassword, ...attackForms()]
+
+/** What any base64 run of 16 or more characters in a text decodes to, at each of the four alignments. */
+function base64Decoded(text: string): string[] {
+  return [...text.matchAll(/[A-Za-z0-9+/]{16,}/g)].flatMap((m) => [0, 1, 2, 3].map((o) => Buffer.from(m[0].slice(o), 'base64').toString('latin1')))
+}
+
+/** The secrets found in base64-encoded text: the quote secret's tail or a piece of a key line. */
+function base64Leaks(text: string): string[] {
+  const decoded = base64Decoded(text)
+  const pieces = ['slash$ecret', ...PEM_BODY.flatMap((l) => [l.slice(0, 16), l.slice(-16)])]
+  return pieces.filter((p) => decoded.some((d) => d.includes(p)))
+}
 
 
 /** Parent pid of a process (null when it is gone). */
@@ -80,7 +113,7 @@ let watcher: ReturnType<typeof watchProcesses>
 const H = (i: number): LabHost => L.hosts[i - 1]!
 
 beforeAll(async () => {
-  L = await lab(4, 17, 'secrets')
+  L = await lab(5, 17, 'secrets')
   becomePassword = (L as any).sudoPassword
   ws = new Workspace(L, 'secrets')
   tmp = path.join(ws.dir, 'tmp')
@@ -96,7 +129,7 @@ afterAll(async () => {
 })
 
 async function run(what: string, args: string[]): Promise<CliResult> {
-  const res = await ws.run(args, {env: {GWFLEET_BECOME_PASSWORD: becomePassword, TMPDIR: tmp}, onSpawn: (pid) => cliPids.add(String(pid))})
+  const res = await ws.run(args, {env: {GWFLEET_BECOME_PASSWORD: becomePassword, TMPDIR: tmp, GW_QUOTE_SECRET: QUOTE}, onSpawn: (pid) => cliPids.add(String(pid))})
   runs.push({what, res})
   return res
 }
@@ -164,6 +197,100 @@ describe('secrets never leave the values file on the target host', () => {
     expect.soft(r.code).toBe(2)
   })
 
+  it('an installer that prints the values it was given, then fails: every form of the secrets is masked, and history keeps no installer text', async () => {
+    fs.writeFileSync(path.join(ws.dir, 'attack-key.pem'), `${PEM}\n`, {mode: 0o600})
+    // The quoted secret is the last line the installer prints: it becomes the error of the run.
+    ws.writeValues(
+      'sec-attack',
+      [
+        'tenant: tenant-sec-attack',
+        'auth:',
+        '  orchestrator:',
+        '    clientId: client-sec-attack',
+        '    clientSecret: ${env:GW_QUOTE_SECRET}',
+        'tls:',
+        '  key: ${file:../attack-key.pem}',
+        'note: ${env:GW_QUOTE_SECRET}',
+        '',
+      ].join('\n'),
+    )
+    const inv = ws.inventory('1.4.0', [{host: H(5), name: 'sec-attack'}], 'attack.yaml')
+    // Installed first, so the cluster answers after the installer and its last line stays the last one.
+    let r = await run('attack values deploy', ['deploy', '-i', inv, '--json'])
+    expect.soft(r.json?.hosts?.[0]?.status).toBe('ok')
+    const values = path.join(ws.dir, 'values', 'sec-attack.yaml')
+    fs.writeFileSync(values, fs.readFileSync(values, 'utf8').replace('tenant: tenant-sec-attack', 'tenant: tenant-sec-attack-2'))
+    await H(5).setFault('echo-values', '1')
+    const reason = 'installer 1.4.0 exited with code 3'
+
+    r = await run('echo-values deploy --json', ['deploy', '-i', inv, '--json'])
+    const h = (r.json?.hosts ?? [])[0] ?? {}
+    expect.soft(h.status).toBe('failed')
+    // The installer's last line, its secret masked: the escaped form was found and replaced.
+    expect.soft(h.error).toBe(`${reason}: note: "[redacted]"`)
+    r = await run('echo-values deploy plain', ['deploy', '-i', inv])
+    expect.soft(r.code).toBe(1)
+    expect.soft(r.stdout).toContain(`${reason}: note: "[redacted]"`)
+
+    // The run logs hold what the installer printed, each secret line masked, the key's armour kept.
+    const logs = allFiles(path.join(ws.home, '.gwfleet', 'runs')).filter((f) => f.endsWith('sec-attack.log') && fs.readFileSync(f, 'utf8').includes('| Values given:'))
+    expect.soft(logs.length).toBe(2)
+    for (const f of logs) {
+      const text = fs.readFileSync(f, 'utf8')
+      expect.soft(text).toContain('Values given:')
+      expect.soft(text).toContain('key: "-----BEGIN PRIVATE KEY-----')
+      expect.soft(text).toMatch(/Values given \(base64\): \S*\[redacted\]/)
+      expect.soft(text.split('[redacted]').length - 1, f).toBeGreaterThanOrEqual(PEM_BODY.length + 3)
+    }
+
+    // The host's history: gwfleet's words only.
+    const lines = (await H(5).readFile('/opt/gwfleet/state/history.jsonl')).split('\n').filter(Boolean).map((l) => JSON.parse(l))
+    expect.soft(lines.map((l) => [l.gateway, l.result, l.error])).toEqual([
+      ['sec-attack', 'ok', undefined],
+      ['sec-attack', 'failed', reason],
+      ['sec-attack', 'failed', reason],
+    ])
+    r = await run('history after echo-values', ['history', '-i', inv])
+    expect.soft(r.code).toBe(0)
+    expect.soft(r.stdout.split('\n').filter((l) => l.includes('sec-attack') && l.endsWith(reason)).length).toBe(2)
+    r = await run('history --json after echo-values', ['history', '-i', inv, '--json'])
+    expect.soft((r.json?.entries ?? []).map((e: any) => e.error ?? null)).toEqual([null, reason, reason])
+    await H(5).setFault('echo-values', null)
+  })
+
+  it('host text with terminal escapes never reaches the screen; a CSV cell from the host cannot start a formula', async () => {
+    const inv = path.join(ws.dir, 'fleet.yaml')
+    await H(1).setFault('kubectl-ansi', '1')
+    // Anything a terminal acts on: C0 controls but tab and newline, DEL, C1 controls (U+009B is CSI).
+    const active = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/
+    let r = await run('status with escapes', ['status', 'sec-root', '-i', inv])
+    expect.soft(r.stdout).toMatch(/ansi-pod/)
+    expect.soft(r.stdout).not.toMatch(active)
+    for (const extra of [[], ['--raw']]) {
+      r = await run(`logs ${extra.join(' ')} with escapes`, ['logs', 'sec-root', '-i', inv, ...extra])
+      expect.soft(r.code).toBe(0)
+      expect.soft(r.stdout).toMatch(/ansi-json/)
+      expect.soft(r.stdout).toMatch(/plain ansi-plain line/)
+      expect.soft(r.stdout + r.stderr).not.toMatch(active)
+    }
+    r = await run('logs --json with escapes', ['logs', 'sec-root', '-i', inv, '--json'])
+    const jsonLines = r.stdout.split('\n').filter(Boolean)
+    // The JSON lines as they are (their \u001b is text), and nothing raw a terminal would act on.
+    expect.soft(jsonLines.map((l) => JSON.parse(l).msg)).toContain('\u001b]0;owned-title\u0007\u001b[2Jansi-json')
+    expect.soft(r.stdout + r.stderr).not.toMatch(active)
+    expect.soft(r.stderr).toMatch(/plain ansi-plain line/)
+    await H(1).setFault('kubectl-ansi', null)
+
+    // A host whose record says the operator was a formula.
+    const recordFile = '/opt/gwfleet/state/sec-root.json'
+    const record = await H(1).readFile(recordFile)
+    await H(1).writeFile(recordFile, JSON.stringify({...JSON.parse(record), operator: '=HYPERLINK("http://evil.example/","click")'}) + '\n', 0o600)
+    r = await run('audit csv with a formula', ['audit', '-i', inv, '-l', 'sec-root', '--output', 'csv'])
+    await H(1).writeFile(recordFile, record, 0o600)
+    const row = r.stdout.split('\r\n').find((l) => l.startsWith('sec-root,'))
+    expect.soft(row).toContain(`,"'=HYPERLINK(""http://evil.example/"",""click"")",`)
+  })
+
   it('no secret in any output, JSON, run folder, HOME, GWFLEET_HOME or TMPDIR', () => {
     const leaks: string[] = []
     for (const {what, res} of runs) {
@@ -177,7 +304,9 @@ describe('secrets never leave the values file on the target host', () => {
     for (const f of files) {
       const text = fs.readFileSync(f, 'latin1')
       for (const s of secrets()) if (text.includes(s)) leaks.push(`${f} holds ${JSON.stringify(s)}`)
+      for (const p of base64Leaks(text)) leaks.push(`${f} holds ${JSON.stringify(p)} base64-encoded`)
     }
+    for (const {what, res} of runs) for (const p of base64Leaks(res.stdout + res.stderr)) leaks.push(`${what}: output holds ${JSON.stringify(p)} base64-encoded`)
     expect(runs.length).toBeGreaterThanOrEqual(12)
     expect(leaks).toEqual([])
   })
@@ -195,10 +324,11 @@ describe('secrets never leave the values file on the target host', () => {
 
   it('on the hosts the secrets live only in the values file, 0600 in a 0700 directory', async () => {
     // Everything a lab host ever wrote is in the upper layers of its overlays: search them all.
-    const written = (h: LabHost) => path.join(LAB_ROOT, 'secrets', 'hosts', h.name)
+    const written = (h: LabHost) => path.join(LAB_ROOT, (L as any).name, 'hosts', h.name)
     for (const [h, name] of [
       [H(1), 'sec-root'],
       [H(4), 'sec-echo'],
+      [H(5), 'sec-attack'],
     ] as const) {
       const st = await h.exec(`stat -c '%a %U' /opt/gwfleet/values /opt/gwfleet/values/${name}.yaml`)
       expect.soft(st.stdout.trim().split('\n'), h.name).toEqual(['700 root', '600 root'])

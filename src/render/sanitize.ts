@@ -1,0 +1,44 @@
+// Text from a host (installer lines, kubectl output, agent logs, error messages) is shown on the
+// operator's terminal and opened in spreadsheets. A host can print escape sequences that move the
+// cursor, rewrite the screen, set the window title or hide text, and cells a spreadsheet would run
+// as a formula. These pure functions make such text inert where it becomes display text.
+
+/**
+ * Terminal escape sequences: CSI (ESC [ or 0x9b, parameters, intermediates, final byte); OSC, DCS,
+ * SOS, PM and APC strings up to their terminator (BEL, ESC \ or 0x9c) or, unterminated, the end
+ * of the line (so one host's text cannot hide the lines after it);
+ * and the other ESC sequences (ESC, intermediates, one final byte: charset changes, reset, ...).
+ */
+const ESCAPES =
+  /(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\n]*?(?:\x07|\x1b\\|\x9c|(?=\n)|$)|\x1b[\x20-\x2f]*[\x30-\x7e]?/g
+
+/** C0 controls but tab and newline, DEL, C1 controls, and the invisible marks that reorder text (bidi). */
+const CONTROLS = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
+
+/** Text for the terminal: escape sequences and control characters removed; newlines and tabs kept. */
+export function displayText(s: string): string {
+  return s.replace(ESCAPES, '').replace(CONTROLS, '')
+}
+
+/** One line for the terminal (a table cell, a progress line): as displayText, newlines and tabs become spaces. */
+export function displayLine(s: string): string {
+  return displayText(s).replace(/[\n\t]/g, ' ')
+}
+
+/** Characters that JSON leaves as they are but a terminal acts on (DEL, C1 controls, bidi marks, line separators). */
+const JSON_UNSAFE = /[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+
+/** JSON text with those characters written as \u escapes: the same data, inert on a terminal. */
+export function jsonForTerminal(json: string): string {
+  return json.replace(JSON_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
+/**
+ * A CSV cell a spreadsheet will not run: one starting with =, +, -, @ (after any blanks) gets a
+ * leading single quote (OWASP's advice on CSV injection). Control characters go first, so a tab or
+ * carriage return (the other two such prefixes) is never left at the start.
+ */
+export function csvText(s: string): string {
+  const t = displayLine(s)
+  return /^\s*[=+\-@]/.test(t) ? `'${t}` : t
+}
