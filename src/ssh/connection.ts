@@ -178,16 +178,22 @@ function privateKeyOf(info: KeyFileInfo, ask: ConnectOptions['askPassphrase']): 
   if (!p) {
     p = (async () => {
       if (!info.encrypted) return utils.parseKey(info.data)
-      const opens = (pp: string) => !(utils.parseKey(info.data, pp) instanceof Error)
+      // Decrypting is slow (bcrypt_pbkdf): the key that opened is the one used.
+      let opened: unknown
+      const opens = (pp: string) => {
+        const k = utils.parseKey(info.data, pp)
+        if (k instanceof Error) return false
+        opened = Array.isArray(k) ? k[0] : k
+        return true
+      }
       const pp = ask ? await ask(info.file, opens) : undefined
-      if (pp === undefined)
+      if (pp === undefined || opened === undefined)
         throw new KeyFileError(
           'passphrase',
           info.file,
           `identity file ${info.file} is passphrase-protected and there is no terminal to ask for its passphrase: load it into ssh-agent (ssh-add ${info.file}) and run gwfleet with SSH_AUTH_SOCK set`,
         )
-      const key = utils.parseKey(info.data, pp)
-      return Array.isArray(key) ? key[0] : key
+      return opened
     })()
     unlocked.set(info.file, p)
   }
