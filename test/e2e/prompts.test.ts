@@ -170,6 +170,29 @@ describe('a passphrase-protected identityFile', () => {
     expect(after[0]).toBeGreaterThan(before[0])
     expect(after[1]).toBeGreaterThan(before[1])
   })
+
+  it('IdentityFile from ~/.ssh/config, held by ssh-agent: the same', async () => {
+    const h = keyHosts()[0]
+    // An inventory without identityFile: the key comes from the workstation's ssh config.
+    const inv = path.join(ws.dir, 'sshconfig.yaml')
+    fs.writeFileSync(
+      inv,
+      ['release:', '  dir: releases', `  version: ${VERSION}`, 'defaults:', '  user: root', `  knownHosts: ${path.join(ws.dir, 'known_hosts')}`, 'gateways:', '  cfg-1:', `    host: ${h.address}`, '    values: values/key-1.yaml', ''].join('\n'),
+    )
+    fs.writeFileSync(path.join(ws.home, '.ssh', 'config'), `Host ${h.address}\n  IdentityFile ${key}\n`)
+    try {
+      const before = await keyLogins()
+      const r = await ws.run(['audit', '-i', inv, '--json'], {env: {SSH_AUTH_SOCK: agentSock}})
+      expect(byName(r)['cfg-1']?.status, r.stderr).toBe('not-installed')
+      expect((await keyLogins())[0]).toBeGreaterThan(before[0])
+      // Without the agent: the clear passphrase error, failed.
+      const n = await ws.run(['audit', '-i', inv, '--json'])
+      expect(byName(n)['cfg-1']).toMatchObject({status: 'failed'})
+      expect(byName(n)['cfg-1'].error).toContain(`identity file ${key} is passphrase-protected`)
+    } finally {
+      fs.rmSync(path.join(ws.home, '.ssh', 'config'))
+    }
+  })
 })
 
 describe('in a terminal', () => {
