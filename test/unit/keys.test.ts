@@ -62,6 +62,23 @@ describe('identity file classification', () => {
     expect(e.message).toContain(`identity file ${f} cannot be read`)
   })
 
+  // Root reads any file: the permission case runs the built module as the unprivileged `nobody`.
+  const built = path.resolve(import.meta.dirname, '../../dist/src/ssh/connection.js')
+  it.skipIf(!fs.existsSync(built) || process.getuid?.() !== 0)('unreadable (permission denied, as another user)', () => {
+    const open = fs.mkdtempSync(path.join(os.tmpdir(), 'gwfleet-keys-perm-'))
+    try {
+      fs.chmodSync(open, 0o755)
+      const k = path.join(open, 'root-only')
+      keygen(k, ['-t', 'ed25519', '-N', ''])
+      fs.chmodSync(k, 0o600)
+      const code = `const m = await import(${JSON.stringify(built)}); try { m.inspectKeyFile(${JSON.stringify(k)}); console.log('read') } catch (e) { console.log(JSON.stringify({problem: e.problem, message: e.message})) }`
+      const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', code], {encoding: 'utf8'})
+      expect(JSON.parse(out)).toEqual({problem: 'unreadable', message: `identity file ${k} cannot be read (permission denied; check its owner and mode)`})
+    } finally {
+      fs.rmSync(open, {recursive: true, force: true})
+    }
+  })
+
   it('wrong format: not a key, and a public key given as identityFile', () => {
     const junk = path.join(dir, 'junk')
     fs.writeFileSync(junk, 'hello, not a key\n')
