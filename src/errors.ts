@@ -53,3 +53,29 @@ export class HostStepError extends Error {
     this.name = 'HostStepError'
   }
 }
+
+/** Which of the ways an identity file cannot be used; each has its own remedy. */
+export type KeyProblem = 'missing' | 'unreadable' | 'wrong-format' | 'passphrase'
+
+/**
+ * A problem on the operator's side (an identity file, a sudo password nobody gave): the host is
+ * `failed` with this cause, never `unreachable`, which is kept for the network and sshd.
+ */
+export class LocalError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'LocalError'
+  }
+}
+
+/** An identity file that cannot be used, and why. */
+export class KeyFileError extends LocalError {
+  readonly problem: KeyProblem
+  readonly file: string
+  constructor(problem: KeyProblem, file: string, message: string) {
+    super(message)
+    this.name = 'KeyFileError'
+    this.problem = problem
+    this.file = file
+  }
+}

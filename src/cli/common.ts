@@ -7,6 +7,7 @@ import {makeReporter} from '../render/progress.js'
 import {displayText, jsonForTerminal} from '../render/sanitize.js'
 import {RunContext, type RunOptions} from '../runner/context.js'
 import type {Job} from '../runner/fleet.js'
+import {prepareCredentials} from '../runner/session.js'
 import type {Gateway, Inventory} from '../types.js'
 
 /** SPEC section 4's exit codes, in one place. */
@@ -42,6 +43,7 @@ export interface RunFlagValues {
   timeout?: string
   'dry-run'?: boolean
   'skip-preflight'?: boolean
+  'ask-become-pass'?: boolean
 }
 
 /** Run options from flags (bad values are input errors). */
@@ -54,6 +56,7 @@ export function runOptions(command: string, flags: RunFlagValues): RunOptions {
     connectTimeoutSeconds: parseDuration(flags['connect-timeout'], '--connect-timeout'),
     dryRun: Boolean(flags['dry-run']),
     preflight: !flags['skip-preflight'],
+    askBecomePass: Boolean(flags['ask-become-pass']),
   }
 }
 
@@ -80,13 +83,22 @@ export async function loadFleet(flags: {inventory?: string; limit?: string}): Pr
   return {inventory, jobs}
 }
 
-/** Open a run: progress view (quiet for machine output), run folder, and the secrets to mask. */
-export async function openRun(inventory: Inventory, options: RunOptions, quiet: boolean, jobs: Job[] = []): Promise<RunContext> {
+/**
+ * Open a run: progress view (quiet for machine output), run folder, the secrets to mask, and the
+ * passwords and passphrases the selected gateways need, asked before the progress view starts.
+ */
+export async function openRun(inventory: Inventory, options: RunOptions, quiet: boolean, jobs: Job[] = [], gateways: Gateway[] = jobs.map((j) => j.gw)): Promise<RunContext> {
   let mask = (s: string) => s
   const reporter = await makeReporter({json: quiet, mask: (s) => mask(s)})
   const ctx = await RunContext.create(inventory, options, reporter)
   for (const j of jobs) ctx.redactor.add(j.values.secrets)
   mask = (s) => ctx.redactor.redact(s)
+  try {
+    await prepareCredentials(ctx, gateways)
+  } catch (e) {
+    await ctx.close()
+    throw e
+  }
   return ctx
 }
 

@@ -10,6 +10,7 @@ export const fleetFlags = {
   json: Flags.boolean({description: 'print one JSON document on stdout and nothing else there'}),
   'accept-new-host-keys': Flags.boolean({description: 'trust and record keys of hosts not yet known (a changed key is never accepted)'}),
   'connect-timeout': Flags.string({description: 'longest wait for a host to answer the SSH handshake', default: '15s', helpValue: 'DURATION'}),
+  'ask-become-pass': Flags.boolean({description: 'ask the sudo password (become: true) on the terminal before the run starts'}),
 }
 
 /** Flags of the commands that change hosts. */
@@ -27,6 +28,7 @@ export interface FleetFlagValues {
   json: boolean
   'accept-new-host-keys': boolean
   'connect-timeout': string
+  'ask-become-pass'?: boolean
   timeout?: string
   'dry-run'?: boolean
   'max-fail'?: string

@@ -20,7 +20,7 @@ import {SilentReporter} from '../render/progress.js'
 import {displayText, jsonForTerminal} from '../render/sanitize.js'
 import {RunContext} from '../runner/context.js'
 import {runHistory, runLocks, runPreflight, runStatus} from '../runner/ops.js'
-import {HostSession} from '../runner/session.js'
+import {HostSession, prepareCredentials} from '../runner/session.js'
 import {EXIT, loadFleet, loadGateways, openRun, parsePositive, record, runOptions as options, within, write} from './common.js'
 import type {FleetFlagValues} from './flags.js'
 
@@ -71,6 +71,10 @@ export async function logsCommand(gateway: string, flags: LogsFlagValues): Promi
   const {inventory, gateways} = await loadGateways(flags, gateway)
   const gw = gateways[0]
   const ctx = await RunContext.create(inventory, opts, new SilentReporter())
+  await prepareCredentials(ctx, [gw]).catch(async (e) => {
+    await ctx.close()
+    throw e
+  })
   const abort = new AbortController()
   const onSignal = () => abort.abort()
   let session: HostSession | undefined
@@ -120,7 +124,7 @@ export async function logsCommand(gateway: string, flags: LogsFlagValues): Promi
 export async function statusCommand(gateway: string | undefined, flags: FleetFlagValues): Promise<number> {
   const opts = options('status', flags)
   const {inventory, gateways} = await loadGateways(flags, gateway)
-  const ctx = await openRun(inventory, opts, flags.json)
+  const ctx = await openRun(inventory, opts, flags.json, [], gateways)
   const results = await within(ctx, () => runStatus(ctx, gateways))
   const doc = statusJson(results, ctx.log.dir)
   await record(ctx, doc, flags.json)
@@ -134,7 +138,7 @@ export async function locksCommand(action: 'list' | 'clear', flags: FleetFlagVal
   if (action === 'clear' && !flags.yes)
     throw new InputError('locks clear removes the lock of any run, even one still working: pass --yes to confirm', {file: '--yes'})
   const {inventory, gateways} = await loadGateways(flags)
-  const ctx = await openRun(inventory, opts, flags.json)
+  const ctx = await openRun(inventory, opts, flags.json, [], gateways)
   const results = await within(ctx, () => runLocks(ctx, gateways, action === 'clear'))
   const doc = locksJson(`locks ${action}`, results, ctx.log.dir)
   await record(ctx, doc, flags.json)
@@ -156,7 +160,7 @@ export async function historyCommand(gateway: string | undefined, flags: History
   const opts = options('history', flags)
   const last = flags.last === undefined ? undefined : parsePositive(flags.last, '--last', 1_000_000)
   const {inventory, gateways} = await loadGateways(flags, gateway)
-  const ctx = await openRun(inventory, opts, flags.json)
+  const ctx = await openRun(inventory, opts, flags.json, [], gateways)
   const read = await within(ctx, () => runHistory(ctx, gateways))
   const entries = last === undefined ? read.entries : read.entries.slice(-last)
   const doc = historyJson(entries, read.hosts, ctx.log.dir)

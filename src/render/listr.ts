@@ -22,6 +22,7 @@ export class ListrReporter implements Reporter {
   private rows = new Map<string, Row>()
   private timer?: NodeJS.Timeout
   private running?: Promise<unknown>
+  private list?: Listr<any, any, any>
   constructor(private readonly mask: Mask) {}
 
   begin(hosts: {name: string; host: string}[], title: string): void {
@@ -51,6 +52,7 @@ export class ListrReporter implements Reporter {
       rendererOptions: {collapseErrors: false, collapseSkips: false},
     })
     process.stderr.write(`${title}\n`)
+    this.list = list
     this.running = list.run().catch(() => undefined)
     this.timer = setInterval(() => this.flush(), 100)
   }
@@ -102,6 +104,27 @@ export class ListrReporter implements Reporter {
 
   notice(text: string): void {
     process.stderr.write(`${this.mask(text)}\n`)
+  }
+
+  async suspend<T>(fn: () => Promise<T>): Promise<T> {
+    // listr2's default renderer redraws on a timer and on every title change, and holds the
+    // terminal's output (hijack) while it draws: stop all three, clear its rows, give the
+    // terminal back; afterwards take it again and redraw. Before the view starts there is nothing to stop.
+    const r = (this.list as any)?.renderer
+    if (!r?.spinner || !r?.updater || !r?.logger?.process?.active) return fn()
+    const update = r.update
+    r.update = () => undefined
+    r.spinner.stop()
+    r.updater.clear()
+    r.logger.process.release()
+    try {
+      return await fn()
+    } finally {
+      r.logger.process.hijack()
+      r.update = update
+      r.spinner.start(() => r.update())
+      r.update()
+    }
   }
 
   async end(): Promise<void> {

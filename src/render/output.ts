@@ -89,7 +89,7 @@ export function planView(results: HostResult[], batches: string[][] | undefined)
   return out
 }
 
-const AUDIT_ORDER: Record<string, number> = {unreachable: 0, drift: 1, 'not-installed': 2, 'in-sync': 3}
+const AUDIT_ORDER: Record<string, number> = {failed: 0, unreachable: 0, drift: 1, 'not-installed': 2, 'in-sync': 3}
 
 /** Audit rows sorted so the problems come first. */
 export function sortAudit(results: AuditResult[]): AuditResult[] {
@@ -118,11 +118,11 @@ export function auditJson(results: AuditResult[], runDir: string) {
   }
 }
 
-/** Count per installed version, plus not-installed and unreachable. */
+/** Count per installed version, plus not-installed, unreachable and failed. */
 export function auditSummaryCounts(results: AuditResult[]): Record<string, number> {
   const counts: Record<string, number> = {}
   for (const r of results) {
-    const k = r.status === 'unreachable' ? 'unreachable' : r.status === 'not-installed' ? 'not-installed' : r.version!
+    const k = r.status === 'unreachable' || r.status === 'failed' || r.status === 'not-installed' ? r.status : r.version!
     counts[k] = (counts[k] ?? 0) + 1
   }
   return counts

@@ -15,6 +15,11 @@ export interface Reporter {
   verdict(name: string, label: string, ok: boolean): void
   /** A message for the whole run (interrupts, batches). */
   notice(text: string): void
+  /**
+   * Run `fn` (a question to the operator) with the progress view out of its way: nothing is drawn
+   * while it runs, then the view carries on. Callers ask one question at a time.
+   */
+  suspend<T>(fn: () => Promise<T>): Promise<T>
   end(): Promise<void>
 }
 
@@ -45,6 +50,9 @@ export class PlainReporter implements Reporter {
   notice(text: string): void {
     this.print(text)
   }
+  suspend<T>(fn: () => Promise<T>): Promise<T> {
+    return fn()
+  }
   async end(): Promise<void> {}
 }
 
@@ -56,6 +64,9 @@ export class SilentReporter implements Reporter {
   done(): void {}
   verdict(): void {}
   notice(): void {}
+  suspend<T>(fn: () => Promise<T>): Promise<T> {
+    return fn()
+  }
   async end(): Promise<void> {}
 }
 

@@ -9,6 +9,7 @@ import {loadUserSshConfig, type SshConfig} from '../ssh/sshconfig.js'
 import type {LockOwner} from '../remote/lock-scripts.js'
 import {machineIdentity} from '../steps/lock.js'
 import type {Reporter} from '../render/progress.js'
+import {Credentials, Prompter} from '../prompt.js'
 import type {Inventory} from '../types.js'
 import {Redactor} from './redact.js'
 import {RunLog} from './runlog.js'
@@ -61,6 +62,8 @@ export interface RunOptions {
   dryRun: boolean
   /** Run the prerequisite checks before installing (deploy). */
   preflight: boolean
+  /** Ask the sudo password on the terminal before the run starts (--ask-become-pass). */
+  askBecomePass?: boolean
 }
 
 /** Everything a host's work needs from the run. */
@@ -71,7 +74,8 @@ export class RunContext {
   readonly connectOptions: ConnectOptions
   readonly interrupt = new Interrupt()
   readonly lockOwner: LockOwner
-  readonly becomePassword?: string
+  /** Key passphrases and sudo passwords: from the environment or asked once on the terminal. */
+  readonly credentials: Credentials
 
   private constructor(
     readonly inventory: Inventory,
@@ -79,14 +83,14 @@ export class RunContext {
     readonly reporter: Reporter,
     readonly sshConfig: SshConfig,
   ) {
-    this.becomePassword = process.env.GWFLEET_BECOME_PASSWORD || undefined
-    if (this.becomePassword) this.redactor.add([this.becomePassword])
+    this.credentials = new Credentials(new Prompter((fn) => this.reporter.suspend(fn)), this.redactor)
     this.log = new RunLog(options.command, this.redactor)
     this.connectOptions = {
       acceptNewHostKeys: options.acceptNewHostKeys,
       connectTimeoutMs: options.connectTimeoutSeconds * 1000,
       keepaliveIntervalMs: 15_000,
       retries: 6,
+      askPassphrase: (file, unlocks) => this.credentials.passphrase(file, unlocks),
     }
     this.bastions = new BastionPool(this.connectOptions)
     let user = 'unknown'

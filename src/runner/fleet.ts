@@ -487,7 +487,7 @@ async function actUninstall(
 export interface AuditResult {
   name: string
   host: string
-  status: 'in-sync' | 'drift' | 'not-installed' | 'unreachable'
+  status: 'in-sync' | 'drift' | 'not-installed' | 'unreachable' | 'failed'
   version: string | null
   desiredVersion: string
   valuesInSync: boolean | null
@@ -523,7 +523,8 @@ async function auditOne(ctx: RunContext, job: Job): Promise<AuditResult> {
     out = auditVerdict(base, facts, job.values.sha256, Date.now() - t0)
   } catch (e) {
     const error = ctx.redactor.redact(message(e))
-    out = {...base, status: 'unreachable', version: null, valuesInSync: null, error, reasons: [error], lastChange: null, durationMs: Date.now() - t0}
+    // unreachable is for the network and sshd; a key or sudo problem is failed with its cause.
+    out = {...base, status: e instanceof UnreachableError ? 'unreachable' : 'failed', version: null, valuesInSync: null, error, reasons: [error], lastChange: null, durationMs: Date.now() - t0}
   } finally {
     s?.close()
   }
