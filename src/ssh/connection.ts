@@ -7,7 +7,7 @@ import type {ClientChannel, SFTPWrapper} from 'ssh2'
 import ssh2 from 'ssh2'
 
 import {HostStepError, UnreachableError} from '../errors.js'
-import {appendKnownHost, checkHostKey, fingerprint, formatKnownHostsLine, keyType, knownKeyTypes, loadKnownHosts, parseKnownHosts, preferredHostKeyAlgorithms} from './knownhosts.js'
+import {appendKnownHost, checkHostKey, fingerprint, formatKnownHostsLine, hostKeyRefusal, keyType, knownHostsName, knownKeyTypes, loadKnownHosts, parseKnownHosts, preferredHostKeyAlgorithms} from './knownhosts.js'
 import type {KnownHostEntry} from './knownhosts.js'
 import {shq} from './quote.js'
 
@@ -421,17 +421,13 @@ async function connectOnce(
       hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
         const check = checkHostKey(known, target.host, target.port, key)
         const fp = fingerprint(key)
-        const where = target.port === 22 ? target.host : `[${target.host}]:${target.port}`
+        const where = knownHostsName(target.host, target.port)
+        const refusal = hostKeyRefusal(check, target.host, target.port, key)
         if (check.status === 'match') {
           verify(true)
-        } else if (check.status === 'changed') {
-          hostKeyError = new UnreachableError(
-            'host-key-changed',
-            `HOST KEY CHANGED for ${where}: known ${check.knownFingerprint} (${check.knownFile}:${check.knownLine}), offered ${fp} (${keyType(key)}). Refusing to connect; remove the old entry only if the change is expected`,
-          )
-          verify(false)
-        } else if (check.status === 'revoked') {
-          hostKeyError = new UnreachableError('host-key-changed', `host key ${fp} of ${where} is marked @revoked`)
+        } else if (refusal !== null) {
+          // Changed, revoked or CA-only: refused whatever the flags; only a host with no entry is new.
+          hostKeyError = new UnreachableError(check.status === 'cert-authority' ? 'host-key-unknown' : 'host-key-changed', refusal)
           verify(false)
         } else if (opts.acceptNewHostKeys) {
           const line = formatKnownHostsLine(target.host, target.port, key)
