@@ -33,6 +33,16 @@ export interface ConnectOptions {
   /** Attempts when sshd drops the connection before the handshake (MaxStartups). */
   retries: number
   agentSocket?: string
+  /** Told of each host key --accept-new-host-keys wrote to a known_hosts file (for the operator and the run log). */
+  onHostKeyRecorded?: (recorded: RecordedHostKey) => void
+}
+
+/** A host key written to known_hosts: the name it was recorded under, its type and fingerprint, and the file. */
+export interface RecordedHostKey {
+  host: string
+  keyType: string
+  fingerprint: string
+  file: string
 }
 
 /** What one remote command returned. */
@@ -433,7 +443,14 @@ async function connectOnce(
           const line = formatKnownHostsLine(target.host, target.port, key)
           known.push(...parseKnownHosts(line, target.recordKnownHostsFile))
           appendKnownHost(target.recordKnownHostsFile, line).then(
-            () => verify(true),
+            () => {
+              try {
+                opts.onHostKeyRecorded?.({host: where, keyType: keyType(key), fingerprint: fp, file: target.recordKnownHostsFile})
+              } catch {
+                // Telling the operator is best effort; the key is recorded and the login goes on.
+              }
+              verify(true)
+            },
             (e) => {
               hostKeyError = new UnreachableError('host-key-unknown', `cannot record host key of ${where}: ${e.message}`)
               verify(false)
