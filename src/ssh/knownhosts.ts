@@ -198,21 +198,15 @@ export function hostKeyRefusal(check: HostKeyCheck, host: string, port: number, 
   const at = (r: KnownKeyRef) => `${r.keyType} ${r.fingerprint} (${r.file}:${r.line})`
   switch (check.status) {
     case 'changed': {
-      const files = [...new Set(check.known.map((r) => r.file))]
-      const fix = files
-        .map((f) => {
-          const lines = check.known.filter((r) => r.file === f).map((r) => r.line)
-          return `line${lines.length > 1 ? 's' : ''} ${lines.join(', ')} of ${f} (ssh-keygen -R '${name}' -f ${f})`
-        })
-        .join(' and ')
       // Keys gwfleet cannot negotiate (ssh-dss, security keys) can never match: say so, or the refusal looks wrong.
       const unusable = check.known.every((r) => algorithmsForKeyType(r.keyType).length === 0)
         ? ' gwfleet can check only ed25519, ECDSA and RSA host keys.'
         : ''
+      // One line the operator can act on: each entry's FILE:LINE is what to delete once the new key is verified.
       return (
         `HOST KEY CHANGED for ${name}: known ${check.known.map(at).join(' and ')}, offered ${offered}. ` +
-        `Refusing to connect, also with --accept-new-host-keys.${unusable} If the change is expected, verify the new key, ` +
-        `remove ${fix}, then rerun with --accept-new-host-keys`
+        `Refused even with --accept-new-host-keys.${unusable} If the change is expected, verify the new key and delete the old ` +
+        `line${check.known.length > 1 ? 's' : ''}`
       )
     }
     case 'revoked':

@@ -306,7 +306,8 @@ describe('host keys (lab subnet 12)', () => {
         expect(k4.error, what).toMatch(/HOST KEY CHANGED/)
         expect(k4.error, what).toContain(`ssh-ed25519 ${fingerprintOf(h4Ed25519)} (${file('kh-type')}:2)`)
         expect(k4.error, what).toContain(`ecdsa-sha2-nistp256 ${fingerprintOf(ecdsaLine)}`)
-        expect(k4.error, what).toContain(`ssh-keygen -R '${h(4).address}' -f ${file('kh-type')}`)
+        expect(k4.error, what).toMatch(/Refused even with --accept-new-host-keys.*delete the old line$/)
+        expect(k4.error.length, what).toBeLessThan(400)
         expect(r.stderr, what).not.toContain('recorded the host key')
       }
     }
@@ -324,7 +325,7 @@ describe('host keys (lab subnet 12)', () => {
     expect(await changedSince(h(4))).toEqual([])
     expect(await installs(h(4))).toEqual([])
 
-    // The fix the message gives works: remove the old entry, then accept the new key.
+    // The fix the message gives works: delete the old line (here with ssh-keygen -R), then accept the new key.
     const rm = spawnSync('ssh-keygen', ['-R', h(4).address, '-f', file('kh-type')], {encoding: 'utf8'})
     expect(rm.status, rm.stderr).toBe(0)
     const fixed = await gw(['audit', '-i', inv, '--json', '--accept-new-host-keys'])

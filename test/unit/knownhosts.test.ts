@@ -316,16 +316,26 @@ describe('hostKeyRefusal', () => {
     expect(port22).toBe(
       `HOST KEY CHANGED for gw: known ssh-ed25519 ${fingerprint(keys.ed1.blob)} (/home/op/.ssh/known_hosts:2) and ` +
         `ssh-rsa ${fingerprint(keys.rsa.blob)} (/home/op/.ssh/known_hosts:3), offered ecdsa-sha2-nistp256 ${fingerprint(keys.ecdsa.blob)}. ` +
-        `Refusing to connect, also with --accept-new-host-keys. If the change is expected, verify the new key, ` +
-        `remove lines 2, 3 of /home/op/.ssh/known_hosts (ssh-keygen -R 'gw' -f /home/op/.ssh/known_hosts), then rerun with --accept-new-host-keys`,
+        `Refused even with --accept-new-host-keys. If the change is expected, verify the new key and delete the old lines`,
     )
+  })
+
+  it('stays one short line for a typical single entry (an operator reads it in a table)', () => {
+    const file = '/home/operator/fleets/production-eu-west/known_hosts'
+    const msg = hostKeyRefusal(checkHostKey(kh(line('gw-0042.eu-west.example.com', keys.ed1), file), 'gw-0042.eu-west.example.com', 2222, keys.ecdsa.blob), 'gw-0042.eu-west.example.com', 2222, keys.ecdsa.blob)
+    expect(msg).toBeNull()
+    const one = hostKeyRefusal(checkHostKey(kh(line('gw-0042.eu-west.example.com', keys.ed1), file), 'gw-0042.eu-west.example.com', 22, keys.ecdsa.blob), 'gw-0042.eu-west.example.com', 22, keys.ecdsa.blob)!
+    expect(one).toContain(`(${file}:1)`)
+    expect(one).toMatch(/delete the old line$/)
+    expect(one).not.toMatch(/[\r\n]/)
+    expect(one.length).toBeLessThan(400)
   })
 
   it('names [host]:port and each file of entries spread over two files', () => {
     const e = [...kh(line('[gw]:2222', keys.ed1), 'a'), ...kh(`#\n${line('[gw]:2222', keys.ed2)}`, 'b')]
     const msg = hostKeyRefusal(checkHostKey(e, 'gw', 2222, keys.ecdsa.blob), 'gw', 2222, keys.ecdsa.blob)!
     expect(msg).toMatch(/^HOST KEY CHANGED for \[gw\]:2222: /)
-    expect(msg).toContain(`remove line 1 of a (ssh-keygen -R '[gw]:2222' -f a) and line 2 of b (ssh-keygen -R '[gw]:2222' -f b)`)
+    expect(msg).toContain(`known ssh-ed25519 ${fingerprint(keys.ed1.blob)} (a:1) and ssh-ed25519 ${fingerprint(keys.ed2.blob)} (b:2), offered`)
   })
 
   it('explains keys gwfleet cannot use', () => {
