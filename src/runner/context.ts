@@ -8,7 +8,7 @@ import {BastionPool, type ConnectOptions} from '../ssh/connection.js'
 import {loadUserSshConfig, type SshConfig} from '../ssh/sshconfig.js'
 import type {LockOwner} from '../remote/lock-scripts.js'
 import {machineIdentity} from '../steps/lock.js'
-import type {Reporter} from '../render/progress.js'
+import {SilentReporter, type Reporter} from '../render/progress.js'
 import {Credentials, Prompter} from '../prompt.js'
 import type {Inventory} from '../types.js'
 import {Redactor} from './redact.js'
@@ -52,6 +52,9 @@ export class Interrupt {
   }
 }
 
+/** The run folder's log for events of the whole run (`_` keeps it apart from gateway names). */
+export const RUN_LOG = '_run'
+
 /** Options common to the fleet commands. */
 export interface RunOptions {
   command: string
@@ -91,6 +94,13 @@ export class RunContext {
       keepaliveIntervalMs: 15_000,
       retries: 6,
       askPassphrase: (file, unlocks) => this.credentials.passphrase(file, unlocks),
+      onHostKeyRecorded: (k) => {
+        const text = `recorded the host key of ${k.host}: ${k.keyType} ${k.fingerprint} in ${k.file}`
+        this.log.write(RUN_LOG, text)
+        // Even with --json (a silent reporter) a trust decision is shown, on stderr; stdout keeps the document.
+        if (reporter instanceof SilentReporter) process.stderr.write(`${text}\n`)
+        else reporter.notice(text)
+      },
     }
     this.bastions = new BastionPool(this.connectOptions)
     let user = 'unknown'

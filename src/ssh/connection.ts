@@ -7,7 +7,7 @@ import type {ClientChannel, SFTPWrapper} from 'ssh2'
 import ssh2 from 'ssh2'
 
 import {HostStepError, KeyFileError, LocalError, UnreachableError} from '../errors.js'
-import {appendKnownHost, checkHostKey, fingerprint, formatKnownHostsLine, keyType, knownKeyTypes, loadKnownHosts, parseKnownHosts, preferredHostKeyAlgorithms} from './knownhosts.js'
+import {appendKnownHost, checkHostKey, fingerprint, formatKnownHostsLine, hostKeyRefusal, keyType, knownHostsName, knownKeyTypes, loadKnownHosts, parseKnownHosts, preferredHostKeyAlgorithms} from './knownhosts.js'
 import type {KnownHostEntry} from './knownhosts.js'
 import {BoundedBytes, formatBytes, LineSplitter, MAX_COLLECTED_STDOUT, MAX_KEPT_STDERR} from './output.js'
 import {shq} from './quote.js'
@@ -39,6 +39,16 @@ export interface ConnectOptions {
    * nobody can be asked (no terminal).
    */
   askPassphrase?: (file: string, unlocks: (passphrase: string) => boolean) => Promise<string | undefined>
+  /** Told of each host key --accept-new-host-keys wrote to a known_hosts file (for the operator and the run log). */
+  onHostKeyRecorded?: (recorded: RecordedHostKey) => void
+}
+
+/** A host key written to known_hosts: the name it was recorded under, its type and fingerprint, and the file. */
+export interface RecordedHostKey {
+  host: string
+  keyType: string
+  fingerprint: string
+  file: string
 }
 
 /** What one remote command returned. */
@@ -594,23 +604,26 @@ async function connectOnce(
       hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
         const check = checkHostKey(known, target.host, target.port, key)
         const fp = fingerprint(key)
-        const where = target.port === 22 ? target.host : `[${target.host}]:${target.port}`
+        const where = knownHostsName(target.host, target.port)
+        const refusal = hostKeyRefusal(check, target.host, target.port, key)
         if (check.status === 'match') {
           verify(true)
-        } else if (check.status === 'changed') {
-          hostKeyError = new UnreachableError(
-            'host-key-changed',
-            `HOST KEY CHANGED for ${where}: known ${check.knownFingerprint} (${check.knownFile}:${check.knownLine}), offered ${fp} (${keyType(key)}). Refusing to connect; remove the old entry only if the change is expected`,
-          )
-          verify(false)
-        } else if (check.status === 'revoked') {
-          hostKeyError = new UnreachableError('host-key-changed', `host key ${fp} of ${where} is marked @revoked`)
+        } else if (refusal !== null) {
+          // Changed, revoked or CA-only: refused whatever the flags; only a host with no entry is new.
+          hostKeyError = new UnreachableError(check.status === 'cert-authority' ? 'host-key-unknown' : 'host-key-changed', refusal)
           verify(false)
         } else if (opts.acceptNewHostKeys) {
           const line = formatKnownHostsLine(target.host, target.port, key)
           known.push(...parseKnownHosts(line, target.recordKnownHostsFile))
           appendKnownHost(target.recordKnownHostsFile, line).then(
-            () => verify(true),
+            () => {
+              try {
+                opts.onHostKeyRecorded?.({host: where, keyType: keyType(key), fingerprint: fp, file: target.recordKnownHostsFile})
+              } catch {
+                // Telling the operator is best effort; the key is recorded and the login goes on.
+              }
+              verify(true)
+            },
             (e) => {
               hostKeyError = new UnreachableError('host-key-unknown', `cannot record host key of ${where}: ${e.message}`)
               verify(false)

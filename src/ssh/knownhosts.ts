@@ -23,12 +23,24 @@ export interface KnownHostEntry {
   comment?: string
 }
 
-/** The verdict on a host key presented by a server. */
+/** A recorded known_hosts key as the operator needs to see it: type, fingerprint and where it is. */
+export interface KnownKeyRef {
+  keyType: string
+  fingerprint: string
+  file: string
+  line: number
+}
+
+/**
+ * The verdict on a host key presented by a server. `changed`: the host has recorded keys and none
+ * is this one (whatever their types); `cert-authority`: the host is vouched for only by a CA line.
+ */
 export type HostKeyCheck =
   | { status: 'match' }
   | { status: 'unknown' }
-  | { status: 'changed'; knownFingerprint: string; knownFile: string; knownLine: number }
-  | { status: 'revoked' }
+  | { status: 'changed'; known: KnownKeyRef[] }
+  | { status: 'revoked'; entry: KnownKeyRef }
+  | { status: 'cert-authority'; entries: KnownKeyRef[] }
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/
 
@@ -154,18 +166,60 @@ export function entryMatchesHost(entry: KnownHostEntry, host: string, port: numb
   return positive
 }
 
-/** Check a server's host key blob against known_hosts entries with OpenSSH semantics (per key type). */
+function refOf(e: KnownHostEntry): KnownKeyRef {
+  return { keyType: e.keyType, fingerprint: fingerprint(e.key), file: e.file, line: e.line }
+}
+
+/**
+ * Check a server's host key blob against known_hosts entries. Any plain entry for the host that is
+ * not this key makes it a changed key, also when its type differs (a host that stops offering the
+ * recorded type is not "new"); a matching `@revoked` key is refused first; `@cert-authority` lines
+ * never vouch for a plain key, but a host they name is not new either.
+ */
 export function checkHostKey(entries: KnownHostEntry[], host: string, port: number, key: Buffer): HostKeyCheck {
-  const type = keyType(key)
-  const relevant = entries.filter((e) => e.marker !== 'cert-authority' && entryMatchesHost(e, host, port))
-  if (relevant.some((e) => e.marker === 'revoked' && e.key.equals(key))) return { status: 'revoked' }
+  const relevant = entries.filter((e) => entryMatchesHost(e, host, port))
+  const revoked = relevant.find((e) => e.marker === 'revoked' && e.key.equals(key))
+  if (revoked) return { status: 'revoked', entry: refOf(revoked) }
   const plain = relevant.filter((e) => e.marker === undefined)
   if (plain.some((e) => e.key.equals(key))) return { status: 'match' }
-  const other = plain.find((e) => e.keyType === type)
-  if (other) {
-    return { status: 'changed', knownFingerprint: fingerprint(other.key), knownFile: other.file, knownLine: other.line }
-  }
+  if (plain.length > 0) return { status: 'changed', known: plain.map(refOf) }
+  const ca = relevant.filter((e) => e.marker === 'cert-authority')
+  if (ca.length > 0) return { status: 'cert-authority', entries: ca.map(refOf) }
   return { status: 'unknown' }
+}
+
+/**
+ * The operator's message for a refused host key (null for `match` and `unknown`): every recorded
+ * key with its file and line, the offered key, and how to fix it.
+ */
+export function hostKeyRefusal(check: HostKeyCheck, host: string, port: number, key: Buffer): string | null {
+  const name = knownHostsName(host, port)
+  const offered = `${keyType(key)} ${fingerprint(key)}`
+  const at = (r: KnownKeyRef) => `${r.keyType} ${r.fingerprint} (${r.file}:${r.line})`
+  switch (check.status) {
+    case 'changed': {
+      // Keys gwfleet cannot negotiate (ssh-dss, security keys) can never match: say so, or the refusal looks wrong.
+      const unusable = check.known.every((r) => algorithmsForKeyType(r.keyType).length === 0)
+        ? ' gwfleet can check only ed25519, ECDSA and RSA host keys.'
+        : ''
+      // One line the operator can act on: each entry's FILE:LINE is what to delete once the new key is verified.
+      return (
+        `HOST KEY CHANGED for ${name}: known ${check.known.map(at).join(' and ')}, offered ${offered}. ` +
+        `Refused even with --accept-new-host-keys.${unusable} If the change is expected, verify the new key and delete the old ` +
+        `line${check.known.length > 1 ? 's' : ''}`
+      )
+    }
+    case 'revoked':
+      return `host key ${offered} of ${name} is marked @revoked in ${check.entry.file}:${check.entry.line}; refusing to connect`
+    case 'cert-authority':
+      return (
+        `${name} is vouched for only by @cert-authority ${check.entries.map((r) => `${r.file}:${r.line}`).join(', ')}, ` +
+        `and gwfleet cannot check host certificates; the host offered ${offered}. ` +
+        `Refusing to connect, also with --accept-new-host-keys; verify that key and add it for ${name} to known_hosts`
+      )
+    default:
+      return null
+  }
 }
 
 /** Key types (blob types such as `ssh-rsa`) known for this host, in file order, so negotiation can prefer them. */

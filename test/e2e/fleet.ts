@@ -35,7 +35,8 @@ export interface LabHost {
   exists(p: string): Promise<boolean>
   stopSshd(): Promise<void>
   startSshd(): Promise<void>
-  regenerateHostKey(): Promise<string>
+  /** A new host key of this type (default ed25519); sshd then offers only that one. */
+  regenerateHostKey(type?: 'ed25519' | 'ecdsa'): Promise<string>
   setFault(name: string, value: string | null): Promise<void>
   setOsRelease(text: string): Promise<void>
 }

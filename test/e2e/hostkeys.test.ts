@@ -1,6 +1,7 @@
 // End to end: strict host-key checking against real OpenSSH lab hosts (issue 2's checklist).
-// Unknown keys refused, then accepted and recorded with --accept-new-host-keys; a changed key
-// always refused with both fingerprints; hashed (`|1|`) and `[host]:port` known_hosts entries.
+// Unknown keys refused, then accepted, recorded and announced with --accept-new-host-keys; a
+// changed key (also one of another type) always refused with both fingerprints; hashed (`|1|`)
+// and `[host]:port` entries; @revoked and @cert-authority lines; jump hosts checked the same way.
 import {spawnSync} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -41,6 +42,22 @@ async function gw(args: string[]): Promise<CliResult> {
 }
 
 
+/** The bytes of a file, or null when it does not exist (to compare known_hosts byte for byte). */
+const bytes = (p: string): Buffer | null => (fs.existsSync(p) ? fs.readFileSync(p) : null)
+
+/** The line --accept-new-host-keys prints and logs for a key it recorded. */
+const recordedLine = (name: string, keyLine: string, kh: string) =>
+  `recorded the host key of ${name}: ${keyLine.split(/\s+/)[1]} ${fingerprintOf(keyLine)} in ${kh}`
+
+/** The run folders of this workspace whose run-level log mentions `text`. */
+function runLogsMentioning(text: string): string[] {
+  const runs = path.join(ws.home, '.gwfleet', 'runs')
+  return fs
+    .readdirSync(runs)
+    .map((d) => path.join(runs, d, '_run.log'))
+    .filter((f) => fs.existsSync(f) && fs.readFileSync(f, 'utf8').includes(text))
+}
+
 /** Hash every host name in a known_hosts file in place, as `ssh-keygen -H` does. */
 function hashKnownHosts(name: string): void {
   const r = spawnSync('ssh-keygen', ['-H', '-f', file(name)], {encoding: 'utf8'})
@@ -48,11 +65,11 @@ function hashKnownHosts(name: string): void {
   fs.rmSync(file(name) + '.old', {force: true})
 }
 
-/** Whether OpenSSH's own client accepts a known_hosts file for a host (strict checking, no prompt). */
-function opensshAccepts(knownHosts: string, host: LabHost, port = 22): {ok: boolean; stderr: string} {
+/** Whether OpenSSH's own client accepts a known_hosts file for a host (strict checking by default, no prompt). */
+function opensshAccepts(knownHosts: string, host: LabHost, port = 22, strict = 'yes'): {ok: boolean; stderr: string} {
   const r = spawnSync(
     'ssh',
-    ['-i', lab.clientKey, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes',
+    ['-i', lab.clientKey, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', `StrictHostKeyChecking=${strict}`,
       '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'ConnectTimeout=5', '-p', String(port), `root@${host.address}`, 'true'],
     {encoding: 'utf8', timeout: 15_000},
   )
@@ -117,8 +134,18 @@ describe('host keys (lab subnet 12)', () => {
       expect(opensshAccepts(where, host).ok, `OpenSSH rejects the recorded entry for ${host.name}`).toBe(true)
     }
 
+    // Each recorded key is announced on stderr (stdout is the JSON document) and in the run log.
+    const runLog = fs.readFileSync(path.join(r.json.runDir, '_run.log'), 'utf8')
+    for (const host of [h(1), h(2)]) {
+      const said = recordedLine(host.address, host.hostKeyLine, file('known_hosts'))
+      expect(r.stderr.split('\n').filter((l) => l.includes(said)), host.name).toHaveLength(1)
+      expect(runLog, host.name).toContain(said)
+    }
+    expect(r.stdout).not.toContain('recorded')
+
     const again = await gw(['deploy', '-i', file('fleet.yaml'), '--json'])
     expect(again.code, again.stdout + again.stderr).toBe(0)
+    expect(again.stderr).not.toContain('recorded')
     for (const name of ['k1', 'k2']) expect(byName(again)[name], name).toMatchObject({status: 'unchanged', action: 'none'})
     expect(await installs(h(1))).toHaveLength(1)
   })
@@ -249,6 +276,132 @@ describe('host keys (lab subnet 12)', () => {
     expect(read('kh-jump')).toContain(`${h(3).address} ssh-ed25519 ${keyBlobOf(h(3).hostKeyLine)}`)
     const again = await gw(['deploy', '-i', inv, '--json'])
     expect(again.code, again.stdout + again.stderr).toBe(0)
+  })
+
+  // h4's ed25519 key as recorded before it switches to ECDSA (the next tests use it as the stale entry).
+  let h4Ed25519 = ''
+
+  it('refuses a host that now offers only another key type, with and without --accept-new-host-keys', async () => {
+    h4Ed25519 = h(4).hostKeyLine
+    fs.writeFileSync(file('kh-type'), `# site A\n${h4Ed25519}\n`)
+    const inv = ws.inventory(VERSION, [{host: h(4), name: 'k4', opts: {extra: `    knownHosts: ${file('kh-type')}`}}], 'type.yaml')
+    const ecdsaLine = await h(4).regenerateHostKey('ecdsa')
+    expect(ecdsaLine.split(' ')[1]).toBe('ecdsa-sha2-nistp256')
+    // OpenSSH's own client, even with StrictHostKeyChecking=accept-new, calls this a changed identification.
+    fs.copyFileSync(file('kh-type'), file('kh-type-openssh'))
+    const openssh = opensshAccepts(file('kh-type-openssh'), h(4), 22, 'accept-new')
+    expect(openssh.ok).toBe(false)
+    expect(openssh.stderr).toContain('REMOTE HOST IDENTIFICATION HAS CHANGED')
+    expect(read('kh-type-openssh')).toBe(read('kh-type'))
+    const before = {kh: bytes(file('kh-type')), user: bytes(userKnownHosts()), fleet: bytes(file('known_hosts'))}
+    await markHost(h(4))
+
+    for (const command of ['deploy', 'audit']) {
+      for (const flags of [[], ['--accept-new-host-keys']]) {
+        const what = `${command} ${flags.join(' ')}`
+        const r = await gw([command, '-i', inv, '--json', ...flags])
+        expect(r.code, `${what}: ${r.stdout}${r.stderr}`).toBe(1)
+        const k4 = byName(r).k4
+        expect(k4.status, what).toBe('unreachable')
+        expect(k4.error, what).toMatch(/HOST KEY CHANGED/)
+        expect(k4.error, what).toContain(`ssh-ed25519 ${fingerprintOf(h4Ed25519)} (${file('kh-type')}:2)`)
+        expect(k4.error, what).toContain(`ecdsa-sha2-nistp256 ${fingerprintOf(ecdsaLine)}`)
+        expect(k4.error, what).toMatch(/Refused even with --accept-new-host-keys.*delete the old line$/)
+        expect(k4.error.length, what).toBeLessThan(400)
+        expect(r.stderr, what).not.toContain('recorded the host key')
+      }
+    }
+    // The table without --json says the same, with both fingerprints.
+    const table = await gw(['deploy', '-i', inv, '--accept-new-host-keys'])
+    expect(table.code).toBe(1)
+    expect(table.stdout).toMatch(/^k4\s+\S+\s+unreachable\b/m)
+    expect(table.stdout + table.stderr).toContain(fingerprintOf(h4Ed25519))
+    expect(table.stdout + table.stderr).toContain(fingerprintOf(ecdsaLine))
+
+    // Nothing recorded anywhere (byte for byte), nothing done on the host.
+    expect(bytes(file('kh-type'))).toEqual(before.kh)
+    expect(bytes(userKnownHosts())).toEqual(before.user)
+    expect(bytes(file('known_hosts'))).toEqual(before.fleet)
+    expect(await changedSince(h(4))).toEqual([])
+    expect(await installs(h(4))).toEqual([])
+
+    // The fix the message gives works: delete the old line (here with ssh-keygen -R), then accept the new key.
+    const rm = spawnSync('ssh-keygen', ['-R', h(4).address, '-f', file('kh-type')], {encoding: 'utf8'})
+    expect(rm.status, rm.stderr).toBe(0)
+    const fixed = await gw(['audit', '-i', inv, '--json', '--accept-new-host-keys'])
+    expect(byName(fixed).k4.status, fixed.stdout).not.toBe('unreachable')
+    expect(fixed.stderr).toContain(recordedLine(h(4).address, ecdsaLine, file('kh-type')))
+    expect(read('kh-type')).toContain(`${h(4).address} ecdsa-sha2-nistp256 ${keyBlobOf(ecdsaLine)}`)
+    expect(opensshAccepts(file('kh-type'), h(4)).ok).toBe(true)
+  })
+
+  it('checks a jump host the same way: a bastion offering another key type than its hashed entry is refused', async () => {
+    // k1 through h4 (ECDSA only now); the file knows k1 and h4's old ed25519 key, both hashed.
+    fs.writeFileSync(file('kh-jump-type'), `${h(1).hostKeyLine}\n${h4Ed25519}\n`)
+    hashKnownHosts('kh-jump-type')
+    const before = bytes(file('kh-jump-type'))!
+    expect(before.toString()).not.toContain(h(4).address)
+    const inv = ws.inventory(VERSION, [{host: h(1), name: 'k1', opts: {jump: `root@${h(4).address}`, extra: `    knownHosts: ${file('kh-jump-type')}`}}], 'jump-type.yaml')
+    await markHost(h(1))
+    for (const flags of [[], ['--accept-new-host-keys']]) {
+      const r = await gw(['deploy', '-i', inv, '--json', ...flags])
+      expect(r.code, `${flags}: ${r.stdout}${r.stderr}`).toBe(1)
+      const k1 = byName(r).k1
+      expect(k1.status).toBe('unreachable')
+      expect(k1.error).toContain(`jump host ${h(4).address}`)
+      expect(k1.error).toContain(`ssh-ed25519 ${fingerprintOf(h4Ed25519)} (${file('kh-jump-type')}:2)`)
+      expect(k1.error).toContain(`ecdsa-sha2-nistp256 ${fingerprintOf(h(4).hostKeyLine)}`)
+    }
+    expect(bytes(file('kh-jump-type'))).toEqual(before)
+    expect(await changedSince(h(1))).toEqual([])
+  })
+
+  it('refuses a @revoked key and a host vouched for only by @cert-authority, even with --accept-new-host-keys', async () => {
+    const h5 = h(5)
+    const blob = keyBlobOf(h5.hostKeyLine)
+    fs.writeFileSync(file('kh-revoked'), `${h5.hostKeyLine}\n@revoked * ssh-ed25519 ${blob}\n`)
+    fs.writeFileSync(file('kh-ca'), `@cert-authority *.example,${h5.address} ssh-ed25519 ${keyBlobOf(h(1).hostKeyLine)}\n`)
+    const inv = (kh: string) => ws.inventory(VERSION, [{host: h5, name: 'k5', opts: {extra: `    knownHosts: ${file(kh)}`}}], `${kh}.yaml`)
+    const before = {revoked: bytes(file('kh-revoked')), ca: bytes(file('kh-ca')), user: bytes(userKnownHosts())}
+
+    const revoked = await gw(['audit', '-i', inv('kh-revoked'), '--json', '--accept-new-host-keys'])
+    expect(revoked.code).toBe(1)
+    expect(byName(revoked).k5.status).toBe('unreachable')
+    expect(byName(revoked).k5.error).toContain(`ssh-ed25519 ${fingerprintOf(h5.hostKeyLine)} of ${h5.address} is marked @revoked in ${file('kh-revoked')}:2`)
+
+    const ca = await gw(['audit', '-i', inv('kh-ca'), '--json', '--accept-new-host-keys'])
+    expect(ca.code).toBe(1)
+    expect(byName(ca).k5.status).toBe('unreachable')
+    expect(byName(ca).k5.error).toContain(`@cert-authority ${file('kh-ca')}:1`)
+    expect(byName(ca).k5.error).toContain(fingerprintOf(h5.hostKeyLine))
+    expect(ca.stderr).not.toContain('recorded the host key')
+
+    expect(bytes(file('kh-revoked'))).toEqual(before.revoked)
+    expect(bytes(file('kh-ca'))).toEqual(before.ca)
+    expect(bytes(userKnownHosts())).toEqual(before.user)
+  })
+
+  it('--accept-new-host-keys prints each key it records (host, type, fingerprint, file) on stderr and logs it', async () => {
+    // Two unknown keys in one run: the bastion h3 and the gateway h5 behind it, plain output.
+    fs.writeFileSync(file('kh-print'), '')
+    const inv = ws.inventory(VERSION, [{host: h(5), name: 'k5', opts: {jump: `root@${h(3).address}`, extra: `    knownHosts: ${file('kh-print')}`}}], 'print.yaml')
+    const r = await gw(['audit', '-i', inv, '--accept-new-host-keys'])
+    expect(r.stdout, r.stderr).not.toMatch(/^k5\s+\S+\s+unreachable\b/m)
+    const said = [recordedLine(h(3).address, h(3).hostKeyLine, file('kh-print')), recordedLine(h(5).address, h(5).hostKeyLine, file('kh-print'))]
+    for (const line of said) {
+      expect(r.stderr.split('\n').filter((l) => l.includes(line)), `${line}\n${r.stderr}`).toHaveLength(1)
+      expect(r.stdout).not.toContain(line)
+    }
+    // What it says is what it wrote.
+    expect(read('kh-print')).toBe(`${h(3).hostKeyLine}\n${h(5).hostKeyLine}\n`)
+    // The run folder's run log has both lines.
+    const logs = runLogsMentioning(file('kh-print'))
+    expect(logs).toHaveLength(1)
+    for (const line of said) expect(fs.readFileSync(logs[0]!, 'utf8')).toContain(line)
+
+    const again = await gw(['audit', '-i', inv])
+    expect(again.stdout, again.stderr).not.toMatch(/^k5\s+\S+\s+unreachable\b/m)
+    expect(again.stderr).not.toContain('recorded the host key')
   })
 
   it('prints no secret anywhere', () => {

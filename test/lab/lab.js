@@ -63,7 +63,7 @@ const CLEAN_ENV = {
  * @property {(p: string) => Promise<boolean>} exists
  * @property {() => Promise<void>} stopSshd
  * @property {() => Promise<void>} startSshd
- * @property {() => Promise<string>} regenerateHostKey
+ * @property {(type?: 'ed25519'|'ecdsa') => Promise<string>} regenerateHostKey  new host key; sshd then offers only that one
  * @property {(name: string, value: string|number|boolean|null) => Promise<void>} setFault
  * @property {(text: string) => Promise<void>} setOsRelease
  * @property {() => boolean} sshdRunning
@@ -644,13 +644,33 @@ function makeHost(h, rec, saveState) {
       }
       await waitForPortClosed(h.address, 22, 5000);
     },
-    async regenerateHostKey() {
-      const key = generateEd25519(`root@${h.name}`);
-      await host.writeFile('/etc/ssh/ssh_host_ed25519_key', key.privateKey, 0o600);
-      await host.writeFile('/etc/ssh/ssh_host_ed25519_key.pub', key.publicKey + '\n', 0o644);
+    async regenerateHostKey(type = 'ed25519') {
+      let keyFile;
+      let line;
+      if (type === 'ed25519') {
+        const key = generateEd25519(`root@${h.name}`);
+        keyFile = '/etc/ssh/ssh_host_ed25519_key';
+        await host.writeFile(keyFile, key.privateKey, 0o600);
+        await host.writeFile(`${keyFile}.pub`, key.publicKey + '\n', 0o644);
+        line = `${h.address} ssh-ed25519 ${key.publicBlob}`;
+      } else if (type === 'ecdsa') {
+        keyFile = '/etc/ssh/ssh_host_ecdsa_key';
+        const r = await host.exec(`rm -f ${keyFile} ${keyFile}.pub && ssh-keygen -q -t ecdsa -b 256 -N '' -C root@${h.name} -f ${keyFile} && cat ${keyFile}.pub`);
+        if (r.code !== 0) throw new Error(`${h.name}: ssh-keygen: ${r.stderr.trim()}`);
+        const [keyType, blob] = r.stdout.trim().split(/\s+/);
+        line = `${h.address} ${keyType} ${blob}`;
+      } else {
+        throw new Error(`regenerateHostKey: unsupported key type ${type}`);
+      }
+      // sshd offers exactly the keys its HostKey lines name: only the new one from now on.
+      const cfg = await host.readFile('/etc/ssh/sshd_config');
+      let first = true;
+      const edited = cfg.replace(/^HostKey .*\n/gm, () => (first ? ((first = false), `HostKey ${keyFile}\n`) : ''));
+      if (first) throw new Error(`${h.name}: sshd_config has no HostKey line to replace`);
+      await host.writeFile('/etc/ssh/sshd_config', edited, 0o644);
       await host.stopSshd();
       await host.startSshd();
-      host.hostKeyLine = `${h.address} ssh-ed25519 ${key.publicBlob}`;
+      host.hostKeyLine = line;
       return host.hostKeyLine;
     },
     async setFault(name, value) {

@@ -10,6 +10,7 @@ import {
   checkHostKey,
   fingerprint,
   formatKnownHostsLine,
+  hostKeyRefusal,
   keyType,
   knownKeyTypes,
   loadKnownHosts,
@@ -146,8 +147,9 @@ describe('checkHostKey host matching', () => {
     expect(checkHostKey(e, 'gw.example', 22, keys.ed1.blob).status).toBe('match')
     expect(checkHostKey(e, 'Gw.Example', 22, keys.ed1.blob).status).toBe('match')
     expect(checkHostKey(e, 'gw.example', 2222, keys.rsa.blob).status).toBe('match')
-    expect(checkHostKey(e, 'gw.example', 2222, keys.ed1.blob).status).toBe('unknown')
-    expect(checkHostKey(e, 'gw.example', 22, keys.rsa.blob).status).toBe('unknown')
+    // A recorded key of another type still makes the host known: a different key is a changed one.
+    expect(checkHostKey(e, 'gw.example', 2222, keys.ed1.blob).status).toBe('changed')
+    expect(checkHostKey(e, 'gw.example', 22, keys.rsa.blob).status).toBe('changed')
     expect(checkHostKey(e, 'other', 22, keys.ed1.blob).status).toBe('unknown')
   })
 
@@ -162,7 +164,10 @@ describe('checkHostKey host matching', () => {
     expect(e.every((x) => x.hosts.startsWith('|1|'))).toBe(true)
     expect(checkHostKey(e, 'gw.example', 22, keys.ed1.blob)).toEqual({ status: 'match' })
     expect(checkHostKey(e, 'gw.example', 2222, keys.ecdsa.blob)).toEqual({ status: 'match' })
-    expect(checkHostKey(e, 'gw.example', 22, keys.ed2.blob)).toMatchObject({ status: 'changed', knownLine: 1 })
+    expect(checkHostKey(e, 'gw.example', 22, keys.ed2.blob)).toEqual({
+      status: 'changed',
+      known: [{ keyType: 'ssh-ed25519', fingerprint: fingerprint(keys.ed1.blob), file, line: 1 }],
+    })
     expect(checkHostKey(e, 'gw.other', 22, keys.ed1.blob)).toEqual({ status: 'unknown' })
   })
 })
@@ -201,27 +206,52 @@ describe('agreement with OpenSSH lookups (ssh-keygen -F)', () => {
   })
 })
 
+const ref = (k: { blob: Buffer }, file: string, line: number) => ({ keyType: keyType(k.blob), fingerprint: fingerprint(k.blob), file, line })
+
 describe('checkHostKey verdicts', () => {
-  it('same host and type, different key: changed, naming the known key and where it is', () => {
-    const e = kh(['# header', line('gw', keys.rsa), line('gw', keys.ed1)].join('\n'), '/tmp/kh')
-    const r = checkHostKey(e, 'gw', 22, keys.ed2.blob)
-    expect(r).toEqual({ status: 'changed', knownFingerprint: fingerprint(keys.ed1.blob), knownFile: '/tmp/kh', knownLine: 3 })
-    // The caller reports the presented key's fingerprint beside the known one.
-    expect(fingerprint(keys.ed2.blob)).not.toBe(fingerprint(keys.ed1.blob))
+  it('same host and type, different key: changed, naming every recorded key and where it is', () => {
+    const e = kh(['# header', line('gw', keys.rsa), line('gw', keys.ed1), line('other', keys.ed2)].join('\n'), '/tmp/kh')
+    expect(checkHostKey(e, 'gw', 22, keys.ed2.blob)).toEqual({ status: 'changed', known: [ref(keys.rsa, '/tmp/kh', 2), ref(keys.ed1, '/tmp/kh', 3)] })
   })
 
-  it('any listed key of the type is accepted (rotation with both listed)', () => {
-    const e = kh([line('gw', keys.ed1), line('gw', keys.ed2)].join('\n'))
-    expect(checkHostKey(e, 'gw', 22, keys.ed1.blob).status).toBe('match')
-    expect(checkHostKey(e, 'gw', 22, keys.ed2.blob).status).toBe('match')
+  it('any listed key is accepted (rotation with both listed, or keys of several types)', () => {
+    const e = kh([line('gw', keys.ed1), line('gw', keys.ed2), line('gw', keys.ecdsa)].join('\n'))
+    for (const k of [keys.ed1, keys.ed2, keys.ecdsa]) expect(checkHostKey(e, 'gw', 22, k.blob).status).toBe('match')
   })
 
-  it('entries of other key types only: unknown for this type, and those types are exposed', () => {
-    const e = kh([line('gw', keys.rsa), line('gw,other', keys.ecdsa), line('elsewhere', keys.ed1)].join('\n'))
-    expect(checkHostKey(e, 'gw', 22, keys.ed1.blob)).toEqual({ status: 'unknown' })
-    expect(knownKeyTypes(e, 'gw', 22)).toEqual(['ssh-rsa', 'ecdsa-sha2-nistp256'])
-    expect(knownKeyTypes(e, 'nowhere', 22)).toEqual([])
-    expect(checkHostKey(e, 'gw', 22, keys.rsa.blob).status).toBe('match')
+  it('recorded keys of another type only: changed, not new (the host stopped offering the recorded type)', () => {
+    const e = kh([line('gw', keys.ed1), line('elsewhere', keys.ecdsa)].join('\n'), 'kh')
+    expect(checkHostKey(e, 'gw', 22, keys.ecdsa.blob)).toEqual({ status: 'changed', known: [ref(keys.ed1, 'kh', 1)] })
+    const two = kh([line('gw', keys.rsa), line('gw,other', keys.ecdsa)].join('\n'), 'kh')
+    expect(checkHostKey(two, 'gw', 22, keys.ed1.blob)).toEqual({ status: 'changed', known: [ref(keys.rsa, 'kh', 1), ref(keys.ecdsa, 'kh', 2)] })
+    expect(knownKeyTypes(two, 'gw', 22)).toEqual(['ssh-rsa', 'ecdsa-sha2-nistp256'])
+    expect(knownKeyTypes(two, 'nowhere', 22)).toEqual([])
+    // Only a host with no entry at all is new.
+    expect(checkHostKey(e, 'nowhere', 22, keys.ecdsa.blob)).toEqual({ status: 'unknown' })
+  })
+
+  it('another type counts through wildcards, hashed names and [host]:port, and not through a negation or another port', () => {
+    const wild = kh(line('*.example', keys.ed1), 'w')
+    expect(checkHostKey(wild, 'gw.example', 22, keys.ecdsa.blob)).toEqual({ status: 'changed', known: [ref(keys.ed1, 'w', 1)] })
+    const negated = kh(line('*.example,!gw.example', keys.ed1))
+    expect(checkHostKey(negated, 'gw.example', 22, keys.ecdsa.blob)).toEqual({ status: 'unknown' })
+    const h = kh([line(hashed('gw.example'), keys.ed1), line(hashed('[gw.example]:2222'), keys.rsa)].join('\n'), 'h')
+    expect(checkHostKey(h, 'gw.example', 22, keys.ecdsa.blob)).toEqual({ status: 'changed', known: [ref(keys.ed1, 'h', 1)] })
+    expect(checkHostKey(h, 'gw.example', 2222, keys.ecdsa.blob)).toEqual({ status: 'changed', known: [ref(keys.rsa, 'h', 2)] })
+    expect(checkHostKey(h, 'gw.example', 2200, keys.ecdsa.blob)).toEqual({ status: 'unknown' })
+    const ported = kh(line('[gw.example]:2222', keys.ed1))
+    expect(checkHostKey(ported, 'gw.example', 22, keys.ecdsa.blob)).toEqual({ status: 'unknown' })
+    expect(checkHostKey(ported, 'gw.example', 2222, keys.ecdsa.blob).status).toBe('changed')
+  })
+
+  it('the same through ssh-keygen -H hashed files', () => {
+    const file = join(dir, 'hashed_types')
+    writeFileSync(file, `# kept\n${line('gw.example', keys.ed1)}\n`)
+    execFileSync('ssh-keygen', ['-H', '-f', file], { stdio: 'ignore' })
+    const e = kh(readFileSync(file, 'utf8'), file)
+    expect(e[0]!.hosts).toMatch(/^\|1\|/)
+    const check = checkHostKey(e, 'gw.example', 22, keys.ecdsa.blob)
+    expect(check).toEqual({ status: 'changed', known: [ref(keys.ed1, file, e[0]!.line)] })
   })
 
   it('prefers the host key algorithms of known key types, keeping the rest', () => {
@@ -237,11 +267,19 @@ describe('checkHostKey verdicts', () => {
     expect(preferredHostKeyAlgorithms(['sk-ssh-ed25519@openssh.com'])).toEqual(preferredHostKeyAlgorithms([]))
   })
 
-  it('@revoked wins over a matching entry', () => {
-    const e = kh([line('gw', keys.ed1), `@revoked ${line('*', keys.ed1)}`].join('\n'))
-    expect(checkHostKey(e, 'gw', 22, keys.ed1.blob)).toEqual({ status: 'revoked' })
-    expect(checkHostKey(e, 'gw', 22, keys.ed2.blob)).toMatchObject({ status: 'changed' })
+  it('@revoked wins over a matching entry, and names its line', () => {
+    const e = kh([line('gw', keys.ed1), `@revoked ${line('*', keys.ed1)}`].join('\n'), 'r')
+    expect(checkHostKey(e, 'gw', 22, keys.ed1.blob)).toEqual({ status: 'revoked', entry: ref(keys.ed1, 'r', 2) })
+    expect(checkHostKey(e, 'gw', 22, keys.ed2.blob)).toEqual({ status: 'changed', known: [ref(keys.ed1, 'r', 1)] })
     expect(knownKeyTypes(e, 'other', 22)).toEqual([])
+  })
+
+  it('@revoked applies to a host with no other entry, also through a hashed name', () => {
+    const e = kh(`@revoked ${line(hashed('gw'), keys.ecdsa)}`, 'r')
+    expect(e[0]!.marker).toBe('revoked')
+    expect(checkHostKey(e, 'gw', 22, keys.ecdsa.blob)).toEqual({ status: 'revoked', entry: ref(keys.ecdsa, 'r', 1) })
+    // A revocation vouches for nothing: another key of that host is simply new.
+    expect(checkHostKey(e, 'gw', 22, keys.ed1.blob)).toEqual({ status: 'unknown' })
   })
 
   it('@revoked for another host does not apply', () => {
@@ -249,12 +287,77 @@ describe('checkHostKey verdicts', () => {
     expect(checkHostKey(e, 'gw', 22, keys.ed1.blob)).toEqual({ status: 'match' })
   })
 
-  it('@cert-authority lines are ignored for matching', () => {
-    const e = kh(`@cert-authority ${line('*.example', keys.ed1)}`)
+  it('@cert-authority lines never vouch for a plain key, but a host they name is not new', () => {
+    const e = kh(`@cert-authority ${line('*.example', keys.ed1)}`, 'ca')
     expect(e[0]!.marker).toBe('cert-authority')
-    expect(checkHostKey(e, 'gw.example', 22, keys.ed1.blob)).toEqual({ status: 'unknown' })
-    expect(checkHostKey(e, 'gw.example', 22, keys.ed2.blob)).toEqual({ status: 'unknown' })
+    // Even the CA's own key offered as a host key is not accepted.
+    expect(checkHostKey(e, 'gw.example', 22, keys.ed1.blob)).toEqual({ status: 'cert-authority', entries: [ref(keys.ed1, 'ca', 1)] })
+    expect(checkHostKey(e, 'gw.example', 22, keys.ed2.blob)).toEqual({ status: 'cert-authority', entries: [ref(keys.ed1, 'ca', 1)] })
+    expect(checkHostKey(e, 'gw.elsewhere', 22, keys.ed2.blob)).toEqual({ status: 'unknown' })
     expect(knownKeyTypes(e, 'gw.example', 22)).toEqual([])
+    // Beside plain entries, the plain entries decide.
+    const mixed = kh([`@cert-authority ${line('*.example', keys.ed1)}`, line('gw.example', keys.ecdsa)].join('\n'), 'm')
+    expect(checkHostKey(mixed, 'gw.example', 22, keys.ecdsa.blob)).toEqual({ status: 'match' })
+    expect(checkHostKey(mixed, 'gw.example', 22, keys.ed2.blob)).toEqual({ status: 'changed', known: [ref(keys.ecdsa, 'm', 2)] })
+  })
+})
+
+describe('hostKeyRefusal', () => {
+  it('says nothing for a match or a new host', () => {
+    expect(hostKeyRefusal({ status: 'match' }, 'gw', 22, keys.ed1.blob)).toBeNull()
+    expect(hostKeyRefusal({ status: 'unknown' }, 'gw', 22, keys.ed1.blob)).toBeNull()
+  })
+
+  it('a changed key: every recorded type and fingerprint with file and line, the offered one, and the fix', () => {
+    const e = kh(['# x', line('gw', keys.ed1), line('gw', keys.rsa)].join('\n'), '/home/op/.ssh/known_hosts')
+    const msg = hostKeyRefusal(checkHostKey(e, 'gw', 2222, keys.ecdsa.blob), 'gw', 2222, keys.ecdsa.blob)
+    expect(msg).toBeNull() // another port: that name has no entry
+    const port22 = hostKeyRefusal(checkHostKey(e, 'GW', 22, keys.ecdsa.blob), 'GW', 22, keys.ecdsa.blob)!
+    expect(port22).toBe(
+      `HOST KEY CHANGED for gw: known ssh-ed25519 ${fingerprint(keys.ed1.blob)} (/home/op/.ssh/known_hosts:2) and ` +
+        `ssh-rsa ${fingerprint(keys.rsa.blob)} (/home/op/.ssh/known_hosts:3), offered ecdsa-sha2-nistp256 ${fingerprint(keys.ecdsa.blob)}. ` +
+        `Refused even with --accept-new-host-keys. If the change is expected, verify the new key and delete the old lines`,
+    )
+  })
+
+  it('stays one short line for a typical single entry (an operator reads it in a table)', () => {
+    const file = '/home/operator/fleets/production-eu-west/known_hosts'
+    const msg = hostKeyRefusal(checkHostKey(kh(line('gw-0042.eu-west.example.com', keys.ed1), file), 'gw-0042.eu-west.example.com', 2222, keys.ecdsa.blob), 'gw-0042.eu-west.example.com', 2222, keys.ecdsa.blob)
+    expect(msg).toBeNull()
+    const one = hostKeyRefusal(checkHostKey(kh(line('gw-0042.eu-west.example.com', keys.ed1), file), 'gw-0042.eu-west.example.com', 22, keys.ecdsa.blob), 'gw-0042.eu-west.example.com', 22, keys.ecdsa.blob)!
+    expect(one).toContain(`(${file}:1)`)
+    expect(one).toMatch(/delete the old line$/)
+    expect(one).not.toMatch(/[\r\n]/)
+    expect(one.length).toBeLessThan(400)
+  })
+
+  it('names [host]:port and each file of entries spread over two files', () => {
+    const e = [...kh(line('[gw]:2222', keys.ed1), 'a'), ...kh(`#\n${line('[gw]:2222', keys.ed2)}`, 'b')]
+    const msg = hostKeyRefusal(checkHostKey(e, 'gw', 2222, keys.ecdsa.blob), 'gw', 2222, keys.ecdsa.blob)!
+    expect(msg).toMatch(/^HOST KEY CHANGED for \[gw\]:2222: /)
+    expect(msg).toContain(`known ssh-ed25519 ${fingerprint(keys.ed1.blob)} (a:1) and ssh-ed25519 ${fingerprint(keys.ed2.blob)} (b:2), offered`)
+  })
+
+  it('explains keys gwfleet cannot use', () => {
+    const dss = Buffer.concat([Buffer.from([0, 0, 0, 7]), Buffer.from('ssh-dss'), Buffer.alloc(40, 1)])
+    const e = kh(`gw ssh-dss ${dss.toString('base64')}`)
+    const msg = hostKeyRefusal(checkHostKey(e, 'gw', 22, keys.ed1.blob), 'gw', 22, keys.ed1.blob)!
+    expect(msg).toContain(`known ssh-dss ${fingerprint(dss)}`)
+    expect(msg).toContain('only ed25519, ECDSA and RSA')
+    const usable = hostKeyRefusal(checkHostKey(kh(line('gw', keys.rsa)), 'gw', 22, keys.ed1.blob), 'gw', 22, keys.ed1.blob)!
+    expect(usable).not.toContain('only ed25519')
+  })
+
+  it('revoked and CA-only hosts: refused with the line, also with --accept-new-host-keys', () => {
+    const r = kh(`@revoked ${line('gw', keys.ed1)}`, 'kh')
+    expect(hostKeyRefusal(checkHostKey(r, 'gw', 22, keys.ed1.blob), 'gw', 22, keys.ed1.blob)).toBe(
+      `host key ssh-ed25519 ${fingerprint(keys.ed1.blob)} of gw is marked @revoked in kh:1; refusing to connect`,
+    )
+    const ca = kh(`@cert-authority ${line('gw', keys.rsa)}`, 'kh')
+    const msg = hostKeyRefusal(checkHostKey(ca, 'gw', 22, keys.ed1.blob), 'gw', 22, keys.ed1.blob)!
+    expect(msg).toContain('@cert-authority kh:1')
+    expect(msg).toContain(`offered ssh-ed25519 ${fingerprint(keys.ed1.blob)}`)
+    expect(msg).toContain('also with --accept-new-host-keys')
   })
 })
 
