@@ -23,6 +23,11 @@ let releases: string
 const traps: net.Server[] = []
 const trapCounts = new Map<string, number>()
 
+/** "127.77.<subnet>" of the lab (GWFLEET_LAB_OFFSET shifts the subnet): traps live beside its hosts. */
+function labNet(): string {
+  return L.hosts[0]!.address.split('.').slice(0, 3).join('.')
+}
+
 /** A TCP listener that counts connections (and closes them): any count > 0 means an SSH attempt. */
 function trap(address: string): Promise<void> {
   trapCounts.set(address, 0)
@@ -80,7 +85,7 @@ class Fixture {
     fs.mkdirSync(path.join(this.dir, 'values'))
     fs.writeFileSync(path.join(this.dir, 'client-secret.txt'), `${SECRETS.fileSecret}\n`, {mode: 0o600})
     fs.copyFileSync(L.knownHostsFile, path.join(this.dir, 'known_hosts'))
-    this.host = `127.77.${L.subnet}.${TRAP_BASE + index}`
+    this.host = `${labNet()}.${TRAP_BASE + index}`
     this.inv = path.join(this.dir, 'fleet.yaml')
     this.values = path.join(this.dir, 'values', 'g1.yaml')
     this.write('fleet.yaml', this.inventoryText())
@@ -581,7 +586,7 @@ beforeAll(async () => {
   releases = path.join(root, 'releases')
   await L.makeRelease(releases, '1.4.0')
   await L.makeRelease(releases, '1.5.0')
-  await Promise.all(CASES.map((_, i) => trap(`127.77.${L.subnet}.${TRAP_BASE + i}`)))
+  await Promise.all(CASES.map((_, i) => trap(`${labNet()}.${TRAP_BASE + i}`)))
   for (const f of fs.readdirSync('/tmp')) if (f.startsWith('gwfleet-pwned-bi')) fs.rmSync(path.join('/tmp', f), {force: true})
 })
 
