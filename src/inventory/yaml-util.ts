@@ -42,7 +42,12 @@ export function parseYaml(file: string, text: string): ParsedYaml {
   const lines = new LineCounter()
   // uniqueKeys off: duplicates are reported by checkDuplicateKeys, which names both lines.
   // logLevel error: the library's warnings (which quote the text) never reach the terminal.
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false, logLevel: 'error' })
+  let doc: Document.Parsed
+  try {
+    doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false, logLevel: 'error' })
+  } catch (e) {
+    throw new InputError(`cannot read the YAML: ${firstLine((e as Error).message)}`, { file, line: 1 })
+  }
   const err = doc.errors[0]
   if (err) {
     let line = lines.linePos(err.pos[0]).line
