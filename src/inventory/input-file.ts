@@ -31,7 +31,7 @@ type Checked = { ok: true; stats: Stats } | { ok: false; why: string }
 
 /** "4 MiB", "214.3 MiB", "900 KiB", "12 bytes". */
 export function formatSize(n: number): string {
-  if (n >= MiB) return `${Number.isInteger(n / MiB) ? n / MiB : (n / MiB).toFixed(1)} MiB`
+  if (n >= MiB) return `${Math.round((n / MiB) * 10) / 10} MiB`
   if (n >= 1024) return `${Math.round(n / 1024)} KiB`
   return `${n} bytes`
 }
@@ -75,7 +75,11 @@ function check(file: string, rule: InputFileRule): Checked {
     return { ok: false, why: errnoWhy(e) }
   }
   if (!st.isFile()) return { ok: false, why: `is ${kindOf(st)}, not a regular file` }
-  if (st.size > rule.limit) return { ok: false, why: `is ${formatSize(st.size)}, over the ${formatSize(rule.limit)} limit` }
+  if (st.size > rule.limit) {
+    // Just over the limit reads as the limit once rounded: then say the bytes.
+    const size = formatSize(st.size) === formatSize(rule.limit) ? `${st.size} bytes` : formatSize(st.size)
+    return { ok: false, why: `is ${size}, over the ${formatSize(rule.limit)} limit` }
+  }
   if (rule.tree !== undefined) {
     const tree = path.resolve(rule.tree)
     const realTree = realOr(tree)
