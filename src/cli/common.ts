@@ -78,7 +78,7 @@ export async function loadGateways(flags: {inventory?: string; limit?: string}, 
 export async function loadFleet(flags: {inventory?: string; limit?: string}): Promise<{inventory: Inventory; jobs: Job[]}> {
   const {inventory, gateways} = await loadGateways(flags)
   const cache = ValuesCache.load()
-  const jobs = await Promise.all(gateways.map(async (gw) => ({gw, values: await renderValues(gw.valuesFile, {cache})})))
+  const jobs = await Promise.all(gateways.map(async (gw) => ({gw, values: await renderValues(gw.valuesFile, {cache, inventory: inventory.file})})))
   cache.save()
   return {inventory, jobs}
 }

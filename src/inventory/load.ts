@@ -1,12 +1,13 @@
 // Loads and validates the inventory file (SPEC section 2) into an Inventory.
 // Every problem is an InputError naming file, line and dotted key.
 
-import { readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { isMap } from 'yaml'
 import { z } from 'zod'
 import { InputError } from '../errors.js'
+import { jumpProblem, parseJump } from '../ssh/jump.js'
 import type { Gateway, Inventory } from '../types.js'
+import { INVENTORY_LIMIT, SECRET_FILE_LIMIT, VALUES_LIMIT, inputFileProblem, readInputFile } from './input-file.js'
 import {
   checkDuplicateKeys,
   closest,
@@ -17,6 +18,7 @@ import {
   lineOfPath,
   parseYaml,
   resolvePath,
+  toData,
   type ParsedYaml,
   type PathSegment,
 } from './yaml-util.js'
@@ -46,60 +48,6 @@ function userProblem(user: string): string | undefined {
   return undefined
 }
 
-function portProblem(port: string): string | undefined {
-  if (!/^\d+$/.test(port)) return `port "${port}" is not a number`
-  const n = Number(port)
-  if (n < 1 || n > 65535) return `port ${port} is out of range 1-65535`
-  return undefined
-}
-
-/**
- * Validates ProxyJump syntax: a comma list of `[user@]host[:port]`, host may be
- * a bracketed IPv6 address. Returns why it is invalid, or undefined when fine.
- */
-export function jumpProblem(jump: string): string | undefined {
-  if (jump === '') return 'jump is empty'
-  for (const part of jump.split(',')) {
-    const where = `jump hop "${part}"`
-    if (part === '') return `${where}: empty hop`
-    if (hasSpaceOrControl(part)) return `${where}: must not contain whitespace or control characters`
-    let rest = part
-    const at = rest.lastIndexOf('@')
-    if (at >= 0) {
-      const user = rest.slice(0, at)
-      const p = userProblem(user)
-      if (p) return `${where}: ${p}`
-      rest = rest.slice(at + 1)
-    }
-    let host: string
-    let port: string | undefined
-    if (rest.startsWith('[')) {
-      const close = rest.indexOf(']')
-      if (close < 0) return `${where}: unclosed '[' in IPv6 address`
-      host = rest.slice(1, close)
-      if (!/^[0-9A-Fa-f:.%A-Za-z]+$/.test(host) || !host.includes(':')) return `${where}: "[${host}]" is not an IPv6 address`
-      const after = rest.slice(close + 1)
-      if (after !== '') {
-        if (!after.startsWith(':')) return `${where}: expected ':port' after ']'`
-        port = after.slice(1)
-      }
-    } else {
-      const pieces = rest.split(':')
-      if (pieces.length > 2) return `${where}: expected [user@]host[:port] (put IPv6 addresses in brackets)`
-      host = pieces[0]!
-      port = pieces[1]
-    }
-    if (host === '') return `${where}: missing host`
-    const hp = hostProblem(host)
-    if (hp) return `${where}: ${hp}`
-    if (port !== undefined) {
-      const pp = portProblem(port)
-      if (pp) return `${where}: ${pp}`
-    }
-  }
-  return undefined
-}
-
 function refineWith(problem: (s: string) => string | undefined) {
   return (s: string, ctx: z.RefinementCtx): void => {
     const p = problem(s)
@@ -116,7 +64,11 @@ const localPath = z.string().min(1, 'path is empty').refine((s) => !s.includes('
 const remoteDirSchema = z.string().superRefine(
   refineWith((s) => {
     if (!s.startsWith('/')) return 'remoteDir must be an absolute path (start with /)'
-    if (hasSpaceOrControl(s.replace(/ /g, ''))) return 'remoteDir must not contain control characters'
+    if (hasSpaceOrControl(s.replace(/ /g, ''))) return 'remoteDir must not contain control characters, newlines or tabs'
+    // sha256sum escapes names holding a backslash, so the host's hash of the values would never be read.
+    if (s.includes('\\')) return 'remoteDir must not contain a backslash (\\)'
+    // A lone surrogate is sent as U+FFFD: the path the host reports back would never match.
+    if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s)) return 'remoteDir must be valid Unicode text'
     if (s.split('/').some((seg) => seg === '..' || seg === '.')) return "remoteDir must not contain '.' or '..' segments"
     if (s.replace(/\/+$/, '') === '') return 'remoteDir must not be /'
     return undefined
@@ -268,12 +220,42 @@ function fail(p: ParsedYaml, all: Problem[]): never {
   throw new InputError(message, { file: p.file, line: first!.line, key: first!.key || undefined })
 }
 
-function isFile(p: string): boolean {
+/** A host name as the network sees it: case, a trailing dot and IP spellings do not matter. */
+function hostKey(host: string): string {
+  const h = host.toLowerCase().replace(/\.$/, '')
   try {
-    return statSync(p).isFile()
+    return new URL(`http://${h.includes(':') ? `[${h}]` : h}/`).hostname
   } catch {
-    return false
+    return h
   }
+}
+
+/**
+ * Gateways reached at the same host and port (through the same jump hosts) with the same
+ * remoteDir would share one lock and one state folder, and hold each other up at run time.
+ */
+function sharedHosts(p: ParsedYaml, gateways: Gateway[]): Problem[] {
+  const seen = new Map<string, Gateway>()
+  const out: Problem[] = []
+  for (const g of gateways) {
+    const via = g.jump === undefined ? '' : parseJump(g.jump).map((h) => `${hostKey(h.host)}:${h.port ?? 22}`).join(',')
+    const id = `${via} ${hostKey(g.host)}:${g.port ?? 22} ${path.posix.normalize(g.remoteDir)}`
+    const first = seen.get(id)
+    if (!first) {
+      seen.set(id, g)
+      continue
+    }
+    const at = ['gateways', g.name, 'host']
+    out.push({
+      line: lineOfPath(p, at),
+      key: dotted(at),
+      message:
+        `gateways "${first.name}" (line ${first.source.line}) and "${g.name}" (line ${g.source.line}) both reach ${g.host} port ${g.port ?? 22}` +
+        `${g.jump === undefined ? '' : ` via ${g.jump}`} with remoteDir ${g.remoteDir}: ` +
+        'they would share one lock and one state folder (one host runs one gateway)',
+    })
+  }
+  return out
 }
 
 /** Reads, validates and resolves the inventory file; defaults merged, paths absolute, gateways in file order. */
@@ -281,16 +263,9 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
   const env = opts.env ?? process.env
   const abs = path.resolve(file)
   const dir = path.dirname(abs)
-  let text: string
-  try {
-    text = readFileSync(abs, 'utf8')
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    throw new InputError(code === 'ENOENT' ? 'inventory file not found' : `cannot read inventory (${code ?? 'error'})`, {
-      file: abs,
-    })
-  }
-  const p = parseYaml(abs, text)
+  const read = readInputFile(abs, { limit: INVENTORY_LIMIT })
+  if ('why' in read) throw new InputError(`inventory file ${read.why}`, { file: abs })
+  const p = parseYaml(abs, read.text)
   checkDuplicateKeys(p, (parent, key) =>
     parent.length === 1 && parent[0] === 'gateways' ? `duplicate gateway name "${key}"` : `duplicate key "${key}"`,
   )
@@ -301,7 +276,7 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
       line: lineOf(p, root) || 1,
     })
   }
-  const raw = p.doc.toJS() as Record<string, unknown>
+  const raw = toData(p) as Record<string, unknown>
   const gwNode = root.get('gateways', true)
   if (raw.gateways === null || (isMap(gwNode) && gwNode.items.length === 0)) {
     throw new InputError('no gateways: the gateways map is empty', {
@@ -336,32 +311,38 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
       continue
     }
     const valuesFile = resolvePath(values, dir, env)
-    if (!isFile(valuesFile)) {
-      problems.push({
-        line: lineOfPath(p, valuesFrom),
-        key: dotted(valuesFrom),
-        message: `values file not found: ${valuesFile}`,
-      })
+    const vp = inputFileProblem(valuesFile, { limit: VALUES_LIMIT, tree: dir })
+    if (vp) {
+      problems.push({ line: lineOfPath(p, valuesFrom), key: dotted(valuesFrom), message: `values file ${vp}: ${valuesFile}` })
       continue
     }
     const identity = own.identityFile ?? defaults.identityFile
     let identityFile: string | undefined
     if (identity !== undefined) {
       identityFile = resolvePath(identity, dir, env)
-      if (!isFile(identityFile)) {
+      const ip = inputFileProblem(identityFile, { limit: SECRET_FILE_LIMIT })
+      if (ip) {
         const from = own.identityFile !== undefined ? [...at, 'identityFile'] : ['defaults', 'identityFile']
-        problems.push({ line: lineOfPath(p, from), key: dotted(from), message: `identity file not found: ${identityFile}` })
+        problems.push({ line: lineOfPath(p, from), key: dotted(from), message: `identity file ${ip}: ${identityFile}` })
         continue
       }
     }
     const known = own.knownHosts ?? defaults.knownHosts
+    // known_hosts may not exist yet (a new host's key is recorded there), but a FIFO or device would hang its reader.
+    const knownFile = known === undefined ? undefined : resolvePath(known, dir, env)
+    const kp = knownFile === undefined ? undefined : inputFileProblem(knownFile, { limit: Number.MAX_SAFE_INTEGER })
+    if (kp && kp !== 'not found') {
+      const from = own.knownHosts !== undefined ? [...at, 'knownHosts'] : ['defaults', 'knownHosts']
+      problems.push({ line: lineOfPath(p, from), key: dotted(from), message: `known_hosts file ${kp}: ${knownFile}` })
+      continue
+    }
     const gw: Gateway = {
       name,
       host: own.host,
       port: own.port ?? defaults.port,
       user: own.user ?? defaults.user,
       identityFile,
-      knownHosts: known === undefined ? undefined : resolvePath(known, dir, env),
+      knownHosts: knownFile,
       become: own.become ?? defaults.become ?? false,
       jump: own.jump ?? defaults.jump,
       remoteDir: (own.remoteDir ?? defaults.remoteDir ?? DEFAULT_REMOTE_DIR).replace(/\/+$/, ''),
@@ -375,6 +356,7 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
     for (const k of Object.keys(gw) as (keyof Gateway)[]) if (gw[k] === undefined) delete gw[k]
     gateways.push(gw)
   }
+  problems.push(...sharedHosts(p, gateways))
   if (problems.length) fail(p, problems)
 
   // Where the keys that later checks (release folder, versions) may complain about are written.

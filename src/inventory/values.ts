@@ -3,12 +3,12 @@
 // the installation guide documents. Errors never contain a resolved value.
 
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { isMap, isPair, isSeq, visit, type Scalar } from 'yaml'
 import { z } from 'zod'
 import { InputError } from '../errors.js'
 import type { RenderedValues } from '../types.js'
+import { SECRET_FILE_LIMIT, VALUES_LIMIT, formatSize, readInputFile } from './input-file.js'
 import type { ValuesCache, ValuesFacts } from './values-cache.js'
 import {
   checkDuplicateKeys,
@@ -18,6 +18,7 @@ import {
   lineOfPath,
   parseYaml,
   resolvePath,
+  toData,
   type PathSegment,
 } from './yaml-util.js'
 
@@ -100,10 +101,14 @@ function hasPlaceholder(s: string): string | undefined {
   return VENDOR_PLACEHOLDERS.find((p) => s.includes(p))
 }
 
+/** Largest the values may grow once references are resolved (what is uploaded). */
+export const RENDERED_LIMIT = 2 * VALUES_LIMIT
+
 async function resolveRef(
   kind: string,
   arg: string,
   baseDir: string,
+  tree: string,
   env: NodeJS.ProcessEnv,
   where: { file: string; line: number; key: string },
 ): Promise<string> {
@@ -115,31 +120,27 @@ async function resolveRef(
   }
   if (arg === '') throw new InputError('${file:}: empty path', where)
   const target = resolvePath(arg, baseDir, env)
-  let data: string
-  try {
-    data = readFileSync(target, 'utf8')
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    const why = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code ?? 'error'})`
-    throw new InputError(`\${file:${arg}}: ${why}: ${target}`, where)
-  }
-  return data.replace(/\r?\n$/, '')
+  const read = readInputFile(target, { limit: SECRET_FILE_LIMIT, tree })
+  if ('why' in read) throw new InputError(`\${file:${arg}}: secret file ${read.why}: ${target}`, where)
+  return read.text.replace(/\r?\n$/, '')
 }
 
-/** Reads a values file and returns its upload-ready text with every reference resolved. */
-export async function renderValues(file: string, opts: { env?: NodeJS.ProcessEnv; cache?: ValuesCache } = {}): Promise<RenderedValues> {
+/**
+ * Reads a values file and returns its upload-ready text with every reference resolved.
+ * `inventory` is the inventory file: symbolic links inside its folder must not lead out of it
+ * (the values file's own folder stands in when it is not given).
+ */
+export async function renderValues(
+  file: string,
+  opts: { env?: NodeJS.ProcessEnv; cache?: ValuesCache; inventory?: string } = {},
+): Promise<RenderedValues> {
   const env = opts.env ?? process.env
   const abs = path.resolve(file)
   const baseDir = path.dirname(abs)
-  let text: string
-  try {
-    text = readFileSync(abs, 'utf8')
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    throw new InputError(code === 'ENOENT' ? 'values file not found' : `cannot read values file (${code ?? 'error'})`, {
-      file: abs,
-    })
-  }
+  const tree = path.dirname(path.resolve(opts.inventory ?? abs))
+  const read = readInputFile(abs, { limit: VALUES_LIMIT, tree })
+  if ('why' in read) throw new InputError(`values file ${read.why}`, { file: abs })
+  const text = read.text
   // Without references the result depends on the bytes alone: a file checked before is not parsed.
   const cacheKey = opts.cache && !text.includes('${') ? opts.cache.key(text) : undefined
   const known = cacheKey === undefined ? undefined : opts.cache!.get(cacheKey)
@@ -168,6 +169,8 @@ export async function renderValues(file: string, opts: { env?: NodeJS.ProcessEnv
 
   const secrets = new Set<string>()
   let referenced = false
+  // Every reference adds to the upload: bounded in total, not only per file.
+  let size = Buffer.byteLength(text)
   for (const { node, at, isKey } of scalars) {
     const raw = node.value as string
     const where = { file: abs, line: lineOf(p, node) || lineOfPath(p, at), key: dotted(at) || '(root)' }
@@ -183,7 +186,11 @@ export async function renderValues(file: string, opts: { env?: NodeJS.ProcessEnv
     let last = 0
     const resolved: string[] = []
     for (const m of refs) {
-      const value = await resolveRef(m[1]!, m[2]!, baseDir, env, where)
+      const value = await resolveRef(m[1]!, m[2]!, baseDir, tree, env, where)
+      size += Buffer.byteLength(value)
+      if (size > RENDERED_LIMIT) {
+        throw new InputError(`the references make the values larger than the ${formatSize(RENDERED_LIMIT)} limit`, where)
+      }
       out += raw.slice(last, m.index) + value
       last = m.index! + m[0].length
       resolved.push(value)
@@ -199,7 +206,7 @@ export async function renderValues(file: string, opts: { env?: NodeJS.ProcessEnv
     node.type = 'QUOTE_DOUBLE'
   }
 
-  const data = p.doc.toJS() as Record<string, unknown>
+  const data = toData(p) as Record<string, unknown>
   const checked = valuesSchema.safeParse(data)
   if (!checked.success) {
     const issue = [...checked.error.issues].sort((a, b) => lineOfPath(p, a.path) - lineOfPath(p, b.path))[0]!

@@ -27,11 +27,27 @@ export interface ParsedYaml {
 /** One segment of a key path: a map key or a sequence index. */
 export type PathSegment = string | number
 
+/**
+ * Most nodes that aliases (`*name`) may add to a document once expanded. A few thousand gateways
+ * sharing `labels: *eu` stay far below it; a "billion laughs" document (aliases of aliases,
+ * growing tenfold per level) does not.
+ */
+export const MAX_ALIAS_EXPANSION = 100_000
+
+/** Deepest nesting of mappings and lists a document may have. */
+export const MAX_DEPTH = 64
+
 /** Parses YAML text keeping positions; syntax errors become InputError with file and line (never the text). */
 export function parseYaml(file: string, text: string): ParsedYaml {
   const lines = new LineCounter()
   // uniqueKeys off: duplicates are reported by checkDuplicateKeys, which names both lines.
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false })
+  // logLevel error: the library's warnings (which quote the text) never reach the terminal.
+  let doc: Document.Parsed
+  try {
+    doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false, logLevel: 'error' })
+  } catch (e) {
+    throw new InputError(`cannot read the YAML: ${firstLine((e as Error).message)}`, { file, line: 1 })
+  }
   const err = doc.errors[0]
   if (err) {
     let line = lines.linePos(err.pos[0]).line
@@ -40,7 +56,64 @@ export function parseYaml(file: string, text: string): ParsedYaml {
     if (q) line = openingQuoteLine(text, line, err.message.includes("'") && !err.message.includes('"') ? "'" : '"') ?? line
     throw new InputError(`YAML syntax error: ${firstLine(err.message)}`, { file, line })
   }
-  return { file, doc, lines }
+  const p = { file, doc, lines }
+  checkShape(p)
+  return p
+}
+
+/**
+ * Refuses what would make reading the document loop, recurse without end or grow without
+ * bound, naming the line and key: aliases without an anchor before them, an alias inside the
+ * node it names, aliases expanding past MAX_ALIAS_EXPANSION nodes, nesting past MAX_DEPTH, and
+ * keys that are mappings, lists or aliases (no operator needs them; they only hide text).
+ */
+function checkShape(p: ParsedYaml): void {
+  // Per anchor name: the size of the node it last named, or 'open' while that node is being walked.
+  const anchors = new Map<string, number | 'open'>()
+  let added = 0
+  const refuse = (message: string, node: unknown, at: PathSegment[]): never => {
+    throw new InputError(message, { file: p.file, line: lineOf(p, node) || 1, key: dotted(at) || undefined })
+  }
+  const size = (node: unknown, at: PathSegment[], depth: number): number => {
+    if (isAlias(node)) {
+      const known = anchors.get(node.source)
+      if (known === undefined) refuse(`alias *${node.source} has no anchor &${node.source} before it`, node, at)
+      if (known === 'open') refuse(`alias *${node.source} is inside the node it names (a loop)`, node, at)
+      added += known as number
+      if (added > MAX_ALIAS_EXPANSION) {
+        refuse(`aliases expand to more than ${MAX_ALIAS_EXPANSION} nodes (a "billion laughs" document?); write the values out instead`, node, at)
+      }
+      return known as number
+    }
+    if (depth > MAX_DEPTH) refuse(`nested more than ${MAX_DEPTH} levels deep`, node, at)
+    const anchor = (node as { anchor?: string } | null)?.anchor
+    if (anchor !== undefined) anchors.set(anchor, 'open')
+    let n = 1
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        if (pair.key !== null && !isScalar(pair.key)) refuse('a key must be a plain value, not a mapping, list or alias', pair.key, at)
+        const k = [...at, keyName(pair.key)]
+        n += (pair.key === null ? 1 : size(pair.key, k, depth + 1)) + size(pair.value, k, depth + 1)
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => (n += size(item, [...at, i], depth + 1)))
+    }
+    if (anchor !== undefined) anchors.set(anchor, n)
+    return n
+  }
+  size(p.doc.contents, [], 0)
+}
+
+/**
+ * The document as plain data. Aliases are bounded by checkShape already; the library's own
+ * limit is a second guard, and any failure here is still bad input with the file named.
+ */
+export function toData(p: ParsedYaml): unknown {
+  try {
+    return p.doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION })
+  } catch (e) {
+    throw new InputError(`cannot read the YAML: ${firstLine((e as Error).message)}`, { file: p.file, line: lineOf(p, p.doc.contents) || 1 })
+  }
 }
 
 /** The last line at or before `upTo` holding an odd number of `quote` characters (unescaped). */

@@ -16,12 +16,32 @@ const USER = /^[^\s@:/[\],\x00-\x1f\x7f-][^\s:/[\],\x00-\x1f\x7f]*$/
 
 /** Parse a ProxyJump value (comma chain of `[user@]host[:port]` or `ssh://[user@]host[:port]`) into hops, first hop first. */
 export function parseJump(spec: string, where: InputLocation = { file: 'jump' }): Hop[] {
+  const hops = hopsOrProblem(spec)
+  if (typeof hops === 'string') throw new InputError(hops, where)
+  return hops
+}
+
+/** Why parseJump would refuse a ProxyJump value, or undefined when it accepts it (the inventory's check). */
+export function jumpProblem(spec: string): string | undefined {
+  const hops = hopsOrProblem(spec)
+  return typeof hops === 'string' ? hops : undefined
+}
+
+// Thrown inside the parser only; it never leaves this module.
+class JumpSyntax extends Error {}
+
+function hopsOrProblem(spec: string): Hop[] | string {
   const fail = (why: string): never => {
-    throw new InputError(`invalid jump ${JSON.stringify(spec)}: ${why}`, where)
+    throw new JumpSyntax(`invalid jump ${JSON.stringify(spec)}: ${why}`)
   }
-  if (spec === '') fail('empty')
-  if (/\s/.test(spec)) fail('whitespace is not allowed')
-  return spec.split(',').map((el, i) => parseHop(el, (why) => fail(`hop ${i + 1}: ${why}`)))
+  try {
+    if (spec === '') fail('empty')
+    if (/\s/.test(spec)) fail('whitespace is not allowed')
+    return spec.split(',').map((el, i) => parseHop(el, (why) => fail(`hop ${i + 1}: ${why}`)))
+  } catch (e) {
+    if (e instanceof JumpSyntax) return e.message
+    throw e
+  }
 }
 
 function parseHop(el: string, fail: (why: string) => never): Hop {

@@ -1,10 +1,11 @@
 // Bad input (subnet 15, lab "badinput"): every case exits 2, names file, line and key (for flags:
 // the flag), opens no SSH connection, and with --json prints {"ok": false, "error": ...}.
-// Each case points its inventory at its own "trap": a TCP listener on 127.77.15.<100+i>:22 that
+// Each case points its inventory at its own "trap": a TCP listener on 127.77.<lab subnet>.<100+i>:22 that
 // counts connections, so a case that reached for the network is caught by name.
 // Shell text in values paths, remote dirs, host names and users is data: it never runs.
 //
 //   npm run build && npx vitest run test/e2e/badinput.test.ts
+import {execFileSync} from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
@@ -21,6 +22,11 @@ let root: string
 let releases: string
 const traps: net.Server[] = []
 const trapCounts = new Map<string, number>()
+
+/** "127.77.<subnet>" of the lab (GWFLEET_LAB_OFFSET shifts the subnet): traps live beside its hosts. */
+function labNet(): string {
+  return L.hosts[0]!.address.split('.').slice(0, 3).join('.')
+}
 
 /** A TCP listener that counts connections (and closes them): any count > 0 means an SSH attempt. */
 function trap(address: string): Promise<void> {
@@ -79,7 +85,7 @@ class Fixture {
     fs.mkdirSync(path.join(this.dir, 'values'))
     fs.writeFileSync(path.join(this.dir, 'client-secret.txt'), `${SECRETS.fileSecret}\n`, {mode: 0o600})
     fs.copyFileSync(L.knownHostsFile, path.join(this.dir, 'known_hosts'))
-    this.host = `127.77.${SUBNET}.${TRAP_BASE + index}`
+    this.host = `${labNet()}.${TRAP_BASE + index}`
     this.inv = path.join(this.dir, 'fleet.yaml')
     this.values = path.join(this.dir, 'values', 'g1.yaml')
     this.write('fleet.yaml', this.inventoryText())
@@ -141,6 +147,27 @@ interface Case {
 }
 
 const deploy = (f: Fixture, ...more: string[]) => ['deploy', '-i', f.inv, ...more]
+
+/** Nine levels of nine aliases each ("billion laughs"): 10^9 nodes once expanded, a few hundred bytes written. */
+function laughs(prefix: string, indent = ''): string {
+  const out = [`${indent}${prefix}1: &${prefix}1 [lol, lol, lol, lol, lol, lol, lol, lol, lol]`]
+  for (let i = 2; i <= 9; i++) out.push(`${indent}${prefix}${i}: &${prefix}${i} [${Array(9).fill(`*${prefix}${i - 1}`).join(', ')}]`)
+  return out.join('\n') + '\n'
+}
+
+/** A file that stat says is `size` bytes long, without using the disk (sparse). */
+function sparse(p: string, size: number): void {
+  fs.rmSync(p, {force: true})
+  const fd = fs.openSync(p, 'w')
+  fs.ftruncateSync(fd, size)
+  fs.closeSync(fd)
+}
+
+/** Put a symbolic link to `target` where `p` was. */
+function linkTo(p: string, target: string): void {
+  fs.rmSync(p, {force: true})
+  fs.symlinkSync(target, p)
+}
 
 const CASES: Case[] = [
   // ---------------------------------------------------------------- inventory
@@ -306,7 +333,105 @@ const CASES: Case[] = [
       return {args: deploy(f), where: {file: f.inv, line: f.invLine('host: "gw'), key: 'gateways.g1.host'}}
     },
   },
+  {
+    name: 'inventory: billion-laughs aliases',
+    setup: (f) => {
+      f.write('fleet.yaml', f.read('fleet.yaml') + laughs('lol'))
+      // Aliases add 9x10, 9x91, 9x820, 9x7381 nodes (74,718), then the first *lol5 of lol6 passes 100,000.
+      return {args: deploy(f), where: {file: f.inv, line: f.invLine('lol6:'), key: 'lol6[0]', says: /aliases expand to more than 100000 nodes/}}
+    },
+  },
+  {
+    name: 'inventory: remoteDir with a backslash (the hash probe could never read it back)',
+    setup: (f) => {
+      f.edit('fleet.yaml', '    values: values/g1.yaml', '    values: values/g1.yaml\n    remoteDir: /opt/gw\\fleet')
+      return {args: deploy(f), where: {file: f.inv, line: f.invLine('remoteDir:'), key: 'gateways.g1.remoteDir', says: /backslash/}}
+    },
+  },
+  {
+    name: 'inventory: remoteDir with a newline',
+    setup: (f) => {
+      f.edit('fleet.yaml', '    values: values/g1.yaml', '    values: values/g1.yaml\n    remoteDir: "/opt/gw\\nfleet"')
+      return {args: deploy(f), where: {file: f.inv, line: f.invLine('remoteDir:'), key: 'gateways.g1.remoteDir', says: /newlines/}}
+    },
+  },
+  {
+    name: 'inventory: jump host the connection cannot parse (bast$ion)',
+    setup: (f) => {
+      f.edit('fleet.yaml', '    values: values/g1.yaml', '    values: values/g1.yaml\n    jump: "ops@bast$ion"')
+      return {args: deploy(f), where: {file: f.inv, line: f.invLine('jump:'), key: 'gateways.g1.jump', says: /bad host "bast\$ion"/}}
+    },
+  },
+  {
+    name: 'inventory: two gateways on the same host and port',
+    setup: (f) => {
+      f.write('fleet.yaml', f.read('fleet.yaml') + `  g2:\n    host: ${f.host.toUpperCase()}\n    port: 22\n    values: values/g1.yaml\n`)
+      const [one, two] = [f.invLine('  g1:'), f.invLine('  g2:')]
+      return {
+        args: deploy(f),
+        where: {file: f.inv, line: two + 1, key: 'gateways.g2.host', says: new RegExp(`"g1" \\(line ${one}\\) and "g2" \\(line ${two}\\) both reach`)},
+      }
+    },
+  },
+  {
+    name: 'inventory: values file is a symbolic link to /etc/shadow',
+    setup: (f) => {
+      linkTo(f.values, '/etc/shadow')
+      return {args: deploy(f), where: {file: f.inv, line: f.invLine('values:'), key: 'gateways.g1.values', says: /symbolic link .*to \/etc\/shadow/}}
+    },
+  },
+  {
+    name: 'inventory: values file is a FIFO',
+    setup: (f) => {
+      fs.rmSync(f.values)
+      execFileSync('mkfifo', [f.values])
+      return {args: deploy(f), where: {file: f.inv, line: f.invLine('values:'), key: 'gateways.g1.values', says: /is a FIFO, not a regular file/}}
+    },
+  },
+  {
+    name: 'inventory: a 214 MB values file',
+    setup: (f) => {
+      sparse(f.values, 214 * 1024 * 1024)
+      return {args: deploy(f), where: {file: f.inv, line: f.invLine('values:'), key: 'gateways.g1.values', says: /214 MiB, over the 4 MiB limit/}}
+    },
+  },
   // ---------------------------------------------------------------- values files
+  {
+    name: 'values: billion-laughs aliases',
+    setup: (f) => {
+      f.write('values/g1.yaml', f.read('values/g1.yaml') + 'extra:\n' + laughs('lol', '  '))
+      return {args: deploy(f), where: {file: f.values, line: f.valuesLine('lol6:'), key: 'extra.lol6[0]', says: /aliases expand/}}
+    },
+  },
+  {
+    name: 'values: ${file:} on a FIFO (nobody writes: reading would hang)',
+    setup: (f) => {
+      execFileSync('mkfifo', [path.join(f.dir, 'pipe')])
+      f.edit('values/g1.yaml', '${file:../client-secret.txt}', '${file:../pipe}')
+      return {args: deploy(f), where: {file: f.values, line: f.valuesLine('helmRepoUsername:'), key: 'helmRepoUsername', says: /FIFO, not a regular file/}}
+    },
+  },
+  {
+    name: 'values: ${file:/dev/zero} (endless)',
+    setup: (f) => {
+      f.edit('values/g1.yaml', '${file:../client-secret.txt}', '${file:/dev/zero}')
+      return {args: deploy(f), where: {file: f.values, line: f.valuesLine('helmRepoUsername:'), key: 'helmRepoUsername', says: /character device, not a regular file/}}
+    },
+  },
+  {
+    name: 'values: ${file:} secret over 1 MiB',
+    setup: (f) => {
+      sparse(path.join(f.dir, 'client-secret.txt'), 2 * 1024 * 1024)
+      return {args: deploy(f), where: {file: f.values, line: f.valuesLine('helmRepoUsername:'), key: 'helmRepoUsername', says: /2 MiB, over the 1 MiB limit/}}
+    },
+  },
+  {
+    name: 'values: ${file:} secret is a symbolic link to /etc/shadow',
+    setup: (f) => {
+      linkTo(path.join(f.dir, 'client-secret.txt'), '/etc/shadow')
+      return {args: deploy(f), where: {file: f.values, line: f.valuesLine('helmRepoUsername:'), key: 'helmRepoUsername', says: /symbolic link .*to \/etc\/shadow/}}
+    },
+  },
   {
     name: 'values: YAML syntax error',
     setup: (f) => {
@@ -461,7 +586,7 @@ beforeAll(async () => {
   releases = path.join(root, 'releases')
   await L.makeRelease(releases, '1.4.0')
   await L.makeRelease(releases, '1.5.0')
-  await Promise.all(CASES.map((_, i) => trap(`127.77.${SUBNET}.${TRAP_BASE + i}`)))
+  await Promise.all(CASES.map((_, i) => trap(`${labNet()}.${TRAP_BASE + i}`)))
   for (const f of fs.readdirSync('/tmp')) if (f.startsWith('gwfleet-pwned-bi')) fs.rmSync(path.join('/tmp', f), {force: true})
 })
 

@@ -274,11 +274,11 @@ describe('loadInventory: bad input names file, line and key', () => {
   })
 
   it('jump "ops@"', async () => {
-    await bad(withGw('    jump: ops@'), 10, 'gateways.gw-a.jump', 'missing host')
+    await bad(withGw('    jump: ops@'), 10, 'gateways.gw-a.jump', 'empty host')
   })
 
   it('jump "host:port:x"', async () => {
-    await bad(withGw('    jump: host:22:x'), 10, 'gateways.gw-a.jump', 'expected [user@]host[:port]')
+    await bad(withGw('    jump: host:22:x'), 10, 'gateways.gw-a.jump', 'too many ":"')
   })
 
   it('jump with bad port', async () => {
@@ -286,11 +286,11 @@ describe('loadInventory: bad input names file, line and key', () => {
   })
 
   it('jump with an empty hop', async () => {
-    await bad(withGw('    jump: a,,b'), 10, 'gateways.gw-a.jump', 'empty hop')
+    await bad(withGw('    jump: a,,b'), 10, 'gateways.gw-a.jump', 'hop 2: empty element')
   })
 
   it('jump with unclosed IPv6 bracket', async () => {
-    await bad(withGw('    jump: "[::1:22"'), 10, 'gateways.gw-a.jump', "unclosed '['")
+    await bad(withGw('    jump: "[::1:22"'), 10, 'gateways.gw-a.jump', 'missing "]"')
   })
 
   it('host with whitespace', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { InputError } from '../../src/errors.js'
-import { parseJump } from '../../src/ssh/jump.js'
+import { jumpProblem, parseJump } from '../../src/ssh/jump.js'
 
 describe('parseJump', () => {
   it('parses a bare host', () => {
@@ -85,6 +85,16 @@ describe('parseJump', () => {
     expect(err).toBeInstanceOf(InputError)
     expect((err as InputError).location?.file).toBe('jump')
     expect((err as InputError).message).toMatch(/^jump: invalid jump/)
+  })
+
+  it.each(bad)('jumpProblem gives the same reason for %j (what the inventory reports)', (spec) => {
+    const problem = jumpProblem(spec)
+    expect(problem).toMatch(/^invalid jump /)
+    expect(() => parseJump(spec, { file: 'inv.yaml', line: 3 })).toThrow(`inv.yaml:3: ${problem}`)
+  })
+
+  it('jumpProblem accepts what parseJump accepts', () => {
+    for (const spec of ['bastion', 'a@one:1,two,three:3', '[fe80::1%eth0]:2200', 'ssh://[::1]:22,gw@inner']) expect(jumpProblem(spec)).toBeUndefined()
   })
 
   it('reports the caller-supplied location', () => {
