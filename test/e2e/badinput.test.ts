@@ -724,13 +724,13 @@ describe('shell text in paths, names and users is data', () => {
     const ws = workspace('badinput-shell2')
     await ws.releasesOf('1.5.0')
     const h = L.hosts[0]!
-    // /etc/hostname is a file: creating the state directory below it fails, the error path runs.
+    // /etc/hostname is a file: the remoteDir check refuses it before anything is made, the error path runs.
     const inv = ws.inventory('1.5.0', [{host: h, name: 'st-c', opts: {extra: `    remoteDir: ${JSON.stringify(`/etc/hostname/x$(touch ${pwned('e')})`)}`}}])
     const res = await ws.run(['deploy', '-i', inv, '--json'])
     expect.soft(res.code, res.stdout + res.stderr).toBe(1)
     const st = res.json?.hosts?.[0]
     expect.soft(st?.status).toBe('failed')
-    expect.soft(st?.error ?? '').toMatch(/cannot (take the lock|create)/)
+    expect.soft(st?.error ?? '').toMatch(/\/etc\/hostname is not a directory/)
     expect.soft(await noPwned([pwned('e')]), 'shell text in remoteDir was executed on the host').toEqual([])
   })
 
