@@ -2,15 +2,56 @@
 import type {AuditResult} from '../runner/fleet.js'
 import type {HostResult} from '../runner/result.js'
 
-/** Plain text table with left-aligned columns. */
-export function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const fmt = (r: string[]) =>
-    r
-      .map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i])))
+/** Where a table is shown: the terminal's width (none: a pipe or a file) and the secrets mask. */
+export interface View {
+  width?: number
+  /** Applied to every cell before anything is cut, so a cut never hides a secret from it. */
+  mask?: (s: string) => string
+}
+
+/** How a table fits its view: the columns to leave out, in order, when it is too wide. */
+export interface Fit extends View {
+  drop?: string[]
+}
+
+/** The narrowest the last column (DETAIL) is cut to; below that the terminal wraps it. */
+const MIN_LAST = 24
+
+/**
+ * Plain text table with left-aligned columns; the last one is free text (DETAIL, WHY). On a
+ * terminal narrower than the table, the `drop` columns go first, then the last column is cut
+ * with "…" (JSON and the run log keep the full text).
+ */
+export function table(headers: string[], rows: string[][], fit: Fit = {}): string {
+  let h = headers
+  let r = fit.mask ? rows.map((row) => row.map((c) => fit.mask!(c ?? ''))) : rows
+  const widths = () => h.map((x, i) => Math.max(x.length, ...r.map((row) => [...(row[i] ?? '')].length)))
+  const total = () => widths().reduce((a, b) => a + b, 0) + 2 * (h.length - 1)
+  if (fit.width) {
+    for (const name of fit.drop ?? []) {
+      if (total() <= fit.width) break
+      const i = h.indexOf(name)
+      if (i === -1 || i === h.length - 1) continue
+      h = h.filter((_, j) => j !== i)
+      r = r.map((row) => row.filter((_, j) => j !== i))
+    }
+    const w = widths()
+    const before = w.slice(0, -1).reduce((a, b) => a + b + 2, 0)
+    const room = Math.max(MIN_LAST, fit.width - before)
+    if (w[w.length - 1] > room) r = r.map((row) => row.map((c, j) => (j === h.length - 1 ? cut(c ?? '', room) : c)))
+  }
+  const w = widths()
+  const fmt = (row: string[]) =>
+    row
+      .map((c, i) => (i === row.length - 1 ? c : (c ?? '').padEnd(w[i] + (c ?? '').length - [...(c ?? '')].length)))
       .join('  ')
       .trimEnd()
-  return [fmt(headers), ...rows.map(fmt)].join('\n')
+  return [fmt(h), ...r.map(fmt)].join('\n')
+}
+
+function cut(s: string, n: number): string {
+  const chars = [...s]
+  return chars.length <= n ? s : `${chars.slice(0, n - 1).join('')}…`
 }
 
 const STATUS_ORDER: Record<string, number> = {failed: 0, unreachable: 1, refused: 2, skipped: 3, ok: 4, unchanged: 5}
@@ -40,8 +81,8 @@ export function changeJson(command: string, results: HostResult[], extra: {dryRu
   }
 }
 
-/** The results table of a changing command, problems first. */
-export function changeTable(results: HostResult[]): string {
+/** The results table of a changing command, problems first; `view`: the terminal it is shown on. */
+export function changeTable(results: HostResult[], view: View = {}): string {
   const sorted = [...results].sort((a, b) => (STATUS_ORDER[a.status] ?? 9) - (STATUS_ORDER[b.status] ?? 9) || a.name.localeCompare(b.name))
   return table(
     ['GATEWAY', 'HOST', 'STATUS', 'ACTION', 'FROM', 'TO', 'HOPS', 'TIME', 'DETAIL'],
@@ -56,6 +97,7 @@ export function changeTable(results: HostResult[]): string {
       `${(r.durationMs / 1000).toFixed(1)}s`,
       r.error ?? (r.notes?.join('; ') || ''),
     ]),
+    {...view, drop: ['HOPS', 'TIME', 'HOST']},
   )
 }
 
@@ -70,7 +112,7 @@ export function changeSummary(results: HostResult[]): string {
 }
 
 /** The plan view of --dry-run: per gateway the current version, hops, action or refusal; and the batches. */
-export function planView(results: HostResult[], batches: string[][] | undefined): string {
+export function planView(results: HostResult[], batches: string[][] | undefined, view: View = {}): string {
   const rows = results.map((r) => [
     r.name,
     r.fromVersion ?? (r.status === 'unreachable' || (r.status === 'failed' && !r.plan) ? '?' : 'none'),
@@ -79,7 +121,7 @@ export function planView(results: HostResult[], batches: string[][] | undefined)
     r.hops.length ? r.hops.join(' > ') : '-',
     r.error ?? r.plan?.reason ?? '',
   ])
-  let out = table(['GATEWAY', 'CURRENT', 'DESIRED', 'ACTION', 'HOPS', 'WHY'], rows)
+  let out = table(['GATEWAY', 'CURRENT', 'DESIRED', 'ACTION', 'HOPS', 'WHY'], rows, view)
   if (batches && batches.length) {
     out += '\n\nBatches:\n' + batches.map((b, i) => `  ${i + 1}. ${b.join(', ')}`).join('\n')
   }
@@ -137,8 +179,8 @@ export function auditSummaryLine(results: AuditResult[]): string {
   return keys.map((k) => `${k}: ${c[k]}`).join('   ')
 }
 
-/** The audit table. */
-export function auditTable(results: AuditResult[]): string {
+/** The audit table; `view`: the terminal it is shown on. */
+export function auditTable(results: AuditResult[], view: View = {}): string {
   return table(
     ['GATEWAY', 'HOST', 'STATUS', 'VERSION', 'DESIRED', 'VALUES', 'LAST CHANGE', 'DETAIL'],
     sortAudit(results).map((r) => [
@@ -151,6 +193,7 @@ export function auditTable(results: AuditResult[]): string {
       r.lastChange ? `${r.lastChange.time.slice(0, 16).replace('T', ' ')} ${r.lastChange.operator}` : '-',
       r.status === 'in-sync' ? '' : r.reasons.join('; '),
     ]),
+    {...view, drop: ['LAST CHANGE', 'HOST', 'VALUES']},
   )
 }
 

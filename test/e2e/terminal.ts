@@ -9,11 +9,11 @@ import path from 'node:path'
 
 import {CLI} from './fleet.js'
 
-/** How a process in the pane ended. */
+/** How the command in the pane ended. */
 export interface Ended {
-  /** Exit status; null when a signal ended it. */
+  /** Exit status as a shell reports it (128+N when signal N ended the command); null when unknown. */
   code: number | null
-  /** The signal number that ended it, or null. */
+  /** Set when the signal that ended the command ended the shell around it too (Ctrl-C on a command that does not handle it). */
   signal: number | null
 }
 
@@ -64,7 +64,12 @@ export class Terminal {
     delete env.TMUX_PANE
     env.TERM = 'xterm-256color'
     const t = new Terminal(dir, socket, cols, rows)
-    await tmuxRun(socket, ['-f', conf, 'new-session', '-d', '-s', 'gw', '-x', String(cols), '-y', String(rows), ...(opts.cwd ? ['-c', opts.cwd] : []), '--', ...argv], env)
+    // A small shell in front of the command keeps its exit status in a file (tmux does not always
+    // learn it). The shell and the command share the terminal's foreground process group, so a
+    // Ctrl-C reaches the command as it would from an operator's shell; the shell then writes the
+    // status of a command that handled the signal and exited on its own.
+    const wrapped = ['/bin/bash', '-c', 'status=$1; shift; "$@"; echo $? > "$status"', 'terminal', t.statusFile, ...argv]
+    await tmuxRun(socket, ['-f', conf, 'new-session', '-d', '-s', 'gw', '-x', String(cols), '-y', String(rows), ...(opts.cwd ? ['-c', opts.cwd] : []), '--', ...wrapped], env)
     return t
   }
 
@@ -106,18 +111,33 @@ export class Terminal {
     return out.replace(/\s+$/, '')
   }
 
-  /** The pid of the pane's process (gwfleet itself when started with gwfleet()). */
+  private get statusFile(): string {
+    return path.join(this.dir, 'status')
+  }
+
+  /** The pid of the command (gwfleet itself when started with gwfleet()). */
   async pid(): Promise<number> {
-    return Number((await tmuxRun(this.socket, ['display-message', '-p', '-t', 'gw', '#{pane_pid}'])).trim())
+    const shell = Number((await tmuxRun(this.socket, ['display-message', '-p', '-t', 'gw', '#{pane_pid}'])).trim())
+    for (let i = 0; i < 50; i++) {
+      const kids = fs.readFileSync(`/proc/${shell}/task/${shell}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)
+      if (kids.length) return Number(kids[0])
+      await pause(20)
+    }
+    throw new Error('the command did not start')
   }
 
   /** How the command ended, or undefined while it runs. */
   async status(): Promise<Ended | undefined> {
     if (this.ended) return this.ended
-    const out = (await tmuxRun(this.socket, ['display-message', '-p', '-t', 'gw', '#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}'])).trim()
-    const [dead, code, signal] = out.split('|')
-    if (dead !== '1') return undefined
-    this.ended = {code: code === '' ? null : Number(code), signal: signal === '' || signal === undefined ? null : Number(signal)}
+    const text = fs.existsSync(this.statusFile) ? fs.readFileSync(this.statusFile, 'utf8').trim() : ''
+    if (text !== '') {
+      this.ended = {code: Number(text), signal: null}
+      return this.ended
+    }
+    const out = (await tmuxRun(this.socket, ['display-message', '-p', '-t', 'gw', '#{pane_dead}|#{pane_dead_signal}'])).trim()
+    const [dead, signal] = out.split('|')
+    // The shell itself died of a signal (it does when its command did): no status file.
+    if (dead === '1' && signal) this.ended = {code: null, signal: Number(signal)}
     return this.ended
   }
 
@@ -149,7 +169,10 @@ export class Terminal {
     for (;;) {
       const s = await this.status()
       if (s) return s
-      if (Date.now() > deadline) throw new Error(`still running after ${timeoutMs} ms; the terminal shows:\n${await this.screen()}`)
+      if (Date.now() > deadline) {
+        const pane = await tmuxRun(this.socket, ['display-message', '-p', '-t', 'gw', 'pid #{pane_pid}, dead #{pane_dead}, status #{pane_dead_status}'])
+        throw new Error(`still running after ${timeoutMs} ms (${pane.trim()}); the terminal shows:\n${await this.screen()}`)
+      }
       await pause(100)
     }
   }
