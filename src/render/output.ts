@@ -14,22 +14,35 @@ export interface Fit extends View {
   drop?: string[]
 }
 
-/** The narrowest the last column (DETAIL) is cut to; below that the terminal wraps it. */
-const MIN_LAST = 24
+/** The narrowest the last column (DETAIL) is cut to; with less room it goes on a line of its own. */
+const MIN_LAST = 20
+/** Room for the last column that is worth leaving out an optional column for. */
+const WANT_LAST = 30
 
 /**
  * Plain text table with left-aligned columns; the last one is free text (DETAIL, WHY). On a
  * terminal narrower than the table, the `drop` columns go first, then the last column is cut
- * with "…" (JSON and the run log keep the full text).
+ * with "…", or, when even that leaves it too little room, shown on an indented line below its
+ * row (JSON and the run log keep the full text).
  */
 export function table(headers: string[], rows: string[][], fit: Fit = {}): string {
   let h = headers
   let r = fit.mask ? rows.map((row) => row.map((c) => fit.mask!(c ?? ''))) : rows
   const widths = () => h.map((x, i) => Math.max(x.length, ...r.map((row) => [...(row[i] ?? '')].length)))
   const total = () => widths().reduce((a, b) => a + b, 0) + 2 * (h.length - 1)
-  if (fit.width) {
+  // The width with the last column cut to what is worth keeping of it.
+  const needed = () => {
+    const w = widths()
+    return total() - w[w.length - 1] + Math.min(w[w.length - 1], WANT_LAST)
+  }
+  const fmt = (row: string[], w: number[]) =>
+    row
+      .map((c, i) => (i === row.length - 1 ? c : (c ?? '').padEnd(w[i] + (c ?? '').length - [...(c ?? '')].length)))
+      .join('  ')
+      .trimEnd()
+  if (fit.width && total() > fit.width) {
     for (const name of fit.drop ?? []) {
-      if (total() <= fit.width) break
+      if (needed() <= fit.width) break
       const i = h.indexOf(name)
       if (i === -1 || i === h.length - 1) continue
       h = h.filter((_, j) => j !== i)
@@ -37,16 +50,21 @@ export function table(headers: string[], rows: string[][], fit: Fit = {}): strin
     }
     const w = widths()
     const before = w.slice(0, -1).reduce((a, b) => a + b + 2, 0)
-    const room = Math.max(MIN_LAST, fit.width - before)
+    const room = fit.width - before
+    if (room < MIN_LAST) {
+      const lw = w.slice(0, -1)
+      const out = [fmt(h.slice(0, -1), lw)]
+      for (const row of r) {
+        out.push(fmt(row.slice(0, -1), lw))
+        const last = row[row.length - 1] ?? ''
+        if (last) out.push(`  ${cut(last, Math.max(1, fit.width - 2))}`)
+      }
+      return out.join('\n')
+    }
     if (w[w.length - 1] > room) r = r.map((row) => row.map((c, j) => (j === h.length - 1 ? cut(c ?? '', room) : c)))
   }
   const w = widths()
-  const fmt = (row: string[]) =>
-    row
-      .map((c, i) => (i === row.length - 1 ? c : (c ?? '').padEnd(w[i] + (c ?? '').length - [...(c ?? '')].length)))
-      .join('  ')
-      .trimEnd()
-  return [fmt(h), ...r.map(fmt)].join('\n')
+  return [fmt(h, w), ...r.map((row) => fmt(row, w))].join('\n')
 }
 
 function cut(s: string, n: number): string {
