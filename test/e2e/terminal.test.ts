@@ -1,8 +1,8 @@
 // End to end in a real terminal (subnet 19, lab "terminal"): gwfleet runs in a tmux pane, as an
 // operator runs it, with the live progress view. Ctrl-C once and twice during a rolling upgrade,
 // the terminal closing under a run, a host that fails at once (alone and beside a healthy one, for
-// every command that shows progress), a closed output pipe, the uninstall question, a mistyped
-// command, and tables on an 80-column terminal. Each test asserts on the screen, the exit code,
+// every command that shows progress), a closed output pipe, the uninstall question, the preflight
+// warnings of a deploy, a mistyped command, and tables on an 80-column terminal. Each test asserts on the screen, the exit code,
 // the hosts (versions, history, installer processes) and the locks.
 import fs from 'node:fs'
 import path from 'node:path'
@@ -264,6 +264,24 @@ describe('in a terminal (lab subnet 19)', () => {
     expect(await t2.exit()).toEqual({code: 130, signal: null})
     expect(await t2.scrollback()).toMatch(/gwfleet: interrupted: uninstall not confirmed; nothing was changed/)
     expect(await agentVersion(h2)).toBe('1.5.0')
+  })
+
+  it('deploy shows the preflight warnings it finds beside the result, and keeps them in the JSON', async () => {
+    // h3 has no gateway now (the test above); an older Ubuntu is supported with a warning.
+    await h3.setOsRelease('PRETTY_NAME="Ubuntu 20.04.6 LTS"\nNAME="Ubuntu"\nVERSION_ID="20.04"\nID=ubuntu\nID_LIKE=debian\n')
+    const warning = 'preflight warning: os: Ubuntu 20.04.6 LTS: supported, but Ubuntu 22.04 is recommended'
+    try {
+      const t = await gwfleet(['deploy', '-i', inv, '-l', 'h3'], {cols: 250})
+      const end = await t.exit()
+      const screen = await t.scrollback()
+      expect(end, screen).toEqual({code: 0, signal: null})
+      expect(screen).toMatch(new RegExp(`^h3 .*ok\\s+install .*${warning.replace(/[.()]/g, '\\$&')}`, 'm'))
+      const saved = JSON.parse(fs.readFileSync(path.join(runFolder(screen), 'result.json'), 'utf8'))
+      expect(saved.hosts[0].notes).toContain(warning)
+      expect(await agentVersion(h3)).toBe('1.4.0')
+    } finally {
+      await h3.setOsRelease('PRETTY_NAME="Ubuntu 22.04.4 LTS"\nNAME="Ubuntu"\nVERSION_ID="22.04"\nID=ubuntu\nID_LIKE=debian\n')
+    }
   })
 
   it('a mistyped command says what was probably meant, exit 2, on both start paths', async () => {
