@@ -8,11 +8,12 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
-import {agentVersion, CLI, installs, lab, type Lab, type LabHost, Workspace} from './fleet.js'
+import {agentVersion, CLI, installs, lab, type Lab, type LabHost, Workspace, Workspaces} from './fleet.js'
 import {Terminal, terminalEnv} from './terminal.js'
 
 let L: Lab
 let ws: Workspace
+const spaces = new Workspaces(() => L)
 let inv: string
 let h1: LabHost, h2: LabHost, h3: LabHost, h4: LabHost
 const open: Terminal[] = []
@@ -79,7 +80,7 @@ const SPINNING = /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]/
 beforeAll(async () => {
   L = await lab(4, 19, 'terminal')
   ;[h1, h2, h3, h4] = L.hosts
-  ws = new Workspace(L, 'terminal')
+  ws = spaces.make('terminal')
   await ws.releasesOf('1.4.0', '1.5.0', '1.6.0')
   inv = ws.inventory('1.4.0', [{host: h1}, {host: h2}, {host: h3}, {host: h4}])
   const r = await ws.run(['deploy', '-i', inv, '--json'])
@@ -91,6 +92,7 @@ afterEach(async () => {
 })
 
 afterAll(async () => {
+  spaces.cleanup()
   await L?.stop()
 })
 
