@@ -18,6 +18,11 @@ if (fresh) {
   done = await runFast(process.argv.slice(2), at('..'))
 }
 if (!done) {
+  // An unknown command gets gwfleet's own error and a suggestion, not oclif's (src/cli/suggest.ts).
+  const {rejectUnknownCommand} = await import('../dist/src/cli/suggest.js')
+  done = rejectUnknownCommand(process.argv.slice(2))
+}
+if (!done) {
   const {execute} = await import('@oclif/core')
   await execute({dir: import.meta.url})
 }

@@ -8,7 +8,7 @@ import {runAudit, runChange, type ChangeRequest, type Job} from '../runner/fleet
 import {isSuccess, type HostResult} from '../runner/result.js'
 import {batchSizes, parseBatchSizes, parseMaxFail, type BatchSpec} from '../runner/rollout.js'
 import type {Inventory, ReleaseRef} from '../types.js'
-import {EXIT, loadFleet, openRun, record, runOptions, within, write} from './common.js'
+import {EXIT, loadFleet, openRun, OperatorInterrupt, record, runOptions, tableView, within, write} from './common.js'
 import type {FleetFlagValues} from './flags.js'
 
 export {reportError} from './common.js'
@@ -62,18 +62,27 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: FleetFla
   if (kind === 'uninstall' && !options.dryRun && !flags.yes) await confirmUninstall(jobs)
 
   const ctx = await openRun(inventory, options, flags.json, jobs)
-
-  const results = await within(ctx, () => runChange(ctx, jobs, req, releases))
-  const batches = planBatches(results, req)
-  const doc = changeJson(kind, results, {dryRun: options.dryRun, runDir: ctx.log.dir, batches})
-  await record(ctx, doc, flags.json)
-  if (!flags.json) {
-    write(ctx.redactor.redact(options.dryRun ? planView(results, batches) : changeTable(results)))
-    write(`\n${changeSummary(results)}`)
-    process.stderr.write(`Run folder: ${ctx.log.dir}\n`)
+  // From here to the last line printed, signals are the run's: results, run folder and unlocks are
+  // written whatever the operator presses (see Interrupt).
+  ctx.interrupt.install((m) => ctx.reporter.notice(m))
+  try {
+    const results = await within(ctx, () => runChange(ctx, jobs, req, releases))
+    const batches = planBatches(results, req)
+    const doc = changeJson(kind, results, {dryRun: options.dryRun, runDir: ctx.log.dir, batches})
+    await record(ctx, doc, flags.json)
+    if (!flags.json) {
+      const view = tableView((s) => ctx.redactor.redact(s))
+      write(options.dryRun ? planView(results, batches, view) : changeTable(results, view))
+      write(`\n${changeSummary(results)}`)
+      if (ctx.interrupt.interrupted) process.stderr.write('Interrupted by the operator: the hosts above show where each one stopped; rerun to finish.\n')
+      process.stderr.write(`Run folder: ${ctx.log.dir}\n`)
+    }
+    if (ctx.interrupt.interrupted) return EXIT.interrupted
+    if (options.dryRun) return results.every((r) => r.status !== 'failed' && r.status !== 'unreachable' && r.status !== 'refused') ? EXIT.ok : EXIT.problems
+    return results.every((r) => isSuccess(r.status)) ? EXIT.ok : EXIT.problems
+  } finally {
+    ctx.interrupt.uninstall()
   }
-  if (options.dryRun) return results.every((r) => r.status !== 'failed' && r.status !== 'unreachable' && r.status !== 'refused') ? EXIT.ok : EXIT.problems
-  return results.every((r) => isSuccess(r.status)) ? EXIT.ok : EXIT.problems
 }
 
 /** The batches a rollout used (or, for a dry run, would use) over the hosts that need a change. */
@@ -100,17 +109,33 @@ function splitNames(names: string[], specs: BatchSpec[]): string[][] {
   return out
 }
 
-/** Ask on a terminal; refuse without one (scripts pass --yes). */
+/** True for the answers that confirm: y or yes, in any case. */
+export function confirms(answer: string): boolean {
+  return /^(y|yes)$/i.test(answer.trim())
+}
+
+/** Ask on a terminal; refuse without one (scripts pass --yes). Ctrl-C at the question: nothing changed, exit 130. */
 async function confirmUninstall(jobs: Job[]): Promise<void> {
   if (!process.stdin.isTTY || !process.stderr.isTTY)
     throw new InputError('uninstall needs confirmation: no terminal to ask on, pass --yes to confirm', {file: '--yes'})
   const names = jobs.map((j) => j.gw.name)
   const {createInterface} = await import('node:readline/promises')
   const rl = createInterface({input: process.stdin, output: process.stderr})
+  const asked = new AbortController()
+  rl.on('SIGINT', () => asked.abort())
   try {
     const shown = names.length > 10 ? `${names.slice(0, 10).join(', ')} and ${names.length - 10} more` : names.join(', ')
-    const answer = await rl.question(`Remove the gateway from ${names.length} host(s): ${shown}? Type "yes" to go on: `)
-    if (answer.trim().toLowerCase() !== 'yes') throw new InputError('uninstall not confirmed; nothing was changed', {file: 'confirmation'})
+    let answer: string
+    try {
+      answer = await rl.question(`Remove the gateway from ${names.length} host(s): ${shown}? [y/N] `, {signal: asked.signal})
+    } catch (e) {
+      if (asked.signal.aborted) {
+        process.stderr.write('\n')
+        throw new OperatorInterrupt('uninstall not confirmed; nothing was changed')
+      }
+      throw e
+    }
+    if (!confirms(answer)) throw new InputError('uninstall not confirmed; nothing was changed', {file: 'confirmation'})
   } finally {
     rl.close()
   }
@@ -128,7 +153,7 @@ export async function auditCommand(flags: FleetFlagValues): Promise<number> {
   await record(ctx, auditJson(results, ctx.log.dir), format === 'json')
   if (format === 'csv') process.stdout.write(ctx.redactor.redact(auditCsv(results)))
   else if (format === 'table') {
-    write(ctx.redactor.redact(auditTable(results)))
+    write(auditTable(results, tableView((s) => ctx.redactor.redact(s))))
     write(`\n${auditSummaryLine(results)}`)
   }
   return results.every((r) => r.status === 'in-sync') ? EXIT.ok : EXIT.problems

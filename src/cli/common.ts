@@ -11,7 +11,10 @@ import {prepareCredentials} from '../runner/session.js'
 import type {Gateway, Inventory} from '../types.js'
 
 /** SPEC section 4's exit codes, in one place. */
-export const EXIT = {ok: 0, problems: 1, badInput: 2} as const
+export const EXIT = {ok: 0, problems: 1, badInput: 2, interrupted: 130} as const
+
+/** The operator stopped the command before it touched a host (Ctrl-C at a question): exit 130. */
+export class OperatorInterrupt extends Error {}
 
 /** Parse `90s`, `30m`, `2h`, `1h30m` or plain seconds. */
 export function parseDuration(s: string, flag: string): number {
@@ -122,11 +125,17 @@ export function write(s: string): void {
   process.stdout.write(s.endsWith('\n') ? s : `${s}\n`)
 }
 
+/** Where tables go: stdout's width when it is a terminal (tables are fitted to it), and the secrets mask. */
+export function tableView(mask: (s: string) => string): {width?: number; mask: (s: string) => string} {
+  return {width: process.stdout.isTTY ? process.stdout.columns || 80 : undefined, mask}
+}
+
 /** Print an error the way SPEC asks (JSON document with --json) and return its exit code. */
 export function reportError(err: unknown, json: boolean): number {
-  const code = err instanceof InputError ? EXIT.badInput : EXIT.problems
+  const code = err instanceof InputError ? EXIT.badInput : err instanceof OperatorInterrupt ? EXIT.interrupted : EXIT.problems
   const msg = err instanceof Error ? err.message : String(err)
+  const kind = err instanceof InputError ? 'error' : err instanceof OperatorInterrupt ? 'interrupted' : 'failed'
   if (json) process.stdout.write(jsonForTerminal(JSON.stringify({ok: false, error: msg})) + '\n')
-  else process.stderr.write(`gwfleet: ${err instanceof InputError ? 'error' : 'failed'}: ${displayText(msg)}\n`)
+  else process.stderr.write(`gwfleet: ${kind}: ${displayText(msg)}\n`)
   return code
 }

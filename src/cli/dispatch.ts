@@ -40,7 +40,19 @@ export const COMMANDS: Record<string, Action> = {
   'locks:clear': from(ops, (m, f) => m.locksCommand('clear', f as unknown as FleetFlagValues & {yes?: boolean})),
 }
 
+/**
+ * Output that cannot be written (`| head -1` left, the terminal closed: EPIPE, EIO) is dropped
+ * quietly: the run still completes on the hosts, writes its run folder and releases its locks.
+ */
+export function dropUnwritableOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.removeAllListeners('error')
+    stream.on('error', () => undefined)
+  }
+}
+
 /** Runs command `id` with its parsed flags and args and sets the process exit code. */
 export async function runParsed(id: string, flags: ParsedFlags, args: ParsedArgs = {}): Promise<void> {
+  dropUnwritableOutput()
   process.exitCode = await COMMANDS[id](flags, args)
 }

@@ -12,6 +12,7 @@ import tty from 'node:tty'
 import {fileURLToPath} from 'node:url'
 
 import {COMMANDS, runParsed, type ParsedArgs, type ParsedFlags} from './dispatch.js'
+import {rejectUnknownCommand} from './suggest.js'
 
 export interface ManifestFlag {
   name: string
@@ -203,6 +204,7 @@ export function environmentAllows(env: NodeJS.ProcessEnv, pjson: any): boolean {
  * nothing, when oclif must handle it. `root` is the package folder (package.json, the manifest).
  */
 export async function runFast(argv: string[], root: string | URL): Promise<boolean> {
+  if (rejectUnknownCommand(argv)) return true
   const dir = typeof root === 'string' ? root : fileURLToPath(root)
   let pjson: any
   let manifest: Manifest
@@ -218,13 +220,10 @@ export async function runFast(argv: string[], root: string | URL): Promise<boole
   const line = parseCommandLine(manifest, argv, {env, stdinIsTTY: tty.isatty(0)})
   if (!line) return false
 
-  // What oclif does before every command: drop the auto-update marker, ignore a closed stdout pipe.
+  // What oclif does before every command: drop the auto-update marker. (A closed stdout or stderr
+  // is ignored by runParsed, for either path.)
   const scope = pjson.oclif.bin.replaceAll('@', '').replaceAll(/[/-]/g, '_').toUpperCase()
   delete env[`${scope}_REDIRECTED`]
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err?.code === 'EPIPE') return
-    throw err
-  })
   await runParsed(line.id, line.flags, line.args)
   return true
 }

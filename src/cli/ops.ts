@@ -21,7 +21,7 @@ import {displayText, jsonForTerminal} from '../render/sanitize.js'
 import {RunContext} from '../runner/context.js'
 import {runHistory, runLocks, runPreflight, runStatus} from '../runner/ops.js'
 import {HostSession, prepareCredentials} from '../runner/session.js'
-import {EXIT, loadFleet, loadGateways, openRun, parsePositive, record, runOptions as options, within, write} from './common.js'
+import {EXIT, loadFleet, loadGateways, openRun, parsePositive, record, runOptions as options, tableView, within, write} from './common.js'
 import type {FleetFlagValues} from './flags.js'
 
 /** Errors to words and exit codes, as for every command (re-exported so commands import one module). */
@@ -50,7 +50,7 @@ export async function preflightCommand(flags: FleetFlagValues): Promise<number> 
   const doc = preflightJson(results, ctx.log.dir)
   await record(ctx, doc, flags.json)
   if (!flags.json) {
-    write(ctx.redactor.redact(preflightTable(results)))
+    write(preflightTable(results, tableView((s) => ctx.redactor.redact(s))))
     write(`\n${preflightSummary(results)}`)
   }
   return doc.ok ? EXIT.ok : EXIT.problems
@@ -143,7 +143,7 @@ export async function locksCommand(action: 'list' | 'clear', flags: FleetFlagVal
   const doc = locksJson(`locks ${action}`, results, ctx.log.dir)
   await record(ctx, doc, flags.json)
   if (!flags.json) {
-    write(locksTable(results, action === 'clear'))
+    write(locksTable(results, action === 'clear', tableView((s) => ctx.redactor.redact(s))))
     const held = results.filter((r) => r.lock)
     if (action === 'list') write(`\n${held.length} of ${results.length} host(s) locked${held.some((r) => r.lock?.expired) ? ` (${held.filter((r) => r.lock?.expired).length} expired: the next run takes them over)` : ''}`)
     else {
@@ -166,7 +166,7 @@ export async function historyCommand(gateway: string | undefined, flags: History
   const doc = historyJson(entries, read.hosts, ctx.log.dir)
   await record(ctx, doc, flags.json)
   if (!flags.json) {
-    write(entries.length ? historyTable(entries) : 'No changes recorded on the selected hosts.')
+    write(entries.length ? historyTable(entries, tableView((s) => ctx.redactor.redact(s))) : 'No changes recorded on the selected hosts.')
     for (const h of read.hosts) if (h.status !== 'ok') process.stderr.write(`${h.name}: ${h.status}: ${displayText(h.error ?? '')}\n`)
   }
   return doc.ok ? EXIT.ok : EXIT.problems

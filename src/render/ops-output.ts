@@ -1,6 +1,6 @@
 // Formatters of the operator commands: the same results give the table and the JSON document.
 import type {HistoryHost, HistoryRow, LockResult, PreflightResult, StatusResult} from '../runner/ops.js'
-import {table} from './output.js'
+import {table, type View} from './output.js'
 import {displayText} from './sanitize.js'
 
 /** "1h05m", "3m20s", "42s" for a number of seconds. */
@@ -53,7 +53,7 @@ export function preflightJson(results: PreflightResult[], runDir: string) {
 }
 
 /** One row per host and check, hosts with problems first. */
-export function preflightTable(results: PreflightResult[]): string {
+export function preflightTable(results: PreflightResult[], view: View = {}): string {
   const rows: string[][] = []
   for (const r of sortPreflight(results)) {
     if (r.status === 'unreachable') {
@@ -62,7 +62,7 @@ export function preflightTable(results: PreflightResult[]): string {
     }
     for (const c of r.checks) rows.push([r.name, r.host, c.id, c.level.toUpperCase(), c.message])
   }
-  return table(['GATEWAY', 'HOST', 'CHECK', 'RESULT', 'DETAIL'], rows)
+  return table(['GATEWAY', 'HOST', 'CHECK', 'RESULT', 'DETAIL'], rows, {...view, drop: ['HOST']})
 }
 
 /** `fail: 1   warn: 3   pass: 2` by host. */
@@ -219,7 +219,7 @@ function lockAge(seconds: number): string {
 }
 
 /** The locks table: held (live or expired) first. */
-export function locksTable(results: LockResult[], clear: boolean): string {
+export function locksTable(results: LockResult[], clear: boolean, view: View = {}): string {
   const state = (r: LockResult) => {
     if (r.status !== 'ok') return r.status
     if (clear) return r.cleared ? (r.lock && !r.lock.expired ? 'cleared (was live)' : 'cleared') : 'no lock'
@@ -230,6 +230,7 @@ export function locksTable(results: LockResult[], clear: boolean): string {
   return table(
     ['GATEWAY', 'HOST', clear ? 'RESULT' : 'LOCK', 'AGE', 'HOLDER'],
     sorted.map((r) => [r.name, r.host, state(r), r.lock ? lockAge(r.lock.ageSeconds) : '-', r.status !== 'ok' ? (r.error ?? '') : (r.lock?.holder ?? '')]),
+    {...view, drop: ['HOST']},
   )
 }
 
@@ -247,9 +248,10 @@ export function historyJson(entries: HistoryRow[], hosts: HistoryHost[], runDir:
 }
 
 /** One row per change, oldest first. */
-export function historyTable(entries: HistoryRow[]): string {
+export function historyTable(entries: HistoryRow[], view: View = {}): string {
   return table(
     ['TIME', 'GATEWAY', 'OPERATOR', 'COMMAND', 'ACTION', 'FROM', 'TO', 'RESULT', 'DETAIL'],
     entries.map((e) => [when(e.time), e.gateway, e.operator ?? '-', e.command ?? '-', e.action ?? '-', e.fromVersion ?? '-', e.toVersion ?? '-', e.result ?? '-', e.error ?? '']),
+    {...view, drop: ['COMMAND', 'OPERATOR']},
   )
 }

@@ -3,17 +3,75 @@ import type {AuditResult} from '../runner/fleet.js'
 import type {HostResult} from '../runner/result.js'
 import {csvText, displayLine} from './sanitize.js'
 
-/** Plain text table with left-aligned columns. */
-export function table(headers: string[], rows: string[][]): string {
-  // Cells may hold host text (errors, kubectl, history): no escape sequence reaches the terminal.
-  rows = rows.map((r) => r.map((c) => displayLine(c ?? '')))
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const fmt = (r: string[]) =>
-    r
-      .map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i])))
+/** Where a table is shown: the terminal's width (none: a pipe or a file) and the secrets mask. */
+export interface View {
+  width?: number
+  /** Applied to every cell before anything is cut, so a cut never hides a secret from it. */
+  mask?: (s: string) => string
+}
+
+/** How a table fits its view: the columns to leave out, in order, when it is too wide. */
+export interface Fit extends View {
+  drop?: string[]
+}
+
+/** The narrowest the last column (DETAIL) is cut to; with less room it goes on a line of its own. */
+const MIN_LAST = 20
+/** Room for the last column that is worth leaving out an optional column for. */
+const WANT_LAST = 30
+
+/**
+ * Plain text table with left-aligned columns; the last one is free text (DETAIL, WHY). On a
+ * terminal narrower than the table, the `drop` columns go first, then the last column is cut
+ * with "…", or, when even that leaves it too little room, shown on an indented line below its
+ * row (JSON and the run log keep the full text).
+ */
+export function table(headers: string[], rows: string[][], fit: Fit = {}): string {
+  let h = headers
+  // Secrets masked first, then host text (errors, kubectl, history) made inert for the terminal.
+  let r = rows.map((row) => row.map((c) => displayLine(fit.mask ? fit.mask(c ?? '') : (c ?? ''))))
+  const widths = () => h.map((x, i) => Math.max(x.length, ...r.map((row) => [...(row[i] ?? '')].length)))
+  const total = () => widths().reduce((a, b) => a + b, 0) + 2 * (h.length - 1)
+  // The width with the last column cut to what is worth keeping of it.
+  const needed = () => {
+    const w = widths()
+    return total() - w[w.length - 1] + Math.min(w[w.length - 1], WANT_LAST)
+  }
+  const fmt = (row: string[], w: number[]) =>
+    row
+      .map((c, i) => (i === row.length - 1 ? c : (c ?? '').padEnd(w[i] + (c ?? '').length - [...(c ?? '')].length)))
       .join('  ')
       .trimEnd()
-  return [fmt(headers), ...rows.map(fmt)].join('\n')
+  if (fit.width && total() > fit.width) {
+    for (const name of fit.drop ?? []) {
+      if (needed() <= fit.width) break
+      const i = h.indexOf(name)
+      if (i === -1 || i === h.length - 1) continue
+      h = h.filter((_, j) => j !== i)
+      r = r.map((row) => row.filter((_, j) => j !== i))
+    }
+    const w = widths()
+    const before = w.slice(0, -1).reduce((a, b) => a + b + 2, 0)
+    const room = fit.width - before
+    if (room < MIN_LAST) {
+      const lw = w.slice(0, -1)
+      const out = [fmt(h.slice(0, -1), lw)]
+      for (const row of r) {
+        out.push(fmt(row.slice(0, -1), lw))
+        const last = row[row.length - 1] ?? ''
+        if (last) out.push(`  ${cut(last, Math.max(1, fit.width - 2))}`)
+      }
+      return out.join('\n')
+    }
+    if (w[w.length - 1] > room) r = r.map((row) => row.map((c, j) => (j === h.length - 1 ? cut(c ?? '', room) : c)))
+  }
+  const w = widths()
+  return [fmt(h, w), ...r.map((row) => fmt(row, w))].join('\n')
+}
+
+function cut(s: string, n: number): string {
+  const chars = [...s]
+  return chars.length <= n ? s : `${chars.slice(0, n - 1).join('')}…`
 }
 
 const STATUS_ORDER: Record<string, number> = {failed: 0, unreachable: 1, refused: 2, skipped: 3, ok: 4, unchanged: 5}
@@ -43,8 +101,8 @@ export function changeJson(command: string, results: HostResult[], extra: {dryRu
   }
 }
 
-/** The results table of a changing command, problems first. */
-export function changeTable(results: HostResult[]): string {
+/** The results table of a changing command, problems first; `view`: the terminal it is shown on. */
+export function changeTable(results: HostResult[], view: View = {}): string {
   const sorted = [...results].sort((a, b) => (STATUS_ORDER[a.status] ?? 9) - (STATUS_ORDER[b.status] ?? 9) || a.name.localeCompare(b.name))
   return table(
     ['GATEWAY', 'HOST', 'STATUS', 'ACTION', 'FROM', 'TO', 'HOPS', 'TIME', 'DETAIL'],
@@ -59,6 +117,7 @@ export function changeTable(results: HostResult[]): string {
       `${(r.durationMs / 1000).toFixed(1)}s`,
       r.error ?? (r.notes?.join('; ') || ''),
     ]),
+    {...view, drop: ['HOPS', 'TIME', 'HOST']},
   )
 }
 
@@ -73,7 +132,7 @@ export function changeSummary(results: HostResult[]): string {
 }
 
 /** The plan view of --dry-run: per gateway the current version, hops, action or refusal; and the batches. */
-export function planView(results: HostResult[], batches: string[][] | undefined): string {
+export function planView(results: HostResult[], batches: string[][] | undefined, view: View = {}): string {
   const rows = results.map((r) => [
     r.name,
     r.fromVersion ?? (r.status === 'unreachable' || (r.status === 'failed' && !r.plan) ? '?' : 'none'),
@@ -82,7 +141,7 @@ export function planView(results: HostResult[], batches: string[][] | undefined)
     r.hops.length ? r.hops.join(' > ') : '-',
     r.error ?? r.plan?.reason ?? '',
   ])
-  let out = table(['GATEWAY', 'CURRENT', 'DESIRED', 'ACTION', 'HOPS', 'WHY'], rows)
+  let out = table(['GATEWAY', 'CURRENT', 'DESIRED', 'ACTION', 'HOPS', 'WHY'], rows, view)
   if (batches && batches.length) {
     out += '\n\nBatches:\n' + batches.map((b, i) => `  ${i + 1}. ${b.join(', ')}`).join('\n')
   }
@@ -140,8 +199,8 @@ export function auditSummaryLine(results: AuditResult[]): string {
   return keys.map((k) => `${k}: ${c[k]}`).join('   ')
 }
 
-/** The audit table. */
-export function auditTable(results: AuditResult[]): string {
+/** The audit table; `view`: the terminal it is shown on. */
+export function auditTable(results: AuditResult[], view: View = {}): string {
   return table(
     ['GATEWAY', 'HOST', 'STATUS', 'VERSION', 'DESIRED', 'VALUES', 'LAST CHANGE', 'DETAIL'],
     sortAudit(results).map((r) => [
@@ -154,6 +213,7 @@ export function auditTable(results: AuditResult[]): string {
       r.lastChange ? `${r.lastChange.time.slice(0, 16).replace('T', ' ')} ${r.lastChange.operator}` : '-',
       r.status === 'in-sync' ? '' : r.reasons.join('; '),
     ]),
+    {...view, drop: ['LAST CHANGE', 'HOST', 'VALUES']},
   )
 }
 

@@ -1,4 +1,5 @@
-// Progress while a run goes: listr2 rows on a terminal, timestamped lines otherwise, nothing with --json.
+// Progress while a run goes: live rows on a terminal, timestamped lines otherwise, nothing with --json.
+// Progress goes to stderr only, so stdout keeps the table or the JSON document whatever it is piped to.
 import type {HostResult} from '../runner/result.js'
 import {displayLine} from './sanitize.js'
 
@@ -70,15 +71,20 @@ export class SilentReporter implements Reporter {
   async end(): Promise<void> {}
 }
 
-/** Pick the reporter for this terminal (listr2 is loaded only when a terminal shows it). */
+/** True when stderr is a terminal that can show live rows (GWFLEET_PLAIN=1, CI and TERM=dumb ask for plain lines). */
+export function liveTerminal(env: NodeJS.ProcessEnv = process.env, err: {isTTY?: boolean; columns?: number} = process.stderr): boolean {
+  // A terminal without a usable width (some CI log viewers) gets plain lines too.
+  return Boolean(err.isTTY) && (err.columns ?? 0) >= 40 && env.GWFLEET_PLAIN !== '1' && env.CI === undefined && env.TERM !== 'dumb'
+}
+
+/** Pick the reporter for this terminal (the live view is loaded only when a terminal shows it). */
 export async function makeReporter(opts: {json: boolean; mask: Mask}): Promise<Reporter> {
   if (opts.json) return new SilentReporter()
   // Secrets masked first, then host text made inert for the terminal.
   const mask: Mask = (s) => displayLine(opts.mask(s))
-  // A terminal without a usable width (some CI log viewers) gets plain lines too.
-  if (process.stderr.isTTY && (process.stderr.columns ?? 0) >= 40 && process.env.GWFLEET_PLAIN !== '1' && process.env.CI === undefined) {
-    const {ListrReporter} = await import('./listr.js')
-    return new ListrReporter(mask)
+  if (liveTerminal()) {
+    const {LiveReporter} = await import('./live.js')
+    return new LiveReporter(mask)
   }
   return new PlainReporter(mask)
 }

@@ -14,41 +14,61 @@ import type {Inventory} from '../types.js'
 import {Redactor} from './redact.js'
 import {RunLog} from './runlog.js'
 
-/** The operator's Ctrl-C: the first stops new work, the second stops running installers. */
+/** A signal that interrupts a run: Ctrl-C, `kill`, or the terminal going away. */
+export type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP'
+
+const SIGNALS: StopSignal[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
+
+/**
+ * The operator's interrupts, gwfleet's alone while a run works on hosts: the first Ctrl-C (or a
+ * SIGTERM, or SIGHUP when the terminal closes) starts nothing new and lets running installers
+ * finish; a second Ctrl-C stops running installers on the hosts. The run still writes its results
+ * and releases its locks; the command then exits 130.
+ */
 export class Interrupt {
+  /** No new host or hop may start. */
   stopping = false
+  /** A signal arrived during the run: the exit code is 130. */
+  interrupted = false
   readonly hard = new AbortController()
-  private count = 0
+  private depth = 0
+  private notice: (msg: string) => void = () => undefined
+  private readonly listener = (sig: NodeJS.Signals) => this.signal(sig as StopSignal)
 
   constructor() {
     // Every running installer listens on it (one per host): no "possible leak" warning past ten.
     setMaxListeners(0, this.hard.signal)
   }
-  private listener?: () => void
 
-  /** Listen for SIGINT/SIGTERM for the duration of a run. */
+  /**
+   * Take SIGINT, SIGTERM and SIGHUP until the matching uninstall(); nested calls (the command
+   * around the whole run, the runner around its hosts) share one set of listeners.
+   */
   install(notice: (msg: string) => void): void {
-    this.listener = () => {
-      this.count++
-      if (this.count === 1) {
-        this.stopping = true
-        notice('Interrupted: no new host or hop will start; running installers are allowed to finish. Press Ctrl-C again to stop them.')
-      } else if (this.count === 2) {
-        notice('Stopping running installers on the hosts ...')
-        this.hard.abort()
-      } else {
-        notice('Still cleaning up (releasing locks, writing results); please wait.')
-      }
-    }
-    process.on('SIGINT', this.listener)
-    process.on('SIGTERM', this.listener)
+    this.notice = notice
+    if (this.depth++ > 0) return
+    for (const s of SIGNALS) process.on(s, this.listener)
   }
 
-  /** Stop listening. */
+  /** Stop listening (when the outermost install is undone). */
   uninstall(): void {
-    if (!this.listener) return
-    process.off('SIGINT', this.listener)
-    process.off('SIGTERM', this.listener)
+    if (this.depth === 0 || --this.depth > 0) return
+    for (const s of SIGNALS) process.off(s, this.listener)
+  }
+
+  /** What a signal does to the run. */
+  signal(sig: StopSignal): void {
+    this.interrupted = true
+    if (!this.stopping) {
+      this.stopping = true
+      const why = sig === 'SIGINT' ? 'Interrupted' : `${sig} received`
+      this.notice(`${why}: no new host or hop will start; running installers are allowed to finish. Press Ctrl-C again to stop them.`)
+    } else if (sig === 'SIGINT' && !this.hard.signal.aborted) {
+      this.notice('Stopping running installers on the hosts ...')
+      this.hard.abort()
+    } else {
+      this.notice('Still cleaning up (releasing locks, writing results); please wait.')
+    }
   }
 }
 

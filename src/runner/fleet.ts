@@ -80,10 +80,11 @@ function candidateVersions(releases: ReleaseRef[], desired: string): string[] {
   return releases.filter((r) => compareVersions(r.version, desired) <= 0).map((r) => r.version)
 }
 
-/** The failing prerequisite checks of a host about to be installed, as one line; null when none fail. */
-async function unmetPrerequisites(ctx: RunContext, session: HostSession, job: Job, probed: string | undefined): Promise<string | null> {
+/** The failing prerequisite checks of a host about to be installed, as one line; null when none fail. Warnings go to `notes`. */
+async function unmetPrerequisites(ctx: RunContext, session: HostSession, job: Job, probed: string | undefined, notes: string[]): Promise<string | null> {
   ctx.step(job.gw.name, 'checking prerequisites')
   const checks = probed ? preflightFromOutput(ctx, session, job, probed) : await preflightHost(ctx, session, job)
+  for (const c of checks) if (c.level === 'warn') notes.push(ctx.redactor.redact(`preflight warning: ${c.id}: ${c.message}`))
   const failing = failingChecks(checks)
   if (!failing.length) return null
   return ctx.redactor.redact(`preflight failed: ${failing.map((c) => `${c.id}: ${c.message}`).join('; ')} (--skip-preflight to install anyway)`)
@@ -153,7 +154,7 @@ export async function runChange(ctx: RunContext, jobs: Job[], req: ChangeRequest
       if (pr.facts.installerRunning !== null && !plan.refused && plan.action !== 'none' && !ctx.options.dryRun)
         throw new HostStepError(`an installer started by an earlier run is still running on the host (pid ${pr.facts.installerRunning}); wait for it to end, then rerun`)
       // Prerequisites first on hosts about to be installed, so a doomed install fails in seconds, before any upload.
-      const unmet = plan.action === 'install' && !plan.refused && ctx.options.preflight ? await unmetPrerequisites(ctx, session, job, pr.preflightOutput) : null
+      const unmet = plan.action === 'install' && !plan.refused && ctx.options.preflight ? await unmetPrerequisites(ctx, session, job, pr.preflightOutput, notes) : null
       if (unmet) {
         if (locked) await unlock(ctx, session).catch(() => undefined)
         session.close()

@@ -524,7 +524,7 @@ describe('faults', () => {
     const res = await run
     const hosts = byName(res)
     expect.soft(Date.now() - t0).toBeLessThan(20_000)
-    expect.soft(res.code).toBe(1)
+    expect.soft(res.code, 'an interrupted run exits 130').toBe(130)
     expect.soft(res.json?.command).toBe('upgrade')
     const list = Object.values(hosts)
     expect.soft(list.filter((h) => h.status === 'ok').map((h) => h.name), JSON.stringify(statuses(res), null, 1)).toEqual([hs[0]!.name])
@@ -558,7 +558,7 @@ describe('faults', () => {
     const res2 = await run2
     expect.soft(Date.now() - t1, 'second Ctrl-C must not wait for the 30s installer').toBeLessThan(15_000)
     const h2 = byName(res2)
-    expect.soft(res2.code).toBe(1)
+    expect.soft(res2.code, 'an interrupted run exits 130').toBe(130)
     expect.soft(['failed', 'skipped']).toContain(h2[hs[0]!.name]?.status)
     expectActionable(h2[hs[0]!.name], /stopped by the operator|interrupted by the operator/, 'installer stopped by Ctrl-C')
     // The rest were skipped because the operator stopped the run, and they say so (the canary's

@@ -135,7 +135,7 @@ describe('upgrade', () => {
     })
     for (const h of hosts) await h.setFault('sleep', null)
     expect(sent).toBe(true)
-    expect(r.code).toBe(1)
+    expect(r.code, 'an interrupted run exits 130').toBe(130)
     expect(r.json, r.stdout).not.toBeNull()
     const statuses = r.json.hosts.map((h: any) => h.status)
     expect(statuses.filter((s: string) => s === 'skipped').length).toBeGreaterThanOrEqual(2)

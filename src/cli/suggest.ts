@@ -1,0 +1,59 @@
+// An unknown command gets gwfleet's own error (exit 2) and, when one is close, the command the
+// operator probably meant. Both start paths (fast.ts, and bin/run.js before oclif) ask here, so
+// `gwfleet deplyo` reads the same whichever parses it. Nothing here may import @oclif/core.
+import {COMMANDS} from './dispatch.js'
+
+/** The commands as typed: "deploy", "locks list". */
+export function commandNames(): string[] {
+  return Object.keys(COMMANDS).map((id) => id.replaceAll(':', ' '))
+}
+
+/** Edit distance where swapping two neighbouring letters counts as one edit ("deplyo" -> "deploy"). */
+export function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({length: a.length + 1}, (_, i) => Array.from({length: b.length + 1}, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1)
+    }
+  }
+  return d[a.length][b.length]
+}
+
+/**
+ * When argv names no gwfleet command: what the operator typed and the closest command (if any is
+ * close). Undefined for a known command, a topic alone (`locks`: its help) and flags only (--help,
+ * --version), which oclif answers.
+ */
+export function unknownCommand(argv: string[], names: string[] = commandNames()): {typed: string; suggestion?: string} | undefined {
+  const word = (s: string | undefined) => s !== undefined && s !== '' && !s.startsWith('-') && !s.includes('=')
+  const [first, second] = argv
+  if (!word(first)) return undefined
+  const firsts = new Set(names.map((n) => n.split(' ')[0]))
+  if (names.includes(first)) return undefined
+  if (firsts.has(first) && (!word(second) || names.includes(`${first} ${second}`))) return undefined
+  const one = first.toLowerCase()
+  const two = word(second) ? `${one} ${second.toLowerCase()}` : undefined
+  let best: {name: string; d: number; typed: string} | undefined
+  for (const name of names) {
+    const typed = name.includes(' ') ? two : one
+    if (typed === undefined) continue
+    const d = distance(typed, name)
+    if (!best || d < best.d) best = {name, d, typed}
+  }
+  const typed = firsts.has(first) && two ? `${first} ${second}` : first
+  if (!best || best.d > Math.max(2, Math.floor(best.name.length / 3))) return {typed}
+  return {typed: best.typed === two ? `${first} ${second}` : typed, suggestion: best.name}
+}
+
+/** Report an unknown command the way gwfleet reports bad input (exit 2); false when argv names a command. */
+export function rejectUnknownCommand(argv: string[]): boolean {
+  const u = unknownCommand(argv)
+  if (!u) return false
+  const msg = `"${u.typed}" is not a gwfleet command${u.suggestion ? `; did you mean "${u.suggestion}"?` : ''}`
+  if (argv.includes('--json')) process.stdout.write(JSON.stringify({ok: false, error: msg}) + '\n')
+  else process.stderr.write(`gwfleet: error: ${msg}\nSee: gwfleet --help\n`)
+  process.exitCode = 2
+  return true
+}

@@ -1,0 +1,128 @@
+// The live progress view's state and lines, and tables fitted to a terminal, without a terminal.
+import {describe, expect, it} from 'vitest'
+
+import {fit, ProgressBoard} from '../../src/render/live.js'
+import {liveTerminal} from '../../src/render/progress.js'
+import {changeTable, table} from '../../src/render/output.js'
+import type {HostResult} from '../../src/runner/result.js'
+
+const hosts = (...names: string[]) => names.map((name) => ({name}))
+
+describe('ProgressBoard', () => {
+  it('keeps a result whatever order results and steps come in', () => {
+    const b = new ProgressBoard(hosts('a', 'b'))
+    // b fails before it ever reported a step; a late step after its result changes nothing.
+    b.result('b', 'failed', 'unreachable - connection refused')
+    b.step('b', 'connecting')
+    b.line('b', 'noise')
+    b.step('a', 'reading the host')
+    expect(b.complete).toBe(false)
+    b.result('a', 'ok', 'in-sync')
+    expect(b.complete).toBe(true)
+    expect(b.lines(80, 10)).toEqual(['✔ a: in-sync', '✖ b: unreachable - connection refused'])
+  })
+
+  it('shows a spinner only for hosts still working, and · for hosts not started', () => {
+    const b = new ProgressBoard(hosts('a', 'b', 'c'))
+    b.step('a', 'running installer 1.5.0')
+    b.line('a', '  Installing k3s...  ')
+    b.result('c', 'skipped', 'skipped - interrupted by the operator')
+    expect(b.lines(80, 10, 0)).toEqual(['⠋ a: running installer 1.5.0  Installing k3s...', '· b: waiting', '↓ c: skipped - interrupted by the operator'])
+  })
+
+  it('never draws a line wider than the terminal or with control characters', () => {
+    const b = new ProgressBoard(hosts('a'))
+    b.step('a', 'running installer 1.5.0')
+    b.line('a', `\x1b[2J\x1b[Hclear screen\r\nand more ${'x'.repeat(200)}`)
+    const [line] = b.lines(40, 10)
+    expect([...line].length).toBeLessThanOrEqual(40)
+    expect(line).not.toMatch(/[\x00-\x1f\x7f]/)
+    expect(line.endsWith('…')).toBe(true)
+  })
+
+  it('on a window shorter than the fleet: working hosts and problems first, the rest counted', () => {
+    const b = new ProgressBoard(hosts('h1', 'h2', 'h3', 'h4', 'h5', 'h6'))
+    b.result('h1', 'ok', 'ok')
+    b.result('h2', 'ok', 'ok')
+    b.result('h3', 'failed', 'failed - boom')
+    b.step('h6', 'uploading 1.5.0')
+    const lines = b.lines(80, 4)
+    expect(lines).toHaveLength(4)
+    expect(lines.slice(0, 3)).toEqual(['⠋ h6: uploading 1.5.0', '✖ h3: failed - boom', '· h4: waiting'])
+    expect(lines[3]).toBe('  … 3 more: 1 waiting, 2 ok')
+  })
+
+  it('colours icons only when asked', () => {
+    const b = new ProgressBoard(hosts('a'))
+    b.result('a', 'ok', 'ok')
+    expect(b.lines(80, 5, 0, true)[0]).toBe('\x1b[32m✔\x1b[0m a: ok')
+  })
+})
+
+describe('fit', () => {
+  it('cuts by characters, not bytes, and marks the cut', () => {
+    expect(fit('ééééé', 5)).toBe('ééééé')
+    expect(fit('éééééé', 5)).toBe('éééé…')
+  })
+})
+
+describe('liveTerminal', () => {
+  const tty = {isTTY: true, columns: 120}
+  it('is used on a terminal unless plain output is asked for', () => {
+    expect(liveTerminal({}, tty)).toBe(true)
+    expect(liveTerminal({GWFLEET_PLAIN: '1'}, tty)).toBe(false)
+    expect(liveTerminal({CI: 'true'}, tty)).toBe(false)
+    expect(liveTerminal({TERM: 'dumb'}, tty)).toBe(false)
+    expect(liveTerminal({}, {isTTY: false, columns: 120})).toBe(false)
+    expect(liveTerminal({}, {isTTY: true, columns: 30})).toBe(false)
+  })
+})
+
+describe('table fitted to a terminal', () => {
+  const result = (name: string, error: string | null): HostResult => ({
+    name,
+    host: '203.0.113.10',
+    status: error ? 'failed' : 'ok',
+    action: 'upgrade',
+    fromVersion: '1.4.0',
+    toVersion: '1.6.0',
+    hops: ['1.5.1', '1.6.0'],
+    error,
+    durationMs: 41_200,
+  })
+  const long = `installer 1.5.1 exited with code 3: ${'a long reason '.repeat(10)}the end`
+
+  it('keeps every column and the whole DETAIL without a width (pipes, files)', () => {
+    const out = changeTable([result('berlin-1', long)])
+    expect(out).toContain(long)
+    expect(out.split('\n')[0]).toMatch(/^GATEWAY\s+HOST\s+STATUS\s+ACTION\s+FROM\s+TO\s+HOPS\s+TIME\s+DETAIL$/)
+  })
+
+  it('drops optional columns, then cuts DETAIL, to fit 80 and 70 columns', () => {
+    for (const width of [80, 70]) {
+      const out = changeTable([result('berlin-1', long), result('paris-1', null)], {width})
+      for (const line of out.split('\n')) expect([...line].length, `${width}: ${line}`).toBeLessThanOrEqual(width)
+      expect(out).toMatch(/^berlin-1 .*failed .*installer 1\.5\.1 exited with .*…$/m)
+      expect(out).toMatch(/^GATEWAY\s+.*STATUS\s+ACTION\s+FROM\s+TO\s+.*DETAIL$/m)
+    }
+    expect(changeTable([result('berlin-1', long)], {width: 80}).split('\n')[0]).not.toContain('HOPS')
+  })
+
+  it('puts DETAIL on its own indented line when a very narrow terminal leaves it no room', () => {
+    const out = changeTable([result('berlin-1', long), result('paris-1', null)], {width: 45})
+    const lines = out.split('\n')
+    for (const line of lines) expect([...line].length, line).toBeLessThanOrEqual(45)
+    expect(lines[0]).not.toContain('DETAIL')
+    expect(lines[1]).toMatch(/^berlin-1\s+failed\s+upgrade/)
+    expect(lines[2]).toMatch(/^  installer 1\.5\.1 exited with code 3: .*…$/)
+    expect(lines[3]).toMatch(/^paris-1\s+ok\s+upgrade/)
+    expect(lines).toHaveLength(4)
+  })
+
+  it('masks before it cuts, so a cut never hides a secret from the mask', () => {
+    const secret = 'hp-9fK$secret-value'
+    const out = table(['GATEWAY', 'DETAIL'], [['a', `x ${secret} ${'y'.repeat(50)}`]], {width: 30, mask: (s) => s.replaceAll(secret, '***')})
+    expect(out).not.toContain('hp-9fK')
+    expect(out).toContain('***')
+  })
+})
