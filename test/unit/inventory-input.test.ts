@@ -12,19 +12,8 @@ import { loadInventory } from '../../src/inventory/load.js'
 import { RENDERED_LIMIT, renderValues } from '../../src/inventory/values.js'
 import { MAX_ALIAS_EXPANSION, MAX_DEPTH } from '../../src/inventory/yaml-util.js'
 import { parseJump } from '../../src/ssh/jump.js'
-import { expectLocated, rejection, tree } from './fixtures/inventory/helpers.js'
+import { BASE, expectLocated, rejection, tree } from './fixtures/inventory/helpers.js'
 
-const BASE = [
-  'release:', // 1
-  '  dir: ../releases', // 2
-  '  version: 1.5.0', // 3
-  'defaults:', // 4
-  '  user: root', // 5
-  'gateways:', // 6
-  '  gw-a:', // 7
-  '    host: 10.0.0.1', // 8
-  '    values: values/a.yaml', // 9
-]
 
 /** A folder with an inventory (lines), values/a.yaml and extra files; returns the inventory path. */
 function inventory(lines: string[], extra: Record<string, string> = {}): string {

@@ -2,22 +2,10 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { loadInventory } from '../../src/inventory/load.js'
-import { expectLocated, rejection, tree } from './fixtures/inventory/helpers.js'
+import { BASE, expectLocated, rejection, tree } from './fixtures/inventory/helpers.js'
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'inventory')
 
-// Base inventory; tests append gateway lines starting at line 10.
-const BASE = [
-  'release:', // 1
-  '  dir: ../releases', // 2
-  '  version: 1.5.0', // 3
-  'defaults:', // 4
-  '  user: root', // 5
-  'gateways:', // 6
-  '  gw-a:', // 7
-  '    host: 10.0.0.1', // 8
-  '    values: values/a.yaml', // 9
-]
 
 /** Writes an inventory (lines) plus a values file and the id key; returns the inventory path. */
 function inventory(lines: string[], extra: Record<string, string> = {}): string {
