@@ -73,11 +73,6 @@ export class HostSession {
     return this.conn.writeFile(remotePath, data, mode)
   }
 
-  /** Make a directory over SFTP (the upload stage's own folders). */
-  mkdir(remotePath: string, mode: number): Promise<void> {
-    return this.conn.mkdir(remotePath, mode)
-  }
-
   close(): void {
     this.conn.close()
   }

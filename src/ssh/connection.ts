@@ -527,11 +527,6 @@ export class Connection {
     await this.sftpRequest(`upload to ${remotePath}`, (sftp, cb) => sftp.chmod(remotePath, mode, cb))
   }
 
-  /** Make one directory over SFTP. */
-  mkdir(remotePath: string, mode: number): Promise<void> {
-    return this.sftpRequest(`creating ${remotePath}`, (sftp, cb) => sftp.mkdir(remotePath, {mode}, cb))
-  }
-
   get isClosed(): boolean {
     return this.closed
   }
