@@ -114,10 +114,7 @@ export function lockRefreshScript(remoteDir: string, gateway: string, token: str
   ].join('\n')
 }
 
-/**
- * Remove the lock if it is still ours; clean the upload stage when something was staged. Each
- * line is a whole command (it also runs as an installer's tail, line by line).
- */
+/** Remove the lock if it is still ours; clean the upload stage when something was staged. */
 export function unlockScript(remoteDir: string, gateway: string, token: string, cleanStage = true): string {
   const L = layout(remoteDir, gateway)
   const lock = shq(L.lock)

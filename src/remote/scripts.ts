@@ -234,28 +234,10 @@ export function commitFilesScript(o: {remoteDir: string; gateway: string; files:
   ].join('\n')
 }
 
-/** The line an installer round trip prints when it waits for its tail (record, unlock) on stdin. */
-export function awaitTailLine(nonce: string): string {
-  return `gw.await_tail=${nonce}`
-}
-
-/** The line the tail prints when it has run to its end. */
-export function tailDoneLine(nonce: string): string {
-  return `gw.tail_done=${nonce}`
-}
-
-/** What gwfleet sends on stdin for the installer round trip to run at its end (see installerScript). */
-export function tailInput(nonce: string, script: string): string {
-  return `${nonce}\n${script}\necho ${tailDoneLine(nonce)}\n`
-}
-
 /**
- * Run one release's installer with this gateway's values, bounded by timeout(1) on the host. The
- * channel's stdin is kept for the end: after the installer and the cluster's answer, the script
- * prints awaitTailLine(nonce) and runs, line by line, what follows the line `nonce` on stdin
- * (tailInput: the record and unlock), so those need no round trip of their own. Whatever comes
- * before that line (a sudo password sudo did not ask for) is read and dropped, never run; with
- * stdin closed and no such line, the script just ends.
+ * Run one release's installer with this gateway's values, bounded by timeout(1) on the host, after
+ * taking the staged uploads into place; then read the version back from the cluster, in the same
+ * round trip. Nothing reads the channel's stdin (a sudo password is all it may carry).
  */
 export function installerScript(o: {
   remoteDir: string
@@ -263,14 +245,11 @@ export function installerScript(o: {
   version: string
   timeoutSeconds: number
   commit: StagedFile[]
-  nonce: string
 }): string {
-  if (!/^[A-Za-z0-9]+$/.test(o.nonce)) throw new Error('the tail marker must be alphanumeric')
   const L = layout(o.remoteDir, o.gateway)
   const dir = `${L.releases}/${o.version}`
   return [
-    // Nothing but the tail reads the channel's stdin.
-    'exec 3<&0 </dev/null',
+    'exec </dev/null',
     PRELUDE,
     commitFilesScript({remoteDir: o.remoteDir, gateway: o.gateway, files: o.commit}),
     `cd ${shq(dir)} || { echo "gw.installer=missing release directory"; exit 93; }`,
@@ -280,7 +259,7 @@ export function installerScript(o: {
     '[ -x ./deploy_gateway ] || chmod +x ./deploy_gateway',
     // timeout(1) puts the installer in its own process group and kills the whole group when the
     // time is up, so no orphaned installer keeps running on the host.
-    `timeout -k 15 ${o.timeoutSeconds} ./deploy_gateway --helm-values-file-path ${shq(L.values)} 2>&1 3<&- &`,
+    `timeout -k 15 ${o.timeoutSeconds} ./deploy_gateway --helm-values-file-path ${shq(L.values)} 2>&1 &`,
     'tp=$!',
     START_TIME_FN,
     `gw_start "$tp"; echo "$tp $gw_s" > ${shq(L.pidFile)}`,
@@ -291,9 +270,6 @@ export function installerScript(o: {
     // Read the version back from the cluster in the same round trip.
     PRELUDE,
     versionQuery(),
-    // On a line of its own even if something the installer left behind wrote half a line.
-    `printf "\\n%s\\n" ${awaitTailLine(o.nonce)}`,
-    `gw_go=''; while IFS= read -r gw_l <&3; do if [ -n "$gw_go" ]; then eval "$gw_l"; elif [ "$gw_l" = ${o.nonce} ]; then gw_go=1; fi; done`,
     'exit 0',
   ].join('\n')
 }
@@ -339,7 +315,6 @@ export const RECORDED = 'gw.recorded=1'
 /** Write the deployed record (temp then rename) and append history lines. */
 export function recordScript(o: {remoteDir: string; gateway: string; record: DeployRecord | null; history: HistoryEntry[]}): string {
   const L = layout(o.remoteDir, o.gateway)
-  // One command per line: the installer round trip runs these lines one by one (see installerScript).
   const lines = ['umask 077', `[ -d ${shq(L.stateDir)} ] || mkdir -p ${shq(L.stateDir)}`]
   if (o.record) {
     lines.push(`printf "%s\\n" ${shq(JSON.stringify(o.record))} > ${shq(L.record)}.tmp && mv -f ${shq(L.record)}.tmp ${shq(L.record)} && echo ${RECORDED}`)

@@ -6,11 +6,10 @@ import {HostStepError, UnreachableError} from '../errors.js'
 import {planDeploy, planUninstall, planUpgrade, type HostPlan} from '../plan/plan.js'
 import {findRelease, readRelease} from '../release/releases.js'
 import {compareVersions} from '../release/version.js'
-import {forgetScript, RECORDED, recordScript, stopInstallerScript, uninstallScript, type HistoryEntry, type HostFacts} from '../remote/scripts.js'
-import {unlockScript} from '../remote/lock-scripts.js'
+import {forgetScript, RECORDED, recordScript, type DeployRecord, stopInstallerScript, uninstallScript, type HistoryEntry, type HostFacts} from '../remote/scripts.js'
 import {failingChecks, preflightFromOutput, preflightHost} from '../preflight/checks.js'
 import {describeHolder, heartbeat, isDeadLocalHolder, LOCK_TTL_SECONDS, lockAndProbe, probe, readThenLockIfNotInstalled, unlock, type ProbeResult} from '../steps/lock.js'
-import {runInstaller, type InstallerVerdict, type TailProgress} from '../steps/install.js'
+import {runInstaller} from '../steps/install.js'
 import {stageRelease, stageValues} from '../steps/upload.js'
 import type {Gateway, ReleaseRef, RenderedValues} from '../types.js'
 import type {RunContext} from './context.js'
@@ -286,11 +285,11 @@ async function actInstall(
   const reached: string[] = []
   let current = plan.fromVersion
   let facts = p.facts
+  // History lines and the record not yet on the host: written between hops, and with the unlock.
   const history: HistoryEntry[] = []
+  let record: DeployRecord | null = null
   let error: string | null = null
-  let record: Parameters<typeof recordScript>[0]['record'] = null
-  // True once the host has `record` (an earlier hop's tail wrote it).
-  let recordOnHost = true
+  const write = (): string => recordScript({remoteDir: job.gw.remoteDir, gateway: name, record, history})
   try {
     for (const hop of plan.hops) {
       if (ctx.interrupt.stopping) {
@@ -298,6 +297,13 @@ async function actInstall(
         break
       }
       if (p.lockLost) throw new HostStepError(`lock lost: ${p.lockLost}`)
+      if (record || history.length) {
+        // The truth goes on the host before the next hop, so an interruption between hops leaves it right.
+        const out = await s.root(write())
+        if (record && !out.stdout.includes(RECORDED)) throw new HostStepError(recordFailed(job))
+        record = null
+        history.splice(0)
+      }
       const ref = findRelease(releases, hop)
       if (!ref) throw new HostStepError(`release ${hop} is not in the release folder`)
       const content = await readRelease(ref)
@@ -306,46 +312,14 @@ async function actInstall(
       ctx.log.write(name, `upload ${hop}: ${rel.staged.length} file(s), ${rel.bytes} bytes sent, ${rel.skipped} already on the host; values ${vals.length ? 'sent' : 'unchanged'}`)
       ctx.step(name, `running installer ${hop}`)
       const startedAt = new Date().toISOString()
-      const last = hop === plan.hops[plan.hops.length - 1]
-      // The record (and, after the last hop or a failure, the unlock) runs at the end of the
-      // installer's own round trip, for the verdict on this hop; `tail` reports how far it got.
-      const tail: TailProgress = {sent: false, done: false, unlocked: false}
-      // The verdict on this hop becomes a history line and, when it is good, the new record.
-      const settleHop = (v: InstallerVerdict) => {
-        history.push(historyLine(ctx, job, plan.action, current, hop, v.ok ? 'ok' : 'failed', v.ok ? undefined : v.error, startedAt))
-        if (!v.ok) return
-        record = {gateway: name, version: hop, valuesSha256: job.values.sha256, deployedAt: new Date().toISOString(), operator: ctx.operator, command: ctx.options.command}
-        recordOnHost = false
-      }
-      const tailFor = (v: InstallerVerdict): string => {
-        settleHop(v)
-        const script = recordScript({remoteDir: job.gw.remoteDir, gateway: name, record, history})
-        if (v.ok && !last) return script
-        p.stopHeartbeat()
-        return `${script}\n${unlockScript(job.gw.remoteDir, name, ctx.lockOwner.token)}`
-      }
-      let tailWithRecord = false
       try {
-        await runInstaller(ctx, s, hop, [...rel.staged, ...vals], (v) => ((tailWithRecord = v.ok), tailFor(v)), tail)
-        if (!tail.sent) settleHop({ok: true, version: hop})
+        await runInstaller(ctx, s, hop, [...rel.staged, ...vals])
       } catch (e) {
-        if (!tail.sent) settleHop({ok: false, error: message(e)})
+        history.push(historyLine(ctx, job, plan.action, current, hop, 'failed', message(e), startedAt))
         throw e
-      } finally {
-        // What the host ran to its end is not written again; a tail cut short is written again later.
-        if (tail.done) {
-          history.splice(0)
-          recordOnHost = true
-        }
-        if (tail.unlocked) p.locked = false
       }
-      if (tail.done && tailWithRecord && !tail.recorded) throw new HostStepError(recordFailed(job))
-      if (!last && (history.length > 0 || !recordOnHost)) {
-        // Without a tail that ran: write the record now, so an interruption between hops leaves the truth on the host.
-        const out = await s.root(recordScript({remoteDir: job.gw.remoteDir, gateway: name, record: recordOnHost ? null : record, history: history.splice(0)}))
-        if (!recordOnHost && !out.stdout.includes(RECORDED)) throw new HostStepError(recordFailed(job))
-        recordOnHost = true
-      }
+      history.push(historyLine(ctx, job, plan.action, current, hop, 'ok', undefined, startedAt))
+      record = {gateway: name, version: hop, valuesSha256: job.values.sha256, deployedAt: new Date().toISOString(), operator: ctx.operator, command: ctx.options.command}
       // The values now on the host are the rendered ones; later hops need not send them again.
       facts = {...facts, valuesSha256: job.values.sha256}
       reached.push(hop)
@@ -357,7 +331,7 @@ async function actInstall(
       p.stopHeartbeat()
       s.close()
       ctx.log.write(name, `unreachable: ${error}`)
-      const recovered = await recoverAfterCut(ctx, job, recordScript({remoteDir: job.gw.remoteDir, gateway: name, record, history}))
+      const recovered = await recoverAfterCut(ctx, job, write())
       const status = recovered ? 'failed' : 'unreachable'
       const after = recovered
         ? 'reconnected, stopped the installer and released the lock; rerun to finish'
@@ -367,9 +341,9 @@ async function actInstall(
   }
   if (!error && p.lockLost) error = `lock lost: ${p.lockLost}`
   if (p.locked) ctx.step(name, 'recording and unlocking')
-  const recording = !recordOnHost
-  const out = await release(p, recordScript({remoteDir: job.gw.remoteDir, gateway: name, record: recordOnHost ? null : record, history}))
-  if (recording && out !== null && !out.includes(RECORDED)) error ??= recordFailed(job)
+  // The last hop's record rides with the unlock, in one round trip.
+  const out = await release(p, write())
+  if (record && out !== null && !out.includes(RECORDED)) error ??= recordFailed(job)
   if (error) {
     const interrupted = /interrupted by the operator/.test(error) && reached.length === 0
     return {...resultOf(p, reached), status: interrupted ? 'skipped' : 'failed', error: withStop(error, current, plan.fromVersion), batch}

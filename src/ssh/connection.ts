@@ -71,11 +71,6 @@ export interface ExecOptions {
    * Commands that may print without bound (installer, uninstall, logs) pass false and read onLine.
    */
   collect?: boolean
-  /**
-   * Keeps stdin open (after `stdin`) and is asked about every stdout line; the first line it
-   * answers (returns text for) gets that text sent as the rest of stdin, then stdin is closed.
-   */
-  answer?: (line: string) => string | undefined
 }
 
 const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa']
@@ -410,27 +405,7 @@ export class Connection {
         let signal: string | undefined
         let timer: NodeJS.Timeout | undefined
         let settled = false
-        let answered = false
-        const ask = (line: string) => {
-          if (answered || !o.answer) return
-          let reply: string | undefined
-          try {
-            reply = o.answer(line)
-          } catch {
-            // No answer: the remote side finds stdin closed and ends on its own.
-            reply = ''
-          }
-          if (reply === undefined) return
-          answered = true
-          ch.end(reply)
-        }
-        const so = o.onLine || o.answer
-          ? new LineSplitter((line) => {
-              o.onLine?.(line, 'stdout')
-              // A last line without newline comes once the command has ended: nothing to answer.
-              if (!settled) ask(line)
-            })
-          : undefined
+        const so = o.onLine ? new LineSplitter((line) => o.onLine!(line, 'stdout')) : undefined
         const se = o.onLine ? new LineSplitter((line) => o.onLine!(line, 'stderr')) : undefined
         const finish = (e?: Error) => {
           if (settled) return
@@ -482,9 +457,7 @@ export class Connection {
           if (o.signal.aborted) onAbort()
           else o.signal.addEventListener('abort', onAbort, {once: true})
         }
-        if (o.answer) {
-          if (o.stdin !== undefined) ch.write(o.stdin)
-        } else if (o.stdin !== undefined) ch.end(o.stdin)
+        if (o.stdin !== undefined) ch.end(o.stdin)
         else ch.end()
       })
     })

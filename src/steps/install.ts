@@ -1,8 +1,6 @@
 // Step: run one release's installer on the host and check what it says against SPEC section 1.
-import {randomBytes} from 'node:crypto'
-
 import {HostStepError} from '../errors.js'
-import {awaitTailLine, installerScript, parseProbe, RECORDED, stopInstallerScript, tailDoneLine, tailInput, type StagedFile} from '../remote/scripts.js'
+import {installerScript, parseProbe, stopInstallerScript, type StagedFile} from '../remote/scripts.js'
 import type {RunContext} from '../runner/context.js'
 import type {HostSession} from '../runner/session.js'
 
@@ -79,21 +77,6 @@ export function verifyInstallerOutput(lines: string[], rc: number | null, expect
   return out.verdict(rc, expected, timeoutSeconds)
 }
 
-/** What the installer round trip asks for at its end: the script to run on the host for this verdict. */
-export type TailFor = (verdict: InstallerVerdict) => string
-
-/** How far the tail got, as the host reported it line by line (also known when the connection drops). */
-export interface TailProgress {
-  /** The tail was sent. */
-  sent: boolean
-  /** The host ran it to its end. */
-  done: boolean
-  /** It released the lock. */
-  unlocked: boolean
-  /** It wrote the deployed record. */
-  recorded?: boolean
-}
-
 /** The verdict on an installer round trip from its stdout so far (commit, installer, cluster). */
 function judge(out: InstallerOutput, version: string, timeoutSeconds: number, stopped: boolean): InstallerVerdict {
   const commitState = out.value('commit')
@@ -109,60 +92,34 @@ function judge(out: InstallerOutput, version: string, timeoutSeconds: number, st
   return verdict
 }
 
-/**
- * Move staged files into place and run the installer of `version`; throws when the hop failed.
- * With `tail`, the script for the verdict (record, unlock) runs at the end of the same round trip;
- * `progress` says how far it got, also when the round trip ends in an error. Not with a sudo
- * password: sudo reads it from the same stdin, which must then be closed right away.
- */
-export async function runInstaller(ctx: RunContext, s: HostSession, version: string, commit: StagedFile[], tail?: TailFor, progress?: TailProgress): Promise<void> {
+/** Take the staged files into place and run the installer of `version`; throws when the hop failed. */
+export async function runInstaller(ctx: RunContext, s: HostSession, version: string, commit: StagedFile[]): Promise<void> {
   const t = ctx.options.timeoutSeconds
   // Output is streamed to the log and the reporter; only what the verdict needs is kept.
   const out = new InstallerOutput()
-  const nonce = randomBytes(12).toString('hex')
-  const withTail = tail !== undefined && s.rootMode.kind !== 'sudo-password'
-  const p: TailProgress = progress ?? {sent: false, done: false, unlocked: false}
-  let verdict: InstallerVerdict | undefined
   let installerEnded = false
   const onAbort = () => {
     s.root(stopInstallerScript(s.gw.remoteDir, s.gw.name), {timeoutMs: 20_000}).catch(() => undefined)
   }
   ctx.interrupt.hard.signal.addEventListener('abort', onAbort, {once: true})
   try {
-    await s.root(installerScript({remoteDir: s.gw.remoteDir, gateway: s.gw.name, version, timeoutSeconds: t, commit, nonce}), {
+    await s.root(installerScript({remoteDir: s.gw.remoteDir, gateway: s.gw.name, version, timeoutSeconds: t, commit}), {
       // The host enforces the timeout; the workstation's limit only guards against a silent host.
       timeoutMs: (t + 60) * 1000,
       collect: false,
       onLine: (line, stream) => {
-        if (stream === 'stdout') {
-          out.feed(line)
-          if (p.sent) {
-            if (line === tailDoneLine(nonce)) p.done = true
-            else if (line === 'gw.unlocked=1') p.unlocked = true
-            else if (line === RECORDED) p.recorded = true
-          }
-        }
+        if (stream === 'stdout') out.feed(line)
         if (line.startsWith('gw.installer_rc=')) installerEnded = true
-        // After the installer only gw. lines come, and the blank line that sets the tail marker apart.
+        // After the installer only gw. lines come (and kubectl's answer, read as one of them).
         if (line.startsWith('gw.') || (installerEnded && line === '')) return
         ctx.log.write(s.gw.name, `${stream === 'stderr' ? '! ' : '| '}${line}`)
         ctx.reporter.line(s.gw.name, ctx.redactor.redact(line))
       },
-      answer: withTail
-        ? (line) => {
-            if (!line.endsWith(awaitTailLine(nonce))) return undefined
-            // The verdict is taken once, here: what the host records is what the run reports.
-            verdict = redacted(ctx, judge(out, version, t, ctx.interrupt.hard.signal.aborted))
-            const input = tailInput(nonce, tail(verdict))
-            p.sent = true
-            return input
-          }
-        : undefined,
     })
   } finally {
     ctx.interrupt.hard.signal.removeEventListener('abort', onAbort)
   }
-  verdict ??= redacted(ctx, judge(out, version, t, ctx.interrupt.hard.signal.aborted))
+  const verdict = redacted(ctx, judge(out, version, t, ctx.interrupt.hard.signal.aborted))
   if (!verdict.ok) throw new HostStepError(verdict.error)
 }
 

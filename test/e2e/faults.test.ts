@@ -582,8 +582,9 @@ describe('faults', () => {
     await ws.releasesOf('1.5.0')
     const [a, both, b] = [H(22), H(23), H(24)]
     const inv = ws.inventory('1.5.0', [{host: a}, {host: both}, {host: b}])
-    await a.setFault('sleep', '4')
-    await both.setFault('sleep', '4')
+    // Long enough that run B reads the shared host while run A still holds it, even on a loaded machine.
+    await a.setFault('sleep', '10')
+    await both.setFault('sleep', '10')
     let pidA = 0
     const runA = ws.run(['deploy', '-i', inv, '-l', `${a.name},${both.name}`, '--json'], {onSpawn: (p) => (pidA = p), timeoutMs: 120_000})
     await waitFor('run A to hold the lock on the shared host', async () => (await lockOn(both)) !== null, 30_000, 50)

@@ -7,7 +7,6 @@ import {describe, expect, it} from 'vitest'
 
 import {preflightBody} from '../../src/remote/ops-scripts.js'
 import {
-  awaitTailLine,
   commitFilesScript,
   installerScript,
   layout,
@@ -15,9 +14,8 @@ import {
   parseKv,
   parseProbe,
   probeScript,
+  RECORDED,
   recordScript,
-  tailDoneLine,
-  tailInput,
 } from '../../src/remote/scripts.js'
 import {lockClearScript, lockRefreshScript, unlockScript} from '../../src/remote/lock-scripts.js'
 import {Redactor} from '../../src/runner/redact.js'
@@ -230,53 +228,32 @@ describe('scripts run for real in a temp dir', () => {
     rmSync(base, {recursive: true, force: true})
   })
 
-  it('runs the installer, then the record and unlock gwfleet sends on stdin, in the same round trip', () => {
-    const remoteDir = mkdtempSync(path.join(os.tmpdir(), 'gwfleet-tail-'))
+  it('runs the installer and reads the cluster in one round trip, and reads nothing from stdin', () => {
+    const remoteDir = mkdtempSync(path.join(os.tmpdir(), 'gwfleet-inst-'))
     const owner = {owner: 'o@w', pid: 1, command: 'deploy', started: 't', token: 'tok-9'}
     expect(sh(lockAndProbeScript({remoteDir, gateway: 'gw', releaseVersions: ['1.5.0'], owner, ttlSeconds: 120, loginUser: 'root'}))).toContain('gw.lock_result=acquired')
     mkdirSync(`${remoteDir}/releases/1.5.0`, {recursive: true})
     // a stand-in installer that would swallow stdin if it could read it, and leaves half a line behind
-    writeFileSync(`${remoteDir}/releases/1.5.0/deploy_gateway`, '#!/bin/sh\ncat >/dev/null\necho "agent: 1.5.0"\necho "All services are ready."\nprintf "half a line"\n', {mode: 0o644})
-    const record = {gateway: 'gw', version: '1.5.0', valuesSha256: 'ab', deployedAt: 't', operator: 'o', command: 'deploy'}
-    const nonce = 'a1b2c3'
-    const tail = tailInput(nonce, `${recordScript({remoteDir, gateway: 'gw', record, history: []})}\n${unlockScript(remoteDir, 'gw', 'tok-9')}`)
-    const script = installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 10, commit: [], nonce})
-    const out = sh(script, tail)
-    expect(out).toContain('agent: 1.5.0')
-    expect(out).toContain('gw.installer_rc=0')
-    // the marker is on a line of its own, after the installer's half line
-    expect(out.split('\n')).toContain(awaitTailLine(nonce))
-    expect(out.indexOf(awaitTailLine(nonce))).toBeGreaterThan(out.indexOf('gw.installer_rc=0'))
-    expect(out).toContain('gw.recorded=1')
-    expect(out).toContain('gw.unlocked=1')
-    expect(out.split('\n')).toContain(tailDoneLine(nonce))
-    expect(JSON.parse(readFileSync(`${remoteDir}/state/gw.json`, 'utf8'))).toEqual(record)
-    expect(existsSync(`${remoteDir}/state/lock`)).toBe(false)
-    expect(existsSync(`${remoteDir}/state/installer.pid`)).toBe(false)
-    expect(parseProbe(sh(probeScript({remoteDir, gateway: 'gw', releaseVersions: []}))).installerRunning).toBeNull()
-    // without an answer (stdin closed) the script just ends, holding nothing back
-    expect(sh(script)).toContain(awaitTailLine(nonce))
-    rmSync(remoteDir, {recursive: true, force: true})
-  })
-
-  it('never runs what comes before the marker on stdin (a sudo password sudo did not ask for)', () => {
-    const remoteDir = mkdtempSync(path.join(os.tmpdir(), 'gwfleet-tail-'))
-    mkdirSync(`${remoteDir}/releases/1.5.0`, {recursive: true})
-    writeFileSync(`${remoteDir}/releases/1.5.0/deploy_gateway`, '#!/bin/sh\necho "agent: 1.5.0"\n', {mode: 0o755})
+    writeFileSync(`${remoteDir}/releases/1.5.0/deploy_gateway`, '#!/bin/sh\ncat\necho "agent: 1.5.0"\necho "All services are ready."\nprintf "half a line"\n', {mode: 0o644})
     const pwned = path.join(remoteDir, 'pwned')
+    // what a sudo -S round trip's stdin holds: a password, here one full of shell text
     const password = `pw"$(touch ${pwned});x>${pwned}2 'q`
-    const script = installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 10, commit: [], nonce: 'n0nce'})
-    // the password alone, stdin then closed (how a sudo -S round trip without a tail ends)
-    const alone = sh(script, `${password}\n`)
-    expect(alone).toContain(awaitTailLine('n0nce'))
-    expect(alone).not.toContain('exit=')
-    // the password, then a tail: only the tail runs
-    const both = sh(script, `${password}\n${tailInput('n0nce', 'echo gw.ran=1')}`)
-    expect(both).toContain('gw.ran=1')
-    expect(both).toContain(tailDoneLine('n0nce'))
+    const out = sh(installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 10, commit: []}), `${password}\n`)
+    expect(out).toContain('agent: 1.5.0')
+    // the exit code is on a line of its own, after the installer's half line
+    expect(out.split('\n')).toContain('gw.installer_rc=0')
+    expect(out).not.toContain('pw"')
     expect(existsSync(pwned)).toBe(false)
     expect(existsSync(`${pwned}2`)).toBe(false)
-    expect(() => installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 10, commit: [], nonce: 'a b'})).toThrow()
+    expect(existsSync(`${remoteDir}/state/installer.pid`)).toBe(false)
+    expect(parseProbe(sh(probeScript({remoteDir, gateway: 'gw', releaseVersions: []}))).installerRunning).toBeNull()
+    // record and unlock are their own round trip
+    const record = {gateway: 'gw', version: '1.5.0', valuesSha256: 'ab', deployedAt: 't', operator: 'o', command: 'deploy'}
+    const done = sh(`${recordScript({remoteDir, gateway: 'gw', record, history: []})}\n${unlockScript(remoteDir, 'gw', 'tok-9')}`)
+    expect(done).toContain(RECORDED)
+    expect(done).toContain('gw.unlocked=1')
+    expect(JSON.parse(readFileSync(`${remoteDir}/state/gw.json`, 'utf8'))).toEqual(record)
+    expect(existsSync(`${remoteDir}/state/lock`)).toBe(false)
     rmSync(remoteDir, {recursive: true, force: true})
   })
 
