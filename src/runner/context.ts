@@ -5,6 +5,7 @@ import os from 'node:os'
 import {randomBytes} from 'node:crypto'
 
 import {BastionPool, type ConnectOptions} from '../ssh/connection.js'
+import {HandshakeGate, handshakeLimit} from '../ssh/pacing.js'
 import {loadUserSshConfig, type SshConfig} from '../ssh/sshconfig.js'
 import type {LockOwner} from '../remote/lock-scripts.js'
 import type {Reporter} from '../render/progress.js'
@@ -86,6 +87,7 @@ export class RunContext {
       connectTimeoutMs: options.connectTimeoutSeconds * 1000,
       keepaliveIntervalMs: 15_000,
       retries: 6,
+      handshakes: new HandshakeGate({limit: handshakeLimit()}),
     }
     this.bastions = new BastionPool(this.connectOptions)
     let user = 'unknown'

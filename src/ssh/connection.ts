@@ -9,6 +9,7 @@ import ssh2 from 'ssh2'
 import {HostStepError, UnreachableError} from '../errors.js'
 import {appendKnownHost, checkHostKey, fingerprint, formatKnownHostsLine, keyType, knownKeyTypes, loadKnownHosts, parseKnownHosts, preferredHostKeyAlgorithms} from './knownhosts.js'
 import type {KnownHostEntry} from './knownhosts.js'
+import {HandshakeGate, pacedHandshake} from './pacing.js'
 import {shq} from './quote.js'
 
 const {Client, utils} = ssh2
@@ -32,6 +33,8 @@ export interface ConnectOptions {
   keepaliveIntervalMs: number
   /** Attempts when sshd drops the connection before the handshake (MaxStartups). */
   retries: number
+  /** Bounds the handshakes in flight for the whole run (one gate per run; a default one otherwise). */
+  handshakes?: HandshakeGate
   agentSocket?: string
 }
 
@@ -94,34 +97,14 @@ function knownHostsFor(files: string[]): Promise<KnownHostEntry[]> {
   return p
 }
 
-/** Per endpoint, at most this many handshakes in flight: sshd's MaxStartups starts dropping at 10. */
-const HANDSHAKES_PER_ENDPOINT = 8
-const handshakeSlots = new Map<string, {active: number; queue: (() => void)[]}>()
-
-async function withHandshakeSlot<T>(endpoint: string, fn: () => Promise<T>): Promise<T> {
-  let s = handshakeSlots.get(endpoint)
-  if (!s) {
-    s = {active: 0, queue: []}
-    handshakeSlots.set(endpoint, s)
-  }
-  const slot = s
-  if (slot.active >= HANDSHAKES_PER_ENDPOINT) await new Promise<void>((r) => slot.queue.push(r))
-  slot.active++
-  try {
-    return await fn()
-  } finally {
-    slot.active--
-    const next = slot.queue.shift()
-    if (next) next()
-    else if (slot.active === 0) handshakeSlots.delete(endpoint)
-  }
-}
+/** The gate of connections opened without one of their own (one run per process). */
+let defaultGate: HandshakeGate | undefined
 
 function describeTarget(t: ConnectTarget): string {
   return `${t.user}@${t.host}${t.port === 22 ? '' : `:${t.port}`}`
 }
 
-function classify(err: any, t: ConnectTarget, timeoutMs: number): UnreachableError {
+function classify(err: any, t: ConnectTarget, timeoutMs: number, saturatedRetries = 0): UnreachableError {
   if (err instanceof UnreachableError) return err
   const code = err?.code as string | undefined
   const where = `${t.host}:${t.port}`
@@ -129,8 +112,11 @@ function classify(err: any, t: ConnectTarget, timeoutMs: number): UnreachableErr
   if (code === 'ECONNREFUSED') return new UnreachableError('refused', `connection refused by ${where} (is sshd running?)`)
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new UnreachableError('dns', `cannot resolve host name ${t.host}`)
   if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return new UnreachableError('network', `no route to ${where}`)
-  if (code === 'ETIMEDOUT' || /Timed out while waiting for handshake/.test(msg))
-    return new UnreachableError('timeout', `no SSH handshake from ${where} within ${Math.round(timeoutMs / 1000)}s`)
+  if (code === 'ETIMEDOUT' || isTimeout(err)) {
+    // Said so the operator knows a busy workstation was ruled out before blaming the host.
+    const retried = saturatedRetries > 0 ? ` (tried ${saturatedRetries + 1} times, ${saturatedRetries} of them while this workstation was overloaded)` : ''
+    return new UnreachableError('timeout', `no SSH handshake from ${where} within ${Math.round(timeoutMs / 1000)}s${retried}`)
+  }
   if (err?.level === 'client-authentication')
     return new UnreachableError('auth', `authentication refused for ${describeTarget(t)} (no accepted key; check identityFile, ssh-agent and authorized_keys)`)
   if (code === 'ECONNRESET' || /Connection lost before handshake/.test(msg))
@@ -143,7 +129,10 @@ function isRetryable(err: any): boolean {
   return /Connection lost before handshake/.test(msg) || err?.code === 'ECONNRESET'
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** ssh2's readyTimeout: no handshake and login within the connect timeout, counted from connect(). */
+function isTimeout(err: any): boolean {
+  return err?.level === 'client-timeout' || /Timed out while waiting for handshake/.test(String(err?.message ?? ''))
+}
 
 /** An authenticated SSH connection to one host. */
 export class Connection {
@@ -355,18 +344,14 @@ async function connectWithRetry(
   opts: ConnectOptions,
   sockFactory?: () => Promise<NodeJS.ReadableStream & NodeJS.WritableStream>,
 ): Promise<InstanceType<typeof Client>> {
-  let attempt = 0
-  for (;;) {
-    try {
-      return await withHandshakeSlot(`${target.host}:${target.port}`, async () =>
-        connectOnce(target, opts, sockFactory ? await sockFactory() : undefined),
-      )
-    } catch (err) {
-      attempt++
-      if (attempt > opts.retries || !isRetryable(err)) throw classify(err, target, opts.connectTimeoutMs)
-      await sleep(Math.min(4000, 150 * 2 ** attempt) * (0.5 + Math.random()))
-    }
-  }
+  // connectOnce starts the connect timeout (ssh2's readyTimeout) only once the gate lets it run.
+  const gate = opts.handshakes ?? (defaultGate ??= new HandshakeGate())
+  return pacedHandshake(gate, `${target.host}:${target.port}`, async () => connectOnce(target, opts, sockFactory ? await sockFactory() : undefined), {
+    retries: opts.retries,
+    dropped: isRetryable,
+    timedOut: isTimeout,
+    fail: (err, saturated) => classify(err, target, opts.connectTimeoutMs, saturated),
+  })
 }
 
 async function connectOnce(
