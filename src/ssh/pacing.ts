@@ -1,6 +1,5 @@
 // Pacing of SSH handshakes: how many are in flight (per endpoint and for the whole run), when a
 // failed one is tried again, and whether a timeout was the network's fault or this workstation's.
-import os from 'node:os'
 import {performance} from 'node:perf_hooks'
 
 import {InputError} from '../errors.js'
@@ -39,34 +38,19 @@ export interface SaturationProbe {
   saturatedSince(m: ProbeMark): boolean
 }
 
-/** Idle and total CPU time of the machine so far (any unit). */
-export type CpuReader = () => {idle: number; total: number}
-
-const machineCpu: CpuReader = () => {
-  let idle = 0
-  let total = 0
-  for (const c of os.cpus()) {
-    idle += c.times.idle
-    total += c.times.idle + c.times.user + c.times.nice + c.times.sys + c.times.irq
-  }
-  return {idle, total}
-}
-
 /**
- * Samples the event loop's lag and the machine's CPU while handshakes are in flight. A window
- * counts as saturated when this process's timers ran late (the loop could not read the bytes that
- * had arrived) or every CPU was busy (the handshake's crypto could not run).
+ * Samples the event loop's lag while handshakes are in flight. A window counts as saturated when
+ * this process's timers ran late: it could not read the bytes that had arrived, or run the
+ * handshake's crypto, in time. (A busy CPU alone is not enough: a shared machine is often at 100%
+ * and still drives a handshake in milliseconds, and a silent host must not be retried for it.)
  */
 export class LoadProbe implements SaturationProbe {
   private saturatedMs = 0
   private users = 0
   private timer?: NodeJS.Timeout
   private lastAt = 0
-  private lastCpu = {idle: 0, total: 0}
 
-  constructor(
-    private readonly o: {intervalMs?: number; lagMs?: number; busy?: number; cpu?: CpuReader; now?: () => number} = {},
-  ) {}
+  constructor(private readonly o: {intervalMs?: number; lagMs?: number; now?: () => number} = {}) {}
 
   private get interval(): number {
     return this.o.intervalMs ?? 250
@@ -79,7 +63,6 @@ export class LoadProbe implements SaturationProbe {
   hold(): void {
     if (this.users++ > 0) return
     this.lastAt = this.now()
-    this.lastCpu = (this.o.cpu ?? machineCpu)()
     this.timer = setInterval(() => this.sample(), this.interval)
     // A probe never keeps the process alive on its own.
     this.timer.unref()
@@ -92,19 +75,14 @@ export class LoadProbe implements SaturationProbe {
     this.timer = undefined
   }
 
-  /** Account the time since the last sample as saturated or not. */
+  /** Account the time since the last sample as saturated (the timer came late) or not. */
   private sample(): void {
     const now = this.now()
     const elapsed = now - this.lastAt
-    // Windows shorter than a tick say little about the CPU; they are folded into the next one.
-    if (this.users === 0 || elapsed < this.interval / 2) return
-    const cpu = (this.o.cpu ?? machineCpu)()
-    const total = cpu.total - this.lastCpu.total
-    const busy = total > 0 ? 1 - (cpu.idle - this.lastCpu.idle) / total : 0
-    const lag = elapsed - this.interval
-    if (lag >= (this.o.lagMs ?? 200) || busy >= (this.o.busy ?? 0.9)) this.saturatedMs += elapsed
+    // Not yet time for a tick: nothing to judge (the window is folded into the next one).
+    if (this.users === 0 || elapsed < this.interval) return
+    if (elapsed - this.interval >= (this.o.lagMs ?? 200)) this.saturatedMs += elapsed
     this.lastAt = now
-    this.lastCpu = cpu
   }
 
   mark(): ProbeMark {

@@ -205,10 +205,8 @@ describe('pacedHandshake', () => {
 })
 
 describe('LoadProbe', () => {
-  const idleCpu = () => ({idle: 0, total: 0})
-
   it('calls a blocked event loop saturated', async () => {
-    const probe = new LoadProbe({intervalMs: 50, cpu: idleCpu})
+    const probe = new LoadProbe({intervalMs: 50})
     probe.hold()
     const m = probe.mark()
     const until = Date.now() + 600
@@ -220,21 +218,28 @@ describe('LoadProbe', () => {
   })
 
   it('calls an idle wait not saturated', async () => {
-    const probe = new LoadProbe({intervalMs: 50, cpu: idleCpu})
+    const probe = new LoadProbe({intervalMs: 50})
     probe.hold()
     const m = probe.mark()
-    await new Promise((r) => setTimeout(r, 400))
+    await new Promise((r) => setTimeout(r, 2000))
     expect(probe.saturatedSince(m)).toBe(false)
     probe.release()
   })
 
-  it('calls a window saturated when every CPU was busy', async () => {
+  it('needs a quarter of the window late, and forgets what came before the mark', () => {
     let t = 0
-    let busy = 0
-    const probe = new LoadProbe({intervalMs: 50, now: () => t, cpu: () => ({idle: 0, total: (busy += 100)})})
+    const probe = new LoadProbe({intervalMs: 100, lagMs: 200, now: () => t})
     probe.hold()
+    t += 1000 // one very late tick before the mark
     const m = probe.mark()
-    t += 400
+    for (let i = 0; i < 30; i++) {
+      t += 100 // ticks on time
+      probe.mark()
+    }
+    expect(probe.saturatedSince(m)).toBe(false)
+    t += 600 // one tick 500 ms late: 600 of 3600 ms, under a quarter
+    expect(probe.saturatedSince(m)).toBe(false)
+    t += 700 // another: 1300 of 4300 ms
     expect(probe.saturatedSince(m)).toBe(true)
     probe.release()
   })
