@@ -2,8 +2,9 @@
 // concurrency, counting how many hosts end each status and how long the run takes.
 //
 //   npm run build && node test/bench/scale.js --hosts 1000 -c 1000
+//   node test/bench/scale.js --hosts 1000 -c 1000,64 --rounds 2   # each round audits at each -c in turn
 //
-// Flags: --hosts N (1000)  -c/--concurrency C (1000)  --rounds R (1)  --subnet S (220)
+// Flags: --hosts N (1000)  -c/--concurrency C[,C...] (1000)  --rounds R (1)  --subnet S (220)
 //        --connect-timeout T (gwfleet's default)  --results FILE (also write the summary there)
 //
 // The hosts are split over labs of 250 (scale-a on 127.77.S, scale-b on 127.77.S+1, ...); the labs
@@ -27,7 +28,7 @@ const PER_LAB = 250
 const VERSION = '1.5.0'
 
 function parseArgs(argv) {
-  const o = {hosts: 1000, concurrency: 1000, rounds: 1, subnet: 220, connectTimeout: null, results: null}
+  const o = {hosts: 1000, concurrency: [1000], rounds: 1, subnet: 220, connectTimeout: null, results: null}
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const num = () => {
@@ -36,13 +37,16 @@ function parseArgs(argv) {
       return v
     }
     if (a === '--hosts') o.hosts = num()
-    else if (a === '-c' || a === '--concurrency') o.concurrency = num()
+    else if (a === '-c' || a === '--concurrency') {
+      o.concurrency = String(argv[++i]).split(',').map(Number)
+      if (!o.concurrency.every((c) => Number.isInteger(c) && c >= 1)) throw new Error(`${a} needs positive integers`)
+    }
     else if (a === '--rounds') o.rounds = num()
     else if (a === '--subnet') o.subnet = num()
     else if (a === '--connect-timeout') o.connectTimeout = argv[++i]
     else if (a === '--results') o.results = path.resolve(argv[++i])
     else if (a === '-h' || a === '--help') {
-      console.log('usage: node test/bench/scale.js [--hosts N] [-c C] [--rounds R] [--subnet S] [--connect-timeout T] [--results FILE]')
+      console.log('usage: node test/bench/scale.js [--hosts N] [-c C[,C...]] [--rounds R] [--subnet S] [--connect-timeout T] [--results FILE]')
       process.exit(0)
     } else throw new Error(`unknown argument ${a}`)
   }
@@ -127,9 +131,10 @@ async function makeWorkspace() {
   return {inventory, env}
 }
 
-/** Status counts, and the unreachable hosts' errors grouped with the address taken out. */
+/** Status counts, the unreachable hosts' errors grouped with the address taken out, and per-host times. */
 function summarize(json, n) {
   const hosts = json?.hosts ?? []
+  const ms = hosts.map((h) => h.durationMs).filter((d) => typeof d === 'number').sort((a, b) => a - b)
   const statuses = {}
   const errors = {}
   for (const h of hosts) {
@@ -139,7 +144,8 @@ function summarize(json, n) {
       errors[e] = (errors[e] ?? 0) + 1
     }
   }
-  return {reported: hosts.length, expected: n, statuses, unreachableErrors: errors}
+  const s = (x) => (x === undefined ? null : Math.round(x / 100) / 10)
+  return {reported: hosts.length, expected: n, statuses, unreachableErrors: errors, hostS: {median: s(ms[Math.floor(ms.length / 2)]), max: s(ms.at(-1))}}
 }
 
 async function main() {
@@ -156,8 +162,8 @@ async function main() {
   const {inventory, env} = await makeWorkspace()
 
   const rounds = []
-  for (let r = 1; r <= opts.rounds; r++) {
-    const args = ['audit', '-i', inventory, '-c', String(opts.concurrency), '--json']
+  for (let r = 1; r <= opts.rounds; r++) for (const c of opts.concurrency) {
+    const args = ['audit', '-i', inventory, '-c', String(c), '--json']
     if (opts.connectTimeout) args.push('--connect-timeout', opts.connectTimeout)
     const load = os.loadavg()[0]
     log(`round ${r}: gwfleet ${args.slice(3).join(' ')} on ${opts.hosts} hosts (load ${load.toFixed(2)})`)
@@ -169,17 +175,17 @@ async function main() {
       /* reported below */
     }
     const sshdDown = labs.flatMap((l) => l.hosts.filter((h) => !h.sshdRunning()).map((h) => `${l.name}/${h.name}`))
-    const s = {round: r, exitCode: res.code, wallS: Math.round(res.ms / 100) / 10, loadAtStart: Math.round(load * 100) / 100, ...summarize(json, opts.hosts), sshdDown}
+    const s = {round: r, concurrency: c, exitCode: res.code, wallS: Math.round(res.ms / 100) / 10, loadAtStart: Math.round(load * 100) / 100, ...summarize(json, opts.hosts), sshdDown}
     if (!json) s.stderr = res.stderr.slice(-2000)
     rounds.push(s)
     const lost = s.statuses.unreachable ?? 0
-    log(`round ${r}: ${s.wallS} s, ${JSON.stringify(s.statuses)}, ${lost} lost, ${sshdDown.length} sshd down`)
+    log(`round ${r}: ${s.wallS} s, ${JSON.stringify(s.statuses)}, ${lost} lost, ${sshdDown.length} sshd down; per host median ${s.hostS.median} s, max ${s.hostS.max} s`)
     for (const [e, k] of Object.entries(s.unreachableErrors)) log(`  ${k} x ${e}`)
     if (!json) log(`  no JSON; stderr: ${s.stderr}`)
   }
   const doc = {
     when: new Date().toISOString(),
-    command: `node test/bench/scale.js --hosts ${opts.hosts} -c ${opts.concurrency}`,
+    command: `node test/bench/scale.js --hosts ${opts.hosts} -c ${opts.concurrency.join(',')} --rounds ${opts.rounds}`,
     machine: {nproc: os.cpus().length, ramGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10, node: process.version},
     rounds,
   }
