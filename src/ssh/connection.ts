@@ -113,7 +113,7 @@ function classify(err: any, t: ConnectTarget, timeoutMs: number, saturatedRetrie
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new UnreachableError('dns', `cannot resolve host name ${t.host}`)
   if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return new UnreachableError('network', `no route to ${where}`)
   if (code === 'ETIMEDOUT' || isTimeout(err)) {
-    // Said so the operator knows a busy workstation was ruled out before blaming the host.
+    // Said so the operator sees that this workstation, not only the host, was slow.
     const retried = saturatedRetries > 0 ? ` (tried ${saturatedRetries + 1} times, ${saturatedRetries} of them while this workstation was overloaded)` : ''
     return new UnreachableError('timeout', `no SSH handshake from ${where} within ${Math.round(timeoutMs / 1000)}s${retried}`)
   }
