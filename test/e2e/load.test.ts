@@ -1,6 +1,7 @@
 // End to end: the run-wide bound on SSH handshakes (issue 12, "load loses hosts"). With one
 // handshake in flight, a host that waits in line longer than --connect-timeout still connects: the
 // wait for a turn is not a network timeout. The 1,000-host measurement is test/bench/scale.js.
+import fs from 'node:fs'
 import net from 'node:net'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -21,6 +22,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await lab?.stop()
+  if (ws) fs.rmSync(ws.dir, {recursive: true, force: true})
 })
 
 describe('handshakes bounded for the whole run', () => {
