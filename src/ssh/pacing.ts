@@ -104,13 +104,18 @@ interface Slots {
 
 /** Wait for a free slot of `s` (first come, first served). */
 async function take(s: Slots, limit: number): Promise<void> {
-  if (s.active >= limit) await new Promise<void>((r) => s.queue.push(r))
-  s.active++
+  if (s.active < limit) {
+    s.active++
+    return
+  }
+  // The slot is handed over by give(): nobody can take it between the release and the wake-up.
+  await new Promise<void>((r) => s.queue.push(r))
 }
 
 function give(s: Slots): void {
-  s.active--
-  s.queue.shift()?.()
+  const next = s.queue.shift()
+  if (next) next()
+  else s.active--
 }
 
 /**
