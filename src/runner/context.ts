@@ -5,6 +5,7 @@ import os from 'node:os'
 import {randomBytes} from 'node:crypto'
 
 import {BastionPool, type ConnectOptions} from '../ssh/connection.js'
+import {HandshakeGate, handshakeLimit} from '../ssh/pacing.js'
 import {loadUserSshConfig, type SshConfig} from '../ssh/sshconfig.js'
 import type {LockOwner} from '../remote/lock-scripts.js'
 import {machineIdentity} from '../steps/lock.js'
@@ -121,6 +122,7 @@ export class RunContext {
         if (reporter instanceof SilentReporter) process.stderr.write(`${text}\n`)
         else reporter.notice(text)
       },
+      handshakes: new HandshakeGate({limit: handshakeLimit()}),
     }
     this.bastions = new BastionPool(this.connectOptions)
     let user = 'unknown'

@@ -10,6 +10,7 @@ import {HostStepError, KeyFileError, LocalError, UnreachableError} from '../erro
 import {appendKnownHost, checkHostKey, fingerprint, formatKnownHostsLine, hostKeyRefusal, keyType, knownHostsName, knownKeyTypes, loadKnownHosts, parseKnownHosts, preferredHostKeyAlgorithms} from './knownhosts.js'
 import type {KnownHostEntry} from './knownhosts.js'
 import {BoundedBytes, formatBytes, LineSplitter, MAX_COLLECTED_STDOUT, MAX_KEPT_STDERR} from './output.js'
+import {HandshakeGate, pacedHandshake} from './pacing.js'
 import {shq} from './quote.js'
 
 const {Client, OpenSSHAgent, utils} = ssh2
@@ -33,6 +34,8 @@ export interface ConnectOptions {
   keepaliveIntervalMs: number
   /** Attempts when sshd drops the connection before the handshake (MaxStartups). */
   retries: number
+  /** Bounds the handshakes in flight for the whole run (one gate per run; a default one otherwise). */
+  handshakes?: HandshakeGate
   agentSocket?: string
   /**
    * Asks the operator for a key file's passphrase until `unlocks` accepts it; undefined when
@@ -281,34 +284,14 @@ function knownHostsFor(files: string[]): Promise<KnownHostEntry[]> {
   return p
 }
 
-/** Per endpoint, at most this many handshakes in flight: sshd's MaxStartups starts dropping at 10. */
-const HANDSHAKES_PER_ENDPOINT = 8
-const handshakeSlots = new Map<string, {active: number; queue: (() => void)[]}>()
-
-async function withHandshakeSlot<T>(endpoint: string, fn: () => Promise<T>): Promise<T> {
-  let s = handshakeSlots.get(endpoint)
-  if (!s) {
-    s = {active: 0, queue: []}
-    handshakeSlots.set(endpoint, s)
-  }
-  const slot = s
-  if (slot.active >= HANDSHAKES_PER_ENDPOINT) await new Promise<void>((r) => slot.queue.push(r))
-  slot.active++
-  try {
-    return await fn()
-  } finally {
-    slot.active--
-    const next = slot.queue.shift()
-    if (next) next()
-    else if (slot.active === 0) handshakeSlots.delete(endpoint)
-  }
-}
+/** The gate of connections opened without one of their own (one run per process). */
+let defaultGate: HandshakeGate | undefined
 
 function describeTarget(t: ConnectTarget): string {
   return `${t.user}@${t.host}${t.port === 22 ? '' : `:${t.port}`}`
 }
 
-function classify(err: any, t: ConnectTarget, timeoutMs: number): Error {
+function classify(err: any, t: ConnectTarget, timeoutMs: number, saturatedRetries = 0): Error {
   // A problem on the workstation (a key file) is the operator's to fix, not the network's.
   if (err instanceof UnreachableError || err instanceof LocalError) return err
   const code = err?.code as string | undefined
@@ -317,8 +300,11 @@ function classify(err: any, t: ConnectTarget, timeoutMs: number): Error {
   if (code === 'ECONNREFUSED') return new UnreachableError('refused', `connection refused by ${where} (is sshd running?)`)
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new UnreachableError('dns', `cannot resolve host name ${t.host}`)
   if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return new UnreachableError('network', `no route to ${where}`)
-  if (code === 'ETIMEDOUT' || /Timed out while waiting for handshake/.test(msg))
-    return new UnreachableError('timeout', `no SSH handshake from ${where} within ${Math.round(timeoutMs / 1000)}s`)
+  if (code === 'ETIMEDOUT' || isTimeout(err)) {
+    // Said so the operator sees that this workstation, not only the host, was slow.
+    const retried = saturatedRetries > 0 ? ` (tried ${saturatedRetries + 1} times, ${saturatedRetries} of them while this workstation was overloaded)` : ''
+    return new UnreachableError('timeout', `no SSH handshake from ${where} within ${Math.round(timeoutMs / 1000)}s${retried}`)
+  }
   if (err?.level === 'client-authentication')
     return new UnreachableError('auth', `authentication refused for ${describeTarget(t)} (no accepted key; check identityFile, ssh-agent and authorized_keys)`)
   if (code === 'ECONNRESET' || /Connection lost before handshake/.test(msg))
@@ -331,7 +317,10 @@ function isRetryable(err: any): boolean {
   return /Connection lost before handshake/.test(msg) || err?.code === 'ECONNRESET'
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** ssh2's readyTimeout: no handshake and login within the connect timeout, counted from connect(). */
+function isTimeout(err: any): boolean {
+  return err?.level === 'client-timeout' || /Timed out while waiting for handshake/.test(String(err?.message ?? ''))
+}
 
 /** An authenticated SSH connection to one host. */
 export class Connection {
@@ -517,18 +506,14 @@ async function connectWithRetry(
   sockFactory?: () => Promise<NodeJS.ReadableStream & NodeJS.WritableStream>,
 ): Promise<InstanceType<typeof Client>> {
   const methods = await authMethods(target, opts)
-  let attempt = 0
-  for (;;) {
-    try {
-      return await withHandshakeSlot(`${target.host}:${target.port}`, async () =>
-        connectOnce(target, opts, [...methods], sockFactory ? await sockFactory() : undefined),
-      )
-    } catch (err) {
-      attempt++
-      if (attempt > opts.retries || !isRetryable(err)) throw classify(err, target, opts.connectTimeoutMs)
-      await sleep(Math.min(4000, 150 * 2 ** attempt) * (0.5 + Math.random()))
-    }
-  }
+  // connectOnce starts the connect timeout (ssh2's readyTimeout) only once the gate lets it run.
+  const gate = opts.handshakes ?? (defaultGate ??= new HandshakeGate())
+  return pacedHandshake(gate, `${target.host}:${target.port}`, async () => connectOnce(target, opts, [...methods], sockFactory ? await sockFactory() : undefined), {
+    retries: opts.retries,
+    dropped: isRetryable,
+    timedOut: isTimeout,
+    fail: (err, saturated) => classify(err, target, opts.connectTimeoutMs, saturated),
+  })
 }
 
 async function connectOnce(

@@ -328,7 +328,7 @@ describe('faults', () => {
     const victim = H(13)
     const healthy = H(14)
     const inv = ws.inventory('1.5.0', [{host: victim}, {host: healthy}])
-    const upper = path.join(LAB_ROOT, LAB_NAME, 'hosts', victim.name, 'opt', 'upper', 'gwfleet', '.stage', 'upload')
+    const upper = path.join(LAB_ROOT, (L as any).name, 'hosts', victim.name, 'opt', 'upper', 'gwfleet', '.stage', 'upload')
     const stagedBytes = () => {
       try {
         // uploads land in the login user's folder of the stage, each under a random name
