@@ -185,7 +185,8 @@ describe('gwfleet audit (lab subnet 13)', () => {
     const silent = net.createServer(() => undefined)
     const sockets = new Set<net.Socket>()
     silent.on('connection', (s) => sockets.add(s))
-    const silentAddress = '127.77.13.200'
+    // Beside the lab's hosts, on its 127.77.<subnet> (GWFLEET_LAB_OFFSET shifts the subnet).
+    const silentAddress = `${lab.hosts[0]!.address.split('.').slice(0, 3).join('.')}.200`
     await new Promise<void>((resolve) => silent.listen(22, silentAddress, resolve))
     try {
       const inv = ws.inventory(

@@ -32,7 +32,7 @@ interface Proc {
 
 /** Processes living in a lab host's mount namespace (all lab hosts share the machine's PID namespace). */
 function hostProcs(h: LabHost): Proc[] {
-  const ns = mntNs((h as any).holderPid)
+  const ns = mntNs(h.holderPid)
   if (!ns) return []
   const out: Proc[] = []
   for (const e of procPids()) {
@@ -309,7 +309,7 @@ describe('faults', () => {
     await H(8).exec('rm -f /var/lib/gwlab-k3s/agent-image')
     await H(9).exec(`umount ${REMOTE}`)
     ws.inventory('1.5.0', gws(true))
-    const again = await ws.run(['deploy', '-i', inv, '--json', '--timeout', '30s', '--connect-timeout', '5s'], {env: {GWFLEET_BECOME_PASSWORD: (L as any).sudoPassword}})
+    const again = await ws.run(['deploy', '-i', inv, '--json', '--timeout', '30s', '--connect-timeout', '5s'], {env: {GWFLEET_BECOME_PASSWORD: L.sudoPassword}})
     const st = statuses(again)
     expect.soft(again.code, JSON.stringify(st, null, 1)).toBe(0)
     for (const n of Object.values(names)) expect.soft(['ok', 'unchanged'], `${n}: ${st[n]}`).toContain(byName(again)[n]?.status)
@@ -328,7 +328,7 @@ describe('faults', () => {
     const victim = H(13)
     const healthy = H(14)
     const inv = ws.inventory('1.5.0', [{host: victim}, {host: healthy}])
-    const upper = path.join(LAB_ROOT, (L as any).name, 'hosts', victim.name, 'opt', 'upper', 'gwfleet', '.stage', 'upload')
+    const upper = path.join(LAB_ROOT, L.name, 'hosts', victim.name, 'opt', 'upper', 'gwfleet', '.stage', 'upload')
     const stagedBytes = () => {
       try {
         // uploads land in the login user's folder of the stage, each under a random name

@@ -29,7 +29,7 @@ export interface LabHost {
   hostKeyLine: string
   /** pid of the process holding the host's namespaces */
   readonly holderPid: number
-  exec(cmd: string): Promise<{stdout: string; stderr: string; code: number}>
+  exec(cmd: string, opts?: {input?: string | Buffer; timeoutMs?: number}): Promise<{stdout: string; stderr: string; code: number | null; signal?: string | null}>
   readFile(p: string): Promise<string>
   writeFile(p: string, data: string, mode?: number): Promise<void>
   exists(p: string): Promise<boolean>
@@ -42,6 +42,12 @@ export interface LabHost {
 }
 
 export interface Lab {
+  /** The lab's name, GWFLEET_LAB_OFFSET applied (its hosts' files live under /run/gwfleet-lab/<name>). */
+  name: string
+  /** The third octet of its hosts' 127.77.<subnet>.<i> addresses, GWFLEET_LAB_OFFSET applied. */
+  subnet: number
+  /** The password sudo asks of the lab's `opspw` user. */
+  sudoPassword: string
   dir: string
   clientKey: string
   knownHostsFile: string
@@ -142,8 +148,8 @@ export class Workspace {
     return p
   }
 
-  /** Environment for the CLI: private HOME (own ~/.ssh), secrets, no agent. */
-  env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  /** Environment for the CLI: private HOME (own ~/.ssh), secrets, no agent; `extra` last (a key set to undefined is left unset, as spawn skips it). */
+  env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = {...process.env, HOME: this.home, GWFLEET_HOME: path.join(this.home, '.gwfleet'), GWFLEET_PLAIN: '1', ...SECRETS, ...extra}
     delete env.SSH_AUTH_SOCK
     delete env.GWFLEET_INVENTORY
@@ -152,7 +158,7 @@ export class Workspace {
   }
 
   /** Run the CLI; resolves with exit code and output (never rejects on a non-zero exit). */
-  run(args: string[], opts: {env?: Record<string, string>; input?: string; onSpawn?: (pid: number) => void; timeoutMs?: number} = {}): Promise<CliResult> {
+  run(args: string[], opts: {env?: NodeJS.ProcessEnv; input?: string; onSpawn?: (pid: number) => void; timeoutMs?: number} = {}): Promise<CliResult> {
     return runCli(args, this.env(opts.env), opts)
   }
 }

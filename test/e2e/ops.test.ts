@@ -13,6 +13,8 @@ let lab: Lab
 let ws: Workspace
 let fleet: string
 const h = (i: number): LabHost => lab.hosts[i - 1]
+/** Host i's address as a regular-expression fragment (GWFLEET_LAB_OFFSET shifts the lab's subnet). */
+const ip = (i: number): string => h(i).address.replace(/\./g, '\\.')
 
 async function gw(args: string[], timeoutMs = 90_000): Promise<CliResult> {
   return ws.run(args, {timeoutMs})
@@ -81,9 +83,9 @@ describe('preflight', () => {
     expect(r.code).toBe(1)
     const lines = r.stdout.split('\n')
     expect(lines[0]).toMatch(/^GATEWAY\s+HOST\s+CHECK\s+RESULT\s+DETAIL$/)
-    expect(r.stdout).toMatch(/h1\s+127\.77\.14\.1\s+os\s+FAIL\s+Debian GNU\/Linux 12 \(bookworm\): not a supported OS/)
-    expect(r.stdout).toMatch(/h2\s+127\.77\.14\.2\s+root\s+FAIL\s+sudo is not installed on this host/)
-    expect(r.stdout).toMatch(/h3\s+127\.77\.14\.3\s+datasets\s+FAIL\s+datasets folder \/srv\/datasets/)
+    expect(r.stdout).toMatch(new RegExp(String.raw`h1\s+${ip(1)}\s+os\s+FAIL\s+Debian GNU/Linux 12 \(bookworm\): not a supported OS`))
+    expect(r.stdout).toMatch(new RegExp(String.raw`h2\s+${ip(2)}\s+root\s+FAIL\s+sudo is not installed on this host`))
+    expect(r.stdout).toMatch(new RegExp(String.raw`h3\s+${ip(3)}\s+datasets\s+FAIL\s+datasets folder /srv/datasets`))
     // h4 (no failure) comes after every failing host
     const firstH4 = lines.findIndex((l) => l.startsWith('h4 '))
     expect(firstH4).toBeGreaterThan(Math.max(...['h1', 'h2', 'h3'].map((n) => lines.findLastIndex((l) => l.startsWith(`${n} `)))))
@@ -201,7 +203,7 @@ describe('logs and status on a deployed gateway', () => {
   it("status GATEWAY: kubectl's pods and the computations", async () => {
     const r = await gw(['status', 'h4', '-i', fleet])
     expect(r.code, r.stderr).toBe(0)
-    expect(r.stdout).toMatch(/^== h4 \(127\.77\.14\.4\): agent 1\.4\.0$/m)
+    expect(r.stdout).toMatch(new RegExp(String.raw`^== h4 \(${ip(4)}\): agent 1\.4\.0$`, 'm'))
     expect(r.stdout).toMatch(/^NAMESPACE\s+NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE$/m)
     expect(r.stdout).toMatch(/^apheris\s+apheris-gateway-agent-76b585556f-mfhx6\s+1\/1\s+Running\s+0\s+7m48s$/m)
     expect(r.stdout).toMatch(/^kube-system\s+coredns-77ccd57875-vzghv/m)
@@ -247,8 +249,8 @@ describe('locks', () => {
     expect(h4.lock).toMatchObject({owner: 'ana@ws-7', pid: 4242, command: 'upgrade', started: '2024-05-01T10:00:00.000Z', expired: true})
     expect(h4.lock.ageSeconds).toBeGreaterThanOrEqual(590)
     const t = await gw(['locks', 'list', '-i', fleet, '-l', 'h1,h4'])
-    expect(t.stdout).toMatch(/^h4\s+127\.77\.14\.4\s+expired\s+1\dm\d\ds\s+ana@ws-7 pid 4242 \(upgrade\) since 2024-05-01T10:00:00\.000Z$/m)
-    expect(t.stdout).toMatch(/^h1\s+127\.77\.14\.1\s+free/m)
+    expect(t.stdout).toMatch(new RegExp(String.raw`^h4\s+${ip(4)}\s+expired\s+1\dm\d\ds\s+ana@ws-7 pid 4242 \(upgrade\) since 2024-05-01T10:00:00\.000Z$`, 'm'))
+    expect(t.stdout).toMatch(new RegExp(String.raw`^h1\s+${ip(1)}\s+free`, 'm'))
     expect(t.stdout).toContain('1 of 2 host(s) locked')
   })
 
@@ -268,7 +270,7 @@ describe('locks', () => {
   it('clear --yes removes it and says whose it was', async () => {
     const r = await gw(['locks', 'clear', '-i', fleet, '-l', 'h4', '--yes'])
     expect(r.code, r.stderr).toBe(0)
-    expect(r.stdout).toMatch(/^h4\s+127\.77\.14\.4\s+cleared\s+\S+\s+ana@ws-7 pid 4242/m)
+    expect(r.stdout).toMatch(new RegExp(String.raw`^h4\s+${ip(4)}\s+cleared\s+\S+\s+ana@ws-7 pid 4242`, 'm'))
     expect(await h(4).exists(LOCK)).toBe(false)
     const again = await gw(['locks', 'clear', '-i', fleet, '-l', 'h4', '--yes', '--json'])
     expect(again.code).toBe(0)

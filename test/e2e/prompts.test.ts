@@ -96,7 +96,7 @@ const occurrences = (screen: string, text: string) => screen.split(text).length 
 
 beforeAll(async () => {
   lab = await startLab(4, 21, 'prompts')
-  sudoPassword = (lab as any).sudoPassword
+  sudoPassword = lab.sudoPassword
   ws = new Workspace(lab, 'prompts')
   await ws.releasesOf(VERSION)
   key = path.join(ws.dir, 'protected_ed25519')

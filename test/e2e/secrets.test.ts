@@ -114,12 +114,12 @@ const H = (i: number): LabHost => L.hosts[i - 1]!
 
 beforeAll(async () => {
   L = await lab(5, 17, 'secrets')
-  becomePassword = (L as any).sudoPassword
+  becomePassword = L.sudoPassword
   ws = new Workspace(L, 'secrets')
   tmp = path.join(ws.dir, 'tmp')
   fs.mkdirSync(tmp)
   await ws.releasesOf('1.4.0', '1.5.0')
-  watcher = watchProcesses(new Set(L.hosts.map((h) => mntNs((h as any).holderPid)!).filter(Boolean)))
+  watcher = watchProcesses(new Set(L.hosts.map((h) => mntNs(h.holderPid)!).filter(Boolean)))
 })
 
 afterAll(async () => {
@@ -324,7 +324,7 @@ describe('secrets never leave the values file on the target host', () => {
 
   it('on the hosts the secrets live only in the values file, 0600 in a 0700 directory', async () => {
     // Everything a lab host ever wrote is in the upper layers of its overlays: search them all.
-    const written = (h: LabHost) => path.join(LAB_ROOT, (L as any).name, 'hosts', h.name)
+    const written = (h: LabHost) => path.join(LAB_ROOT, L.name, 'hosts', h.name)
     for (const [h, name] of [
       [H(1), 'sec-root'],
       [H(4), 'sec-echo'],

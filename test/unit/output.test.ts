@@ -42,7 +42,7 @@ describe('LineSplitter', () => {
     let held = 0
     for (let i = 0; i < 800; i++) {
       s.push(chunk) // 50 MiB, no newline
-      held = Math.max(held, (s as any).rest.length)
+      held = Math.max(held, s['rest'].length)
     }
     expect(held).toBe(MAX_LINE)
     expect(lines).toEqual([])

@@ -25,6 +25,8 @@ const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
   releaseFiles: new Map(),
   lock: null,
   k3sUninstall: null,
+  installerRunning: null,
+  unsafe: null,
   ...over,
 })
 

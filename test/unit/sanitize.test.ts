@@ -99,7 +99,7 @@ describe('host text in rendered output', () => {
     expect(out).not.toMatch(ACTIVE)
     expect(out.split('\n')).toHaveLength(2)
     expect(out).toContain('installer said no')
-    const h = historyTable([{time: '2026-01-01T00:00:00Z', gateway: 'gw-1', operator: `${ESC}[8mhidden`, command: 'deploy', action: 'install', fromVersion: null, toVersion: '1.5.0', result: 'failed', error: hostile} as any])
+    const h = historyTable([{time: '2026-01-01T00:00:00Z', gateway: 'gw-1', host: 'h', operator: `${ESC}[8mhidden`, command: 'deploy', action: 'install', fromVersion: null, toVersion: '1.5.0', valuesSha256: null, result: 'failed', error: hostile}])
     expect(h).not.toMatch(ACTIVE)
     expect(table(['A'], [[`\u009b2Jx`]])).toBe('A\nx')
   })
@@ -117,11 +117,12 @@ describe('host text in rendered output', () => {
           versionNote: null,
           kubectl: true,
           podsText: ['NAMESPACE  NAME', `apheris    ${ESC}[2J${ESC}[31magent-pod${ESC}[0m`],
+          pods: [],
           podsError: null,
           computations: [],
           computationsError: null,
         },
-      } as any,
+      },
     ])
     expect(out).not.toMatch(ACTIVE)
     expect(out).toContain('apheris    agent-pod')

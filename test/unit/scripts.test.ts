@@ -149,7 +149,8 @@ describe('hostile paths stay data in every script', () => {
     const out = run(lockAndProbeScript({remoteDir, gateway: 'gw', releaseVersions: ['1.5.0'], owner, ttlSeconds: 120, loginUser: 'root'}))
     expect(out).toContain('gw.lock_result=acquired')
     expect(fs.existsSync(`${remoteDir}/state/lock`)).toBe(true)
-    run(installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 5, commit: []}))
+    // The release folder under the hostile path does not exist: the installer script looks for it there and says so.
+    expect(run(installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 5, commit: [], nonce: 'n0nce'}))).toContain('gw.installer=missing release directory')
     run(record({remoteDir, gateway: 'gw', record: null, history: []}))
     run(stopInstallerScript(remoteDir, 'gw'))
     run(forgetScript(remoteDir, 'gw'))
