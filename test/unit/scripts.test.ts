@@ -150,7 +150,7 @@ describe('hostile paths stay data in every script', () => {
     expect(out).toContain('gw.lock_result=acquired')
     expect(fs.existsSync(`${remoteDir}/state/lock`)).toBe(true)
     // The release folder under the hostile path does not exist: the installer script looks for it there and says so.
-    expect(run(installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 5, commit: [], nonce: 'n0nce'}))).toContain('gw.installer=missing release directory')
+    expect(run(installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 5, commit: []}))).toContain('gw.installer=missing release directory')
     run(record({remoteDir, gateway: 'gw', record: null, history: []}))
     run(stopInstallerScript(remoteDir, 'gw'))
     run(forgetScript(remoteDir, 'gw'))
