@@ -5,6 +5,7 @@ import { appendFile, mkdir, open } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { InputError } from '../errors.js'
+import { wildcardMatch } from '../util/glob.js'
 
 /** One host pattern of a known_hosts line: a (possibly negated) wildcard pattern or a hashed host name. */
 export type KnownHostPattern =
@@ -123,31 +124,6 @@ function parsePatterns(hosts: string): KnownHostPattern[] | undefined {
 export function knownHostsName(host: string, port: number): string {
   const h = host.toLowerCase()
   return port === 22 ? h : `[${h}]:${port}`
-}
-
-/** OpenSSH pattern match: `*` any run, `?` one character, whole string; callers lower-case both sides. */
-export function wildcardMatch(s: string, pattern: string): boolean {
-  let si = 0
-  let pi = 0
-  let starP = -1
-  let starS = 0
-  while (si < s.length) {
-    const pc = pattern[pi]
-    if (pc === '*') {
-      starP = pi++
-      starS = si
-    } else if (pc !== undefined && (pc === '?' || pc === s[si])) {
-      pi++
-      si++
-    } else if (starP >= 0) {
-      pi = starP + 1
-      si = ++starS
-    } else {
-      return false
-    }
-  }
-  while (pattern[pi] === '*') pi++
-  return pi === pattern.length
 }
 
 /** Whether the entry's host field names this host/port: any positive pattern matches and no negated one does. */

@@ -3,7 +3,7 @@ import { readdir, readFile, stat } from 'node:fs/promises'
 import { homedir, userInfo } from 'node:os'
 import { isAbsolute, join } from 'node:path'
 import { InputError } from '../errors.js'
-import { wildcardMatch } from './knownhosts.js'
+import { hasWildcard, wildcardMatch } from '../util/glob.js'
 
 /** The block a directive sits in: a `Host` pattern list, or a `Match` block (never evaluated, so never applies). */
 export type SshConfigCondition = { kind: 'host'; patterns: string[] } | { kind: 'match' }
@@ -244,7 +244,7 @@ async function glob(abs: string): Promise<string[]> {
   for (const part of parts) {
     const next: string[] = []
     for (const base of paths) {
-      if (!/[*?]/.test(part)) {
+      if (!hasWildcard(part)) {
         next.push(join(base, part))
         continue
       }
