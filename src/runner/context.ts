@@ -11,6 +11,7 @@ import {machineIdentity} from '../steps/lock.js'
 import {SilentReporter, type Reporter} from '../render/progress.js'
 import {Credentials, Prompter} from '../prompt.js'
 import type {Inventory} from '../types.js'
+import {localUserName} from '../util/local.js'
 import {Redactor} from './redact.js'
 import {RunLog} from './runlog.js'
 
@@ -123,12 +124,7 @@ export class RunContext {
       },
     }
     this.bastions = new BastionPool(this.connectOptions)
-    let user = 'unknown'
-    try {
-      user = os.userInfo().username
-    } catch {
-      // no passwd entry (containers): keep "unknown"
-    }
+    const user = localUserName()
     this.lockOwner = {
       owner: `${user}@${os.hostname()}`,
       pid: process.pid,

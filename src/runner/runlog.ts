@@ -1,16 +1,16 @@
 // The run folder: one log per host (secrets redacted) and the results, under ~/.gwfleet/runs.
 import {createWriteStream, mkdirSync} from 'node:fs'
 import {writeFile} from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 import type {Writable} from 'node:stream'
 
 import {formatBytes} from '../ssh/output.js'
+import {homeDir} from '../util/local.js'
 import type {Redactor} from './redact.js'
 
 /** The directory gwfleet keeps its run folders in ($GWFLEET_HOME or ~/.gwfleet). */
 export function gwfleetHome(): string {
-  return process.env.GWFLEET_HOME || path.join(os.homedir(), '.gwfleet')
+  return process.env.GWFLEET_HOME || path.join(homeDir(), '.gwfleet')
 }
 
 function stamp(d = new Date()): string {

@@ -2,10 +2,10 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { appendFile, mkdir, open } from 'node:fs/promises'
-import { homedir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname } from 'node:path'
 import { InputError } from '../errors.js'
 import { wildcardMatch } from '../util/glob.js'
+import { expandHome } from '../util/local.js'
 
 /** One host pattern of a known_hosts line: a (possibly negated) wildcard pattern or a hashed host name. */
 export type KnownHostPattern =
@@ -227,10 +227,6 @@ function algorithmsForKeyType(type: string): string[] {
 export function preferredHostKeyAlgorithms(knownTypes: string[]): string[] {
   const first = SSH2_HOST_KEY_ALGORITHMS.filter((a) => knownTypes.some((t) => algorithmsForKeyType(t).includes(a)))
   return [...first, ...SSH2_HOST_KEY_ALGORITHMS.filter((a) => !first.includes(a))]
-}
-
-function expandHome(file: string): string {
-  return file === '~' || file.startsWith('~/') ? join(homedir(), file.slice(1)) : file
 }
 
 /** Read and parse known_hosts files in order; a missing file counts as empty. */
