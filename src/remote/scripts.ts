@@ -1,5 +1,6 @@
 // Remote shell scripts, built by pure functions. Every value that reaches a script goes through
 // shq() here and nowhere else; secrets never do (they travel as file contents or on stdin).
+import {imageTagVersion} from '../release/version.js'
 import {shq} from '../ssh/quote.js'
 import {ancestors, dirOf, layout, type RemoteLayout} from './layout.js'
 import {lockBody, type LockOwner} from './lock-scripts.js'
@@ -407,10 +408,8 @@ export function parseProbe(stdout: string, at?: RemoteLayout): HostFacts {
     const rc = Number(one('kubectl_rc') ?? '1')
     const out = (one('kubectl_out') ?? '').trim()
     if (rc === 0) {
-      const m = /:(\d+\.\d+\.\d+[^\s:@]*)\s*$/.exec(out)
-      if (m) version = m[1]
-      else if (out === '') versionNote = 'no agent deployment in namespace apheris'
-      else versionNote = `unreadable agent image "${out.slice(0, 80)}"`
+      version = imageTagVersion(out)
+      if (version === null) versionNote = out === '' ? 'no agent deployment in namespace apheris' : `unreadable agent image "${out.slice(0, 80)}"`
     } else if (/refused|Unable to connect|couldn't get current server|was refused/i.test(out)) {
       versionNote = 'the cluster does not answer (kubectl could not reach the API server)'
     } else if (/index out of range|not found|No resources/i.test(out)) {
