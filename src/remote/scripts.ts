@@ -2,6 +2,7 @@
 // shq() here and nowhere else; secrets never do (they travel as file contents or on stdin).
 import {imageTagVersion} from '../release/version.js'
 import {shq} from '../ssh/quote.js'
+import {agentVersionQuery, KUBECTL_PICK} from './cluster.js'
 import {ancestors, dirOf, layout, type RemoteLayout} from './layout.js'
 import {lockBody, type LockOwner} from './lock-scripts.js'
 
@@ -13,26 +14,12 @@ export const PRELUDE = [
   'if [ -z "${KUBECONFIG:-}" ] && [ -r /etc/rancher/k3s/k3s.yaml ]; then KUBECONFIG=/etc/rancher/k3s/k3s.yaml; export KUBECONFIG; fi',
 ].join('\n')
 
-/** The vendor's query for the installed agent image (SPEC section 1). */
-export const AGENT_VERSION_TEMPLATE =
-  '{{if and (index .items 0).spec.template.spec.containers (index (index .items 0).spec.template.spec.containers 0).image }}{{ (index (index .items 0).spec.template.spec.containers 0).image }}{{ "\\n" }}{{end}}'
-
-/** Sets $K to `kubectl`, else `k3s kubectl`, else empty (unquoted on purpose: it may be two words). */
-export const KUBECTL_PICK = [
-  'if command -v kubectl >/dev/null 2>&1; then K=kubectl',
-  'elif command -v k3s >/dev/null 2>&1; then K="k3s kubectl"',
-  'else K=""; fi',
-].join('\n')
-
-/** Lines that print the installed agent image (or why not) as key=value lines; only the first
- * line of kubectl's answer carries the key, which is all the parser reads. */
+// Lines that print the installed agent image (or why not) as key=value lines.
 function versionQuery(): string {
   return [
     KUBECTL_PICK,
     'if [ -z "$K" ]; then echo "gw.kubectl=missing"; else',
-    `  out=$($K get deploy -n apheris -l apheris-component=agent -o go-template=${shq(AGENT_VERSION_TEMPLATE)} 2>&1); rc=$?`,
-    '  echo "gw.kubectl_rc=$rc"',
-    '  printf "gw.kubectl_out=%s\\n" "$out"',
+    agentVersionQuery(),
     // GWV: an agent answered (what the rest of a script may branch on).
     '  if [ "$rc" = 0 ] && [ -n "$out" ]; then GWV=1; fi',
     'fi',
