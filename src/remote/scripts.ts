@@ -4,7 +4,8 @@ import {imageTagVersion} from '../release/version.js'
 import {shq} from '../ssh/quote.js'
 import {agentVersionQuery, KUBECTL_PICK} from './cluster.js'
 import {ancestors, dirOf, layout, type RemoteLayout} from './layout.js'
-import {lockBody, type LockOwner} from './lock-scripts.js'
+import {lockBody} from './lock-scripts.js'
+import type {DeployRecord, HistoryEntry, HostFacts, LockOwner} from '../types.js'
 
 export {baseOf, dirOf, layout, type RemoteLayout} from './layout.js'
 
@@ -297,30 +298,6 @@ export function stopInstallerScript(remoteDir: string, gateway: string): string 
   ].join('\n')
 }
 
-/** What gwfleet records on the host after a change. */
-export interface DeployRecord {
-  gateway: string
-  version: string
-  valuesSha256: string
-  deployedAt: string
-  operator: string
-  command: string
-}
-
-/** One line of the host's history. */
-export interface HistoryEntry {
-  time: string
-  gateway: string
-  operator: string
-  command: string
-  action: string
-  fromVersion: string | null
-  toVersion: string | null
-  valuesSha256: string | null
-  result: 'ok' | 'failed'
-  error?: string
-}
-
 /** The line recordScript prints once the record is in place. */
 export const RECORDED = 'gw.recorded=1'
 
@@ -361,26 +338,6 @@ export function parseKv(stdout: string): Map<string, string[]> {
     else m.set(k, [v])
   }
   return m
-}
-
-/** Host facts read by the probe. */
-export interface HostFacts {
-  uid: number | null
-  /** Installed agent version, or null when none is installed. */
-  version: string | null
-  /** Why no version: kubectl missing, cluster not answering, no agent deployment, unreadable image. */
-  versionNote: string | null
-  record: DeployRecord | null
-  valuesSha256: string | null
-  /** version -> relative path -> sha256 of files already in the release directory. */
-  releaseFiles: Map<string, Map<string, string>>
-  lock: {holder: string; ageSeconds: number} | null
-  /** Path of k3s-uninstall.sh when k3s is on the host. */
-  k3sUninstall: string | null
-  /** PID of an installer an earlier run started that is still running. */
-  installerRunning: number | null
-  /** Why remoteDir is not safe for root to use (then nothing under it was read), else null. */
-  unsafe: string | null
 }
 
 /** Turn probe output into facts; `at` says where values and releases live, to sort the hashes. */
