@@ -5,13 +5,8 @@ import path from 'node:path'
 import type {Writable} from 'node:stream'
 
 import {formatBytes} from '../ssh/output.js'
-import {homeDir} from '../util/local.js'
+import {gwfleetHome} from '../util/local.js'
 import type {Redactor} from './redact.js'
-
-/** The directory gwfleet keeps its run folders in ($GWFLEET_HOME or ~/.gwfleet). */
-export function gwfleetHome(): string {
-  return process.env.GWFLEET_HOME || path.join(homeDir(), '.gwfleet')
-}
 
 function stamp(d = new Date()): string {
   return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')

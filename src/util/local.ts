@@ -7,6 +7,11 @@ export function homeDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.HOME || os.homedir()
 }
 
+/** The directory gwfleet keeps its run folders and cache in ($GWFLEET_HOME or ~/.gwfleet). */
+export function gwfleetHome(env: NodeJS.ProcessEnv = process.env): string {
+  return env.GWFLEET_HOME || path.join(homeDir(env), '.gwfleet')
+}
+
 /** Expands a leading `~` or `~/` to `home`; anything else (including `~user`) comes back unchanged. */
 export function expandHome(p: string, home: string = homeDir()): string {
   if (p === '~') return home

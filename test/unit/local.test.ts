@@ -1,6 +1,6 @@
 import os from 'node:os'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { expandHome, homeDir, localUserName } from '../../src/util/local.js'
+import { expandHome, gwfleetHome, homeDir, localUserName } from '../../src/util/local.js'
 
 describe('workstation helpers', () => {
   afterEach(() => {
@@ -33,5 +33,12 @@ describe('workstation helpers', () => {
     expect(localUserName({ LOGNAME: 'bob' })).toBe('bob')
     expect(localUserName({ USER: '' })).toBe('unknown')
     expect(localUserName({})).toBe('unknown')
+  })
+})
+
+describe('gwfleetHome', () => {
+  it('is $GWFLEET_HOME when set, else ~/.gwfleet', () => {
+    expect(gwfleetHome({ GWFLEET_HOME: '/srv/gw', HOME: '/home/op' })).toBe('/srv/gw')
+    expect(gwfleetHome({ HOME: '/home/op' })).toBe('/home/op/.gwfleet')
   })
 })
