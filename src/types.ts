@@ -1,4 +1,5 @@
 // Data shapes shared across the pipeline: inventory -> facts -> plan -> run -> results.
+// Only types live here, so every layer may import it without pulling in behaviour.
 
 /** One gateway as the inventory resolves it (defaults merged, paths absolute). */
 export interface Gateway {
@@ -61,4 +62,65 @@ export interface ReleaseFile {
 export interface ReleaseContent {
   version: string
   files: ReleaseFile[]        // includes 'deploy_gateway'
+}
+
+/** A gateway with its rendered values, ready to work on. */
+export interface Job {
+  gw: Gateway
+  values: RenderedValues
+}
+
+/** Lock owner data written into the lock file. */
+export interface LockOwner {
+  owner: string
+  pid: number
+  command: string
+  started: string
+  token: string
+  /** The workstation's identity (a hash of its machine id or boot id); absent in older locks. */
+  machine?: string
+}
+
+/** Host facts read by the probe. */
+export interface HostFacts {
+  uid: number | null
+  /** Installed agent version, or null when none is installed. */
+  version: string | null
+  /** Why no version: kubectl missing, cluster not answering, no agent deployment, unreadable image. */
+  versionNote: string | null
+  record: DeployRecord | null
+  valuesSha256: string | null
+  /** version -> relative path -> sha256 of files already in the release directory. */
+  releaseFiles: Map<string, Map<string, string>>
+  lock: {holder: string; ageSeconds: number} | null
+  /** Path of k3s-uninstall.sh when k3s is on the host. */
+  k3sUninstall: string | null
+  /** PID of an installer an earlier run started that is still running. */
+  installerRunning: number | null
+  /** Why remoteDir is not safe for root to use (then nothing under it was read), else null. */
+  unsafe: string | null
+}
+
+/** What gwfleet records on the host after a change. */
+export interface DeployRecord {
+  gateway: string
+  version: string
+  valuesSha256: string
+  deployedAt: string
+  operator: string
+  command: string
+}
+
+/** One line of the host's history. */
+export interface HistoryEntry {
+  time: string
+  gateway: string
+  operator: string
+  command: string
+  action: string
+  fromVersion: string | null
+  toVersion: string | null
+  valuesSha256: string | null
+  result: 'ok' | 'failed'
+  error?: string
 }

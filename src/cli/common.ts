@@ -6,9 +6,8 @@ import {ValuesCache} from '../inventory/values-cache.js'
 import {makeReporter} from '../render/progress.js'
 import {displayText, jsonForTerminal} from '../render/sanitize.js'
 import {RunContext, type RunOptions} from '../runner/context.js'
-import type {Job} from '../runner/fleet.js'
 import {prepareCredentials} from '../runner/session.js'
-import type {Gateway, Inventory} from '../types.js'
+import type {Gateway, Inventory, Job} from '../types.js'
 
 /** SPEC section 4's exit codes, in one place. */
 export const EXIT = {ok: 0, problems: 1, badInput: 2, interrupted: 130} as const

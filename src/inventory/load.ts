@@ -5,6 +5,7 @@ import path from 'node:path'
 import { isMap } from 'yaml'
 import { z } from 'zod'
 import { InputError } from '../errors.js'
+import { parseVersion } from '../release/version.js'
 import { jumpProblem, parseJump } from '../ssh/jump.js'
 import type { Gateway, Inventory } from '../types.js'
 import { INVENTORY_LIMIT, SECRET_FILE_LIMIT, VALUES_LIMIT, inputFileProblem, readInputFile } from './input-file.js'
@@ -28,8 +29,6 @@ export const DEFAULT_REMOTE_DIR = '/opt/gwfleet'
 
 /** Gateway names become file names: this keeps them safe. */
 export const GATEWAY_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
-
-const SEMVER_RE = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/
 
 /** Checks a host name (or address); returns why it is unusable, or undefined when fine. */
 export function hostProblem(host: string): string | undefined {
@@ -57,7 +56,7 @@ function refineWith(problem: (s: string) => string | undefined) {
 
 const semverSchema = z
   .string()
-  .regex(SEMVER_RE, 'expected a version X.Y.Z (digits only, no pre-release or build suffix)')
+  .refine((s) => parseVersion(s) !== null, 'expected a version X.Y.Z (digits only, no pre-release or build suffix)')
 
 const localPath = z.string().min(1, 'path is empty').refine((s) => !s.includes('\0'), 'path must not contain NUL')
 

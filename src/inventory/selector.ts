@@ -3,6 +3,7 @@
 
 import { InputError } from '../errors.js'
 import type { Gateway } from '../types.js'
+import { hasWildcard, wildcardMatch } from '../util/glob.js'
 import { closest } from './yaml-util.js'
 
 const WHERE = { file: '--limit' }
@@ -17,16 +18,6 @@ interface Term {
   plainName?: string
 }
 
-function globToRegExp(glob: string): RegExp {
-  let re = '^'
-  for (const ch of glob) {
-    if (ch === '*') re += '.*'
-    else if (ch === '?') re += '.'
-    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&')
-  }
-  return new RegExp(re + '$')
-}
-
 function parseTerm(raw: string): Term {
   const term = raw.trim()
   const exclude = term.startsWith('!')
@@ -37,12 +28,10 @@ function parseTerm(raw: string): Term {
     const key = body.slice(0, eq).trim()
     const value = body.slice(eq + 1).trim()
     if (key === '' || value === '') throw new InputError(`malformed label term "${term}": expected name=value`, WHERE)
-    const re = globToRegExp(value)
-    return { exclude, text: term, match: (gw) => gw.labels[key] !== undefined && re.test(gw.labels[key]) }
+    return { exclude, text: term, match: (gw) => gw.labels[key] !== undefined && wildcardMatch(gw.labels[key], value) }
   }
-  if (/[*?]/.test(body)) {
-    const re = globToRegExp(body)
-    return { exclude, text: term, match: (gw) => re.test(gw.name) }
+  if (hasWildcard(body)) {
+    return { exclude, text: term, match: (gw) => wildcardMatch(gw.name, body) }
   }
   return { exclude, text: term, match: (gw) => gw.name === body, plainName: body }
 }

@@ -9,7 +9,7 @@ import {createRequire} from 'node:module'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {gwfleetHome} from '../runner/runlog.js'
+import {gwfleetHome} from '../util/local.js'
 
 /** Bump when rendering or checking values changes (test/unit/inventory-values.test.ts pins it). */
 export const VALUES_RENDER_FORMAT = 'gwfleet-values-1'

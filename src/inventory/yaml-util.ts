@@ -1,7 +1,6 @@
 // Shared helpers for the inventory and values loaders: YAML parsing with
 // positions, locating dotted keys, duplicate-key checks, path expansion.
 
-import os from 'node:os'
 import path from 'node:path'
 import {
   LineCounter,
@@ -16,6 +15,7 @@ import {
   type YAMLMap,
 } from 'yaml'
 import { InputError } from '../errors.js'
+import { expandHome, homeDir } from '../util/local.js'
 
 /** A parsed YAML file together with what is needed to turn offsets into line numbers. */
 export interface ParsedYaml {
@@ -218,16 +218,9 @@ export function checkDuplicateKeys(
   walk(p.doc.contents, [])
 }
 
-/** Expands a leading `~` or `~/` to the home directory; other strings unchanged. */
-export function expandHome(p: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (p !== '~' && !p.startsWith('~/')) return p
-  const home = env.HOME || os.homedir()
-  return p === '~' ? home : path.join(home, p.slice(2))
-}
-
 /** Resolves a workstation path: `~` expanded, relative paths taken from `baseDir`. */
 export function resolvePath(p: string, baseDir: string, env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(baseDir, expandHome(p, env))
+  return path.resolve(baseDir, expandHome(p, homeDir(env)))
 }
 
 /** Edit distance between two strings, for "did you mean" hints. */

@@ -1,7 +1,6 @@
 // What to do on one gateway, decided from the inventory, the host's facts and the releases: pure data.
 import {planHops} from '../release/policy.js'
-import type {HostFacts} from '../remote/scripts.js'
-import type {Gateway} from '../types.js'
+import type {Gateway, HostFacts} from '../types.js'
 
 /** The actions of SPEC section 4. */
 export type Action = 'install' | 'reconfigure' | 'upgrade' | 'uninstall' | 'none'

@@ -5,8 +5,8 @@ import {HostStepError, UnreachableError} from '../errors.js'
 import {INSTALLER_DEFAULT_DATASETS, preflightScript, type PreflightScriptOptions} from '../remote/ops-scripts.js'
 import {parseKv} from '../remote/scripts.js'
 import type {RunContext} from '../runner/context.js'
-import type {Job} from '../runner/fleet.js'
 import type {HostSession} from '../runner/session.js'
+import type {Job} from '../types.js'
 
 /** The probe's script builder (it lives with the other remote scripts), re-exported for callers of preflight. */
 export {preflightScript, type PreflightScriptOptions}

@@ -13,9 +13,14 @@ export interface Series {
   minor: number
 }
 
-const STRICT = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/
+// The one semver core: three numbers without leading zeros.
+const CORE = '(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)'
+const STRICT = new RegExp(`^${CORE}$`)
 // Same shape but with any pre-release/build suffix, only to word refusals better.
-const SEMVER_WITH_SUFFIX = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)[-+]/
+const SEMVER_WITH_SUFFIX = new RegExp(`^${CORE}[-+]`)
+// The tag of an image reference as the cluster reports it (`repo/agent:1.5.0`); suffixes are kept so
+// policy can refuse them by name.
+const IMAGE_TAG = /:(\d+\.\d+\.\d+[^\s:@]*)\s*$/
 
 /** Parses strict `X.Y.Z` (no leading zeros, no pre-release or build); anything else is null. */
 export function parseVersion(s: string): Version | null {
@@ -25,6 +30,11 @@ export function parseVersion(s: string): Version | null {
   const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])]
   if (![major, minor, patch].every(Number.isSafeInteger)) return null
   return { major, minor, patch }
+}
+
+/** The version-like tag of an image reference (`quay.io/x/agent:1.5.0` -> `1.5.0`), or null when it has none. */
+export function imageTagVersion(image: string): string | null {
+  return IMAGE_TAG.exec(image)?.[1] ?? null
 }
 
 /** True when `s` looks like semver with a pre-release or build suffix (e.g. `1.5.0-rc1`). */

@@ -20,17 +20,7 @@
 //   keeps it as before.
 import {shq} from '../ssh/quote.js'
 import {layout} from './layout.js'
-
-/** Lock owner data written into the lock file. */
-export interface LockOwner {
-  owner: string
-  pid: number
-  command: string
-  started: string
-  token: string
-  /** The workstation's identity (a hash of its machine id or boot id); absent in older locks. */
-  machine?: string
-}
+import type {LockOwner} from '../types.js'
 
 /** Seconds a run waits for another run's lock step on the same host before giving up. */
 const GUARD_WAIT_SECONDS = 10

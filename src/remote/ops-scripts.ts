@@ -2,15 +2,11 @@
 // scripts.ts: every value reaches the shell through shq(); results come back as `gw.key=value`
 // lines for parseKv(). They read and never change anything on the host.
 import {shq} from '../ssh/quote.js'
-import {AGENT_VERSION_TEMPLATE, KUBECTL_PICK, PRELUDE as OPS_PRELUDE} from './scripts.js'
-
-export {KUBECTL_PICK, OPS_PRELUDE}
+import {AGENT_SELECTOR, agentVersionQuery, KUBECTL_PICK} from './cluster.js'
+import {PRELUDE as OPS_PRELUDE} from './scripts.js'
 
 /** Where the vendor's installer puts its smoke-test datasets when the values name no folder. */
 export const INSTALLER_DEFAULT_DATASETS = '/home/datastore'
-
-/** The agent's pods, as the vendor guide selects them. */
-export const AGENT_SELECTOR = 'apheris-component=agent'
 
 /** Seconds between the keep-alive lines of `logs --follow` (how soon an abandoned follow is noticed). */
 export const FOLLOW_HEARTBEAT_SECONDS = 5
@@ -151,9 +147,7 @@ export function statusScript(): string {
     // No kubeconfig (OPS_PRELUDE sets k3s's when it exists): kubectl would only ask localhost:8080.
     'if [ -z "${KUBECONFIG:-}" ]; then echo gw.cluster=none; echo gw.end=1; exit 0; fi',
     // The same keys as the probe's version query, so parseProbe() reads them.
-    `out=$($K get deploy -n apheris -l ${shq(AGENT_SELECTOR)} -o go-template=${shq(AGENT_VERSION_TEMPLATE)} 2>&1); rc=$?`,
-    'echo "gw.kubectl_rc=$rc"',
-    'printf "gw.kubectl_out=%s\\n" "$(printf %s "$out" | head -c 600 | tr "\\n\\r" "  ")"',
+    agentVersionQuery(),
     'out=$($K get pod --all-namespaces 2>&1); rc=$?',
     'printf "%s\\n" "$out" | sed "s/^/gw.pods=/"',
     'echo "gw.pods_rc=$rc"',

@@ -1,8 +1,11 @@
 // Remote shell scripts, built by pure functions. Every value that reaches a script goes through
 // shq() here and nowhere else; secrets never do (they travel as file contents or on stdin).
+import {imageTagVersion} from '../release/version.js'
 import {shq} from '../ssh/quote.js'
+import {agentVersionQuery, KUBECTL_PICK} from './cluster.js'
 import {ancestors, dirOf, layout, type RemoteLayout} from './layout.js'
-import {lockBody, type LockOwner} from './lock-scripts.js'
+import {lockBody} from './lock-scripts.js'
+import type {DeployRecord, HistoryEntry, HostFacts, LockOwner} from '../types.js'
 
 export {baseOf, dirOf, layout, type RemoteLayout} from './layout.js'
 
@@ -12,26 +15,12 @@ export const PRELUDE = [
   'if [ -z "${KUBECONFIG:-}" ] && [ -r /etc/rancher/k3s/k3s.yaml ]; then KUBECONFIG=/etc/rancher/k3s/k3s.yaml; export KUBECONFIG; fi',
 ].join('\n')
 
-/** The vendor's query for the installed agent image (SPEC section 1). */
-export const AGENT_VERSION_TEMPLATE =
-  '{{if and (index .items 0).spec.template.spec.containers (index (index .items 0).spec.template.spec.containers 0).image }}{{ (index (index .items 0).spec.template.spec.containers 0).image }}{{ "\\n" }}{{end}}'
-
-/** Sets $K to `kubectl`, else `k3s kubectl`, else empty (unquoted on purpose: it may be two words). */
-export const KUBECTL_PICK = [
-  'if command -v kubectl >/dev/null 2>&1; then K=kubectl',
-  'elif command -v k3s >/dev/null 2>&1; then K="k3s kubectl"',
-  'else K=""; fi',
-].join('\n')
-
-/** Lines that print the installed agent image (or why not) as key=value lines; only the first
- * line of kubectl's answer carries the key, which is all the parser reads. */
+// Lines that print the installed agent image (or why not) as key=value lines.
 function versionQuery(): string {
   return [
     KUBECTL_PICK,
     'if [ -z "$K" ]; then echo "gw.kubectl=missing"; else',
-    `  out=$($K get deploy -n apheris -l apheris-component=agent -o go-template=${shq(AGENT_VERSION_TEMPLATE)} 2>&1); rc=$?`,
-    '  echo "gw.kubectl_rc=$rc"',
-    '  printf "gw.kubectl_out=%s\\n" "$out"',
+    agentVersionQuery(),
     // GWV: an agent answered (what the rest of a script may branch on).
     '  if [ "$rc" = 0 ] && [ -n "$out" ]; then GWV=1; fi',
     'fi',
@@ -285,30 +274,6 @@ export function stopInstallerScript(remoteDir: string, gateway: string): string 
   ].join('\n')
 }
 
-/** What gwfleet records on the host after a change. */
-export interface DeployRecord {
-  gateway: string
-  version: string
-  valuesSha256: string
-  deployedAt: string
-  operator: string
-  command: string
-}
-
-/** One line of the host's history. */
-export interface HistoryEntry {
-  time: string
-  gateway: string
-  operator: string
-  command: string
-  action: string
-  fromVersion: string | null
-  toVersion: string | null
-  valuesSha256: string | null
-  result: 'ok' | 'failed'
-  error?: string
-}
-
 /** The line recordScript prints once the record is in place. */
 export const RECORDED = 'gw.recorded=1'
 
@@ -350,26 +315,6 @@ export function parseKv(stdout: string): Map<string, string[]> {
   return m
 }
 
-/** Host facts read by the probe. */
-export interface HostFacts {
-  uid: number | null
-  /** Installed agent version, or null when none is installed. */
-  version: string | null
-  /** Why no version: kubectl missing, cluster not answering, no agent deployment, unreadable image. */
-  versionNote: string | null
-  record: DeployRecord | null
-  valuesSha256: string | null
-  /** version -> relative path -> sha256 of files already in the release directory. */
-  releaseFiles: Map<string, Map<string, string>>
-  lock: {holder: string; ageSeconds: number} | null
-  /** Path of k3s-uninstall.sh when k3s is on the host. */
-  k3sUninstall: string | null
-  /** PID of an installer an earlier run started that is still running. */
-  installerRunning: number | null
-  /** Why remoteDir is not safe for root to use (then nothing under it was read), else null. */
-  unsafe: string | null
-}
-
 /** Turn probe output into facts; `at` says where values and releases live, to sort the hashes. */
 export function parseProbe(stdout: string, at?: RemoteLayout): HostFacts {
   const kv = parseKv(stdout)
@@ -382,10 +327,8 @@ export function parseProbe(stdout: string, at?: RemoteLayout): HostFacts {
     const rc = Number(one('kubectl_rc') ?? '1')
     const out = (one('kubectl_out') ?? '').trim()
     if (rc === 0) {
-      const m = /:(\d+\.\d+\.\d+[^\s:@]*)\s*$/.exec(out)
-      if (m) version = m[1]
-      else if (out === '') versionNote = 'no agent deployment in namespace apheris'
-      else versionNote = `unreadable agent image "${out.slice(0, 80)}"`
+      version = imageTagVersion(out)
+      if (version === null) versionNote = out === '' ? 'no agent deployment in namespace apheris' : `unreadable agent image "${out.slice(0, 80)}"`
     } else if (/refused|Unable to connect|couldn't get current server|was refused/i.test(out)) {
       versionNote = 'the cluster does not answer (kubectl could not reach the API server)'
     } else if (/index out of range|not found|No resources/i.test(out)) {

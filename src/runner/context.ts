@@ -7,11 +7,11 @@ import {randomBytes} from 'node:crypto'
 import {BastionPool, type ConnectOptions} from '../ssh/connection.js'
 import {HandshakeGate, handshakeLimit} from '../ssh/pacing.js'
 import {loadUserSshConfig, type SshConfig} from '../ssh/sshconfig.js'
-import type {LockOwner} from '../remote/lock-scripts.js'
 import {machineIdentity} from '../steps/lock.js'
 import {SilentReporter, type Reporter} from '../render/progress.js'
 import {Credentials, Prompter} from '../prompt.js'
-import type {Inventory} from '../types.js'
+import type {Inventory, LockOwner} from '../types.js'
+import {localUserName} from '../util/local.js'
 import {Redactor} from './redact.js'
 import {RunLog} from './runlog.js'
 
@@ -125,12 +125,7 @@ export class RunContext {
       handshakes: new HandshakeGate({limit: handshakeLimit()}),
     }
     this.bastions = new BastionPool(this.connectOptions)
-    let user = 'unknown'
-    try {
-      user = os.userInfo().username
-    } catch {
-      // no passwd entry (containers): keep "unknown"
-    }
+    const user = localUserName()
     this.lockOwner = {
       owner: `${user}@${os.hostname()}`,
       pid: process.pid,

@@ -6,12 +6,12 @@ import {HostStepError, UnreachableError} from '../errors.js'
 import {planDeploy, planUninstall, planUpgrade, type HostPlan} from '../plan/plan.js'
 import {findRelease, readRelease} from '../release/releases.js'
 import {compareVersions} from '../release/version.js'
-import {forgetScript, RECORDED, recordScript, type DeployRecord, stopInstallerScript, uninstallScript, type HistoryEntry, type HostFacts} from '../remote/scripts.js'
+import {forgetScript, RECORDED, recordScript, stopInstallerScript, uninstallScript} from '../remote/scripts.js'
 import {failingChecks, preflightFromOutput, preflightHost} from '../preflight/checks.js'
 import {describeHolder, heartbeat, isDeadLocalHolder, LOCK_TTL_SECONDS, lockAndProbe, probe, readThenLockIfNotInstalled, unlock, type ProbeResult} from '../steps/lock.js'
 import {runInstaller} from '../steps/install.js'
 import {stageRelease, stageValues} from '../steps/upload.js'
-import type {Gateway, ReleaseRef, RenderedValues} from '../types.js'
+import type {DeployRecord, HistoryEntry, HostFacts, Job, ReleaseRef} from '../types.js'
 import type {RunContext} from './context.js'
 import {ownWords} from './redact.js'
 import type {HostResult} from './result.js'
@@ -26,12 +26,6 @@ export interface ChangeRequest {
   /** null: one batch of every host, each going on its own without waiting for the others. */
   batches: BatchSpec[] | null
   maxFail: number
-}
-
-/** A gateway with its rendered values, ready to work on. */
-export interface Job {
-  gw: Gateway
-  values: RenderedValues
 }
 
 /** A host after lock+probe+plan, waiting for its batch. */

@@ -7,11 +7,10 @@ import {UnreachableError} from '../errors.js'
 import {failingChecks, preflightHost, worstLevel, type CheckResult} from '../preflight/checks.js'
 import {statusScript} from '../remote/ops-scripts.js'
 import {lockClearScript, lockShowScript} from '../remote/lock-scripts.js'
-import {historyScript, parseKv, parseProbe, type HistoryEntry} from '../remote/scripts.js'
+import {historyScript, parseKv, parseProbe} from '../remote/scripts.js'
 import {describeHolder, LOCK_TTL_SECONDS} from '../steps/lock.js'
-import type {Gateway} from '../types.js'
+import type {Gateway, HistoryEntry, Job} from '../types.js'
 import type {RunContext} from './context.js'
-import type {Job} from './fleet.js'
 import {HostSession} from './session.js'
 
 /** One host's outcome of a read-only operation. */

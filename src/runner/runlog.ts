@@ -1,17 +1,12 @@
 // The run folder: one log per host (secrets redacted) and the results, under ~/.gwfleet/runs.
 import {createWriteStream, mkdirSync} from 'node:fs'
 import {writeFile} from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 import type {Writable} from 'node:stream'
 
 import {formatBytes} from '../ssh/output.js'
+import {gwfleetHome} from '../util/local.js'
 import type {Redactor} from './redact.js'
-
-/** The directory gwfleet keeps its run folders in ($GWFLEET_HOME or ~/.gwfleet). */
-export function gwfleetHome(): string {
-  return process.env.GWFLEET_HOME || path.join(os.homedir(), '.gwfleet')
-}
 
 function stamp(d = new Date()): string {
   return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')

@@ -1,7 +1,6 @@
 // The one seam to the network: an SSH connection to a host (through jump hosts when asked),
 // with strict host-key checking, exec with streamed output, root execution and SFTP uploads.
 import {readFileSync} from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import type {ClientChannel, SFTPWrapper} from 'ssh2'
 import ssh2 from 'ssh2'
@@ -12,6 +11,7 @@ import type {KnownHostEntry} from './knownhosts.js'
 import {BoundedBytes, formatBytes, LineSplitter, MAX_COLLECTED_STDOUT, MAX_KEPT_STDERR} from './output.js'
 import {HandshakeGate, pacedHandshake} from './pacing.js'
 import {shq} from './quote.js'
+import {homeDir} from '../util/local.js'
 
 const {Client, OpenSSHAgent, utils} = ssh2
 
@@ -220,7 +220,7 @@ function privateKeyOf(info: KeyFileInfo, ask: ConnectOptions['askPassphrase']): 
  */
 export async function authMethods(target: ConnectTarget, opts: ConnectOptions): Promise<unknown[]> {
   const explicit = target.identityFiles.length > 0
-  const files = explicit ? target.identityFiles : DEFAULT_IDENTITIES.map((n) => path.join(os.homedir(), '.ssh', n))
+  const files = explicit ? target.identityFiles : DEFAULT_IDENTITIES.map((n) => path.join(homeDir(), '.ssh', n))
   const agent = opts.agentSocket ?? process.env.SSH_AUTH_SOCK
   const held = agent ? await agentPublicKeys(agent) : []
   const viaAgent: Buffer[] = []

@@ -2,9 +2,10 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { appendFile, mkdir, open } from 'node:fs/promises'
-import { homedir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname } from 'node:path'
 import { InputError } from '../errors.js'
+import { wildcardMatch } from '../util/glob.js'
+import { expandHome } from '../util/local.js'
 
 /** One host pattern of a known_hosts line: a (possibly negated) wildcard pattern or a hashed host name. */
 export type KnownHostPattern =
@@ -125,31 +126,6 @@ export function knownHostsName(host: string, port: number): string {
   return port === 22 ? h : `[${h}]:${port}`
 }
 
-/** OpenSSH pattern match: `*` any run, `?` one character, whole string; callers lower-case both sides. */
-export function wildcardMatch(s: string, pattern: string): boolean {
-  let si = 0
-  let pi = 0
-  let starP = -1
-  let starS = 0
-  while (si < s.length) {
-    const pc = pattern[pi]
-    if (pc === '*') {
-      starP = pi++
-      starS = si
-    } else if (pc !== undefined && (pc === '?' || pc === s[si])) {
-      pi++
-      si++
-    } else if (starP >= 0) {
-      pi = starP + 1
-      si = ++starS
-    } else {
-      return false
-    }
-  }
-  while (pattern[pi] === '*') pi++
-  return pi === pattern.length
-}
-
 /** Whether the entry's host field names this host/port: any positive pattern matches and no negated one does. */
 export function entryMatchesHost(entry: KnownHostEntry, host: string, port: number): boolean {
   const name = knownHostsName(host, port)
@@ -251,10 +227,6 @@ function algorithmsForKeyType(type: string): string[] {
 export function preferredHostKeyAlgorithms(knownTypes: string[]): string[] {
   const first = SSH2_HOST_KEY_ALGORITHMS.filter((a) => knownTypes.some((t) => algorithmsForKeyType(t).includes(a)))
   return [...first, ...SSH2_HOST_KEY_ALGORITHMS.filter((a) => !first.includes(a))]
-}
-
-function expandHome(file: string): string {
-  return file === '~' || file.startsWith('~/') ? join(homedir(), file.slice(1)) : file
 }
 
 /** Read and parse known_hosts files in order; a missing file counts as empty. */

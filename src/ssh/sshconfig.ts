@@ -1,9 +1,9 @@
 // A small reader for the user's ~/.ssh/config: the few options gwfleet honours, with OpenSSH's precedence.
 import { readdir, readFile, stat } from 'node:fs/promises'
-import { homedir, userInfo } from 'node:os'
 import { isAbsolute, join } from 'node:path'
 import { InputError } from '../errors.js'
-import { wildcardMatch } from './knownhosts.js'
+import { hasWildcard, wildcardMatch } from '../util/glob.js'
+import { expandHome, homeDir, localUserName } from '../util/local.js'
 
 /** The block a directive sits in: a `Host` pattern list, or a `Match` block (never evaluated, so never applies). */
 export type SshConfigCondition = { kind: 'host'; patterns: string[] } | { kind: 'match' }
@@ -157,7 +157,7 @@ export function resolveSshConfig(cfg: SshConfig, host: string, env: SshConfigEnv
         break
     }
   }
-  const home = env.home ?? homedir()
+  const home = env.home ?? homeDir()
   const tokens = {
     h: out.hostName ?? host,
     n: host,
@@ -174,14 +174,6 @@ export function resolveSshConfig(cfg: SshConfig, host: string, env: SshConfigEnv
   return out
 }
 
-function localUserName(): string {
-  try {
-    return userInfo().username
-  } catch {
-    return process.env.USER ?? ''
-  }
-}
-
 function expandTokens(s: string, tokens: Record<string, string>, where: { file: string; line: number; key?: string }): string {
   return s.replace(/%(.?)/g, (_, t: string) => {
     if (t === '%') return '%'
@@ -192,15 +184,13 @@ function expandTokens(s: string, tokens: Record<string, string>, where: { file: 
 }
 
 function expandTilde(p: string, home: string, where: { file: string; line: number; key?: string }): string {
-  if (p === '~') return home
-  if (p.startsWith('~/')) return join(home, p.slice(2))
-  if (p.startsWith('~')) throw new InputError(`~user paths are not supported: ${JSON.stringify(p)}`, where)
-  return p
+  if (/^~[^/]/.test(p)) throw new InputError(`~user paths are not supported: ${JSON.stringify(p)}`, where)
+  return expandHome(p, home)
 }
 
 /** Read one ssh_config file and splice in its `Include`s (relative to ~/.ssh, `*`/`?` globs); missing = empty. */
 export async function loadSshConfigFile(file: string, env: SshConfigEnv = {}): Promise<SshConfig> {
-  const home = env.home ?? homedir()
+  const home = env.home ?? homeDir()
   const text = await readIfFile(file)
   if (text === undefined) return { directives: [] }
   return { directives: await expandIncludes(parseSshConfig(text, file).directives, home, 0) }
@@ -208,7 +198,7 @@ export async function loadSshConfigFile(file: string, env: SshConfigEnv = {}): P
 
 /** The user's ~/.ssh/config with Includes followed; empty when there is none. */
 export async function loadUserSshConfig(env: SshConfigEnv = {}): Promise<SshConfig> {
-  const home = env.home ?? homedir()
+  const home = env.home ?? homeDir()
   return loadSshConfigFile(join(home, '.ssh', 'config'), { ...env, home })
 }
 
@@ -244,7 +234,7 @@ async function glob(abs: string): Promise<string[]> {
   for (const part of parts) {
     const next: string[] = []
     for (const base of paths) {
-      if (!/[*?]/.test(part)) {
+      if (!hasWildcard(part)) {
         next.push(join(base, part))
         continue
       }

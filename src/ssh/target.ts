@@ -1,23 +1,15 @@
 // Where to connect for a gateway: the inventory's own settings first, then ~/.ssh/config, then defaults.
-import os from 'node:os'
 import path from 'node:path'
 
 import type {Gateway} from '../types.js'
 import type {ConnectTarget} from './connection.js'
+import {homeDir, localUserName} from '../util/local.js'
 import {parseJump} from './jump.js'
 import {resolveSshConfig, type SshConfig} from './sshconfig.js'
 
 /** The user's own known_hosts, always checked. */
 export function userKnownHosts(): string {
-  return path.join(os.homedir(), '.ssh', 'known_hosts')
-}
-
-function localUser(): string {
-  try {
-    return os.userInfo().username
-  } catch {
-    return process.env.USER ?? 'root'
-  }
+  return path.join(homeDir(), '.ssh', 'known_hosts')
 }
 
 /** Resolve a gateway's connection (jump chain included) against ~/.ssh/config. */
@@ -33,7 +25,7 @@ export function resolveTarget(gw: Gateway, cfg: SshConfig): ConnectTarget {
         return {
           host: hc.hostName ?? hop.host,
           port: hop.port ?? hc.port ?? 22,
-          user: hop.user ?? hc.user ?? localUser(),
+          user: hop.user ?? hc.user ?? localUserName(),
           identityFiles: hc.identityFiles.length > 0 ? hc.identityFiles : identityFiles,
           knownHostsFiles,
           recordKnownHostsFile,
@@ -44,7 +36,7 @@ export function resolveTarget(gw: Gateway, cfg: SshConfig): ConnectTarget {
   return {
     host: c.hostName ?? gw.host,
     port: gw.port ?? c.port ?? 22,
-    user: gw.user ?? c.user ?? localUser(),
+    user: gw.user ?? c.user ?? localUserName(),
     identityFiles,
     knownHostsFiles,
     recordKnownHostsFile,

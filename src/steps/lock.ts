@@ -3,21 +3,12 @@ import {createHmac} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 
 import {HostStepError} from '../errors.js'
-import {
-  layout,
-  lockAndProbeScript,
-  LOCKED_SECTION,
-  parseKv,
-  parseProbe,
-  probeScript,
-  readThenLockIfNotInstalledScript,
-  type HostFacts,
-  type LockOptions,
-} from '../remote/scripts.js'
-import {lockRefreshScript, unlockScript, type LockOwner} from '../remote/lock-scripts.js'
+import {layout, lockAndProbeScript, LOCKED_SECTION, parseKv, parseProbe, probeScript, readThenLockIfNotInstalledScript, type LockOptions} from '../remote/scripts.js'
+import {lockRefreshScript, unlockScript} from '../remote/lock-scripts.js'
 import {preflightBody, type PreflightScriptOptions} from '../remote/ops-scripts.js'
 import type {RunContext} from '../runner/context.js'
 import type {HostSession} from '../runner/session.js'
+import type {HostFacts, LockOwner} from '../types.js'
 
 const PREFLIGHT_PREFIX = 'gw.pf.'
 // A read that hangs (a cluster that never answers kubectl, a dead mount) fails the host, not the run.

@@ -2,9 +2,9 @@
 import {randomBytes} from 'node:crypto'
 
 import {HostStepError} from '../errors.js'
-import {freeSpaceScript, layout, parseKv, type HostFacts, type StagedFile} from '../remote/scripts.js'
+import {freeSpaceScript, layout, parseKv, type StagedFile} from '../remote/scripts.js'
 import type {HostSession} from '../runner/session.js'
-import type {ReleaseContent, RenderedValues} from '../types.js'
+import type {HostFacts, ReleaseContent, RenderedValues} from '../types.js'
 
 /**
  * Upload files into the login user's stage folder (made by the lock step), all in parallel on one

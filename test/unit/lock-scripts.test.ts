@@ -6,11 +6,12 @@ import os from 'node:os'
 import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {lockBody, lockClearScript, lockRefreshScript, lockShowScript, unlockScript, type LockOwner} from '../../src/remote/lock-scripts.js'
+import {lockBody, lockClearScript, lockRefreshScript, lockShowScript, unlockScript} from '../../src/remote/lock-scripts.js'
 import {parseKv} from '../../src/remote/scripts.js'
 import {parseLock} from '../../src/runner/ops.js'
 import {locksTable} from '../../src/render/ops-output.js'
 import {describeHolder, isDeadLocalHolder, lockLostReason, machineIdentity} from '../../src/steps/lock.js'
+import type {LockOwner} from '../../src/types.js'
 
 const dirs: string[] = []
 const mounts: string[] = []

@@ -1,8 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {planDeploy, planUninstall, planUpgrade} from '../../src/plan/plan.js'
-import type {HostFacts} from '../../src/remote/scripts.js'
-import type {Gateway} from '../../src/types.js'
+import type {Gateway, HostFacts} from '../../src/types.js'
 
 const gw = (over: Partial<Gateway> = {}): Gateway => ({
   name: 'berlin-1',
