@@ -1,6 +1,4 @@
 // Step: take the host's lock and read its facts in one round trip; refresh it while held; release it.
-import {createHmac} from 'node:crypto'
-import {readFileSync} from 'node:fs'
 
 import {HostStepError} from '../errors.js'
 import {layout, lockAndProbeScript, LOCKED_SECTION, parseKv, parseProbe, probeScript, readThenLockIfNotInstalledScript, type LockOptions} from '../remote/scripts.js'
@@ -115,22 +113,6 @@ async function lockedRead(ctx: RunContext, s: HostSession, stdout: string, opts:
     .filter((l) => l.startsWith(PREFLIGHT_PREFIX))
     .map((l) => `gw.${l.slice(PREFLIGHT_PREFIX.length)}`)
   return {facts, lockNote, preflightOutput: pf.length ? `${pf.join('\n')}\ngw.end=1\n` : undefined}
-}
-
-/**
- * This workstation's identity for lock owners: a keyed hash of /etc/machine-id (else of the boot
- * id), so two workstations with the same user@hostname are told apart without disclosing the id.
- */
-export function machineIdentity(files = ['/etc/machine-id', '/proc/sys/kernel/random/boot_id']): string | undefined {
-  for (const f of files) {
-    try {
-      const id = readFileSync(f, 'utf8').trim()
-      if (id) return createHmac('sha256', id).update('gwfleet lock owner').digest('hex').slice(0, 32)
-    } catch {
-      // not there (containers, other systems): try the next
-    }
-  }
-  return undefined
 }
 
 /**

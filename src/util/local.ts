@@ -1,4 +1,7 @@
-// The operator's workstation: its home directory, `~` in local paths, and who is running gwfleet.
+// The operator's workstation: its home directory, `~` in local paths, who is running gwfleet, and
+// which machine this is.
+import {createHmac} from 'node:crypto'
+import {readFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -29,4 +32,20 @@ export function localUserName(env: NodeJS.ProcessEnv = process.env): string {
   } catch {
     return env.USER || env.LOGNAME || 'unknown'
   }
+}
+
+/**
+ * This workstation's identity for lock owners: a keyed hash of /etc/machine-id (else of the boot
+ * id), so two workstations with the same user@hostname are told apart without disclosing the id.
+ */
+export function machineIdentity(files = ['/etc/machine-id', '/proc/sys/kernel/random/boot_id']): string | undefined {
+  for (const f of files) {
+    try {
+      const id = readFileSync(f, 'utf8').trim()
+      if (id) return createHmac('sha256', id).update('gwfleet lock owner').digest('hex').slice(0, 32)
+    } catch {
+      // not there (containers, other systems): try the next
+    }
+  }
+  return undefined
 }

@@ -10,7 +10,8 @@ import {lockBody, lockClearScript, lockRefreshScript, lockShowScript, unlockScri
 import {parseKv} from '../../src/remote/scripts.js'
 import {parseLock} from '../../src/runner/ops.js'
 import {locksTable} from '../../src/render/ops-output.js'
-import {describeHolder, isDeadLocalHolder, lockLostReason, machineIdentity} from '../../src/steps/lock.js'
+import {describeHolder, isDeadLocalHolder, lockLostReason} from '../../src/steps/lock.js'
+import {machineIdentity} from '../../src/util/local.js'
 import type {LockOwner} from '../../src/types.js'
 
 const dirs: string[] = []
