@@ -27,7 +27,7 @@ export abstract class GwCommand extends Command {
     process.exitCode = await work().catch((e) => reportError(e, json))
   }
 
-  protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<any> {
+  protected override async catch(err: Error & {code?: unknown; oclif?: {exit?: number}}): Promise<any> {
     const json = this.argv.includes('--json')
     // A value one of gwfleet's typed flags refused (src/cli/flags.ts): bad input, named by its flag.
     if (err instanceof FlagValueError) {
@@ -36,7 +36,7 @@ export abstract class GwCommand extends Command {
       return
     }
     // oclif's own parse errors (unknown flag, missing value, missing required flag): bad input.
-    if (err.oclif?.exit !== undefined && err.oclif.exit !== 0 && !(err as any).code?.startsWith?.('EEXIT')) {
+    if (err.oclif?.exit !== undefined && err.oclif.exit !== 0 && !(typeof err.code === 'string' && err.code.startsWith('EEXIT'))) {
       const msg = err.message
         .split('\n')
         .map((l) => l.trim())
