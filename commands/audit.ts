@@ -1,8 +1,5 @@
-import {Flags} from '@oclif/core'
-
 import {GwCommand} from '../src/cli/base.js'
-import {runParsed} from '../src/cli/dispatch.js'
-import {fleetFlags} from '../src/cli/flags.js'
+import {fleetFlags, outputFlag} from '../src/cli/flags.js'
 
 export default class Audit extends GwCommand {
   static override summary = 'What runs where, and what is off: the fleet version audit.'
@@ -14,11 +11,12 @@ export default class Audit extends GwCommand {
   ]
   static override flags = {
     ...fleetFlags,
-    output: Flags.string({char: 'o', description: 'table, json or csv', default: 'table', helpValue: 'FORMAT'}),
+    output: outputFlag,
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Audit)
-    await runParsed('audit', flags)
+    const {auditCommand} = await import('../src/cli/actions.js')
+    await this.perform(flags.json, () => auditCommand(flags))
   }
 }

@@ -1,8 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {GwCommand} from '../src/cli/base.js'
-import {runParsed} from '../src/cli/dispatch.js'
-import {changeFlags, fleetFlags} from '../src/cli/flags.js'
+import {batchSizeFlag, changeFlags, fleetFlags} from '../src/cli/flags.js'
 
 export default class Deploy extends GwCommand {
   static override summary = 'Bring every selected gateway to its desired version with its values.'
@@ -17,12 +16,13 @@ Each host gets one SSH connection; release files and values are uploaded only wh
   static override flags = {
     ...fleetFlags,
     ...changeFlags,
-    'batch-size': Flags.string({description: 'roll out in batches: a list of counts or percentages, the last one repeating (default: all at once)', helpValue: 'LIST'}),
+    'batch-size': batchSizeFlag,
     'skip-preflight': Flags.boolean({description: 'do not run the prerequisite checks on hosts about to be installed'}),
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Deploy)
-    await runParsed('deploy', flags)
+    const {changeCommand} = await import('../src/cli/actions.js')
+    await this.perform(flags.json, () => changeCommand('deploy', flags))
   }
 }

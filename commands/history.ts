@@ -1,8 +1,7 @@
-import {Args, Flags} from '@oclif/core'
+import {Args} from '@oclif/core'
 
 import {GwCommand} from '../src/cli/base.js'
-import {runParsed} from '../src/cli/dispatch.js'
-import {fleetFlags} from '../src/cli/flags.js'
+import {fleetFlags, lastFlag} from '../src/cli/flags.js'
 
 export default class History extends GwCommand {
   static override summary = 'The changes gwfleet recorded on each host: who, when, what, from, to, result.'
@@ -17,11 +16,12 @@ export default class History extends GwCommand {
   }
   static override flags = {
     ...fleetFlags,
-    last: Flags.string({char: 'n', description: 'only the N most recent changes', helpValue: 'N'}),
+    last: lastFlag,
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(History)
-    await runParsed('history', flags, args)
+    const {historyCommand} = await import('../src/cli/ops.js')
+    await this.perform(flags.json, () => historyCommand(args.gateway, flags))
   }
 }

@@ -1,8 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {GwCommand} from '../src/cli/base.js'
-import {runParsed} from '../src/cli/dispatch.js'
-import {fleetFlags} from '../src/cli/flags.js'
+import {fleetFlags, tailFlag} from '../src/cli/flags.js'
 
 // One gateway is named by the argument, so the selector and concurrency flags do not apply.
 const {limit: _limit, concurrency: _concurrency, ...connectFlags} = fleetFlags
@@ -24,11 +23,12 @@ export default class Logs extends GwCommand {
     ...connectFlags,
     follow: Flags.boolean({char: 'f', description: 'keep streaming new lines until Ctrl-C'}),
     raw: Flags.boolean({description: 'print the lines exactly as kubectl gives them'}),
-    tail: Flags.string({description: 'start with the last N lines of each agent pod (default: all)', helpValue: 'N'}),
+    tail: tailFlag,
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Logs)
-    await runParsed('logs', flags, args)
+    const {logsCommand} = await import('../src/cli/ops.js')
+    await this.perform(flags.json, () => logsCommand(args.gateway, flags))
   }
 }

@@ -1,5 +1,4 @@
 import {GwCommand} from '../src/cli/base.js'
-import {runParsed} from '../src/cli/dispatch.js'
 import {fleetFlags} from '../src/cli/flags.js'
 
 export default class Preflight extends GwCommand {
@@ -16,6 +15,7 @@ Each check is pass, warn or fail. Changes nothing. Exit code 1 when any check fa
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Preflight)
-    await runParsed('preflight', flags)
+    const {preflightCommand} = await import('../src/cli/ops.js')
+    await this.perform(flags.json, () => preflightCommand(flags))
   }
 }

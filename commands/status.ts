@@ -1,7 +1,6 @@
 import {Args} from '@oclif/core'
 
 import {GwCommand} from '../src/cli/base.js'
-import {runParsed} from '../src/cli/dispatch.js'
 import {fleetFlags} from '../src/cli/flags.js'
 
 export default class Status extends GwCommand {
@@ -21,6 +20,7 @@ Exit code 1 when a gateway is unreachable, has no gateway installed, or its clus
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Status)
-    await runParsed('status', flags, args)
+    const {statusCommand} = await import('../src/cli/ops.js')
+    await this.perform(flags.json, () => statusCommand(args.gateway, flags))
   }
 }

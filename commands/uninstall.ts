@@ -1,8 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {GwCommand} from '../src/cli/base.js'
-import {runParsed} from '../src/cli/dispatch.js'
-import {changeFlags, fleetFlags} from '../src/cli/flags.js'
+import {batchSizeFlag, changeFlags, fleetFlags} from '../src/cli/flags.js'
 
 export default class Uninstall extends GwCommand {
   static override summary = 'Remove the gateway from the selected hosts.'
@@ -15,11 +14,12 @@ export default class Uninstall extends GwCommand {
     ...fleetFlags,
     ...changeFlags,
     yes: Flags.boolean({char: 'y', description: 'do not ask for confirmation'}),
-    'batch-size': Flags.string({description: 'batches: counts or percentages, the last one repeating (default: all at once)', helpValue: 'LIST'}),
+    'batch-size': batchSizeFlag,
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Uninstall)
-    await runParsed('uninstall', flags)
+    const {changeCommand} = await import('../src/cli/actions.js')
+    await this.perform(flags.json, () => changeCommand('uninstall', flags))
   }
 }

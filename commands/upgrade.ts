@@ -1,8 +1,5 @@
-import {Flags} from '@oclif/core'
-
 import {GwCommand} from '../src/cli/base.js'
-import {runParsed} from '../src/cli/dispatch.js'
-import {changeFlags, fleetFlags} from '../src/cli/flags.js'
+import {changeFlags, fleetFlags, toFlag, upgradeBatchSizeFlag} from '../src/cli/flags.js'
 
 export default class Upgrade extends GwCommand {
   static override summary = 'Rolling upgrade of installed gateways to a version, one minor at a time.'
@@ -15,12 +12,13 @@ export default class Upgrade extends GwCommand {
   static override flags = {
     ...fleetFlags,
     ...changeFlags,
-    to: Flags.string({description: 'the version to bring installed gateways to', required: true, helpValue: 'VERSION'}),
-    'batch-size': Flags.string({description: 'batches: counts or percentages, the last one repeating', default: '1,100%', helpValue: 'LIST'}),
+    to: toFlag,
+    'batch-size': upgradeBatchSizeFlag,
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Upgrade)
-    await runParsed('upgrade', flags)
+    const {changeCommand} = await import('../src/cli/actions.js')
+    await this.perform(flags.json, () => changeCommand('upgrade', flags))
   }
 }

@@ -1,7 +1,6 @@
 import {Flags} from '@oclif/core'
 
 import {GwCommand} from '../../src/cli/base.js'
-import {runParsed} from '../../src/cli/dispatch.js'
 import {fleetFlags} from '../../src/cli/flags.js'
 
 export default class LocksClear extends GwCommand {
@@ -18,6 +17,7 @@ export default class LocksClear extends GwCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(LocksClear)
-    await runParsed('locks:clear', flags)
+    const {locksCommand} = await import('../../src/cli/ops.js')
+    await this.perform(flags.json, () => locksCommand('clear', flags))
   }
 }

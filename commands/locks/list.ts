@@ -1,5 +1,4 @@
 import {GwCommand} from '../../src/cli/base.js'
-import {runParsed} from '../../src/cli/dispatch.js'
 import {fleetFlags} from '../../src/cli/flags.js'
 
 export default class LocksList extends GwCommand {
@@ -13,6 +12,7 @@ export default class LocksList extends GwCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(LocksList)
-    await runParsed('locks:list', flags)
+    const {locksCommand} = await import('../../src/cli/ops.js')
+    await this.perform(flags.json, () => locksCommand('list', flags))
   }
 }

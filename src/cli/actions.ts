@@ -2,14 +2,13 @@
 // (nothing touches a host before this passes), run, render. The exit-code table lives here.
 import {InputError, type InputLocation} from '../errors.js'
 import {findRelease, listReleases, readRelease} from '../release/releases.js'
-import {parseVersion} from '../release/version.js'
 import {auditCsv, auditJson, auditSummaryLine, auditTable, changeJson, changeSummary, changeTable, planView} from '../render/output.js'
 import {runAudit, runChange, type ChangeRequest} from '../runner/fleet.js'
 import {isSuccess, type HostResult} from '../runner/result.js'
-import {batchSizes, parseBatchSizes, parseMaxFail, type BatchSpec} from '../runner/rollout.js'
+import {batchSizes, toleratedFailures, type BatchSpec} from '../runner/rollout.js'
 import type {Inventory, Job, ReleaseRef} from '../types.js'
 import {EXIT, loadFleet, openRun, OperatorInterrupt, record, runOptions, tableView, within, write} from './common.js'
-import type {FleetFlagValues} from './flags.js'
+import type {AuditFormat, ChangeFlagValues, FleetFlagValues} from './flags.js'
 
 export {reportError} from './common.js'
 
@@ -41,23 +40,25 @@ async function checkReleases(inventory: Inventory, jobs: Job[], to: string | und
   return releases
 }
 
+/** The parsed flags of deploy, upgrade and uninstall (`to` is upgrade's, `yes` uninstall's). */
+export interface ChangeCommandFlags extends ChangeFlagValues {
+  'batch-size'?: BatchSpec[]
+  'skip-preflight'?: boolean
+  to?: string
+  yes?: boolean
+}
+
 /** deploy / upgrade / uninstall: the whole command after flag parsing; returns the exit code. */
-export async function changeCommand(kind: ChangeRequest['kind'], flags: FleetFlagValues): Promise<number> {
+export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCommandFlags): Promise<number> {
   const options = runOptions(kind, flags)
   const {inventory, jobs} = await loadFleet(flags)
-  let to: string | undefined
-  if (kind === 'upgrade') {
-    if (!flags.to || !parseVersion(flags.to)) throw new InputError(`"${flags.to ?? ''}" is not a version X.Y.Z`, {file: '--to'})
-    to = flags.to
-  }
+  const to = kind === 'upgrade' ? flags.to : undefined
   const releases = kind === 'uninstall' ? [] : await checkReleases(inventory, jobs, to)
-  const defaultBatches = kind === 'upgrade' ? '1,100%' : undefined
-  const batchSpec = flags['batch-size'] ?? defaultBatches
   const req: ChangeRequest = {
     kind,
     to,
-    batches: batchSpec ? parseBatchSizes(batchSpec) : null,
-    maxFail: parseMaxFail(flags['max-fail'] ?? '0', jobs.length),
+    batches: flags['batch-size'] ?? null,
+    maxFail: toleratedFailures(flags['max-fail'], jobs.length),
   }
   if (kind === 'uninstall' && !options.dryRun && !flags.yes) await confirmUninstall(jobs)
 
@@ -142,11 +143,9 @@ async function confirmUninstall(jobs: Job[]): Promise<void> {
 }
 
 /** audit: read every selected gateway; returns the exit code. */
-export async function auditCommand(flags: FleetFlagValues): Promise<number> {
+export async function auditCommand(flags: FleetFlagValues & {output: AuditFormat}): Promise<number> {
   const options = runOptions('audit', flags)
-  if (flags.output !== undefined && !['table', 'json', 'csv'].includes(flags.output))
-    throw new InputError(`"${flags.output}" is not one of table, json, csv`, {file: '--output'})
-  const format = flags.json ? 'json' : (flags.output ?? 'table')
+  const format = flags.json ? 'json' : flags.output
   const {inventory, jobs} = await loadFleet(flags)
   const ctx = await openRun(inventory, options, format !== 'table', jobs)
   const results = await within(ctx, () => runAudit(ctx, jobs))

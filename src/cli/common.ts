@@ -8,6 +8,7 @@ import {displayText, jsonForTerminal} from '../render/sanitize.js'
 import {RunContext, type RunOptions} from '../runner/context.js'
 import {prepareCredentials} from '../runner/session.js'
 import type {Gateway, Inventory, Job} from '../types.js'
+import {STEP_TIMEOUT} from './flags.js'
 
 /** SPEC section 4's exit codes, in one place. */
 export const EXIT = {ok: 0, problems: 1, badInput: 2, interrupted: 130} as const
@@ -15,47 +16,25 @@ export const EXIT = {ok: 0, problems: 1, badInput: 2, interrupted: 130} as const
 /** The operator stopped the command before it touched a host (Ctrl-C at a question): exit 130. */
 export class OperatorInterrupt extends Error {}
 
-/** Parse `90s`, `30m`, `2h`, `1h30m` or plain seconds. */
-export function parseDuration(s: string, flag: string): number {
-  const t = s.trim()
-  if (/^\d+$/.test(t) && Number(t) > 0) return Number(t)
-  const re = /(\d+)(h|m|s)/gy
-  let total = 0
-  let m: RegExpExecArray | null
-  let consumed = 0
-  while ((m = re.exec(t))) {
-    total += Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' ? 60 : 1)
-    consumed = re.lastIndex
-  }
-  if (consumed !== t.length || t.length === 0 || total <= 0) throw new InputError(`"${s}" is not a duration (e.g. 90s, 30m, 1h)`, {file: flag})
-  return total
-}
-
-/** Parse a positive integer flag. */
-export function parsePositive(s: string, flag: string, max = 100000): number {
-  if (!/^\d+$/.test(s.trim()) || Number(s) < 1 || Number(s) > max) throw new InputError(`"${s}" must be a whole number from 1 to ${max}`, {file: flag})
-  return Number(s)
-}
-
-/** The flags that shape a run, whatever the command. */
+/** The parsed flags that shape a run, whatever the command (durations in seconds). */
 export interface RunFlagValues {
-  concurrency?: string
+  concurrency: number
   'accept-new-host-keys': boolean
-  'connect-timeout': string
-  timeout?: string
+  'connect-timeout': number
+  timeout?: number
   'dry-run'?: boolean
   'skip-preflight'?: boolean
   'ask-become-pass'?: boolean
 }
 
-/** Run options from flags (bad values are input errors). */
+/** Run options from the parsed flags. */
 export function runOptions(command: string, flags: RunFlagValues): RunOptions {
   return {
     command,
-    concurrency: parsePositive(flags.concurrency ?? '64', '--concurrency', 10000),
+    concurrency: flags.concurrency,
     acceptNewHostKeys: flags['accept-new-host-keys'],
-    timeoutSeconds: flags.timeout ? parseDuration(flags.timeout, '--timeout') : 1800,
-    connectTimeoutSeconds: parseDuration(flags['connect-timeout'], '--connect-timeout'),
+    timeoutSeconds: flags.timeout ?? STEP_TIMEOUT.default,
+    connectTimeoutSeconds: flags['connect-timeout'],
     dryRun: Boolean(flags['dry-run']),
     preflight: !flags['skip-preflight'],
     askBecomePass: Boolean(flags['ask-become-pass']),

@@ -1,40 +1,174 @@
-// Flags shared by the fleet commands (SPEC section 4). Numbers and durations are parsed by us so a
-// bad value is a clear exit-2 input error like every other bad input.
-import {Flags} from '@oclif/core'
+// The flags the commands share and the typed flags of single commands, with their defaults: oclif
+// parses every command line, and the custom flags here turn a value into what the command uses
+// (numbers, seconds, batch lists) or refuse it. A refused value is bad input: exit 2 naming the flag
+// (GwCommand.catch), before any file is read or host touched. Each default is set here, once.
+import {Flags, type Interfaces} from '@oclif/core'
 
-/** -i, -l, -c, --json, --accept-new-host-keys. */
+import {parseVersion} from '../release/version.js'
+import type {BatchSpec, MaxFail} from '../runner/rollout.js'
+
+/** A flag value that does not parse; `reason` says why, and `flag` (set by oclif's parse) which flag it was. */
+export class FlagValueError extends Error {
+  flag = ''
+  constructor(readonly reason: string) {
+    super(reason)
+    this.name = 'FlagValueError'
+  }
+}
+
+/** A whole number from 1 to `max`. */
+export function parseCount(s: string, max: number): number {
+  if (!/^\d+$/.test(s.trim()) || Number(s) < 1 || Number(s) > max) throw new FlagValueError(`"${s}" must be a whole number from 1 to ${max}`)
+  return Number(s)
+}
+
+/** Seconds from `90s`, `30m`, `2h`, `1h30m` or plain seconds; more than zero. */
+export function parseDuration(s: string): number {
+  const t = s.trim()
+  if (/^\d+$/.test(t) && Number(t) > 0) return Number(t)
+  const re = /(\d+)(h|m|s)/gy
+  let total = 0
+  let consumed = 0
+  let m: RegExpExecArray | null
+  while ((m = re.exec(t))) {
+    total += Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' ? 60 : 1)
+    consumed = re.lastIndex
+  }
+  if (consumed !== t.length || t.length === 0 || total <= 0) throw new FlagValueError(`"${s}" is not a duration (e.g. 90s, 30m, 1h)`)
+  return total
+}
+
+/** `N` or `N%` (at most 100%): failures tolerated before no further batch starts. */
+export function parseMaxFail(s: string): MaxFail {
+  const m = /^(\d+)(%?)$/.exec(s.trim())
+  if (!m) throw new FlagValueError(`"${s}" is not a count or a percentage (e.g. 0, 2, 10%)`)
+  const n = Number(m[1])
+  if (!m[2]) return {count: n}
+  if (n > 100) throw new FlagValueError(`percentage "${s}" must be at most 100%`)
+  return {percent: n}
+}
+
+/** A batch list such as `1,25%`: counts of at least 1 and percentages from 1% to 100%. */
+export function parseBatchSizes(s: string): BatchSpec[] {
+  const parts = s.split(',').map((p) => p.trim())
+  if (parts.some((p) => p === '')) throw new FlagValueError(`empty entry in "${s}"`)
+  return parts.map((p) => {
+    const m = /^(\d+)(%?)$/.exec(p)
+    if (!m) throw new FlagValueError(`"${p}" is not a count or a percentage (e.g. 1,25%)`)
+    const n = Number(m[1])
+    if (m[2]) {
+      if (n < 1 || n > 100) throw new FlagValueError(`percentage "${p}" must be between 1% and 100%`)
+      return {percent: n}
+    }
+    if (n < 1) throw new FlagValueError(`batch size "${p}" must be at least 1`)
+    return {count: n}
+  })
+}
+
+/** A release version X.Y.Z, kept as written. */
+export function parseVersionFlag(s: string): string {
+  if (!parseVersion(s)) throw new FlagValueError(`"${s}" is not a version X.Y.Z`)
+  return s
+}
+
+/** `--tail`: a number of lines, or `all`. */
+export function parseTail(s: string): number | 'all' {
+  if (s === 'all') return 'all'
+  if (!/^\d+$/.test(s.trim())) throw new FlagValueError(`"${s}" must be a number of lines or "all"`)
+  return Number(s)
+}
+
+/** The output formats of `audit`. */
+export const AUDIT_FORMATS = ['table', 'json', 'csv'] as const
+
+/** How audit prints its results. */
+export type AuditFormat = (typeof AUDIT_FORMATS)[number]
+
+/** One of the audit formats. */
+export function parseFormat(s: string): AuditFormat {
+  const f = AUDIT_FORMATS.find((x) => x === s)
+  if (!f) throw new FlagValueError(`"${s}" is not one of ${AUDIT_FORMATS.join(', ')}`)
+  return f
+}
+
+/** An oclif parse function from one of the parsers above: a refusal carries the flag's name. */
+function oclifParse<T>(parse: (s: string) => T) {
+  return async (input: string, _ctx: unknown, opts: {name: string}): Promise<T> => {
+    try {
+      return parse(input)
+    } catch (e) {
+      if (e instanceof FlagValueError) e.flag = `--${opts.name}`
+      throw e
+    }
+  }
+}
+
+/** A default written as the operator types it: parsed by the flag's parser, shown as written in --help. */
+function typedDefault<T>(parse: (s: string) => T, text: string): {default: T; defaultHelp: () => Promise<string>} {
+  return {default: parse(text), defaultHelp: async () => text}
+}
+
+const count = (max: number) => Flags.custom<number>({parse: oclifParse((s) => parseCount(s, max)), helpValue: 'N'})
+const duration = Flags.custom<number>({parse: oclifParse(parseDuration), helpValue: 'DURATION'})
+const batchList = Flags.custom<BatchSpec[]>({parse: oclifParse(parseBatchSizes), helpValue: 'LIST'})
+
+/** -i, -l, -c, --json, --accept-new-host-keys, --connect-timeout, --ask-become-pass. */
 export const fleetFlags = {
   inventory: Flags.string({char: 'i', description: 'inventory file (or env GWFLEET_INVENTORY)', env: 'GWFLEET_INVENTORY', helpValue: 'FILE'}),
   limit: Flags.string({char: 'l', description: 'which gateways: names, globs (eu-*), labels (ring=canary), !x excludes; comma separated', helpValue: 'SELECTOR'}),
-  concurrency: Flags.string({char: 'c', description: 'hosts worked on at once', default: '64', helpValue: 'N'}),
+  concurrency: count(10_000)({char: 'c', description: 'hosts worked on at once', default: 64}),
   json: Flags.boolean({description: 'print one JSON document on stdout and nothing else there'}),
   'accept-new-host-keys': Flags.boolean({description: 'trust and record keys of hosts not yet known (a changed key is never accepted)'}),
-  'connect-timeout': Flags.string({description: 'longest wait for a host to answer the SSH handshake', default: '15s', helpValue: 'DURATION'}),
+  'connect-timeout': duration({description: 'longest wait for a host to answer the SSH handshake', ...typedDefault(parseDuration, '15s')}),
   'ask-become-pass': Flags.boolean({description: 'ask the sudo password (become: true) on the terminal before the run starts'}),
 }
 
+/** --timeout's default, which commands without the flag keep too (they run no step it bounds). */
+export const STEP_TIMEOUT = typedDefault(parseDuration, '30m')
+
 /** Flags of the commands that change hosts. */
 export const changeFlags = {
-  timeout: Flags.string({description: 'longest one remote step may run (90s, 30m); past it the step is stopped on the host', default: '30m', helpValue: 'DURATION'}),
+  timeout: duration({description: 'longest one remote step may run (90s, 30m); past it the step is stopped on the host', ...STEP_TIMEOUT}),
   'dry-run': Flags.boolean({description: 'connect, read every host and print the plan; change nothing'}),
-  'max-fail': Flags.string({description: 'failures tolerated before no further batch starts (N or N%)', default: '0', helpValue: 'N|N%'}),
+  'max-fail': Flags.custom<MaxFail>({parse: oclifParse(parseMaxFail)})({
+    description: 'failures tolerated before no further batch starts (N or N%)',
+    helpValue: 'N|N%',
+    ...typedDefault(parseMaxFail, '0'),
+  }),
 }
 
-/** The flag values every fleet command reads. */
-export interface FleetFlagValues {
-  inventory?: string
-  limit?: string
-  concurrency: string
-  json: boolean
-  'accept-new-host-keys': boolean
-  'connect-timeout': string
-  'ask-become-pass'?: boolean
-  timeout?: string
-  'dry-run'?: boolean
-  'max-fail'?: string
-  'batch-size'?: string
-  to?: string
-  yes?: boolean
-  'skip-preflight'?: boolean
-  output?: string
-}
+/** --batch-size of deploy and uninstall: all at once unless given. */
+export const batchSizeFlag = batchList({description: 'batches: a list of counts or percentages, the last one repeating (default: all at once)'})
+
+/** --batch-size of upgrade: a canary of one, then the rest. */
+export const upgradeBatchSizeFlag = batchList({description: 'batches: counts or percentages, the last one repeating', ...typedDefault(parseBatchSizes, '1,100%')})
+
+/** upgrade --to. */
+export const toFlag = Flags.custom<string>({parse: oclifParse(parseVersionFlag)})({
+  description: 'the version to bring installed gateways to',
+  required: true,
+  helpValue: 'VERSION',
+})
+
+/** audit --output. */
+export const outputFlag = Flags.custom<AuditFormat>({parse: oclifParse(parseFormat)})({
+  char: 'o',
+  description: 'table, json or csv',
+  helpValue: 'FORMAT',
+  ...typedDefault(parseFormat, 'table'),
+})
+
+/** history --last. */
+export const lastFlag = count(1_000_000)({char: 'n', description: 'only the N most recent changes'})
+
+/** logs --tail. */
+export const tailFlag = Flags.custom<number | 'all'>({parse: oclifParse(parseTail)})({
+  description: 'start with the last N lines of each agent pod (default: all)',
+  helpValue: 'N',
+})
+
+/** The parsed values of the fleet flags. */
+export type FleetFlagValues = Interfaces.InferredFlags<typeof fleetFlags>
+
+/** The parsed values of the flags of deploy, upgrade and uninstall that all three have. */
+export type ChangeFlagValues = FleetFlagValues & Interfaces.InferredFlags<typeof changeFlags>

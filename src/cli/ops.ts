@@ -21,24 +21,22 @@ import {displayText, jsonForTerminal} from '../render/sanitize.js'
 import {RunContext} from '../runner/context.js'
 import {runHistory, runLocks, runPreflight, runStatus} from '../runner/ops.js'
 import {HostSession, prepareCredentials} from '../runner/session.js'
-import {EXIT, loadFleet, loadGateways, openRun, parsePositive, record, runOptions as options, tableView, within, write} from './common.js'
+import {EXIT, loadFleet, loadGateways, openRun, record, runOptions as options, tableView, within, write} from './common.js'
 import type {FleetFlagValues} from './flags.js'
 
 /** Errors to words and exit codes, as for every command (re-exported so commands import one module). */
 export {reportError} from './common.js'
 
-/** Flags of `logs`: the connection flags, no selector (the gateway is the argument). */
+/** Flags of `logs`: the connection flags, no selector or concurrency (the gateway is the argument). */
 export interface LogsFlagValues extends Omit<FleetFlagValues, 'limit' | 'concurrency'> {
-  concurrency?: string
-  limit?: string
-  follow?: boolean
-  raw?: boolean
-  tail?: string
+  follow: boolean
+  raw: boolean
+  tail?: number | 'all'
 }
 
 /** Flags of `history`. */
 export interface HistoryFlagValues extends FleetFlagValues {
-  last?: string
+  last?: number
 }
 
 /** preflight: the vendor's prerequisites per host; exit 1 when any check fails or a host is unreachable. */
@@ -62,12 +60,8 @@ export async function preflightCommand(flags: FleetFlagValues): Promise<number> 
  * stderr; --follow streams until Ctrl-C (then exit 0).
  */
 export async function logsCommand(gateway: string, flags: LogsFlagValues): Promise<number> {
-  const opts = options('logs', {...flags, concurrency: '1'})
-  let tail: number | undefined
-  if (flags.tail !== undefined && flags.tail !== 'all') {
-    if (!/^\d+$/.test(flags.tail.trim())) throw new InputError(`"${flags.tail}" must be a number of lines or "all"`, {file: '--tail'})
-    tail = Number(flags.tail)
-  }
+  const opts = options('logs', {...flags, concurrency: 1})
+  const tail = flags.tail === 'all' ? undefined : flags.tail
   const {inventory, gateways} = await loadGateways(flags, gateway)
   const gw = gateways[0]
   const ctx = await RunContext.create(inventory, opts, new SilentReporter())
@@ -158,11 +152,10 @@ export async function locksCommand(action: 'list' | 'clear', flags: FleetFlagVal
 /** history [GATEWAY]: the changes recorded on each host (who, when, what, from, to, result), oldest first. */
 export async function historyCommand(gateway: string | undefined, flags: HistoryFlagValues): Promise<number> {
   const opts = options('history', flags)
-  const last = flags.last === undefined ? undefined : parsePositive(flags.last, '--last', 1_000_000)
   const {inventory, gateways} = await loadGateways(flags, gateway)
   const ctx = await openRun(inventory, opts, flags.json, [], gateways)
   const read = await within(ctx, () => runHistory(ctx, gateways))
-  const entries = last === undefined ? read.entries : read.entries.slice(-last)
+  const entries = flags.last === undefined ? read.entries : read.entries.slice(-flags.last)
   const doc = historyJson(entries, read.hosts, ctx.log.dir)
   await record(ctx, doc, flags.json)
   if (!flags.json) {

@@ -1,11 +1,20 @@
 // An unknown command gets gwfleet's own error (exit 2) and, when one is close, the command the
-// operator probably meant. Both start paths (fast.ts, and bin/run.js before oclif) ask here, so
-// `gwfleet deplyo` reads the same whichever parses it. Nothing here may import @oclif/core.
-import {COMMANDS} from './dispatch.js'
+// operator probably meant. bin/run.js asks here before it hands the command line to oclif, whose
+// own "command not found" suggests nothing.
+import fs from 'node:fs'
+
+// The command classes, as oclif finds them (package.json oclif.commands): one file per command,
+// a folder per topic. They sit two folders up from this module both in src/ and in dist/src/.
+const COMMANDS_DIR = new URL('../../commands/', import.meta.url)
 
 /** The commands as typed: "deploy", "locks list". */
-export function commandNames(): string[] {
-  return Object.keys(COMMANDS).map((id) => id.replaceAll(':', ' '))
+export function commandNames(dir: URL = COMMANDS_DIR, topic: string[] = []): string[] {
+  return fs.readdirSync(dir, {withFileTypes: true}).flatMap((e) => {
+    if (e.isDirectory()) return commandNames(new URL(`${e.name}/`, dir), [...topic, e.name])
+    // deploy.js, deploy.ts; not deploy.d.ts or deploy.js.map
+    const m = /^([a-z][\w-]*)\.(js|ts)$/.exec(e.name)
+    return m ? [[...topic, m[1]].join(' ')] : []
+  })
 }
 
 /** Edit distance where swapping two neighbouring letters counts as one edit ("deplyo" -> "deploy"). */

@@ -1,28 +1,10 @@
 // Rollout control: batch sizes, max-fail, and running batches with bounded concurrency.
 import pLimit from 'p-limit'
 
-import {InputError} from '../errors.js'
 import type {HostResult} from './result.js'
 
 /** One entry of --batch-size: a count or a percentage of the hosts. */
 export type BatchSpec = {count: number} | {percent: number}
-
-/** Parse `1,25%` style lists; every entry must give at least one host. */
-export function parseBatchSizes(spec: string, flag = '--batch-size'): BatchSpec[] {
-  const parts = spec.split(',').map((p) => p.trim())
-  if (parts.length === 0 || parts.some((p) => p === '')) throw new InputError(`empty entry in "${spec}"`, {file: flag})
-  return parts.map((p) => {
-    const m = /^(\d+)(%?)$/.exec(p)
-    if (!m) throw new InputError(`"${p}" is not a count or a percentage (e.g. 1,25%)`, {file: flag})
-    const n = Number(m[1])
-    if (m[2]) {
-      if (n < 1 || n > 100) throw new InputError(`percentage "${p}" must be between 1% and 100%`, {file: flag})
-      return {percent: n}
-    }
-    if (n < 1) throw new InputError(`batch size "${p}" must be at least 1`, {file: flag})
-    return {count: n}
-  })
-}
 
 /** Batch sizes for `total` hosts: entries in order, the last one repeating; at least one host each. */
 export function batchSizes(total: number, specs: BatchSpec[]): number[] {
@@ -40,16 +22,12 @@ export function batchSizes(total: number, specs: BatchSpec[]): number[] {
   return out
 }
 
-/** Parse --max-fail `N` or `N%` into a count of tolerated failures among `total` hosts. */
-export function parseMaxFail(spec: string, total: number): number {
-  const m = /^(\d+)(%?)$/.exec(spec.trim())
-  if (!m) throw new InputError(`"${spec}" is not a count or a percentage (e.g. 0, 2, 10%)`, {file: '--max-fail'})
-  const n = Number(m[1])
-  if (m[2]) {
-    if (n > 100) throw new InputError(`percentage "${spec}" must be at most 100%`, {file: '--max-fail'})
-    return Math.floor((total * n) / 100)
-  }
-  return n
+/** --max-fail: a count of failures, or a percentage of the hosts. */
+export type MaxFail = {count: number} | {percent: number}
+
+/** How many failures --max-fail tolerates among `total` hosts. */
+export function toleratedFailures(m: MaxFail, total: number): number {
+  return 'count' in m ? m.count : Math.floor((total * m.percent) / 100)
 }
 
 /** Failures that count against --max-fail. */

@@ -286,12 +286,12 @@ describe('in a terminal (lab subnet 19)', () => {
     }
   })
 
-  it('a mistyped command says what was probably meant, exit 2, on both start paths', async () => {
+  it('a mistyped command says what was probably meant, exit 2', async () => {
     const t = await gwfleet(['deplyo', '-i', inv])
     expect(await t.exit()).toEqual({code: 2, signal: null})
     expect(await t.screen()).toBe('gwfleet: error: "deplyo" is not a gwfleet command; did you mean "deploy"?\nSee: gwfleet --help')
+    // OCLIF_* settings in the environment do not change it: bin/run.js checks before oclif starts.
     for (const env of [{}, {OCLIF_GWFLEET_TEST_PATH: '1'}]) {
-      // OCLIF_* in the environment sends every command line to oclif (src/cli/fast.ts).
       const r = await ws.run(['lock', 'list', '-i', inv], {env})
       expect(r.code, JSON.stringify(env)).toBe(2)
       expect(r.stderr).toBe('gwfleet: error: "lock list" is not a gwfleet command; did you mean "locks list"?\nSee: gwfleet --help\n')

@@ -1,29 +1,24 @@
 import {describe, expect, it} from 'vitest'
 
-import {InputError} from '../../src/errors.js'
 import type {HostResult} from '../../src/runner/result.js'
-import {batchSizes, parseBatchSizes, parseMaxFail, runBatches} from '../../src/runner/rollout.js'
+import {batchSizes, runBatches, toleratedFailures} from '../../src/runner/rollout.js'
 
+// Parsing the --batch-size and --max-fail texts is the flags' job (test/unit/flags.test.ts).
 describe('batch sizes', () => {
-  it('parses lists and repeats the last entry', () => {
-    expect(batchSizes(10, parseBatchSizes('1,25%'))).toEqual([1, 3, 3, 3])
-    expect(batchSizes(20, parseBatchSizes('2,5,50%'))).toEqual([2, 5, 10, 3])
-    expect(batchSizes(3, parseBatchSizes('100%'))).toEqual([3])
-    expect(batchSizes(0, parseBatchSizes('1'))).toEqual([])
+  it('takes the entries in order and repeats the last one', () => {
+    expect(batchSizes(10, [{count: 1}, {percent: 25}])).toEqual([1, 3, 3, 3])
+    expect(batchSizes(20, [{count: 2}, {count: 5}, {percent: 50}])).toEqual([2, 5, 10, 3])
+    expect(batchSizes(3, [{percent: 100}])).toEqual([3])
+    expect(batchSizes(0, [{count: 1}])).toEqual([])
   })
   it('gives at least one host per batch', () => {
-    expect(batchSizes(3, parseBatchSizes('1%'))).toEqual([1, 1, 1])
+    expect(batchSizes(3, [{percent: 1}])).toEqual([1, 1, 1])
   })
-  it('rejects bad input', () => {
-    for (const bad of ['0', '', '1,,2', 'x', '0%', '101%', '-1', '1.5']) {
-      expect(() => parseBatchSizes(bad), bad).toThrow(InputError)
-    }
-  })
-  it('parses max-fail', () => {
-    expect(parseMaxFail('0', 10)).toBe(0)
-    expect(parseMaxFail('2', 10)).toBe(2)
-    expect(parseMaxFail('10%', 50)).toBe(5)
-    expect(() => parseMaxFail('x', 10)).toThrow(/--max-fail/)
+  it('turns max-fail into a count of hosts (a percentage rounds down)', () => {
+    expect(toleratedFailures({count: 0}, 10)).toBe(0)
+    expect(toleratedFailures({count: 2}, 10)).toBe(2)
+    expect(toleratedFailures({percent: 10}, 50)).toBe(5)
+    expect(toleratedFailures({percent: 10}, 19)).toBe(1)
   })
 })
 
