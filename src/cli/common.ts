@@ -2,7 +2,6 @@
 // loading the inventory (and values), opening a run, printing. Nothing here touches a host.
 import {InputError} from '../errors.js'
 import {GATEWAY_NAME_RE, loadInventory, renderValues, selectGateways} from '../inventory/index.js'
-import {ValuesCache} from '../inventory/values-cache.js'
 import {makeReporter} from '../render/progress.js'
 import {displayText, jsonForTerminal} from '../render/sanitize.js'
 import {RunContext, type RunOptions} from '../runner/context.js'
@@ -58,9 +57,7 @@ export async function loadGateways(flags: {inventory?: string; limit?: string}, 
 /** The selected gateways with their values rendered; every input error surfaces here. */
 export async function loadFleet(flags: {inventory?: string; limit?: string}): Promise<{inventory: Inventory; jobs: Job[]}> {
   const {inventory, gateways} = await loadGateways(flags)
-  const cache = ValuesCache.load()
-  const jobs = await Promise.all(gateways.map(async (gw) => ({gw, values: await renderValues(gw.valuesFile, {cache, inventory: inventory.file})})))
-  cache.save()
+  const jobs = await Promise.all(gateways.map(async (gw) => ({gw, values: await renderValues(gw.valuesFile, {inventory: inventory.file})})))
   return {inventory, jobs}
 }
 

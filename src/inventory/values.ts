@@ -9,7 +9,6 @@ import { z } from 'zod'
 import { InputError } from '../errors.js'
 import type { RenderedValues } from '../types.js'
 import { SECRET_FILE_LIMIT, VALUES_LIMIT, formatSize, readInputFile } from './input-file.js'
-import type { ValuesCache, ValuesFacts } from './values-cache.js'
 import {
   checkDuplicateKeys,
   dotted,
@@ -132,7 +131,7 @@ async function resolveRef(
  */
 export async function renderValues(
   file: string,
-  opts: { env?: NodeJS.ProcessEnv; cache?: ValuesCache; inventory?: string } = {},
+  opts: { env?: NodeJS.ProcessEnv; inventory?: string } = {},
 ): Promise<RenderedValues> {
   const env = opts.env ?? process.env
   const abs = path.resolve(file)
@@ -141,10 +140,6 @@ export async function renderValues(
   const read = readInputFile(abs, { limit: VALUES_LIMIT, tree })
   if ('why' in read) throw new InputError(`values file ${read.why}`, { file: abs })
   const text = read.text
-  // Without references the result depends on the bytes alone: a file checked before is not parsed.
-  const cacheKey = opts.cache && !text.includes('${') ? opts.cache.key(text) : undefined
-  const known = cacheKey === undefined ? undefined : opts.cache!.get(cacheKey)
-  if (known) return withLazyText(abs, text, known)
 
   const p = parseYaml(abs, text)
   checkDuplicateKeys(p)
@@ -168,7 +163,6 @@ export async function renderValues(
   })
 
   const secrets = new Set<string>()
-  let referenced = false
   // Every reference adds to the upload: bounded in total, not only per file.
   let size = Buffer.byteLength(text)
   for (const { node, at, isKey } of scalars) {
@@ -181,7 +175,6 @@ export async function renderValues(
     if (isKey) continue
     const refs = [...raw.matchAll(REF_RE)]
     if (refs.length === 0) continue
-    referenced = true
     let out = ''
     let last = 0
     const resolved: string[] = []
@@ -231,25 +224,6 @@ export async function renderValues(
   if (typeof folder === 'string') out.datasetsFolder = folder
   const hostPath = v.dal?.persistence?.local?.hostPath
   if (typeof hostPath === 'string') out.dalStoragePath = hostPath
-  // Only a file whose text refers to nothing (also no escaped "\x24{env:...}") renders the same every time.
-  if (cacheKey !== undefined && !referenced) {
-    const { file: _f, text: _t, secrets: _s, ...facts } = out
-    opts.cache!.set(cacheKey, facts)
-  }
   return out
 }
 
-/** A known file's values; the text (the same bytes rendered again) only when it is read. */
-function withLazyText(abs: string, source: string, facts: ValuesFacts): RenderedValues {
-  let text: string | undefined
-  const render = (): string => {
-    const t = parseYaml(abs, source).doc.toString({ lineWidth: 0 })
-    // Cannot differ while the cache key holds the format and both versions; never upload a mismatch.
-    if (createHash('sha256').update(t, 'utf8').digest('hex') !== facts.sha256)
-      throw new Error(`values of ${abs} render differently from what the values cache holds; remove ~/.gwfleet/cache/values.json and rerun`)
-    return t
-  }
-  const out = { file: abs, secrets: [], ...facts } as Omit<RenderedValues, 'text'> as RenderedValues
-  Object.defineProperty(out, 'text', { enumerable: true, get: () => (text ??= render()) })
-  return out
-}

@@ -5,7 +5,6 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { renderValues } from '../../src/inventory/values.js'
-import { ValuesCache, VALUES_RENDER_FORMAT } from '../../src/inventory/values-cache.js'
 import { expectLocated, rejection, tree } from './fixtures/inventory/helpers.js'
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'inventory')
@@ -97,8 +96,6 @@ describe('renderValues: good input', () => {
     expect(berlin.sha256).toBe('4dd1c2ccf28a1068994b6241840905c29236cfa69514482fd4eecc27988e6822')
     const boston = await renderValues(path.join(FIXTURES, 'good', 'values', 'boston-1.yaml'), { env })
     expect(boston.sha256).toBe('b57931cf66193a51e24f267833a6f5702c36c2ed01a85b353f937de520649233')
-    // Rendering is remembered by this format name: a change to the text above needs a new one.
-    expect(VALUES_RENDER_FORMAT).toBe('gwfleet-values-1')
   })
 
   it('passes a file without references through unchanged in meaning', async () => {
@@ -255,72 +252,27 @@ describe('renderValues: bad input names file, line and key, never the secret', (
   })
 })
 
-describe('renderValues: files without references are checked once', () => {
+describe('renderValues: every run reads and checks the file anew', () => {
   const plain = ['tenant: t-1', 'auth:', '  domain: a.example', 'dal:', '  sources:', '    files:', '      folder: /srv/data', 'cilium:', '  enabled: false', '']
 
-  it('a second read of the same bytes gives the same values without parsing, and the text on demand', async () => {
+  it('the same bytes give the same values; a changed file is checked again', async () => {
     const file = values(plain)
-    const cache = ValuesCache.memory()
-    const first = await renderValues(file, { cache })
-    const again = await renderValues(file, { cache })
-    expect(again).not.toBe(first)
-    expect({ ...again }).toEqual({ ...first })
-    expect(again.text).toBe(first.text)
+    const first = await renderValues(file)
+    const again = await renderValues(file)
+    expect(again).toEqual(first)
     expect(again).toMatchObject({ secrets: [], ciliumEnabled: false, datasetsFolder: '/srv/data' })
-  })
-
-  it('keeps the facts across runs in its file, and nothing of the text', async () => {
-    const file = values(plain)
-    const store = path.join(tree({}), 'cache', 'values.json')
-    const c1 = ValuesCache.load(store)
-    const first = await renderValues(file, { cache: c1 })
-    c1.save()
-    const saved = readFileSync(store, 'utf8')
-    expect(saved).toContain(first.sha256)
-    expect(saved).not.toContain('t-1')
-    expect(saved).not.toContain('a.example')
-    const c2 = ValuesCache.load(store)
-    expect(c2.get(c2.key(readFileSync(file, 'utf8')))).toEqual({ sha256: first.sha256, ciliumEnabled: false, datasetsFolder: '/srv/data' })
-  })
-
-  it('checks a changed file again, and never remembers a file with references or a bad one', async () => {
-    const cache = ValuesCache.memory()
-    const file = values(plain)
-    await renderValues(file, { cache })
     writeFileSync(file, ['tenant: REDACTED', ''].join('\n'))
-    await expect(renderValues(file, { cache })).rejects.toThrow(/vendor placeholder REDACTED/)
-    await expect(renderValues(file, { cache })).rejects.toThrow(/vendor placeholder REDACTED/)
+    await expect(renderValues(file)).rejects.toThrow(/vendor placeholder REDACTED/)
+  })
+
+  it('a reference renders what it refers to now, also when written with a YAML escape', async () => {
     const withRef = values(['tenant: t', 'helmRepoPassword: "${env:GW_TEST_SECRET}"', ''])
-    const a = await renderValues(withRef, { cache, env: { GW_TEST_SECRET: 'one' } })
-    const b = await renderValues(withRef, { cache, env: { GW_TEST_SECRET: 'two' } })
+    const a = await renderValues(withRef, { env: { GW_TEST_SECRET: 'one' } })
+    const b = await renderValues(withRef, { env: { GW_TEST_SECRET: 'two' } })
     expect(b.sha256).not.toBe(a.sha256)
     expect(b.secrets).toEqual(['two'])
-    expect(cache.get(cache.key(readFileSync(withRef, 'utf8')))).toBeUndefined()
-  })
-
-  it('never remembers a file that refers to something through an escape, and never uploads a text that does not match', async () => {
-    const cache = ValuesCache.memory()
     const escaped = values(['tenant: t', 'helmRepoPassword: "\\x24{env:GW_EMPTY}"', ''])
-    const r = await renderValues(escaped, { cache, env: { GW_EMPTY: '' } })
+    const r = await renderValues(escaped, { env: { GW_EMPTY: '' } })
     expect(r.text).toContain('helmRepoPassword: ""')
-    expect(cache.get(cache.key(readFileSync(escaped, 'utf8')))).toBeUndefined()
-
-    // a cache file whose facts do not match what this process renders: the text is refused
-    const file = values(plain)
-    const store = path.join(tree({}), 'values.json')
-    const c1 = ValuesCache.load(store)
-    await renderValues(file, { cache: c1 })
-    c1.save()
-    const doc = JSON.parse(readFileSync(store, 'utf8'))
-    for (const k of Object.keys(doc.entries)) doc.entries[k].sha256 = '0'.repeat(64)
-    writeFileSync(store, JSON.stringify(doc))
-    const stale = await renderValues(file, { cache: ValuesCache.load(store) })
-    expect(stale.sha256).toBe('0'.repeat(64))
-    expect(() => stale.text).toThrow(/values cache/)
-    // a cache written for another format, gwfleet or yaml version is not used at all
-    doc.format = 'gwfleet-values-0 gwfleet@0.0.0 yaml@2.0.0'
-    writeFileSync(store, JSON.stringify(doc))
-    const other = ValuesCache.load(store)
-    expect(other.get(other.key(readFileSync(file, 'utf8')))).toBeUndefined()
   })
 })
