@@ -4,6 +4,7 @@
 // of hosts cannot make drawing the bottleneck.
 import type {HostResult} from '../runner/result.js'
 import type {Mask, Reporter} from './progress.js'
+import {displayLine, ellipsize} from './sanitize.js'
 
 type State = 'waiting' | 'running' | 'ok' | 'failed' | 'skipped'
 
@@ -17,15 +18,9 @@ interface Row {
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']
 const REDRAW_MS = 100
 
-/** Control characters and escape sequences a remote line may carry: they would move the cursor. */
-const CONTROL = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x1f\x7f-\x9f]/g
-
-/** One line of text, without control characters, cut to `width` characters. */
+/** One line of text, made inert for the terminal (see sanitize.ts), cut to `width` characters. */
 export function fit(text: string, width: number): string {
-  const clean = text.replace(CONTROL, ' ')
-  const chars = [...clean]
-  if (chars.length <= width) return clean
-  return width <= 1 ? chars.slice(0, width).join('') : `${chars.slice(0, width - 1).join('')}…`
+  return ellipsize(displayLine(text), width)
 }
 
 /** The progress state of a fleet run, and the lines that show it. Pure: tested without a terminal. */
@@ -165,11 +160,11 @@ export class LiveReporter implements Reporter {
   /** A message for the whole run: printed above the rows at once, and kept. */
   notice(text: string): void {
     if (!this.active) {
-      this.write(`${this.mask(text).replace(CONTROL, ' ')}\n`)
+      this.write(`${displayLine(this.mask(text))}\n`)
       return
     }
     if (!this.paused) this.erase()
-    this.write(`${this.mask(text).replace(CONTROL, ' ')}\n`)
+    this.write(`${displayLine(this.mask(text))}\n`)
     this.draw()
   }
 

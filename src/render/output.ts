@@ -1,7 +1,7 @@
 // Formatters own the final output: the same data gives the table, the JSON and the CSV.
 import type {AuditResult} from '../runner/fleet.js'
 import type {HostResult} from '../runner/result.js'
-import {csvText, displayLine} from './sanitize.js'
+import {csvText, displayLine, ellipsize} from './sanitize.js'
 
 /** Where a table is shown: the terminal's width (none: a pipe or a file) and the secrets mask. */
 export interface View {
@@ -59,20 +59,16 @@ export function table(headers: string[], rows: string[][], fit: Fit = {}): strin
       for (const row of r) {
         out.push(fmt(row.slice(0, -1), lw))
         const last = row[row.length - 1] ?? ''
-        if (last) out.push(`  ${cut(last, Math.max(1, fit.width - 2))}`)
+        if (last) out.push(`  ${ellipsize(last, Math.max(1, fit.width - 2))}`)
       }
       return out.join('\n')
     }
-    if (w[w.length - 1] > room) r = r.map((row) => row.map((c, j) => (j === h.length - 1 ? cut(c ?? '', room) : c)))
+    if (w[w.length - 1] > room) r = r.map((row) => row.map((c, j) => (j === h.length - 1 ? ellipsize(c ?? '', room) : c)))
   }
   const w = widths()
   return [fmt(h, w), ...r.map((row) => fmt(row, w))].join('\n')
 }
 
-function cut(s: string, n: number): string {
-  const chars = [...s]
-  return chars.length <= n ? s : `${chars.slice(0, n - 1).join('')}…`
-}
 
 const STATUS_ORDER: Record<string, number> = {failed: 0, unreachable: 1, refused: 2, skipped: 3, ok: 4, unchanged: 5}
 

@@ -25,6 +25,13 @@ export function displayLine(s: string): string {
   return displayText(s).replace(/[\n\t]/g, ' ')
 }
 
+/** At most `width` characters (not bytes), the last one "…" when something was cut. */
+export function ellipsize(s: string, width: number): string {
+  const chars = [...s]
+  if (chars.length <= width) return s
+  return width <= 1 ? chars.slice(0, Math.max(0, width)).join('') : `${chars.slice(0, width - 1).join('')}…`
+}
+
 /** Characters that JSON leaves as they are but a terminal acts on (DEL, C1 controls, bidi marks, line separators). */
 const JSON_UNSAFE = /[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
 
