@@ -43,11 +43,6 @@ export function dirOf(p: string): string {
   return p.replace(/\/[^/]*$/, '') || '/'
 }
 
-/** The last part of a path. */
-export function baseOf(p: string): string {
-  return p.slice(p.lastIndexOf('/') + 1)
-}
-
 
 /** Every directory from "/" down to `dir`, in order: the ones whose owner and mode decide who controls `dir`. */
 export function ancestors(dir: string): string[] {

@@ -7,7 +7,7 @@ import {ancestors, dirOf, layout, type RemoteLayout} from './layout.js'
 import {lockBody} from './lock-scripts.js'
 import type {DeployRecord, HistoryEntry, HostFacts, LockOwner} from '../types.js'
 
-export {baseOf, dirOf, layout, type RemoteLayout} from './layout.js'
+export {layout, type RemoteLayout} from './layout.js'
 
 /** Sets a PATH that finds kubectl and k3s in /usr/local/bin even under sudo's secure_path. */
 export const PRELUDE = [
