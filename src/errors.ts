@@ -10,10 +10,13 @@ export interface InputLocation {
 /** Bad input (flags, inventory, values, release folder): exit 2, nothing on any host touched. */
 export class InputError extends Error {
   readonly location?: InputLocation
+  /** The problem without its location. */
+  readonly reason: string
   constructor(message: string, location?: InputLocation) {
     super(location ? `${formatLocation(location)}: ${message}` : message)
     this.name = 'InputError'
     this.location = location
+    this.reason = message
   }
 }
 
@@ -51,6 +54,22 @@ export class HostStepError extends Error {
   constructor(message: string) {
     super(message)
     this.name = 'HostStepError'
+  }
+}
+
+/** A remote command ran past its time limit (it was stopped). */
+export class TimeoutError extends HostStepError {
+  constructor(message: string) {
+    super(message)
+    this.name = 'TimeoutError'
+  }
+}
+
+/** The host's lock is no longer this run's (cleared, removed or taken over): nothing more starts there. */
+export class LockLostError extends HostStepError {
+  constructor(readonly why: string) {
+    super(`lock lost: ${why}`)
+    this.name = 'LockLostError'
   }
 }
 

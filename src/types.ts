@@ -124,3 +124,23 @@ export interface HistoryEntry {
   result: 'ok' | 'failed'
   error?: string
 }
+
+/**
+ * What a step on one host may use of the run: that host's log, its progress line, masking, the
+ * operator's stop, the step time limit and the lock owner; nothing else of the run.
+ */
+export interface HostEnv {
+  /** Write a line to this host's log (the log masks secrets). */
+  log(line: string): void
+  /** Show what the host is doing now in the progress view (and log it). */
+  step(text: string): void
+  /** Show a line of remote output in the progress view (masked here). */
+  output(line: string): void
+  /** Mask every secret of the run in a text. */
+  redact(text: string): string
+  /** Aborted on the operator's second Ctrl-C: running installers are stopped. */
+  readonly stop: AbortSignal
+  /** The longest one remote step may run (--timeout). */
+  readonly timeoutSeconds: number
+  readonly lockOwner: LockOwner
+}

@@ -3,7 +3,8 @@
 import {InputError, type InputLocation} from '../errors.js'
 import {findRelease, listReleases, readRelease} from '../release/releases.js'
 import {auditCsv, auditJson, auditSummaryLine, auditTable, changeJson, changeSummary, changeTable, planView} from '../render/output.js'
-import {runAudit, runChange, type ChangeRequest} from '../runner/fleet.js'
+import {runChange, type ChangeRequest} from '../runner/change.js'
+import {runAudit} from '../runner/fleet.js'
 import {isSuccess, type HostResult} from '../runner/result.js'
 import {batchSizes, toleratedFailures, type BatchSpec} from '../runner/rollout.js'
 import type {Inventory, Job, ReleaseRef} from '../types.js'
@@ -20,7 +21,7 @@ async function checkReleases(inventory: Inventory, jobs: Job[], to: string | und
     releases = await listReleases(inventory.releaseDir)
   } catch (e) {
     if (!(e instanceof InputError)) throw e
-    throw new InputError(`release folder ${inventory.releaseDir}: ${e.message.replace(/^[^:]*: /, '')}`, at('release.dir'))
+    throw new InputError(`release folder ${inventory.releaseDir}: ${e.reason}`, at('release.dir'))
   }
   const wanted = new Map<string, InputLocation>()
   if (to !== undefined) wanted.set(to, {file: '--to'})

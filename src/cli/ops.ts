@@ -18,9 +18,9 @@ import {
 } from '../render/ops-output.js'
 import {SilentReporter} from '../render/progress.js'
 import {displayText, jsonForTerminal} from '../render/sanitize.js'
-import {RunContext} from '../runner/context.js'
 import {runHistory, runLocks, runPreflight, runStatus} from '../runner/ops.js'
-import {HostSession, prepareCredentials} from '../runner/session.js'
+import type {Session} from '../host/session.js'
+import {prepareCredentials, RunContext} from '../runner/context.js'
 import {EXIT, loadFleet, loadGateways, openRun, record, runOptions as options, tableView, within, write} from './common.js'
 import type {FleetFlagValues} from './flags.js'
 
@@ -71,9 +71,9 @@ export async function logsCommand(gateway: string, flags: LogsFlagValues): Promi
   })
   const abort = new AbortController()
   const onSignal = () => abort.abort()
-  let session: HostSession | undefined
+  let session: Session | undefined
   try {
-    session = await HostSession.open(ctx, gw)
+    session = await ctx.openSession(gw)
     if (flags.follow) {
       process.on('SIGINT', onSignal)
       process.on('SIGTERM', onSignal)

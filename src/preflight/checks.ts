@@ -1,12 +1,11 @@
 // The vendor guide's prerequisites, checked per host: one read-only probe (ops-scripts.ts), then a
 // pure evaluator that turns its output into pass / warn / fail per check. `deploy` runs the same
 // probe on hosts it is about to install so a doomed install fails in seconds, not after minutes.
-import {HostStepError, UnreachableError} from '../errors.js'
+import {HostStepError, TimeoutError, UnreachableError} from '../errors.js'
 import {INSTALLER_DEFAULT_DATASETS, preflightScript, type PreflightScriptOptions} from '../remote/ops-scripts.js'
 import {parseKv} from '../remote/scripts.js'
-import type {RunContext} from '../runner/context.js'
-import type {HostSession} from '../runner/session.js'
-import type {Job} from '../types.js'
+import type {Session} from '../host/session.js'
+import type {HostEnv, Job} from '../types.js'
 
 /** The probe's script builder (it lives with the other remote scripts), re-exported for callers of preflight. */
 export {preflightScript, type PreflightScriptOptions}
@@ -254,7 +253,7 @@ const PROBE_TIMEOUT_MS = 60_000
  * wrapper. When that wrapper is refused (no sudo, sudo wants a password ...), root is a failed
  * check with sudo's reason, and the rest is read as the login user in a second round trip.
  */
-export async function preflightHost(ctx: RunContext, session: HostSession, job: Job): Promise<CheckResult[]> {
+export async function preflightHost(ctx: Pick<HostEnv, 'log'>, session: Session, job: Job): Promise<CheckResult[]> {
   const gw = job.gw
   const opts = preflightOptions(session, job)
   const script = preflightScript(opts)
@@ -264,7 +263,7 @@ export async function preflightHost(ctx: RunContext, session: HostSession, job: 
     results = evaluatePreflight(res.stdout, {...opts, stderr: res.stderr})
   } catch (e) {
     if (!(e instanceof HostStepError)) throw e
-    if (/did not finish within/.test(e.message)) {
+    if (e instanceof TimeoutError) {
       results = [{id: 'probe', level: 'fail', message: `the prerequisite probe did not finish within ${PROBE_TIMEOUT_MS / 1000}s (a hung mount?)`}]
     } else {
       let stdout = ''
@@ -276,25 +275,25 @@ export async function preflightHost(ctx: RunContext, session: HostSession, job: 
       results = evaluatePreflight(stdout, {...opts, rootError: e.message})
     }
   }
-  return logged(ctx, gw.name, results)
+  return logged(ctx, results)
 }
 
 /** What the checks of one gateway on one session are evaluated against. */
-export function preflightOptions(session: HostSession, job: Job): EvaluateOptions {
+export function preflightOptions(session: Session, job: Job): EvaluateOptions {
   return {
     remoteDir: job.gw.remoteDir,
     datasetsFolder: job.values.datasetsFolder,
-    loginUser: session.conn.target.user,
+    loginUser: session.loginUser,
     viaSudo: session.rootMode.kind !== 'root',
   }
 }
 
 /** Evaluate a prerequisite probe that rode along in another round trip (deploy's lock and probe). */
-export function preflightFromOutput(ctx: RunContext, session: HostSession, job: Job, output: string): CheckResult[] {
-  return logged(ctx, job.gw.name, evaluatePreflight(output, preflightOptions(session, job)))
+export function preflightFromOutput(ctx: Pick<HostEnv, 'log'>, session: Session, job: Job, output: string): CheckResult[] {
+  return logged(ctx, evaluatePreflight(output, preflightOptions(session, job)))
 }
 
-function logged(ctx: RunContext, name: string, results: CheckResult[]): CheckResult[] {
-  for (const r of results) ctx.log.write(name, `preflight ${r.level} ${r.id}: ${r.message}`)
+function logged(ctx: Pick<HostEnv, 'log'>, results: CheckResult[]): CheckResult[] {
+  for (const r of results) ctx.log(`preflight ${r.level} ${r.id}: ${r.message}`)
   return results
 }

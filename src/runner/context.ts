@@ -4,12 +4,15 @@ import {setMaxListeners} from 'node:events'
 import os from 'node:os'
 import {randomBytes} from 'node:crypto'
 
-import {BastionPool, type ConnectOptions} from '../ssh/connection.js'
+import {InputError} from '../errors.js'
+import {HostSession, type SessionDeps} from '../host/session.js'
+import {BastionPool, prepareAuth, type ConnectOptions} from '../ssh/connection.js'
 import {HandshakeGate, handshakeLimit} from '../ssh/pacing.js'
 import {loadUserSshConfig, type SshConfig} from '../ssh/sshconfig.js'
 import {SilentReporter, type Reporter} from '../render/progress.js'
 import {Credentials, Prompter} from '../prompt.js'
-import type {Inventory, LockOwner} from '../types.js'
+import {resolveTarget} from '../ssh/target.js'
+import type {Gateway, HostEnv, Inventory, LockOwner} from '../types.js'
 import {localUserName, machineIdentity} from '../util/local.js'
 import {Redactor} from './redact.js'
 import {RunLog} from './runlog.js'
@@ -151,9 +154,54 @@ export class RunContext {
     this.reporter.step(host, text)
   }
 
+  /** What a step on this gateway's host may use of the run. */
+  hostEnv(name: string): HostEnv {
+    return {
+      log: (line) => this.log.write(name, line),
+      step: (text) => this.step(name, text),
+      output: (line) => this.reporter.line(name, this.redactor.redact(line)),
+      redact: (text) => this.redactor.redact(text),
+      stop: this.interrupt.hard.signal,
+      timeoutSeconds: this.options.timeoutSeconds,
+      lockOwner: this.lockOwner,
+    }
+  }
+
+  /** Connect to a gateway's host with the run's options, bastions and sudo passwords. */
+  openSession(gw: Gateway): Promise<HostSession> {
+    const deps: SessionDeps = {
+      sshConfig: this.sshConfig,
+      connectOptions: this.connectOptions,
+      bastions: this.bastions,
+      credentials: this.credentials,
+      log: (line) => this.log.write(gw.name, line),
+    }
+    return HostSession.open(gw, deps)
+  }
+
   /** Close bastions and the run folder's logs. */
   async close(): Promise<void> {
     await this.bastions.closeAll()
     await this.log.close()
   }
+}
+
+/**
+ * Before the progress view starts: with --ask-become-pass, ask the sudo password of each login
+ * user that needs one (a clear input error without a terminal); then open every identity file
+ * the hosts will use, so key passphrases are asked now rather than in the middle of the run.
+ */
+export async function prepareCredentials(ctx: RunContext, gateways: Gateway[]): Promise<void> {
+  const targets = gateways.map((gw) => ({gw, target: resolveTarget(gw, ctx.sshConfig)}))
+  if (ctx.options.askBecomePass) {
+    const users = [...new Set(targets.filter(({gw, target}) => gw.become && target.user !== 'root').map(({target}) => target.user))]
+    if (users.length > 0 && !ctx.credentials.prompter.available)
+      throw new InputError('--ask-become-pass needs a terminal to ask on; without one, set GWFLEET_BECOME_PASSWORD', {file: '--ask-become-pass'})
+    for (const user of users)
+      if ((await ctx.credentials.askBecomePassword(user)) === undefined) throw new InputError(`no sudo password given for ${user}`, {file: '--ask-become-pass'})
+  }
+  await prepareAuth(
+    targets.map(({target}) => target),
+    ctx.connectOptions,
+  )
 }

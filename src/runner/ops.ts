@@ -11,7 +11,7 @@ import {historyScript, parseKv, parseProbe} from '../remote/scripts.js'
 import {describeHolder, LOCK_TTL_SECONDS} from '../steps/lock.js'
 import type {Gateway, HistoryEntry, Job} from '../types.js'
 import type {RunContext} from './context.js'
-import {HostSession} from './session.js'
+import type {Session} from '../host/session.js'
 
 /** One host's outcome of a read-only operation. */
 export interface HostOutcome<T> {
@@ -34,18 +34,18 @@ export async function eachHost<T>(
   ctx: RunContext,
   gateways: Gateway[],
   title: string,
-  work: (s: HostSession, gw: Gateway) => Promise<T>,
+  work: (s: Session, gw: Gateway) => Promise<T>,
   problem: (v: T) => string | null = () => null,
 ): Promise<HostOutcome<T>[]> {
   const limit = pLimit(Math.max(1, ctx.options.concurrency))
   ctx.reporter.begin(gateways.map((g) => ({name: g.name, host: g.host})), title)
   const one = async (gw: Gateway): Promise<HostOutcome<T>> => {
     const t0 = Date.now()
-    let s: HostSession | undefined
+    let s: Session | undefined
     let out: HostOutcome<T>
     try {
       ctx.step(gw.name, 'connecting')
-      s = await HostSession.open(ctx, gw)
+      s = await ctx.openSession(gw)
       ctx.step(gw.name, 'reading the host')
       const value = await work(s, gw)
       out = {name: gw.name, host: gw.host, unreachable: false, value, error: null, durationMs: Date.now() - t0}
@@ -96,7 +96,7 @@ export async function runPreflight(ctx: RunContext, jobs: Job[]): Promise<Prefli
     ctx,
     jobs.map((j) => j.gw),
     'preflight',
-    (s, gw) => preflightHost(ctx, s, byName.get(gw.name)!),
+    (s, gw) => preflightHost(ctx.hostEnv(gw.name), s, byName.get(gw.name)!),
     (checks) => failingChecks(checks).map((c) => `${c.id}: ${c.message}`).join('; ') || null,
   )
   return outcomes.map((o) => {

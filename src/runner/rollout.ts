@@ -52,7 +52,7 @@ export async function runBatches<T>(
   items: T[],
   opts: RolloutOptions,
   work: (item: T, batch: number) => Promise<HostResult>,
-  skip: (item: T, why: string, batch: number) => HostResult,
+  skip: (item: T, why: string, batch: number) => Promise<HostResult>,
   priorFailures = 0,
 ): Promise<HostResult[]> {
   const results: HostResult[] = []
@@ -65,7 +65,7 @@ export async function runBatches<T>(
     start += opts.sizes[b]
     if (stopWhy === undefined && opts.stopping()) stopWhy = 'interrupted by the operator'
     if (stopWhy !== undefined) {
-      for (const it of batch) results.push(skip(it, stopWhy, b + 1))
+      for (const it of batch) results.push(await skip(it, stopWhy, b + 1))
       continue
     }
     opts.onBatch?.(b + 1, opts.sizes.length, batch.length)

@@ -5,7 +5,7 @@ import path from 'node:path'
 import type {ClientChannel, SFTPWrapper} from 'ssh2'
 import ssh2 from 'ssh2'
 
-import {HostStepError, KeyFileError, LocalError, UnreachableError} from '../errors.js'
+import {HostStepError, KeyFileError, LocalError, TimeoutError, UnreachableError} from '../errors.js'
 import {appendKnownHost, checkHostKey, fingerprint, formatKnownHostsLine, hostKeyRefusal, keyType, knownHostsName, knownKeyTypes, loadKnownHosts, parseKnownHosts, preferredHostKeyAlgorithms} from './knownhosts.js'
 import type {KnownHostEntry} from './knownhosts.js'
 import {BoundedBytes, formatBytes, LineSplitter, MAX_COLLECTED_STDOUT, MAX_KEPT_STDERR} from './output.js'
@@ -439,7 +439,7 @@ export class Connection {
         if (o.timeoutMs) {
           timer = setTimeout(() => {
             ch.close()
-            finish(new HostStepError(`remote command did not finish within ${Math.round(o.timeoutMs! / 1000)}s`))
+            finish(new TimeoutError(`remote command did not finish within ${Math.round(o.timeoutMs! / 1000)}s`))
           }, o.timeoutMs)
         }
         if (o.signal) {

@@ -1,8 +1,8 @@
 // Step: run one release's installer on the host and check what it says against SPEC section 1.
 import {HostStepError} from '../errors.js'
 import {installerScript, parseProbe, stopInstallerScript, type StagedFile} from '../remote/scripts.js'
-import type {RunContext} from '../runner/context.js'
-import type {HostSession} from '../runner/session.js'
+import type {Session} from '../host/session.js'
+import type {HostEnv} from '../types.js'
 
 /** The verdict on an installer run. */
 export type InstallerVerdict = {ok: true; version: string} | {ok: false; error: string}
@@ -93,15 +93,15 @@ function judge(out: InstallerOutput, version: string, timeoutSeconds: number, st
 }
 
 /** Take the staged files into place and run the installer of `version`; throws when the hop failed. */
-export async function runInstaller(ctx: RunContext, s: HostSession, version: string, commit: StagedFile[]): Promise<void> {
-  const t = ctx.options.timeoutSeconds
+export async function runInstaller(ctx: HostEnv, s: Session, version: string, commit: StagedFile[]): Promise<void> {
+  const t = ctx.timeoutSeconds
   // Output is streamed to the log and the reporter; only what the verdict needs is kept.
   const out = new InstallerOutput()
   let installerEnded = false
   const onAbort = () => {
     s.root(stopInstallerScript(s.gw.remoteDir, s.gw.name), {timeoutMs: 20_000}).catch(() => undefined)
   }
-  ctx.interrupt.hard.signal.addEventListener('abort', onAbort, {once: true})
+  ctx.stop.addEventListener('abort', onAbort, {once: true})
   try {
     await s.root(installerScript({remoteDir: s.gw.remoteDir, gateway: s.gw.name, version, timeoutSeconds: t, commit}), {
       // The host enforces the timeout; the workstation's limit only guards against a silent host.
@@ -112,17 +112,17 @@ export async function runInstaller(ctx: RunContext, s: HostSession, version: str
         if (line.startsWith('gw.installer_rc=')) installerEnded = true
         // After the installer only gw. lines come (and kubectl's answer, read as one of them).
         if (line.startsWith('gw.') || (installerEnded && line === '')) return
-        ctx.log.write(s.gw.name, `${stream === 'stderr' ? '! ' : '| '}${line}`)
-        ctx.reporter.line(s.gw.name, ctx.redactor.redact(line))
+        ctx.log(`${stream === 'stderr' ? '! ' : '| '}${line}`)
+        ctx.output(line)
       },
     })
   } finally {
-    ctx.interrupt.hard.signal.removeEventListener('abort', onAbort)
+    ctx.stop.removeEventListener('abort', onAbort)
   }
-  const verdict = redacted(ctx, judge(out, version, t, ctx.interrupt.hard.signal.aborted))
+  const verdict = redacted(ctx, judge(out, version, t, ctx.stop.aborted))
   if (!verdict.ok) throw new HostStepError(verdict.error)
 }
 
-function redacted(ctx: RunContext, v: InstallerVerdict): InstallerVerdict {
-  return v.ok ? v : {ok: false, error: ctx.redactor.redact(v.error)}
+function redacted(ctx: HostEnv, v: InstallerVerdict): InstallerVerdict {
+  return v.ok ? v : {ok: false, error: ctx.redact(v.error)}
 }

@@ -4,9 +4,8 @@ import {HostStepError} from '../errors.js'
 import {layout, lockAndProbeScript, LOCKED_SECTION, parseKv, parseProbe, probeScript, readThenLockIfNotInstalledScript, type LockOptions} from '../remote/scripts.js'
 import {lockRefreshScript, unlockScript} from '../remote/lock-scripts.js'
 import {preflightBody, type PreflightScriptOptions} from '../remote/ops-scripts.js'
-import type {RunContext} from '../runner/context.js'
-import type {HostSession} from '../runner/session.js'
-import type {HostFacts, LockOwner} from '../types.js'
+import type {Session} from '../host/session.js'
+import type {HostEnv, HostFacts, LockOwner} from '../types.js'
 
 const PREFLIGHT_PREFIX = 'gw.pf.'
 // A read that hangs (a cluster that never answers kubectl, a dead mount) fails the host, not the run.
@@ -24,19 +23,19 @@ export interface ProbeResult {
   preflightOutput?: string
 }
 
-function checkUid(s: HostSession, facts: HostFacts): void {
+function checkUid(s: Session, facts: HostFacts): void {
   if (facts.uid === null) throw new HostStepError('the host did not answer the probe (no shell?)')
   if (facts.unsafe) throw unsafeRemoteDir(s, facts.unsafe)
   if (facts.uid !== 0)
-    throw new HostStepError(`${s.conn.target.user} is not root on this host; set become: true to use sudo`)
+    throw new HostStepError(`${s.loginUser} is not root on this host; set become: true to use sudo`)
 }
 
-function unsafeRemoteDir(s: HostSession, why: string): HostStepError {
+function unsafeRemoteDir(s: Session, why: string): HostStepError {
   return new HostStepError(`remoteDir ${s.gw.remoteDir} is not safe for root to use, nothing was written: ${why}`)
 }
 
 /** Read-only probe: version, record, values hash, lock (audit, dry-run, the first look of a change). */
-export async function probe(s: HostSession): Promise<ProbeResult> {
+export async function probe(s: Session): Promise<ProbeResult> {
   const res = await s.root(probeScript({remoteDir: s.gw.remoteDir, gateway: s.gw.name, releaseVersions: []}), READ_LIMIT)
   const facts = parseProbe(res.stdout, layout(s.gw.remoteDir, s.gw.name))
   checkUid(s, facts)
@@ -44,7 +43,7 @@ export async function probe(s: HostSession): Promise<ProbeResult> {
 }
 
 /** Take the lock (or fail naming its holder) and probe, in one round trip. */
-export async function lockAndProbe(ctx: RunContext, s: HostSession, releaseVersions: string[], preflight?: PreflightScriptOptions): Promise<ProbeResult> {
+export async function lockAndProbe(ctx: HostEnv, s: Session, releaseVersions: string[], preflight?: PreflightScriptOptions): Promise<ProbeResult> {
   const opts = lockOptions(ctx, s, releaseVersions, preflight)
   return lockedRead(ctx, s, (await s.root(lockAndProbeScript(opts), READ_LIMIT)).stdout, opts)
 }
@@ -58,7 +57,7 @@ export interface MaybeLocked extends ProbeResult {
  * deploy's first look: read the host and, where no gateway is installed (an install follows), take
  * the lock and read again under it, in the same round trip. Elsewhere the host is only read.
  */
-export async function readThenLockIfNotInstalled(ctx: RunContext, s: HostSession, releaseVersions: string[], preflight?: PreflightScriptOptions): Promise<MaybeLocked> {
+export async function readThenLockIfNotInstalled(ctx: HostEnv, s: Session, releaseVersions: string[], preflight?: PreflightScriptOptions): Promise<MaybeLocked> {
   const opts = lockOptions(ctx, s, releaseVersions, preflight)
   const out = (await s.root(readThenLockIfNotInstalledScript(opts), READ_LIMIT)).stdout
   const at = out.indexOf(`${LOCKED_SECTION}\n`)
@@ -70,20 +69,20 @@ export async function readThenLockIfNotInstalled(ctx: RunContext, s: HostSession
   return {...(await lockedRead(ctx, s, out.slice(at + LOCKED_SECTION.length + 1), opts)), locked: true}
 }
 
-function lockOptions(ctx: RunContext, s: HostSession, releaseVersions: string[], preflight?: PreflightScriptOptions): LockOptions {
+function lockOptions(ctx: HostEnv, s: Session, releaseVersions: string[], preflight?: PreflightScriptOptions): LockOptions {
   return {
     remoteDir: s.gw.remoteDir,
     gateway: s.gw.name,
     releaseVersions,
     owner: ctx.lockOwner,
     ttlSeconds: LOCK_TTL_SECONDS,
-    loginUser: s.conn.target.user,
+    loginUser: s.loginUser,
     ifNotInstalled: preflight ? preflightBody(preflight, PREFLIGHT_PREFIX) : undefined,
   }
 }
 
 /** Facts from the output of a lock-and-read script; a dead run's lock of ours is taken over. */
-async function lockedRead(ctx: RunContext, s: HostSession, stdout: string, opts: LockOptions): Promise<ProbeResult> {
+async function lockedRead(ctx: HostEnv, s: Session, stdout: string, opts: LockOptions): Promise<ProbeResult> {
   let kv = parseKv(stdout)
   let result = kv.get('lock_result')?.[0]
   let holder = kv.get('lock_holder')?.[0]
@@ -168,7 +167,7 @@ export function lockLostReason(stdout: string): string | null {
  * lock is still this run's: when it is not (cleared, removed, taken over), `onLost` is called once
  * and the refreshes stop. A refresh that fails to run (a slow or cut connection) says nothing.
  */
-export function heartbeat(ctx: RunContext, s: HostSession, onLost: (why: string) => void = () => undefined, everyMs = HEARTBEAT_MS): () => void {
+export function heartbeat(ctx: HostEnv, s: Session, onLost: (why: string) => void = () => undefined, everyMs = HEARTBEAT_MS): () => void {
   let busy = false
   let stopped = false
   const t = setInterval(() => {
@@ -179,7 +178,7 @@ export function heartbeat(ctx: RunContext, s: HostSession, onLost: (why: string)
         const why = stopped ? null : lockLostReason(res.stdout)
         if (why === null) return
         stop()
-        ctx.log.write(s.gw.name, `lock lost: ${why}`)
+        ctx.log(`lock lost: ${why}`)
         onLost(why)
       })
       .catch(() => undefined)
@@ -196,7 +195,7 @@ export function heartbeat(ctx: RunContext, s: HostSession, onLost: (why: string)
 }
 
 /** Release the lock if it is still ours; `before` runs in the same round trip (records, history). Returns the output. */
-export async function unlock(ctx: RunContext, s: HostSession, before = '', cleanStage = true): Promise<string> {
+export async function unlock(ctx: HostEnv, s: Session, before = '', cleanStage = true): Promise<string> {
   const script = `${before}\n${unlockScript(s.gw.remoteDir, s.gw.name, ctx.lockOwner.token, cleanStage)}`
   return (await s.root(script, {timeoutMs: 30_000})).stdout
 }

@@ -3,14 +3,14 @@ import {randomBytes} from 'node:crypto'
 
 import {HostStepError} from '../errors.js'
 import {freeSpaceScript, layout, parseKv, type StagedFile} from '../remote/scripts.js'
-import type {HostSession} from '../runner/session.js'
+import type {Session} from '../host/session.js'
 import type {HostFacts, ReleaseContent, RenderedValues} from '../types.js'
 
 /**
  * Upload files into the login user's stage folder (made by the lock step), all in parallel on one
  * SFTP session, each under a random plain name; root takes them from there (commitFilesScript).
  */
-async function stage(s: HostSession, files: {target: string; data: Buffer | string; mode: number; sha256: string}[], bytes: number): Promise<StagedFile[]> {
+async function stage(s: Session, files: {target: string; data: Buffer | string; mode: number; sha256: string}[], bytes: number): Promise<StagedFile[]> {
   const folder = layout(s.gw.remoteDir, s.gw.name).upload
   try {
     return await Promise.all(
@@ -26,7 +26,7 @@ async function stage(s: HostSession, files: {target: string; data: Buffer | stri
 }
 
 /** Upload the release files the host lacks (sha256-compared) to the stage. */
-export async function stageRelease(s: HostSession, release: ReleaseContent, facts: HostFacts): Promise<{staged: StagedFile[]; skipped: number; bytes: number}> {
+export async function stageRelease(s: Session, release: ReleaseContent, facts: HostFacts): Promise<{staged: StagedFile[]; skipped: number; bytes: number}> {
   const dir = `${layout(s.gw.remoteDir, s.gw.name).releases}/${release.version}`
   const onHost = facts.releaseFiles.get(release.version)
   const todo = release.files.filter((f) => onHost?.get(f.path) !== f.sha256)
@@ -36,7 +36,7 @@ export async function stageRelease(s: HostSession, release: ReleaseContent, fact
 }
 
 /** Upload the rendered values (0600) when the host's copy differs. */
-export async function stageValues(s: HostSession, values: RenderedValues, facts: HostFacts): Promise<StagedFile[]> {
+export async function stageValues(s: Session, values: RenderedValues, facts: HostFacts): Promise<StagedFile[]> {
   if (facts.valuesSha256 === values.sha256) return []
   const target = layout(s.gw.remoteDir, s.gw.name).values
   return stage(s, [{target, data: values.text, mode: 0o600, sha256: values.sha256}], Buffer.byteLength(values.text))
@@ -47,7 +47,7 @@ function mb(bytes: number): string {
 }
 
 /** A failed upload says whether the disk is full (the staged part never reaches a final path). */
-async function explainUploadFailure(s: HostSession, e: unknown, bytes: number): Promise<never> {
+async function explainUploadFailure(s: Session, e: unknown, bytes: number): Promise<never> {
   if (!(e instanceof HostStepError)) throw e
   const L = layout(s.gw.remoteDir, s.gw.name)
   let freeKb: number | undefined

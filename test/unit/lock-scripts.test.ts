@@ -309,7 +309,7 @@ describe('the heartbeat', () => {
         return {stdout: a, stderr: '', code: 0}
       },
     }
-    const ctx = {lockOwner: {token: 'tok1x'}, log: {write: (_h: string, l: string) => logged.push(l)}}
+    const ctx = {lockOwner: {token: 'tok1x'}, log: (l: string) => logged.push(l)}
     const lost: string[] = []
     heartbeat(ctx as any, session as any, (why) => lost.push(why), 5)
     for (let i = 0; i < 200 && scripts.length < 6; i++) await new Promise((r) => setTimeout(r, 5))
@@ -325,7 +325,7 @@ describe('the heartbeat', () => {
     let calls = 0
     const session = {gw: {remoteDir: '/opt/gw', name: 'g1'}, root: async () => (calls++, {stdout: 'gw.lock_state=removed\ngw.end=1\n', stderr: '', code: 0})}
     const lost: string[] = []
-    const stop = heartbeat({lockOwner: {token: 't'}, log: {write: () => undefined}} as any, session as any, (why) => lost.push(why), 5)
+    const stop = heartbeat({lockOwner: {token: 't'}, log: () => undefined} as any, session as any, (why) => lost.push(why), 5)
     stop()
     await new Promise((r) => setTimeout(r, 50))
     expect(calls).toBe(0)

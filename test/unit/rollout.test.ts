@@ -30,19 +30,19 @@ describe('runBatches', () => {
   const items = ['a', 'b', 'c', 'd', 'e']
   it('stops after a failing canary and skips the rest', async () => {
     const out = await runBatches(items, {sizes: [1, 2, 2], maxFail: 0, concurrency: 4, stopping: () => false},
-      async (it) => res(it, it === 'a' ? 'failed' : 'ok'), (it, why) => ({...res(it, 'skipped'), error: why}))
+      async (it) => res(it, it === 'a' ? 'failed' : 'ok'), async (it, why) => ({...res(it, 'skipped'), error: why}))
     expect(out.map((r) => r.status)).toEqual(['failed', 'skipped', 'skipped', 'skipped', 'skipped'])
     expect(out[1].error).toMatch(/more than --max-fail 0/)
   })
   it('rolls past failures within max-fail', async () => {
     const out = await runBatches(items, {sizes: [1, 2, 2], maxFail: 1, concurrency: 4, stopping: () => false},
-      async (it) => res(it, it === 'a' ? 'failed' : 'ok'), (it) => res(it, 'skipped'))
+      async (it) => res(it, it === 'a' ? 'failed' : 'ok'), async (it) => res(it, 'skipped'))
     expect(out.map((r) => r.status)).toEqual(['failed', 'ok', 'ok', 'ok', 'ok'])
   })
   it('starts nothing new once the operator stops', async () => {
     let stop = false
     const out = await runBatches(items, {sizes: [2, 3], maxFail: 0, concurrency: 1, stopping: () => stop},
-      async (it) => { stop = true; return res(it, 'ok') }, (it) => res(it, 'skipped'))
+      async (it) => { stop = true; return res(it, 'ok') }, async (it) => res(it, 'skipped'))
     expect(out.map((r) => r.status)).toEqual(['ok', 'skipped', 'skipped', 'skipped', 'skipped'])
   })
   it('never runs more than the concurrency at once', async () => {
@@ -53,7 +53,7 @@ describe('runBatches', () => {
       await new Promise((r) => setTimeout(r, 10))
       running--
       return res(it, 'ok')
-    }, (it) => res(it, 'skipped'))
+    }, async (it) => res(it, 'skipped'))
     expect(peak).toBe(2)
   })
 })

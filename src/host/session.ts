@@ -1,0 +1,117 @@
+// One host's connection for the whole run, with root execution (direct, sudo -n or sudo -S) and logging.
+// Below the steps: it knows the connection and how root is reached, nothing of the run around it.
+import {HostStepError} from '../errors.js'
+import type {Credentials} from '../prompt.js'
+import {BastionPool, Connection, rootCommand, sudoProblem, sudoWantsPassword, userCommand, type ConnectOptions, type ExecOptions, type ExecResult, type RootMode} from '../ssh/connection.js'
+import type {SshConfig} from '../ssh/sshconfig.js'
+import {resolveTarget} from '../ssh/target.js'
+import type {Gateway} from '../types.js'
+
+/** What opening a session needs: how to connect, the sudo passwords, and the host's log. */
+export interface SessionDeps {
+  sshConfig: SshConfig
+  connectOptions: ConnectOptions
+  bastions: BastionPool
+  credentials: Pick<Credentials, 'knownBecomePassword' | 'becomePassword' | 'becomeSource'>
+  /** Write a line to this host's log. */
+  log(line: string): void
+}
+
+/** A connected gateway host, as the steps use it (the seam unit tests fake). */
+export interface Session {
+  readonly gw: Gateway
+  /** The user gwfleet logs in as. */
+  readonly loginUser: string
+  /** How root is reached on this host. */
+  readonly rootMode: RootMode
+  /** Run a script as root; a sudo refusal throws one clear error. */
+  root(script: string, opts?: ExecOptions): Promise<ExecResult>
+  /** Run a script as the login user. */
+  asLoginUser(script: string, opts?: ExecOptions): Promise<ExecResult>
+  /** Start opening the file transfer channel now, so a coming upload need not wait for it. */
+  prepareUpload(): void
+  /** Upload bytes to a path over SFTP (callers stage, verify and move). */
+  writeFile(remotePath: string, data: Buffer | string, mode: number): Promise<void>
+  close(): void
+}
+
+/** A connected gateway host over ssh2. */
+export class HostSession implements Session {
+  private constructor(
+    readonly gw: Gateway,
+    readonly conn: Connection,
+    private mode: RootMode,
+    private readonly deps: SessionDeps,
+  ) {}
+
+  /** Connect to a gateway's host (through its jump hosts), with the run's options. */
+  static async open(gw: Gateway, deps: SessionDeps): Promise<HostSession> {
+    const target = resolveTarget(gw, deps.sshConfig)
+    const conn = await Connection.open(target, deps.connectOptions, deps.bastions)
+    let mode: RootMode
+    if (target.user === 'root' || !gw.become) mode = {kind: 'root'}
+    else {
+      // A password given (environment, --ask-become-pass) or being asked for right now by another host.
+      const password = await deps.credentials.knownBecomePassword(target.user)
+      mode = password !== undefined ? {kind: 'sudo-password', password} : {kind: 'sudo'}
+    }
+    deps.log(`connected to ${conn.describe}${target.jump.length ? ` via ${target.jump.map((j) => j.host).join(' -> ')}` : ''} (root via ${mode.kind})`)
+    return new HostSession(gw, conn, mode, deps)
+  }
+
+  get loginUser(): string {
+    return this.conn.target.user
+  }
+
+  prepareUpload(): void {
+    this.conn.sftp().catch(() => undefined)
+  }
+
+  /** How root is reached on this host (it becomes sudo-password once the operator typed one). */
+  get rootMode(): RootMode {
+    return this.mode
+  }
+
+  /**
+   * Run a script as root; a sudo refusal becomes one clear error. When sudo -n stops for a password
+   * (sudo runs nothing then), the password is asked on the terminal, once per login user, and the
+   * script runs again with it.
+   */
+  async root(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const user = this.conn.target.user
+    let res = await this.asRoot(script, opts)
+    if (res.code !== 0 && this.mode.kind === 'sudo' && sudoWantsPassword(res.stderr)) {
+      const password = await this.deps.credentials.becomePassword(user)
+      if (password !== undefined) {
+        this.mode = {kind: 'sudo-password', password}
+        this.deps.log('root via sudo-password (typed at the prompt)')
+        res = await this.asRoot(script, opts)
+      }
+    }
+    if (res.code !== 0 && this.mode.kind !== 'root') {
+      const problem = sudoProblem(res.stderr, user, this.deps.credentials.becomeSource(user))
+      if (problem) throw new HostStepError(problem)
+    }
+    if (res.stderr.trim()) this.deps.log(`stderr: ${res.stderr.trim()}`)
+    return res
+  }
+
+  private asRoot(script: string, opts: ExecOptions): Promise<ExecResult> {
+    const {command, stdin} = rootCommand(script, this.mode)
+    return this.conn.exec(command, {...opts, stdin})
+  }
+
+  /** Run a script as the login user (what can still be read when root is refused). */
+  asLoginUser(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    return this.conn.exec(userCommand(script), opts)
+  }
+
+  /** Upload bytes to a path over SFTP (callers stage, verify and move). */
+  writeFile(remotePath: string, data: Buffer | string, mode: number): Promise<void> {
+    return this.conn.writeFile(remotePath, data, mode)
+  }
+
+  close(): void {
+    this.conn.close()
+  }
+}

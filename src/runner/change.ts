@@ -1,0 +1,472 @@
+// deploy, upgrade and uninstall as phases. Each host goes connect -> read -> plan -> lock ->
+// preflight, then (in its batch) upload and install per hop, or uninstall. The connection and the
+// lock are held through the phase manager, which gives them back once, however the host ends.
+import pLimit from 'p-limit'
+
+import {HostStepError, LockLostError, UnreachableError} from '../errors.js'
+import type {Session} from '../host/session.js'
+import {planDeploy, planUninstall, planUpgrade, type HostPlan} from '../plan/plan.js'
+import {failingChecks, preflightFromOutput, preflightHost} from '../preflight/checks.js'
+import {findRelease, readRelease} from '../release/releases.js'
+import {compareVersions} from '../release/version.js'
+import {forgetScript, RECORDED, recordScript, stopInstallerScript, uninstallScript, type StagedFile} from '../remote/scripts.js'
+import {runInstaller} from '../steps/install.js'
+import {describeHolder, heartbeat, isDeadLocalHolder, LOCK_TTL_SECONDS, lockAndProbe, probe, readThenLockIfNotInstalled, unlock, type ProbeResult} from '../steps/lock.js'
+import {stageRelease, stageValues} from '../steps/upload.js'
+import type {DeployRecord, HistoryEntry, HostEnv, HostFacts, Job, ReleaseRef} from '../types.js'
+import type {RunContext} from './context.js'
+import {HostRun, type Ending, type Phase, type PhaseControl} from './phases.js'
+import {ownWords} from './redact.js'
+import type {HostResult} from './result.js'
+import {batchSizes, runBatches, type BatchSpec} from './rollout.js'
+
+/** What a changing command asks of the fleet. */
+export interface ChangeRequest {
+  kind: 'deploy' | 'upgrade' | 'uninstall'
+  /** upgrade --to */
+  to?: string
+  /** null: one batch of every host, each going on its own without waiting for the others. */
+  batches: BatchSpec[] | null
+  maxFail: number
+}
+
+/** What the change phases need of the run (a RunContext; tests give their own). */
+export type ChangeContext = Pick<RunContext, 'options' | 'reporter' | 'interrupt' | 'log' | 'redactor' | 'operator' | 'hostEnv' | 'openSession'>
+
+/** One host's state through its phases. */
+interface HostState {
+  job: Job
+  env: HostEnv
+  t0: number
+  session?: Session
+  facts?: HostFacts
+  plan?: HostPlan
+  /** The prerequisite probe's output when it rode along with the lock. */
+  preflightOutput?: string
+  /** This run holds the host's lock. */
+  locked: boolean
+  /** Why the lock is no longer this run's (set by the heartbeat). */
+  lockLost?: string
+  stopHeartbeat: () => void
+  notes: string[]
+  /** The version on the host as this run last knew it, and the hops reached. */
+  current: string | null
+  reached: string[]
+  /** Files staged by the upload of the next hop. */
+  staged: StagedFile[]
+  /** An upload or uninstall started: the stage is cleaned when the lock is given back. */
+  changed: boolean
+  /** History and record not yet on the host (a hop failed or the connection was cut): written with the unlock. */
+  pending: {history: HistoryEntry[]; record: DeployRecord | null}
+  /** After a cut: the host was reached again, the installer stopped and the lock released. */
+  recovered?: boolean
+  batch?: number
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e)
+}
+
+/** Run deploy, upgrade or uninstall over the selected gateways. */
+export async function runChange(ctx: ChangeContext, jobs: Job[], req: ChangeRequest, releases: ReleaseRef[]): Promise<HostResult[]> {
+  const limit = pLimit(Math.max(1, ctx.options.concurrency))
+  const phases = new ChangePhases(ctx, req, releases)
+  ctx.reporter.begin(jobs.map((j) => ({name: j.gw.name, host: j.gw.host})), titleFor(ctx, req))
+  ctx.interrupt.install((m) => ctx.reporter.notice(m))
+
+  const runs = jobs.map((job) => phases.start(job))
+  const finish = async (run: HostRun<HostState>, end?: Ending): Promise<HostResult> => {
+    const r = phases.result(run.state, await run.finish(end))
+    ctx.reporter.done(r)
+    ctx.log.write(r.name, `result: ${r.status}${r.error ? ` - ${r.error}` : ''}`)
+    return r
+  }
+
+  try {
+    if (req.batches === null) {
+      // Each host goes straight on once its own plan is made: a slow host holds nobody back.
+      return await Promise.all(
+        runs.map((run) =>
+          limit(async () => {
+            if (await run.through(phases.prepare)) await run.through(phases.apply(run.state))
+            return finish(run)
+          }),
+        ),
+      )
+    }
+    // Batches: every host is read, planned and locked first; those with work then go batch by batch.
+    await Promise.all(runs.map((run) => limit(() => run.through(phases.prepare))))
+    const early: Promise<HostResult>[] = []
+    const todo: HostRun<HostState>[] = []
+    for (const run of runs) {
+      if (run.ended) early.push(finish(run))
+      else {
+        todo.push(run)
+        ctx.reporter.step(run.state.job.gw.name, 'waiting for its batch')
+      }
+    }
+    const earlyResults = await Promise.all(early)
+    const failedEarly = earlyResults.filter((r) => r.status === 'failed' || r.status === 'unreachable').length
+    const batched = await runBatches(
+      todo,
+      {
+        sizes: batchSizes(todo.length, req.batches),
+        maxFail: req.maxFail,
+        concurrency: ctx.options.concurrency,
+        stopping: () => ctx.interrupt.stopping,
+        onBatch: (n, of, size) => ctx.reporter.notice(`batch ${n}/${of}: ${size} gateway(s)`),
+        onStop: (why) => ctx.reporter.notice(why),
+      },
+      async (run, batch) => {
+        run.state.batch = batch
+        await run.through(phases.apply(run.state))
+        return finish(run)
+      },
+      (run, why, batch) => {
+        run.state.batch = batch
+        return finish(run, {kind: 'stopped', status: 'skipped', reason: why})
+      },
+      failedEarly,
+    )
+    const byName = new Map([...earlyResults, ...batched].map((r) => [r.name, r]))
+    return jobs.map((j) => byName.get(j.gw.name)!)
+  } finally {
+    // Whatever happened above, no host keeps its lock or connection.
+    await Promise.all(runs.map((run) => run.finish({kind: 'stopped', status: 'skipped', reason: 'the run ended before this host'})))
+    ctx.interrupt.uninstall()
+    await ctx.reporter.end()
+  }
+}
+
+function titleFor(ctx: ChangeContext, req: ChangeRequest): string {
+  const what = req.kind === 'upgrade' ? `upgrade to ${req.to}` : req.kind
+  return `${ctx.options.dryRun ? 'plan for ' : ''}${what}`
+}
+
+/** The phases of a changing command, and the result of a host from its state and ending. */
+class ChangePhases {
+  private readonly available: string[]
+
+  constructor(
+    private readonly ctx: ChangeContext,
+    private readonly req: ChangeRequest,
+    private readonly releases: ReleaseRef[],
+  ) {
+    this.available = releases.map((r) => r.version)
+  }
+
+  /** A host's run, before its first phase. */
+  start(job: Job): HostRun<HostState> {
+    const state: HostState = {
+      job,
+      env: this.ctx.hostEnv(job.gw.name),
+      t0: Date.now(),
+      locked: false,
+      stopHeartbeat: () => undefined,
+      notes: [],
+      current: null,
+      reached: [],
+      staged: [],
+      changed: false,
+      pending: {history: [], record: null},
+    }
+    return new HostRun(state, {
+      before: (s, phase) => this.before(s, phase),
+      releaseFailed: (s, what, e) => s.env.log(`could not give back the ${what}: ${message(e)}`),
+    })
+  }
+
+  /** Checked before every phase: the operator's stop and a lost lock end the host there. */
+  private before(s: HostState, phase: Phase<HostState>): Ending | null {
+    if (s.lockLost) return {kind: 'error', error: new LockLostError(s.lockLost)}
+    if (!this.ctx.interrupt.stopping) return null
+    const hop = /^(?:upload|install) (.+)$/.exec(phase.name)?.[1]
+    const reason = !s.session
+      ? 'interrupted by the operator before this host started'
+      : hop
+        ? `interrupted by the operator before the hop to ${hop}`
+        : 'interrupted by the operator before anything changed'
+    return {kind: 'stopped', status: 'interrupted', reason}
+  }
+
+  /** Until the plan is made and the host is locked where it will change. */
+  readonly prepare: Phase<HostState>[] = [
+    {name: 'connect', run: (s, ctl) => this.connect(s, ctl)},
+    {name: 'read', run: (s, ctl) => this.read(s, ctl)},
+    {name: 'plan', run: async (s) => this.decide(s, false)},
+    {name: 'lock', run: (s, ctl) => this.lock(s, ctl)},
+    {name: 'preflight', run: (s) => this.preflight(s)},
+  ]
+
+  /** The changes: per hop an upload and an installer run, or the uninstall. */
+  apply(s: HostState): Phase<HostState>[] {
+    if (this.req.kind === 'uninstall') return [{name: 'uninstall', run: (st) => this.uninstall(st)}]
+    return s.plan!.hops.flatMap((hop) => [
+      {name: `upload ${hop}`, run: (st: HostState) => this.upload(st, hop)},
+      {name: `install ${hop}`, run: (st: HostState) => this.install(st, hop)},
+    ])
+  }
+
+  private async connect(s: HostState, ctl: PhaseControl): Promise<void> {
+    s.env.step('connecting')
+    s.session = await this.ctx.openSession(s.job.gw)
+    ctl.hold('connection', async () => s.session?.close())
+  }
+
+  private async read(s: HostState, ctl: PhaseControl): Promise<void> {
+    s.env.step('reading the host')
+    const session = s.session!
+    // A host without a gateway (deploy will install it) is locked in this same round trip; any
+    // other host is only read: one in sync is never locked.
+    if (this.req.kind === 'deploy' && !this.ctx.options.dryRun) {
+      const first = await readThenLockIfNotInstalled(s.env, session, this.candidates(s), this.preflightProbe(s))
+      if (first.locked) this.locked(s, ctl, first)
+      else s.facts = first.facts
+    } else s.facts = (await probe(session)).facts
+  }
+
+  private async lock(s: HostState, ctl: PhaseControl): Promise<Ending | void> {
+    if (s.locked) return
+    s.env.step('locking the host')
+    // Installs and upgrades upload next: open the file transfer channel while the lock is taken.
+    if (this.req.kind !== 'uninstall') s.session!.prepareUpload()
+    this.locked(s, ctl, await lockAndProbe(s.env, s.session!, this.candidates(s), this.preflightProbe(s)))
+    // Read again under the lock: another run may have changed the host since.
+    return this.decide(s, true)
+  }
+
+  /** The lock is this run's: note it, keep it fresh, and give it back when the host ends. */
+  private locked(s: HostState, ctl: PhaseControl, pr: ProbeResult): void {
+    s.locked = true
+    s.facts = pr.facts
+    s.preflightOutput = pr.preflightOutput
+    ctl.hold('lock', (end) => this.unlock(s, end))
+    if (pr.lockNote) {
+      s.notes.push(pr.lockNote)
+      this.ctx.reporter.notice(`${s.job.gw.name}: ${pr.lockNote}`)
+    }
+    s.stopHeartbeat = heartbeat(s.env, s.session!, (why) => {
+      s.lockLost = why
+      this.ctx.reporter.notice(`${s.job.gw.name}: lock lost: ${why}; no further hop starts`)
+    })
+  }
+
+  /** The plan from the facts; an ending when the host needs nothing (or must not be changed now). */
+  private decide(s: HostState, underLock: boolean): Ending | void {
+    const {job} = s
+    const facts = s.facts!
+    const plan =
+      this.req.kind === 'deploy'
+        ? planDeploy(job.gw, facts, job.values.sha256, this.available)
+        : this.req.kind === 'upgrade'
+          ? planUpgrade(job.gw, facts, this.req.to!, this.available)
+          : planUninstall(facts)
+    s.plan = plan
+    s.current = plan.fromVersion
+    s.env.log(`plan: ${plan.action} ${plan.fromVersion ?? '-'} -> ${plan.toVersion ?? '-'} hops [${plan.hops.join(', ')}]: ${plan.refused ?? plan.reason}`)
+    if (plan.refused) return {kind: 'stopped', status: 'refused', reason: plan.refused}
+    if (plan.action === 'none') {
+      const lk = facts.lock
+      if (!underLock && !s.locked && lk && lk.ageSeconds <= LOCK_TTL_SECONDS && !isDeadLocalHolder(lk.holder, s.env.lockOwner))
+        throw new HostStepError(`locked by another run: ${describeHolder(lk.holder)}`)
+      return {kind: 'stopped', status: 'unchanged'}
+    }
+    if (this.ctx.options.dryRun) return {kind: 'stopped', status: 'planned'}
+    // Only under the lock: without it, the run holding the lock is the one to name.
+    if (s.locked && facts.installerRunning !== null)
+      throw new HostStepError(`an installer started by an earlier run is still running on the host (pid ${facts.installerRunning}); wait for it to end, then rerun`)
+  }
+
+  /** Prerequisites of a host about to be installed, so a doomed install fails in seconds, before any upload. */
+  private async preflight(s: HostState): Promise<void> {
+    if (s.plan!.action !== 'install' || !this.ctx.options.preflight) return
+    s.env.step('checking prerequisites')
+    const checks = s.preflightOutput ? preflightFromOutput(s.env, s.session!, s.job, s.preflightOutput) : await preflightHost(s.env, s.session!, s.job)
+    for (const c of checks) if (c.level === 'warn') s.notes.push(s.env.redact(`preflight warning: ${c.id}: ${c.message}`))
+    const failing = failingChecks(checks)
+    if (failing.length) throw new HostStepError(`preflight failed: ${failing.map((c) => `${c.id}: ${c.message}`).join('; ')} (--skip-preflight to install anyway)`)
+  }
+
+  private async upload(s: HostState, hop: string): Promise<void> {
+    const ref = findRelease(this.releases, hop)
+    if (!ref) throw new HostStepError(`release ${hop} is not in the release folder`)
+    const content = await readRelease(ref)
+    s.env.step(`uploading ${hop}`)
+    s.changed = true
+    const [rel, vals] = await Promise.all([stageRelease(s.session!, content, s.facts!), stageValues(s.session!, s.job.values, s.facts!)])
+    s.staged = [...rel.staged, ...vals]
+    s.env.log(`upload ${hop}: ${rel.staged.length} file(s), ${rel.bytes} bytes sent, ${rel.skipped} already on the host; values ${vals.length ? 'sent' : 'unchanged'}`)
+  }
+
+  /** One hop: the installer, then its record and history in their own round trip. */
+  private async install(s: HostState, hop: string): Promise<void> {
+    const {job, env} = s
+    env.step(`running installer ${hop}`)
+    const startedAt = new Date().toISOString()
+    try {
+      await runInstaller(env, s.session!, hop, s.staged)
+    } catch (e) {
+      s.pending.history.push(this.historyLine(s, s.current, hop, 'failed', message(e), startedAt))
+      throw e
+    }
+    s.pending.history.push(this.historyLine(s, s.current, hop, 'ok', undefined, startedAt))
+    s.pending.record = {gateway: job.gw.name, version: hop, valuesSha256: job.values.sha256, deployedAt: new Date().toISOString(), operator: this.ctx.operator, command: this.ctx.options.command}
+    s.reached.push(hop)
+    s.current = hop
+    // The values on the host are now the rendered ones: later hops need not send them again.
+    s.facts = {...s.facts!, valuesSha256: job.values.sha256}
+    s.staged = []
+    env.step(`recording ${hop}`)
+    const out = await s.session!.root(this.pendingScript(s))
+    const recorded = out.stdout.includes(RECORDED)
+    s.pending = {history: [], record: null}
+    if (!recorded) throw new HostStepError(recordFailed(job))
+  }
+
+  /** Uninstall: run k3s-uninstall.sh and clean Cilium; never the datasets folder or DAL storage. */
+  private async uninstall(s: HostState): Promise<void> {
+    const {job, env} = s
+    const t = this.ctx.options.timeoutSeconds
+    env.step('uninstalling')
+    s.changed = true
+    const startedAt = new Date().toISOString()
+    let rc: string | undefined
+    await s.session!.root(uninstallScript({cilium: job.values.ciliumEnabled, timeoutSeconds: t}), {
+      timeoutMs: (t + 60) * 1000,
+      // Streamed, not kept: k3s-uninstall.sh may print without bound.
+      collect: false,
+      onLine: (line, stream) => {
+        if (stream === 'stdout') rc ??= /gw\.uninstall_rc=(\S+)/.exec(line)?.[1]
+        if (line.startsWith('gw.')) return
+        env.log(`| ${line}`)
+        env.output(line)
+      },
+    })
+    const error = rc === '0' || rc === 'absent' ? null : rc === '124' || rc === '137' ? `k3s-uninstall.sh did not finish within ${t}s` : `k3s-uninstall.sh exited with code ${rc ?? 'unknown'}`
+    s.pending.history.push(this.historyLine(s, s.current, null, error ? 'failed' : 'ok', error ?? undefined, startedAt))
+    if (error) throw new HostStepError(error)
+    env.step('recording')
+    await s.session!.root(`${forgetScript(job.gw.remoteDir, job.gw.name)}\n${this.pendingScript(s)}`)
+    s.pending = {history: [], record: null}
+  }
+
+  /**
+   * The one place the lock is given back, with what is still to be written. After a cut connection:
+   * reach the host once more, stop an installer still running from this run, write, release.
+   */
+  private async unlock(s: HostState, end: Ending): Promise<void> {
+    s.stopHeartbeat()
+    if (s.lockLost) {
+      s.env.log(`the lock is no longer this run's (${s.lockLost}): not released, nothing more written`)
+      return
+    }
+    const cut = end.kind === 'error' && end.error instanceof UnreachableError
+    const write = s.pending.history.length || s.pending.record ? this.pendingScript(s) : ''
+    if (!cut) {
+      s.env.step('unlocking')
+      try {
+        await unlock(s.env, s.session!, write, s.changed)
+      } catch (e) {
+        s.notes.push(s.env.redact(`could not release the lock (it expires ${LOCK_TTL_SECONDS}s after its last refresh; your next run takes it over at once): ${message(e)}`))
+      }
+      return
+    }
+    s.session?.close()
+    try {
+      s.session = await this.ctx.openSession(s.job.gw)
+      await s.session.root(stopInstallerScript(s.job.gw.remoteDir, s.job.gw.name), {timeoutMs: 30_000})
+      await unlock(s.env, s.session, write, s.changed)
+      s.recovered = true
+      s.env.log('reconnected after the connection was lost: installer stopped, lock released')
+    } catch (e) {
+      s.recovered = false
+      s.env.log(`could not reconnect to release the lock: ${s.env.redact(message(e))}`)
+    }
+  }
+
+  /** Release versions whose files the probe should hash: every one the plan could use. */
+  private candidates(s: HostState): string[] {
+    if (this.req.kind === 'uninstall') return []
+    const desired = this.req.kind === 'upgrade' ? this.req.to! : s.job.gw.version
+    return this.releases.filter((r) => compareVersions(r.version, desired) <= 0).map((r) => r.version)
+  }
+
+  /** deploy: the prerequisite probe rides along with the lock on hosts without a gateway. */
+  private preflightProbe(s: HostState) {
+    if (this.req.kind !== 'deploy' || !this.ctx.options.preflight) return undefined
+    return {remoteDir: s.job.gw.remoteDir, datasetsFolder: s.job.values.datasetsFolder}
+  }
+
+  private pendingScript(s: HostState): string {
+    return recordScript({remoteDir: s.job.gw.remoteDir, gateway: s.job.gw.name, record: s.pending.record, history: s.pending.history})
+  }
+
+  private historyLine(s: HostState, from: string | null, to: string | null, result: 'ok' | 'failed', error: string | undefined, time: string): HistoryEntry {
+    return {
+      time,
+      gateway: s.job.gw.name,
+      operator: this.ctx.operator,
+      command: this.ctx.options.command,
+      action: s.plan!.action,
+      fromVersion: from,
+      toVersion: to,
+      valuesSha256: s.job.values.sha256,
+      result,
+      // The host keeps gwfleet's own words only: never installer output, which may hold a secret.
+      ...(error ? {error: s.env.redact(ownWords(error))} : {}),
+    }
+  }
+
+  /** A host's result from its state and how its phases ended. */
+  result(s: HostState, end: Ending): HostResult {
+    const plan = s.plan
+    const r: HostResult = {
+      name: s.job.gw.name,
+      host: s.job.gw.host,
+      status: 'ok',
+      action: plan?.action ?? 'none',
+      fromVersion: plan?.fromVersion ?? null,
+      toVersion: plan?.toVersion ?? null,
+      hops: plan?.hops ?? [],
+      error: null,
+      durationMs: Date.now() - s.t0,
+      ...(plan ? {plan, reached: s.reached, notes: s.notes} : {}),
+      ...(s.batch !== undefined ? {batch: s.batch} : {}),
+    }
+    if (end.kind === 'done') return s.lockLost ? {...r, status: 'failed', error: this.withStop(s, new LockLostError(s.lockLost).message)} : r
+    if (end.kind === 'stopped') {
+      switch (end.status) {
+        case 'unchanged':
+          return {...r, status: 'unchanged'}
+        case 'planned':
+          return r
+        case 'refused':
+          return {...r, status: 'refused', error: s.env.redact(end.reason ?? 'refused')}
+        case 'skipped':
+          return {...r, status: 'skipped', error: end.reason ?? 'skipped'}
+        case 'interrupted': {
+          // Nothing changed yet: skipped. Part of the way there: failed, and where it stands.
+          const status = s.reached.length === 0 ? 'skipped' : 'failed'
+          return {...r, status, error: this.withStop(s, end.reason ?? 'interrupted by the operator')}
+        }
+      }
+    }
+    const error = s.env.redact(message(end.error))
+    if (!(end.error instanceof UnreachableError)) return {...r, status: 'failed', error: this.withStop(s, error)}
+    if (!s.locked) return {...r, status: 'unreachable', error}
+    // Cut off while holding the lock: what the recovery could do decides the status.
+    const after = s.recovered
+      ? 'reconnected, stopped the installer and released the lock; rerun to finish'
+      : 'the lock stays on the host until your next run takes it over (or it expires)'
+    return {...r, status: s.recovered ? 'failed' : 'unreachable', error: `${this.withStop(s, error)}; ${after}`}
+  }
+
+  private withStop(s: HostState, error: string): string {
+    if (s.current && s.current !== s.plan?.fromVersion) return `${error}; gateway stays at ${s.current} (last good hop)`
+    return error
+  }
+}
+
+function recordFailed(job: Job): string {
+  return `the gateway was changed, but its record could not be written in ${job.gw.remoteDir}/state (disk full or read-only?); audit will show drift until a rerun records it`
+}

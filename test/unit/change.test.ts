@@ -1,0 +1,398 @@
+// The change phases and their manager against a scripted fake host (the SSH seam): the connection
+// is cut after each phase, the operator interrupts at each phase, a batch is skipped, the lock is
+// lost. Each case checks that what was held was given back once: the lock released (or, when the
+// host cannot be reached again, reported as staying), and every session closed exactly once.
+import {createHash} from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
+
+import {UnreachableError} from '../../src/errors.js'
+import type {Session} from '../../src/host/session.js'
+import {listReleases} from '../../src/release/releases.js'
+import {layout, RECORDED} from '../../src/remote/scripts.js'
+import {SilentReporter} from '../../src/render/progress.js'
+import {runChange, type ChangeContext, type ChangeRequest} from '../../src/runner/change.js'
+import {Interrupt, type RunOptions} from '../../src/runner/context.js'
+import {Redactor} from '../../src/runner/redact.js'
+import type {HostResult} from '../../src/runner/result.js'
+import type {ExecOptions, ExecResult, RootMode} from '../../src/ssh/connection.js'
+import type {Gateway, HostEnv, Job, LockOwner, ReleaseRef} from '../../src/types.js'
+// @ts-expect-error plain JS helper of the lab
+import {makeRelease} from '../lab/release.js'
+
+/** The kinds of script the phases send, told apart by what each prints. */
+type Kind = 'read' | 'lock' | 'probe' | 'installer' | 'record' | 'refresh' | 'unlock' | 'stop-installer' | 'uninstall'
+
+function kindOf(script: string): Kind {
+  if (script.includes('gw.section=locked')) return 'read'
+  if (script.includes('gw.lock_state=')) return 'refresh'
+  if (script.includes('gw.unlocked=1')) return 'unlock'
+  if (script.includes('gw.lock_result=')) return 'lock'
+  if (script.includes('gw.installer_rc=')) return 'installer'
+  if (script.includes('gw.uninstall_rc=')) return 'uninstall'
+  if (script.includes(RECORDED) || script.includes('history.jsonl')) return 'record'
+  if (script.includes('kill -TERM')) return 'stop-installer'
+  return 'probe'
+}
+
+/** A gateway host as the fake answers for it. */
+class FakeHost {
+  version: string | null = null
+  values: string | null = null
+  lock: string | null = null
+  records = 0
+  history = 0
+  /** Once true, nobody can connect any more. */
+  down = false
+  /** Scripts run, by kind, in order. */
+  readonly ran: Kind[] = []
+  opened = 0
+  closed = 0
+  /** Called before the host answers a script; may cut the connection (throw) or act on the run. */
+  onScript: (kind: Kind, session: FakeSession) => void = () => undefined
+
+  constructor(readonly gw: Gateway) {}
+
+  probe(): string {
+    const L = layout(this.gw.remoteDir, this.gw.name)
+    const lines = ['gw.uid=0', 'gw.kubectl_rc=0', `gw.kubectl_out=${this.version ? `registry/agent:${this.version}` : ''}`]
+    if (this.values) lines.push(`${this.values}  ${L.values}`)
+    if (this.version) lines.push(`gw.record=${JSON.stringify({gateway: this.gw.name, version: this.version, valuesSha256: this.values})}`)
+    if (this.lock) lines.push(`gw.lock=${this.lock}`, 'gw.lock_age=0')
+    return lines.join('\n')
+  }
+
+  take(owner: string): string {
+    if (this.lock && this.lock !== owner) return `gw.lock_result=held\ngw.lock_holder=${this.lock}\ngw.lock_age=1\ngw.end=1`
+    this.lock = owner
+    return `gw.lock_result=acquired\n${this.probe()}\ngw.end=1`
+  }
+
+  answer(kind: Kind, script: string, owner: string): string {
+    switch (kind) {
+      case 'probe':
+        return `${this.probe()}\ngw.end=1`
+      case 'read':
+        if (this.version) return `${this.probe()}\ngw.end=1`
+        return `${this.probe()}\ngw.section=locked\n${this.take(owner)}`
+      case 'lock':
+        return this.take(owner)
+      case 'refresh':
+        return this.lock === owner ? 'gw.lock_state=mine\ngw.end=1' : this.lock ? `gw.lock_state=held\ngw.lock_holder=${this.lock}\ngw.end=1` : 'gw.lock_state=removed\ngw.end=1'
+      case 'installer': {
+        const version = /releases\/([0-9.]+)/.exec(script)?.[1] ?? '?'
+        this.version = version
+        this.values = VALUES_SHA
+        return `gw.commit=ok\nDeployed versions:\nagent: ${version}\nAll services are ready.\n\ngw.installer_rc=0\ngw.end=1`
+      }
+      case 'record':
+      case 'unlock': {
+        const recorded = script.includes(RECORDED)
+        if (recorded) this.records++
+        if (script.includes('history.jsonl')) this.history++
+        let out = recorded ? `${RECORDED}\n` : ''
+        if (kind === 'unlock' && this.lock === owner) {
+          this.lock = null
+          out += 'gw.unlocked=1\n'
+        }
+        return `${out}gw.end=1`
+      }
+      case 'uninstall':
+        this.version = null
+        return 'gw.uninstall_rc=0\ngw.end=1'
+      case 'stop-installer':
+        return 'gw.end=1'
+    }
+  }
+}
+
+/** A session to a FakeHost; a cut makes every later call fail, as a dropped connection does. */
+class FakeSession implements Session {
+  readonly loginUser = 'root'
+  readonly rootMode: RootMode = {kind: 'root'}
+  cut = false
+  private closedOnce = false
+
+  constructor(
+    readonly host: FakeHost,
+    private readonly owner: string,
+  ) {
+    host.opened++
+  }
+
+  get gw(): Gateway {
+    return this.host.gw
+  }
+
+  async root(script: string, opts?: ExecOptions): Promise<ExecResult> {
+    await new Promise((r) => setImmediate(r))
+    if (this.cut) throw new UnreachableError('network', 'connection lost')
+    const kind = kindOf(script)
+    this.host.onScript(kind, this)
+    if (this.cut) throw new UnreachableError('network', 'connection lost')
+    this.host.ran.push(kind)
+    const stdout = this.host.answer(kind, script, this.owner)
+    for (const line of stdout.split('\n')) opts?.onLine?.(line, 'stdout')
+    return {stdout: opts?.collect === false ? '' : stdout, stderr: '', code: 0}
+  }
+
+  asLoginUser(script: string): Promise<ExecResult> {
+    return this.root(script)
+  }
+
+  prepareUpload(): void {}
+
+  async writeFile(): Promise<void> {
+    if (this.cut) throw new UnreachableError('network', 'connection lost')
+  }
+
+  close(): void {
+    if (this.closedOnce) throw new Error(`session to ${this.gw.name} closed twice`)
+    this.closedOnce = true
+    this.host.closed++
+  }
+}
+
+const VALUES_TEXT = 'tenant: t1\n'
+const VALUES_SHA = createHash('sha256').update(VALUES_TEXT).digest('hex')
+let dir: string
+let releases: ReleaseRef[]
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gwf-change-'))
+  for (const v of ['1.4.0', '1.5.0', '1.6.0']) await makeRelease(dir, v)
+  releases = await listReleases(dir)
+})
+afterAll(() => fs.rmSync(dir, {recursive: true, force: true}))
+
+function gateway(name: string, version = '1.6.0'): Gateway {
+  return {name, host: `${name}.example`, become: false, remoteDir: '/opt/gw', version, valuesFile: '/dev/null', labels: {}, source: {file: 'inv.yaml', line: 1}}
+}
+
+/** A fleet of fake hosts and a run context around them. */
+function fleet(names: string[], opts: Partial<RunOptions> = {}, version?: string) {
+  const hosts = new Map(names.map((n) => [n, new FakeHost(gateway(n, version))]))
+  const owner: LockOwner = {owner: 'op@ws', pid: process.pid, command: 'deploy', started: new Date().toISOString(), token: 'tok', machine: 'm'}
+  const ownerText = JSON.stringify(owner)
+  const interrupt = new Interrupt()
+  const redactor = new Redactor()
+  const options: RunOptions = {command: 'deploy', concurrency: 8, acceptNewHostKeys: false, timeoutSeconds: 60, connectTimeoutSeconds: 5, dryRun: false, preflight: false, ...opts}
+  const logs: string[] = []
+  const env = (name: string): HostEnv => ({
+    log: (l) => logs.push(`${name}: ${l}`),
+    step: (t) => logs.push(`${name}: == ${t}`),
+    output: () => undefined,
+    redact: (t) => redactor.redact(t),
+    stop: interrupt.hard.signal,
+    timeoutSeconds: options.timeoutSeconds,
+    lockOwner: owner,
+  })
+  const ctx = {
+    options,
+    reporter: new SilentReporter(),
+    interrupt,
+    log: {write: (n: string, l: string) => logs.push(`${n}: ${l}`)},
+    redactor,
+    operator: owner.owner,
+    hostEnv: env,
+    openSession: async (gw: Gateway) => {
+      const h = hosts.get(gw.name)!
+      await new Promise((r) => setImmediate(r))
+      if (h.down) throw new UnreachableError('refused', `connect ${gw.host}: connection refused`)
+      return new FakeSession(h, ownerText)
+    },
+  } as unknown as ChangeContext
+  const jobs: Job[] = names.map((n) => ({gw: hosts.get(n)!.gw, values: {file: 'v.yaml', text: VALUES_TEXT, sha256: VALUES_SHA, secrets: [], ciliumEnabled: true}}))
+  const run = (req: Partial<ChangeRequest> = {}): Promise<HostResult[]> => runChange(ctx, jobs, {kind: 'deploy', batches: null, maxFail: 0, ...req}, releases)
+  return {hosts, run, interrupt, logs, ownerText}
+}
+
+/** Every session opened was closed once (FakeSession throws on a second close). */
+function allClosed(h: FakeHost): void {
+  expect(h.closed).toBe(h.opened)
+}
+
+describe('the change phases against a scripted host', () => {
+  it('installs a fresh host: read+lock, installer, record, unlock; each in its own round trip', async () => {
+    const {hosts, run} = fleet(['a'])
+    const [r] = await run()
+    const h = hosts.get('a')!
+    expect(r).toMatchObject({status: 'ok', action: 'install', toVersion: '1.6.0', reached: ['1.6.0']})
+    expect(h.ran).toEqual(['read', 'installer', 'record', 'unlock'])
+    expect(h.lock).toBeNull()
+    expect(h.records).toBe(1)
+    allClosed(h)
+  })
+
+  it('a host in sync is read once and never locked', async () => {
+    const {hosts, run} = fleet(['a'])
+    const h = hosts.get('a')!
+    h.version = '1.6.0'
+    h.values = VALUES_SHA
+    const [r] = await run()
+    expect(r.status).toBe('unchanged')
+    expect(h.ran).toEqual(['read'])
+    allClosed(h)
+  })
+
+  // A cut right after each script of an upgrade 1.4.0 -> 1.5.0 -> 1.6.0: the lock is given back by
+  // reconnecting when the host answers again, and reported as staying when it does not.
+  const upgradeScripts: Kind[] = ['read', 'lock', 'installer', 'record', 'installer', 'record']
+  for (const [i, after] of upgradeScripts.entries()) {
+    for (const reachable of [true, false]) {
+      it(`connection cut after script ${i + 1} (${after}), host ${reachable ? 'reachable again' : 'gone'}`, async () => {
+        const {hosts, run} = fleet(['a'])
+        const h = hosts.get('a')!
+        h.version = '1.4.0'
+        h.values = VALUES_SHA
+        let n = 0
+        h.onScript = (_kind, s) => {
+          if (n++ === i + 1) {
+            s.cut = true
+            h.down = !reachable
+          }
+        }
+        const [r] = await run()
+        const locked = i >= 1
+        const last = i === upgradeScripts.length - 1
+        const reached = upgradeScripts.slice(0, i + 1).filter((k) => k === 'installer').length
+        expect(r.reached ?? []).toHaveLength(reached)
+        if (last) {
+          // Only the unlock was cut: the gateway is where it should be; the lock is left to expire.
+          expect(r.status).toBe('ok')
+          expect(r.notes?.join('\n')).toMatch(/could not release the lock/)
+          expect(h.lock).not.toBeNull()
+        } else if (!locked) {
+          expect(r.status).toBe('unreachable')
+          expect(h.lock).toBeNull()
+        } else if (reachable) {
+          expect(r.status).toBe('failed')
+          expect(r.error).toMatch(/reconnected, stopped the installer and released the lock/)
+          expect(h.lock).toBeNull()
+          expect(h.ran.filter((k) => k === 'unlock')).toHaveLength(1)
+          expect(h.ran.slice(-2)).toEqual(['stop-installer', 'unlock'])
+        } else {
+          expect(r.status).toBe('unreachable')
+          expect(r.error).toMatch(/the lock stays on the host/)
+          expect(h.lock).not.toBeNull()
+        }
+        if (reached === 1) expect(r.error).toMatch(/gateway stays at 1\.5\.0/)
+        // A hop's record is written after it, or by the reconnect that releases the lock; only a host
+        // that cannot be reached again keeps the last hop unrecorded.
+        const unrecorded = after === 'installer' && !reachable ? 1 : 0
+        expect(h.records).toBe(reached - unrecorded)
+        allClosed(h)
+      })
+    }
+  }
+
+  // The operator's first Ctrl-C while each script runs: that script finishes, nothing new starts,
+  // the lock is released once.
+  for (const [i, during] of upgradeScripts.entries()) {
+    it(`interrupt during script ${i + 1} (${during})`, async () => {
+      const {hosts, run, interrupt} = fleet(['a'])
+      const h = hosts.get('a')!
+      h.version = '1.4.0'
+      h.values = VALUES_SHA
+      let n = 0
+      h.onScript = () => {
+        if (n++ === i) interrupt.signal('SIGINT')
+      }
+      interrupt.install(() => undefined)
+      try {
+        const [r] = await run()
+        const reached = upgradeScripts.slice(0, i + 1).filter((k) => k === 'installer').length
+        expect(r.reached ?? []).toHaveLength(reached)
+        if (reached === 2) expect(r.status).toBe('ok')
+        else {
+          expect(r.status).toBe(reached === 0 ? 'skipped' : 'failed')
+          expect(r.error).toMatch(/interrupted by the operator/)
+        }
+        if (reached === 1) expect(r.error).toMatch(/before the hop to 1\.6\.0; gateway stays at 1\.5\.0/)
+        // A hop that ran is always recorded.
+        expect(h.records).toBe(reached)
+        expect(h.lock).toBeNull()
+        expect(h.ran.filter((k) => k === 'unlock')).toHaveLength(i >= 1 ? 1 : 0)
+        allClosed(h)
+      } finally {
+        interrupt.uninstall()
+      }
+    })
+  }
+
+  it('a failed canary skips the next batch: its locks are released once and its sessions closed', async () => {
+    const {hosts, run} = fleet(['a', 'b', 'c'])
+    for (const h of hosts.values()) {
+      h.version = '1.5.0'
+      h.values = VALUES_SHA
+    }
+    hosts.get('a')!.onScript = (kind) => {
+      if (kind === 'installer') throw new UnreachableError('network', 'cut')
+    }
+    const results = await run({batches: [{count: 1}], maxFail: 0})
+    expect(results.map((r) => r.status)).toEqual(['failed', 'skipped', 'skipped'])
+    expect(results[0].error).toMatch(/cut; reconnected, stopped the installer and released the lock/)
+    expect(results[1].error).toMatch(/more than --max-fail 0/)
+    for (const n of ['b', 'c']) {
+      const h = hosts.get(n)!
+      expect(h.ran).toEqual(['read', 'lock', 'unlock'])
+      expect(h.lock).toBeNull()
+      expect(h.version).toBe('1.5.0')
+      allClosed(h)
+    }
+  })
+
+  it('a lost lock stops the host before its next hop and is not released by this run', async () => {
+    vi.useFakeTimers({toFake: ['setInterval', 'clearInterval']})
+    try {
+      const {hosts, run, logs} = fleet(['a'])
+      const h = hosts.get('a')!
+      h.version = '1.4.0'
+      h.values = VALUES_SHA
+      let refreshed: Promise<void> | undefined
+      h.onScript = (kind) => {
+        if (kind === 'installer' && !refreshed) {
+          // Another operator clears the lock while the first hop runs; the heartbeat notices.
+          h.lock = null
+          vi.advanceTimersByTime(20_000)
+        }
+      }
+      const [r] = await run()
+      expect(h.ran).toContain('refresh')
+      expect(r.status).toBe('failed')
+      expect(r.error).toMatch(/^lock lost: removed .*; gateway stays at 1\.5\.0/)
+      expect(r.reached).toEqual(['1.5.0'])
+      expect(h.ran.filter((k) => k === 'installer')).toHaveLength(1)
+      expect(h.ran).not.toContain('unlock')
+      expect(logs.join('\n')).toMatch(/not released/)
+      allClosed(h)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('uninstall: uninstall, record (forget and history), unlock', async () => {
+    const {hosts, run} = fleet(['a'])
+    const h = hosts.get('a')!
+    h.version = '1.5.0'
+    const [r] = await run({kind: 'uninstall'})
+    expect(r.status).toBe('ok')
+    expect(h.ran).toEqual(['probe', 'lock', 'uninstall', 'record', 'unlock'])
+    expect(h.history).toBe(1)
+    expect(h.lock).toBeNull()
+    allClosed(h)
+  })
+
+  it('dry run: read only, result is the plan', async () => {
+    const {hosts, run} = fleet(['a'], {dryRun: true})
+    const h = hosts.get('a')!
+    h.version = '1.4.0'
+    const [r] = await run()
+    expect(r).toMatchObject({status: 'ok', action: 'upgrade', hops: ['1.5.0', '1.6.0']})
+    expect(h.ran).toEqual(['probe'])
+    allClosed(h)
+  })
+})
