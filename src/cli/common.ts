@@ -66,7 +66,7 @@ export async function loadFleet(flags: {inventory?: string; limit?: string}): Pr
  */
 export async function openRun(inventory: Inventory, options: RunOptions, quiet: boolean, jobs: Job[] = [], gateways: Gateway[] = jobs.map((j) => j.gw)): Promise<RunContext> {
   let mask = (s: string) => s
-  const reporter = await makeReporter({json: quiet, mask: (s) => mask(s)})
+  const reporter = makeReporter({json: quiet, mask: (s) => mask(s)})
   const ctx = await RunContext.create(inventory, options, reporter)
   for (const j of jobs) ctx.redactor.add(j.values.secrets)
   mask = (s) => ctx.redactor.redact(s)

@@ -3,7 +3,7 @@
 // anything, listens for signals or exits. Redraws are throttled so a chatty installer on hundreds
 // of hosts cannot make drawing the bottleneck.
 import type {HostResult} from '../runner/result.js'
-import type {Mask, Reporter} from './progress.js'
+import type {Mask, Reporter} from './reporter.js'
 import {displayLine, ellipsize} from './sanitize.js'
 
 type State = 'waiting' | 'running' | 'ok' | 'failed' | 'skipped'

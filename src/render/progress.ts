@@ -1,31 +1,9 @@
 // Progress while a run goes: live rows on a terminal, timestamped lines otherwise, nothing with --json.
 // Progress goes to stderr only, so stdout keeps the table or the JSON document whatever it is piped to.
 import type {HostResult} from '../runner/result.js'
+import {LiveReporter} from './live.js'
+import type {Mask, Reporter} from './reporter.js'
 import {displayLine} from './sanitize.js'
-
-/** What the runner tells the operator while hosts work. */
-export interface Reporter {
-  begin(hosts: {name: string; host: string}[], title: string): void
-  /** A host moved to a new step. */
-  step(name: string, text: string): void
-  /** The last output line of a host's installer. */
-  line(name: string, text: string): void
-  /** A host finished a changing command. */
-  done(result: HostResult): void
-  /** A host finished a read-only command: a label (in-sync, drift ...) and whether it is fine. */
-  verdict(name: string, label: string, ok: boolean): void
-  /** A message for the whole run (interrupts, batches). */
-  notice(text: string): void
-  /**
-   * Run `fn` (a question to the operator) with the progress view out of its way: nothing is drawn
-   * while it runs, then the view carries on. Callers ask one question at a time.
-   */
-  suspend<T>(fn: () => Promise<T>): Promise<T>
-  end(): Promise<void>
-}
-
-/** Masks secrets in everything a reporter prints. */
-export type Mask = (s: string) => string
 
 /** Timestamped lines on stderr: for logs, CI and pipes. */
 export class PlainReporter implements Reporter {
@@ -77,14 +55,11 @@ export function liveTerminal(env: NodeJS.ProcessEnv = process.env, err: {isTTY?:
   return Boolean(err.isTTY) && (err.columns ?? 0) >= 40 && env.GWFLEET_PLAIN !== '1' && env.CI === undefined && env.TERM !== 'dumb'
 }
 
-/** Pick the reporter for this terminal (the live view is loaded only when a terminal shows it). */
-export async function makeReporter(opts: {json: boolean; mask: Mask}): Promise<Reporter> {
+/** Pick the reporter for this terminal. */
+export function makeReporter(opts: {json: boolean; mask: Mask}): Reporter {
   if (opts.json) return new SilentReporter()
   // Secrets masked first, then host text made inert for the terminal.
   const mask: Mask = (s) => displayLine(opts.mask(s))
-  if (liveTerminal()) {
-    const {LiveReporter} = await import('./live.js')
-    return new LiveReporter(mask)
-  }
+  if (liveTerminal()) return new LiveReporter(mask)
   return new PlainReporter(mask)
 }

@@ -98,7 +98,9 @@ afterAll(async () => {
 
 describe('in a terminal (lab subnet 19)', () => {
   it('one Ctrl-C in a rolling upgrade: the running installer finishes, nothing new starts, results and unlocks are written, exit 130', async () => {
-    for (const h of [h1, h2, h3]) await h.setFault('sleep', '3')
+    // The canary's installer outlasts a slow machine's Ctrl-C delivery; h2 and h3 never start.
+    await h1.setFault('sleep', '10')
+    for (const h of [h2, h3]) await h.setFault('sleep', '3')
     const t = await gwfleet(['upgrade', '-i', inv, '-l', 'h1,h2,h3', '--to', '1.5.0', '--batch-size', '1'])
     await t.waitFor(/h1: running installer 1\.5\.0/)
     await Terminal.until('the canary installer to run', async () => (await installerProcesses(h1)).length > 0)
