@@ -28,6 +28,19 @@ export interface Inventory {
   gateways: Gateway[]         // in file order
   /** Lines of keys later checks may name: `release.dir`, `release.version`, `gateways.<name>.version`, `defaults.version`. */
   lines?: Record<string, number>
+  /** Local commands run at points of a changing run (the inventory's `hooks:`). */
+  hooks?: Partial<Record<HookName, Hook>>
+}
+
+/** Where in a changing run a hook runs. */
+export type HookName = 'before-run' | 'before-host' | 'after-host' | 'after-batch' | 'after-run'
+
+/** A local command run on the workstation at a point of a run. */
+export interface Hook {
+  command: string
+  timeoutSeconds: number
+  /** Where it is declared, for messages. */
+  line: number
 }
 
 /** A values file rendered for upload: secrets resolved, never to be printed. */

@@ -6,6 +6,7 @@ import {Flags, type Interfaces} from '@oclif/core'
 
 import {parseVersion} from '../release/version.js'
 import type {BatchSpec, MaxFail} from '../runner/rollout.js'
+import {durationSeconds} from '../util/duration.js'
 
 /** A flag value that does not parse; `reason` says why, and `flag` (set by oclif's parse) which flag it was. */
 export class FlagValueError extends Error {
@@ -24,18 +25,9 @@ export function parseCount(s: string, max: number): number {
 
 /** Seconds from `90s`, `30m`, `2h`, `1h30m` or plain seconds; more than zero. */
 export function parseDuration(s: string): number {
-  const t = s.trim()
-  if (/^\d+$/.test(t) && Number(t) > 0) return Number(t)
-  const re = /(\d+)(h|m|s)/gy
-  let total = 0
-  let consumed = 0
-  let m: RegExpExecArray | null
-  while ((m = re.exec(t))) {
-    total += Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' ? 60 : 1)
-    consumed = re.lastIndex
-  }
-  if (consumed !== t.length || t.length === 0 || total <= 0) throw new FlagValueError(`"${s}" is not a duration (e.g. 90s, 30m, 1h)`)
-  return total
+  const n = durationSeconds(s)
+  if (n === null) throw new FlagValueError(`"${s}" is not a duration (e.g. 90s, 30m, 1h)`)
+  return n
 }
 
 /** `N` or `N%` (at most 100%): failures tolerated before no further batch starts. */

@@ -7,7 +7,8 @@ import { z } from 'zod'
 import { InputError } from '../errors.js'
 import { parseVersion } from '../release/version.js'
 import { jumpProblem, parseJump } from '../ssh/jump.js'
-import type { Gateway, Inventory } from '../types.js'
+import type { Gateway, Hook, HookName, Inventory } from '../types.js'
+import { durationSeconds } from '../util/duration.js'
 import { INVENTORY_LIMIT, SECRET_FILE_LIMIT, VALUES_LIMIT, inputFileProblem, readInputFile } from './input-file.js'
 import {
   checkDuplicateKeys,
@@ -102,7 +103,23 @@ const gatewayFieldSchemas = {
 const GATEWAY_KEYS = Object.keys(gatewayFieldSchemas)
 const DEFAULTS_KEYS = GATEWAY_KEYS.filter((k) => k !== 'host')
 const RELEASE_KEYS = ['dir', 'version']
-const ROOT_KEYS = ['release', 'defaults', 'gateways']
+const ROOT_KEYS = ['release', 'defaults', 'gateways', 'hooks']
+export const HOOK_NAMES: HookName[] = ['before-run', 'before-host', 'after-host', 'after-batch', 'after-run']
+/** A hook's time limit unless it sets its own. */
+export const HOOK_TIMEOUT_SECONDS = 300
+
+const hookCommand = z.string().min(1, 'command is empty').refine((s) => !s.includes('\0'), 'command must not contain NUL')
+const hookSchema = z.union([
+  hookCommand,
+  z
+    .object({
+      command: hookCommand,
+      timeout: z.string().refine((s) => durationSeconds(s) !== null, 'timeout must be a duration such as 90s or 5m'),
+    })
+    .partial({timeout: true})
+    .strict(),
+])
+const hooksSchema = z.object(Object.fromEntries(HOOK_NAMES.map((h) => [h, hookSchema.optional()]))).strict()
 
 const gatewaySchema = z
   .object({
@@ -134,6 +151,7 @@ const inventorySchema = z
     release: z.object({ dir: localPath, version: semverSchema }).strict(),
     defaults: defaultsSchema.optional(),
     gateways: z.record(gatewayName, gatewaySchema),
+    hooks: hooksSchema.optional(),
   })
   .strict()
 
@@ -162,6 +180,7 @@ function knownKeysAt(at: readonly PathSegment[]): string[] {
   if (at.length === 1 && at[0] === 'release') return RELEASE_KEYS
   if (at.length === 1 && at[0] === 'defaults') return DEFAULTS_KEYS
   if (at.length === 2 && at[0] === 'gateways') return GATEWAY_KEYS
+  if (at.length === 1 && at[0] === 'hooks') return HOOK_NAMES
   return []
 }
 
@@ -368,11 +387,19 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
     const at = ['gateways', g.name, 'version']
     if (g.pinned && (parsed.data.gateways[g.name] as {version?: string} | undefined)?.version !== undefined) lines[at.join('.')] = lineOfPath(p, at)
   }
+  const hooks: Partial<Record<HookName, Hook>> = {}
+  for (const name of HOOK_NAMES) {
+    const h = (inv.hooks as Record<string, z.infer<typeof hookSchema> | undefined> | undefined)?.[name]
+    if (h === undefined) continue
+    const {command, timeout} = typeof h === 'string' ? {command: h, timeout: undefined} : h
+    hooks[name] = {command, timeoutSeconds: timeout === undefined ? HOOK_TIMEOUT_SECONDS : durationSeconds(timeout)!, line: lineOfPath(p, ['hooks', name])}
+  }
   return {
     file: abs,
     releaseDir: resolvePath(inv.release.dir, dir, env),
     releaseVersion: inv.release.version,
     gateways,
     lines,
+    ...(Object.keys(hooks).length ? {hooks} : {}),
   }
 }

@@ -14,10 +14,11 @@ import {runInstaller} from '../steps/install.js'
 import {describeHolder, heartbeat, isDeadLocalHolder, LOCK_TTL_SECONDS, lockAndProbe, probe, readThenLockIfNotInstalled, unlock, type ProbeResult} from '../steps/lock.js'
 import {stageRelease, stageValues} from '../steps/upload.js'
 import type {DeployRecord, HistoryEntry, HostEnv, HostFacts, Job, ReleaseRef} from '../types.js'
-import type {RunContext} from './context.js'
+import {RUN_LOG, type RunContext} from './context.js'
+import {Hooks} from './hooks.js'
 import {HostRun, type Ending, type Phase, type PhaseControl} from './phases.js'
 import {ownWords} from './redact.js'
-import type {HostResult} from './result.js'
+import {isSuccess, type HostResult} from './result.js'
 import {batchSizes, runBatches, type BatchSpec} from './rollout.js'
 
 /** What a changing command asks of the fleet. */
@@ -31,7 +32,7 @@ export interface ChangeRequest {
 }
 
 /** What the change phases need of the run (a RunContext; tests give their own). */
-export type ChangeContext = Pick<RunContext, 'options' | 'reporter' | 'interrupt' | 'log' | 'redactor' | 'operator' | 'hostEnv' | 'openSession'>
+export type ChangeContext = Pick<RunContext, 'options' | 'reporter' | 'interrupt' | 'log' | 'redactor' | 'operator' | 'hostEnv' | 'openSession' | 'inventory'>
 
 /** One host's state through its phases. */
 interface HostState {
@@ -60,6 +61,8 @@ interface HostState {
   pending: {history: HistoryEntry[]; record: DeployRecord | null}
   /** After a cut: the host was reached again, the installer stopped and the lock released. */
   recovered?: boolean
+  /** Its changes began (the before-host hook, then uploads or the uninstall): after-host runs for it. */
+  applying: boolean
   batch?: number
 }
 
@@ -70,22 +73,57 @@ function message(e: unknown): string {
 /** Run deploy, upgrade or uninstall over the selected gateways. */
 export async function runChange(ctx: ChangeContext, jobs: Job[], req: ChangeRequest, releases: ReleaseRef[]): Promise<HostResult[]> {
   const limit = pLimit(Math.max(1, ctx.options.concurrency))
-  const phases = new ChangePhases(ctx, req, releases)
+  const hooks = new Hooks(
+    ctx.inventory,
+    {GWFLEET_COMMAND: ctx.options.command, GWFLEET_RUN_DIR: ctx.log.dir, GWFLEET_INVENTORY: ctx.inventory.file, GWFLEET_OPERATOR: ctx.operator},
+    (scope, line) => ctx.log.write(scope, line),
+  )
+  const phases = new ChangePhases(ctx, req, releases, hooks)
   ctx.reporter.begin(jobs.map((j) => ({name: j.gw.name, host: j.gw.host})), titleFor(ctx, req))
   ctx.interrupt.install((m) => ctx.reporter.notice(m))
 
   const runs = jobs.map((job) => phases.start(job))
   const finish = async (run: HostRun<HostState>, end?: Ending): Promise<HostResult> => {
     const r = phases.result(run.state, await run.finish(end))
+    if (run.state.applying) {
+      // After the host's lock is given back; its result stands whatever the hook says.
+      const why = await hooks.run('after-host', {...hostVars(r), GWFLEET_STATUS: r.status, GWFLEET_ERROR: r.error}, r.name)
+      if (why) r.notes = [...(r.notes ?? []), why]
+    }
     ctx.reporter.done(r)
     ctx.log.write(r.name, `result: ${r.status}${r.error ? ` - ${r.error}` : ''}`)
     return r
   }
+  const afterBatch = async (n: number, of: number, results: HostResult[]) => {
+    const why = await hooks.run('after-batch', {GWFLEET_BATCH: n, GWFLEET_BATCHES: of, ...counts(results)}, RUN_LOG)
+    if (why) ctx.reporter.notice(why)
+  }
 
   try {
+    if (!ctx.options.dryRun) {
+      const why = await hooks.run('before-run', {}, RUN_LOG)
+      if (why) {
+        ctx.reporter.notice(why)
+        return await Promise.all(runs.map((run) => finish(run, {kind: 'stopped', status: 'skipped', reason: `${why}; no host was touched`})))
+      }
+    }
+    const results = await rollout()
+    if (!ctx.options.dryRun) {
+      const why = await hooks.run('after-run', {GWFLEET_STATUS: results.every((r) => isSuccess(r.status)) ? 'ok' : 'failed', ...counts(results)}, RUN_LOG)
+      if (why) ctx.reporter.notice(why)
+    }
+    return results
+  } finally {
+    // Whatever happened above, no host keeps its lock or connection.
+    await Promise.all(runs.map((run) => run.finish({kind: 'stopped', status: 'skipped', reason: 'the run ended before this host'})))
+    ctx.interrupt.uninstall()
+    await ctx.reporter.end()
+  }
+
+  async function rollout(): Promise<HostResult[]> {
     if (req.batches === null) {
       // Each host goes straight on once its own plan is made: a slow host holds nobody back.
-      return await Promise.all(
+      const results = await Promise.all(
         runs.map((run) =>
           limit(async () => {
             if (await run.through(phases.prepare)) await run.through(phases.apply(run.state))
@@ -93,6 +131,8 @@ export async function runChange(ctx: ChangeContext, jobs: Job[], req: ChangeRequ
           }),
         ),
       )
+      if (runs.some((r) => r.state.applying)) await afterBatch(1, 1, results)
+      return results
     }
     // Batches: every host is read, planned and locked first; those with work then go batch by batch.
     await Promise.all(runs.map((run) => limit(() => run.through(phases.prepare))))
@@ -116,6 +156,7 @@ export async function runChange(ctx: ChangeContext, jobs: Job[], req: ChangeRequ
         stopping: () => ctx.interrupt.stopping,
         onBatch: (n, of, size) => ctx.reporter.notice(`batch ${n}/${of}: ${size} gateway(s)`),
         onStop: (why) => ctx.reporter.notice(why),
+        afterBatch,
       },
       async (run, batch) => {
         run.state.batch = batch
@@ -130,12 +171,19 @@ export async function runChange(ctx: ChangeContext, jobs: Job[], req: ChangeRequ
     )
     const byName = new Map([...earlyResults, ...batched].map((r) => [r.name, r]))
     return jobs.map((j) => byName.get(j.gw.name)!)
-  } finally {
-    // Whatever happened above, no host keeps its lock or connection.
-    await Promise.all(runs.map((run) => run.finish({kind: 'stopped', status: 'skipped', reason: 'the run ended before this host'})))
-    ctx.interrupt.uninstall()
-    await ctx.reporter.end()
   }
+}
+
+/** What a hook learns of a host. */
+function hostVars(r: Pick<HostResult, 'name' | 'host' | 'action' | 'fromVersion' | 'toVersion' | 'batch'>): Record<string, string | number | null | undefined> {
+  return {GWFLEET_GATEWAY: r.name, GWFLEET_HOST: r.host, GWFLEET_ACTION: r.action, GWFLEET_FROM_VERSION: r.fromVersion, GWFLEET_TO_VERSION: r.toVersion, GWFLEET_BATCH: r.batch}
+}
+
+/** GWFLEET_OK=3 GWFLEET_FAILED=1 ...: how many hosts ended how. */
+function counts(results: HostResult[]): Record<string, number> {
+  const out: Record<string, number> = {GWFLEET_HOSTS: results.length}
+  for (const st of ['ok', 'unchanged', 'failed', 'unreachable', 'refused', 'skipped'] as const) out[`GWFLEET_${st.toUpperCase()}`] = results.filter((r) => r.status === st).length
+  return out
 }
 
 function titleFor(ctx: ChangeContext, req: ChangeRequest): string {
@@ -151,6 +199,7 @@ class ChangePhases {
     private readonly ctx: ChangeContext,
     private readonly req: ChangeRequest,
     private readonly releases: ReleaseRef[],
+    private readonly hooks: Hooks,
   ) {
     this.available = releases.map((r) => r.version)
   }
@@ -168,6 +217,7 @@ class ChangePhases {
       reached: [],
       staged: [],
       changed: false,
+      applying: false,
       pending: {history: [], record: null},
     }
     return new HostRun(state, {
@@ -200,11 +250,24 @@ class ChangePhases {
 
   /** The changes: per hop an upload and an installer run, or the uninstall. */
   apply(s: HostState): Phase<HostState>[] {
-    if (this.req.kind === 'uninstall') return [{name: 'uninstall', run: (st) => this.uninstall(st)}]
-    return s.plan!.hops.flatMap((hop) => [
-      {name: `upload ${hop}`, run: (st: HostState) => this.upload(st, hop)},
-      {name: `install ${hop}`, run: (st: HostState) => this.install(st, hop)},
-    ])
+    const changes: Phase<HostState>[] =
+      this.req.kind === 'uninstall'
+        ? [{name: 'uninstall', run: (st) => this.uninstall(st)}]
+        : s.plan!.hops.flatMap((hop) => [
+            {name: `upload ${hop}`, run: (st: HostState) => this.upload(st, hop)},
+            {name: `install ${hop}`, run: (st: HostState) => this.install(st, hop)},
+          ])
+    return [{name: 'before-host', run: (st) => this.beforeHost(st)}, ...changes]
+  }
+
+  /** The before-host hook (drain, announce): when it fails, nothing on the host changes. */
+  private async beforeHost(s: HostState): Promise<void> {
+    s.applying = true
+    if (!this.hooks.has('before-host')) return
+    s.env.step('before-host hook')
+    const plan = s.plan!
+    const why = await this.hooks.run('before-host', hostVars({name: s.job.gw.name, host: s.job.gw.host, action: plan.action, fromVersion: plan.fromVersion, toVersion: plan.toVersion, batch: s.batch}), s.job.gw.name)
+    if (why) throw new HostStepError(`${why}; nothing on the host was changed`)
   }
 
   private async connect(s: HostState, ctl: PhaseControl): Promise<void> {

@@ -45,6 +45,8 @@ export interface RolloutOptions {
   onBatch?: (n: number, of: number, size: number) => void
   /** Called when the rollout stops early. */
   onStop?: (why: string) => void
+  /** Called after each batch that ran, with its results. */
+  afterBatch?: (n: number, of: number, results: HostResult[]) => Promise<void>
 }
 
 /** Run items batch by batch; when failures exceed maxFail or the operator stops, the rest are skipped. */
@@ -78,6 +80,7 @@ export async function runBatches<T>(
       ),
     )
     results.push(...done)
+    await opts.afterBatch?.(b + 1, opts.sizes.length, done)
     failures += done.filter(isFailure).length
     if (opts.stopping()) stopWhy = 'interrupted by the operator'
     else if (failures > opts.maxFail && start < items.length) {

@@ -19,7 +19,7 @@ import {Interrupt, type RunOptions} from '../../src/runner/context.js'
 import {Redactor} from '../../src/runner/redact.js'
 import type {HostResult} from '../../src/runner/result.js'
 import type {ExecOptions, ExecResult, RootMode} from '../../src/ssh/connection.js'
-import type {Gateway, HostEnv, Job, LockOwner, ReleaseRef} from '../../src/types.js'
+import type {Gateway, HostEnv, Inventory, Job, LockOwner, ReleaseRef} from '../../src/types.js'
 // @ts-expect-error plain JS helper of the lab
 import {makeRelease} from '../lab/release.js'
 
@@ -173,7 +173,7 @@ function gateway(name: string, version = '1.6.0'): Gateway {
 }
 
 /** A fleet of fake hosts and a run context around them. */
-function fleet(names: string[], opts: Partial<RunOptions> = {}, version?: string) {
+function fleet(names: string[], opts: Partial<RunOptions> = {}, version?: string, inventory: Partial<Inventory> = {}) {
   const hosts = new Map(names.map((n) => [n, new FakeHost(gateway(n, version))]))
   const owner: LockOwner = {owner: 'op@ws', pid: process.pid, command: 'deploy', started: new Date().toISOString(), token: 'tok', machine: 'm'}
   const ownerText = JSON.stringify(owner)
@@ -194,7 +194,8 @@ function fleet(names: string[], opts: Partial<RunOptions> = {}, version?: string
     options,
     reporter: new SilentReporter(),
     interrupt,
-    log: {write: (n: string, l: string) => logs.push(`${n}: ${l}`)},
+    log: {write: (n: string, l: string) => logs.push(`${n}: ${l}`), dir: dir},
+    inventory: {file: path.join(dir, 'inventory.yaml'), ...inventory},
     redactor,
     operator: owner.owner,
     hostEnv: env,
@@ -394,5 +395,56 @@ describe('the change phases against a scripted host', () => {
     expect(r).toMatchObject({status: 'ok', action: 'upgrade', hops: ['1.5.0', '1.6.0']})
     expect(h.ran).toEqual(['probe'])
     allClosed(h)
+  })
+
+  it('hooks: a failing before-host fails its host before anything changes; after-host, after-batch and after-run are told the outcome', async () => {
+    const out = path.join(dir, 'hooks.log')
+    fs.rmSync(out, {force: true})
+    const say = (what: string) => `echo "${what} $GWFLEET_HOOK gw=$GWFLEET_GATEWAY status=$GWFLEET_STATUS batch=$GWFLEET_BATCH ok=$GWFLEET_OK failed=$GWFLEET_FAILED pw=\${GWFLEET_BECOME_PASSWORD:-none}" >> ${out}`
+    const hook = (command: string) => ({command, timeoutSeconds: 10, line: 1})
+    process.env.GWFLEET_BECOME_PASSWORD = 'sudo-secret'
+    try {
+      const {hosts, run, logs} = fleet(['a', 'b'], {}, undefined, {
+        hooks: {
+          'before-run': hook(say('run')),
+          'before-host': hook(`${say('host')}; [ "$GWFLEET_GATEWAY" != b ] || exit 3`),
+          'after-host': hook(`${say('after')}; exit 1`),
+          'after-batch': hook(say('batch')),
+          'after-run': hook(say('end')),
+        },
+      })
+      const results = await run({batches: [{count: 1}], maxFail: 5})
+      expect(results.map((r) => r.status)).toEqual(['ok', 'failed'])
+      expect(results[1].error).toMatch(/^hook before-host \(inventory\.yaml:1\) exited with code 3; nothing on the host was changed/)
+      // A failing after-host is reported beside the result, which stands.
+      expect(results[0].notes?.join('\n')).toMatch(/hook after-host .* exited with code 1/)
+      const b = hosts.get('b')!
+      expect(b.ran).toEqual(['read', 'unlock'])
+      expect(b.lock).toBeNull()
+      allClosed(b)
+      const lines = fs.readFileSync(out, 'utf8').trim().split('\n')
+      expect(lines).toEqual([
+        'run before-run gw= status= batch= ok= failed= pw=none',
+        'host before-host gw=a status= batch=1 ok= failed= pw=none',
+        'after after-host gw=a status=ok batch=1 ok= failed= pw=none',
+        'batch after-batch gw= status= batch=1 ok=1 failed=0 pw=none',
+        'host before-host gw=b status= batch=2 ok= failed= pw=none',
+        'after after-host gw=b status=failed batch=2 ok= failed= pw=none',
+        'batch after-batch gw= status= batch=2 ok=0 failed=1 pw=none',
+        'end after-run gw= status=failed batch= ok=1 failed=1 pw=none',
+      ])
+      // Hook output goes to the run log.
+      expect(logs.join('\n')).toMatch(/a: hook before-host: ok/)
+    } finally {
+      delete process.env.GWFLEET_BECOME_PASSWORD
+    }
+  })
+
+  it('a failing before-run hook touches no host', async () => {
+    const {hosts, run} = fleet(['a'], {}, undefined, {hooks: {'before-run': {command: 'exit 2', timeoutSeconds: 10, line: 7}}})
+    const [r] = await run()
+    expect(r.status).toBe('skipped')
+    expect(r.error).toMatch(/^hook before-run \(inventory\.yaml:7\) exited with code 2; no host was touched/)
+    expect(hosts.get('a')!.ran).toEqual([])
   })
 })
