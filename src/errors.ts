@@ -73,6 +73,18 @@ export class LockLostError extends HostStepError {
   }
 }
 
+/** Another run holds the host's lock. */
+export class LockHeldError extends HostStepError {
+  constructor(
+    message: string,
+    /** Who holds it, as the operator reads it. */
+    readonly holder: string,
+  ) {
+    super(message)
+    this.name = 'LockHeldError'
+  }
+}
+
 /** Which of the ways an identity file cannot be used; each has its own remedy. */
 export type KeyProblem = 'missing' | 'unreadable' | 'wrong-format' | 'passphrase'
 

@@ -23,6 +23,7 @@ export interface RunFlagValues {
   'dry-run'?: boolean
   'skip-preflight'?: boolean
   'ask-become-pass'?: boolean
+  'lock-wait'?: number
 }
 
 /** Run options from the parsed flags. */
@@ -32,6 +33,7 @@ export function runOptions(command: string, flags: RunFlagValues): RunOptions {
     concurrency: flags.concurrency,
     acceptNewHostKeys: flags['accept-new-host-keys'],
     timeoutSeconds: flags.timeout ?? STEP_TIMEOUT.default,
+    lockWaitSeconds: flags['lock-wait'] ?? 0,
     connectTimeoutSeconds: flags['connect-timeout'],
     dryRun: Boolean(flags['dry-run']),
     preflight: !flags['skip-preflight'],

@@ -122,6 +122,7 @@ export const STEP_TIMEOUT = typedDefault(parseDuration, '30m')
 export const changeFlags = {
   timeout: duration({description: 'longest one remote step may run (90s, 30m); past it the step is stopped on the host', ...STEP_TIMEOUT}),
   'dry-run': Flags.boolean({description: 'connect, read every host and print the plan; change nothing'}),
+  'lock-wait': duration({description: "wait up to this long (5m) for another run's lock on a host instead of failing that host at once"}),
   'max-fail': Flags.custom<MaxFail>({parse: oclifParse(parseMaxFail)})({
     description: 'failures tolerated before no further batch starts (N or N%)',
     helpValue: 'N|N%',

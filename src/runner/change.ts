@@ -3,7 +3,9 @@
 // lock are held through the phase manager, which gives them back once, however the host ends.
 import pLimit from 'p-limit'
 
-import {HostStepError, LockLostError, UnreachableError} from '../errors.js'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import {HostStepError, LockHeldError, LockLostError, UnreachableError} from '../errors.js'
 import type {Session} from '../host/session.js'
 import {planDeploy, planUninstall, planUpgrade, type HostPlan} from '../plan/plan.js'
 import {failingChecks, preflightFromOutput, preflightHost} from '../preflight/checks.js'
@@ -65,6 +67,9 @@ interface HostState {
   applying: boolean
   batch?: number
 }
+
+/** How often a lock held by another run is tried again under --lock-wait. */
+const LOCK_RETRY_MS = 3000
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e)
@@ -282,20 +287,49 @@ class ChangePhases {
     // A host without a gateway (deploy will install it) is locked in this same round trip; any
     // other host is only read: one in sync is never locked.
     if (this.req.kind === 'deploy' && !this.ctx.options.dryRun) {
-      const first = await readThenLockIfNotInstalled(s.env, session, this.candidates(s), this.preflightProbe(s))
-      if (first.locked) this.locked(s, ctl, first)
-      else s.facts = first.facts
-    } else s.facts = (await probe(session)).facts
+      try {
+        const first = await readThenLockIfNotInstalled(s.env, session, this.candidates(s), this.preflightProbe(s))
+        if (first.locked) this.locked(s, ctl, first)
+        else s.facts = first.facts
+        return
+      } catch (e) {
+        // Held by another run: with --lock-wait, read the host now and wait for the lock in its phase.
+        if (!(e instanceof LockHeldError && this.lockWaitSeconds > 0)) throw e
+      }
+    }
+    s.facts = (await probe(session)).facts
   }
 
   private async lock(s: HostState, ctl: PhaseControl): Promise<Ending | void> {
     if (s.locked) return
     s.env.step('locking the host')
     // Installs and upgrades upload next: open the file transfer channel while the lock is taken.
-    if (this.req.kind !== 'uninstall') s.session!.prepareUpload()
-    this.locked(s, ctl, await lockAndProbe(s.env, s.session!, this.candidates(s), this.preflightProbe(s)))
+    if (this.req.kind !== 'uninstall' && s.plan!.action !== 'none') s.session!.prepareUpload()
+    this.locked(s, ctl, await this.takeLock(s))
     // Read again under the lock: another run may have changed the host since.
     return this.decide(s, true)
+  }
+
+  private get lockWaitSeconds(): number {
+    return this.ctx.options.lockWaitSeconds ?? 0
+  }
+
+  /** Take the lock; with --lock-wait, a lock another run holds is tried again until the wait is over. */
+  private async takeLock(s: HostState): Promise<ProbeResult> {
+    const deadline = Date.now() + this.lockWaitSeconds * 1000
+    let told = false
+    for (;;) {
+      try {
+        return await lockAndProbe(s.env, s.session!, this.candidates(s), this.preflightProbe(s))
+      } catch (e) {
+        if (!(e instanceof LockHeldError) || this.lockWaitSeconds === 0) throw e
+        if (Date.now() >= deadline || this.ctx.interrupt.stopping) throw new LockHeldError(`${e.message} (waited ${this.lockWaitSeconds}s with --lock-wait)`, e.holder)
+        if (!told) this.ctx.reporter.notice(`${s.job.gw.name}: waiting up to ${this.lockWaitSeconds}s for the lock held by ${e.holder}`)
+        told = true
+        s.env.step(`waiting for the lock of ${e.holder}`)
+        await sleep(Math.min(LOCK_RETRY_MS, Math.max(0, deadline - Date.now())))
+      }
+    }
   }
 
   /** The lock is this run's: note it, keep it fresh, and give it back when the host ends. */
@@ -330,8 +364,12 @@ class ChangePhases {
     if (plan.refused) return {kind: 'stopped', status: 'refused', reason: plan.refused}
     if (plan.action === 'none') {
       const lk = facts.lock
-      if (!underLock && !s.locked && lk && lk.ageSeconds <= LOCK_TTL_SECONDS && !isDeadLocalHolder(lk.holder, s.env.lockOwner))
-        throw new HostStepError(`locked by another run: ${describeHolder(lk.holder)}`)
+      // In sync, but another run holds the host: it may be changing it right now.
+      if (!this.ctx.options.dryRun && !underLock && !s.locked && lk && lk.ageSeconds <= LOCK_TTL_SECONDS && !isDeadLocalHolder(lk.holder, s.env.lockOwner)) {
+        // With --lock-wait the lock phase waits for it and reads the host again.
+        if (this.lockWaitSeconds > 0) return
+        throw new LockHeldError(`locked by another run: ${describeHolder(lk.holder)}`, describeHolder(lk.holder))
+      }
       return {kind: 'stopped', status: 'unchanged'}
     }
     if (this.ctx.options.dryRun) return {kind: 'stopped', status: 'planned'}

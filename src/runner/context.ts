@@ -87,6 +87,8 @@ export interface RunOptions {
   timeoutSeconds: number
   connectTimeoutSeconds: number
   dryRun: boolean
+  /** How long to wait for another run's lock on a host (0: fail that host at once). */
+  lockWaitSeconds?: number
   /** Run the prerequisite checks before installing (deploy). */
   preflight: boolean
   /** Ask the sudo password on the terminal before the run starts (--ask-become-pass). */

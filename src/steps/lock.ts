@@ -1,6 +1,6 @@
 // Step: take the host's lock and read its facts in one round trip; refresh it while held; release it.
 
-import {HostStepError} from '../errors.js'
+import {HostStepError, LockHeldError} from '../errors.js'
 import {layout, lockAndProbeScript, LOCKED_SECTION, parseKv, parseProbe, probeScript, readThenLockIfNotInstalledScript, type LockOptions} from '../remote/scripts.js'
 import {lockRefreshScript, unlockScript} from '../remote/lock-scripts.js'
 import {preflightBody, type PreflightScriptOptions} from '../remote/ops-scripts.js'
@@ -96,7 +96,7 @@ async function lockedRead(ctx: HostEnv, s: Session, stdout: string, opts: LockOp
   }
   const unsafe = kv.get('unsafe')?.[0]
   if (unsafe) throw unsafeRemoteDir(s, unsafe)
-  if (result === 'held') throw new HostStepError(`locked by another run: ${describeHolder(holder)}${futureNote(Number(kv.get('lock_age')?.[0]))}`)
+  if (result === 'held') throw new LockHeldError(`locked by another run: ${describeHolder(holder)}${futureNote(Number(kv.get('lock_age')?.[0]))}`, describeHolder(holder))
   const stageProblem = kv.get('stage')?.[0]
   if (stageProblem) throw new HostStepError(`${stageProblem} (the lock was given back)`)
   if (result !== 'acquired' && result !== 'takeover') {

@@ -447,4 +447,28 @@ describe('the change phases against a scripted host', () => {
     expect(r.error).toMatch(/^hook before-run \(inventory\.yaml:7\) exited with code 2; no host was touched/)
     expect(hosts.get('a')!.ran).toEqual([])
   })
+
+  it('--lock-wait: a fresh host locked by another run is installed once that run lets go; without it the host fails at once', async () => {
+    const other = JSON.stringify({owner: 'someone@elsewhere', pid: 1, command: 'deploy', started: 'then'})
+    for (const wait of [0, 30]) {
+      const {hosts, run} = fleet(['a'], {lockWaitSeconds: wait})
+      const h = hosts.get('a')!
+      h.lock = other
+      let tries = 0
+      h.onScript = (kind) => {
+        if (kind === 'lock' && ++tries === 2) h.lock = null
+      }
+      const [r] = await run()
+      if (wait === 0) {
+        expect(r.status).toBe('failed')
+        expect(r.error).toMatch(/^locked by another run: someone@elsewhere pid 1 \(deploy\)/)
+        expect(h.ran).toEqual(['read'])
+      } else {
+        expect(r.status).toBe('ok')
+        expect(h.ran).toEqual(['read', 'probe', 'lock', 'lock', 'installer', 'record', 'unlock'])
+        expect(h.lock).toBeNull()
+      }
+      allClosed(h)
+    }
+  })
 })
