@@ -82,6 +82,7 @@ export async function runChange(ctx: ChangeContext, jobs: Job[], req: ChangeRequ
     ctx.inventory,
     {GWFLEET_COMMAND: ctx.options.command, GWFLEET_RUN_DIR: ctx.log.dir, GWFLEET_INVENTORY: ctx.inventory.file, GWFLEET_OPERATOR: ctx.operator},
     (scope, line) => ctx.log.write(scope, line),
+    (text) => ctx.redactor.redact(text) !== text,
   )
   const phases = new ChangePhases(ctx, req, releases, hooks)
   ctx.reporter.begin(jobs.map((j) => ({name: j.gw.name, host: j.gw.host})), titleFor(ctx, req))

@@ -21,6 +21,8 @@ export class Hooks {
     private readonly common: Record<string, string>,
     /** Where a hook's output and outcome go: the log of `scope` (a gateway, or the run's). */
     private readonly log: (scope: string, line: string) => void,
+    /** True for a text that holds a secret of the run (a variable holding one is not passed on). */
+    private readonly holdsSecret: (text: string) => boolean = () => false,
   ) {}
 
   /** True when the inventory sets this hook. */
@@ -33,7 +35,8 @@ export class Hooks {
     const hook = this.inventory.hooks?.[name]
     if (!hook) return null
     const env: NodeJS.ProcessEnv = {}
-    for (const [k, v] of Object.entries(process.env)) if (!SECRET_ENV.test(k)) env[k] = v
+    // The operator's environment, less gwfleet's own secrets and any variable a values file reads a secret from.
+    for (const [k, v] of Object.entries(process.env)) if (!SECRET_ENV.test(k) && !(v && this.holdsSecret(v))) env[k] = v
     Object.assign(env, this.common, {GWFLEET_HOOK: name})
     for (const [k, v] of Object.entries(vars)) env[k] = v === null || v === undefined ? '' : String(v)
     this.log(scope, `hook ${name}: ${hook.command}`)
