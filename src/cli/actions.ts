@@ -6,7 +6,7 @@ import {auditCsv, auditJson, auditSummaryLine, auditTable, changeJson, changeSum
 import {runChange, type ChangeRequest} from '../runner/change.js'
 import {runAudit} from '../runner/fleet.js'
 import {isSuccess, type HostResult} from '../runner/result.js'
-import {batchSizes, toleratedFailures, type BatchSpec} from '../runner/rollout.js'
+import {toleratedFailures, type BatchSpec} from '../runner/rollout.js'
 import type {Inventory, Job, ReleaseRef} from '../types.js'
 import {EXIT, loadFleet, openRun, OperatorInterrupt, record, runOptions, tableView, within, write} from './common.js'
 import type {AuditFormat, ChangeFlagValues, FleetFlagValues} from './flags.js'
@@ -87,28 +87,12 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCo
   }
 }
 
-/** The batches a rollout used (or, for a dry run, would use) over the hosts that need a change. */
+/** The batches a rollout used (or, for a dry run, would use), from the batch each host was given. */
 function planBatches(results: HostResult[], req: ChangeRequest): string[][] | undefined {
   if (req.batches === null) return undefined
-  const changing = results.filter((r) => r.action !== 'none' && !r.plan?.refused && r.status !== 'unreachable')
-  const real = changing.filter((r) => r.batch !== undefined)
-  if (real.length) {
-    const by = new Map<number, string[]>()
-    for (const r of real) by.set(r.batch!, [...(by.get(r.batch!) ?? []), r.name])
-    return [...by.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v)
-  }
-  // dry run: compute the split the run would make
-  return splitNames(changing.map((r) => r.name), req.batches)
-}
-
-function splitNames(names: string[], specs: BatchSpec[]): string[][] {
-  const out: string[][] = []
-  let i = 0
-  for (const n of batchSizes(names.length, specs)) {
-    out.push(names.slice(i, i + n))
-    i += n
-  }
-  return out
+  const by = new Map<number, string[]>()
+  for (const r of results) if (r.batch !== undefined) by.set(r.batch, [...(by.get(r.batch) ?? []), r.name])
+  return [...by.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v)
 }
 
 /** True for the answers that confirm: y or yes, in any case. */

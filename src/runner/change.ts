@@ -142,6 +142,10 @@ export async function runChange(ctx: ChangeContext, jobs: Job[], req: ChangeRequ
     }
     // Batches: every host is read, planned and locked first; those with work then go batch by batch.
     await Promise.all(runs.map((run) => limit(() => run.through(phases.prepare))))
+    // A dry run's plan shows the batches the rollout would use.
+    const planned = runs.filter((r) => r.ended?.kind === 'stopped' && r.ended.status === 'planned')
+    let at = 0
+    for (const [i, n] of batchSizes(planned.length, req.batches).entries()) for (const r of planned.slice(at, (at += n))) r.state.batch = i + 1
     const early: Promise<HostResult>[] = []
     const todo: HostRun<HostState>[] = []
     for (const run of runs) {

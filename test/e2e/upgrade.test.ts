@@ -153,7 +153,8 @@ describe('upgrade', () => {
   })
 
   it('a second run on a locked host is refused, naming the holder', async () => {
-    await hosts[1].setFault('sleep', '8')
+    // Long enough that the second run starts and reads h2 while the first still holds it, even on a loaded machine.
+    await hosts[1].setFault('sleep', '20')
     ws.writeValues('h2', Workspace.valuesText('h2', 'extraKey: changed-for-lock-test'))
     const invB = ws.inventory('1.8.0', hosts.map((host) => ({host})), 'fleet-18.yaml')
     const first = ws.run(['deploy', '-i', invB, '-l', 'h2', '--json'])
