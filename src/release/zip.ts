@@ -2,6 +2,7 @@
 // A zip in memory is read whole; a zip on disk can be checked entry by entry in bounded memory.
 
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import * as zlib from 'node:zlib'
 
 import { Inflate, inflateSync, strFromU8 } from 'fflate'
 
@@ -271,8 +272,12 @@ class Reader {
 
 let crcTable: Uint32Array | undefined
 
+// Node's own CRC-32 (zlib, from 20.15) is many times faster than a table loop on release-sized data.
+const nativeCrc32 = (zlib as {crc32?: (data: Uint8Array, value?: number) => number}).crc32
+
 /** CRC-32 (IEEE) as zip stores it; pass the previous result as `prev` to continue over the next chunk. */
 export function crc32(data: Uint8Array, prev = 0): number {
+  if (nativeCrc32) return nativeCrc32(data, prev) >>> 0
   if (!crcTable) {
     crcTable = new Uint32Array(256)
     for (let n = 0; n < 256; n++) {
