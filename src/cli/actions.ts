@@ -1,70 +1,17 @@
 // What the commands do between parsing flags and setting the exit code: load and check all input
 // (nothing touches a host before this passes), run, render. The exit-code table lives here.
-import {InputError, type InputLocation} from '../errors.js'
-import {hopsToward} from '../release/policy.js'
-import {checkRelease, findRelease, listReleases} from '../release/releases.js'
+import {InputError} from '../errors.js'
+import {checkReleases} from '../release/needs.js'
 import {compareVersions, parseVersion} from '../release/version.js'
 import {auditCsv, auditJson, auditSummaryLine, auditTable, changeJson, changeSummary, changeTable, planView} from '../render/output.js'
 import {runAudit, runChange, type ChangeRequest} from '../runner/fleet.js'
 import {isSuccess, type HostResult} from '../runner/result.js'
 import {batchSizes, toleratedFailures, type BatchSpec} from '../runner/rollout.js'
-import type {Gateway, Inventory, Job, ReleaseRef} from '../types.js'
+import type {Gateway, Inventory, Job} from '../types.js'
 import {EXIT, loadFleet, openRun, OperatorInterrupt, record, runOptions, tableView, within, write} from './common.js'
 import type {AuditFormat, ChangeFlagValues, FleetFlagValues} from './flags.js'
 
 export {reportError} from './common.js'
-
-/** What a run needs from the release folder: what is there, the versions it brings gateways to, and every zip it may install. */
-export interface ReleaseNeeds {
-  releases: ReleaseRef[]
-  /** Each target version (the selected gateways' desired versions, or --to) and where it is asked for. */
-  targets: Map<string, InputLocation>
-  /** Every release on the folder the policy may install on the way to a target (whatever the hosts run), ascending. */
-  needed: string[]
-}
-
-/** Lists the release folder and works out what a run toward the targets needs from it; reads no zip. */
-export async function releaseNeeds(inventory: Inventory, gateways: Gateway[], to: string | undefined): Promise<ReleaseNeeds> {
-  const at = (key: string) => ({file: inventory.file, line: inventory.lines?.[key], key})
-  let releases: ReleaseRef[]
-  try {
-    releases = await listReleases(inventory.releaseDir)
-  } catch (e) {
-    if (!(e instanceof InputError)) throw e
-    throw new InputError(`release folder ${inventory.releaseDir}: ${e.message.replace(/^[^:]*: /, '')}`, at('release.dir'))
-  }
-  const targets = new Map<string, InputLocation>()
-  if (to !== undefined) targets.set(to, {file: '--to'})
-  else {
-    for (const gw of gateways) {
-      if (targets.has(gw.version)) continue
-      const own = `gateways.${gw.name}.version`
-      const key = !gw.pinned ? 'release.version' : inventory.lines?.[own] ? own : 'defaults.version'
-      targets.set(gw.version, at(key))
-    }
-  }
-  const available = releases.map((r) => r.version)
-  const needed = new Set<string>()
-  for (const version of targets.keys()) for (const hop of hopsToward(version, available)) needed.add(hop)
-  return {releases, targets, needed: [...needed].sort(compareVersions)}
-}
-
-/** The error of a target version the release folder does not hold. */
-export function missingRelease(inventory: Inventory, version: string, where: InputLocation): InputError {
-  return new InputError(`release ${version} not found: no apheris-gateway-${version}.zip in ${inventory.releaseDir}`, where)
-}
-
-/**
- * Releases in the folder. The target versions must be there, and every zip a run may install on
- * the way to them must be complete and readable: checked one at a time, in bounded memory, before
- * any host is touched (with --dry-run too). The first problem is bad input naming the file.
- */
-export async function checkReleases(inventory: Inventory, gateways: Gateway[], to: string | undefined): Promise<ReleaseRef[]> {
-  const {releases, targets, needed} = await releaseNeeds(inventory, gateways, to)
-  for (const [version, where] of targets) if (!findRelease(releases, version)) throw missingRelease(inventory, version, where)
-  for (const version of needed) await checkRelease(findRelease(releases, version)!)
-  return releases
-}
 
 /**
  * What `upgrade --to` leaves behind: selected gateways whose inventory version (release.version,

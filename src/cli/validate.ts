@@ -9,7 +9,7 @@ import {compareVersions, formatSeries, parseVersion} from '../release/version.js
 import {table} from '../render/output.js'
 import {jsonForTerminal} from '../render/sanitize.js'
 import {Redactor} from '../runner/redact.js'
-import {missingRelease, releaseNeeds} from './actions.js'
+import {missingRelease, releaseNeeds} from '../release/needs.js'
 import {EXIT, loadGateways, tableView, write} from './common.js'
 
 /** One values file: the gateways using it, whether it renders, and its secret references (never their values). */
