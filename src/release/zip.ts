@@ -277,7 +277,11 @@ const nativeCrc32 = (zlib as {crc32?: (data: Uint8Array, value?: number) => numb
 
 /** CRC-32 (IEEE) as zip stores it; pass the previous result as `prev` to continue over the next chunk. */
 export function crc32(data: Uint8Array, prev = 0): number {
-  if (nativeCrc32) return nativeCrc32(data, prev) >>> 0
+  return nativeCrc32 ? nativeCrc32(data, prev) >>> 0 : portableCrc32(data, prev)
+}
+
+/** crc32 without zlib's (Node before 20.15). */
+export function portableCrc32(data: Uint8Array, prev = 0): number {
   if (!crcTable) {
     crcTable = new Uint32Array(256)
     for (let n = 0; n < 256; n++) {

@@ -11,7 +11,7 @@ import { InputError } from '../../src/errors.js'
 import { hopsToward, planHops } from '../../src/release/policy.js'
 import { checkRelease, clearReleaseCache, findRelease, listReleases, readRelease } from '../../src/release/releases.js'
 import { compareVersions } from '../../src/release/version.js'
-import { crc32, readZip, verifyZipFile } from '../../src/release/zip.js'
+import { crc32, portableCrc32, readZip, verifyZipFile } from '../../src/release/zip.js'
 import type { ReleaseContent, ReleaseRef } from '../../src/types.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'gwfleet-release-'))
@@ -459,9 +459,12 @@ describe('checkRelease (the whole zip, in bounded memory, before any host is tou
     expect(verifyZipFile(zip).map((e) => e.name).sort()).toEqual(readZip(readFileSync(zip)).map((e) => e.name).sort())
   })
 
-  it('crc32 continues over chunks', () => {
+  it('crc32 continues over chunks, with zlib and without', () => {
     const all = strToU8('123456789')
-    expect(crc32(all.subarray(4), crc32(all.subarray(0, 4)))).toBe(0xcbf43926)
+    for (const f of [crc32, portableCrc32]) {
+      expect(f(all)).toBe(0xcbf43926)
+      expect(f(all.subarray(4), f(all.subarray(0, 4)))).toBe(0xcbf43926)
+    }
   })
 })
 
