@@ -1,44 +1,39 @@
 // What the commands do between parsing flags and setting the exit code: load and check all input
 // (nothing touches a host before this passes), run, render. The exit-code table lives here.
-import {InputError, type InputLocation} from '../errors.js'
-import {findRelease, listReleases, readRelease} from '../release/releases.js'
+import {InputError} from '../errors.js'
+import {checkReleases} from '../release/needs.js'
+import {compareVersions, parseVersion} from '../release/version.js'
 import {auditCsv, auditJson, auditSummaryLine, auditTable, changeJson, changeSummary, changeTable, planView} from '../render/output.js'
 import {runChange, type ChangeRequest} from '../runner/change.js'
 import {runAudit} from '../runner/fleet.js'
 import {isSuccess, type HostResult} from '../runner/result.js'
 import {toleratedFailures, type BatchSpec} from '../runner/rollout.js'
-import type {Inventory, Job, ReleaseRef} from '../types.js'
+import type {Gateway, Inventory, Job} from '../types.js'
 import {EXIT, loadFleet, openRun, OperatorInterrupt, record, runOptions, tableView, within, write} from './common.js'
 import type {AuditFormat, ChangeFlagValues, FleetFlagValues} from './flags.js'
 
 export {reportError} from './common.js'
 
-/** Releases in the folder; the ones the command will surely use must be there and readable. */
-async function checkReleases(inventory: Inventory, jobs: Job[], to: string | undefined): Promise<ReleaseRef[]> {
-  const at = (key: string) => ({file: inventory.file, line: inventory.lines?.[key], key})
-  let releases: ReleaseRef[]
-  try {
-    releases = await listReleases(inventory.releaseDir)
-  } catch (e) {
-    if (!(e instanceof InputError)) throw e
-    throw new InputError(`release folder ${inventory.releaseDir}: ${e.reason}`, at('release.dir'))
-  }
-  const wanted = new Map<string, InputLocation>()
-  if (to !== undefined) wanted.set(to, {file: '--to'})
-  else {
-    for (const {gw} of jobs) {
-      if (wanted.has(gw.version)) continue
-      const own = `gateways.${gw.name}.version`
-      const key = !gw.pinned ? 'release.version' : inventory.lines?.[own] ? own : 'defaults.version'
-      wanted.set(gw.version, at(key))
-    }
-  }
-  for (const [version, where] of wanted) {
-    const ref = findRelease(releases, version)
-    if (!ref) throw new InputError(`release ${version} not found: no apheris-gateway-${version}.zip in ${inventory.releaseDir}`, where)
-    await readRelease(ref)
-  }
-  return releases
+/**
+ * What `upgrade --to` leaves behind: selected gateways whose inventory version (release.version,
+ * not a pin: pins other than --to are refused) is lower stay wanted at that version, so audit
+ * shows them as drift and deploy would refuse the downgrade. One line per inventory version.
+ */
+export function upgradeWarnings(inventory: Inventory, gateways: Gateway[], to: string): string[] {
+  if (!parseVersion(to)) return []
+  const behind = gateways.filter((g) => !g.pinned && compareVersions(g.version, to) < 0)
+  const byVersion = new Map<string, string[]>()
+  for (const g of behind) byVersion.set(g.version, [...(byVersion.get(g.version) ?? []), g.name])
+  const line = inventory.lines?.['release.version']
+  const where = `${inventory.file}${line ? `:${line}` : ''}`
+  return [...byVersion].map(([version, names]) => {
+    const shown = names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ')
+    return (
+      `the inventory still wants ${version} (release.version) for ${names.length} of the selected gateways (${shown}): ` +
+      `after this upgrade audit shows them as drift and deploy would refuse the downgrade; ` +
+      `set release.version to ${to} in ${where}`
+    )
+  })
 }
 
 /** The parsed flags of deploy, upgrade and uninstall (`to` is upgrade's, `yes` uninstall's). */
@@ -54,7 +49,9 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCo
   const options = runOptions(kind, flags)
   const {inventory, jobs} = await loadFleet(flags)
   const to = kind === 'upgrade' ? flags.to : undefined
-  const releases = kind === 'uninstall' ? [] : await checkReleases(inventory, jobs, to)
+  const releases = kind === 'uninstall' ? [] : await checkReleases(inventory, jobs.map((j) => j.gw), to)
+  const warnings = to === undefined ? [] : upgradeWarnings(inventory, jobs.map((j) => j.gw), to)
+  for (const w of warnings) process.stderr.write(`gwfleet: warning: ${w}\n`)
   const req: ChangeRequest = {
     kind,
     to,
@@ -70,12 +67,12 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCo
   try {
     const results = await within(ctx, () => runChange(ctx, jobs, req, releases))
     const batches = planBatches(results, req)
-    const doc = changeJson(kind, results, {dryRun: options.dryRun, runDir: ctx.log.dir, batches})
+    const doc = changeJson(kind, results, {dryRun: options.dryRun, runDir: ctx.log.dir, batches, warnings})
     await record(ctx, doc, flags.json)
     if (!flags.json) {
       const view = tableView((s) => ctx.redactor.redact(s))
       write(options.dryRun ? planView(results, batches, view) : changeTable(results, view))
-      write(`\n${changeSummary(results)}`)
+      write(`\n${changeSummary(results, options.dryRun)}`)
       if (ctx.interrupt.interrupted) process.stderr.write('Interrupted by the operator: the hosts above show where each one stopped; rerun to finish.\n')
       process.stderr.write(`Run folder: ${ctx.log.dir}\n`)
     }

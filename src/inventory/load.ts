@@ -55,7 +55,7 @@ function refineWith(problem: (s: string) => string | undefined) {
   }
 }
 
-const semverSchema = z
+export const semverSchema = z
   .string()
   .refine((s) => parseVersion(s) !== null, 'expected a version X.Y.Z (digits only, no pre-release or build suffix)')
 
@@ -146,7 +146,7 @@ const gatewayName = z
     "invalid gateway name: use letters, digits, '.', '_' and '-', starting with a letter or digit",
   )
 
-const inventorySchema = z
+export const inventorySchema = z
   .object({
     release: z.object({ dir: localPath, version: semverSchema }).strict(),
     defaults: defaultsSchema.optional(),

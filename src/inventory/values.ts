@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import path from 'node:path'
 import { isMap, isPair, isSeq, visit, type Scalar } from 'yaml'
 import { z } from 'zod'
-import { InputError } from '../errors.js'
+import { InputError, formatLocation } from '../errors.js'
 import type { RenderedValues } from '../types.js'
 import { SECRET_FILE_LIMIT, VALUES_LIMIT, formatSize, readInputFile } from './input-file.js'
 import {
@@ -227,3 +227,57 @@ export async function renderValues(
   return out
 }
 
+
+/** One ${env:}/${file:} reference of a values file and whether it resolves now; never its value. */
+export interface ValuesReference {
+  /** The reference as written, e.g. `${env:GW_CLIENT_SECRET}`. */
+  ref: string
+  line: number
+  key: string
+  resolvable: boolean
+  /** Why it does not resolve (names the variable or file, never a value). */
+  problem?: string
+}
+
+/**
+ * Every secret reference in a values file, each tried the way renderValues resolves it, so a
+ * check can say which resolve and which do not; resolved values are dropped at once.
+ * A file that cannot be read or parsed throws InputError, as renderValues does.
+ */
+export async function valuesReferences(
+  file: string,
+  opts: { env?: NodeJS.ProcessEnv; inventory?: string } = {},
+): Promise<ValuesReference[]> {
+  const env = opts.env ?? process.env
+  const abs = path.resolve(file)
+  const baseDir = path.dirname(abs)
+  const tree = path.dirname(path.resolve(opts.inventory ?? abs))
+  const read = readInputFile(abs, { limit: VALUES_LIMIT, tree })
+  if ('why' in read) throw new InputError(`values file ${read.why}`, { file: abs })
+  const p = parseYaml(abs, read.text)
+  const found: { raw: string; where: { file: string; line: number; key: string } }[] = []
+  visit(p.doc, {
+    Scalar(_key, node, ancestors) {
+      const parent = ancestors[ancestors.length - 1]
+      if (typeof node.value !== 'string' || (isPair(parent) && parent.key === node)) return
+      const at = pathFromAncestors(ancestors, node)
+      found.push({ raw: node.value, where: { file: abs, line: lineOf(p, node) || lineOfPath(p, at), key: dotted(at) || '(root)' } })
+    },
+  })
+  const out: ValuesReference[] = []
+  for (const { raw, where } of found) {
+    for (const m of raw.matchAll(REF_RE)) {
+      const entry: ValuesReference = { ref: m[0], line: where.line, key: where.key, resolvable: true }
+      try {
+        await resolveRef(m[1]!, m[2]!, baseDir, tree, env, where)
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e
+        entry.resolvable = false
+        // The location is reported beside the reference; keep the reason only.
+        entry.problem = e.location ? e.message.slice(formatLocation(e.location).length + 2) : e.message
+      }
+      out.push(entry)
+    }
+  }
+  return out
+}

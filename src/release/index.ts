@@ -2,6 +2,8 @@
 
 export { parseVersion, compareVersions, formatVersion, formatSeries, seriesOf, compareSeries, sameSeries, isPrereleaseLike } from './version.js'
 export type { Version, Series } from './version.js'
-export { planHops, allowedHop } from './policy.js'
+export { planHops, allowedHop, hopsToward } from './policy.js'
 export type { HopPlan } from './policy.js'
-export { listReleases, readRelease, findRelease, clearReleaseCache, releaseFileName, INSTALLER } from './releases.js'
+export { listReleases, readRelease, checkRelease, findRelease, clearReleaseCache, releaseFileName, INSTALLER } from './releases.js'
+export { releaseNeeds, checkReleases, missingRelease } from './needs.js'
+export type { ReleaseNeeds } from './needs.js'

@@ -91,6 +91,31 @@ export function planHops(installed: string | null, desired: string, available: s
   return { kind: 'upgrade', hops }
 }
 
+/**
+ * Every release of `available` that planHops may run on the way to `desired`, whatever version a
+ * host has installed (including none), ascending. The installed version only decides the series
+ * the way starts from, so one installed version just below each series present covers every way
+ * the policy does not refuse. Empty when `desired` is not a release version.
+ */
+export function hopsToward(desired: string, available: string[]): string[] {
+  const want = parseVersion(desired)
+  if (!want) return []
+  const out = new Set<string>()
+  const add = (installed: string | null): void => {
+    const plan = planHops(installed, desired, available)
+    if (plan.kind === 'install' || plan.kind === 'upgrade') for (const h of plan.hops) out.add(h)
+  }
+  add(null)
+  for (const s of available) {
+    const v = parseVersion(s)
+    if (!v || compareVersions(v, want) > 0) continue
+    // A version in the series just before v's: a way from there starts with v's series.
+    if (v.minor > 0) add(formatVersion({ major: v.major, minor: v.minor - 1, patch: 0 }))
+    else if (v.major > 0) add(formatVersion({ major: v.major - 1, minor: 0, patch: 0 }))
+  }
+  return [...out].sort(compareVersions)
+}
+
 function refused(reason: string): HopPlan {
   return { kind: 'refused', reason }
 }

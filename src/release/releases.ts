@@ -70,6 +70,24 @@ export function clearReleaseCache(): void {
   cache.clear()
 }
 
+/**
+ * Checks a release zip completely (every entry's CRC and size, safe names, regular files, one
+ * deploy_gateway) without keeping it: memory stays small whatever the zip's size. Nothing is cached.
+ */
+export async function checkRelease(ref: ReleaseRef): Promise<void> {
+  const file = resolve(ref.path)
+  const { verifyZipFile, ZipFormatError } = await import('./zip.js')
+  let entries
+  try {
+    entries = verifyZipFile(file)
+  } catch (err) {
+    if (err instanceof ZipFormatError) throw new InputError(`cannot read release zip: ${err.message}`, { file })
+    if ((err as NodeJS.ErrnoException | undefined)?.code) throw new InputError(`cannot read release zip: ${describeFsError(err)}`, { file })
+    throw err
+  }
+  releaseLayout(entries, file)
+}
+
 async function loadRelease(ref: ReleaseRef): Promise<ReleaseContent> {
   const file = resolve(ref.path)
   let buf: Buffer
@@ -89,7 +107,21 @@ async function loadRelease(ref: ReleaseRef): Promise<ReleaseContent> {
     throw err
   }
 
-  const regular: { path: string; unixMode?: number; data: Uint8Array }[] = []
+  const files: ReleaseFile[] = []
+  for (const { entry, rel } of releaseLayout(entries, file)) {
+    const data = Buffer.from(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength)
+    files.push({ path: rel, data, mode: fileMode(rel, entry.unixMode), sha256: createHash('sha256').update(data).digest('hex') })
+  }
+  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+  return { version: ref.version, files }
+}
+
+/**
+ * The entries that make up the release, each with its path under the release root; throws when
+ * the zip is not a usable release (unsafe names, links, duplicates, no or two deploy_gateway).
+ */
+function releaseLayout<E extends { name: string; isDirectory: boolean; unixMode?: number }>(entries: E[], file: string): { entry: E; rel: string }[] {
+  const regular: { entry: E; path: string }[] = []
   const seen = new Set<string>()
   for (const e of entries) {
     const path = safeRelativePath(e.name, file)
@@ -100,19 +132,11 @@ async function loadRelease(ref: ReleaseRef): Promise<ReleaseContent> {
     if (type !== 0 && type !== S_IFREG) throw new InputError(`entry "${e.name}" is not a regular file`, { file })
     if (seen.has(path)) throw new InputError(`entry "${path}" appears more than once`, { file })
     seen.add(path)
-    regular.push({ path, unixMode: e.unixMode, data: e.data })
+    regular.push({ entry: e, path })
   }
-
   const root = findRoot(regular.map((f) => f.path), file)
-  const files: ReleaseFile[] = []
-  for (const f of regular) {
-    if (!f.path.startsWith(root)) continue // beside the release root: not part of the release
-    const rel = f.path.slice(root.length)
-    const data = Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength)
-    files.push({ path: rel, data, mode: fileMode(rel, f.unixMode), sha256: createHash('sha256').update(data).digest('hex') })
-  }
-  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
-  return { version: ref.version, files }
+  // Files beside the release root are not part of the release.
+  return regular.filter((f) => f.path.startsWith(root)).map((f) => ({ entry: f.entry, rel: f.path.slice(root.length) }))
 }
 
 // The shallowest directory holding deploy_gateway, as a prefix ('' or 'dir/'); two at that depth is ambiguous.

@@ -16,6 +16,8 @@ export interface Series {
 // The one semver core: three numbers without leading zeros.
 const CORE = '(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)'
 const STRICT = new RegExp(`^${CORE}$`)
+/** The JSON Schema (ECMA-262) pattern of a release version, for editors. */
+export const VERSION_PATTERN = STRICT.source
 // Same shape but with any pre-release/build suffix, only to word refusals better.
 const SEMVER_WITH_SUFFIX = new RegExp(`^${CORE}[-+]`)
 // The tag of an image reference as the cluster reports it (`repo/agent:1.5.0`); suffixes are kept so

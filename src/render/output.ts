@@ -72,14 +72,18 @@ export function table(headers: string[], rows: string[][], fit: Fit = {}): strin
 
 const STATUS_ORDER: Record<string, number> = {failed: 0, unreachable: 1, refused: 2, skipped: 3, ok: 4, unchanged: 5}
 
-/** The JSON document of a changing command (SPEC section 4). */
-export function changeJson(command: string, results: HostResult[], extra: {dryRun: boolean; runDir: string; batches?: string[][]}) {
+/**
+ * The JSON document of a changing command (SPEC section 4). A dry run keeps SPEC's statuses
+ * (`ok`: would change as asked) with `dryRun: true`; `warnings` are what the run told the operator first.
+ */
+export function changeJson(command: string, results: HostResult[], extra: {dryRun: boolean; runDir: string; batches?: string[][]; warnings?: string[]}) {
   return {
     command,
     ok: results.every((r) => r.status === 'ok' || r.status === 'unchanged'),
     dryRun: extra.dryRun,
     runDir: extra.runDir,
     ...(extra.batches ? {batches: extra.batches} : {}),
+    ...(extra.warnings?.length ? {warnings: extra.warnings} : {}),
     hosts: results.map((r) => ({
       name: r.name,
       host: r.host,
@@ -117,27 +121,45 @@ export function changeTable(results: HostResult[], view: View = {}): string {
   )
 }
 
-/** A summary line: count per status. */
-export function changeSummary(results: HostResult[]): string {
+/**
+ * How a result reads: its status, except that in a dry run a gateway that would change reads as
+ * the plan (`would install`, `would upgrade` ...) rather than `ok`.
+ */
+export function statusWord(r: HostResult, dryRun = false): string {
+  return dryRun && r.status === 'ok' && r.action !== 'none' ? `would ${r.action}` : r.status
+}
+
+// Plan words sort with `ok`, in the order a rollout does them.
+const PLAN_ORDER: Record<string, number> = {'would install': 4.1, 'would upgrade': 4.2, 'would reconfigure': 4.3, 'would uninstall': 4.4}
+
+/** A summary line: count per status (per planned action in a dry run). */
+export function changeSummary(results: HostResult[], dryRun = false): string {
   const counts = new Map<string, number>()
-  for (const r of results) counts.set(r.status, (counts.get(r.status) ?? 0) + 1)
+  for (const r of results) {
+    const k = statusWord(r, dryRun)
+    counts.set(k, (counts.get(k) ?? 0) + 1)
+  }
+  const rank = (k: string) => PLAN_ORDER[k] ?? STATUS_ORDER[k] ?? 9
   return [...counts.entries()]
-    .sort((a, b) => (STATUS_ORDER[a[0]] ?? 9) - (STATUS_ORDER[b[0]] ?? 9))
+    .sort((a, b) => rank(a[0]) - rank(b[0]))
     .map(([k, v]) => `${k}: ${v}`)
     .join('   ')
 }
 
-/** The plan view of --dry-run: per gateway the current version, hops, action or refusal; and the batches. */
+/**
+ * The plan view of --dry-run: per gateway the current version, what the run would do (`would
+ * upgrade`, `unchanged`, `refused` ...), the hops and why; and the batches.
+ */
 export function planView(results: HostResult[], batches: string[][] | undefined, view: View = {}): string {
   const rows = results.map((r) => [
     r.name,
     r.fromVersion ?? (r.status === 'unreachable' || (r.status === 'failed' && !r.plan) ? '?' : 'none'),
     r.toVersion ?? '-',
-    r.status === 'unreachable' || r.status === 'failed' ? r.status : r.plan?.refused ? 'REFUSED' : r.action,
+    r.plan?.refused && r.status !== 'unreachable' && r.status !== 'failed' ? 'refused' : statusWord(r, true),
     r.hops.length ? r.hops.join(' > ') : '-',
     r.error ?? r.plan?.reason ?? '',
   ])
-  let out = table(['GATEWAY', 'CURRENT', 'DESIRED', 'ACTION', 'HOPS', 'WHY'], rows, view)
+  let out = table(['GATEWAY', 'CURRENT', 'DESIRED', 'PLAN', 'HOPS', 'WHY'], rows, view)
   if (batches && batches.length) {
     out += '\n\nBatches:\n' + batches.map((b, i) => `  ${i + 1}. ${b.join(', ')}`).join('\n')
   }

@@ -130,7 +130,7 @@ describe('gwfleet deploy (lab subnet 11)', () => {
 
     const text = await gw(['deploy', '-i', fleet, '--dry-run'])
     expect(text.code, text.stderr).toBe(0)
-    for (const n of NAMES) expect(text.stdout).toMatch(new RegExp(`^${n}\\s+none\\s+${VERSION}\\s+install\\b`, 'm'))
+    for (const n of NAMES) expect(text.stdout).toMatch(new RegExp(`^${n}\\s+none\\s+${VERSION}\\s+would install\\b`, 'm'))
 
     const json = await gw(['deploy', '-i', fleet, '--dry-run', '--json'])
     expect(json.code, json.stderr).toBe(0)

@@ -16,6 +16,7 @@ it('packs, installs globally and runs every command from the manifest', () => {
   const files: string[] = info.files.map((f: any) => f.path)
   expect(files).toContain('oclif.manifest.json')
   expect(files).toContain('dist/commands/deploy.js')
+  expect(files).toContain('inventory.schema.json')
   expect(files.some((f) => f.startsWith('test/'))).toBe(false)
   const prefix = path.join(tmp, 'prefix')
   execFileSync('npm', ['install', '-g', '--prefer-offline', '--no-audit', '--no-fund', '--prefix', prefix, path.join(tmp, info.filename)], {encoding: 'utf8', stdio: 'pipe'})
@@ -24,7 +25,10 @@ it('packs, installs globally and runs every command from the manifest', () => {
   const help = execFileSync(bin, ['--help'], {encoding: 'utf8'})
   for (const c of ['deploy', 'upgrade', 'uninstall', 'audit', 'preflight', 'status', 'logs', 'history', 'locks list']) expect(help).toContain(c)
   const manifest = JSON.parse(fs.readFileSync(path.join(prefix, 'lib', 'node_modules', 'gwfleet', 'oclif.manifest.json'), 'utf8'))
-  expect(Object.keys(manifest.commands).sort()).toEqual(['audit', 'deploy', 'history', 'locks:clear', 'locks:list', 'logs', 'preflight', 'status', 'uninstall', 'upgrade'])
+  expect(Object.keys(manifest.commands).sort()).toEqual(['audit', 'deploy', 'history', 'locks:clear', 'locks:list', 'logs', 'preflight', 'schema', 'status', 'uninstall', 'upgrade', 'validate'])
+  // The shipped schema is the one the installed binary prints.
+  const shipped = fs.readFileSync(path.join(prefix, 'lib', 'node_modules', 'gwfleet', 'inventory.schema.json'), 'utf8')
+  expect(JSON.parse(execFileSync(bin, ['schema'], {encoding: 'utf8'}))).toEqual(JSON.parse(shipped))
   // Bad input from the installed binary: exit 2 with a JSON error.
   let code = 0
   let stdout = ''

@@ -54,7 +54,7 @@ describe('upgrade', () => {
     const before = await installLog()
     const r = await ws.run(['upgrade', '-i', inv, '--to', '1.6.0', '--dry-run'])
     expect(r.code, r.stderr).toBe(0)
-    expect(r.stdout).toMatch(/h1\s+1\.4\.0\s+1\.6\.0\s+upgrade\s+1\.5\.1 > 1\.6\.0/)
+    expect(r.stdout).toMatch(/h1\s+1\.4\.0\s+1\.6\.0\s+would upgrade\s+1\.5\.1 > 1\.6\.0/)
     expect(r.stdout).toMatch(/Batches:\n\s+1\. h1\n\s+2\. h2, h3, h4/)
     expect(await installLog()).toEqual(before)
   })

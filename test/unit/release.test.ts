@@ -8,8 +8,10 @@ import { strToU8, zipSync, type Zippable } from 'fflate'
 import { afterAll, beforeEach, describe, expect, it } from 'vitest'
 
 import { InputError } from '../../src/errors.js'
-import { clearReleaseCache, findRelease, listReleases, readRelease } from '../../src/release/releases.js'
-import { crc32, readZip } from '../../src/release/zip.js'
+import { hopsToward, planHops } from '../../src/release/policy.js'
+import { checkRelease, clearReleaseCache, findRelease, listReleases, readRelease } from '../../src/release/releases.js'
+import { compareVersions } from '../../src/release/version.js'
+import { crc32, portableCrc32, readZip, verifyZipFile } from '../../src/release/zip.js'
 import type { ReleaseContent, ReleaseRef } from '../../src/types.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'gwfleet-release-'))
@@ -362,5 +364,148 @@ describe('readZip', () => {
     expect(entries[0]!.name).toBe('deploy_gateway')
     expect(entries[0]!.unixMode).toBe(0o100700)
     expect(Buffer.from(entries[0]!.data).toString()).toBe(INSTALLER)
+  })
+})
+
+describe('checkRelease (the whole zip, in bounded memory, before any host is touched)', () => {
+  /** A release zip made by the zip CLI (deflated entries). */
+  function goodZip(): string {
+    return zipCli(join(freshDir(), 'apheris-gateway-1.5.0.zip'), {
+      deploy_gateway: [INSTALLER, 0o755],
+      'values.yaml': [VALUES, 0o644],
+      'charts/agent.tgz': ['binary\0data'.repeat(2000), 0o644],
+    })
+  }
+  /** Offset of the first byte of `name`'s data, from its local header. */
+  function dataOffset(buf: Buffer, name: string): number {
+    const sig = Buffer.from([0x50, 0x4b, 0x03, 0x04])
+    for (let p = buf.indexOf(sig); p !== -1; p = buf.indexOf(sig, p + 4)) {
+      const nameLen = buf.readUInt16LE(p + 26)
+      const extraLen = buf.readUInt16LE(p + 28)
+      if (buf.subarray(p + 30, p + 30 + nameLen).toString() === name) return p + 30 + nameLen + extraLen
+    }
+    throw new Error(`no entry ${name}`)
+  }
+
+  it('passes a complete release and keeps nothing (a later change to the file is seen)', async () => {
+    const zip = goodZip()
+    await expect(checkRelease(ref(zip))).resolves.toBeUndefined()
+    writeFileSync(zip, 'garbage')
+    const err = await inputError(checkRelease(ref(zip)))
+    expect(err.location).toEqual({ file: zip })
+    expect(err.message).toMatch(/not a zip file/)
+  })
+
+  it('a flipped byte in deflated data is bad input naming the file and the entry', async () => {
+    const zip = goodZip()
+    const buf = readFileSync(zip)
+    buf[dataOffset(buf, 'charts/agent.tgz') + 5] ^= 0xff
+    writeFileSync(zip, buf)
+    const err = await inputError(checkRelease(ref(zip)))
+    expect(err.location).toEqual({ file: zip })
+    expect(err.message).toMatch(/charts\/agent\.tgz: (CRC mismatch|cannot inflate|size mismatch)/)
+  })
+
+  it('a flipped byte in a stored entry is a CRC mismatch', async () => {
+    const zip = join(freshDir(), 'apheris-gateway-1.5.0.zip')
+    writeFileSync(zip, zipSync({ deploy_gateway: [strToU8(INSTALLER), { level: 0 }] }))
+    const buf = readFileSync(zip)
+    buf[dataOffset(buf, 'deploy_gateway') + 3] ^= 0x01
+    writeFileSync(zip, buf)
+    const err = await inputError(checkRelease(ref(zip)))
+    expect(err.message).toBe(`${zip}: cannot read release zip: deploy_gateway: CRC mismatch (corrupt data)`)
+  })
+
+  it('a truncated download is bad input, wherever it was cut', async () => {
+    const whole = readFileSync(goodZip())
+    for (const keep of [10, Math.floor(whole.length / 2), whole.length - 30, whole.length - 1]) {
+      const zip = join(freshDir(), 'apheris-gateway-1.5.0.zip')
+      writeFileSync(zip, whole.subarray(0, keep))
+      const err = await inputError(checkRelease(ref(zip)))
+      expect(err.location, `cut at ${keep}`).toEqual({ file: zip })
+    }
+  })
+
+  it('a directory that claims less than the data inflates to is refused (no bomb)', async () => {
+    const zip = goodZip()
+    const buf = readFileSync(zip)
+    // The central directory's uncompressed size of charts/agent.tgz, made smaller.
+    let p = buf.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]))
+    while (buf.subarray(p + 46, p + 46 + buf.readUInt16LE(p + 28)).toString() !== 'charts/agent.tgz') {
+      p += 46 + buf.readUInt16LE(p + 28) + buf.readUInt16LE(p + 30) + buf.readUInt16LE(p + 32)
+    }
+    buf.writeUInt32LE(100, p + 24)
+    writeFileSync(zip, buf)
+    const err = await inputError(checkRelease(ref(zip)))
+    expect(err.message).toMatch(/charts\/agent\.tgz: size mismatch/)
+  })
+
+  it('a release without deploy_gateway, with a link, or with an unsafe name is refused like readRelease does', async () => {
+    const noInstaller = zipCli(join(freshDir(), 'apheris-gateway-1.5.0.zip'), { 'values.yaml': [VALUES, 0o644] })
+    expect((await inputError(checkRelease(ref(noInstaller)))).message).toBe(`${noInstaller}: release zip holds no deploy_gateway`)
+    const slip = zipFflate(join(freshDir(), 'apheris-gateway-1.5.0.zip'), { deploy_gateway: strToU8(INSTALLER), '../evil': strToU8('x') })
+    expect((await inputError(checkRelease(ref(slip)))).message).toMatch(/unsafe path "\.\.\/evil"/)
+    const dir = freshDir()
+    const linkZip = join(dir, 'apheris-gateway-1.5.0.zip')
+    const src = freshDir()
+    writeFileSync(join(src, 'deploy_gateway'), INSTALLER)
+    symlinkSync('/etc/shadow', join(src, 'shadow'))
+    execFileSync('/usr/bin/zip', ['-q', '-r', '-y', linkZip, '.'], { cwd: src })
+    expect((await inputError(checkRelease(ref(linkZip)))).message).toMatch(/"shadow" is a symbolic link/)
+  })
+
+  it('verifyZipFile sees the same entries as readZip', () => {
+    const zip = goodZip()
+    expect(verifyZipFile(zip).map((e) => e.name).sort()).toEqual(readZip(readFileSync(zip)).map((e) => e.name).sort())
+  })
+
+  it('crc32 continues over chunks, with zlib and without', () => {
+    const all = strToU8('123456789')
+    for (const f of [crc32, portableCrc32]) {
+      expect(f(all)).toBe(0xcbf43926)
+      expect(f(all.subarray(4), f(all.subarray(0, 4)))).toBe(0xcbf43926)
+    }
+  })
+})
+
+describe('hopsToward (every zip a run may install on the way to a version)', () => {
+  it('takes the highest patch of each series a way can pass, and the target', () => {
+    const folder = ['1.2.0', '1.3.1', '1.3.4', '1.4.2', '1.5.0', '1.5.1', '1.6.0']
+    // 1.2.0 is a hop from 1.1.x; 1.3.1 never is (1.3.4 is the highest of its series), nor 1.5.0 on the way to 1.6.0.
+    expect(hopsToward('1.5.0', folder)).toEqual(['1.2.0', '1.3.4', '1.4.2', '1.5.0'])
+    expect(hopsToward('1.6.0', folder)).toEqual(['1.2.0', '1.3.4', '1.4.2', '1.5.1', '1.6.0'])
+    expect(hopsToward('1.3.1', folder)).toEqual(['1.2.0', '1.3.1'])
+  })
+
+  it('leaves out what the policy never passes: series behind a gap, minors of an older major', () => {
+    expect(hopsToward('1.5.0', ['1.2.0', '1.4.0', '1.5.0'])).toEqual(['1.4.0', '1.5.0'])
+    // From 1.x the way to 2.2 jumps to 2.0: 1.4.3 is never installed on the way.
+    expect(hopsToward('2.2.0', ['1.3.9', '1.4.3', '2.0.1', '2.1.0', '2.2.0'])).toEqual(['2.0.1', '2.1.0', '2.2.0'])
+    expect(hopsToward('3.1.0', ['1.0.0', '1.2.0', '2.0.0', '3.0.0', '3.1.0'])).toEqual(['1.0.0', '2.0.0', '3.0.0', '3.1.0'])
+  })
+
+  it('is exactly the union of planHops over every installed version', () => {
+    // Pseudo-random folders (a fixed LCG, so a failure reproduces) against a brute force over installed versions.
+    let seed = 12345
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n)
+    const all: string[] = []
+    for (let ma = 0; ma <= 2; ma++) for (let mi = 0; mi <= 3; mi++) for (let pa = 0; pa <= 1; pa++) all.push(`${ma}.${mi}.${pa}`)
+    const installedChoices: (string | null)[] = [null]
+    for (let ma = 0; ma <= 3; ma++) for (let mi = 0; mi <= 4; mi++) for (let pa = 0; pa <= 2; pa++) installedChoices.push(`${ma}.${mi}.${pa}`)
+    for (let round = 0; round < 300; round++) {
+      const folder = all.filter(() => rnd(3) > 0)
+      if (!folder.length) continue
+      const target = folder[rnd(folder.length)]!
+      const expected = new Set<string>()
+      for (const inst of installedChoices) {
+        const p = planHops(inst, target, folder)
+        if (p.kind === 'install' || p.kind === 'upgrade') for (const h of p.hops) expected.add(h)
+      }
+      expect(hopsToward(target, folder), `${target} from [${folder.join(' ')}]`).toEqual([...expected].sort(compareVersions))
+    }
+  })
+
+  it('a target that is not a release version needs nothing', () => {
+    expect(hopsToward('1.5', ['1.5.0'])).toEqual([])
   })
 })

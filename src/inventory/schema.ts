@@ -1,0 +1,113 @@
+// The inventory's JSON Schema (draft-07, what editors' YAML language servers read), generated from
+// the zod schema load.ts validates with, so the two cannot disagree on keys or types. Checks that
+// are code (host names, jump syntax, remoteDir rules) stay in load.ts; the schema carries what
+// JSON Schema can say, plus descriptions for completion.
+import {z} from 'zod'
+
+import {VERSION_PATTERN} from '../release/version.js'
+import {inventorySchema, semverSchema} from './load.js'
+
+/** A JSON Schema node (the subset this module writes). */
+export type JsonSchema = {[key: string]: unknown}
+
+// Shown by editors on hover and completion; keyed by the dotted path, `*` for a map's entries.
+const DESCRIPTIONS: Record<string, string> = {
+  release: 'Where the vendor release zips are and the version deploy brings gateways to.',
+  'release.dir': 'Folder holding apheris-gateway-<VERSION>.zip files; relative to this file.',
+  'release.version': 'The version `gwfleet deploy` brings gateways to (X.Y.Z).',
+  defaults: 'Any gateway field except host; a gateway\'s own value wins.',
+  gateways: 'The gateways, by name (letters, digits, ".", "_", "-").',
+  host: 'SSH host name or address of the gateway host.',
+  port: 'SSH port (default: ~/.ssh/config, else 22).',
+  user: 'SSH user (default: ~/.ssh/config, else the local user).',
+  identityFile: 'Private key file (~ expanded; relative to this file); else ssh-agent, then ~/.ssh defaults.',
+  knownHosts: 'Extra known_hosts file, checked besides ~/.ssh/known_hosts.',
+  become: 'true: reach root through sudo.',
+  remoteDir: 'Absolute folder on the host for releases, values and state (default /opt/gwfleet).',
+  jump: 'ProxyJump: [user@]host[:port], a comma chain allowed.',
+  version: 'Pins the version (X.Y.Z); overrides release.version.',
+  values: 'The gateway\'s values file (vendor YAML; ${env:NAME} and ${file:PATH} references allowed).',
+  labels: 'Labels for --limit selectors (ring=canary).',
+  hooks: 'Local commands run on the workstation at points of deploy, upgrade and uninstall.',
+  'hooks.before-run': 'Runs once before any host is contacted; when it fails no host is touched.',
+  'hooks.before-host': 'Runs per gateway that will change, before anything on it changes; when it fails that gateway fails.',
+  'hooks.after-host': 'Runs per gateway after its change ended (GWFLEET_STATUS has the outcome).',
+  'hooks.after-batch': 'Runs after each batch.',
+  'hooks.after-run': 'Runs once at the end.',
+  command: 'A command for sh -c, run in the inventory\'s folder.',
+  timeout: 'Stop the hook after this long (90s, 5m; default 5m).',
+}
+
+/** The inventory's JSON Schema, generated from the zod schema. */
+export function inventoryJsonSchema(): JsonSchema {
+  const root = toJson(inventorySchema, [])
+  // load.ts checks these in code: a gateway must name its host, and the map must not be empty.
+  const gateways = (root.properties as Record<string, JsonSchema>).gateways!
+  gateways.minProperties = 1
+  const gateway = gateways.additionalProperties as JsonSchema
+  gateway.required = ['host']
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    title: 'gwfleet inventory',
+    ...root,
+  }
+}
+
+function describe(path: string[], out: JsonSchema): JsonSchema {
+  const last = path[path.length - 1]
+  const text = DESCRIPTIONS[path.join('.')] ?? (last !== undefined ? DESCRIPTIONS[last] : undefined)
+  return text && path[0] !== '*key' ? {description: text, ...out} : out
+}
+
+function toJson(schema: z.ZodTypeAny, path: string[]): JsonSchema {
+  if (schema === semverSchema) return describe(path, {type: 'string', pattern: VERSION_PATTERN})
+  if (schema instanceof z.ZodOptional) return toJson(schema.unwrap(), path)
+  // A refinement is code; the type under it is what JSON Schema can say.
+  if (schema instanceof z.ZodEffects) return toJson(schema.innerType(), path)
+  if (schema instanceof z.ZodString) {
+    const out: JsonSchema = {type: 'string'}
+    for (const c of schema._def.checks) {
+      if (c.kind === 'min') out.minLength = c.value
+      else if (c.kind === 'max') out.maxLength = c.value
+      else if (c.kind === 'regex') out.pattern = c.regex.source
+      else throw new Error(`inventory schema: string check ${c.kind} has no JSON Schema form`)
+    }
+    return describe(path, out)
+  }
+  if (schema instanceof z.ZodNumber) {
+    const out: JsonSchema = {type: 'number'}
+    for (const c of schema._def.checks) {
+      if (c.kind === 'int') out.type = 'integer'
+      else if (c.kind === 'min') out[c.inclusive ? 'minimum' : 'exclusiveMinimum'] = c.value
+      else if (c.kind === 'max') out[c.inclusive ? 'maximum' : 'exclusiveMaximum'] = c.value
+      else throw new Error(`inventory schema: number check ${c.kind} has no JSON Schema form`)
+    }
+    return describe(path, out)
+  }
+  if (schema instanceof z.ZodBoolean) return describe(path, {type: 'boolean'})
+  if (schema instanceof z.ZodObject) {
+    const shape = schema.shape as Record<string, z.ZodTypeAny>
+    const properties: Record<string, JsonSchema> = {}
+    const required: string[] = []
+    for (const [key, value] of Object.entries(shape)) {
+      properties[key] = toJson(value, [...path, key])
+      if (!value.isOptional()) required.push(key)
+    }
+    const out: JsonSchema = {type: 'object', properties}
+    if (required.length) out.required = required
+    if (schema._def.unknownKeys === 'strict') out.additionalProperties = false
+    return describe(path, out)
+  }
+  if (schema instanceof z.ZodRecord) {
+    const names = toJson(schema.keySchema, ['*key'])
+    delete names.type
+    const out: JsonSchema = {type: 'object', additionalProperties: toJson(schema.valueSchema, [...path, '*'])}
+    if (Object.keys(names).length) out.propertyNames = names
+    return describe(path, out)
+  }
+  if (schema instanceof z.ZodUnion) {
+    const options = schema.options as z.ZodTypeAny[]
+    return describe(path, {anyOf: options.map((o) => toJson(o, path))})
+  }
+  throw new Error(`inventory schema: ${schema.constructor.name} has no JSON Schema form`)
+}
