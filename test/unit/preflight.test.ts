@@ -503,7 +503,7 @@ describe('the probe on a real shell', () => {
       "printf 'table inet filter {\\n\\tset blocked {\\n\\t\\ttype ipv4_addr\\n\\t\\telements = { 10.0.0.1,\\n\\t\\t\\t     10.0.0.2 }\\n\\t}\\n\\tchain input {\\n\\t\\ttype filter hook input priority filter; policy drop;\\n\\t\\ttcp dport { 22, 80 } accept\\n\\t}\\n}\\ntable inet firewalld {\\n\\tchain filter_INPUT {\\n\\t\\ttype filter hook input priority filter + 10; policy drop;\\n\\t\\tjump filter_INPUT_ZONES\\n\\t}\\n}\\n'",
     )
     // An HTTP proxy that wants credentials: every CONNECT gets 407.
-    proxy = net.createServer((c) => c.once('data', () => c.end('HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n')))
+    proxy = net.createServer((c) => c.on('error', () => {}).once('data', () => c.end('HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n')))
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()))
     port = (proxy.address() as net.AddressInfo).port
   })
