@@ -460,7 +460,8 @@ function outboundCheck(kv: Map<string, string[]>, o: OutboundOptions, net: Value
     rows.set(h, {ok: st === 'ok', proxy: maskCredentials(proxy ?? '-'), detail: tidyDetail(rest.join(' '))})
   }
   const firstProxy = [...rows.values()][0]?.proxy ?? '-'
-  const via = firstProxy === '-' ? 'directly (no proxy)' : `through proxy ${firstProxy.replace(/\((values|env)\)$/, (_m, w) => (w === 'values' ? `(the values' ${VALUES_PROXY_KEYS.https})` : `(${sourceName('env')})`))}`
+  const valuesKey = net?.proxy.https !== undefined ? VALUES_PROXY_KEYS.https : VALUES_PROXY_KEYS.http
+  const via = firstProxy === '-' ? 'directly (no proxy)' : `through proxy ${firstProxy.replace(/\((values|env)\)$/, (_m, w) => (w === 'values' ? `(the values' ${valuesKey})` : `(${sourceName('env')})`))}`
   const how = `${METHOD_NAMES[method] ?? method}, ${via}, at most ${OUTBOUND_SECONDS}s each`
   const failed = o.targets.filter((h) => !rows.get(h)?.ok)
   if (!failed.length) return {id: 'outbound', level: 'pass', message: `reached ${o.targets.map(label).join(', ')} over HTTPS (${how})`}
