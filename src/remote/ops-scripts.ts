@@ -192,8 +192,9 @@ function proxyLines(k: (key: string) => string): string[] {
 /**
  * Outbound HTTPS to each target, all at once, each bounded by OUTBOUND_SECONDS: curl when the host
  * has it; else a TLS handshake by openssl s_client (direct) or a TCP connect by bash's /dev/tcp (a
- * CONNECT through an HTTP proxy). The proxy reaches curl through its environment, never its
- * command line. One `net=` line per target: host, ok|fail, method, proxy (masked), detail.
+ * CONNECT through an HTTP proxy). curl asks for the headers only: any HTTP answer is a reach. The
+ * proxy reaches curl through its environment, never its command line. One `net=` line per target:
+ * host, ok|fail, method, proxy (masked), detail.
  */
 function outboundLines(k: (key: string) => string, o: OutboundOptions): string[] {
   const s = OUTBOUND_SECONDS
@@ -209,7 +210,7 @@ function outboundLines(k: (key: string) => string, o: OutboundOptions): string[]
     'gw_net() {',
     '  h=$1; e=',
     '  case "$gw_nm" in',
-    `    curl) if [ -n "$gw_np" ]; then e=$(https_proxy=$gw_np HTTPS_PROXY= ALL_PROXY= all_proxy= no_proxy= NO_PROXY= curl -sS -o /dev/null --connect-timeout ${s} --max-time ${s} "https://$h/" 2>&1 </dev/null); else e=$(curl -sS -o /dev/null --noproxy '*' --connect-timeout ${s} --max-time ${s} "https://$h/" 2>&1 </dev/null); fi; rc=$? ;;`,
+    `    curl) if [ -n "$gw_np" ]; then e=$(https_proxy=$gw_np HTTPS_PROXY= ALL_PROXY= all_proxy= no_proxy= NO_PROXY= curl -sS -I -o /dev/null --connect-timeout ${s} --max-time ${s} "https://$h/" 2>&1 </dev/null); else e=$(curl -sS -I -o /dev/null --noproxy '*' --connect-timeout ${s} --max-time ${s} "https://$h/" 2>&1 </dev/null); fi; rc=$? ;;`,
     `    openssl) e=$(timeout ${s} openssl s_client -connect "$h:443" -servername "$h" </dev/null 2>&1 >/dev/null); rc=$? ;;`,
     '    bash) if [ -n "$gw_np" ]; then',
     '        p=${gw_np#*://}; p=${p%%/*}; case "$p" in *@*) p=${p##*@} ;; esac; case "$p" in *:*) pp=${p##*:}; p=${p%:*} ;; *) pp=80 ;; esac',

@@ -487,6 +487,7 @@ describe('the probe on a real shell', () => {
   let dir: string
   let proxy: net.Server
   let port = 0
+  let tunnel: net.Server
   const run = (script: string, env: Record<string, string>) =>
     new Promise<string>((resolve) => execFile('sh', ['-c', script], {env: {PATH: `${process.env.PATH}:${dir}`, ...env}, encoding: 'utf8'}, (_e, out) => resolve(out)))
   beforeAll(async () => {
@@ -509,6 +510,7 @@ describe('the probe on a real shell', () => {
   })
   afterAll(() => {
     proxy?.close()
+    tunnel?.close()
     if (dir) rmSync(dir, {recursive: true, force: true})
   })
 
@@ -538,5 +540,23 @@ describe('the probe on a real shell', () => {
     expect(check(r, 'proxy').level).toBe('warn')
     expect(check(r, 'outbound').message).toContain(`through proxy http://***@127.0.0.1:${port} (the environment root gets over SSH)`)
     expect(JSON.stringify(r)).not.toContain('pa55word')
+  })
+
+  it('without curl: a CONNECT through the proxy by bash; a 200 from the proxy is a reach', async () => {
+    // A proxy that accepts every CONNECT (it tunnels nowhere: bash only needs its answer).
+    tunnel = net.createServer((c) => c.on('error', () => {}).once('data', () => c.end('HTTP/1.1 200 Connection established\r\n\r\n')))
+    await new Promise<void>((r) => tunnel.listen(0, '127.0.0.1', () => r()))
+    const tport = (tunnel.address() as net.AddressInfo).port
+    const opts = {remoteDir: '/opt/gwfleet', outbound: {targets: ['quay.io', 'auth.example.net'], proxy: `http://127.0.0.1:${tport}`}}
+    // The host "has no curl": the script looks for a name that does not exist instead.
+    const script = preflightScript(opts).replace('command -v curl ', 'command -v gwfleet-no-such-curl ')
+    const out = await run(script, {})
+    expect(parseKv(out).get('net_method')).toEqual(['bash'])
+    const c = check(evaluatePreflight(out, {...opts, network: NET({authDomain: 'auth.example.net', proxy: {https: `http://127.0.0.1:${tport}`}})}), 'outbound')
+    expect(c).toEqual({
+      id: 'outbound',
+      level: 'pass',
+      message: `reached quay.io (image and chart registry), auth.example.net (auth.domain) over HTTPS (bash /dev/tcp (a TCP connect; curl is missing), through proxy http://127.0.0.1:${tport} (the values' proxy.httpsProxy), at most 3s each)`,
+    })
   })
 })
