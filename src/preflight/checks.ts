@@ -287,8 +287,10 @@ function firewallChecks(kv: Map<string, string[]>, isRoot: boolean): CheckResult
     const eg = rules.length ? `, e.g. ${rules.map((r) => `"${r}"`).join(', ')}` : ''
     found.push(`${tool}: ${parts.join(', ')}${eg}`)
   }
-  if (one('fw.ipt')) describe('iptables', kv.get('fw.ipt_policy') ?? [], kv.get('fw.ipt_rule') ?? [], Number(one('fw.ipt_rules') ?? 0))
-  if (one('fw.nft')) describe('nftables', kv.get('fw.nft_policy') ?? [], kv.get('fw.nft_rule') ?? [], Number(one('fw.nft_rules') ?? 0))
+  // An active ufw or firewalld sets the chains' policies itself: only rules of others count then.
+  const policies = (k: string) => (managed.length ? [] : (kv.get(k) ?? []))
+  if (one('fw.ipt')) describe('iptables', policies('fw.ipt_policy'), kv.get('fw.ipt_rule') ?? [], Number(one('fw.ipt_rules') ?? 0))
+  if (one('fw.nft')) describe('nftables', policies('fw.nft_policy'), kv.get('fw.nft_rule') ?? [], Number(one('fw.nft_rules') ?? 0))
   if (found.length) results.push({id: 'firewall-rules', level: 'warn', message: `other firewall rules are present (${found.join('; ')}); ${OTHER_FIREWALL_ADVICE}`})
   else if (!one('fw.ipt') && !one('fw.nft')) results.push({id: 'firewall-rules', level: 'pass', message: 'no iptables-save or nft on the host'})
   else results.push({id: 'firewall-rules', level: 'pass', message: 'no other firewall rules (only accepting policies, or chains of k3s, ufw or firewalld)'})
@@ -313,23 +315,24 @@ export interface ValuesNetwork {
 
 /** Read auth.domain and the proxy keys from a gateway's rendered values. */
 export function valuesNetwork(values: Pick<RenderedValues, 'text' | 'secrets' | 'ciliumEnabled'>): ValuesNetwork {
-  let data: any
+  let data: unknown
   try {
     data = parseYaml(values.text)
   } catch {
     data = undefined
   }
+  const at = (o: unknown, key: string): unknown => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[key] : undefined)
   const str = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined)
   const holdsSecret = (v: string) => values.secrets.some((x) => x !== '' && v.includes(x))
   const net: ValuesNetwork = {proxy: {}, secret: new Set(), ciliumEnabled: values.ciliumEnabled}
-  const domain = str(data?.auth?.domain)
+  const domain = str(at(at(data, 'auth'), 'domain'))
   if (domain) {
     net.authDomain = domain.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/[/:].*$/, '')
     if (holdsSecret(domain)) net.secret.add('authDomain')
   }
-  const p = data?.proxy
+  const p = at(data, 'proxy')
   for (const [kind, key] of [['http', 'httpProxy'], ['https', 'httpsProxy'], ['no', 'noProxy']] as const) {
-    const v = str(p?.[key])
+    const v = str(at(p, key))
     if (v === undefined) continue
     net.proxy[kind] = v
     if (holdsSecret(v)) net.secret.add(kind)

@@ -358,6 +358,11 @@ describe('evaluatePreflight: firewall', () => {
     )
     expect(check(evaluatePreflight(withLines('gw.fw.nft=1', 'gw.fw.nft_policy=inet filter input: drop', 'gw.fw.nft_rules=0'), OPTS), 'firewall-rules').message).toMatch(/^other firewall rules are present \(nftables: policy inet filter input: drop, 0 rules\)/)
   })
+  it('with ufw or firewalld active, the policies are theirs: only other rules count', () => {
+    expect(check(evaluatePreflight(withLines('gw.fw.ufw=Status: active', 'gw.fw.ipt=1', 'gw.fw.ipt_policy=INPUT DROP [0:0]', 'gw.fw.ipt_rules=0'), OPTS), 'firewall-rules').level).toBe('pass')
+    const c = check(evaluatePreflight(withLines('gw.fw.firewalld=running', 'gw.fw.nft=1', 'gw.fw.nft_policy=ip filter INPUT: drop', 'gw.fw.nft_rule=ip filter INPUT: tcp dport 9000 drop', 'gw.fw.nft_rules=1'), OPTS), 'firewall-rules')
+    expect(c.message).toMatch(/^other firewall rules are present \(nftables: 1 rule, e\.g\. "ip filter INPUT: tcp dport 9000 drop"\)/)
+  })
   it('accepting policies only: pass; as the login user: not checked', () => {
     expect(check(evaluatePreflight(withLines('gw.fw.ipt=1', 'gw.fw.ipt_rules=0'), OPTS), 'firewall-rules').level).toBe('pass')
     const r = evaluatePreflight(probe({uid: '1000'}).replace('gw.end=1', 'gw.fw.ufw=Status: active\ngw.end=1'), {...OPTS, loginUser: 'ops'})
@@ -536,7 +541,8 @@ describe('the probe on a real shell', () => {
     }
     const r = evaluatePreflight(out, {remoteDir: '/opt/gwfleet', outbound: {targets: ['quay.io', 'auth.example.net']}, network: NET()})
     expect(check(r, 'firewall').message).toMatch(/^ufw is active/)
-    expect(check(r, 'firewall-rules').message).toMatch(/^other firewall rules are present \(iptables: policy INPUT DROP \[0:0\], 1 rule, e\.g\. .*; nftables: policy inet filter input: drop, 1 rule/)
+    // ufw is active here: the policies are its own, the rules are what counts
+    expect(check(r, 'firewall-rules').message).toMatch(/^other firewall rules are present \(iptables: 1 rule, e\.g\. "filter: -A INPUT -p tcp --dport 22 -j ACCEPT"; nftables: 1 rule, e\.g\. "inet filter input: tcp dport \{ 22, 80 \} accept"\)/)
     expect(check(r, 'proxy').level).toBe('warn')
     expect(check(r, 'outbound').message).toContain(`through proxy http://***@127.0.0.1:${port} (the environment root gets over SSH)`)
     expect(JSON.stringify(r)).not.toContain('pa55word')
