@@ -381,7 +381,7 @@ export function hostProxies(lines: string[]): HostProxy[] {
     const tab = l.indexOf('\t')
     if (tab < 0) continue
     const source = l.slice(0, tab)
-    for (const m of l.slice(tab + 1).matchAll(/(?:^|[\s"';])(?:export\s+)?(https?|no)_proxy=("[^"]*"|'[^']*'|[^\s"';]*)/gi)) {
+    for (const m of l.slice(tab + 1).matchAll(/(?:^|[\s"';=])(?:export\s+)?(https?|no)_proxy=("[^"]*"|'[^']*'|[^\s"';]*)/gi)) {
       const value = m[2].replace(/^(["'])(.*)\1$/, '$2').trim()
       if (value) out.push({source, kind: m[1].toLowerCase() as ProxyKind, value: maskCredentials(value)})
     }

@@ -157,8 +157,9 @@ function firewallLines(k: (key: string) => string): string[] {
 }
 
 /**
- * HTTP proxy variables the host sets: the probe's own environment, then the lines of PROXY_FILES
- * that assign one (printed whole, so systemd's DefaultEnvironment= lists come back too). The
+ * HTTP proxy variables the host sets: the probe's own environment, then the assignments in
+ * PROXY_FILES (each word of a line that sets one, so systemd's DefaultEnvironment= lists come
+ * back too, and nothing else of the line). The
  * user:password of every URL is masked here, on the host, before anything is printed. The first
  * HTTPS proxy found in the environment or a plain assignment is kept (unmasked, in the shell only)
  * for the outbound test.
@@ -178,12 +179,15 @@ function proxyLines(k: (key: string) => string): string[] {
     '    case "$l" in *[Pp][Rr][Oo][Xx][Yy]=*) ;; *) continue ;; esac',
     '    l=${l#"${l%%[!\t ]*}"}',
     `    case "$l" in '#'*|';'*) continue ;; esac`,
-    `    gw_mask "$l"; printf '${k('proxy')}=%s\\t%s\\n' "$f" "$gw_m"`,
-    '    l=${l#export }',
-    '    case "$l" in [Hh][Tt][Tt][Pp][Ss]_[Pp][Rr][Oo][Xx][Yy]=*)',
-    `      x=\${l#*=}; case "$x" in \\"*\\"|\\'*\\') x=\${x#?}; x=\${x%?} ;; esac`,
-    '      if [ -z "$gw_hp" ] && [ -n "$x" ]; then gw_hp=$x; gw_hps=$f; fi ;;',
-    '    esac',
+    // word by word, up to a comment: only the proxy assignments leave the host, not the rest of the line
+    '    set -f; for w in $l; do',
+    "      case \"$w\" in '#'*) break ;; *[Pp][Rr][Oo][Xx][Yy]=*) ;; *) continue ;; esac",
+    `      gw_mask "$w"; printf '${k('proxy')}=%s\\t%s\\n' "$f" "$gw_m"`,
+    '      case "$w" in [Hh][Tt][Tt][Pp][Ss]_[Pp][Rr][Oo][Xx][Yy]=*)',
+    `        x=\${w#*=}; x=\${x%;}; case "$x" in \\"*\\"|\\'*\\') x=\${x#?}; x=\${x%?} ;; esac`,
+    '        if [ -z "$gw_hp" ] && [ -n "$x" ]; then gw_hp=$x; gw_hps=$f; fi ;;',
+    '      esac',
+    '    done; set +f',
     '  done < "$f"',
     'done',
   ]

@@ -18,6 +18,7 @@ import {type CliResult, type Lab, lab as startLab, type LabHost, SECRETS, watchC
 const STANDIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lab', 'standins', 'firewall-standin')
 const HOST_PROXY_PASSWORD = 'hp-Lab-proxy-pw-77'
 const VALUES_PROXY_PASSWORD = 'vp-Values-proxy-pw-42'
+const HOST_TOKEN = 'tok-Stays-on-the-host-5'
 
 let lab: Lab
 let ws: Workspace
@@ -79,7 +80,12 @@ beforeAll(async () => {
     0o644,
   )
   await h(1).writeFile('/etc/environment', `PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"\nhttps_proxy="http://labuser:${HOST_PROXY_PASSWORD}@${spare(252)}:3128"\n`, 0o644)
-  await h(2).writeFile('/etc/profile.d/proxy.sh', 'export https_proxy=http://corp-proxy.invalid:8080\nexport no_proxy=localhost\n', 0o644)
+  // Only the proxy assignments may leave the host: not the rest of the line, not a comment.
+  await h(2).writeFile(
+    '/etc/profile.d/proxy.sh',
+    `export https_proxy=http://corp-proxy.invalid:8080; export LAB_TOKEN=${HOST_TOKEN} # http_proxy=http://commented.invalid\nexport no_proxy=localhost\n`,
+    0o644,
+  )
   const rm = await h(2).exec('rm -f /usr/bin/curl /usr/local/bin/curl && ! command -v curl')
   expect(rm.code, rm.stderr).toBe(0)
 }, 180_000)
@@ -92,7 +98,7 @@ afterAll(async () => {
 })
 
 function noPasswords(r: CliResult): void {
-  for (const pw of [HOST_PROXY_PASSWORD, VALUES_PROXY_PASSWORD]) {
+  for (const pw of [HOST_PROXY_PASSWORD, VALUES_PROXY_PASSWORD, HOST_TOKEN, 'commented.invalid']) {
     expect(r.stdout).not.toContain(pw)
     expect(r.stderr).not.toContain(pw)
   }
