@@ -20,7 +20,34 @@ export interface PreflightScriptOptions {
   remoteDir: string
   /** dal.sources.files.folder from the gateway's values, when set. */
   datasetsFolder?: string
+  /** Outbound HTTPS to test from the host; absent: no outbound test. */
+  outbound?: OutboundOptions
 }
+
+/** What the outbound test reaches for, and through which proxy. */
+export interface OutboundOptions {
+  /** Host names (checked by the caller: letters, digits, dots and dashes only), tested on port 443. */
+  targets: string[]
+  /** The values' HTTPS proxy without credentials; absent: the host's own proxy, else directly. */
+  proxy?: string
+}
+
+/** Seconds each outbound test may take; they run side by side, so this is what they add to a probe. */
+export const OUTBOUND_SECONDS = 3
+
+/** Files whose proxy variables the probe reports: pam_env, login shells of root, systemd's default environment, k3s's service environment. */
+export const PROXY_FILES = [
+  '/etc/environment',
+  '/etc/profile',
+  '/etc/profile.d/*.sh',
+  '/etc/bash.bashrc',
+  '/root/.profile',
+  '/root/.bash_profile',
+  '/root/.bashrc',
+  '/etc/systemd/system.conf',
+  '/etc/systemd/system.conf.d/*.conf',
+  '/etc/systemd/system/k3s.service.env',
+]
 
 /**
  * The prerequisite probe (vendor guide, "Prerequisites"): identity, os-release, bash/curl and the
@@ -82,7 +109,127 @@ export function preflightBody(o: PreflightScriptOptions, prefix: string): string
     `  while read -r n la ra st rest; do case "$la:$st" in *:192B:0A) echo "${k('port6443')}=LISTEN (from /proc/net/tcp)"; break;; esac; done < /proc/net/tcp`,
     `else echo ${k('port_tool')}=none; fi`,
   )
+  lines.push(...firewallLines(k), ...proxyLines(k))
+  if (o.outbound) lines.push(...outboundLines(k, o.outbound))
   return lines.join('\n')
+}
+
+// Chains and tables that k3s, its network plugins, ufw and firewalld own: not "other" rules.
+const OWNED_RULES = '*KUBE-*|*CILIUM*|*cilium*|*FLANNEL*|*flannel*|*CNI-*|*ufw-*|*ufw6-*|*firewalld*'
+
+/**
+ * Firewalls (vendor guide, "Firewall"): whether ufw or firewalld is active (the installer edits
+ * their rules), and the rules of anything else, as iptables-save and nft print them. Only policy
+ * lines and a few sample rules come back, with counts; chains owned by k3s and its network plugins,
+ * ufw or firewalld are left out.
+ */
+function firewallLines(k: (key: string) => string): string[] {
+  return [
+    "gw_nl=$(printf '\\nx'); gw_nl=${gw_nl%x}",
+    'if command -v ufw >/dev/null 2>&1; then',
+    `  l=$($T ufw status 2>&1 </dev/null); echo "${k('fw.ufw')}=\${l%%"$gw_nl"*}"`,
+    'fi',
+    'if command -v firewall-cmd >/dev/null 2>&1; then',
+    `  l=$($T firewall-cmd --state 2>&1 </dev/null); echo "${k('fw.firewalld')}=\${l%%"$gw_nl"*}"`,
+    'fi',
+    'if command -v iptables-save >/dev/null 2>&1; then',
+    `  echo ${k('fw.ipt')}=1`,
+    '  $T iptables-save 2>/dev/null </dev/null | { t=; n=0; while IFS= read -r l; do case "$l" in',
+    "    '*'*) t=${l#?} ;;",
+    `    :*) if [ "$t" = filter ]; then case "$l" in *' ACCEPT '*|*' - '*) ;; *) echo "${k('fw.ipt_policy')}=\${l#:}" ;; esac; fi ;;`,
+    `    -A${OWNED_RULES.split('|').join('|-A')}) ;;`,
+    `    -A*) n=$((n+1)); if [ "$n" -le 3 ]; then echo "${k('fw.ipt_rule')}=$t: $l"; fi ;;`,
+    `  esac; done; echo "${k('fw.ipt_rules')}=$n"; }`,
+    'fi',
+    'if command -v nft >/dev/null 2>&1; then',
+    `  echo ${k('fw.nft')}=1`,
+    '  $T nft -s list ruleset 2>/dev/null </dev/null | { tb=; ch=; d=0; n=0; while IFS= read -r l; do',
+    '    l=${l#"${l%%[!\t ]*}"}',
+    '    case "$l" in',
+    `      *'{') d=$((d+1)); case "$d:$l" in 1:'table '*) tb=\${l#table }; tb=\${tb% ?}; ch= ;; 2:'chain '*) ch=\${l#chain }; ch=\${ch% ?} ;; *) ch= ;; esac ;;`,
+    `      '}') d=$((d-1)); if [ "$d" -lt 2 ]; then ch=; fi ;;`,
+    `      'type '*'policy drop'*) case "$tb $ch" in ${OWNED_RULES}) ;; *) echo "${k('fw.nft_policy')}=$tb $ch: drop" ;; esac ;;`,
+    "      ''|'type '*|'policy '*|'comment '*) ;;",
+    `      *) if [ "$d" = 2 ] && [ -n "$ch" ]; then case "$tb $ch $l" in ${OWNED_RULES}) ;; *) n=$((n+1)); if [ "$n" -le 3 ]; then echo "${k('fw.nft_rule')}=$tb $ch: $l"; fi ;; esac; fi ;;`,
+    `    esac; done; echo "${k('fw.nft_rules')}=$n"; }`,
+    'fi',
+  ]
+}
+
+/**
+ * HTTP proxy variables the host sets: the probe's own environment, then the assignments in
+ * PROXY_FILES (each word of a line that sets one, so systemd's DefaultEnvironment= lists come
+ * back too, and nothing else of the line). The
+ * user:password of every URL is masked here, on the host, before anything is printed. The first
+ * HTTPS proxy found in the environment or a plain assignment is kept (unmasked, in the shell only)
+ * for the outbound test.
+ */
+function proxyLines(k: (key: string) => string): string[] {
+  return [
+    // gw_mask TEXT: TEXT with ://user:password@ in every URL replaced by ://***@ (into gw_m).
+    'gw_mask() { r=$1; o=; while :; do case "$r" in *://*) o="$o${r%%://*}://"; r=${r#*://}; a=${r%%[/@ ]*}; case "$r" in "$a"@*) o="$o***@"; r=${r#"$a"@} ;; esac ;; *) break ;; esac; done; gw_m="$o$r"; }',
+    'gw_hp=; gw_hps=',
+    'for v in https_proxy HTTPS_PROXY http_proxy HTTP_PROXY no_proxy NO_PROXY; do',
+    '  eval "x=\\${$v:-}"',
+    `  if [ -n "$x" ]; then gw_mask "$v=$x"; printf '${k('proxy')}=env\\t%s\\n' "$gw_m"; case "$v" in [Hh]*[Ss]_*) if [ -z "$gw_hp" ]; then gw_hp=$x; gw_hps=env; fi ;; esac; fi`,
+    'done',
+    `for f in ${PROXY_FILES.join(' ')}; do`,
+    '  [ -f "$f" ] && [ -r "$f" ] || continue',
+    '  while IFS= read -r l || [ -n "$l" ]; do',
+    '    case "$l" in *[Pp][Rr][Oo][Xx][Yy]=*) ;; *) continue ;; esac',
+    '    l=${l#"${l%%[!\t ]*}"}',
+    `    case "$l" in '#'*|';'*) continue ;; esac`,
+    // word by word, up to a comment: only the proxy assignments leave the host, not the rest of the line
+    '    set -f; for w in $l; do',
+    "      case \"$w\" in '#'*) break ;; *[Pp][Rr][Oo][Xx][Yy]=*) ;; *) continue ;; esac",
+    `      gw_mask "$w"; printf '${k('proxy')}=%s\\t%s\\n' "$f" "$gw_m"`,
+    '      case "$w" in [Hh][Tt][Tt][Pp][Ss]_[Pp][Rr][Oo][Xx][Yy]=*)',
+    `        x=\${w#*=}; x=\${x%;}; case "$x" in \\"*\\"|\\'*\\') x=\${x#?}; x=\${x%?} ;; esac`,
+    '        if [ -z "$gw_hp" ] && [ -n "$x" ]; then gw_hp=$x; gw_hps=$f; fi ;;',
+    '      esac',
+    '    done; set +f',
+    '  done < "$f"',
+    'done',
+  ]
+}
+
+/**
+ * Outbound HTTPS to each target, all at once, each bounded by OUTBOUND_SECONDS: curl when the host
+ * has it; else a TLS handshake by openssl s_client (direct) or a TCP connect by bash's /dev/tcp (a
+ * CONNECT through an HTTP proxy). curl asks for the headers only: any HTTP answer is a reach. The
+ * proxy reaches curl through its environment, never its command line. One `net=` line per target:
+ * host, ok|fail, method, proxy (masked), detail.
+ */
+function outboundLines(k: (key: string) => string, o: OutboundOptions): string[] {
+  const s = OUTBOUND_SECONDS
+  return [
+    o.proxy !== undefined ? `gw_np=${shq(o.proxy)}; gw_nps=values` : 'gw_np=$gw_hp; gw_nps=$gw_hps',
+    'if [ -n "$gw_np" ]; then gw_mask "$gw_np"; gw_npm="$gw_m ($gw_nps)"; else gw_npm=-; fi',
+    'if command -v curl >/dev/null 2>&1; then gw_nm=curl',
+    'elif ! command -v timeout >/dev/null 2>&1; then gw_nm=none',
+    'elif [ -z "$gw_np" ] && command -v openssl >/dev/null 2>&1; then gw_nm=openssl',
+    'elif command -v bash >/dev/null 2>&1; then gw_nm=bash',
+    'else gw_nm=none; fi',
+    `echo "${k('net_method')}=$gw_nm"`,
+    'gw_net() {',
+    '  h=$1; e=',
+    '  case "$gw_nm" in',
+    `    curl) if [ -n "$gw_np" ]; then e=$(https_proxy=$gw_np HTTPS_PROXY= ALL_PROXY= all_proxy= no_proxy= NO_PROXY= curl -sS -I -o /dev/null --connect-timeout ${s} --max-time ${s} "https://$h/" 2>&1 </dev/null); else e=$(curl -sS -I -o /dev/null --noproxy '*' --connect-timeout ${s} --max-time ${s} "https://$h/" 2>&1 </dev/null); fi; rc=$? ;;`,
+    `    openssl) e=$(timeout ${s} openssl s_client -connect "$h:443" -servername "$h" </dev/null 2>&1 >/dev/null); rc=$? ;;`,
+    '    bash) if [ -n "$gw_np" ]; then',
+    '        p=${gw_np#*://}; p=${p%%/*}; case "$p" in *@*) p=${p##*@} ;; esac; case "$p" in *:*) pp=${p##*:}; p=${p%:*} ;; *) pp=80 ;; esac',
+    `        e=$(timeout ${s} bash -c 'exec 3<>"/dev/tcp/$1/$2" || exit 7; printf "CONNECT %s:443 HTTP/1.1\\r\\nHost: %s:443\\r\\n\\r\\n" "$3" "$3" >&3; IFS= read -r a <&3; case "$a" in "HTTP/"*" 200"*) exit 0 ;; esac; printf "the proxy answered: %s\\n" "\${a%?}" >&2; exit 9' gw "$p" "$pp" "$h" 2>&1 </dev/null); rc=$?`,
+    `      else e=$(timeout ${s} bash -c 'exec 3<>"/dev/tcp/$1/443"' gw "$h" 2>&1 </dev/null); rc=$?; fi ;;`,
+    '    *) rc=-1 ;;',
+    '  esac',
+    '  if [ "$rc" = 0 ]; then st=ok; else st=fail; fi',
+    '  e=${e%%"$gw_nl"*}; [ "$rc" = 124 ] && e="no answer within ' + s + 's"',
+    `  gw_mask "$e"; printf '${k('net')}=%s\\t%s\\t%s\\t%s\\t%s (exit %s)\\n' "$h" "$st" "$gw_nm" "$gw_npm" "$gw_m" "$rc"`,
+    '}',
+    'gw_pids=',
+    `for h in ${o.targets.map(shq).join(' ')}; do gw_net "$h" & gw_pids="$gw_pids $!"; done`,
+    'wait $gw_pids',
+  ]
 }
 
 /** What `logs` asks of kubectl. Exit code 3 of the script: no gateway on the host (no kubectl or no k3s cluster). */

@@ -8,7 +8,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {HostStepError, LockHeldError, LockLostError, UnreachableError} from '../errors.js'
 import type {Session} from '../host/session.js'
 import {planDeploy, planUninstall, planUpgrade, type HostPlan} from '../plan/plan.js'
-import {failingChecks, preflightFromOutput, preflightHost} from '../preflight/checks.js'
+import {failingChecks, preflightFromOutput, preflightHost, preflightScriptOptions} from '../preflight/checks.js'
 import {findRelease, readRelease} from '../release/releases.js'
 import {compareVersions} from '../release/version.js'
 import {forgetScript, RECORDED, recordScript, stopInstallerScript, uninstallScript, type StagedFile} from '../remote/scripts.js'
@@ -500,7 +500,7 @@ class ChangePhases {
   /** deploy: the prerequisite probe rides along with the lock on hosts without a gateway. */
   private preflightProbe(s: HostState) {
     if (this.req.kind !== 'deploy' || !this.ctx.options.preflight) return undefined
-    return {remoteDir: s.job.gw.remoteDir, datasetsFolder: s.job.values.datasetsFolder}
+    return preflightScriptOptions(s.job)
   }
 
   private pendingScript(s: HostState): string {

@@ -1,7 +1,28 @@
 // The preflight evaluator on canned probe outputs, and the script builders as strings.
-import {describe, expect, it} from 'vitest'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {evaluatePreflight, failingChecks, preflightScript, worstLevel, type CheckResult, type EvaluateOptions} from '../../src/preflight/checks.js'
+import {execFile} from 'node:child_process'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+
+import {
+  evaluatePreflight,
+  failingChecks,
+  hostProxies,
+  maskCredentials,
+  outboundTargets,
+  preflightScript,
+  preflightScriptOptions,
+  valuesNetwork,
+  worstLevel,
+  type CheckResult,
+  type EvaluateOptions,
+  type ValuesNetwork,
+} from '../../src/preflight/checks.js'
+import {parseKv} from '../../src/remote/scripts.js'
+import type {Job} from '../../src/types.js'
 import {logsScript, statusScript} from '../../src/remote/ops-scripts.js'
 import {prettyLogLine} from '../../src/render/ops-output.js'
 import {parseHistory, parseKubectlTable, parseLock, parseStatus} from '../../src/runner/ops.js'
@@ -110,7 +131,7 @@ describe('evaluatePreflight: OS', () => {
 describe('evaluatePreflight: software and root', () => {
   it('a good big host passes every check', () => {
     const r = evaluatePreflight(probe(), OPTS)
-    expect(r.map((c) => c.id)).toEqual(['root', 'os', 'bash', 'curl', 'tools', 'cpu', 'memory', 'disk', 'datasets', 'port-6443'])
+    expect(r.map((c) => c.id)).toEqual(['root', 'os', 'bash', 'curl', 'tools', 'cpu', 'memory', 'disk', 'datasets', 'port-6443', 'firewall', 'firewall-rules', 'proxy'])
     expect(r.filter((c) => c.level !== 'pass')).toEqual([])
     expect(worstLevel(r)).toBe('pass')
     expect(failingChecks(r)).toEqual([])
@@ -294,5 +315,254 @@ describe('parsers', () => {
     )
     expect(prettyLogLine('I0101 plain klog line')).toBe('I0101 plain klog line')
     expect(prettyLogLine('{not json')).toBe('{not json')
+  })
+})
+
+// ------------------------------------------------------------------ firewall, proxy, outbound
+
+/** A good host's probe output with extra lines (firewall, proxy, net) before its end. */
+const withLines = (...extra: string[]) => probe().replace('gw.end=1\n', `${extra.join('\n')}\ngw.end=1\n`)
+
+const NET = (o: Partial<ValuesNetwork> = {}): ValuesNetwork => ({proxy: {}, secret: new Set(), ciliumEnabled: true, authDomain: 'auth.example.net', ...o})
+const TARGETS = {targets: ['auth.example.net', 'quay.io', 'helm.cilium.io']}
+
+describe('evaluatePreflight: firewall', () => {
+  it('ufw active: the installer changes its rules (warn)', () => {
+    const r = evaluatePreflight(withLines('gw.fw.ufw=Status: active'), OPTS)
+    expect(check(r, 'firewall')).toEqual({
+      id: 'firewall',
+      level: 'warn',
+      message: 'ufw is active: deploy_gateway changes its rules during setup and upgrades (vendor guide, "Firewall"); review them after the install',
+    })
+    expect(failingChecks(r)).toEqual([])
+  })
+  it('firewalld running and ufw active are both named; inactive ones pass', () => {
+    expect(check(evaluatePreflight(withLines('gw.fw.ufw=Status: active', 'gw.fw.firewalld=running'), OPTS), 'firewall').message).toMatch(/^ufw and firewalld are active: deploy_gateway changes their rules/)
+    expect(check(evaluatePreflight(withLines('gw.fw.ufw=Status: inactive', 'gw.fw.firewalld=not running'), OPTS), 'firewall')).toEqual({
+      id: 'firewall',
+      level: 'pass',
+      message: 'ufw inactive, firewalld not running',
+    })
+    expect(check(evaluatePreflight(withLines('gw.fw.ufw=ERROR: problem running iptables'), OPTS), 'firewall')).toMatchObject({level: 'warn', message: expect.stringMatching(/cannot tell whether ufw is active \(ERROR/)})
+  })
+  it('other rules: warn that 6443 and the service route must be allowed, with samples', () => {
+    const r = evaluatePreflight(
+      withLines('gw.fw.ipt=1', 'gw.fw.ipt_policy=INPUT DROP [0:0]', 'gw.fw.ipt_rule=filter: -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT', 'gw.fw.ipt_rules=7', 'gw.fw.nft=1', 'gw.fw.nft_rules=0'),
+      OPTS,
+    )
+    const c = check(r, 'firewall-rules')
+    expect(c.level).toBe('warn')
+    expect(c.message).toBe(
+      'other firewall rules are present (iptables: policy INPUT DROP [0:0], 7 rules, e.g. "filter: -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"); the installer does not change them: ' +
+        'allow traffic to port 6443 and routing from the Kubernetes service kubernetes.default.svc.cluster.local:443 to the control plane at localhost:6443 (vendor guide, "Firewall"; K3s inbound rules for server nodes)',
+    )
+    expect(check(evaluatePreflight(withLines('gw.fw.nft=1', 'gw.fw.nft_policy=inet filter input: drop', 'gw.fw.nft_rules=0'), OPTS), 'firewall-rules').message).toMatch(/^other firewall rules are present \(nftables: policy inet filter input: drop, 0 rules\)/)
+  })
+  it('with ufw or firewalld active, the policies are theirs: only other rules count', () => {
+    expect(check(evaluatePreflight(withLines('gw.fw.ufw=Status: active', 'gw.fw.ipt=1', 'gw.fw.ipt_policy=INPUT DROP [0:0]', 'gw.fw.ipt_rules=0'), OPTS), 'firewall-rules').level).toBe('pass')
+    const c = check(evaluatePreflight(withLines('gw.fw.firewalld=running', 'gw.fw.nft=1', 'gw.fw.nft_policy=ip filter INPUT: drop', 'gw.fw.nft_rule=ip filter INPUT: tcp dport 9000 drop', 'gw.fw.nft_rules=1'), OPTS), 'firewall-rules')
+    expect(c.message).toMatch(/^other firewall rules are present \(nftables: 1 rule, e\.g\. "ip filter INPUT: tcp dport 9000 drop"\)/)
+  })
+  it('accepting policies only: pass; as the login user: not checked', () => {
+    expect(check(evaluatePreflight(withLines('gw.fw.ipt=1', 'gw.fw.ipt_rules=0'), OPTS), 'firewall-rules').level).toBe('pass')
+    const r = evaluatePreflight(probe({uid: '1000'}).replace('gw.end=1', 'gw.fw.ufw=Status: active\ngw.end=1'), {...OPTS, loginUser: 'ops'})
+    expect(check(r, 'firewall')).toEqual({id: 'firewall', level: 'warn', message: 'not checked: reading the firewall needs root'})
+    expect(r.find((c) => c.id === 'firewall-rules')).toBeUndefined()
+  })
+})
+
+describe('evaluatePreflight: proxy', () => {
+  it('reads assignments from the environment, /etc/environment, profiles and systemd lines', () => {
+    expect(
+      hostProxies([
+        'env\thttps_proxy=http://***@proxy.corp:3128',
+        '/etc/environment\tHTTP_PROXY="http://proxy.corp:3128/"',
+        "/etc/profile.d/proxy.sh\texport no_proxy='localhost,127.0.0.1'",
+        '/etc/systemd/system.conf\tDefaultEnvironment="HTTPS_PROXY=http://p2:8080" "NO_PROXY=.corp"',
+        '/root/.bashrc\t# nothing here: https_proxy=',
+      ]),
+    ).toEqual([
+      {source: 'env', kind: 'https', value: 'http://***@proxy.corp:3128'},
+      {source: '/etc/environment', kind: 'http', value: 'http://proxy.corp:3128/'},
+      {source: '/etc/profile.d/proxy.sh', kind: 'no', value: 'localhost,127.0.0.1'},
+      {source: '/etc/systemd/system.conf', kind: 'https', value: 'http://p2:8080'},
+      {source: '/etc/systemd/system.conf', kind: 'no', value: '.corp'},
+    ])
+  })
+  it('the host has a proxy, the values none: warn, naming the side that has it, credentials masked', () => {
+    const out = withLines('gw.proxy=/etc/environment\thttps_proxy=http://bob:hunter2@proxy.corp:3128')
+    const c = check(evaluatePreflight(out, {...OPTS, network: NET()}), 'proxy')
+    expect(c).toEqual({
+      id: 'proxy',
+      level: 'warn',
+      message:
+        'proxy settings differ: the host sets https_proxy=http://***@proxy.corp:3128 (/etc/environment) but the values set no proxy.httpsProxy (the gateway would connect directly) (vendor guide, "HTTP proxy")',
+    })
+    expect(JSON.stringify(c)).not.toContain('hunter2')
+  })
+  it('the values have a proxy, the host another or none: warn with both sides', () => {
+    const values = NET({proxy: {https: 'http://alice:pw-123@gw-proxy:3128', no: 'localhost,.svc'}})
+    const c = check(evaluatePreflight(withLines('gw.proxy=env\tHTTPS_PROXY=http://other:8080', 'gw.proxy=env\tNO_PROXY=localhost'), {...OPTS, network: values}), 'proxy')
+    expect(c.level).toBe('warn')
+    expect(c.message).toContain('the host sets https_proxy=http://other:8080 (the environment root gets over SSH) but the values set proxy.httpsProxy=http://***@gw-proxy:3128')
+    expect(c.message).toContain('the host sets no_proxy=localhost (the environment root gets over SSH) but the values set proxy.noProxy=localhost,.svc')
+    expect(c.message).not.toContain('pw-123')
+    const none = check(evaluatePreflight(probe(), {...OPTS, network: values}), 'proxy')
+    expect(none.message).toBe(
+      'proxy settings differ: the values set proxy.httpsProxy=http://***@gw-proxy:3128 but the host sets no https_proxy (the installer and k3s would connect directly) (vendor guide, "HTTP proxy")',
+    )
+  })
+  it('the same proxy on both sides passes (credentials, case and a trailing slash aside); a secret value is never shown', () => {
+    const values = NET({proxy: {https: 'http://Proxy.corp:3128/'}})
+    expect(check(evaluatePreflight(withLines('gw.proxy=/etc/environment\thttps_proxy=http://***@proxy.corp:3128'), {...OPTS, network: values}), 'proxy')).toEqual({
+      id: 'proxy',
+      level: 'pass',
+      message: 'the host and the values agree: https proxy http://Proxy.corp:3128/',
+    })
+    const secret = NET({proxy: {http: 'http://u:s3cr3t-value@p:1'}, secret: new Set(['http'])})
+    const c = check(evaluatePreflight(probe(), {...OPTS, network: secret}), 'proxy')
+    expect(c.message).toContain('proxy.httpProxy=(a secret reference)')
+    expect(c.message).not.toContain('p:1')
+    expect(check(evaluatePreflight(probe(), OPTS), 'proxy')).toEqual({id: 'proxy', level: 'pass', message: 'no proxy on the host or in the values'})
+  })
+  it('masks user:password in every URL of a text', () => {
+    expect(maskCredentials('a=http://u:p@h:1/x b=https://h2/ c=socks5://x@y')).toBe('a=http://***@h:1/x b=https://h2/ c=socks5://***@y')
+  })
+})
+
+describe('evaluatePreflight: outbound HTTPS', () => {
+  const opts = {...OPTS, network: NET(), outbound: TARGETS}
+  it('all reached: pass, saying how', () => {
+    const out = withLines('gw.net_method=curl', ...TARGETS.targets.map((h) => `gw.net=${h}\tok\tcurl\t-\t (exit 0)`))
+    expect(check(evaluatePreflight(out, opts), 'outbound')).toEqual({
+      id: 'outbound',
+      level: 'pass',
+      message: 'reached auth.example.net (auth.domain), quay.io (image and chart registry), helm.cilium.io (Cilium chart repository) over HTTPS (curl, directly (no proxy), at most 3s each)',
+    })
+  })
+  it('unreachable ones: warn naming each, why, the method and the proxy (masked); no answer counts too', () => {
+    const out = withLines(
+      'gw.net_method=curl',
+      'gw.net=auth.example.net\tok\tcurl\thttp://***@proxy.corp:3128 (/etc/environment)\t (exit 0)',
+      'gw.net=quay.io\tfail\tcurl\thttp://***@proxy.corp:3128 (/etc/environment)\tcurl: (56) CONNECT tunnel failed, response 403 (exit 56)',
+    )
+    const c = check(evaluatePreflight(out, opts), 'outbound')
+    expect(c.level).toBe('warn')
+    expect(c.message).toBe(
+      'could not reach quay.io (image and chart registry): curl: (56) CONNECT tunnel failed, response 403 (exit 56); helm.cilium.io (Cilium chart repository): no answer ' +
+        '(tested with curl, through proxy http://***@proxy.corp:3128 (/etc/environment), at most 3s each); the installer and the gateway need them (vendor guide, "Networking")',
+    )
+    expect(failingChecks(evaluatePreflight(out, opts))).toEqual([])
+  })
+  it('says which fallback was used, and when none could be', () => {
+    const bash = withLines('gw.net_method=bash', ...TARGETS.targets.map((h) => `gw.net=${h}\tfail\tbash\t-\tgw: line 1: ${h}: Name or service not known (exit 1)`))
+    const c = check(evaluatePreflight(bash, opts), 'outbound')
+    expect(c.message).toContain('auth.example.net (auth.domain): auth.example.net: Name or service not known (exit 1)')
+    expect(c.message).toContain('tested with bash /dev/tcp (a TCP connect; curl is missing), directly (no proxy)')
+    const ossl = withLines('gw.net_method=openssl', `gw.net=quay.io\tfail\topenssl\t-\t4097C05C547F0000:error:10080002:BIO routines:BIO_lookup_ex:system lib:x.c:746:Name or service not known (exit 1)`)
+    expect(check(evaluatePreflight(ossl, opts), 'outbound').message).toContain('quay.io (image and chart registry): BIO routines:BIO_lookup_ex:system lib:x.c:746:Name or service not known (exit 1)')
+    expect(check(evaluatePreflight(withLines('gw.net_method=none'), opts), 'outbound')).toMatchObject({level: 'warn', message: expect.stringMatching(/^cannot test outbound HTTPS/)})
+  })
+})
+
+describe('the values side', () => {
+  const job = (text: string, secrets: string[] = [], ciliumEnabled = true): Job =>
+    ({gw: {remoteDir: '/opt/gwfleet'}, values: {file: '/x.yaml', text, sha256: 'x', secrets, ciliumEnabled}}) as unknown as Job
+  it('auth.domain and the proxy keys; the test proxy is sent without its credentials', () => {
+    const j = job('auth:\n  domain: https://auth.example.net/\nproxy:\n  httpsProxy: "http://bob:pw-42@proxy.corp:3128"\n  noProxy: localhost\n')
+    const n = valuesNetwork(j.values)
+    expect(n.authDomain).toBe('auth.example.net')
+    expect(n.proxy).toEqual({https: 'http://bob:pw-42@proxy.corp:3128', no: 'localhost'})
+    const o = preflightScriptOptions(j)
+    expect(o.outbound).toEqual({targets: ['auth.example.net', 'quay.io', 'helm.cilium.io'], proxy: 'http://proxy.corp:3128'})
+    const script = preflightScript(o)
+    expect(script).toContain('gw_np=http://proxy.corp:3128; gw_nps=values')
+    expect(script).not.toContain('pw-42')
+  })
+  it('a secret proxy or auth.domain is never sent; cilium disabled drops its chart repository; a bad domain is left out', () => {
+    const j = job('auth:\n  domain: "secret.example"\nproxy:\n  httpsProxy: "http://u:tok@p:1"\n', ['secret.example', 'http://u:tok@p:1'], false)
+    const o = preflightScriptOptions(j)
+    expect(o.outbound).toEqual({targets: ['quay.io']})
+    expect(preflightScript(o)).not.toMatch(/secret\.example|tok|p:1/)
+    expect(outboundTargets(NET({authDomain: 'x;reboot'})).map((t) => t.host)).toEqual(['quay.io', 'helm.cilium.io'])
+  })
+})
+
+describe('the probe on a real shell', () => {
+  let dir: string
+  let proxy: net.Server
+  let port = 0
+  let tunnel: net.Server
+  const run = (script: string, env: Record<string, string>) =>
+    new Promise<string>((resolve) => execFile('sh', ['-c', script], {env: {PATH: `${process.env.PATH}:${dir}`, ...env}, encoding: 'utf8'}, (_e, out) => resolve(out)))
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'gwfleet-pf-'))
+    const tool = (name: string, body: string) => writeFileSync(path.join(dir, name), `#!/bin/sh\n${body}\n`, {mode: 0o755})
+    tool('ufw', "printf 'Status: active\\n\\nTo   Action   From\\n22   ALLOW    Anywhere\\n'")
+    tool('firewall-cmd', 'echo "not running"; exit 252')
+    tool(
+      'iptables-save',
+      "printf '*nat\\n:PREROUTING ACCEPT [0:0]\\n-A PREROUTING -j KUBE-SERVICES\\nCOMMIT\\n*filter\\n:INPUT DROP [0:0]\\n:FORWARD ACCEPT [0:0]\\n:ufw-before-input - [0:0]\\n-A INPUT -j ufw-before-input\\n-A INPUT -p tcp --dport 22 -j ACCEPT\\n-A KUBE-FIREWALL -j DROP\\nCOMMIT\\n'",
+    )
+    tool(
+      'nft',
+      "printf 'table inet filter {\\n\\tset blocked {\\n\\t\\ttype ipv4_addr\\n\\t\\telements = { 10.0.0.1,\\n\\t\\t\\t     10.0.0.2 }\\n\\t}\\n\\tchain input {\\n\\t\\ttype filter hook input priority filter; policy drop;\\n\\t\\ttcp dport { 22, 80 } accept\\n\\t}\\n}\\ntable inet firewalld {\\n\\tchain filter_INPUT {\\n\\t\\ttype filter hook input priority filter + 10; policy drop;\\n\\t\\tjump filter_INPUT_ZONES\\n\\t}\\n}\\n'",
+    )
+    // An HTTP proxy that wants credentials: every CONNECT gets 407.
+    proxy = net.createServer((c) => c.on('error', () => {}).once('data', () => c.end('HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n')))
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()))
+    port = (proxy.address() as net.AddressInfo).port
+  })
+  afterAll(() => {
+    proxy?.close()
+    tunnel?.close()
+    if (dir) rmSync(dir, {recursive: true, force: true})
+  })
+
+  it('reports ufw, the other rules (not those of k3s, ufw or firewalld), the proxy masked, and the outbound test through it', async () => {
+    const script = preflightScript({remoteDir: '/opt/gwfleet', outbound: {targets: ['quay.io', 'auth.example.net']}})
+    const out = await run(script, {https_proxy: `http://carol:pa55word@127.0.0.1:${port}`})
+    expect(out).not.toContain('pa55word')
+    const kv = parseKv(out)
+    expect(kv.get('fw.ufw')).toEqual(['Status: active'])
+    expect(kv.get('fw.firewalld')).toEqual(['not running'])
+    expect(kv.get('fw.ipt_policy')).toEqual(['INPUT DROP [0:0]'])
+    expect(kv.get('fw.ipt_rule')).toEqual(['filter: -A INPUT -p tcp --dport 22 -j ACCEPT'])
+    expect(kv.get('fw.ipt_rules')).toEqual(['1'])
+    expect(kv.get('fw.nft_policy')).toEqual(['inet filter input: drop'])
+    expect(kv.get('fw.nft_rule')).toEqual(['inet filter input: tcp dport { 22, 80 } accept'])
+    expect(kv.get('fw.nft_rules')).toEqual(['1'])
+    expect(kv.get('proxy')).toContain(`env\thttps_proxy=http://***@127.0.0.1:${port}`)
+    expect(kv.get('net_method')).toEqual(['curl'])
+    const net = (kv.get('net') ?? []).sort()
+    expect(net).toHaveLength(2)
+    for (const [i, h] of ['auth.example.net', 'quay.io'].entries()) {
+      expect(net[i]).toMatch(new RegExp(`^${h.replace(/\./g, '\\.')}\tfail\tcurl\thttp://\\*\\*\\*@127\\.0\\.0\\.1:${port} \\(env\\)\tcurl: \\(56\\) .*407.* \\(exit 56\\)$`))
+    }
+    const r = evaluatePreflight(out, {remoteDir: '/opt/gwfleet', outbound: {targets: ['quay.io', 'auth.example.net']}, network: NET()})
+    expect(check(r, 'firewall').message).toMatch(/^ufw is active/)
+    // ufw is active here: the policies are its own, the rules are what counts
+    expect(check(r, 'firewall-rules').message).toMatch(/^other firewall rules are present \(iptables: 1 rule, e\.g\. "filter: -A INPUT -p tcp --dport 22 -j ACCEPT"; nftables: 1 rule, e\.g\. "inet filter input: tcp dport \{ 22, 80 \} accept"\)/)
+    expect(check(r, 'proxy').level).toBe('warn')
+    expect(check(r, 'outbound').message).toContain(`through proxy http://***@127.0.0.1:${port} (the environment root gets over SSH)`)
+    expect(JSON.stringify(r)).not.toContain('pa55word')
+  })
+
+  it('without curl: a CONNECT through the proxy by bash; a 200 from the proxy is a reach', async () => {
+    // A proxy that accepts every CONNECT (it tunnels nowhere: bash only needs its answer).
+    tunnel = net.createServer((c) => c.on('error', () => {}).once('data', () => c.end('HTTP/1.1 200 Connection established\r\n\r\n')))
+    await new Promise<void>((r) => tunnel.listen(0, '127.0.0.1', () => r()))
+    const tport = (tunnel.address() as net.AddressInfo).port
+    const opts = {remoteDir: '/opt/gwfleet', outbound: {targets: ['quay.io', 'auth.example.net'], proxy: `http://127.0.0.1:${tport}`}}
+    // The host "has no curl": the script looks for a name that does not exist instead.
+    const script = preflightScript(opts).replace('command -v curl ', 'command -v gwfleet-no-such-curl ')
+    const out = await run(script, {})
+    expect(parseKv(out).get('net_method')).toEqual(['bash'])
+    const c = check(evaluatePreflight(out, {...opts, network: NET({authDomain: 'auth.example.net', proxy: {https: `http://127.0.0.1:${tport}`}})}), 'outbound')
+    expect(c).toEqual({
+      id: 'outbound',
+      level: 'pass',
+      message: `reached quay.io (image and chart registry), auth.example.net (auth.domain) over HTTPS (bash /dev/tcp (a TCP connect; curl is missing), through proxy http://127.0.0.1:${tport} (the values' proxy.httpsProxy), at most 3s each)`,
+    })
   })
 })
