@@ -387,13 +387,7 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
     const at = ['gateways', g.name, 'version']
     if (g.pinned && (parsed.data.gateways[g.name] as {version?: string} | undefined)?.version !== undefined) lines[at.join('.')] = lineOfPath(p, at)
   }
-  const hooks: Partial<Record<HookName, Hook>> = {}
-  for (const name of HOOK_NAMES) {
-    const h = (inv.hooks as Record<string, z.infer<typeof hookSchema> | undefined> | undefined)?.[name]
-    if (h === undefined) continue
-    const {command, timeout} = typeof h === 'string' ? {command: h, timeout: undefined} : h
-    hooks[name] = {command, timeoutSeconds: timeout === undefined ? HOOK_TIMEOUT_SECONDS : durationSeconds(timeout)!, line: lineOfPath(p, ['hooks', name])}
-  }
+  const hooks = hooksOf(p, inv.hooks)
   return {
     file: abs,
     releaseDir: resolvePath(inv.release.dir, dir, env),
@@ -402,4 +396,16 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
     lines,
     ...(Object.keys(hooks).length ? {hooks} : {}),
   }
+}
+
+/** The inventory's hooks, each with its time limit and line. */
+function hooksOf(p: ParsedYaml, raw: Record<string, z.infer<typeof hookSchema> | undefined> | undefined): Partial<Record<HookName, Hook>> {
+  const hooks: Partial<Record<HookName, Hook>> = {}
+  for (const name of HOOK_NAMES) {
+    const h = raw?.[name]
+    if (h === undefined) continue
+    const {command, timeout} = typeof h === 'string' ? {command: h, timeout: undefined} : h
+    hooks[name] = {command, timeoutSeconds: timeout === undefined ? HOOK_TIMEOUT_SECONDS : durationSeconds(timeout)!, line: lineOfPath(p, ['hooks', name])}
+  }
+  return hooks
 }

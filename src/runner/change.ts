@@ -77,110 +77,126 @@ function message(e: unknown): string {
 
 /** Run deploy, upgrade or uninstall over the selected gateways. */
 export async function runChange(ctx: ChangeContext, jobs: Job[], req: ChangeRequest, releases: ReleaseRef[]): Promise<HostResult[]> {
-  const limit = pLimit(Math.max(1, ctx.options.concurrency))
   const hooks = new Hooks(
     ctx.inventory,
     {GWFLEET_COMMAND: ctx.options.command, GWFLEET_RUN_DIR: ctx.log.dir, GWFLEET_INVENTORY: ctx.inventory.file, GWFLEET_OPERATOR: ctx.operator},
     (scope, line) => ctx.log.write(scope, line),
     (text) => ctx.redactor.redact(text) !== text,
   )
-  const phases = new ChangePhases(ctx, req, releases, hooks)
-  ctx.reporter.begin(jobs.map((j) => ({name: j.gw.name, host: j.gw.host})), titleFor(ctx, req))
-  ctx.interrupt.install((m) => ctx.reporter.notice(m))
+  return new Rollout(ctx, jobs, req, new ChangePhases(ctx, req, releases, hooks), hooks).run()
+}
 
-  const runs = jobs.map((job) => phases.start(job))
-  const finish = async (run: HostRun<HostState>, end?: Ending): Promise<HostResult> => {
-    const r = phases.result(run.state, await run.finish(end))
-    if (run.state.applying) {
-      // After the host's lock is given back; its result stands whatever the hook says.
-      const why = await hooks.run('after-host', {...hostVars(r), GWFLEET_STATUS: r.status, GWFLEET_ERROR: r.error}, r.name)
-      if (why) r.notes = [...(r.notes ?? []), why]
-    }
-    ctx.reporter.done(r)
-    ctx.log.write(r.name, `result: ${r.status}${r.error ? ` - ${r.error}` : ''}`)
-    return r
-  }
-  const afterBatch = async (n: number, of: number, results: HostResult[]) => {
-    const why = await hooks.run('after-batch', {GWFLEET_BATCH: n, GWFLEET_BATCHES: of, ...counts(results)}, RUN_LOG)
-    if (why) ctx.reporter.notice(why)
+/** The hosts of one changing run: all at once, or batch by batch; the run's hooks around them. */
+class Rollout {
+  private readonly runs: HostRun<HostState>[]
+  private readonly limit: ReturnType<typeof pLimit>
+
+  constructor(
+    private readonly ctx: ChangeContext,
+    private readonly jobs: Job[],
+    private readonly req: ChangeRequest,
+    private readonly phases: ChangePhases,
+    private readonly hooks: Hooks,
+  ) {
+    this.runs = jobs.map((job) => phases.start(job))
+    this.limit = pLimit(Math.max(1, ctx.options.concurrency))
   }
 
-  try {
-    if (!ctx.options.dryRun) {
-      const why = await hooks.run('before-run', {}, RUN_LOG)
-      if (why) {
-        ctx.reporter.notice(why)
-        return await Promise.all(runs.map((run) => finish(run, {kind: 'stopped', status: 'skipped', reason: `${why}; no host was touched`})))
+  async run(): Promise<HostResult[]> {
+    const {ctx} = this
+    ctx.reporter.begin(this.jobs.map((j) => ({name: j.gw.name, host: j.gw.host})), titleFor(ctx, this.req))
+    ctx.interrupt.install((m) => ctx.reporter.notice(m))
+    try {
+      if (!ctx.options.dryRun) {
+        const why = await this.hooks.run('before-run', {}, RUN_LOG)
+        if (why) {
+          ctx.reporter.notice(why)
+          return await Promise.all(this.runs.map((run) => this.finish(run, {kind: 'stopped', status: 'skipped', reason: `${why}; no host was touched`})))
+        }
       }
-    }
-    const results = await rollout()
-    if (!ctx.options.dryRun) {
-      const why = await hooks.run('after-run', {GWFLEET_STATUS: results.every((r) => isSuccess(r.status)) ? 'ok' : 'failed', ...counts(results)}, RUN_LOG)
-      if (why) ctx.reporter.notice(why)
-    }
-    return results
-  } finally {
-    // Whatever happened above, no host keeps its lock or connection.
-    await Promise.all(runs.map((run) => run.finish({kind: 'stopped', status: 'skipped', reason: 'the run ended before this host'})))
-    ctx.interrupt.uninstall()
-    await ctx.reporter.end()
-  }
-
-  async function rollout(): Promise<HostResult[]> {
-    if (req.batches === null) {
-      // Each host goes straight on once its own plan is made: a slow host holds nobody back.
-      const results = await Promise.all(
-        runs.map((run) =>
-          limit(async () => {
-            if (await run.through(phases.prepare)) await run.through(phases.apply(run.state))
-            return finish(run)
-          }),
-        ),
-      )
-      if (runs.some((r) => r.state.applying)) await afterBatch(1, 1, results)
+      const results = this.req.batches === null ? await this.allAtOnce() : await this.inBatches(this.req.batches)
+      if (!ctx.options.dryRun) await this.hook('after-run', {GWFLEET_STATUS: results.every((r) => isSuccess(r.status)) ? 'ok' : 'failed', ...counts(results)})
       return results
+    } finally {
+      // Whatever happened above, no host keeps its lock or connection.
+      await Promise.all(this.runs.map((run) => run.finish({kind: 'stopped', status: 'skipped', reason: 'the run ended before this host'})))
+      ctx.interrupt.uninstall()
+      await ctx.reporter.end()
     }
-    // Batches: every host is read, planned and locked first; those with work then go batch by batch.
-    await Promise.all(runs.map((run) => limit(() => run.through(phases.prepare))))
+  }
+
+  /** Each host goes straight on once its own plan is made: a slow host holds nobody back. */
+  private async allAtOnce(): Promise<HostResult[]> {
+    const results = await Promise.all(
+      this.runs.map((run) =>
+        this.limit(async () => {
+          if (await run.through(this.phases.prepare)) await run.through(this.phases.apply(run.state))
+          return this.finish(run)
+        }),
+      ),
+    )
+    if (this.runs.some((r) => r.state.applying)) await this.afterBatch(1, 1, results)
+    return results
+  }
+
+  /** Every host is read, planned and locked first; those with work then go batch by batch. */
+  private async inBatches(specs: BatchSpec[]): Promise<HostResult[]> {
+    const {ctx} = this
+    await Promise.all(this.runs.map((run) => this.limit(() => run.through(this.phases.prepare))))
     // A dry run's plan shows the batches the rollout would use.
-    const planned = runs.filter((r) => r.ended?.kind === 'stopped' && r.ended.status === 'planned')
+    const planned = this.runs.filter((r) => r.ended?.kind === 'stopped' && r.ended.status === 'planned')
     let at = 0
-    for (const [i, n] of batchSizes(planned.length, req.batches).entries()) for (const r of planned.slice(at, (at += n))) r.state.batch = i + 1
-    const early: Promise<HostResult>[] = []
-    const todo: HostRun<HostState>[] = []
-    for (const run of runs) {
-      if (run.ended) early.push(finish(run))
-      else {
-        todo.push(run)
-        ctx.reporter.step(run.state.job.gw.name, 'waiting for its batch')
-      }
-    }
-    const earlyResults = await Promise.all(early)
-    const failedEarly = earlyResults.filter((r) => r.status === 'failed' || r.status === 'unreachable').length
+    for (const [i, n] of batchSizes(planned.length, specs).entries()) for (const r of planned.slice(at, (at += n))) r.state.batch = i + 1
+    const todo = this.runs.filter((run) => !run.ended)
+    for (const run of todo) ctx.reporter.step(run.state.job.gw.name, 'waiting for its batch')
+    const early = await Promise.all(this.runs.filter((run) => run.ended).map((run) => this.finish(run)))
     const batched = await runBatches(
       todo,
       {
-        sizes: batchSizes(todo.length, req.batches),
-        maxFail: req.maxFail,
+        sizes: batchSizes(todo.length, specs),
+        maxFail: this.req.maxFail,
         concurrency: ctx.options.concurrency,
         stopping: () => ctx.interrupt.stopping,
         onBatch: (n, of, size) => ctx.reporter.notice(`batch ${n}/${of}: ${size} gateway(s)`),
         onStop: (why) => ctx.reporter.notice(why),
-        afterBatch,
+        afterBatch: (n, of, results) => this.afterBatch(n, of, results),
       },
       async (run, batch) => {
         run.state.batch = batch
-        await run.through(phases.apply(run.state))
-        return finish(run)
+        await run.through(this.phases.apply(run.state))
+        return this.finish(run)
       },
       (run, why, batch) => {
         run.state.batch = batch
-        return finish(run, {kind: 'stopped', status: 'skipped', reason: why})
+        return this.finish(run, {kind: 'stopped', status: 'skipped', reason: why})
       },
-      failedEarly,
+      early.filter((r) => r.status === 'failed' || r.status === 'unreachable').length,
     )
-    const byName = new Map([...earlyResults, ...batched].map((r) => [r.name, r]))
-    return jobs.map((j) => byName.get(j.gw.name)!)
+    const byName = new Map([...early, ...batched].map((r) => [r.name, r]))
+    return this.jobs.map((j) => byName.get(j.gw.name)!)
+  }
+
+  /** End a host, run its after-host hook, report its result. */
+  private async finish(run: HostRun<HostState>, end?: Ending): Promise<HostResult> {
+    const r = this.phases.result(run.state, await run.finish(end))
+    if (run.state.applying) {
+      // After the host's lock is given back; its result stands whatever the hook says.
+      const why = await this.hooks.run('after-host', {...hostVars(r), GWFLEET_STATUS: r.status, GWFLEET_ERROR: r.error}, r.name)
+      if (why) r.notes = [...(r.notes ?? []), why]
+    }
+    this.ctx.reporter.done(r)
+    this.ctx.log.write(r.name, `result: ${r.status}${r.error ? ` - ${r.error}` : ''}`)
+    return r
+  }
+
+  private afterBatch(n: number, of: number, results: HostResult[]): Promise<void> {
+    return this.hook('after-batch', {GWFLEET_BATCH: n, GWFLEET_BATCHES: of, ...counts(results)})
+  }
+
+  /** A run-wide after-hook: a failure is reported and the run goes on. */
+  private async hook(name: 'after-batch' | 'after-run', vars: Record<string, string | number>): Promise<void> {
+    const why = await this.hooks.run(name, vars, RUN_LOG)
+    if (why) this.ctx.reporter.notice(why)
   }
 }
 
