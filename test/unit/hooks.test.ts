@@ -1,0 +1,74 @@
+// The inventory's hooks: how they load (and how bad ones are refused, with file, line and key),
+// and how a hook runs: its variables, its output, its exit code and its time limit.
+import fs from 'node:fs'
+import path from 'node:path'
+
+import {describe, expect, it} from 'vitest'
+
+import {loadInventory} from '../../src/inventory/load.js'
+import {Hooks} from '../../src/runner/hooks.js'
+import {BASE, expectLocated, rejection, tree} from './fixtures/inventory/helpers.js'
+
+function inventory(...hooks: string[]): string {
+  const dir = tree({'inventory.yaml': [...BASE, ...hooks].join('\n') + '\n', 'values/a.yaml': 'tenant: t\n'})
+  return path.join(dir, 'inventory.yaml')
+}
+
+describe('hooks in the inventory', () => {
+  it('loads a command, or a command with its timeout, each with its line', async () => {
+    const inv = await loadInventory(inventory('hooks:', '  before-run: ./announce.sh', '  after-host:', '    command: ./undrain.sh', '    timeout: 90s'))
+    expect(inv.hooks).toEqual({
+      'before-run': {command: './announce.sh', timeoutSeconds: 300, line: 11},
+      'after-host': {command: './undrain.sh', timeoutSeconds: 90, line: 12},
+    })
+  })
+
+  it('refuses an unknown hook, a bad timeout and an empty command, naming the line and key', async () => {
+    const unknown = inventory('hooks:', '  before-all: ./x.sh')
+    expectLocated(await rejection(loadInventory(unknown)), unknown, 11, 'hooks.before-all')
+    const timeout = inventory('hooks:', '  after-run:', '    command: ./x.sh', '    timeout: soon')
+    const err = await rejection(loadInventory(timeout))
+    expectLocated(err, timeout, 13, 'hooks.after-run.timeout')
+    expect(err.message).toMatch(/timeout must be a duration/)
+    const empty = inventory('hooks:', "  before-host: ''")
+    expectLocated(await rejection(loadInventory(empty)), empty, 11, 'hooks.before-host')
+  })
+})
+
+describe('running a hook', () => {
+  const dir = tree({'inventory.yaml': ''})
+  const file = path.join(dir, 'inventory.yaml')
+  const run = async (command: string, timeoutSeconds = 10) => {
+    const lines: string[] = []
+    const hooks = new Hooks({file, hooks: {'after-run': {command, timeoutSeconds, line: 3}}}, {GWFLEET_COMMAND: 'deploy'}, (scope, line) => lines.push(`${scope}: ${line}`))
+    return {why: await hooks.run('after-run', {GWFLEET_OK: 2}, '_run'), lines}
+  }
+
+  it('runs in the inventory folder with its variables; output goes to the log', async () => {
+    const {why, lines} = await run('echo "$GWFLEET_HOOK $GWFLEET_COMMAND ok=$GWFLEET_OK in $(pwd)"; echo oops >&2')
+    expect(why).toBeNull()
+    expect(lines).toContain(`_run: hook after-run | after-run deploy ok=2 in ${fs.realpathSync(dir)}`)
+    expect(lines).toContain('_run: hook after-run | oops')
+    expect(lines.at(-1)).toBe('_run: hook after-run: ok')
+  })
+
+  it('a failure names the hook, where it is declared and how it ended', async () => {
+    expect((await run('exit 3')).why).toBe('hook after-run (inventory.yaml:3) exited with code 3')
+  })
+
+  it('a hook past its time limit is stopped, with what it started', async () => {
+    const marker = path.join(dir, 'child-alive')
+    const {why} = await run(`(sleep 30; touch ${marker}) & sleep 30`, 1)
+    expect(why).toBe('hook after-run (inventory.yaml:3) did not finish within 1s and was stopped')
+    // The whole process group was stopped: the background child never gets to write its file.
+    await new Promise((r) => setTimeout(r, 300))
+    const ps = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map((p) => {
+      try {
+        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8')
+      } catch {
+        return ''
+      }
+    })
+    expect(ps.filter((c) => c.includes(marker))).toEqual([])
+  })
+})
