@@ -1,4 +1,4 @@
 // The inventory module's public surface: load the inventory, render values, select gateways.
 export { loadInventory, DEFAULT_REMOTE_DIR, GATEWAY_NAME_RE, hostProblem } from './load.js'
-export { renderValues, VENDOR_PLACEHOLDERS } from './values.js'
+export { canonicalValues, keyPath, renderValues, VENDOR_PLACEHOLDERS } from './values.js'
 export { selectGateways } from './selector.js'
