@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {GwCommand} from '../src/cli/base.js'
-import {batchSizeFlag, changeFlags, fleetFlags} from '../src/cli/flags.js'
+import {batchSizeFlag, changeFlags, diffFlag, fleetFlags} from '../src/cli/flags.js'
 
 export default class Deploy extends GwCommand {
   static override summary = 'Bring every selected gateway to its desired version with its values.'
@@ -17,6 +17,7 @@ Each host gets one SSH connection; release files and values are uploaded only wh
     ...fleetFlags,
     ...changeFlags,
     'batch-size': batchSizeFlag,
+    diff: diffFlag,
     'skip-preflight': Flags.boolean({description: 'do not run the prerequisite checks on hosts about to be installed'}),
   }
 

@@ -46,9 +46,14 @@ export interface Hook {
 /** A values file rendered for upload: secrets resolved, never to be printed. */
 export interface RenderedValues {
   file: string
-  /** The YAML text that goes to the host. Holds secrets. */
+  /** The YAML text that goes to the host: the canonical rendering of the values' data. Holds secrets. */
   text: string
+  /** sha256 of `text`: what the plan, the host's record and audit compare. */
   sha256: string
+  /** sha256 of the values as earlier versions uploaded them (the file's own text, references resolved). */
+  legacySha256: string
+  /** Key paths (as keyPath prints them) whose values come from ${env:}/${file:}: never shown. */
+  secretKeys: string[]
   /** Every resolved ${env:}/${file:} value, for redaction. */
   secrets: string[]
   /** cilium.enabled !== false */
@@ -122,6 +127,8 @@ export interface DeployRecord {
   deployedAt: string
   operator: string
   command: string
+  /** Key paths of the values that held secrets (never the values), so a diff masks them later too. */
+  secretKeys?: string[]
 }
 
 /** One line of the host's history. */

@@ -40,12 +40,18 @@ export function upgradeWarnings(inventory: Inventory, gateways: Gateway[], to: s
 export interface ChangeCommandFlags extends ChangeFlagValues {
   'batch-size'?: BatchSpec[]
   'skip-preflight'?: boolean
+  diff?: boolean
   to?: string
   yes?: boolean
 }
 
 /** deploy / upgrade / uninstall: the whole command after flag parsing; returns the exit code. */
 export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCommandFlags): Promise<number> {
+  if (flags.diff) {
+    if (!flags['dry-run']) throw new InputError('--diff shows what a deploy would change: give it with --dry-run', {file: '--diff'})
+    const {diffCommand} = await import('./diff.js')
+    return diffCommand(flags)
+  }
   const options = runOptions(kind, flags)
   const {inventory, jobs} = await loadFleet(flags)
   const to = kind === 'upgrade' ? flags.to : undefined

@@ -130,6 +130,9 @@ export const changeFlags = {
   }),
 }
 
+/** deploy --diff: with --dry-run, print what gwfleet diff prints. */
+export const diffFlag = Flags.boolean({description: 'with --dry-run: per gateway the version path and the values key by key, as gwfleet diff prints them (secrets masked)'})
+
 /** --batch-size of deploy and uninstall: all at once unless given. */
 export const batchSizeFlag = batchList({description: 'batches: a list of counts or percentages, the last one repeating (default: all at once)'})
 

@@ -3,7 +3,7 @@ import {Help} from '@oclif/core'
 
 const GROUPS: [string, string[]][] = [
   ['ROLL OUT', ['deploy', 'upgrade', 'uninstall']],
-  ['LOOK AT THE FLEET', ['audit', 'preflight', 'status', 'logs', 'history']],
+  ['LOOK AT THE FLEET', ['audit', 'diff', 'preflight', 'status', 'logs', 'history']],
   ['LOCKS', ['locks list', 'locks clear']],
 ]
 

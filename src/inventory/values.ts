@@ -1,10 +1,13 @@
 // Renders a gateway's values file for upload: resolves ${env:NAME} and
 // ${file:PATH} references, refuses vendor placeholders, type-checks the keys
 // the installation guide documents. Errors never contain a resolved value.
+// What is uploaded is a canonical rendering of the values' data (keys sorted,
+// no comments, one quoting style), so only a change of the data changes its
+// sha256: a comment, quoting, key order or whitespace edit deploys nothing.
 
 import { createHash } from 'node:crypto'
 import path from 'node:path'
-import { isMap, isPair, isSeq, visit, type Scalar } from 'yaml'
+import { isMap, isPair, isSeq, parseDocument, stringify, visit, type Scalar } from 'yaml'
 import { z } from 'zod'
 import { InputError, formatLocation } from '../errors.js'
 import type { RenderedValues } from '../types.js'
@@ -15,6 +18,7 @@ import {
   keyName,
   lineOf,
   lineOfPath,
+  MAX_ALIAS_EXPANSION,
   parseYaml,
   resolvePath,
   toData,
@@ -96,6 +100,66 @@ function pathFromAncestors(ancestors: readonly unknown[], self: unknown): PathSe
   return out
 }
 
+/**
+ * A key path as diffs and records name it: `auth.orchestrator.clientSecret`, `dal.sources.s3[0]`,
+ * keys other than plain words quoted as JSON (`labels["a.b"]`).
+ */
+export function keyPath(segments: readonly PathSegment[]): string {
+  let out = ''
+  for (const s of segments) {
+    if (typeof s === 'number') out += `[${s}]`
+    else if (/^[A-Za-z0-9_-]+$/.test(s)) out += out === '' ? s : `.${s}`
+    else out += `[${JSON.stringify(s)}]`
+  }
+  return out
+}
+
+/** Values as data, and the canonical text of that data with its sha256. */
+export interface CanonicalValues {
+  data: unknown
+  text: string
+  sha256: string
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex')
+}
+
+/**
+ * The canonical rendering of a YAML text's data: keys sorted, no comments, anchors expanded, every
+ * string double-quoted (so no YAML reader, helm's 1.1 one included, takes "on" or "0777" for
+ * anything but a string; keys are quoted where it could). Integers stay exact (no float rounding).
+ * Equal data gives equal bytes. A text that is not
+ * YAML throws an error that quotes nothing of it (it may hold secrets).
+ */
+export function canonicalValues(text: string): CanonicalValues {
+  const doc = parseDocument(text, { intAsBigInt: true, uniqueKeys: false, prettyErrors: false, logLevel: 'silent' })
+  if (doc.errors.length) throw new Error('not valid YAML')
+  let data: unknown
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION })
+  } catch {
+    throw new Error('not readable YAML (aliases)')
+  }
+  return canonicalOf(data)
+}
+
+/** The canonical text of values data (see canonicalValues). */
+export function canonicalOf(data: unknown): CanonicalValues {
+  const text = stringify(data, { sortMapEntries: true, lineWidth: 0, version: '1.1', defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN' })
+  return { data, text, sha256: sha256(text) }
+}
+
+/** Integers too large for a float, as written (the parser made them floats): exact again. */
+function exactIntegers(p: { doc: { contents: unknown } }): void {
+  visit(p.doc as never, {
+    Scalar(_key, node) {
+      const src = (node as Scalar & { source?: string }).source
+      if (typeof node.value === 'number' && !Number.isSafeInteger(node.value) && typeof src === 'string' && /^[-+]?[0-9]+$/.test(src)) node.value = BigInt(src)
+    },
+  })
+}
+
 function hasPlaceholder(s: string): string | undefined {
   return VENDOR_PLACEHOLDERS.find((p) => s.includes(p))
 }
@@ -163,6 +227,7 @@ export async function renderValues(
   })
 
   const secrets = new Set<string>()
+  const secretKeys = new Set<string>()
   // Every reference adds to the upload: bounded in total, not only per file.
   let size = Buffer.byteLength(text)
   for (const { node, at, isKey } of scalars) {
@@ -190,6 +255,7 @@ export async function renderValues(
     }
     out += raw.slice(last)
     for (const v of resolved) if (v !== '') secrets.add(v)
+    secretKeys.add(keyPath(at))
     if (out !== '' && out !== raw) secrets.add(out)
     if (hasPlaceholder(out)) {
       throw new InputError(`a referenced value still holds a vendor placeholder (${hasPlaceholder(out)})`, where)
@@ -212,11 +278,17 @@ export async function renderValues(
   }
   const v = checked.data
 
-  const rendered = p.doc.toString({ lineWidth: 0 })
+  // What earlier versions uploaded: the file's own text with the references resolved. Its hash
+  // is what hosts deployed by them carry, so they can be migrated without a reinstall.
+  const legacy = p.doc.toString({ lineWidth: 0 })
+  exactIntegers(p)
+  const canonical = canonicalOf(toData(p))
   const out: RenderedValues = {
     file: abs,
-    text: rendered,
-    sha256: createHash('sha256').update(rendered, 'utf8').digest('hex'),
+    text: canonical.text,
+    sha256: canonical.sha256,
+    legacySha256: sha256(legacy),
+    secretKeys: [...secretKeys].sort(),
     secrets: [...secrets],
     ciliumEnabled: v.cilium?.enabled !== false,
   }

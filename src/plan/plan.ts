@@ -16,6 +16,29 @@ export interface HostPlan {
   refused?: string
   /** Why the action was chosen, for the plan view. */
   reason: string
+  /**
+   * Action none, but the host's values file and record carry the old byte hash of the same values:
+   * the canonical values are uploaded and the record rewritten, without running the installer.
+   */
+  migrateValues?: boolean
+}
+
+/** The hashes of the values the inventory renders now (the legacy one is optional). */
+export interface ValuesHashes {
+  sha256: string
+  legacySha256?: string
+}
+
+/**
+ * How the host's values compare with the rendered ones: `same` (file and record carry the canonical
+ * hash), `legacy` (both carry the old byte hash of the same values: an earlier gwfleet deployed
+ * them) or `differ`.
+ */
+export function valuesMatch(facts: HostFacts, values: ValuesHashes): 'same' | 'legacy' | 'differ' {
+  const both = (sha: string) => facts.valuesSha256 === sha && facts.record?.valuesSha256 === sha
+  if (both(values.sha256)) return 'same'
+  if (values.legacySha256 && both(values.legacySha256)) return 'legacy'
+  return 'differ'
 }
 
 /** True when the host runs `version` with exactly the values the inventory renders now. */
@@ -24,7 +47,8 @@ export function valuesInSync(facts: HostFacts, renderedSha: string): boolean {
 }
 
 /** deploy: install, reconfigure, upgrade hop by hop, nothing, or refuse. */
-export function planDeploy(gw: Gateway, facts: HostFacts, valuesSha: string, available: string[]): HostPlan {
+export function planDeploy(gw: Gateway, facts: HostFacts, values: string | ValuesHashes, available: string[]): HostPlan {
+  const hashes = typeof values === 'string' ? {sha256: values} : values
   const from = facts.version
   const desired = gw.version
   const hp = planHops(from, desired, available)
@@ -36,8 +60,12 @@ export function planDeploy(gw: Gateway, facts: HostFacts, valuesSha: string, ava
     case 'upgrade':
       return {action: 'upgrade', fromVersion: from, toVersion: desired, hops: hp.hops, reason: `${from} is older than ${desired}`}
     case 'none':
-      if (valuesInSync(facts, valuesSha) && facts.record?.version === desired)
-        return {action: 'none', fromVersion: from, toVersion: desired, hops: [], reason: 'in sync'}
+      if (facts.record?.version === desired) {
+        const match = valuesMatch(facts, hashes)
+        if (match === 'same') return {action: 'none', fromVersion: from, toVersion: desired, hops: [], reason: 'in sync'}
+        if (match === 'legacy')
+          return {action: 'none', fromVersion: from, toVersion: desired, hops: [], migrateValues: true, reason: 'in sync; values recorded with the old byte hash: rewritten in canonical form, no reinstall'}
+      }
       if (!available.includes(desired))
         return {action: 'none', fromVersion: from, toVersion: desired, hops: [], refused: `values changed but release ${desired} is not in the release folder`, reason: 'values changed'}
       return {

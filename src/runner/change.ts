@@ -11,7 +11,7 @@ import {planDeploy, planUninstall, planUpgrade, type HostPlan} from '../plan/pla
 import {failingChecks, preflightFromOutput, preflightHost, preflightScriptOptions} from '../preflight/checks.js'
 import {findRelease, readRelease} from '../release/releases.js'
 import {compareVersions} from '../release/version.js'
-import {forgetScript, RECORDED, recordScript, stopInstallerScript, uninstallScript, type StagedFile} from '../remote/scripts.js'
+import {commitFilesScript, forgetScript, RECORDED, recordScript, stopInstallerScript, uninstallScript, type StagedFile} from '../remote/scripts.js'
 import {runInstaller} from '../steps/install.js'
 import {describeHolder, heartbeat, isDeadLocalHolder, LOCK_TTL_SECONDS, lockAndProbe, probe, readThenLockIfNotInstalled, unlock, type ProbeResult} from '../steps/lock.js'
 import {stageRelease, stageValues} from '../steps/upload.js'
@@ -276,6 +276,8 @@ class ChangePhases {
 
   /** The changes: per hop an upload and an installer run, or the uninstall. */
   apply(s: HostState): Phase<HostState>[] {
+    // Only the values' form changes (same data): no installer runs, so no hooks either.
+    if (this.req.kind !== 'uninstall' && s.plan!.migrateValues) return [{name: 'migrate values', run: (st) => this.migrateValues(st)}]
     const changes: Phase<HostState>[] =
       this.req.kind === 'uninstall'
         ? [{name: 'uninstall', run: (st) => this.uninstall(st)}]
@@ -375,7 +377,7 @@ class ChangePhases {
     const facts = s.facts!
     const plan =
       this.req.kind === 'deploy'
-        ? planDeploy(job.gw, facts, job.values.sha256, this.available)
+        ? planDeploy(job.gw, facts, job.values, this.available)
         : this.req.kind === 'upgrade'
           ? planUpgrade(job.gw, facts, this.req.to!, this.available)
           : planUninstall(facts)
@@ -383,7 +385,7 @@ class ChangePhases {
     s.current = plan.fromVersion
     s.env.log(`plan: ${plan.action} ${plan.fromVersion ?? '-'} -> ${plan.toVersion ?? '-'} hops [${plan.hops.join(', ')}]: ${plan.refused ?? plan.reason}`)
     if (plan.refused) return {kind: 'stopped', status: 'refused', reason: plan.refused}
-    if (plan.action === 'none') {
+    if (plan.action === 'none' && !plan.migrateValues) {
       const lk = facts.lock
       // In sync, but another run holds the host: it may be changing it right now.
       if (!this.ctx.options.dryRun && !underLock && !s.locked && lk && lk.ageSeconds <= LOCK_TTL_SECONDS && !isDeadLocalHolder(lk.holder, s.env.lockOwner)) {
@@ -432,7 +434,7 @@ class ChangePhases {
       throw e
     }
     s.pending.history.push(this.historyLine(s, s.current, hop, 'ok', undefined, startedAt))
-    s.pending.record = {gateway: job.gw.name, version: hop, valuesSha256: job.values.sha256, deployedAt: new Date().toISOString(), operator: this.ctx.operator, command: this.ctx.options.command}
+    s.pending.record = {gateway: job.gw.name, version: hop, valuesSha256: job.values.sha256, secretKeys: job.values.secretKeys, deployedAt: new Date().toISOString(), operator: this.ctx.operator, command: this.ctx.options.command}
     s.reached.push(hop)
     s.current = hop
     // The values on the host are now the rendered ones: later hops need not send them again.
@@ -443,6 +445,25 @@ class ChangePhases {
     const recorded = out.stdout.includes(RECORDED)
     s.pending = {history: [], record: null}
     if (!recorded) throw new HostStepError(recordFailed(job))
+  }
+
+  /**
+   * The host has these same values under the old byte hash: put their canonical form in place and
+   * rewrite the record with its hash, in one round trip; the installer does not run.
+   */
+  private async migrateValues(s: HostState): Promise<void> {
+    const {job, env} = s
+    env.step('migrating values')
+    s.changed = true
+    const staged = await stageValues(s.session!, job.values, s.facts!)
+    const record: DeployRecord = {...s.facts!.record!, valuesSha256: job.values.sha256, secretKeys: job.values.secretKeys}
+    const history = {...this.historyLine(s, s.current, s.current, 'ok', undefined, new Date().toISOString()), action: 'migrate values'}
+    const commit = commitFilesScript({remoteDir: job.gw.remoteDir, gateway: job.gw.name, files: staged})
+    const out = await s.session!.root(`${commit}\n${recordScript({remoteDir: job.gw.remoteDir, gateway: job.gw.name, record, history: [history]})}`)
+    if (staged.length && !out.stdout.includes('gw.commit=ok')) throw new HostStepError('could not put the canonical values in place; the host keeps its values and record')
+    if (!out.stdout.includes(RECORDED)) throw new HostStepError(recordFailed(job))
+    s.facts = {...s.facts!, valuesSha256: job.values.sha256, record}
+    s.notes.push('values rewritten in canonical form and their record updated; the installer did not run')
   }
 
   /** Uninstall: run k3s-uninstall.sh and clean Cilium; never the datasets folder or DAL storage. */

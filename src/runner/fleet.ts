@@ -6,6 +6,7 @@ import type {Session} from '../host/session.js'
 import {probe} from '../steps/lock.js'
 import type {HostFacts, Job} from '../types.js'
 import type {RunContext} from './context.js'
+import {valuesMatch} from '../plan/plan.js'
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e)
@@ -48,7 +49,7 @@ async function auditOne(ctx: RunContext, job: Job): Promise<AuditResult> {
     s = await ctx.openSession(gw)
     ctx.step(gw.name, 'reading the host')
     const {facts} = await probe(s)
-    out = auditVerdict(base, facts, job.values.sha256, Date.now() - t0)
+    out = auditVerdict(base, facts, job.values.sha256, Date.now() - t0, job.values.legacySha256)
   } catch (e) {
     const error = ctx.redactor.redact(message(e))
     // unreachable is for the network and sshd; a key or sudo problem is failed with its cause.
@@ -67,6 +68,7 @@ export function auditVerdict(
   facts: HostFacts,
   renderedSha: string,
   durationMs: number,
+  legacySha?: string,
 ): AuditResult {
   const lastChange = facts.record ? {time: facts.record.deployedAt, operator: facts.record.operator, version: facts.record.version} : null
   if (facts.version === null) {
@@ -75,12 +77,17 @@ export function auditVerdict(
   const reasons: string[] = []
   if (facts.version !== base.desiredVersion) reasons.push(`version ${facts.version}, inventory wants ${base.desiredVersion}`)
   let valuesInSync: boolean | null
+  let note: string | undefined
   if (facts.valuesSha256 === null) {
     valuesInSync = null
     reasons.push('no values file from gwfleet on the host')
   } else {
-    valuesInSync = facts.valuesSha256 === renderedSha && facts.record?.valuesSha256 === renderedSha
+    // Same values recorded by an earlier gwfleet under their old byte hash: in sync, with a note.
+    const match = valuesMatch(facts, {sha256: renderedSha, legacySha256: legacySha})
+    valuesInSync = match !== 'differ'
     if (!valuesInSync) reasons.push('values on the host differ from the inventory')
+    if (match === 'legacy') note = 'values recorded with the old byte hash; the next deploy rewrites them in canonical form (no reinstall)'
   }
-  return {...base, status: reasons.length ? 'drift' : 'in-sync', version: facts.version, valuesInSync, error: null, reasons, lastChange, durationMs}
+  const status = reasons.length ? 'drift' : 'in-sync'
+  return {...base, status, version: facts.version, valuesInSync, error: null, reasons: status === 'in-sync' && note ? [note] : reasons, lastChange, durationMs}
 }

@@ -34,12 +34,15 @@ function unsafeRemoteDir(s: Session, why: string): HostStepError {
   return new HostStepError(`remoteDir ${s.gw.remoteDir} is not safe for root to use, nothing was written: ${why}`)
 }
 
-/** Read-only probe: version, record, values hash, lock (audit, dry-run, the first look of a change). */
-export async function probe(s: Session): Promise<ProbeResult> {
-  const res = await s.root(probeScript({remoteDir: s.gw.remoteDir, gateway: s.gw.name, releaseVersions: []}), READ_LIMIT)
+/**
+ * Read-only probe: version, record, values hash, lock (audit, dry-run, the first look of a change).
+ * `after` runs in the same round trip once the probe is done; its output comes back in `stdout`.
+ */
+export async function probe(s: Session, after = ''): Promise<ProbeResult & {stdout: string}> {
+  const res = await s.root(`${probeScript({remoteDir: s.gw.remoteDir, gateway: s.gw.name, releaseVersions: []})}${after}`, READ_LIMIT)
   const facts = parseProbe(res.stdout, layout(s.gw.remoteDir, s.gw.name))
   checkUid(s, facts)
-  return {facts}
+  return {facts, stdout: res.stdout}
 }
 
 /** Take the lock (or fail naming its holder) and probe, in one round trip. */

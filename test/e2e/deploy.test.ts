@@ -190,7 +190,7 @@ describe('gwfleet deploy (lab subnet 11)', () => {
       expect(values).toContain(SECRETS.GW_CLIENT_SECRET)
       expect(values).toContain(SECRETS.GW_HELM_PASSWORD)
       expect(values).toContain(SECRETS.fileSecret)
-      expect(values).toContain(`tenant: tenant-${n}`)
+      expect(values).toContain(`tenant: "tenant-${n}"`)
       // The record of what was deployed, for the next run.
       const rec = JSON.parse(await h.readFile(`/opt/gwfleet/state/${n}.json`))
       expect(rec).toMatchObject({gateway: n, version: VERSION})
@@ -237,8 +237,8 @@ describe('gwfleet deploy (lab subnet 11)', () => {
     expect(limited.json.hosts).toHaveLength(1)
     expect(byName(limited)['berlin-2']).toMatchObject({status: 'ok', action: 'reconfigure', fromVersion: VERSION, toVersion: VERSION})
     expect(await installs(host('berlin-2'))).toHaveLength(before['berlin-2'].installs.length + 1)
-    expect(await host('berlin-2').readFile('/opt/gwfleet/values/berlin-2.yaml')).toContain('tenant: tenant-berlin-2-moved')
-    expect(await host('berlin-2').readFile('/var/lib/gwlab-k3s/last-values.yaml')).toContain('tenant: tenant-berlin-2-moved')
+    expect(await host('berlin-2').readFile('/opt/gwfleet/values/berlin-2.yaml')).toContain('tenant: "tenant-berlin-2-moved"')
+    expect(await host('berlin-2').readFile('/var/lib/gwlab-k3s/last-values.yaml')).toContain('tenant: "tenant-berlin-2-moved"')
     // The release was not sent again for a reconfigure, only the values.
     const [relBefore, valBefore] = before['berlin-2'].files
     const [relAfter, valAfter] = await remoteFiles('berlin-2', host('berlin-2'))

@@ -199,7 +199,7 @@ describe('secrets never leave the values file on the target host', () => {
 
   it('an installer that prints the values it was given, then fails: every form of the secrets is masked, and history keeps no installer text', async () => {
     fs.writeFileSync(path.join(ws.dir, 'attack-key.pem'), `${PEM}\n`, {mode: 0o600})
-    // The quoted secret is the last line the installer prints: it becomes the error of the run.
+    // The quoted secret is the last line the installer prints (keys are uploaded sorted): it becomes the error of the run.
     ws.writeValues(
       'sec-attack',
       [
@@ -210,7 +210,7 @@ describe('secrets never leave the values file on the target host', () => {
         '    clientSecret: ${env:GW_QUOTE_SECRET}',
         'tls:',
         '  key: ${file:../attack-key.pem}',
-        'note: ${env:GW_QUOTE_SECRET}',
+        'zNote: ${env:GW_QUOTE_SECRET}', // last of the sorted keys: the installer's last line
         '',
       ].join('\n'),
     )
@@ -227,10 +227,10 @@ describe('secrets never leave the values file on the target host', () => {
     const h = (r.json?.hosts ?? [])[0] ?? {}
     expect.soft(h.status).toBe('failed')
     // The installer's last line, its secret masked: the escaped form was found and replaced.
-    expect.soft(h.error).toBe(`${reason}: note: "[redacted]"`)
+    expect.soft(h.error).toBe(`${reason}: zNote: "[redacted]"`)
     r = await run('echo-values deploy plain', ['deploy', '-i', inv])
     expect.soft(r.code).toBe(1)
-    expect.soft(r.stdout).toContain(`${reason}: note: "[redacted]"`)
+    expect.soft(r.stdout).toContain(`${reason}: zNote: "[redacted]"`)
 
     // The run logs hold what the installer printed, each secret line masked, the key's armour kept.
     const logs = allFiles(path.join(ws.home, '.gwfleet', 'runs')).filter((f) => f.endsWith('sec-attack.log') && fs.readFileSync(f, 'utf8').includes('| Values given:'))

@@ -90,10 +90,13 @@ class FakeHost {
       }
       case 'record':
       case 'unlock': {
+        // The values migration puts the canonical values in place in the same round trip as the record.
+        const committed = script.includes('echo gw.commit=ok')
+        if (committed) this.values = VALUES_SHA
         const recorded = script.includes(RECORDED)
         if (recorded) this.records++
         if (script.includes('history.jsonl')) this.history++
-        let out = recorded ? `${RECORDED}\n` : ''
+        let out = `${committed ? 'gw.commit=ok\n' : ''}${recorded ? `${RECORDED}\n` : ''}`
         if (kind === 'unlock' && this.lock === owner) {
           this.lock = null
           out += 'gw.unlocked=1\n'
@@ -158,6 +161,8 @@ class FakeSession implements Session {
 
 const VALUES_TEXT = 'tenant: t1\n'
 const VALUES_SHA = createHash('sha256').update(VALUES_TEXT).digest('hex')
+/** The sha256 an earlier gwfleet recorded for these same values (their file's own bytes). */
+const LEGACY_SHA = createHash('sha256').update('tenant: t1 # comment\n').digest('hex')
 let dir: string
 let releases: ReleaseRef[]
 
@@ -206,7 +211,7 @@ function fleet(names: string[], opts: Partial<RunOptions> = {}, version?: string
       return new FakeSession(h, ownerText)
     },
   } as unknown as ChangeContext
-  const jobs: Job[] = names.map((n) => ({gw: hosts.get(n)!.gw, values: {file: 'v.yaml', text: VALUES_TEXT, sha256: VALUES_SHA, secrets: [], ciliumEnabled: true}}))
+  const jobs: Job[] = names.map((n) => ({gw: hosts.get(n)!.gw, values: {file: 'v.yaml', text: VALUES_TEXT, sha256: VALUES_SHA, legacySha256: LEGACY_SHA, secretKeys: [], secrets: [], ciliumEnabled: true}}))
   const run = (req: Partial<ChangeRequest> = {}): Promise<HostResult[]> => runChange(ctx, jobs, {kind: 'deploy', batches: null, maxFail: 0, ...req}, releases)
   return {hosts, run, interrupt, logs, ownerText}
 }
@@ -236,6 +241,26 @@ describe('the change phases against a scripted host', () => {
     const [r] = await run()
     expect(r.status).toBe('unchanged')
     expect(h.ran).toEqual(['read'])
+    allClosed(h)
+  })
+
+  it('a host recorded with the legacy hash of the same values is migrated under the lock, without the installer', async () => {
+    const {hosts, run} = fleet(['a'])
+    const h = hosts.get('a')!
+    h.version = '1.6.0'
+    h.values = LEGACY_SHA
+    const [r] = await run()
+    expect(r).toMatchObject({status: 'ok', action: 'none', hops: []})
+    expect(r.notes?.join(' ')).toMatch(/installer did not run/)
+    expect(h.ran).toEqual(['read', 'lock', 'record', 'unlock'])
+    expect(h.values).toBe(VALUES_SHA)
+    expect(h.records).toBe(1)
+    expect(h.lock).toBeNull()
+    allClosed(h)
+    // Now in sync: the next run reads once and does nothing else.
+    const [next] = await run()
+    expect(next.status).toBe('unchanged')
+    expect(h.ran.slice(4)).toEqual(['read'])
     allClosed(h)
   })
 

@@ -40,9 +40,11 @@ describe('renderValues: good input', () => {
     expect(data.extra).toEqual({ untouched: [1, 2, 3], url: 'https://x.example/${notaref}' })
     expect(data.dal.sources.s3).toEqual(['s3://bucket/a'])
     expect(r.secrets.sort()).toEqual(['helm-pass: #x', SECRET].sort())
-    expect(r.text).toContain('# vendor values for berlin-1')
-    expect(r.text).toContain('# resolved at run time')
+    // The upload is the canonical rendering: the data only, no comments.
+    expect(r.text).not.toContain('# vendor values for berlin-1')
+    expect(r.text).not.toContain('# resolved at run time')
     expect(r.text).not.toContain('${env:')
+    expect(r.secretKeys).toEqual(['auth.orchestrator.clientSecret', 'helmRepoPassword'])
     expect(r.ciliumEnabled).toBe(false)
     expect(r.datasetsFolder).toBe('/data/datasets')
     expect(r.dalStoragePath).toBe('/var/lib/dal')
@@ -59,10 +61,11 @@ describe('renderValues: good input', () => {
     expect(c.sha256).not.toBe(a.sha256)
   })
 
-  it('renders exactly the text (and sha256) hosts already hold: a change would show every host as drifted', async () => {
+  it('keeps the byte hash hosts deployed by earlier versions hold (legacySha256), so they migrate without a reinstall', async () => {
     const berlin = await renderValues(path.join(FIXTURES, 'good', 'values', 'berlin-1.yaml'), { env })
-    expect(berlin.text).toBe(
-      [
+    const sha = (t: string) => createHash('sha256').update(t, 'utf8').digest('hex')
+    expect(berlin.legacySha256).toBe(
+      sha([
         '# vendor values for berlin-1',
         'tenant: acme-tenant',
         'auth:',
@@ -91,11 +94,13 @@ describe('renderValues: good input', () => {
         '  untouched: [ 1, 2, 3 ]',
         '  url: "https://x.example/${notaref}"',
         '',
-      ].join('\n'),
+      ].join('\n')),
     )
-    expect(berlin.sha256).toBe('4dd1c2ccf28a1068994b6241840905c29236cfa69514482fd4eecc27988e6822')
+    expect(berlin.legacySha256).toBe('4dd1c2ccf28a1068994b6241840905c29236cfa69514482fd4eecc27988e6822')
     const boston = await renderValues(path.join(FIXTURES, 'good', 'values', 'boston-1.yaml'), { env })
-    expect(boston.sha256).toBe('b57931cf66193a51e24f267833a6f5702c36c2ed01a85b353f937de520649233')
+    expect(boston.legacySha256).toBe('b57931cf66193a51e24f267833a6f5702c36c2ed01a85b353f937de520649233')
+    // The canonical rendering is another text, with the same data.
+    expect(berlin.sha256).not.toBe(berlin.legacySha256)
   })
 
   it('passes a file without references through unchanged in meaning', async () => {

@@ -1,0 +1,34 @@
+// gwfleet diff (and deploy --dry-run --diff): load and check the input, read every selected host,
+// print the diff. Exit 0 when no gateway would change, 1 when one would (or could not be read, or
+// would be refused), 2 for bad input.
+import {InputError} from '../errors.js'
+import {listReleases} from '../release/releases.js'
+import {diffCounts, diffJson, diffSummary, diffText} from '../render/diff.js'
+import {runDiff} from '../runner/diff.js'
+import type {ReleaseRef} from '../types.js'
+import {EXIT, loadFleet, openRun, record, runOptions, within, write} from './common.js'
+import type {FleetFlagValues} from './flags.js'
+
+/** The whole diff command after flag parsing; returns the exit code. */
+export async function diffCommand(flags: FleetFlagValues): Promise<number> {
+  const options = {...runOptions('diff', flags), dryRun: true}
+  const {inventory, jobs} = await loadFleet(flags)
+  let releases: ReleaseRef[]
+  try {
+    releases = await listReleases(inventory.releaseDir)
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e
+    throw new InputError(`release folder ${inventory.releaseDir}: ${e.reason}`, {file: inventory.file, line: inventory.lines?.['release.dir'], key: 'release.dir'})
+  }
+  const ctx = await openRun(inventory, options, flags.json, jobs)
+  const results = await within(ctx, () => runDiff(ctx, jobs, releases))
+  await record(ctx, diffJson(results, ctx.log.dir), flags.json)
+  if (!flags.json) {
+    const mask = (s: string) => ctx.redactor.redact(s)
+    write(diffText(results, mask))
+    write(diffSummary(results))
+    process.stderr.write(`Run folder: ${ctx.log.dir}\n`)
+  }
+  const c = diffCounts(results)
+  return c.changes + c.refused + c.unread === 0 ? EXIT.ok : EXIT.problems
+}
