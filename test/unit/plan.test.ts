@@ -18,6 +18,7 @@ const gw = (over: Partial<Gateway> = {}): Gateway => ({
 const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
   uid: 0,
   version: null,
+  installed: 'no',
   versionNote: 'no kubectl on the host: no gateway installed',
   record: null,
   valuesSha256: null,

@@ -1,0 +1,75 @@
+// The fleet audit: every selected gateway read on the same host loop as the other read-only
+// commands (eachHost), then compared with the inventory. Changes nothing on any host.
+import {notInstalled} from '../remote/cluster.js'
+import {probe} from '../steps/lock.js'
+import type {HostFacts, Job} from '../types.js'
+import type {RunContext} from './context.js'
+import {eachHost, type HostOutcome} from './ops.js'
+
+/** The status of one gateway in the fleet audit. */
+export interface AuditResult {
+  name: string
+  host: string
+  /** unreachable: the network or sshd; failed: a key, sudo or host problem, or a cluster that cannot tell. */
+  status: 'in-sync' | 'drift' | 'not-installed' | 'unreachable' | 'failed'
+  version: string | null
+  desiredVersion: string
+  valuesInSync: boolean | null
+  error: string | null
+  /** Why the gateway is not in sync (version drift, values drift, ...). */
+  reasons: string[]
+  lastChange: {time: string; operator: string; version: string} | null
+  durationMs: number
+}
+
+/** Read every selected gateway in parallel and compare it with the inventory. Changes nothing. */
+export async function runAudit(ctx: RunContext, jobs: Job[]): Promise<AuditResult[]> {
+  const byName = new Map(jobs.map((j) => [j.gw.name, j]))
+  const resultOf = (o: HostOutcome<HostFacts>): AuditResult => auditOne(o, byName.get(o.name)!)
+  const outcomes = await eachHost(
+    ctx,
+    jobs.map((j) => j.gw),
+    'audit',
+    async (s) => (await probe(s)).facts,
+    undefined,
+    (o) => {
+      const r = resultOf(o)
+      return {label: `${r.status}${r.reasons.length ? ` - ${r.reasons.join('; ')}` : ''}`, ok: r.status === 'in-sync'}
+    },
+  )
+  return outcomes.map(resultOf)
+}
+
+/** A host's outcome as an audit result: its facts judged, or why it could not be read. */
+function auditOne(o: HostOutcome<HostFacts>, job: Job): AuditResult {
+  const base = {name: o.name, host: o.host, desiredVersion: job.gw.version}
+  if (o.value) return auditVerdict(base, o.value, job.values.sha256, o.durationMs)
+  const error = o.error ?? 'no answer'
+  // unreachable is for the network and sshd; a key or sudo problem is failed with its cause.
+  return {...base, status: o.unreachable ? 'unreachable' : 'failed', version: null, valuesInSync: null, error, reasons: [error], lastChange: null, durationMs: o.durationMs}
+}
+
+/** Pure: an audit status from a host's facts. Installed or not is the probe's `installed`, the verdict status and logs share. */
+export function auditVerdict(
+  base: {name: string; host: string; desiredVersion: string},
+  facts: HostFacts,
+  renderedSha: string,
+  durationMs: number,
+): AuditResult {
+  const lastChange = facts.record ? {time: facts.record.deployedAt, operator: facts.record.operator, version: facts.record.version} : null
+  if (facts.installed !== 'yes' || facts.version === null) {
+    const error = facts.installed === 'unknown' ? (facts.versionNote ?? 'cannot tell whether a gateway is installed') : notInstalled(facts.versionNote)
+    return {...base, status: facts.installed === 'unknown' ? 'failed' : 'not-installed', version: null, valuesInSync: null, error, reasons: [error], lastChange, durationMs}
+  }
+  const reasons: string[] = []
+  if (facts.version !== base.desiredVersion) reasons.push(`version ${facts.version}, inventory wants ${base.desiredVersion}`)
+  let valuesInSync: boolean | null
+  if (facts.valuesSha256 === null) {
+    valuesInSync = null
+    reasons.push('no values file from gwfleet on the host')
+  } else {
+    valuesInSync = facts.valuesSha256 === renderedSha && facts.record?.valuesSha256 === renderedSha
+    if (!valuesInSync) reasons.push('values on the host differ from the inventory')
+  }
+  return {...base, status: reasons.length ? 'drift' : 'in-sync', version: facts.version, valuesInSync, error: null, reasons, lastChange, durationMs}
+}
