@@ -126,7 +126,7 @@ export interface Computation {
   pods: ComputationPod[]
 }
 
-/** The label that marks a computation's pods, and the namespace they run in (vendor guide, "Operating"). */
+/** The label that marks a computation's pods (vendor guide, "Operating"); they run in namespace apheris. */
 export const JOB_LABEL = 'apheris_job_id'
 
 // Narrow readers of untyped JSON: kubectl's answer comes from the host, so every field may be missing or of another type.
