@@ -8,7 +8,7 @@ const {limit: _limit, concurrency: _concurrency, ...connectFlags} = fleetFlags
 
 export default class Logs extends GwCommand {
   static override summary = "Show a gateway agent's logs, pretty-printed."
-  static override description = `Runs the vendor guide's "kubectl logs --namespace=apheris --selector=apheris-component=agent" on the gateway's host (as root, with k3s's kubeconfig). The agent logs one JSON object per line; each is shown as time, level and message, then the other fields as key=value. Lines that are not JSON are shown as they are.
+  static override description = `First asks whether a gateway is installed, as audit and status do (exit 1 with the reason when not, or when its cluster cannot tell); then runs the vendor guide's "kubectl logs --namespace=apheris --selector=apheris-component=agent" on the gateway's host (as root, with k3s's kubeconfig). The agent logs one JSON object per line; each is shown as time, level and message, then the other fields as key=value. Lines that are not JSON are shown as they are.
 
 --follow keeps streaming until Ctrl-C. --raw prints the lines untouched (for jq). --json prints only the JSON lines, untouched, one per line (jsonlines), and anything else on stderr. Kubernetes rotates container logs, so an agent that has run for a while shows only its recent history.`
   static override examples = [

@@ -5,7 +5,7 @@ import {fleetFlags} from '../src/cli/flags.js'
 
 export default class Status extends GwCommand {
   static override summary = 'What runs on a gateway: its pods and the computations per job.'
-  static override description = `For one gateway (the argument) or the gateways --limit selects: the installed agent version, the pods of the gateway's cluster ("kubectl get pod --all-namespaces", as kubectl prints them) and the computation pods grouped by their apheris_job_id label, with their readiness, restarts, age and resource requests, as the vendor guide's "Operating" section shows. Changes nothing.
+  static override description = `For one gateway (the argument) or the gateways --limit selects: whether a gateway is installed (decided as audit and logs decide it), the installed agent version, the pods of the gateway's cluster with kubectl's columns (read as kubectl's JSON, "kubectl get pod --all-namespaces -o json") and the computation pods grouped by their apheris_job_id label, with their readiness, restarts, age and resource requests, as the vendor guide's "Operating" section shows. Changes nothing.
 
 Exit code 1 when a gateway is unreachable, has no gateway installed, or its cluster does not answer.`
   static override examples = [

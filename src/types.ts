@@ -99,9 +99,14 @@ export interface LockOwner {
   machine?: string
 }
 
+/** Whether a gateway is installed on a host (see remote/cluster.ts parseGateway): unknown when its cluster cannot tell. */
+export type Installed = 'yes' | 'no' | 'unknown'
+
 /** Host facts read by the probe. */
 export interface HostFacts {
   uid: number | null
+  /** The one verdict audit, status and logs share. */
+  installed: Installed
   /** Installed agent version, or null when none is installed. */
   version: string | null
   /** Why no version: kubectl missing, cluster not answering, no agent deployment, unreadable image. */

@@ -2,6 +2,7 @@
 // logs, status, locks and history. All of them read hosts; only `locks clear` changes one thing
 // (the lock file), and only with --yes. Exit codes as actions.ts: 0 fine, 1 a host problem, 2 bad input.
 import {InputError} from '../errors.js'
+import {notInstalled} from '../remote/cluster.js'
 import {HEARTBEAT_LINE, logsScript} from '../remote/ops-scripts.js'
 import {
   historyJson,
@@ -18,9 +19,9 @@ import {
 } from '../render/ops-output.js'
 import {SilentReporter} from '../render/progress.js'
 import {displayText, jsonForTerminal} from '../render/sanitize.js'
-import {runHistory, runLocks, runPreflight, runStatus} from '../runner/ops.js'
 import type {Session} from '../host/session.js'
 import {prepareCredentials, RunContext} from '../runner/context.js'
+import {gatewayOn, runHistory, runLocks, runPreflight, runStatus} from '../runner/ops.js'
 import {EXIT, loadFleet, loadGateways, openRun, record, runOptions as options, tableView, within, write} from './common.js'
 import type {FleetFlagValues} from './flags.js'
 
@@ -74,6 +75,14 @@ export async function logsCommand(gateway: string, flags: LogsFlagValues): Promi
   let session: Session | undefined
   try {
     session = await ctx.openSession(gw)
+    // Installed or not is decided as audit and status decide it.
+    const there = await gatewayOn(session)
+    if (there.installed !== 'yes') {
+      const why = there.installed === 'no' ? notInstalled(there.note) : `cannot tell whether a gateway is installed: ${there.note}`
+      ctx.log.write(gw.name, `logs: ${why}`)
+      process.stderr.write(`gwfleet: ${gw.name}: ${displayText(ctx.redactor.redact(why))}\n`)
+      return EXIT.problems
+    }
     if (flags.follow) {
       process.on('SIGINT', onSignal)
       process.on('SIGTERM', onSignal)
@@ -104,7 +113,6 @@ export async function logsCommand(gateway: string, flags: LogsFlagValues): Promi
     }
     ctx.log.write(gw.name, `logs: kubectl exited with ${res.code}`)
     if (res.code === 0) return EXIT.ok
-    if (res.code === 3) process.stderr.write(`gwfleet: ${gw.name}: no gateway installed\n`)
     return EXIT.problems
   } finally {
     process.off('SIGINT', onSignal)

@@ -56,6 +56,11 @@ export function planDeploy(gw: Gateway, facts: HostFacts, values: string | Value
     case 'refused':
       return {action: 'none', fromVersion: from, toVersion: desired, hops: [], refused: hp.reason, reason: hp.reason}
     case 'install':
+      // A cluster that cannot say what runs on it is not a host without a gateway: installing over it could destroy one.
+      if (facts.installed === 'unknown') {
+        const why = `cannot tell whether a gateway is installed (${facts.versionNote ?? 'no answer'}): deploy does not install over a cluster it cannot read; fix the cluster, or uninstall first`
+        return {action: 'install', fromVersion: null, toVersion: desired, hops: [], refused: why, reason: why}
+      }
       return {action: 'install', fromVersion: null, toVersion: desired, hops: hp.hops, reason: `no gateway installed (${facts.versionNote ?? 'none found'})`}
     case 'upgrade':
       return {action: 'upgrade', fromVersion: from, toVersion: desired, hops: hp.hops, reason: `${from} is older than ${desired}`}

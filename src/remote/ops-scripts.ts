@@ -2,7 +2,7 @@
 // scripts.ts: every value reaches the shell through shq(); results come back as `gw.key=value`
 // lines for parseKv(). They read and never change anything on the host.
 import {shq} from '../ssh/quote.js'
-import {AGENT_SELECTOR, agentVersionQuery, KUBECTL_PICK} from './cluster.js'
+import {AGENT_SELECTOR, gatewayQuery, KUBECTL_PICK} from './cluster.js'
 import {PRELUDE as OPS_PRELUDE} from './scripts.js'
 
 /** Where the vendor's installer puts its smoke-test datasets when the values name no folder. */
@@ -232,7 +232,12 @@ function outboundLines(k: (key: string) => string, o: OutboundOptions): string[]
   ]
 }
 
-/** What `logs` asks of kubectl. Exit code 3 of the script: no gateway on the host (no kubectl or no k3s cluster). */
+/** Whether a gateway is installed, and nothing else: what `logs` asks before it reads any log. */
+export function gatewayScript(): string {
+  return [OPS_PRELUDE, gatewayQuery(), 'echo gw.end=1'].join('\n') + '\n'
+}
+
+/** What `logs` asks of kubectl (after gatewayScript() said a gateway is installed). Exit code 3: the cluster went away since. */
 export interface LogsScriptOptions {
   follow: boolean
   /** Lines per pod to start with; undefined or -1: all of them. */
@@ -250,8 +255,7 @@ export function logsScript(o: LogsScriptOptions): string {
   const lines = [
     OPS_PRELUDE,
     KUBECTL_PICK,
-    'if [ -z "$K" ]; then echo "no kubectl or k3s on this host" >&2; exit 3; fi',
-    'if [ -z "${KUBECONFIG:-}" ]; then echo "no k3s cluster on this host (no /etc/rancher/k3s/k3s.yaml)" >&2; exit 3; fi',
+    'if [ -z "$K" ] || [ -z "${KUBECONFIG:-}" ]; then echo "the gateway\'s cluster went away" >&2; exit 3; fi',
   ]
   if (!o.follow) {
     lines.push(`exec ${cmd}`)
@@ -275,32 +279,22 @@ export function logsScript(o: LogsScriptOptions): string {
   return lines.join('\n') + '\n'
 }
 
-/** Per computation pod: job id, name, phase, creation time, container ready:restarts, requests cpu/memory. */
-export const COMPUTATION_PODS_JSONPATH =
-  '{range .items[*]}{.metadata.labels.apheris_job_id}{"\\t"}{.metadata.name}{"\\t"}{.status.phase}{"\\t"}{.metadata.creationTimestamp}{"\\t"}' +
-  '{range .status.containerStatuses[*]}{.ready}:{.restartCount}{" "}{end}{"\\t"}' +
-  '{range .spec.containers[*]}{.resources.requests.cpu}/{.resources.requests.memory}{" "}{end}{"\\n"}{end}'
-
 /**
- * What runs on a gateway (vendor guide, "Operating"): the agent image, `kubectl get pod
- * --all-namespaces`, and the computation pods carrying an apheris_job_id label. Output lines of
- * kubectl come back prefixed (gw.pods=, gw.job=) so they cannot be mistaken for our own keys.
+ * What runs on a gateway (vendor guide, "Operating"), in one round trip: whether a gateway is
+ * installed (gatewayQuery), then, where there is a cluster to ask, every pod of it as kubectl's
+ * JSON (`get pod --all-namespaces -o json`); the computation pods are those among them with an
+ * apheris_job_id label in namespace apheris. Each line of kubectl's answer comes back prefixed
+ * (gw.pods=) so none can be mistaken for our own keys; parsePods() joins and reads them.
  */
 export function statusScript(): string {
   return [
     OPS_PRELUDE,
-    KUBECTL_PICK,
-    'if [ -z "$K" ]; then echo gw.kubectl=missing; echo gw.end=1; exit 0; fi',
-    // No kubeconfig (OPS_PRELUDE sets k3s's when it exists): kubectl would only ask localhost:8080.
-    'if [ -z "${KUBECONFIG:-}" ]; then echo gw.cluster=none; echo gw.end=1; exit 0; fi',
-    // The same keys as the probe's version query, so parseProbe() reads them.
-    agentVersionQuery(),
-    'out=$($K get pod --all-namespaces 2>&1); rc=$?',
+    gatewayQuery(),
+    'if [ -n "$GWC" ]; then',
+    'out=$($K get pod --all-namespaces -o json 2>&1); rc=$?',
     'printf "%s\\n" "$out" | sed "s/^/gw.pods=/"',
     'echo "gw.pods_rc=$rc"',
-    `out=$($K get pod -n apheris -l apheris_job_id -o jsonpath=${shq(COMPUTATION_PODS_JSONPATH)} 2>&1); rc=$?`,
-    'printf "%s\\n" "$out" | sed "s/^/gw.job=/"',
-    'echo "gw.jobs_rc=$rc"',
+    'fi',
     'echo gw.end=1',
   ].join('\n') + '\n'
 }

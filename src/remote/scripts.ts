@@ -1,8 +1,7 @@
 // Remote shell scripts, built by pure functions. Every value that reaches a script goes through
 // shq() here and nowhere else; secrets never do (they travel as file contents or on stdin).
-import {imageTagVersion} from '../release/version.js'
 import {shq} from '../ssh/quote.js'
-import {agentVersionQuery, KUBECTL_PICK} from './cluster.js'
+import {gatewayQuery, parseGateway} from './cluster.js'
 import {ancestors, dirOf, layout, type RemoteLayout} from './layout.js'
 import {lockBody} from './lock-scripts.js'
 import type {DeployRecord, HistoryEntry, HostFacts, LockOwner} from '../types.js'
@@ -14,18 +13,6 @@ export const PRELUDE = [
   'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH',
   'if [ -z "${KUBECONFIG:-}" ] && [ -r /etc/rancher/k3s/k3s.yaml ]; then KUBECONFIG=/etc/rancher/k3s/k3s.yaml; export KUBECONFIG; fi',
 ].join('\n')
-
-// Lines that print the installed agent image (or why not) as key=value lines.
-function versionQuery(): string {
-  return [
-    KUBECTL_PICK,
-    'if [ -z "$K" ]; then echo "gw.kubectl=missing"; else',
-    agentVersionQuery(),
-    // GWV: an agent answered (what the rest of a script may branch on).
-    '  if [ "$rc" = 0 ] && [ -n "$out" ]; then GWV=1; fi',
-    'fi',
-  ].join('\n')
-}
 
 /** Options for the probe script: what to read on the host. */
 export interface ProbeOptions {
@@ -91,7 +78,7 @@ function probeBody(o: ProbeOptions): string {
     PRELUDE,
     // The effective uid, read by the shell itself (no process): the second field of Uid:.
     'while read -r k r e rest; do if [ "$k" = Uid: ]; then echo "gw.uid=$e"; break; fi; done < /proc/self/status',
-    versionQuery(),
+    gatewayQuery(),
     'for p in /usr/local/bin/k3s-uninstall.sh /usr/bin/k3s-uninstall.sh; do if [ -f "$p" ]; then echo "gw.k3s_uninstall=$p"; break; fi; done',
     safetyBody(o.remoteDir),
     // Nothing under an unsafe remoteDir is read: it may lead anywhere.
@@ -258,7 +245,7 @@ export function installerScript(o: {
     'printf "\\ngw.installer_rc=%s\\n" "$rc"',
     // Read the version back from the cluster in the same round trip.
     PRELUDE,
-    versionQuery(),
+    gatewayQuery(),
     'exit 0',
   ].join('\n')
 }
@@ -320,21 +307,7 @@ export function parseProbe(stdout: string, at?: RemoteLayout): HostFacts {
   const kv = parseKv(stdout)
   const one = (k: string) => kv.get(k)?.[0]
   const uidS = one('uid')
-  let version: string | null = null
-  let versionNote: string | null = null
-  if (one('kubectl') === 'missing') versionNote = 'no kubectl on the host: no gateway installed'
-  else {
-    const rc = Number(one('kubectl_rc') ?? '1')
-    const out = (one('kubectl_out') ?? '').trim()
-    if (rc === 0) {
-      version = imageTagVersion(out)
-      if (version === null) versionNote = out === '' ? 'no agent deployment in namespace apheris' : `unreadable agent image "${out.slice(0, 80)}"`
-    } else if (/refused|Unable to connect|couldn't get current server|was refused/i.test(out)) {
-      versionNote = 'the cluster does not answer (kubectl could not reach the API server)'
-    } else if (/index out of range|not found|No resources/i.test(out)) {
-      versionNote = 'no agent deployment in namespace apheris'
-    } else versionNote = `kubectl failed: ${out.slice(0, 120)}`
-  }
+  const gateway = parseGateway(kv)
   let record: DeployRecord | null = null
   const rec = one('record')
   if (rec) {
@@ -364,8 +337,9 @@ export function parseProbe(stdout: string, at?: RemoteLayout): HostFacts {
   const lockS = one('lock')
   return {
     uid: uidS === undefined ? null : Number(uidS),
-    version,
-    versionNote,
+    installed: gateway.installed,
+    version: gateway.version,
+    versionNote: gateway.note,
     record,
     valuesSha256,
     releaseFiles,

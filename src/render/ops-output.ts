@@ -1,4 +1,5 @@
 // Formatters of the operator commands: the same results give the table and the JSON document.
+import type {PodRow} from '../remote/cluster.js'
 import type {HistoryHost, HistoryRow, LockResult, PreflightResult, StatusResult} from '../runner/ops.js'
 import {table, type View} from './output.js'
 import {displayText} from './sanitize.js'
@@ -145,51 +146,56 @@ export function statusJson(results: StatusResult[], runDir: string) {
       name: r.name,
       host: r.host,
       status: r.status,
+      installed: r.gateway?.installed ?? null,
       version: r.gateway?.version ?? null,
       error: r.error,
       pods: r.gateway?.pods ?? [],
       computations: r.gateway?.computations ?? [],
-      ...(r.gateway?.computationsError ? {computationsError: r.gateway.computationsError} : {}),
       durationMs: r.durationMs,
     })),
   }
 }
 
-/** Per gateway: a heading, kubectl's pod table as it printed it, and the computations per job id. */
+// A pod's age as kubectl shows it, from its creation time.
+function age(created: string | null, now: number): string {
+  return created && !Number.isNaN(Date.parse(created)) ? duration((now - Date.parse(created)) / 1000) : '-'
+}
+
+/** Per gateway: a heading, the pods of its cluster as `kubectl get pod --all-namespaces` lists them, and the computations per job id. */
 export function statusText(results: StatusResult[], now = Date.now()): string {
   const blocks: string[] = []
   for (const r of results) {
     const g = r.gateway
     const head = `== ${r.name} (${r.host})`
-    if (r.status === 'unreachable' || !g) {
-      blocks.push(`${head}: ${r.status}: ${r.error ?? ''}`.trimEnd())
+    if (!g || r.status !== 'ok') {
+      const lines = [`${head}: ${r.status}: ${r.error ?? ''}`.trimEnd()]
+      // A cluster without an agent still shows what runs on it.
+      if (g?.pods.length) lines.push(podTable(g.pods, now))
+      blocks.push(lines.join('\n'))
       continue
     }
-    if (!g.kubectl) {
-      blocks.push(`${head}: ${g.versionNote ?? 'no gateway installed'}`)
-      continue
-    }
-    const lines = [`${head}: ${g.version ? `agent ${g.version}` : (g.versionNote ?? 'no agent')}`]
-    if (g.podsError) lines.push(`kubectl get pod --all-namespaces failed: ${g.podsError}`)
-    else lines.push(...g.podsText)
-    lines.push('')
-    if (g.computationsError) lines.push(`Computations: cannot list them: ${g.computationsError}`)
-    else if (g.computations.length === 0) lines.push('Computations (apheris_job_id): none running')
+    const lines = [`${head}: agent ${g.version}`, podTable(g.pods, now), '']
+    if (g.computations.length === 0) lines.push('Computations (apheris_job_id): none running')
     else {
       lines.push(`Computations (apheris_job_id): ${g.computations.length} job(s)`)
       const rows: string[][] = []
       for (const c of g.computations) {
-        for (const p of c.pods) {
-          const age = p.created && !Number.isNaN(Date.parse(p.created)) ? duration((now - Date.parse(p.created)) / 1000) : '-'
-          rows.push([c.jobId || '-', p.name, p.ready, p.phase, String(p.restarts), age, p.requests.join(' ') || '-'])
-        }
+        for (const p of c.pods) rows.push([c.jobId || '-', p.name, p.ready, p.phase, String(p.restarts), age(p.created, now), p.requests.join(' ') || '-'])
       }
       lines.push(table(['JOB ID', 'POD', 'READY', 'STATUS', 'RESTARTS', 'AGE', 'REQUESTS (cpu/memory)'], rows))
     }
     blocks.push(lines.join('\n'))
   }
-  // kubectl's text and error messages come from the host.
+  // Names, statuses and error messages come from the host.
   return displayText(blocks.join('\n\n'))
+}
+
+// The columns kubectl prints for `get pod --all-namespaces`.
+function podTable(pods: PodRow[], now: number): string {
+  return table(
+    ['NAMESPACE', 'NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE'],
+    pods.map((p) => [p.namespace, p.name, p.ready, p.status, String(p.restarts), age(p.created, now)]),
+  )
 }
 
 // ------------------------------------------------------------------------------------ locks

@@ -1,5 +1,5 @@
 // Formatters own the final output: the same data gives the table, the JSON and the CSV.
-import type {AuditResult} from '../runner/fleet.js'
+import type {AuditResult} from '../runner/audit.js'
 import type {HostResult} from '../runner/result.js'
 import {csvText, displayLine, ellipsize} from './sanitize.js'
 

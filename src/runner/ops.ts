@@ -5,11 +5,12 @@ import pLimit from 'p-limit'
 
 import {UnreachableError} from '../errors.js'
 import {failingChecks, preflightHost, worstLevel, type CheckResult} from '../preflight/checks.js'
-import {statusScript} from '../remote/ops-scripts.js'
+import {gatewayScript, statusScript} from '../remote/ops-scripts.js'
 import {lockClearScript, lockShowScript} from '../remote/lock-scripts.js'
-import {historyScript, parseKv, parseProbe} from '../remote/scripts.js'
+import {notInstalled, parseGateway, parsePods, type Computation, type GatewayPresence, type PodRow} from '../remote/cluster.js'
+import {historyScript, parseKv} from '../remote/scripts.js'
 import {describeHolder, LOCK_TTL_SECONDS} from '../steps/lock.js'
-import type {Gateway, HistoryEntry, Job} from '../types.js'
+import type {Gateway, HistoryEntry, Installed, Job} from '../types.js'
 import type {RunContext} from './context.js'
 import type {Session} from '../host/session.js'
 
@@ -29,13 +30,23 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e)
 }
 
-/** Run `work` on every gateway's host; `problem` says what counts as a failure for the progress view. */
+/** A host's line in the progress view and the run log, for commands with words of their own (audit's in-sync, drift ...). */
+export interface Verdict {
+  label: string
+  ok: boolean
+}
+
+/**
+ * Run `work` on every gateway's host; `problem` says what counts as a failure for the progress
+ * view, or `verdict` gives each host's words there (then `problem` is not asked).
+ */
 export async function eachHost<T>(
   ctx: RunContext,
   gateways: Gateway[],
   title: string,
   work: (s: Session, gw: Gateway) => Promise<T>,
   problem: (v: T) => string | null = () => null,
+  verdict?: (o: HostOutcome<T>) => Verdict,
 ): Promise<HostOutcome<T>[]> {
   const limit = pLimit(Math.max(1, ctx.options.concurrency))
   ctx.reporter.begin(gateways.map((g) => ({name: g.name, host: g.host})), title)
@@ -54,6 +65,12 @@ export async function eachHost<T>(
       out = {name: gw.name, host: gw.host, unreachable: e instanceof UnreachableError, error, durationMs: Date.now() - t0}
     } finally {
       s?.close()
+    }
+    if (verdict) {
+      const v = verdict(out)
+      ctx.log.write(gw.name, `${title}: ${v.label}`)
+      ctx.reporter.verdict(gw.name, v.label, v.ok)
+      return out
     }
     const why = out.error ?? (out.value !== undefined ? problem(out.value) : null)
     ctx.log.write(gw.name, `${title}: ${out.unreachable ? 'unreachable' : why ? 'problem' : 'ok'}${why ? ` - ${why}` : ''}`)
@@ -116,68 +133,19 @@ export async function runPreflight(ctx: RunContext, jobs: Job[]): Promise<Prefli
 
 // ------------------------------------------------------------------------------------ status
 
-/** A row of `kubectl get pod --all-namespaces`. */
-export interface PodRow {
-  namespace: string
-  name: string
-  ready: string
-  status: string
-  restarts: string
-  age: string
-}
-
-/** A computation pod (label apheris_job_id). */
-export interface ComputationPod {
-  name: string
-  phase: string
-  /** "2/2": ready containers of all. */
-  ready: string
-  restarts: number
-  created: string | null
-  /** Per container "cpu/memory" requests. */
-  requests: string[]
-}
-
-/** The computation pods of one job. */
-export interface Computation {
-  jobId: string
-  pods: ComputationPod[]
-}
-
 /** What runs on one gateway. */
 export interface GatewayStatus {
+  /** Whether a gateway is installed: the same verdict as audit's and logs' (remote/cluster.ts). */
+  installed: Installed
   /** Installed agent version, or null. */
   version: string | null
-  /** Why no version (no kubectl, cluster down, no agent deployment). */
+  /** Why not installed, or why that is unknown. */
   versionNote: string | null
-  /** kubectl and a k3s kubeconfig are there (false: no gateway installed). */
-  kubectl: boolean
-  /** kubectl's own table, line by line, as it printed it. */
-  podsText: string[]
+  /** Every pod of the cluster, read from kubectl's JSON (empty when there is no cluster to ask). */
   pods: PodRow[]
-  /** kubectl's complaint when `get pod` failed. */
+  /** Why the pods could not be read (kubectl failed, or its answer was not a pod list). */
   podsError: string | null
   computations: Computation[]
-  computationsError: string | null
-}
-
-/** Rows of a kubectl table, sliced at the header's column starts (values may hold spaces: "2 (5m ago)"). */
-export function parseKubectlTable(lines: string[]): Record<string, string>[] {
-  const header = lines.find((l) => l.trim() !== '')
-  if (!header) return []
-  const starts: {name: string; at: number}[] = []
-  for (const m of header.matchAll(/\S+/g)) starts.push({name: m[0], at: m.index ?? 0})
-  const rows: Record<string, string>[] = []
-  for (const line of lines.slice(lines.indexOf(header) + 1)) {
-    if (!line.trim()) continue
-    const row: Record<string, string> = {}
-    starts.forEach((c, i) => {
-      const end = i + 1 < starts.length ? starts[i + 1].at : line.length
-      row[c.name] = line.slice(c.at, end).trim()
-    })
-    rows.push(row)
-  }
-  return rows
 }
 
 /** kubectl's last words are its summary ("The connection to the server ... was refused"); klog noise comes first. */
@@ -188,57 +156,17 @@ function lastLine(lines: string[]): string {
 /** Pure: the status script's output. */
 export function parseStatus(stdout: string): GatewayStatus {
   const kv = parseKv(stdout)
-  const one = (k: string) => kv.get(k)?.[0]
-  if (one('kubectl') === 'missing') {
-    return {version: null, versionNote: 'no kubectl on the host: no gateway installed', kubectl: false, podsText: [], pods: [], podsError: null, computations: [], computationsError: null}
-  }
-  if (one('cluster') === 'none') {
-    const versionNote = 'no k3s cluster on the host (no /etc/rancher/k3s/k3s.yaml): no gateway installed'
-    return {version: null, versionNote, kubectl: false, podsText: [], pods: [], podsError: null, computations: [], computationsError: null}
-  }
-  const facts = parseProbe(stdout)
-  const podLines = (kv.get('pods') ?? []).filter((l, i, all) => l !== '' || i < all.length - 1)
-  const podsOk = one('pods_rc') === '0'
-  const pods = podsOk
-    ? parseKubectlTable(podLines).map((r) => ({
-        namespace: r.NAMESPACE ?? '',
-        name: r.NAME ?? '',
-        ready: r.READY ?? '',
-        status: r.STATUS ?? '',
-        restarts: r.RESTARTS ?? '',
-        age: r.AGE ?? '',
-      }))
-    : []
-  const jobLines = (kv.get('job') ?? []).filter((l) => l.trim() !== '')
-  const jobsOk = one('jobs_rc') === '0'
-  const byJob = new Map<string, ComputationPod[]>()
-  if (jobsOk) {
-    for (const l of jobLines) {
-      const [jobId = '', name = '', phase = '', created = '', statuses = '', requests = ''] = l.split('\t')
-      if (!name) continue
-      const cs = statuses.trim() ? statuses.trim().split(/\s+/) : []
-      const ready = cs.filter((c) => c.startsWith('true:')).length
-      const restarts = cs.reduce((n, c) => n + (Number(c.split(':')[1]) || 0), 0)
-      const pod: ComputationPod = {
-        name,
-        phase,
-        ready: `${ready}/${cs.length}`,
-        restarts,
-        created: created || null,
-        requests: requests.trim() ? requests.trim().split(/\s+/) : [],
-      }
-      byJob.set(jobId, [...(byJob.get(jobId) ?? []), pod])
-    }
-  }
-  return {
-    version: facts.version,
-    versionNote: facts.versionNote,
-    kubectl: true,
-    podsText: podsOk ? podLines : [],
-    pods,
-    podsError: podsOk ? null : lastLine(podLines) || `kubectl exited with ${one('pods_rc') ?? 'no code'}`,
-    computations: [...byJob.entries()].map(([jobId, p]) => ({jobId, pods: p})),
-    computationsError: jobsOk ? null : lastLine(jobLines) || `kubectl exited with ${one('jobs_rc') ?? 'no code'}`,
+  const gateway = parseGateway(kv)
+  const base = {installed: gateway.installed, version: gateway.version, versionNote: gateway.note, pods: [], podsError: null, computations: []}
+  const rc = kv.get('pods_rc')?.[0]
+  // No cluster to ask (no kubectl, no kubeconfig): nothing more was asked.
+  if (rc === undefined) return base
+  const lines = kv.get('pods') ?? []
+  if (rc !== '0') return {...base, podsError: lastLine(lines) || `kubectl exited with ${rc}`}
+  try {
+    return {...base, ...parsePods(lines.join('\n'))}
+  } catch (e) {
+    return {...base, podsError: `kubectl's JSON could not be read: ${message(e)}`}
   }
 }
 
@@ -252,20 +180,31 @@ export interface StatusResult {
   durationMs: number
 }
 
+/** Pure: a status verdict from what the host said; installed or not is parseGateway's word, as in audit and logs. */
+export function statusVerdict(g: GatewayStatus): {status: StatusResult['status']; error: string | null} {
+  if (g.installed === 'no') return {status: 'not-installed', error: notInstalled(g.versionNote)}
+  if (g.installed === 'unknown') return {status: 'failed', error: g.versionNote}
+  if (g.podsError) return {status: 'failed', error: `kubectl get pod: ${g.podsError}`}
+  return {status: 'ok', error: null}
+}
+
 /** Read what runs on every selected gateway. Changes nothing. */
 export async function runStatus(ctx: RunContext, gateways: Gateway[]): Promise<StatusResult[]> {
-  const verdict = (g: GatewayStatus): {status: StatusResult['status']; error: string | null} => {
-    if (!g.kubectl || (g.version === null && g.podsError === null && g.pods.length === 0)) return {status: 'not-installed', error: g.versionNote}
-    if (g.podsError) return {status: 'failed', error: `kubectl get pod: ${g.podsError}`}
-    if (g.version === null) return {status: 'not-installed', error: g.versionNote}
-    return {status: 'ok', error: null}
-  }
-  const outcomes = await eachHost(ctx, gateways, 'status', async (s) => parseStatus((await s.root(statusScript(), {timeoutMs: 120_000})).stdout), (g) => verdict(g).error)
+  const outcomes = await eachHost(ctx, gateways, 'status', async (s) => parseStatus((await s.root(statusScript(), {timeoutMs: 120_000})).stdout), (g) => statusVerdict(g).error)
   return outcomes.map((o) => {
     if (!o.value) return {name: o.name, host: o.host, status: o.unreachable ? 'unreachable' : 'failed', error: o.error, gateway: null, durationMs: o.durationMs}
-    const v = verdict(o.value)
+    const v = statusVerdict(o.value)
     return {name: o.name, host: o.host, status: v.status, error: v.error, gateway: o.value, durationMs: o.durationMs}
   })
+}
+
+// ------------------------------------------------------------------------------------ logs
+
+/** Whether a gateway is installed on a session's host, by the same query and reading as audit and status (what `logs` asks first). */
+export async function gatewayOn(s: Session): Promise<GatewayPresence> {
+  const res = await s.root(gatewayScript(), {timeoutMs: 60_000})
+  if (!/gw\.end=1/.test(res.stdout)) throw new Error(`cannot read the host: ${res.stderr.trim().split('\n').pop() || `exit code ${res.code}`}`)
+  return parseGateway(parseKv(res.stdout))
 }
 
 // ------------------------------------------------------------------------------------ locks

@@ -1,5 +1,6 @@
 // End to end: the operator commands (preflight, logs, status, locks, history) on real OpenSSH lab
-// hosts. One lab for the file (subnet 14, name 'ops'); the tests run in order and build on each other:
+// hosts, and that audit, status and logs agree whether a gateway is installed. One lab for the file
+// (subnet 14, name 'ops'); the tests run in order and build on each other:
 //   h1: /etc/os-release says Debian (unsupported)     h2: user ops with become, sudo removed
 //   h3: its datasets folder is missing                 h4: a good host: deployed, logs, status, locks, history
 import {spawn} from 'node:child_process'
@@ -19,6 +20,9 @@ const ip = (i: number): string => h(i).address.replace(/\./g, '\\.')
 async function gw(args: string[], timeoutMs = 90_000): Promise<CliResult> {
   return ws.run(args, {timeoutMs})
 }
+
+/** What every command says of h3, which never had k3s. */
+const NOT_INSTALLED_H3 = /no gateway installed \(no (kubectl or k3s on the host|k3s cluster on the host \(no \/etc\/rancher\/k3s\/k3s\.yaml\))\)/
 
 /** Processes in a lab host's own mount namespace whose command line starts with `prefix`. */
 async function processesOn(host: LabHost, prefix: string): Promise<string[]> {
@@ -161,8 +165,8 @@ describe('logs and status on a deployed gateway', () => {
   it('logs on a host without a gateway: exit 1, says why', async () => {
     const r = await gw(['logs', 'h3', '-i', fleet])
     expect(r.code).toBe(1)
-    expect(r.stderr).toMatch(/h3: no gateway installed/)
-    expect(r.stderr).toMatch(/no k3s cluster on this host/)
+    // Without k3s there is no kubectl, or (where the machine has one of its own) no k3s kubeconfig.
+    expect(r.stderr).toMatch(NOT_INSTALLED_H3)
     expect(r.stdout).toBe('')
   })
 
@@ -200,30 +204,128 @@ describe('logs and status on a deployed gateway', () => {
     expect(left).toEqual([])
   })
 
-  it("status GATEWAY: kubectl's pods and the computations", async () => {
+  it("status GATEWAY: the cluster's pods as kubectl lists them, and the computations", async () => {
     const r = await gw(['status', 'h4', '-i', fleet])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toMatch(new RegExp(String.raw`^== h4 \(${ip(4)}\): agent 1\.4\.0$`, 'm'))
     expect(r.stdout).toMatch(/^NAMESPACE\s+NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE$/m)
-    expect(r.stdout).toMatch(/^apheris\s+apheris-gateway-agent-76b585556f-mfhx6\s+1\/1\s+Running\s+0\s+7m48s$/m)
-    expect(r.stdout).toMatch(/^kube-system\s+coredns-77ccd57875-vzghv/m)
+    // The age is the agent's, counted from when the installer made it.
+    expect(r.stdout).toMatch(/^apheris\s+apheris-gateway-agent-76b585556f-mfhx6\s+1\/1\s+Running\s+0\s+(\d+s|\d+m\d\ds)$/m)
+    expect(r.stdout).toMatch(/^kube-system\s+coredns-77ccd57875-vzghv\s+1\/1\s+Running\s+0\s+\S+$/m)
     expect(r.stdout).toContain('Computations (apheris_job_id): none running')
   })
 
-  it('status --limit --json: per gateway, not-installed ones make exit 1', async () => {
+  it("status --limit --json: read from kubectl's JSON; not-installed ones make exit 1", async () => {
     const r = await gw(['status', '-i', fleet, '-l', 'h3,h4', '--json'])
     expect(r.code).toBe(1)
     const byName = Object.fromEntries(r.json.hosts.map((x: any) => [x.name, x]))
-    expect(byName.h4).toMatchObject({status: 'ok', version: '1.4.0', error: null, computations: []})
-    expect(byName.h4.pods).toContainEqual({namespace: 'apheris', name: 'apheris-gateway-agent-76b585556f-mfhx6', ready: '1/1', status: 'Running', restarts: '0', age: '7m48s'})
-    expect(byName.h4.pods).toHaveLength(5)
-    expect(byName.h3.status).toBe('not-installed')
-    expect(byName.h3.error).toMatch(/no gateway installed/)
+    expect(byName.h4).toMatchObject({status: 'ok', installed: 'yes', version: '1.4.0', error: null, computations: []})
+    expect(byName.h4.pods).toContainEqual({
+      namespace: 'apheris',
+      name: 'apheris-gateway-agent-76b585556f-mfhx6',
+      ready: '1/1',
+      status: 'Running',
+      restarts: 0,
+      created: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
+    })
+    expect(byName.h4.pods.map((p: any) => p.namespace).sort()).toEqual(['apheris', 'cilium', 'cilium', 'kube-system', 'kube-system'])
+    expect(byName.h3).toMatchObject({status: 'not-installed', installed: 'no', error: expect.stringMatching(NOT_INSTALLED_H3), pods: []})
+  })
+
+  it('status: computations grouped by apheris_job_id, with not-ready and crash-looping pods', async () => {
+    await h(4).setFault('kubectl-jobs', '1')
+    try {
+      const r = await gw(['status', 'h4', '-i', fleet, '--json'])
+      expect(r.code, r.stderr).toBe(0)
+      const [g] = r.json.hosts
+      expect(g.pods).toHaveLength(8)
+      expect(g.pods).toContainEqual(expect.objectContaining({name: 'apheris-computation-c1239352-worker-statefulset-1', ready: '0/1', status: 'CrashLoopBackOff', restarts: 4}))
+      expect(g.pods).toContainEqual(expect.objectContaining({name: 'apheris-computation-7e4a90d1-statefulset-0', ready: '0/1', status: 'Init:0/1'}))
+      expect(g.computations.map((c: any) => [c.jobId, c.pods.map((p: any) => [p.name, p.ready, p.restarts, p.requests])])).toEqual([
+        [
+          'c1239352',
+          [
+            ['apheris-computation-c1239352-trainer-statefulset-0', '2/2', 0, ['1/2Gi', '100m/64Mi']],
+            ['apheris-computation-c1239352-worker-statefulset-1', '0/1', 4, ['2/4Gi']],
+          ],
+        ],
+        ['7e4a90d1', [['apheris-computation-7e4a90d1-statefulset-0', '0/1', 0, ['500m/1Gi']]]],
+      ])
+      const t = await gw(['status', 'h4', '-i', fleet])
+      expect(t.stdout).toContain('Computations (apheris_job_id): 2 job(s)')
+      expect(t.stdout).toMatch(/^c1239352\s+apheris-computation-c1239352-worker-statefulset-1\s+0\/1\s+Running\s+4\s+\S+\s+2\/4Gi$/m)
+    } finally {
+      await h(4).setFault('kubectl-jobs', null)
+    }
   })
 
   it('status with both GATEWAY and --limit is bad input', async () => {
     const r = await gw(['status', 'h4', '-i', fleet, '-l', 'h3'])
     expect(r.code).toBe(2)
+  })
+})
+
+describe('audit, status and logs agree whether a gateway is installed', () => {
+  /** What each of the three commands says about h4. */
+  async function say(): Promise<{audit: any; status: any; logs: CliResult}> {
+    const a = await gw(['audit', '-i', fleet, '-l', 'h4', '--json'])
+    const s = await gw(['status', 'h4', '-i', fleet, '--json'])
+    const l = await gw(['logs', 'h4', '-i', fleet])
+    return {audit: a.json.hosts[0], status: s.json.hosts[0], logs: l}
+  }
+
+  it('installed: in sync, ok, and its logs', async () => {
+    const {audit, status, logs} = await say()
+    expect(audit).toMatchObject({status: 'in-sync', version: '1.4.0'})
+    expect(status).toMatchObject({status: 'ok', installed: 'yes', version: '1.4.0'})
+    expect(logs.code, logs.stderr).toBe(0)
+    expect(logs.stdout).toContain('agent started  version=1.4.0')
+  })
+
+  it("k3s's kubeconfig moved away: all three say not installed, for the same reason", async () => {
+    await h(4).exec('mv /etc/rancher/k3s/k3s.yaml /root/k3s.yaml.away')
+    try {
+      const {audit, status, logs} = await say()
+      const why = 'no gateway installed (no k3s cluster on the host (no /etc/rancher/k3s/k3s.yaml))'
+      expect(audit).toMatchObject({status: 'not-installed', version: null, error: why})
+      expect(status).toMatchObject({status: 'not-installed', installed: 'no', version: null, error: why, pods: []})
+      expect(logs.code).toBe(1)
+      expect(logs.stderr).toContain(`h4: ${why}`)
+      expect(logs.stdout).toBe('')
+    } finally {
+      await h(4).exec('mv /root/k3s.yaml.away /etc/rancher/k3s/k3s.yaml')
+    }
+  })
+
+  it('the agent deployment gone: not installed everywhere, though the cluster still answers', async () => {
+    await h(4).exec('mv /var/lib/gwlab-k3s/agent-image /root/agent-image.away')
+    try {
+      const {audit, status, logs} = await say()
+      const why = 'no gateway installed (no agent deployment in namespace apheris)'
+      expect(audit).toMatchObject({status: 'not-installed', error: why})
+      expect(status).toMatchObject({status: 'not-installed', installed: 'no', error: why})
+      // The cluster itself still runs: status shows its pods, none of them the agent.
+      expect(status.pods.map((p: any) => p.namespace)).not.toContain('apheris')
+      expect(status.pods.length).toBeGreaterThan(0)
+      expect(logs.code).toBe(1)
+      expect(logs.stderr).toContain(`h4: ${why}`)
+    } finally {
+      await h(4).exec('mv /root/agent-image.away /var/lib/gwlab-k3s/agent-image')
+    }
+  })
+
+  it('the API server down: none of them claims either way; each fails with the same cause', async () => {
+    await h(4).setFault('kubectl-down', '1')
+    try {
+      const {audit, status, logs} = await say()
+      expect(audit.status).toBe('failed')
+      expect(audit.error).toMatch(/^the cluster does not answer .*127\.0\.0\.1:6443 was refused/)
+      expect(status).toMatchObject({status: 'failed', installed: 'unknown', error: audit.error})
+      expect(logs.code).toBe(1)
+      expect(logs.stderr).toContain(`h4: cannot tell whether a gateway is installed: ${audit.error}`)
+    } finally {
+      await h(4).setFault('kubectl-down', null)
+    }
   })
 })
 

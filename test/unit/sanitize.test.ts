@@ -6,7 +6,7 @@ import {auditCsv, auditTable, changeTable, table} from '../../src/render/output.
 import {historyTable, prettyLogLine, statusText} from '../../src/render/ops-output.js'
 import {makeReporter} from '../../src/render/progress.js'
 import {csvText, displayLine, displayText, jsonForTerminal} from '../../src/render/sanitize.js'
-import type {AuditResult} from '../../src/runner/fleet.js'
+import type {AuditResult} from '../../src/runner/audit.js'
 
 const ESC = '\u001b'
 /** Anything a terminal acts on: C0 controls but tab and newline, ESC, DEL, C1 (0x9b is CSI), bidi marks. */
@@ -104,7 +104,7 @@ describe('host text in rendered output', () => {
     expect(table(['A'], [[`\u009b2Jx`]])).toBe('A\nx')
   })
 
-  it('status keeps kubectl text but none of its escape sequences', () => {
+  it('status keeps the pod names kubectl gives but none of their escape sequences', () => {
     const out = statusText([
       {
         name: 'gw-1',
@@ -113,19 +113,17 @@ describe('host text in rendered output', () => {
         error: null,
         durationMs: 1,
         gateway: {
+          installed: 'yes',
           version: '1.5.0',
           versionNote: null,
-          kubectl: true,
-          podsText: ['NAMESPACE  NAME', `apheris    ${ESC}[2J${ESC}[31magent-pod${ESC}[0m`],
-          pods: [],
+          pods: [{namespace: 'apheris', name: `${ESC}[2J${ESC}[31magent-pod${ESC}[0m`, ready: '1/1', status: 'Running', restarts: 0, created: null}],
           podsError: null,
           computations: [],
-          computationsError: null,
         },
       },
     ])
     expect(out).not.toMatch(ACTIVE)
-    expect(out).toContain('apheris    agent-pod')
+    expect(out).toMatch(/^apheris\s+agent-pod\s+1\/1\s+Running/m)
   })
 
   it('an agent log line, JSON or not, is shown without escape sequences once displayText runs', () => {

@@ -1,21 +1,17 @@
-// The fleet audit: every selected gateway read in parallel and compared with the inventory.
-import pLimit from 'p-limit'
-
-import {UnreachableError} from '../errors.js'
-import type {Session} from '../host/session.js'
+// The fleet audit: every selected gateway read on the same host loop as the other read-only
+// commands (eachHost), then compared with the inventory. Changes nothing on any host.
+import {valuesMatch} from '../plan/plan.js'
+import {notInstalled} from '../remote/cluster.js'
 import {probe} from '../steps/lock.js'
 import type {HostFacts, Job} from '../types.js'
 import type {RunContext} from './context.js'
-import {valuesMatch} from '../plan/plan.js'
-
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e)
-}
+import {eachHost, type HostOutcome} from './ops.js'
 
 /** The status of one gateway in the fleet audit. */
 export interface AuditResult {
   name: string
   host: string
+  /** unreachable: the network or sshd; failed: a key, sudo or host problem, or a cluster that cannot tell. */
   status: 'in-sync' | 'drift' | 'not-installed' | 'unreachable' | 'failed'
   version: string | null
   desiredVersion: string
@@ -29,40 +25,32 @@ export interface AuditResult {
 
 /** Read every selected gateway in parallel and compare it with the inventory. Changes nothing. */
 export async function runAudit(ctx: RunContext, jobs: Job[]): Promise<AuditResult[]> {
-  const limit = pLimit(Math.max(1, ctx.options.concurrency))
-  ctx.reporter.begin(jobs.map((j) => ({name: j.gw.name, host: j.gw.host})), 'audit')
-  try {
-    return await Promise.all(jobs.map((job) => limit(() => auditOne(ctx, job))))
-  } finally {
-    await ctx.reporter.end()
-  }
+  const byName = new Map(jobs.map((j) => [j.gw.name, j]))
+  const resultOf = (o: HostOutcome<HostFacts>): AuditResult => auditOne(o, byName.get(o.name)!)
+  const outcomes = await eachHost(
+    ctx,
+    jobs.map((j) => j.gw),
+    'audit',
+    async (s) => (await probe(s)).facts,
+    undefined,
+    (o) => {
+      const r = resultOf(o)
+      return {label: `${r.status}${r.reasons.length ? ` - ${r.reasons.join('; ')}` : ''}`, ok: r.status === 'in-sync'}
+    },
+  )
+  return outcomes.map(resultOf)
 }
 
-async function auditOne(ctx: RunContext, job: Job): Promise<AuditResult> {
-  const t0 = Date.now()
-  const gw = job.gw
-  const base = {name: gw.name, host: gw.host, desiredVersion: gw.version}
-  let s: Session | undefined
-  let out: AuditResult
-  try {
-    ctx.step(gw.name, 'connecting')
-    s = await ctx.openSession(gw)
-    ctx.step(gw.name, 'reading the host')
-    const {facts} = await probe(s)
-    out = auditVerdict(base, facts, job.values.sha256, Date.now() - t0, job.values.legacySha256)
-  } catch (e) {
-    const error = ctx.redactor.redact(message(e))
-    // unreachable is for the network and sshd; a key or sudo problem is failed with its cause.
-    out = {...base, status: e instanceof UnreachableError ? 'unreachable' : 'failed', version: null, valuesInSync: null, error, reasons: [error], lastChange: null, durationMs: Date.now() - t0}
-  } finally {
-    s?.close()
-  }
-  ctx.log.write(gw.name, `audit: ${out.status}${out.reasons.length ? ` (${out.reasons.join('; ')})` : ''}`)
-  ctx.reporter.verdict(gw.name, `${out.status}${out.reasons.length ? ` - ${out.reasons.join('; ')}` : ''}`, out.status === 'in-sync')
-  return out
+/** A host's outcome as an audit result: its facts judged, or why it could not be read. */
+function auditOne(o: HostOutcome<HostFacts>, job: Job): AuditResult {
+  const base = {name: o.name, host: o.host, desiredVersion: job.gw.version}
+  if (o.value) return auditVerdict(base, o.value, job.values.sha256, o.durationMs, job.values.legacySha256)
+  const error = o.error ?? 'no answer'
+  // unreachable is for the network and sshd; a key or sudo problem is failed with its cause.
+  return {...base, status: o.unreachable ? 'unreachable' : 'failed', version: null, valuesInSync: null, error, reasons: [error], lastChange: null, durationMs: o.durationMs}
 }
 
-/** Pure: an audit status from a host's facts. */
+/** Pure: an audit status from a host's facts. Installed or not is the probe's `installed`, the verdict status and logs share. */
 export function auditVerdict(
   base: {name: string; host: string; desiredVersion: string},
   facts: HostFacts,
@@ -71,8 +59,9 @@ export function auditVerdict(
   legacySha?: string,
 ): AuditResult {
   const lastChange = facts.record ? {time: facts.record.deployedAt, operator: facts.record.operator, version: facts.record.version} : null
-  if (facts.version === null) {
-    return {...base, status: 'not-installed', version: null, valuesInSync: null, error: facts.versionNote, reasons: [facts.versionNote ?? 'no gateway installed'], lastChange, durationMs}
+  if (facts.installed !== 'yes' || facts.version === null) {
+    const error = facts.installed === 'unknown' ? (facts.versionNote ?? 'cannot tell whether a gateway is installed') : notInstalled(facts.versionNote)
+    return {...base, status: facts.installed === 'unknown' ? 'failed' : 'not-installed', version: null, valuesInSync: null, error, reasons: [error], lastChange, durationMs}
   }
   const reasons: string[] = []
   if (facts.version !== base.desiredVersion) reasons.push(`version ${facts.version}, inventory wants ${base.desiredVersion}`)
