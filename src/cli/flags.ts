@@ -79,7 +79,7 @@ export function parseTail(s: string): number | 'all' {
 }
 
 /** The output formats of `audit`. */
-export const AUDIT_FORMATS = ['table', 'json', 'csv'] as const
+export const AUDIT_FORMATS = ['table', 'json', 'csv', 'prometheus'] as const
 
 /** How audit prints its results. */
 export type AuditFormat = (typeof AUDIT_FORMATS)[number]
@@ -153,9 +153,18 @@ export const toFlag = Flags.custom<string>({parse: oclifParse(parseVersionFlag)}
 /** audit --output. */
 export const outputFlag = Flags.custom<AuditFormat>({parse: oclifParse(parseFormat)})({
   char: 'o',
-  description: 'table, json or csv',
+  description: 'table, json, csv, or prometheus (the node_exporter textfile-collector format)',
   helpValue: 'FORMAT',
   ...typedDefault(parseFormat, 'table'),
+})
+
+/** --save of the read-only commands: keep a run folder as the changing commands do. */
+export const saveFlag = Flags.boolean({description: 'keep a run folder (a log per host, result.json) under ~/.gwfleet/runs; read-only commands keep none otherwise'})
+
+/** audit --output-file. */
+export const outputFileFlag = Flags.string({
+  description: 'write the output to FILE instead of stdout, atomically (a temporary file in the same folder, then renamed)',
+  helpValue: 'FILE',
 })
 
 /** history --last. */

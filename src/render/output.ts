@@ -73,7 +73,7 @@ export function table(headers: string[], rows: string[][], fit: Fit = {}): strin
 const STATUS_ORDER: Record<string, number> = {failed: 0, unreachable: 1, refused: 2, skipped: 3, ok: 4, unchanged: 5}
 
 /** The JSON document of a changing command (SPEC section 4). */
-export function changeJson(command: string, results: HostResult[], extra: {dryRun: boolean; runDir: string; batches?: string[][]}) {
+export function changeJson(command: string, results: HostResult[], extra: {dryRun: boolean; runDir: string | null; batches?: string[][]}) {
   return {
     command,
     ok: results.every((r) => r.status === 'ok' || r.status === 'unchanged'),
@@ -152,7 +152,7 @@ export function sortAudit(results: AuditResult[]): AuditResult[] {
 }
 
 /** The audit JSON (SPEC section 4). */
-export function auditJson(results: AuditResult[], runDir: string) {
+export function auditJson(results: AuditResult[], runDir: string | null) {
   return {
     command: 'audit',
     ok: results.every((r) => r.status === 'in-sync'),
