@@ -131,17 +131,23 @@ export const changeFlags = {
   timeout: duration({description: 'longest one remote step may run (90s, 30m); past it the step is stopped on the host', ...STEP_TIMEOUT}),
   'dry-run': Flags.boolean({description: 'connect, read every host and print the plan; change nothing'}),
   'max-fail': Flags.custom<MaxFail>({parse: oclifParse(parseMaxFail)})({
-    description: 'failures tolerated before no further batch starts (N or N%)',
+    description:
+      'failed gateways tolerated (N, or N% of the selected gateways, rounded down); unreachable ones count, across all batches; past it no further batch starts (the running one finishes)',
     helpValue: 'N|N%',
     ...typedDefault(parseMaxFail, '0'),
   }),
 }
 
 /** --batch-size of deploy and uninstall: all at once unless given. */
-export const batchSizeFlag = batchList({description: 'batches: a list of counts or percentages, the last one repeating (default: all at once)'})
+export const batchSizeFlag = batchList({
+  description: 'batches: a list of counts or percentages of the gateways that need a change (rounded up, at least one), the last one repeating (default: all at once)',
+})
 
 /** --batch-size of upgrade: a canary of one, then the rest. */
-export const upgradeBatchSizeFlag = batchList({description: 'batches: counts or percentages, the last one repeating', ...typedDefault(parseBatchSizes, '1,100%')})
+export const upgradeBatchSizeFlag = batchList({
+  description: 'batches: counts or percentages of the gateways that need a change (rounded up, at least one), the last one repeating',
+  ...typedDefault(parseBatchSizes, '1,100%'),
+})
 
 /** upgrade --to. */
 export const toFlag = Flags.custom<string>({parse: oclifParse(parseVersionFlag)})({
