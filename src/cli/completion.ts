@@ -2,6 +2,7 @@
 // flag definitions, so it never lists a flag gwfleet does not have. Gateway names and labels come
 // from the inventory at completion time, through the hidden `gwfleet completion --list-gateways`
 // (which reads the inventory only: no values, no secrets, no host).
+import {InputError} from '../errors.js'
 import {AUDIT_FORMATS} from './flags.js'
 
 /** One command as completion sees it. */
@@ -341,13 +342,11 @@ export async function completionCommand(
   shell: string | undefined,
   flags: {inventory?: string; 'list-gateways': boolean},
 ): Promise<number> {
-  const {InputError} = await import('../errors.js')
-  const {write} = await import('./common.js')
   if (flags['list-gateways']) {
+    // Loaded only here: printing a script needs none of the inventory code.
     const {loadGateways} = await import('./common.js')
     const {inventory} = await loadGateways({inventory: flags.inventory})
-    const words = gatewayWords(inventory.gateways)
-    if (words.length) write(words.join('\n'))
+    for (const w of gatewayWords(inventory.gateways)) process.stdout.write(`${w}\n`)
     return 0
   }
   if (shell !== 'bash' && shell !== 'zsh') throw new InputError('name the shell: gwfleet completion bash, or gwfleet completion zsh', {file: 'SHELL'})

@@ -24,7 +24,7 @@ it('packs, installs globally and runs every command from the manifest', () => {
   const help = execFileSync(bin, ['--help'], {encoding: 'utf8'})
   for (const c of ['deploy', 'upgrade', 'uninstall', 'audit', 'preflight', 'status', 'logs', 'history', 'locks list']) expect(help).toContain(c)
   const manifest = JSON.parse(fs.readFileSync(path.join(prefix, 'lib', 'node_modules', 'gwfleet', 'oclif.manifest.json'), 'utf8'))
-  expect(Object.keys(manifest.commands).sort()).toEqual(['audit', 'deploy', 'history', 'locks:clear', 'locks:list', 'logs', 'preflight', 'status', 'uninstall', 'upgrade'])
+  expect(Object.keys(manifest.commands).sort()).toEqual(['audit', 'completion', 'deploy', 'history', 'locks:clear', 'locks:list', 'logs', 'preflight', 'runs', 'runs:show', 'status', 'uninstall', 'upgrade'])
   // Bad input from the installed binary: exit 2 with a JSON error.
   let code = 0
   let stdout = ''
