@@ -7,7 +7,9 @@ export default class Deploy extends GwCommand {
   static override summary = 'Bring every selected gateway to its desired version with its values.'
   static override description = `Installs where no gateway runs, reconfigures where the values changed, upgrades hop by hop (one minor at a time) where older, and does nothing where in sync. Refusals (downgrades, missing release series) are decided before anything changes on that host.
 
-Each host gets one SSH connection; release files and values are uploaded only when their sha256 differs from what the host already has. The installer runs as root and must report both "Deployed versions" with the right agent version and "All services are ready.".`
+Each host gets one SSH connection; release files and values are uploaded only when their sha256 differs from what the host already has. The installer runs as root and must report both "Deployed versions" with the right agent version and "All services are ready.".
+
+Without --batch-size every gateway goes at once and --max-fail stops nothing. With it, the failure budget is printed before the rollout starts: failed and unreachable gateways both count, added up across batches; a percentage is of the selected gateways, rounded down; when a batch ends past the budget, no further batch starts.`
   static override examples = [
     {description: 'Deploy the whole fleet', command: '<%= config.bin %> deploy -i fleet.yaml'},
     {description: 'Show the plan for the canary ring only', command: '<%= config.bin %> deploy -i fleet.yaml -l ring=canary --dry-run'},

@@ -1,5 +1,5 @@
 import {GwCommand} from '../src/cli/base.js'
-import {fleetFlags} from '../src/cli/flags.js'
+import {fleetFlags, saveFlag} from '../src/cli/flags.js'
 
 export default class Diff extends GwCommand {
   static override summary = 'What a deploy would change: per gateway the version path and the values, key by key.'
@@ -8,7 +8,7 @@ export default class Diff extends GwCommand {
     {description: 'What would the next deploy change?', command: '<%= config.bin %> diff -i fleet.yaml'},
     {description: 'The canary ring, as data', command: '<%= config.bin %> diff -i fleet.yaml -l ring=canary --json'},
   ]
-  static override flags = {...fleetFlags}
+  static override flags = {...fleetFlags, save: saveFlag}
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Diff)

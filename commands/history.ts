@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {GwCommand} from '../src/cli/base.js'
-import {fleetFlags, lastFlag} from '../src/cli/flags.js'
+import {fleetFlags, lastFlag, saveFlag} from '../src/cli/flags.js'
 
 export default class History extends GwCommand {
   static override summary = 'The changes gwfleet recorded on each host: who, when, what, from, to, result.'
@@ -17,6 +17,7 @@ export default class History extends GwCommand {
   static override flags = {
     ...fleetFlags,
     last: lastFlag,
+    save: saveFlag,
   }
 
   async run(): Promise<void> {

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {GwCommand} from '../src/cli/base.js'
-import {fleetFlags, tailFlag} from '../src/cli/flags.js'
+import {fleetFlags, saveFlag, tailFlag} from '../src/cli/flags.js'
 
 // One gateway is named by the argument, so the selector and concurrency flags do not apply.
 const {limit: _limit, concurrency: _concurrency, ...connectFlags} = fleetFlags
@@ -24,6 +24,7 @@ export default class Logs extends GwCommand {
     follow: Flags.boolean({char: 'f', description: 'keep streaming new lines until Ctrl-C'}),
     raw: Flags.boolean({description: 'print the lines exactly as kubectl gives them'}),
     tail: tailFlag,
+    save: saveFlag,
   }
 
   async run(): Promise<void> {

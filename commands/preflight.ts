@@ -1,5 +1,5 @@
 import {GwCommand} from '../src/cli/base.js'
-import {fleetFlags} from '../src/cli/flags.js'
+import {fleetFlags, saveFlag} from '../src/cli/flags.js'
 
 export default class Preflight extends GwCommand {
   static override summary = 'Check the vendor prerequisites on every selected host before a rollout.'
@@ -11,7 +11,7 @@ Each check is pass, warn or fail. Changes nothing. Exit code 1 when any check fa
     {description: 'Check the hosts of one site before installing them', command: '<%= config.bin %> preflight -i fleet.yaml -l site=berlin'},
     {description: 'Gate a rollout in CI', command: '<%= config.bin %> preflight -i fleet.yaml --json > preflight.json'},
   ]
-  static override flags = {...fleetFlags}
+  static override flags = {...fleetFlags, save: saveFlag}
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Preflight)

@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {GwCommand} from '../src/cli/base.js'
-import {fleetFlags} from '../src/cli/flags.js'
+import {fleetFlags, saveFlag} from '../src/cli/flags.js'
 
 export default class Status extends GwCommand {
   static override summary = 'What runs on a gateway: its pods and the computations per job.'
@@ -16,7 +16,7 @@ Exit code 1 when a gateway is unreachable, has no gateway installed, or its clus
   static override args = {
     gateway: Args.string({description: 'one gateway, by its name in the inventory (else --limit, else the whole fleet)', required: false}),
   }
-  static override flags = {...fleetFlags}
+  static override flags = {...fleetFlags, save: saveFlag}
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Status)

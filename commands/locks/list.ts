@@ -1,5 +1,5 @@
 import {GwCommand} from '../../src/cli/base.js'
-import {fleetFlags} from '../../src/cli/flags.js'
+import {fleetFlags, saveFlag} from '../../src/cli/flags.js'
 
 export default class LocksList extends GwCommand {
   static override summary = "Show who holds each selected host's lock, and for how long."
@@ -8,7 +8,7 @@ export default class LocksList extends GwCommand {
     {description: 'Locks across the fleet', command: '<%= config.bin %> locks list -i fleet.yaml'},
     {description: 'One site, as JSON', command: '<%= config.bin %> locks list -i fleet.yaml -l site=berlin --json'},
   ]
-  static override flags = {...fleetFlags}
+  static override flags = {...fleetFlags, save: saveFlag}
 
   async run(): Promise<void> {
     const {flags} = await this.parse(LocksList)

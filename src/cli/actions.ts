@@ -4,11 +4,14 @@ import {InputError} from '../errors.js'
 import {checkReleases} from '../release/needs.js'
 import {compareVersions, parseVersion} from '../release/version.js'
 import {auditCsv, auditJson, auditSummaryLine, auditTable, changeJson, changeSummary, changeTable, planView} from '../render/output.js'
+import {failureBudgetText} from '../render/budget.js'
+import {auditPrometheus} from '../render/prometheus.js'
 import {runAudit} from '../runner/audit.js'
 import {runChange, type ChangeRequest} from '../runner/change.js'
 import {isSuccess, type HostResult} from '../runner/result.js'
 import {toleratedFailures, type BatchSpec} from '../runner/rollout.js'
 import type {Gateway, Inventory, Job} from '../types.js'
+import {checkWritableFile, writeFileAtomic} from '../util/atomic.js'
 import {EXIT, loadFleet, openRun, OperatorInterrupt, record, runOptions, tableView, within, write} from './common.js'
 import type {AuditFormat, ChangeFlagValues, FleetFlagValues} from './flags.js'
 
@@ -65,6 +68,8 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCo
     maxFail: toleratedFailures(flags['max-fail'], jobs.length),
   }
   if (kind === 'uninstall' && !options.dryRun && !flags.yes) await confirmUninstall(jobs)
+  const budget = failureBudgetText({maxFail: flags['max-fail'], tolerated: req.maxFail, selected: jobs.length, batched: req.batches !== null})
+  if (budget) process.stderr.write(`${budget}\n`)
 
   const ctx = await openRun(inventory, options, flags.json, jobs)
   // From here to the last line printed, signals are the run's: results, run folder and unlocks are
@@ -80,7 +85,7 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCo
       write(options.dryRun ? planView(results, batches, view) : changeTable(results, view))
       write(`\n${changeSummary(results, options.dryRun)}`)
       if (ctx.interrupt.interrupted) process.stderr.write('Interrupted by the operator: the hosts above show where each one stopped; rerun to finish.\n')
-      process.stderr.write(`Run folder: ${ctx.log.dir}\n`)
+      if (ctx.log.dir) process.stderr.write(`Run folder: ${ctx.log.dir}\n`)
     }
     if (ctx.interrupt.interrupted) return EXIT.interrupted
     if (options.dryRun) return results.every((r) => r.status !== 'failed' && r.status !== 'unreachable' && r.status !== 'refused') ? EXIT.ok : EXIT.problems
@@ -130,18 +135,33 @@ async function confirmUninstall(jobs: Job[]): Promise<void> {
   }
 }
 
-/** audit: read every selected gateway; returns the exit code. */
-export async function auditCommand(flags: FleetFlagValues & {output: AuditFormat}): Promise<number> {
+/** The flags of audit. */
+export interface AuditFlagValues extends FleetFlagValues {
+  output: AuditFormat
+  'output-file'?: string
+  save?: boolean
+}
+
+/** audit: read every selected gateway; the output on stdout or, with --output-file, written atomically; returns the exit code. */
+export async function auditCommand(flags: AuditFlagValues): Promise<number> {
   const options = runOptions('audit', flags)
   const format = flags.json ? 'json' : flags.output
+  const outFile = flags['output-file']
+  if (outFile !== undefined) await checkWritableFile(outFile, '--output-file')
   const {inventory, jobs} = await loadFleet(flags)
   const ctx = await openRun(inventory, options, format !== 'table', jobs)
   const results = await within(ctx, () => runAudit(ctx, jobs))
-  await record(ctx, auditJson(results, ctx.log.dir), format === 'json')
-  if (format === 'csv') process.stdout.write(ctx.redactor.redact(auditCsv(results)))
-  else if (format === 'table') {
-    write(auditTable(results, tableView((s) => ctx.redactor.redact(s))))
-    write(`\n${auditSummaryLine(results)}`)
+  const doc = auditJson(results, ctx.log.dir)
+  await record(ctx, doc, format === 'json' && outFile === undefined)
+  const mask = (s: string) => ctx.redactor.redact(s)
+  let text: string | undefined
+  if (format === 'prometheus') text = mask(auditPrometheus(results, new Date()))
+  else if (format === 'csv') text = mask(auditCsv(results))
+  else if (format === 'table') text = `${auditTable(results, outFile === undefined ? tableView(mask) : {mask})}\n\n${auditSummaryLine(results)}\n`
+  else if (outFile !== undefined) text = `${mask(JSON.stringify(doc, null, 2))}\n`
+  if (text !== undefined) {
+    if (outFile !== undefined) await writeFileAtomic(outFile, text)
+    else process.stdout.write(text)
   }
   return results.every((r) => r.status === 'in-sync') ? EXIT.ok : EXIT.problems
 }

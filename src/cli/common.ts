@@ -5,6 +5,7 @@ import {GATEWAY_NAME_RE, loadInventory, renderValues, selectGateways} from '../i
 import {makeReporter} from '../render/progress.js'
 import {displayText, jsonForTerminal} from '../render/sanitize.js'
 import {prepareCredentials, RunContext, type RunOptions} from '../runner/context.js'
+import type {ResultDoc} from '../runner/runlog.js'
 import type {Gateway, Inventory, Job} from '../types.js'
 import {STEP_TIMEOUT} from './flags.js'
 
@@ -24,7 +25,11 @@ export interface RunFlagValues {
   'skip-preflight'?: boolean
   'ask-become-pass'?: boolean
   'lock-wait'?: number
+  save?: boolean
 }
+
+/** Commands that only read hosts: they keep a run folder only with --save. */
+export const READ_ONLY_COMMANDS = new Set(['audit', 'status', 'logs', 'history', 'locks-list', 'preflight', 'diff'])
 
 /** Run options from the parsed flags. */
 export function runOptions(command: string, flags: RunFlagValues): RunOptions {
@@ -38,6 +43,7 @@ export function runOptions(command: string, flags: RunFlagValues): RunOptions {
     dryRun: Boolean(flags['dry-run']),
     preflight: !flags['skip-preflight'],
     askBecomePass: Boolean(flags['ask-become-pass']),
+    keepRunFolder: !READ_ONLY_COMMANDS.has(command) || Boolean(flags.save),
   }
 }
 
@@ -90,9 +96,10 @@ export async function within<T>(ctx: RunContext, work: () => Promise<T>): Promis
   }
 }
 
-/** Keep the run's JSON document in its folder and, with --json, print it (secrets masked). */
-export async function record(ctx: RunContext, doc: unknown, json: boolean): Promise<void> {
+/** Keep the run's JSON document and its summary in its folder and, with --json, print it (secrets masked). */
+export async function record(ctx: RunContext, doc: ResultDoc, json: boolean): Promise<void> {
   await ctx.log.writeJson('result.json', doc)
+  await ctx.log.writeSummary(doc, {operator: ctx.operator, inventory: ctx.inventory.file, interrupted: ctx.interrupt.interrupted})
   if (json) write(jsonForTerminal(ctx.redactor.redact(JSON.stringify(doc, null, 2))))
 }
 

@@ -27,7 +27,7 @@ export async function diffCommand(flags: FleetFlagValues): Promise<number> {
     const mask = (s: string) => ctx.redactor.redact(s)
     write(diffText(results, mask))
     write(diffSummary(results))
-    process.stderr.write(`Run folder: ${ctx.log.dir}\n`)
+    if (ctx.log.dir) process.stderr.write(`Run folder: ${ctx.log.dir}\n`)
   }
   const c = diffCounts(results)
   return c.changes + c.refused + c.unread === 0 ? EXIT.ok : EXIT.problems

@@ -71,7 +71,7 @@ export function parseTail(s: string): number | 'all' {
 }
 
 /** The output formats of `audit`. */
-export const AUDIT_FORMATS = ['table', 'json', 'csv'] as const
+export const AUDIT_FORMATS = ['table', 'json', 'csv', 'prometheus'] as const
 
 /** How audit prints its results. */
 export type AuditFormat = (typeof AUDIT_FORMATS)[number]
@@ -124,7 +124,8 @@ export const changeFlags = {
   'dry-run': Flags.boolean({description: 'connect, read every host and print the plan; change nothing'}),
   'lock-wait': duration({description: "wait up to this long (5m) for another run's lock on a host instead of failing that host at once"}),
   'max-fail': Flags.custom<MaxFail>({parse: oclifParse(parseMaxFail)})({
-    description: 'failures tolerated before no further batch starts (N or N%)',
+    description:
+      'failed gateways tolerated (N, or N% of the selected gateways, rounded down); unreachable ones count, across all batches; past it no further batch starts (the running one finishes)',
     helpValue: 'N|N%',
     ...typedDefault(parseMaxFail, '0'),
   }),
@@ -134,10 +135,15 @@ export const changeFlags = {
 export const diffFlag = Flags.boolean({description: 'with --dry-run: per gateway the version path and the values key by key, as gwfleet diff prints them (secrets masked)'})
 
 /** --batch-size of deploy and uninstall: all at once unless given. */
-export const batchSizeFlag = batchList({description: 'batches: a list of counts or percentages, the last one repeating (default: all at once)'})
+export const batchSizeFlag = batchList({
+  description: 'batches: a list of counts or percentages of the gateways that need a change (rounded up, at least one), the last one repeating (default: all at once)',
+})
 
 /** --batch-size of upgrade: a canary of one, then the rest. */
-export const upgradeBatchSizeFlag = batchList({description: 'batches: counts or percentages, the last one repeating', ...typedDefault(parseBatchSizes, '1,100%')})
+export const upgradeBatchSizeFlag = batchList({
+  description: 'batches: counts or percentages of the gateways that need a change (rounded up, at least one), the last one repeating',
+  ...typedDefault(parseBatchSizes, '1,100%'),
+})
 
 /** upgrade --to. */
 export const toFlag = Flags.custom<string>({parse: oclifParse(parseVersionFlag)})({
@@ -149,9 +155,18 @@ export const toFlag = Flags.custom<string>({parse: oclifParse(parseVersionFlag)}
 /** audit --output. */
 export const outputFlag = Flags.custom<AuditFormat>({parse: oclifParse(parseFormat)})({
   char: 'o',
-  description: 'table, json or csv',
+  description: 'table, json, csv, or prometheus (the node_exporter textfile-collector format)',
   helpValue: 'FORMAT',
   ...typedDefault(parseFormat, 'table'),
+})
+
+/** --save of the read-only commands: keep a run folder as the changing commands do. */
+export const saveFlag = Flags.boolean({description: 'keep a run folder (a log per host, result.json) under ~/.gwfleet/runs; read-only commands keep none otherwise'})
+
+/** audit --output-file. */
+export const outputFileFlag = Flags.string({
+  description: 'write the output to FILE instead of stdout, atomically (a temporary file in the same folder, then renamed)',
+  helpValue: 'FILE',
 })
 
 /** history --last. */

@@ -5,6 +5,7 @@ const GROUPS: [string, string[]][] = [
   ['ROLL OUT', ['deploy', 'upgrade', 'uninstall']],
   ['LOOK AT THE FLEET', ['audit', 'diff', 'preflight', 'status', 'logs', 'history']],
   ['LOCKS', ['locks list', 'locks clear']],
+  ['THIS WORKSTATION', ['runs', 'runs show', 'completion']],
 ]
 
 /** gwfleet's help class (package.json oclif.helpClass). */

@@ -3,6 +3,7 @@
 // already masked (secrets are never in a DiffResult); this adds the terminal's own safety.
 import type {DiffResult, ValueChange} from '../runner/diff.js'
 import {displayLine} from './sanitize.js'
+import type {ResultDoc} from '../runner/runlog.js'
 
 const SECRET_WORDS: Record<ValueChange['kind'], string> = {
   added: '<secret added>',
@@ -72,9 +73,9 @@ export function diffSummary(results: DiffResult[]): string {
 }
 
 /** The JSON document of a diff. */
-export function diffJson(results: DiffResult[], runDir: string): unknown {
+export function diffJson(results: DiffResult[], runDir: string | null): ResultDoc {
   const c = diffCounts(results)
-  return {
+  const doc = {
     ok: c.unread === 0 && c.refused === 0,
     command: 'diff',
     changes: c.changes > 0,
@@ -96,4 +97,5 @@ export function diffJson(results: DiffResult[], runDir: string): unknown {
       durationMs: r.durationMs,
     })),
   }
+  return doc
 }

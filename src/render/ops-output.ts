@@ -36,7 +36,7 @@ export function preflightCounts(results: PreflightResult[]): Record<string, numb
 }
 
 /** The preflight JSON document. */
-export function preflightJson(results: PreflightResult[], runDir: string) {
+export function preflightJson(results: PreflightResult[], runDir: string | null) {
   return {
     command: 'preflight',
     ok: results.every((r) => r.status === 'pass' || r.status === 'warn'),
@@ -137,7 +137,7 @@ export function isJsonLine(line: string): boolean {
 // ------------------------------------------------------------------------------------ status
 
 /** The status JSON document. */
-export function statusJson(results: StatusResult[], runDir: string) {
+export function statusJson(results: StatusResult[], runDir: string | null) {
   return {
     command: 'status',
     ok: results.every((r) => r.status === 'ok'),
@@ -201,7 +201,7 @@ function podTable(pods: PodRow[], now: number): string {
 // ------------------------------------------------------------------------------------ locks
 
 /** The JSON document of `locks list` / `locks clear`. */
-export function locksJson(command: 'locks list' | 'locks clear', results: LockResult[], runDir: string) {
+export function locksJson(command: 'locks list' | 'locks clear', results: LockResult[], runDir: string | null) {
   return {
     command,
     ok: results.every((r) => r.status === 'ok'),
@@ -243,7 +243,7 @@ export function locksTable(results: LockResult[], clear: boolean, view: View = {
 // ------------------------------------------------------------------------------------ history
 
 /** The history JSON document. */
-export function historyJson(entries: HistoryRow[], hosts: HistoryHost[], runDir: string) {
+export function historyJson(entries: HistoryRow[], hosts: HistoryHost[], runDir: string | null) {
   return {
     command: 'history',
     ok: hosts.every((h) => h.status === 'ok'),

@@ -76,7 +76,7 @@ const STATUS_ORDER: Record<string, number> = {failed: 0, unreachable: 1, refused
  * The JSON document of a changing command (SPEC section 4). A dry run keeps SPEC's statuses
  * (`ok`: would change as asked) with `dryRun: true`; `warnings` are what the run told the operator first.
  */
-export function changeJson(command: string, results: HostResult[], extra: {dryRun: boolean; runDir: string; batches?: string[][]; warnings?: string[]}) {
+export function changeJson(command: string, results: HostResult[], extra: {dryRun: boolean; runDir: string | null; batches?: string[][]; warnings?: string[]}) {
   return {
     command,
     ok: results.every((r) => r.status === 'ok' || r.status === 'unchanged'),
@@ -174,7 +174,7 @@ export function sortAudit(results: AuditResult[]): AuditResult[] {
 }
 
 /** The audit JSON (SPEC section 4). */
-export function auditJson(results: AuditResult[], runDir: string) {
+export function auditJson(results: AuditResult[], runDir: string | null) {
   return {
     command: 'audit',
     ok: results.every((r) => r.status === 'in-sync'),

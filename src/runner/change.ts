@@ -79,7 +79,7 @@ function message(e: unknown): string {
 export async function runChange(ctx: ChangeContext, jobs: Job[], req: ChangeRequest, releases: ReleaseRef[]): Promise<HostResult[]> {
   const hooks = new Hooks(
     ctx.inventory,
-    {GWFLEET_COMMAND: ctx.options.command, GWFLEET_RUN_DIR: ctx.log.dir, GWFLEET_INVENTORY: ctx.inventory.file, GWFLEET_OPERATOR: ctx.operator},
+    {GWFLEET_COMMAND: ctx.options.command, GWFLEET_RUN_DIR: ctx.log.dir ?? '', GWFLEET_INVENTORY: ctx.inventory.file, GWFLEET_OPERATOR: ctx.operator},
     (scope, line) => ctx.log.write(scope, line),
     (text) => ctx.redactor.redact(text) !== text,
   )

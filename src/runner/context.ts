@@ -93,6 +93,8 @@ export interface RunOptions {
   preflight: boolean
   /** Ask the sudo password on the terminal before the run starts (--ask-become-pass). */
   askBecomePass?: boolean
+  /** Keep a run folder (default true; read-only commands keep one only with --save). */
+  keepRunFolder?: boolean
 }
 
 /** Everything a host's work needs from the run. */
@@ -113,7 +115,7 @@ export class RunContext {
     readonly sshConfig: SshConfig,
   ) {
     this.credentials = new Credentials(new Prompter((fn) => this.reporter.suspend(fn)), this.redactor)
-    this.log = new RunLog(options.command, this.redactor)
+    this.log = new RunLog(options.command, this.redactor, undefined, options.keepRunFolder ?? true)
     this.connectOptions = {
       acceptNewHostKeys: options.acceptNewHostKeys,
       connectTimeoutMs: options.connectTimeoutSeconds * 1000,

@@ -385,7 +385,7 @@ describe('host keys (lab subnet 12)', () => {
     // Two unknown keys in one run: the bastion h3 and the gateway h5 behind it, plain output.
     fs.writeFileSync(file('kh-print'), '')
     const inv = ws.inventory(VERSION, [{host: h(5), name: 'k5', opts: {jump: `root@${h(3).address}`, extra: `    knownHosts: ${file('kh-print')}`}}], 'print.yaml')
-    const r = await gw(['audit', '-i', inv, '--accept-new-host-keys'])
+    const r = await gw(['audit', '-i', inv, '--accept-new-host-keys', '--save'])
     expect(r.stdout, r.stderr).not.toMatch(/^k5\s+\S+\s+unreachable\b/m)
     const said = [recordedLine(h(3).address, h(3).hostKeyLine, file('kh-print')), recordedLine(h(5).address, h(5).hostKeyLine, file('kh-print'))]
     for (const line of said) {

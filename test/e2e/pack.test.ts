@@ -25,7 +25,7 @@ it('packs, installs globally and runs every command from the manifest', () => {
   const help = execFileSync(bin, ['--help'], {encoding: 'utf8'})
   for (const c of ['deploy', 'upgrade', 'uninstall', 'audit', 'preflight', 'status', 'logs', 'history', 'locks list']) expect(help).toContain(c)
   const manifest = JSON.parse(fs.readFileSync(path.join(prefix, 'lib', 'node_modules', 'gwfleet', 'oclif.manifest.json'), 'utf8'))
-  expect(Object.keys(manifest.commands).sort()).toEqual(['audit', 'deploy', 'diff', 'history', 'locks:clear', 'locks:list', 'logs', 'preflight', 'schema', 'status', 'uninstall', 'upgrade', 'validate'])
+  expect(Object.keys(manifest.commands).sort()).toEqual(['audit', 'completion', 'deploy', 'diff', 'history', 'locks:clear', 'locks:list', 'logs', 'preflight', 'runs', 'runs:show', 'schema', 'status', 'uninstall', 'upgrade', 'validate'])
   // The shipped schema is the one the installed binary prints.
   const shipped = fs.readFileSync(path.join(prefix, 'lib', 'node_modules', 'gwfleet', 'inventory.schema.json'), 'utf8')
   expect(JSON.parse(execFileSync(bin, ['schema'], {encoding: 'utf8'}))).toEqual(JSON.parse(shipped))

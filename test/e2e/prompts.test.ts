@@ -198,7 +198,7 @@ describe('a passphrase-protected identityFile', () => {
 describe('in a terminal', () => {
   it('the passphrase is asked once, hidden, naming the file, before the progress view; both hosts connect', async () => {
     const before = await keyLogins()
-    const t = new Terminal(['audit', '-i', keyFleet], ws.env())
+    const t = new Terminal(['audit', '-i', keyFleet, '--save'], ws.env())
     try {
       await t.waitFor(/Enter passphrase for key \S+protected_ed25519: $/m)
       // Asked before anything connects: no host row yet.

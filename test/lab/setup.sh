@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the lab and the tests need on a fresh Debian/Ubuntu machine (as root):
-# OpenSSH server, sudo, zip/unzip, util-linux (unshare/nsenter), iproute2, tmux (the terminal tests);
+# OpenSSH server, sudo, zip/unzip, util-linux (unshare/nsenter), iproute2, tmux (the terminal tests),
+# zsh (the completion test);
 # then the npm packages.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 need=()
-for pair in sshd:openssh-server ssh-keygen:openssh-client sudo:sudo zip:zip unzip:unzip nsenter:util-linux unshare:util-linux ip:iproute2 ss:iproute2 timeout:coreutils openssl:openssl pgrep:procps tmux:tmux; do
+for pair in sshd:openssh-server ssh-keygen:openssh-client sudo:sudo zip:zip unzip:unzip nsenter:util-linux unshare:util-linux ip:iproute2 ss:iproute2 timeout:coreutils openssl:openssl pgrep:procps tmux:tmux zsh:zsh; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done

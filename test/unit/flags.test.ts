@@ -95,7 +95,7 @@ describe('flag parsers', () => {
     expect(refusal(() => parseTail('x'))).toBe('"x" must be a number of lines or "all"')
     expect(refusal(() => parseTail('ALL'))).toBe('"ALL" must be a number of lines or "all"')
     expect(parseFormat('csv')).toBe('csv')
-    expect(refusal(() => parseFormat('xml'))).toBe('"xml" is not one of table, json, csv')
+    expect(refusal(() => parseFormat('xml'))).toBe('"xml" is not one of table, json, csv, prometheus')
   })
 })
 
@@ -153,7 +153,7 @@ describe('flags as oclif hands them to the commands', () => {
       [Upgrade, ['--to', '1.6.0', '--batch-size', '150%'], '--batch-size', 'percentage "150%" must be between 1% and 100%'],
       [Upgrade, ['--to', '1.5'], '--to', '"1.5" is not a version X.Y.Z'],
       [History, ['-n', '0'], '--last', '"0" must be a whole number from 1 to 1000000'],
-      [Audit, ['-o', 'xml'], '--output', '"xml" is not one of table, json, csv'],
+      [Audit, ['-o', 'xml'], '--output', '"xml" is not one of table, json, csv, prometheus'],
     ]
     for (const [C, argv, flag, reason] of cases) {
       const err = await parse(C, argv).then(

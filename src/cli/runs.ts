@@ -1,0 +1,118 @@
+// `gwfleet runs` and `gwfleet runs show ID`: the run folders on this workstation, read from their
+// summaries (run.json). Nothing here opens a connection.
+import {readdirSync} from 'node:fs'
+
+import {InputError} from '../errors.js'
+import {table, type View} from '../render/output.js'
+import {displayLine, jsonForTerminal} from '../render/sanitize.js'
+import {listRuns, runsHome, type RunEntry, type RunSummary} from '../runner/runlog.js'
+import {EXIT, tableView, write} from './common.js'
+
+/** Statuses in the order a reader wants them: problems first. */
+const ORDER = ['failed', 'unreachable', 'refused', 'skipped', 'drift', 'not-installed', 'fail', 'warn', 'ok', 'unchanged', 'in-sync', 'pass']
+
+/** `failed: 1   ok: 2`: gateways per status, problems first. */
+export function countsText(counts: Record<string, number>): string {
+  const rank = (s: string) => (ORDER.includes(s) ? ORDER.indexOf(s) : ORDER.length)
+  return Object.entries(counts)
+    .sort((a, b) => rank(a[0]) - rank(b[0]) || a[0].localeCompare(b[0]))
+    .map(([k, v]) => `${k}: ${v}`)
+    .join('   ')
+}
+
+/** `2026-11-28 11:47:02Z` from a Date or an ISO time. */
+function when(t: Date | string): string {
+  const d = typeof t === 'string' ? new Date(t) : t
+  return Number.isNaN(d.getTime()) ? String(t) : d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z')
+}
+
+/** The command as typed, with `--dry-run` when it was one. */
+function commandText(r: RunEntry): string {
+  if (!r.summary) return r.command.replace(/^locks-/, 'locks ')
+  return `${r.summary.command}${r.summary.dryRun ? ' --dry-run' : ''}`
+}
+
+/** The `runs` table: newest first. */
+export function runsTable(runs: RunEntry[], view: View = {}): string {
+  return table(
+    ['ID', 'STARTED', 'COMMAND', 'OPERATOR', 'INVENTORY', 'RESULT'],
+    runs.map((r) => [
+      r.id,
+      when(r.started),
+      commandText(r),
+      r.summary?.operator ?? '-',
+      r.summary?.inventory ?? '-',
+      r.summary ? `${countsText(r.summary.counts) || 'no gateways'}${r.summary.interrupted ? ' (interrupted)' : ''}` : 'no summary: the run ended before writing one',
+    ]),
+    {...view, drop: ['INVENTORY', 'OPERATOR']},
+  )
+}
+
+/** The table of one run's gateways, problems first. */
+export function runHostsTable(s: RunSummary, view: View = {}): string {
+  const rank = (st: string) => (ORDER.includes(st) ? ORDER.indexOf(st) : ORDER.length)
+  const hosts = [...s.hosts].sort((a, b) => rank(a.status) - rank(b.status) || a.name.localeCompare(b.name))
+  const withAction = hosts.some((h) => h.action !== undefined)
+  return table(
+    ['GATEWAY', 'HOST', 'STATUS', ...(withAction ? ['ACTION'] : []), 'FROM', 'TO', 'DETAIL'],
+    hosts.map((h) => [h.name, h.host, h.status, ...(withAction ? [h.action ?? '-'] : []), h.from ?? '-', h.to ?? '-', h.detail ?? '']),
+    {...view, drop: ['HOST', 'FROM']},
+  )
+}
+
+/** The run an id names: the whole id, or a prefix only one run has. */
+export function findRun(runs: RunEntry[], id: string): RunEntry {
+  if (!/^[0-9A-Za-z-]+$/.test(id)) throw new InputError(`"${id}" is not a run id (such as 20261128T114702Z-deploy-14075)`, {file: 'ID'})
+  const exact = runs.find((r) => r.id === id)
+  if (exact) return exact
+  const matches = runs.filter((r) => r.id.startsWith(id))
+  if (matches.length === 1) return matches[0]
+  if (matches.length > 1) throw new InputError(`"${id}" matches ${matches.length} runs (${matches.slice(0, 3).map((r) => r.id).join(', ')}${matches.length > 3 ? ', ...' : ''}); give more of the id`, {file: 'ID'})
+  throw new InputError(`no run "${id}" in ${runsHome()} (gwfleet runs lists them)`, {file: 'ID'})
+}
+
+/** runs: the newest run folders, newest first. */
+export async function runsCommand(flags: {json: boolean; last: number}): Promise<number> {
+  const runs = listRuns().slice(0, flags.last)
+  if (flags.json) {
+    write(
+      jsonForTerminal(
+        JSON.stringify(
+          {
+            command: 'runs',
+            ok: true,
+            dir: runsHome(),
+            runs: runs.map((r) => ({id: r.id, dir: r.dir, started: r.started.toISOString(), command: r.summary?.command ?? r.command, summary: r.summary})),
+          },
+          null,
+          2,
+        ),
+      ),
+    )
+    return EXIT.ok
+  }
+  write(runs.length ? runsTable(runs, tableView((s) => s)) : `No runs in ${runsHome()}.`)
+  return EXIT.ok
+}
+
+/** runs show ID: one run's gateways and where its folder is. */
+export async function runsShowCommand(id: string, flags: {json: boolean}): Promise<number> {
+  const run = findRun(listRuns(), id)
+  const files = readdirSync(run.dir).sort()
+  if (flags.json) {
+    write(jsonForTerminal(JSON.stringify({command: 'runs show', ok: true, id: run.id, dir: run.dir, files, summary: run.summary}, null, 2)))
+    return EXIT.ok
+  }
+  const s = run.summary
+  if (!s) {
+    write(`Run ${run.id} (${commandText(run)}, started ${when(run.started)}) has no summary: it ended before writing one.`)
+    write(`Files: ${files.join(', ') || 'none'}`)
+  } else {
+    write(displayLine(`${s.command}${s.dryRun ? ' --dry-run' : ''} by ${s.operator}, ${when(s.started)} to ${when(s.finished)}, inventory ${s.inventory}${s.interrupted ? ', interrupted by the operator' : ''}`))
+    write('')
+    write(s.hosts.length ? runHostsTable(s, tableView((x) => x)) : 'No gateways were selected.')
+    write(`\n${countsText(s.counts)}`)
+  }
+  write(`Run folder: ${run.dir}`)
+  return EXIT.ok
+}

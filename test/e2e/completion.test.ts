@@ -1,0 +1,152 @@
+// Shell completion, for real: the script `gwfleet completion bash` prints is sourced in bash and its
+// function run on command lines (COMPREPLY checked); the zsh script is loaded with compinit in an
+// interactive zsh on a pseudo-terminal and TAB pressed. Gateway names and labels come from an
+// inventory through the built CLI. No lab host is needed.
+import {spawnSync} from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {CLI, runCli} from './fleet.js'
+
+let dir: string
+let inv: string
+let env: NodeJS.ProcessEnv
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gwfleet-completion-'))
+  fs.mkdirSync(path.join(dir, 'bin'))
+  fs.symlinkSync(CLI, path.join(dir, 'bin', 'gwfleet'))
+  fs.mkdirSync(path.join(dir, 'releases'))
+  fs.writeFileSync(path.join(dir, 'values.yaml'), 'tenant: t\n')
+  inv = path.join(dir, 'fleet.yaml')
+  fs.writeFileSync(
+    inv,
+    [
+      'release:',
+      '  dir: releases',
+      '  version: 1.5.0',
+      'gateways:',
+      '  berlin-1: {host: 10.9.0.1, values: values.yaml, labels: {ring: canary, site: berlin}}',
+      '  berlin-2: {host: 10.9.0.2, values: values.yaml, labels: {ring: main, site: berlin}}',
+      '  boston-1: {host: 10.9.0.3, values: values.yaml, labels: {ring: main, site: boston}}',
+      '',
+    ].join('\n'),
+  )
+  fs.mkdirSync(path.join(dir, 'home', '.gwfleet', 'runs', '20261128T114702Z-deploy-14075'), {recursive: true})
+  fs.mkdirSync(path.join(dir, 'home', '.gwfleet', 'runs', '20261129T080000Z-upgrade-201'), {recursive: true})
+  env = {PATH: `${path.join(dir, 'bin')}:${process.env.PATH}`, HOME: path.join(dir, 'home'), TERM: 'dumb'}
+})
+
+afterAll(() => fs.rmSync(dir, {recursive: true, force: true}))
+
+/** COMPREPLY after completing `line` (the cursor at its end) in a bash that sourced the script. */
+function bash(line: string, extraEnv: NodeJS.ProcessEnv = {}): string[] {
+  const script = `source <(gwfleet completion bash) || exit 9
+COMP_LINE="$LINE"; COMP_POINT=\${#COMP_LINE}
+_gwfleet_complete
+printf '%s\\n' "\${COMPREPLY[@]}"`
+  const r = spawnSync('bash', ['--norc', '--noprofile', '-c', script], {env: {...env, LINE: line, ...extraEnv}, encoding: 'utf8', cwd: dir})
+  expect(r.status, r.stderr).toBe(0)
+  return r.stdout.split('\n').filter((l) => l !== '').sort()
+}
+
+describe('bash completion', () => {
+  it('the script is valid bash and registers the function for gwfleet', () => {
+    const r = spawnSync('bash', ['--norc', '--noprofile', '-c', 'source <(gwfleet completion bash) && complete -p gwfleet'], {env, encoding: 'utf8'})
+    expect(r.stdout.trim()).toBe('complete -F _gwfleet_complete gwfleet')
+  })
+
+  it('completes command names, topics and their subcommands', () => {
+    expect(bash('gwfleet ')).toEqual(['audit', 'completion', 'deploy', 'history', 'locks', 'logs', 'preflight', 'runs', 'status', 'uninstall', 'upgrade'])
+    expect(bash('gwfleet up')).toEqual(['upgrade'])
+    expect(bash('gwfleet locks ')).toEqual(['clear', 'list'])
+    expect(bash('gwfleet runs s')).toEqual(['show'])
+  })
+
+  it("completes each command's own flags, and no flag another command has", () => {
+    expect(bash('gwfleet audit --out')).toEqual(['--output', '--output-file'])
+    expect(bash('gwfleet upgrade --ma')).toEqual(['--max-fail'])
+    expect(bash('gwfleet audit --ma')).toEqual([])
+    expect(bash('gwfleet locks clear --y')).toEqual(['--yes'])
+    expect(bash('gwfleet locks list --s')).toEqual(['--save'])
+  })
+
+  it('completes flag values: formats, files, and nothing after a flag that takes a number', () => {
+    expect(bash('gwfleet audit -o ')).toEqual(['csv', 'json', 'prometheus', 'table'])
+    expect(bash('gwfleet audit --output=p')).toEqual(['prometheus'])
+    expect(bash('gwfleet deploy -i fl')).toEqual(['fleet.yaml'])
+    expect(bash(`gwfleet deploy --inventory=${dir}/fl`)).toEqual([`${dir}/fleet.yaml`])
+    expect(bash('gwfleet deploy -c ')).toEqual([])
+  })
+
+  it('completes gateway names and labels from the inventory of -i, else GWFLEET_INVENTORY', () => {
+    expect(bash(`gwfleet status -i ${inv} b`)).toEqual(['berlin-1', 'berlin-2', 'boston-1'])
+    expect(bash(`gwfleet logs -i ${inv} bo`)).toEqual(['boston-1'])
+    // The argument is taken: nothing more to complete.
+    expect(bash(`gwfleet status -i ${inv} berlin-1 `)).toEqual([])
+    expect(bash('gwfleet deploy -l s', {GWFLEET_INVENTORY: inv})).toEqual(['site=berlin', 'site=boston'])
+    // readline replaces only what follows the last "=": the candidates are cut to match.
+    expect(bash(`gwfleet deploy -i ${inv} -l ring=c`)).toEqual(['canary'])
+    expect(bash(`gwfleet deploy -i ${inv} --limit=ring=m`)).toEqual(['main'])
+    // The last comma-separated term is completed, an exclusion kept.
+    expect(bash(`gwfleet upgrade -i ${inv} -l berlin-1,!bo`)).toEqual(['berlin-1,!boston-1'])
+    // No inventory, or one that does not load: nothing, and no error on the terminal.
+    expect(bash('gwfleet deploy -l b')).toEqual([])
+    expect(bash(`gwfleet deploy -i ${dir}/missing.yaml -l b`)).toEqual([])
+  })
+
+  it('completes run ids for runs show, and the shell for completion', () => {
+    expect(bash('gwfleet runs show 2026')).toEqual(['20261128T114702Z-deploy-14075', '20261129T080000Z-upgrade-201'])
+    expect(bash('gwfleet completion ')).toEqual(['bash', 'zsh'])
+  })
+
+  it('--list-gateways prints names, then distinct labels; bad input is exit 2 on stderr', async () => {
+    const r = await runCli(['completion', '--list-gateways', '-i', inv], env)
+    expect(r.code).toBe(0)
+    expect(r.stdout.trim().split('\n')).toEqual(['berlin-1', 'berlin-2', 'boston-1', 'ring=canary', 'ring=main', 'site=berlin', 'site=boston'])
+    const bad = await runCli(['completion', '--list-gateways', '-i', path.join(dir, 'missing.yaml')], env)
+    expect(bad.code).toBe(2)
+    expect(bad.stdout).toBe('')
+    const none = await runCli(['completion'], env)
+    expect(none.code).toBe(2)
+    expect(none.stderr).toMatch(/name the shell/)
+  })
+})
+
+const hasZsh = spawnSync('zsh', ['--version']).status === 0
+
+/** What an interactive zsh shows after `line` and two TABs (the completed line, or it and the list of candidates). */
+function zsh(line: string): string {
+  const driver = `zmodload zsh/zpty
+zpty z 'zsh -f -i'
+zpty -w z 'PS1="> "; autoload -U compinit; compinit -u -D; source <(gwfleet completion zsh); print READY'
+local all="" chunk
+while [[ $all != *READY*'> '* ]]; do zpty -r -t z chunk && all+=$chunk || sleep 0.1; done
+zpty -w -n z "$LINE"$'\\t\\t'
+all=""
+# Read until the editor has been quiet for 5 seconds (listing gateways starts gwfleet).
+local idle=0
+while (( idle < 50 )); do if zpty -r -t z chunk; then all+=$chunk; idle=0; else sleep 0.1; (( idle++ )); fi; done
+print -r -- "$all"
+zpty -d z`
+  const r = spawnSync('zsh', ['-f', '-c', driver], {env: {...env, LINE: line}, encoding: 'utf8', timeout: 60_000})
+  // eslint-disable-next-line no-control-regex
+  return r.stdout.replace(/\x1b\[[0-9;?]*[a-zA-Z]|\x1b[=>]|\r/g, '')
+}
+
+describe.skipIf(!hasZsh)('zsh completion', () => {
+  it('the script is valid zsh', () => {
+    const r = spawnSync('sh', ['-c', 'gwfleet completion zsh > "$D/_gwfleet" && zsh -n "$D/_gwfleet"'], {env: {...env, D: dir}, encoding: 'utf8'})
+    expect(r.status, r.stderr).toBe(0)
+  })
+
+  it('completes subcommands, flags, gateway names and labels on a real zsh line editor', () => {
+    expect(zsh('gwfleet locks ')).toMatch(/clear\s+list/)
+    expect(zsh('gwfleet audit --output=prom')).toContain('--output=prometheus')
+    expect(zsh(`gwfleet status -i ${inv} bos`)).toContain(`status -i ${inv} boston-1`)
+    const labels = zsh(`gwfleet deploy -i ${inv} -l berlin-1,!ring=`)
+    expect(labels).toMatch(/ring=canary\s+ring=main/)
+  })
+})
