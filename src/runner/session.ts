@@ -68,9 +68,9 @@ export class HostSession {
     return this.conn.exec(userCommand(script), opts)
   }
 
-  /** Upload bytes to a path over SFTP (callers stage, verify and move). */
-  writeFile(remotePath: string, data: Buffer | string, mode: number): Promise<void> {
-    return this.conn.writeFile(remotePath, data, mode)
+  /** Upload files over SFTP, all requests in flight together (callers stage, verify and move). */
+  writeFiles(files: {path: string; data: Buffer | string; mode: number}[]): Promise<void> {
+    return this.conn.writeFiles(files)
   }
 
   close(): void {
