@@ -488,6 +488,22 @@ async function gwfleet(ws, args, {timeoutMs = 600_000, cli = CLI} = {}) {
   return {...r, rssMB, json}
 }
 
+/** Median over hosts of the upload step's time in a run's host logs ("== uploading" to "upload ..."). */
+function uploadStepMs(runDir) {
+  if (!runDir || !fs.existsSync(runDir)) return null
+  const ms = []
+  for (const f of fs.readdirSync(runDir).filter((x) => x.endsWith('.log'))) {
+    const lines = fs.readFileSync(path.join(runDir, f), 'utf8').split('\n')
+    const at = (re) => {
+      const l = lines.find((x) => re.test(x.slice(25)))
+      return l ? Date.parse(l.slice(0, 24)) : NaN
+    }
+    const d = at(/^upload \S+: /) - at(/^== uploading /)
+    if (Number.isFinite(d)) ms.push(d)
+  }
+  return ms.length ? median(ms) : null
+}
+
 /** Summary of gwfleet's per-host durationMs (where its wall time goes). */
 function hostDurations(json, wallMs) {
   const d = (json?.hosts ?? []).map((h) => h.durationMs).filter((x) => typeof x === 'number')
@@ -505,7 +521,7 @@ const tools = {
     if (r.code !== 0) error = `exit ${r.code}${r.timedOut ? ' (timeout)' : ''}: ${oneLine(r.stderr || r.stdout)}`
     else if (hosts.length !== n || !hosts.every((h) => h.status === 'ok' && h.action === 'install')) error = `JSON: ${hosts.filter((h) => h.status === 'ok').length}/${n} installed`
     error ??= await checkDeployed(ws.hosts, 1)
-    return {ms: r.ms, error, rssMB: r.rssMB, detail: hostDurations(r.json, r.ms), runDir: r.json?.runDir}
+    return {ms: r.ms, error, rssMB: r.rssMB, detail: hostDurations(r.json, r.ms), runDir: r.json?.runDir, uploadMs: uploadStepMs(r.json?.runDir)}
   },
   async 'deploy:pssh'(ws, n) {
     // 1) one parallel-scp -r: creates PSSH_DIR holding the zip and the values  2) one parallel-ssh:
@@ -913,6 +929,11 @@ function report(m, N, useAnsible, timeline, totalS) {
         const trips = far !== null && near !== null ? ((far - near) * 1000) / opts.rtt : null
         out.push(`  ${tool.padEnd(13)} ${sc.padEnd(6)} direct ${fmt(near)} s, through the proxy ${fmt(far)} s: ${fmt(trips, 1)} round trips`)
       }
+      // the upload step alone, from the run log's timestamps
+      const up = (where) => median((results[`one-deploy-${where}`]?.[tool]?.runs ?? []).filter((r) => !r.error && r.uploadMs !== null).map((r) => r.uploadMs))
+      const [upFar, upNear] = [up('rtt'), up('direct')]
+      if (upFar !== null && upNear !== null)
+        out.push(`  ${tool.padEnd(13)} upload step of the fresh deploy: direct ${upNear} ms, through the proxy ${upFar} ms: ${fmt((upFar - upNear) / opts.rtt, 1)} round trips`)
     }
   }
 
