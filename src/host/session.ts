@@ -30,8 +30,8 @@ export interface Session {
   asLoginUser(script: string, opts?: ExecOptions): Promise<ExecResult>
   /** Start opening the file transfer channel now, so a coming upload need not wait for it. */
   prepareUpload(): void
-  /** Upload bytes to a path over SFTP (callers stage, verify and move). */
-  writeFile(remotePath: string, data: Buffer | string, mode: number): Promise<void>
+  /** Upload files over SFTP, all requests in flight together (callers stage, verify and move). */
+  writeFiles(files: {path: string; data: Buffer | string; mode: number}[]): Promise<void>
   close(): void
 }
 
@@ -106,9 +106,8 @@ export class HostSession implements Session {
     return this.conn.exec(userCommand(script), opts)
   }
 
-  /** Upload bytes to a path over SFTP (callers stage, verify and move). */
-  writeFile(remotePath: string, data: Buffer | string, mode: number): Promise<void> {
-    return this.conn.writeFile(remotePath, data, mode)
+  writeFiles(files: {path: string; data: Buffer | string; mode: number}[]): Promise<void> {
+    return this.conn.writeFiles(files)
   }
 
   close(): void {

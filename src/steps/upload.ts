@@ -7,19 +7,16 @@ import type {Session} from '../host/session.js'
 import type {HostFacts, ReleaseContent, RenderedValues} from '../types.js'
 
 /**
- * Upload files into the login user's stage folder (made by the lock step), all in parallel on one
- * SFTP session, each under a random plain name; root takes them from there (commitFilesScript).
+ * Upload files into the login user's stage folder (made by the lock step), each under a random
+ * plain name, mode 0600, all in one pipelined SFTP batch; root takes them from there
+ * (commitFilesScript).
  */
 async function stage(s: Session, files: {target: string; data: Buffer | string; mode: number; sha256: string}[], bytes: number): Promise<StagedFile[]> {
   const folder = layout(s.gw.remoteDir, s.gw.name).upload
+  const staged = files.map((f) => ({name: randomBytes(8).toString('hex'), target: f.target, sha256: f.sha256, mode: f.mode, size: Buffer.byteLength(f.data)}))
   try {
-    return await Promise.all(
-      files.map(async (f) => {
-        const name = randomBytes(8).toString('hex')
-        await s.writeFile(`${folder}/${name}`, f.data, 0o600)
-        return {name, target: f.target, sha256: f.sha256, mode: f.mode, size: Buffer.byteLength(f.data)}
-      }),
-    )
+    await s.writeFiles(files.map((f, i) => ({path: `${folder}/${staged[i].name}`, data: f.data, mode: 0o600})))
+    return staged
   } catch (e) {
     return explainUploadFailure(s, e, bytes)
   }

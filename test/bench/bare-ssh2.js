@@ -2,7 +2,7 @@
 // all hosts at once, one exec of the vendor's version query, close. No inventory, no planning, no
 // rendering. It does check host keys (against a known_hosts file), like every other tool measured.
 //
-// usage: node bare-ssh2.js --hosts 127.77.240.1,127.77.240.2 --key KEY --known-hosts FILE (--command CMD | --command-file F)
+// usage: node bare-ssh2.js --hosts 127.77.240.1,127.77.240.2 --key KEY --known-hosts FILE (--command CMD | --command-file F) [--port P]
 // prints one JSON document: {"versions": {"<addr>": "<stdout trimmed>"|null}, "errors": {"<addr>": "..."}}
 import fs from 'node:fs'
 import {createRequire} from 'node:module'
@@ -22,6 +22,9 @@ const hosts = arg('--hosts').split(',').filter(Boolean)
 const privateKey = fs.readFileSync(arg('--key'))
 const command = process.argv.includes('--command-file') ? fs.readFileSync(arg('--command-file'), 'utf8') : arg('--command')
 const user = process.argv.includes('--user') ? arg('--user') : 'root'
+const port = process.argv.includes('--port') ? Number(arg('--port')) : 22
+/** The known_hosts name of a host (OpenSSH writes `[host]:port` for a port other than 22). */
+const knownName = (host) => (port === 22 ? host : `[${host}]:${port}`)
 /** address -> Set of base64 key blobs */
 const known = new Map()
 for (const line of fs.readFileSync(arg('--known-hosts'), 'utf8').split('\n')) {
@@ -57,12 +60,12 @@ function readVersion(host) {
     c.on('close', () => finish(null, 'connection closed'))
     c.connect({
       host,
-      port: 22,
+      port,
       username: user,
       privateKey,
       readyTimeout: 30000,
       // callback form: ssh2 treats an async verifier as "accept" (ssh2 issue 1268)
-      hostVerifier: (key, cb) => cb(known.get(host)?.has(key.toString('base64')) ?? false),
+      hostVerifier: (key, cb) => cb(known.get(knownName(host))?.has(key.toString('base64')) ?? false),
     })
   })
 }

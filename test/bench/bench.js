@@ -3,9 +3,22 @@
 //
 //   npm run bench                         # build, then: node test/bench/bench.js
 //   node test/bench/bench.js --hosts 10 --rounds 1 --skip-ansible
+//   npm run bench -- --rtt 100 --hosts 30 # every host reached through a 100 ms round-trip proxy
+//   npm run bench -- --heavy-rc           # every login shell on every host costs 100 ms more
 //
 // Flags: --hosts N (50)  --rounds R (3)  --ansible-rounds K (R)  --skip-ansible  --rss-hosts M (200)
 //        --skip-rss  --version V (1.5.0)  --results FILE (test/bench/last-results.json)
+//        --rtt MS (0: off)  --heavy-rc  --single-rounds K (5)  --baseline DIR
+//
+// --rtt MS: each lab sshd is reached through latency-proxy.js (MS/2 each way), for every tool. The
+//   proxy counts connections and client turns per host; and a one-host section times gwfleet with
+//   and without the proxy: (median with RTT - median without) / RTT = round trips waited for.
+// --heavy-rc: root's and the login user's ~/.bashrc sleep 0.1 s (a pyenv-like rc) on every host.
+// In every mode both rc files count the shells sshd starts (one line per start in ~/.gwbench-shells),
+// read inside the host after each run: "shells per host" below.
+// --baseline DIR: also times another build of gwfleet (a copy of bin/, dist/, package.json,
+//   oclif.manifest.json and a node_modules link), as the tool "gwfleet@base", alternating with the rest.
+// GWFLEET_LAB_OFFSET moves the bench's labs (240/241 without it) within 200..249, away from test labs.
 //
 // Every figure is checked before it is reported: after a deploy, every host must report the release's
 // agent version and show exactly the installer runs expected (read inside the host, not over SSH);
@@ -15,6 +28,7 @@ import {spawn, spawnSync} from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import readline from 'node:readline'
 import {performance} from 'node:perf_hooks'
 import {fileURLToPath} from 'node:url'
 
@@ -25,11 +39,14 @@ const ROOT = path.resolve(HERE, '..', '..')
 const CLI = path.join(ROOT, 'bin', 'run.js')
 const PLAYBOOK = path.join(HERE, 'deploy-playbook.yml')
 const BARE = path.join(HERE, 'bare-ssh2.js')
+const PROXY = path.join(HERE, 'latency-proxy.js')
+/** The port each host's latency proxy listens on (beside its sshd, on the host's address). */
+const PROXY_PORT = 2222
 
 // ---------------------------------------------------------------------------- arguments
 
 function parseArgs(argv) {
-  const o = {hosts: 50, rounds: 3, ansibleRounds: null, skipAnsible: false, rssHosts: 200, skipRss: false, version: '1.5.0', results: path.join(HERE, 'last-results.json')}
+  const o = {hosts: 50, rounds: 3, ansibleRounds: null, skipAnsible: false, rssHosts: 200, skipRss: false, version: '1.5.0', results: path.join(HERE, 'last-results.json'), rtt: 0, heavyRc: false, singleRounds: 5, baseline: null}
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const num = (name) => {
@@ -45,13 +62,20 @@ function parseArgs(argv) {
     else if (a === '--skip-rss') o.skipRss = true
     else if (a === '--version') o.version = argv[++i]
     else if (a === '--results') o.results = path.resolve(argv[++i])
+    else if (a === '--rtt') o.rtt = num(a)
+    else if (a === '--heavy-rc') o.heavyRc = true
+    else if (a === '--single-rounds') o.singleRounds = num(a)
+    else if (a === '--baseline') o.baseline = path.resolve(argv[++i])
     else if (a === '-h' || a === '--help') {
-      console.log('usage: node test/bench/bench.js [--hosts N] [--rounds R] [--ansible-rounds K] [--skip-ansible] [--rss-hosts M] [--skip-rss]')
+      console.log('usage: node test/bench/bench.js [--hosts N] [--rounds R] [--ansible-rounds K] [--skip-ansible] [--rss-hosts M] [--skip-rss] [--rtt MS] [--heavy-rc] [--single-rounds K] [--baseline DIR]')
       process.exit(0)
     } else throw new Error(`unknown argument ${a}`)
   }
   if (o.hosts > 254 || o.rssHosts > 254) throw new Error('at most 254 hosts per lab')
   o.ansibleRounds ??= o.rounds
+  // the RSS figure belongs to the quiet lab
+  if (o.rtt || o.heavyRc) o.skipRss = true
+  if (o.baseline && !fs.existsSync(path.join(o.baseline, 'bin', 'run.js'))) throw new Error(`--baseline: no bin/run.js in ${o.baseline}`)
   return o
 }
 
@@ -204,31 +228,36 @@ function valuesText(name) {
   ].join('\n')
 }
 
-/** Everything each tool needs to reach the lab: inventory, values, pssh hosts file, ansible inventory. */
-async function makeWorkspace(lab, tag) {
+/**
+ * Everything each tool needs to reach the lab: inventory, values, pssh hosts file, ansible inventory.
+ * `hosts` (default: all of the lab's) on `port` (22: the sshd itself; PROXY_PORT: through the proxy).
+ */
+async function makeWorkspace(lab, tag, {hosts = lab.hosts, port = 22} = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `gwbench-${tag}-`))
   tempDirs.add(dir)
-  const ws = {dir, lab, home: path.join(dir, 'home'), releases: path.join(dir, 'releases'), values: path.join(dir, 'values')}
+  const ws = {dir, lab, hosts, port, home: path.join(dir, 'home'), releases: path.join(dir, 'releases'), values: path.join(dir, 'values')}
   fs.mkdirSync(path.join(ws.home, '.ssh'), {recursive: true, mode: 0o700})
   fs.mkdirSync(ws.values)
   ws.zip = await lab.makeRelease(ws.releases, V)
   ws.knownHosts = path.join(dir, 'known_hosts')
-  fs.copyFileSync(lab.knownHostsFile, ws.knownHosts)
-  for (const h of lab.hosts) fs.writeFileSync(path.join(ws.values, `${h.name}.yaml`), valuesText(h.name), {mode: 0o600})
+  // OpenSSH's known_hosts names a host on another port than 22 `[address]:port`
+  const known = fs.readFileSync(lab.knownHostsFile, 'utf8').split('\n').filter(Boolean)
+  fs.writeFileSync(ws.knownHosts, known.map((l) => (port === 22 ? l : l.replace(/^(\S+)/, `[$1]:${port}`))).join('\n') + '\n')
+  for (const h of hosts) fs.writeFileSync(path.join(ws.values, `${h.name}.yaml`), valuesText(h.name), {mode: 0o600})
 
   // gwfleet inventory
-  const inv = ['release:', '  dir: releases', `  version: ${V}`, 'defaults:', '  user: root', `  identityFile: ${lab.clientKey}`, `  knownHosts: ${ws.knownHosts}`, 'gateways:']
-  for (const h of lab.hosts) inv.push(`  ${h.name}:`, `    host: ${h.address}`, `    values: values/${h.name}.yaml`)
+  const inv = ['release:', '  dir: releases', `  version: ${V}`, 'defaults:', '  user: root', `  port: ${port}`, `  identityFile: ${lab.clientKey}`, `  knownHosts: ${ws.knownHosts}`, 'gateways:']
+  for (const h of hosts) inv.push(`  ${h.name}:`, `    host: ${h.address}`, `    values: values/${h.name}.yaml`)
   ws.inventory = path.join(dir, 'fleet.yaml')
   fs.writeFileSync(ws.inventory, inv.join('\n') + '\n')
 
   // pssh: hosts file; a stage dir (zip + every gateway's values) that one parallel-scp -r puts in place
   ws.psshHosts = path.join(dir, 'pssh-hosts')
-  fs.writeFileSync(ws.psshHosts, lab.hosts.map((h) => `root@${h.address}`).join('\n') + '\n')
+  fs.writeFileSync(ws.psshHosts, hosts.map((h) => `root@${h.address}:${port}`).join('\n') + '\n')
   ws.psshStage = path.join(dir, 'pssh-stage')
   fs.mkdirSync(path.join(ws.psshStage, 'values'), {recursive: true})
   fs.copyFileSync(ws.zip, path.join(ws.psshStage, path.basename(ws.zip)))
-  for (const h of lab.hosts) fs.copyFileSync(path.join(ws.values, `${h.name}.yaml`), path.join(ws.psshStage, 'values', `${h.name}.yaml`))
+  for (const h of hosts) fs.copyFileSync(path.join(ws.values, `${h.name}.yaml`), path.join(ws.psshStage, 'values', `${h.name}.yaml`))
 
   // ansible inventory
   ws.ansibleInventory = path.join(dir, 'ansible-hosts.ini')
@@ -237,7 +266,7 @@ async function makeWorkspace(lab, tag) {
     ws.ansibleInventory,
     [
       '[gateways]',
-      ...lab.hosts.map((h) => `${h.name} ansible_host=${h.address}`),
+      ...hosts.map((h) => `${h.name} ansible_host=${h.address} ansible_port=${port}`),
       '',
       '[all:vars]',
       'ansible_user=root',
@@ -309,18 +338,18 @@ function psshOpts(ws, n, timeoutS) {
 
 // ---------------------------------------------------------------------------- host-side checks (not timed)
 
-async function resetHosts(lab) {
+async function resetHosts(hosts) {
   const limit = limiter(16)
-  const rs = await Promise.all(lab.hosts.map((h) => limit(() => h.exec(RESET_CMD))))
+  const rs = await Promise.all(hosts.map((h) => limit(() => h.exec(RESET_CMD))))
   const bad = rs.findIndex((r) => r.code !== 0)
-  if (bad >= 0) throw new Error(`reset of ${lab.hosts[bad].name} failed: ${rs[bad].stderr}`)
+  if (bad >= 0) throw new Error(`reset of ${hosts[bad].name} failed: ${rs[bad].stderr}`)
 }
 
 /** Per host: the agent version the stand-in cluster reports and how many installer runs it logged. */
-async function hostStates(lab) {
+async function hostStates(hosts) {
   const limit = limiter(16)
   return Promise.all(
-    lab.hosts.map((h) =>
+    hosts.map((h) =>
       limit(async () => {
         const r = await h.exec("sed 's/.*://' /var/lib/gwlab-k3s/agent-image 2>/dev/null; echo '--'; cat /var/lib/gwlab-k3s/installs.log 2>/dev/null | wc -l")
         const [v, n] = r.stdout.split('--\n')
@@ -331,8 +360,8 @@ async function hostStates(lab) {
 }
 
 /** Null when every host has version V and `installs` installer runs; else a one-line reason. */
-async function checkDeployed(lab, installs) {
-  const st = await hostStates(lab)
+async function checkDeployed(hosts, installs) {
+  const st = await hostStates(hosts)
   const wrongV = st.filter((s) => s.version !== V)
   const wrongN = st.filter((s) => s.installs !== installs)
   if (!wrongV.length && !wrongN.length) return null
@@ -353,13 +382,94 @@ function checkVersions(versions, n) {
 
 const versionOf = (image) => (typeof image === 'string' && /:(\d+\.\d+\.\d+)\s*$/.exec(image)?.[1]) || null
 
+// ---------------------------------------------------------------------------- rc files, proxy, counts
+
+/** Each shell sshd starts adds a line to this file in its user's home (root's, ops's, opspw's). */
+const SHELL_COUNT_FILE = '.gwbench-shells'
+const HOMES = ['/root', '/home/ops', '/home/opspw']
+
+/**
+ * Put the counting line (and with `heavy` a 0.1 s sleep, a pyenv-like rc) at the top of each
+ * user's ~/.bashrc, before Debian's "not interactive: return". bash reads ~/.bashrc when sshd starts
+ * it for a command or a subsystem (`bash -c ...`), but also when its stdin is a socket (the lab's
+ * nsenter execs: checks, resets, these counts) and in a script that `bash -c` replaced itself with
+ * (the lab's stand-in kubectl). Only the shells sshd starts count and pay: those with sshd's
+ * SSH_CONNECTION and a -c string (BASH_EXECUTION_STRING).
+ */
+async function installRc(hosts, heavy) {
+  const head = [
+    '# gwfleet bench: count the shells sshd starts',
+    `if [ -n "\${SSH_CONNECTION-}" ] && [ -n "\${BASH_EXECUTION_STRING+set}" ]; then printf '.\\n' >> "$HOME/${SHELL_COUNT_FILE}"${heavy ? '; sleep 0.1' : ''}; fi`,
+    '',
+  ].join('\n')
+  const b64 = Buffer.from(head).toString('base64')
+  const cmd = HOMES.map((h) => `f=${h}/.bashrc; { echo ${b64} | base64 -d; cat "$f"; } > "$f.gwbench" && cat "$f.gwbench" > "$f" && rm -f "$f.gwbench"`).join(' && ')
+  const limit = limiter(16)
+  const rs = await Promise.all(hosts.map((h) => limit(() => h.exec(cmd))))
+  const bad = rs.findIndex((r) => r.code !== 0)
+  if (bad >= 0) throw new Error(`rc files of ${hosts[bad].name}: ${rs[bad].stderr}`)
+}
+
+/** Shells started on each host since the last call (read and zeroed inside the host). */
+async function takeShells(hosts) {
+  const files = HOMES.map((h) => `${h}/${SHELL_COUNT_FILE}`).join(' ')
+  const limit = limiter(16)
+  return Promise.all(hosts.map((h) => limit(async () => Number((await h.exec(`cat ${files} 2>/dev/null | wc -l; rm -f ${files}`)).stdout.trim()))))
+}
+
+/** Start latency-proxy.js for these hosts (RTT/2 each way, on PROXY_PORT); `take()` returns and zeroes its counts. */
+async function startProxy(hosts, rttMs) {
+  const map = hosts.map((h) => `${h.address}:${PROXY_PORT}=${h.address}:22`).join(',')
+  const child = spawn(process.execPath, [PROXY, '--delay-ms', String(rttMs / 2), '--map', map], {stdio: ['pipe', 'pipe', 'inherit'], detached: true})
+  children.add(child.pid)
+  const lines = readline.createInterface({input: child.stdout})
+  const waiting = []
+  lines.on('line', (l) => waiting.shift()?.(l))
+  const next = () => new Promise((resolve) => waiting.push(resolve))
+  const first = await Promise.race([next(), new Promise((resolve) => child.once('exit', () => resolve('exited')))])
+  if (first !== 'ready') throw new Error(`latency proxy did not start (${first})`)
+  return {
+    async take() {
+      const p = next()
+      child.stdin.write('take\n')
+      return JSON.parse(await p)
+    },
+    stop() {
+      child.stdin.end()
+      children.delete(child.pid)
+    },
+  }
+}
+
+/** min/median/max of numbers. */
+const spread = (xs) => (xs.length ? {min: Math.min(...xs), median: median(xs), max: Math.max(...xs)} : null)
+
+/**
+ * Run one tool with the hosts' shell counts (and the proxy's) zeroed before and read after, and
+ * record it: `perHost` holds shells started, proxy connections and client turns per host.
+ */
+async function measured(ctx, scenario, tool, fn) {
+  await takeShells(ctx.hosts)
+  await ctx.proxy?.take()
+  const res = await fn()
+  const shells = await takeShells(ctx.hosts)
+  const counts = ctx.proxy ? await ctx.proxy.take() : null
+  res.perHost = {
+    shells: spread(shells),
+    connections: counts && spread(ctx.hosts.map((h) => counts[h.address].connections)),
+    turns: counts && spread(ctx.hosts.map((h) => counts[h.address].turns)),
+  }
+  record(scenario, tool, res)
+  return res
+}
+
 // ---------------------------------------------------------------------------- the tools
 
 /** Run the built CLI under /usr/bin/time -v: wall ms, exit code, output and peak RSS (MB). */
-async function gwfleet(ws, args, {timeoutMs = 600_000} = {}) {
+async function gwfleet(ws, args, {timeoutMs = 600_000, cli = CLI} = {}) {
   const timeFile = path.join(ws.dir, 'time-v.txt')
   fs.rmSync(timeFile, {force: true})
-  const r = await run('/usr/bin/time', ['-v', '-o', timeFile, process.execPath, CLI, ...args], {env: gwEnv(ws), timeoutMs})
+  const r = await run('/usr/bin/time', ['-v', '-o', timeFile, process.execPath, cli, ...args], {env: gwEnv(ws), timeoutMs})
   let rssMB = null
   try {
     const kb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(fs.readFileSync(timeFile, 'utf8'))?.[1])
@@ -378,6 +488,22 @@ async function gwfleet(ws, args, {timeoutMs = 600_000} = {}) {
   return {...r, rssMB, json}
 }
 
+/** Median over hosts of the upload step's time in a run's host logs ("== uploading" to "upload ..."). */
+function uploadStepMs(runDir) {
+  if (!runDir || !fs.existsSync(runDir)) return null
+  const ms = []
+  for (const f of fs.readdirSync(runDir).filter((x) => x.endsWith('.log'))) {
+    const lines = fs.readFileSync(path.join(runDir, f), 'utf8').split('\n')
+    const at = (re) => {
+      const l = lines.find((x) => re.test(x.slice(25)))
+      return l ? Date.parse(l.slice(0, 24)) : NaN
+    }
+    const d = at(/^upload \S+: /) - at(/^== uploading /)
+    if (Number.isFinite(d)) ms.push(d)
+  }
+  return ms.length ? median(ms) : null
+}
+
 /** Summary of gwfleet's per-host durationMs (where its wall time goes). */
 function hostDurations(json, wallMs) {
   const d = (json?.hosts ?? []).map((h) => h.durationMs).filter((x) => typeof x === 'number')
@@ -388,14 +514,14 @@ function hostDurations(json, wallMs) {
 
 const tools = {
   // ---- fresh deploy
-  async 'deploy:gwfleet'(ws, n) {
-    const r = await gwfleet(ws, ['deploy', '-i', ws.inventory, '--json'])
+  async 'deploy:gwfleet'(ws, n, cli) {
+    const r = await gwfleet(ws, ['deploy', '-i', ws.inventory, '--json'], {cli})
     const hosts = r.json?.hosts ?? []
     let error = null
     if (r.code !== 0) error = `exit ${r.code}${r.timedOut ? ' (timeout)' : ''}: ${oneLine(r.stderr || r.stdout)}`
     else if (hosts.length !== n || !hosts.every((h) => h.status === 'ok' && h.action === 'install')) error = `JSON: ${hosts.filter((h) => h.status === 'ok').length}/${n} installed`
-    error ??= await checkDeployed(ws.lab, 1)
-    return {ms: r.ms, error, rssMB: r.rssMB, detail: hostDurations(r.json, r.ms), runDir: r.json?.runDir}
+    error ??= await checkDeployed(ws.hosts, 1)
+    return {ms: r.ms, error, rssMB: r.rssMB, detail: hostDurations(r.json, r.ms), runDir: r.json?.runDir, uploadMs: uploadStepMs(r.json?.runDir)}
   },
   async 'deploy:pssh'(ws, n) {
     // 1) one parallel-scp -r: creates PSSH_DIR holding the zip and the values  2) one parallel-ssh:
@@ -414,7 +540,7 @@ const tools = {
     const ssh = await run('parallel-ssh', [...psshOpts(ws, n, 300), remote], {env: sshToolEnv(ws)})
     const ms = performance.now() - t0
     if (ssh.code !== 0) return {ms: null, error: `parallel-ssh exit ${ssh.code}: ${oneLine(ssh.stdout + ssh.stderr)}`}
-    return {ms, error: await checkDeployed(ws.lab, 1)}
+    return {ms, error: await checkDeployed(ws.hosts, 1)}
   },
   async 'deploy:ansible'(ws, n) {
     const r = await run(
@@ -432,13 +558,13 @@ const tools = {
     const okHosts = stats ? Object.values(stats).filter((s) => !s.failures && !s.unreachable).length : 0
     if (r.code !== 0) error = `exit ${r.code}${r.timedOut ? ' (timeout)' : ''}: ${oneLine(r.stderr || r.stdout)}`
     else if (okHosts !== n) error = `${okHosts}/${n} hosts ok in the play recap`
-    error ??= await checkDeployed(ws.lab, 1)
+    error ??= await checkDeployed(ws.hosts, 1)
     return {ms: r.ms, error}
   },
 
   // ---- audit (read the agent version on all hosts)
-  async 'audit:gwfleet'(ws, n) {
-    const r = await gwfleet(ws, ['audit', '-i', ws.inventory, '--json'])
+  async 'audit:gwfleet'(ws, n, cli) {
+    const r = await gwfleet(ws, ['audit', '-i', ws.inventory, '--json'], {cli})
     const versions = Object.fromEntries((r.json?.hosts ?? []).map((h) => [h.name, h.version]))
     let error = r.json ? checkVersions(versions, n) : `no JSON (exit ${r.code}): ${oneLine(r.stderr || r.stdout)}`
     if (!error && r.code !== 0) error = `exit ${r.code}`
@@ -471,7 +597,7 @@ const tools = {
     return {ms: r.ms, error}
   },
   async 'audit:bare-ssh2'(ws, n) {
-    const r = await run(process.execPath, [BARE, '--hosts', ws.lab.hosts.map((h) => h.address).join(','), '--key', ws.lab.clientKey, '--known-hosts', ws.knownHosts, '--command', VERSION_QUERY], {
+    const r = await run(process.execPath, [BARE, '--hosts', ws.hosts.map((h) => h.address).join(','), '--port', String(ws.port), '--key', ws.lab.clientKey, '--known-hosts', ws.knownHosts, '--command', VERSION_QUERY], {
       env: sshToolEnv(ws),
     })
     let error = null
@@ -487,13 +613,13 @@ const tools = {
   },
 
   // ---- no-op deploy (everything in sync)
-  async 'noop:gwfleet'(ws, n) {
-    const r = await gwfleet(ws, ['deploy', '-i', ws.inventory, '--json'])
+  async 'noop:gwfleet'(ws, n, cli) {
+    const r = await gwfleet(ws, ['deploy', '-i', ws.inventory, '--json'], {cli})
     const hosts = r.json?.hosts ?? []
     let error = null
     if (r.code !== 0) error = `exit ${r.code}: ${oneLine(r.stderr || r.stdout)}`
     else if (hosts.length !== n || !hosts.every((h) => h.status === 'unchanged')) error = `JSON: ${hosts.filter((h) => h.status === 'unchanged').length}/${n} unchanged`
-    error ??= await checkDeployed(ws.lab, 1) // still exactly the one install: nothing re-ran
+    error ??= await checkDeployed(ws.hosts, 1) // still exactly the one install: nothing re-ran
     return {ms: r.ms, error, rssMB: r.rssMB, detail: hostDurations(r.json, r.ms)}
   },
 }
@@ -542,52 +668,61 @@ async function main() {
   }
 
   // the N-host lab
-  log(`starting lab 'bench': ${N} hosts on 127.77.240.1-${N}`)
-  const lab = await startLab({count: N, subnet: 240, name: 'bench', startTimeoutMs: 60_000})
+  const sub = benchSubnets()
+  log(`starting lab 'bench': ${N} hosts on 127.77.${sub.main}.1-${N}`)
+  const lab = await startLab({count: N, subnet: sub.main - sub.offset, name: 'bench', startTimeoutMs: 60_000})
   labs.add(lab)
-  const ws = await makeWorkspace(lab, 'n')
-  log(`lab up in ${((performance.now() - t0) / 1000).toFixed(1)} s; workspace ${ws.dir}`)
+  await installRc(lab.hosts, opts.heavyRc)
+  const proxy = opts.rtt ? await startProxy(lab.hosts, opts.rtt) : null
+  const ws = await makeWorkspace(lab, 'n', {port: proxy ? PROXY_PORT : 22})
+  const ctx = {hosts: lab.hosts, proxy}
+  log(`lab up in ${((performance.now() - t0) / 1000).toFixed(1)} s; workspace ${ws.dir}${proxy ? `; every host through a ${opts.rtt} ms round-trip proxy` : ''}${opts.heavyRc ? '; heavy rc' : ''}`)
+  const gwTools = ['gwfleet', ...(opts.baseline ? ['gwfleet@base'] : [])]
 
   // 1. fresh deploy, alternating tools round by round
-  const deployTools = ['gwfleet', 'pssh', ...(useAnsible ? ['ansible'] : [])]
+  const deployTools = [...gwTools, 'pssh', ...(useAnsible ? ['ansible'] : [])]
   for (let r = 1; r <= opts.rounds; r++) {
     for (const tool of deployTools) {
       if (tool === 'ansible' && r > opts.ansibleRounds) continue
-      await resetHosts(lab)
+      await resetHosts(lab.hosts)
       log(`round ${r}: fresh deploy with ${tool} ...`)
-      record('deploy', tool, await tools[`deploy:${tool}`](ws, N))
+      await measured(ctx, 'deploy', tool, () => toolFn('deploy', tool)(ws, N))
     }
   }
 
   // 2 + 3. audit and no-op deploy, on hosts installed by gwfleet (not timed)
-  await resetHosts(lab)
+  await resetHosts(lab.hosts)
   const setup = await tools['deploy:gwfleet'](ws, N)
   if (setup.error) throw new Error(`setting up the installed fleet failed: ${setup.error}`)
-  const auditTools = ['gwfleet', 'pssh', ...(useAnsible ? ['ansible'] : []), 'bare-ssh2']
+  const auditTools = [...gwTools, 'pssh', ...(useAnsible ? ['ansible'] : []), 'bare-ssh2']
   for (let r = 1; r <= opts.rounds; r++) {
     for (const tool of auditTools) {
       if (tool === 'ansible' && r > opts.ansibleRounds) continue
-      record('audit', tool, await tools[`audit:${tool}`](ws, N))
+      await measured(ctx, 'audit', tool, () => toolFn('audit', tool)(ws, N))
     }
-    record('noop', 'gwfleet', await tools['noop:gwfleet'](ws, N))
+    for (const tool of gwTools) await measured(ctx, 'noop', tool, () => toolFn('noop', tool)(ws, N))
   }
+
+  // one host, with and without the proxy: the round trips gwfleet waits for, from the time they cost
+  if (proxy) await singleHost(lab, ctx, gwTools)
 
   // one human-output deploy to read gwfleet's per-step log of the slowest host
   const timeline = await stepTimeline(ws, lab)
 
+  proxy?.stop()
   await lab.stop()
   labs.delete(lab)
 
   // 4. peak RSS at M hosts
   if (!opts.skipRss) {
     const M = opts.rssHosts
-    log(`starting lab 'benchrss': ${M} hosts on 127.77.241.1-${M}`)
-    const rlab = await startLab({count: M, subnet: 241, name: 'benchrss', startTimeoutMs: 120_000})
+    log(`starting lab 'benchrss': ${M} hosts on 127.77.${sub.rss}.1-${M}`)
+    const rlab = await startLab({count: M, subnet: sub.rss - sub.offset, name: 'benchrss', startTimeoutMs: 120_000})
     labs.add(rlab)
     const rws = await makeWorkspace(rlab, 'rss')
     // human output (not --json): the progress/table rendering is part of what is measured
     const d = await gwfleet(rws, ['deploy', '-i', rws.inventory])
-    let error = d.code !== 0 ? `exit ${d.code}: ${oneLine(d.stderr.slice(-400) || d.stdout.slice(-400))}` : await checkDeployed(rlab, 1)
+    let error = d.code !== 0 ? `exit ${d.code}: ${oneLine(d.stderr.slice(-400) || d.stdout.slice(-400))}` : await checkDeployed(rlab.hosts, 1)
     record('rss-deploy', 'gwfleet', {ms: d.ms, error, rssMB: d.rssMB})
     const a = await tools['audit:gwfleet'](rws, M)
     record('rss-audit', 'gwfleet', a)
@@ -598,9 +733,47 @@ async function main() {
   report(m, N, useAnsible, timeline, (performance.now() - t0) / 1000)
 }
 
+/**
+ * The bench's labs: 240 and 241, or with GWFLEET_LAB_OFFSET (which startLab adds to every subnet)
+ * two subnets in 200..249, past the test labs' (base subnets below 40, offsets below 200).
+ */
+function benchSubnets() {
+  const offset = Number(process.env.GWFLEET_LAB_OFFSET || 0)
+  if (!Number.isInteger(offset) || offset < 0) throw new Error(`GWFLEET_LAB_OFFSET must be a whole number, got ${process.env.GWFLEET_LAB_OFFSET}`)
+  const main = 200 + ((40 + offset) % 50)
+  return {offset, main, rss: main === 249 ? 200 : main + 1}
+}
+
+/** The run of `tool` for `scenario`: "gwfleet@base" is gwfleet's own runs with the baseline build. */
+function toolFn(scenario, tool) {
+  if (tool === 'gwfleet@base') return (ws, n) => tools[`${scenario}:gwfleet`](ws, n, path.join(opts.baseline, 'bin', 'run.js'))
+  return (ws, n) => tools[`${scenario}:${tool}`](ws, n)
+}
+
+/**
+ * gwfleet on the lab's first host alone, directly and through the proxy, alternating: fresh deploy,
+ * audit and no-op deploy. (median through the proxy - median direct) / RTT is the number of round
+ * trips the run waited for, whatever they were spent on.
+ */
+async function singleHost(lab, ctx, gwTools) {
+  const one = [lab.hosts[0]]
+  const direct = await makeWorkspace(lab, 'one', {hosts: one})
+  const far = await makeWorkspace(lab, 'onefar', {hosts: one, port: PROXY_PORT})
+  for (let r = 1; r <= opts.singleRounds; r++) {
+    log(`one host, round ${r}/${opts.singleRounds}`)
+    for (const tool of gwTools) {
+      for (const [where, ws] of [['direct', direct], ['rtt', far]]) {
+        await resetHosts(one)
+        const c1 = {hosts: one, proxy: where === 'rtt' ? ctx.proxy : null}
+        for (const sc of ['deploy', 'audit', 'noop']) await measured(c1, `one-${sc}-${where}`, tool, () => toolFn(sc, tool)(ws, 1))
+      }
+    }
+  }
+}
+
 /** A fresh gwfleet deploy whose per-host run log shows where the time goes (steps by timestamp). */
 async function stepTimeline(ws, lab) {
-  await resetHosts(lab)
+  await resetHosts(lab.hosts)
   const r = await tools['deploy:gwfleet'](ws, lab.hosts.length)
   if (r.error || !r.runDir) return null
   const files = fs.readdirSync(r.runDir).filter((f) => f.endsWith('.log'))
@@ -627,20 +800,39 @@ function report(m, N, useAnsible, timeline, totalS) {
     const row = {scenario: label, tool, ...s, unit: 's'}
     if (target) {
       const value = target.value(s)
-      Object.assign(row, {ratioLabel: target.ratioLabel, ratio: value, target: target.text, verdict: verdict(value, target.limit)})
+      Object.assign(row, {ratioLabel: target.ratioLabel, ratio: value, target: target.text, verdict: target.text ? verdict(value, target.limit) : ''})
     }
+    // the baseline build against the same tool
+    if (opts.baseline && !tool.startsWith('gwfleet') && s.median && stats(scenario, 'gwfleet@base').median) row.baseRatio = stats(scenario, 'gwfleet@base').median / s.median
     rows.push(row)
   }
   const vsGw = (sc, limit, text) => ({ratioLabel: 'gwfleet/this', limit, text, value: (s) => (s.median && g(sc) ? g(sc) / s.median : null)})
 
-  addTimed('deploy', `fresh deploy, ${N} hosts`, 'gwfleet')
-  addTimed('deploy', `fresh deploy, ${N} hosts`, 'pssh', vsGw('deploy', 0.6, 'gwfleet <= 0.6 x pssh'))
-  if (useAnsible) addTimed('deploy', `fresh deploy, ${N} hosts`, 'ansible', vsGw('deploy', 1 / 15, 'gwfleet <= 1/15 x ansible'))
-  addTimed('audit', `audit, ${N} hosts`, 'gwfleet')
-  addTimed('audit', `audit, ${N} hosts`, 'pssh', vsGw('audit', 0.6, 'gwfleet <= 0.6 x pssh'))
-  if (useAnsible) addTimed('audit', `audit, ${N} hosts`, 'ansible')
-  addTimed('audit', `audit, ${N} hosts`, 'bare-ssh2', vsGw('audit', 1.2, 'gwfleet <= 1.2 x bare ssh2'))
-  addTimed('noop', `no-op deploy, ${N} hosts`, 'gwfleet', {
+  // the targets of the mode (issue 14): at a distance, on hosts with a costly rc, on a quiet lab
+  const T = opts.rtt
+    ? {deployPssh: 0.5, deployAnsible: [0.1, '0.1'], auditPssh: null, auditBare: 1.2}
+    : opts.heavyRc
+      ? {deployPssh: 0.6, deployAnsible: null, auditPssh: 0.6, auditBare: null}
+      : {deployPssh: 0.6, deployAnsible: [1 / 15, '1/15'], auditPssh: 0.6, auditBare: 1.2}
+  const where = `${N} hosts${opts.rtt ? `, ${opts.rtt} ms RTT` : ''}${opts.heavyRc ? ', heavy rc' : ''}`
+  const hasBase = !!opts.baseline
+  addTimed('deploy', `fresh deploy, ${where}`, 'gwfleet')
+  if (hasBase) addTimed('deploy', `fresh deploy, ${where}`, 'gwfleet@base')
+  addTimed('deploy', `fresh deploy, ${where}`, 'pssh', T.deployPssh ? vsGw('deploy', T.deployPssh, `gwfleet <= ${T.deployPssh} x pssh`) : vsGw('deploy', Infinity, ''))
+  if (useAnsible) addTimed('deploy', `fresh deploy, ${where}`, 'ansible', T.deployAnsible ? vsGw('deploy', T.deployAnsible[0], `gwfleet <= ${T.deployAnsible[1]} x ansible`) : vsGw('deploy', Infinity, ''))
+  addTimed('audit', `audit, ${where}`, 'gwfleet')
+  if (hasBase) addTimed('audit', `audit, ${where}`, 'gwfleet@base')
+  addTimed('audit', `audit, ${where}`, 'pssh', T.auditPssh ? vsGw('audit', T.auditPssh, `gwfleet <= ${T.auditPssh} x pssh`) : vsGw('audit', Infinity, ''))
+  if (useAnsible) addTimed('audit', `audit, ${where}`, 'ansible', vsGw('audit', Infinity, ''))
+  addTimed('audit', `audit, ${where}`, 'bare-ssh2', T.auditBare ? vsGw('audit', T.auditBare, `gwfleet <= ${T.auditBare} x bare ssh2`) : vsGw('audit', Infinity, ''))
+  if (hasBase)
+    addTimed('noop', `no-op deploy, ${where}`, 'gwfleet@base', {
+      ratioLabel: 'this/its audit',
+      limit: Infinity,
+      text: '',
+      value: (s) => (s.median && stats('audit', 'gwfleet@base').median ? s.median / stats('audit', 'gwfleet@base').median : null),
+    })
+  addTimed('noop', `no-op deploy, ${where}`, 'gwfleet', {
     ratioLabel: 'this/gw audit',
     limit: 1.2,
     text: 'no-op <= 1.2 x gwfleet audit',
@@ -683,7 +875,7 @@ function report(m, N, useAnsible, timeline, totalS) {
             fmt(r.min),
             fmt(r.max),
             `${r.ok}/${r.runs}`,
-            r.ratioLabel ? `${r.ratioLabel} ${fmt(r.ratio)}` : '',
+            `${r.ratioLabel ? `${r.ratioLabel} ${fmt(r.ratio)}` : ''}${r.baseRatio ? ` (base ${fmt(r.baseRatio)})` : ''}`,
             r.target ?? '',
             r.verdict ?? '',
           ],
@@ -692,7 +884,7 @@ function report(m, N, useAnsible, timeline, totalS) {
   const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd()
   const out = []
   out.push('')
-  out.push(`gwfleet benchmark — ${N} lab sshd hosts, ${opts.rounds} rounds (Ansible ${useAnsible ? `${Math.min(opts.ansibleRounds, opts.rounds)} rounds` : 'skipped'}), tools alternating each round`)
+  out.push(`gwfleet benchmark — ${N} lab sshd hosts${opts.rtt ? `, each through a ${opts.rtt} ms round-trip proxy` : ''}${opts.heavyRc ? ', a 0.1 s ~/.bashrc on every host' : ''}, ${opts.rounds} rounds (Ansible ${useAnsible ? `${Math.min(opts.ansibleRounds, opts.rounds)} rounds` : 'skipped'}), tools alternating each round`)
   m.loadavgAtEnd = os.loadavg().map((x) => Math.round(x * 100) / 100)
   out.push(`machine: ${m.nproc} CPUs, ${m.cpuModel}, ${m.ramGiB} GiB RAM; node ${m.node}; kernel ${m.kernel}; ${m.openssh}; pssh ${m.pssh}; ${m.ansible}`)
   out.push(`load average (1/5/15 min) at start ${m.loadavgAtStart.join(' ')}, at end ${m.loadavgAtEnd.join(' ')}`)
@@ -703,9 +895,47 @@ function report(m, N, useAnsible, timeline, totalS) {
   out.push(line(widths.map((w) => '-'.repeat(w))))
   for (const b of body) out.push(line(b))
   out.push('')
-  out.push('ratio: gwfleet median / this tool median (no-op: no-op median / gwfleet audit median). FAILED runs are not timed.')
+  out.push(`ratio: gwfleet median / this tool median (no-op: no-op median / gwfleet audit median)${opts.baseline ? `; (base x): the same for gwfleet@base, the build in ${opts.baseline}` : ''}. FAILED runs are not timed.`)
   const failures = rows.filter((r) => r.errors?.length)
   for (const r of failures) out.push(`FAILED ${r.scenario} / ${r.tool}: ${r.errors.join(' | ')}`)
+
+  // shells and round trips per host
+  out.push('')
+  out.push('per host, median over runs (min-max over hosts of that run): shells = shells sshd started, counted by the')
+  out.push(`hosts' ~/.bashrc${opts.rtt ? '; conns and turns = TCP connections and client turns (client bytes after server bytes) at the proxy, an upper bound on round trips' : ''}`)
+  const perHostRows = [['scenario', 'tool', 'shells', ...(opts.rtt ? ['conns', 'turns'] : [])]]
+  const cell = (runs, k) => {
+    const xs = runs.map((r) => r.perHost?.[k]).filter(Boolean)
+    if (!xs.length) return '-'
+    const med = median(xs.map((x) => x.median))
+    const lo = Math.min(...xs.map((x) => x.min))
+    const hi = Math.max(...xs.map((x) => x.max))
+    return `${fmt(med, 1)} (${lo}-${hi})`
+  }
+  for (const sc of Object.keys(results).filter((k) => ['deploy', 'audit', 'noop'].includes(k) || k.startsWith('one-')))
+    for (const [tool, {runs}] of Object.entries(results[sc])) {
+      const ok = runs.filter((r) => !r.error)
+      perHostRows.push([sc, tool, cell(ok, 'shells'), ...(opts.rtt ? [cell(ok, 'connections'), cell(ok, 'turns')] : [])])
+    }
+  const pw = perHostRows[0].map((_, i) => Math.max(...perHostRows.map((r) => String(r[i]).length)))
+  for (const r of perHostRows) out.push('  ' + r.map((c, i) => String(c).padEnd(pw[i])).join('  ').trimEnd())
+  if (opts.rtt && results['one-deploy-rtt']) {
+    out.push('')
+    out.push(`one host, ${opts.singleRounds} rounds alternating: round trips waited for = (median through the proxy - median direct) / ${opts.rtt} ms`)
+    for (const tool of Object.keys(results['one-deploy-rtt'])) {
+      for (const sc of ['deploy', 'audit', 'noop']) {
+        const far = stats(`one-${sc}-rtt`, tool).median
+        const near = stats(`one-${sc}-direct`, tool).median
+        const trips = far !== null && near !== null ? ((far - near) * 1000) / opts.rtt : null
+        out.push(`  ${tool.padEnd(13)} ${sc.padEnd(6)} direct ${fmt(near)} s, through the proxy ${fmt(far)} s: ${fmt(trips, 1)} round trips`)
+      }
+      // the upload step alone, from the run log's timestamps
+      const up = (where) => median((results[`one-deploy-${where}`]?.[tool]?.runs ?? []).filter((r) => !r.error && r.uploadMs !== null).map((r) => r.uploadMs))
+      const [upFar, upNear] = [up('rtt'), up('direct')]
+      if (upFar !== null && upNear !== null)
+        out.push(`  ${tool.padEnd(13)} upload step of the fresh deploy: direct ${upNear} ms, through the proxy ${upFar} ms: ${fmt((upFar - upNear) / opts.rtt, 1)} round trips`)
+    }
+  }
 
   // where gwfleet's time goes
   out.push('')
@@ -721,7 +951,7 @@ function report(m, N, useAnsible, timeline, totalS) {
     for (const s of timeline.steps.slice(0, 40)) out.push(`    +${String(s.atMs).padStart(5)} ms  ${s.text}`)
   }
   out.push('')
-  out.push(`total bench time ${totalS.toFixed(0)} s. Reproduce: npm run bench  (node test/bench/bench.js --hosts ${N} --rounds ${opts.rounds}${opts.skipAnsible ? ' --skip-ansible' : ''})`)
+  out.push(`total bench time ${totalS.toFixed(0)} s. Reproduce: npm run bench  (node test/bench/bench.js --hosts ${N} --rounds ${opts.rounds}${opts.skipAnsible ? ' --skip-ansible' : ''}${opts.rtt ? ` --rtt ${opts.rtt}` : ''}${opts.heavyRc ? ' --heavy-rc' : ''})`)
   console.log(out.join('\n'))
 
   const doc = {

@@ -148,7 +148,7 @@ class FakeSession implements Session {
 
   prepareUpload(): void {}
 
-  async writeFile(): Promise<void> {
+  async writeFiles(): Promise<void> {
     if (this.cut) throw new UnreachableError('network', 'connection lost')
   }
 
