@@ -126,11 +126,14 @@ export function changeTable(results: HostResult[], view: View = {}): string {
  * the plan (`would install`, `would upgrade` ...) rather than `ok`.
  */
 export function statusWord(r: HostResult, dryRun = false): string {
-  return dryRun && r.status === 'ok' && r.action !== 'none' ? `would ${r.action}` : r.status
+  if (!dryRun || r.status !== 'ok') return r.status
+  // Same values in the old byte form: rewritten, no installer run.
+  if (r.action === 'none') return r.plan?.migrateValues ? 'would migrate values' : r.status
+  return `would ${r.action}`
 }
 
 // Plan words sort with `ok`, in the order a rollout does them.
-const PLAN_ORDER: Record<string, number> = {'would install': 4.1, 'would upgrade': 4.2, 'would reconfigure': 4.3, 'would uninstall': 4.4}
+const PLAN_ORDER: Record<string, number> = {'would install': 4.1, 'would upgrade': 4.2, 'would reconfigure': 4.3, 'would uninstall': 4.4, 'would migrate values': 4.5}
 
 /** A summary line: count per status (per planned action in a dry run). */
 export function changeSummary(results: HostResult[], dryRun = false): string {

@@ -59,7 +59,7 @@ describe('bash completion', () => {
   })
 
   it('completes command names, topics and their subcommands', () => {
-    expect(bash('gwfleet ')).toEqual(['audit', 'completion', 'deploy', 'history', 'locks', 'logs', 'preflight', 'runs', 'status', 'uninstall', 'upgrade'])
+    expect(bash('gwfleet ')).toEqual(['audit', 'completion', 'deploy', 'diff', 'history', 'locks', 'logs', 'preflight', 'runs', 'schema', 'status', 'uninstall', 'upgrade', 'validate'])
     expect(bash('gwfleet up')).toEqual(['upgrade'])
     expect(bash('gwfleet locks ')).toEqual(['clear', 'list'])
     expect(bash('gwfleet runs s')).toEqual(['show'])

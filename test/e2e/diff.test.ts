@@ -117,7 +117,7 @@ describe('values as data and gwfleet diff (lab subnet 36)', () => {
 
     const plan = await gw(['deploy', '-i', inv, '-l', name, '--dry-run'])
     expect(plan.code, plan.stdout + plan.stderr).toBe(0)
-    expect(plan.stdout).toMatch(/none .*old byte hash/)
+    expect(plan.stdout).toMatch(/would migrate values .*old byte hash/)
 
     const r = await gw(['deploy', '-i', inv, '-l', name, '--json'])
     expect(r.code, r.stdout + r.stderr).toBe(0)

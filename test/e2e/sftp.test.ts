@@ -1,4 +1,4 @@
-// Pipelined SFTP uploads (Connection.writeFiles) on a real lab sshd (subnet 36, lab "sftp"), as the
+// Pipelined SFTP uploads (Connection.writeFiles) on a real lab sshd (subnet 39, lab "sftp"), as the
 // login user ops: contents and modes arrive exactly, files are created new (an existing file or a
 // planted link is refused, its target untouched), a failure fails the batch and leaves no handle open.
 import {createHash, randomBytes} from 'node:crypto'
@@ -20,7 +20,7 @@ async function statOf(paths: string[]): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  L = await lab(1, 36, 'sftp')
+  L = await lab(1, 39, 'sftp')
   const h = L.hosts[0]
   const r = await h.exec(`install -d -o ops -g ops -m 700 ${dir}`)
   expect(r.code, r.stderr).toBe(0)
@@ -41,7 +41,7 @@ afterAll(async () => {
   await L?.stop()
 })
 
-describe('Connection.writeFiles (lab subnet 36)', () => {
+describe('Connection.writeFiles (lab subnet 39)', () => {
   it('uploads many files at once, bigger than the write window too, each with exactly its contents and mode', async () => {
     const big = randomBytes(3 * 1024 * 1024 + 12345) // > WRITE_WINDOW: writes wait for room
     const files = [
