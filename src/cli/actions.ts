@@ -56,7 +56,7 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCo
     return diffCommand(flags)
   }
   const options = runOptions(kind, flags)
-  const {inventory, jobs} = await loadFleet(flags)
+  const {inventory, jobs} = await loadFleet(flags, kind)
   const to = kind === 'upgrade' ? flags.to : undefined
   const releases = kind === 'uninstall' ? [] : await checkReleases(inventory, jobs.map((j) => j.gw), to)
   const warnings = to === undefined ? [] : upgradeWarnings(inventory, jobs.map((j) => j.gw), to)
@@ -148,7 +148,7 @@ export async function auditCommand(flags: AuditFlagValues): Promise<number> {
   const format = flags.json ? 'json' : flags.output
   const outFile = flags['output-file']
   if (outFile !== undefined) await checkWritableFile(outFile, '--output-file')
-  const {inventory, jobs} = await loadFleet(flags)
+  const {inventory, jobs} = await loadFleet(flags, 'audit')
   const ctx = await openRun(inventory, options, format !== 'table', jobs)
   const results = await within(ctx, () => runAudit(ctx, jobs))
   const doc = auditJson(results, ctx.log.dir)

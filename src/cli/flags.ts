@@ -107,7 +107,7 @@ const batchList = Flags.custom<BatchSpec[]>({parse: oclifParse(parseBatchSizes),
 /** -i, -l, -c, --json, --accept-new-host-keys, --connect-timeout, --ask-become-pass. */
 export const fleetFlags = {
   inventory: Flags.string({char: 'i', description: 'inventory file (or env GWFLEET_INVENTORY)', env: 'GWFLEET_INVENTORY', helpValue: 'FILE'}),
-  limit: Flags.string({char: 'l', description: 'which gateways: names, globs (eu-*), labels (ring=canary), !x excludes; comma separated', helpValue: 'SELECTOR'}),
+  limit: Flags.string({char: 'l', description: 'which gateways: names, globs (eu-*), labels (ring=canary), !x excludes, @failed (what the last run of this command did not finish); comma separated', helpValue: 'SELECTOR'}),
   concurrency: count(10_000)({char: 'c', description: 'hosts worked on at once', default: 64}),
   json: Flags.boolean({description: 'print one JSON document on stdout and nothing else there'}),
   'accept-new-host-keys': Flags.boolean({description: 'trust and record keys of hosts not yet known (a changed key is never accepted)'}),

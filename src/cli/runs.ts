@@ -5,7 +5,7 @@ import {readdirSync} from 'node:fs'
 import {InputError} from '../errors.js'
 import {table, type View} from '../render/output.js'
 import {displayLine, jsonForTerminal} from '../render/sanitize.js'
-import {listRuns, runsHome, type RunEntry, type RunSummary} from '../runner/runlog.js'
+import {findRun, listRuns, runsHome, type RunEntry, type RunSummary} from '../runner/runlog.js'
 import {EXIT, tableView, write} from './common.js'
 
 /** Statuses in the order a reader wants them: problems first. */
@@ -58,17 +58,6 @@ export function runHostsTable(s: RunSummary, view: View = {}): string {
     hosts.map((h) => [h.name, h.host, h.status, ...(withAction ? [h.action ?? '-'] : []), h.from ?? '-', h.to ?? '-', h.detail ?? '']),
     {...view, drop: ['HOST', 'FROM']},
   )
-}
-
-/** The run an id names: the whole id, or a prefix only one run has. */
-export function findRun(runs: RunEntry[], id: string): RunEntry {
-  if (!/^[0-9A-Za-z-]+$/.test(id)) throw new InputError(`"${id}" is not a run id (such as 20261128T114702Z-deploy-14075)`, {file: 'ID'})
-  const exact = runs.find((r) => r.id === id)
-  if (exact) return exact
-  const matches = runs.filter((r) => r.id.startsWith(id))
-  if (matches.length === 1) return matches[0]
-  if (matches.length > 1) throw new InputError(`"${id}" matches ${matches.length} runs (${matches.slice(0, 3).map((r) => r.id).join(', ')}${matches.length > 3 ? ', ...' : ''}); give more of the id`, {file: 'ID'})
-  throw new InputError(`no run "${id}" in ${runsHome()} (gwfleet runs lists them)`, {file: 'ID'})
 }
 
 /** runs: the newest run folders, newest first. */

@@ -1,5 +1,6 @@
 // The --limit selector: which gateways a command works on.
-// Terms: name, glob on names (`eu-*`, `gw-?`), label=value (value may be a glob), `!term` excludes.
+// Terms: name, glob on names (`eu-*`, `gw-?`), label=value (value may be a glob), `!term` excludes,
+// and `@name` terms the caller resolves to a set of names (`@failed`: from the run history).
 
 import { InputError } from '../errors.js'
 import type { Gateway } from '../types.js'
@@ -18,11 +19,19 @@ interface Term {
   plainName?: string
 }
 
-function parseTerm(raw: string): Term {
+/** Resolves an `@...` term to the gateway names it stands for; throws an InputError when it cannot. */
+export type SetLookup = (term: string) => Set<string>
+
+function parseTerm(raw: string, lookup?: SetLookup): Term {
   const term = raw.trim()
   const exclude = term.startsWith('!')
   const body = exclude ? term.slice(1).trim() : term
   if (body === '') throw new InputError(`empty term in "${raw}"`, WHERE)
+  if (body.startsWith('@')) {
+    if (!lookup) throw new InputError(`"${body}" is not a selector this command knows`, WHERE)
+    const names = lookup(body)
+    return { exclude, text: term, match: (gw) => names.has(gw.name) }
+  }
   const eq = body.indexOf('=')
   if (eq >= 0) {
     const key = body.slice(0, eq).trim()
@@ -40,10 +49,10 @@ function parseTerm(raw: string): Term {
  * Applies a --limit selector (names, globs, label=value, `!term` excludes) to the
  * inventory's gateways, keeping inventory order. Undefined selects all.
  */
-export function selectGateways(gateways: Gateway[], limit: string | undefined): Gateway[] {
+export function selectGateways(gateways: Gateway[], limit: string | undefined, lookup?: SetLookup): Gateway[] {
   if (limit === undefined) return [...gateways]
   if (limit.trim() === '') throw new InputError('selector is empty', WHERE)
-  const terms = limit.split(',').map(parseTerm)
+  const terms = limit.split(',').map((t) => parseTerm(t, lookup))
   for (const t of terms) {
     if (t.plainName !== undefined && !gateways.some(t.match)) {
       const hint = closest(

@@ -204,6 +204,17 @@ export function lastRunOf(command: string, inventory: string, opts: {dir?: strin
   return listRuns(opts.dir).find((r) => r.summary && r.summary.command === command && r.summary.inventory === inv && (opts.dryRun || !r.summary.dryRun))
 }
 
+/** The run an id names: the whole id, or a prefix only one run has. */
+export function findRun(runs: RunEntry[], id: string): RunEntry {
+  if (!/^[0-9A-Za-z-]+$/.test(id)) throw new InputError(`"${id}" is not a run id (such as 20261128T114702Z-deploy-14075)`, {file: 'ID'})
+  const exact = runs.find((r) => r.id === id)
+  if (exact) return exact
+  const matches = runs.filter((r) => r.id.startsWith(id))
+  if (matches.length === 1) return matches[0]
+  if (matches.length > 1) throw new InputError(`"${id}" matches ${matches.length} runs (${matches.slice(0, 3).map((r) => r.id).join(', ')}${matches.length > 3 ? ', ...' : ''}); give more of the id`, {file: 'ID'})
+  throw new InputError(`no run "${id}" in ${runsHome()} (gwfleet runs lists them)`, {file: 'ID'})
+}
+
 /** How much of each host's log is kept: its first and its last bytes; the middle is cut. */
 export interface LogCap {
   headBytes: number

@@ -2,6 +2,7 @@
 //   - hooks of a rolling deploy: before-run, before-host (failing for h2: h2 is never touched),
 //     after-host (told each outcome), after-batch, after-run, with GWFLEET_* variables, no secret
 //     of the run in their environment, and their output in the run log;
+//   - -l @failed: the next deploy retries only the host that failed;
 //   - --lock-wait: a host locked by another run is deployed once that lock goes away; without it
 //     the host fails at once naming the holder.
 //
@@ -78,6 +79,24 @@ describe('hooks', () => {
     for (const s of Object.values(SECRETS)) expect(env).not.toContain(s)
     expect(env).toContain(`GWFLEET_RUN_DIR=${r.json.runDir}`)
     expect(fs.readFileSync(path.join(r.json.runDir, 'h2.log'), 'utf8')).toMatch(/hook before-host \| draining h2/)
+  })
+})
+
+describe('-l @failed', () => {
+  it('retries the gateways the last deploy against the inventory did not finish, and only those', async () => {
+    // The run above failed h2 in its before-host hook; the same inventory file, without the hooks.
+    const inv = ws.inventory('1.5.0', [{host: h(1)}, {host: h(2)}, {host: h(3)}])
+    const r = await ws.run(['deploy', '-i', inv, '-l', '@failed', '--json'], {timeoutMs: 150_000})
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(r.json.hosts.map((x: any) => [x.name, x.status])).toEqual([['h2', 'ok']])
+    expect(await agentVersion(h(2))).toBe('1.5.0')
+    // Combined with other terms; and once nothing failed, there is nothing to retry.
+    const none = await ws.run(['deploy', '-i', inv, '-l', '@failed,!h3', '--json'])
+    expect(none.code).toBe(2)
+    expect(none.json.error).toMatch(/@failed: every gateway of run \S+-deploy-\d+ ended ok or unchanged; nothing to retry/)
+    const other = await ws.run(['deploy', '-i', ws.inventory('1.5.0', [{host: h(1)}], 'other.yaml'), '-l', '@failed', '--json'])
+    expect(other.code).toBe(2)
+    expect(other.json.error).toMatch(/@failed: no earlier deploy run against \S+other\.yaml/)
   })
 })
 

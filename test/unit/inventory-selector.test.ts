@@ -103,3 +103,21 @@ describe('selectGateways', () => {
     expect(limitError('!=x').message).toContain('malformed label term')
   })
 })
+
+describe('@ terms resolved by the caller (@failed)', () => {
+  const gws = ['a-1', 'a-2', 'b-1'].map((name) => ({name, labels: {site: name[0]}}) as unknown as import('../../src/types.js').Gateway)
+  const lookup = (term: string) => {
+    if (term === '@failed') return new Set(['a-2', 'b-1', 'gone'])
+    throw new Error(`unexpected ${term}`)
+  }
+  it('selects the names the lookup gives, combined with other terms', async () => {
+    const {selectGateways} = await import('../../src/inventory/selector.js')
+    expect(selectGateways(gws, '@failed', lookup).map((g) => g.name)).toEqual(['a-2', 'b-1'])
+    expect(selectGateways(gws, '@failed,!site=b', lookup).map((g) => g.name)).toEqual(['a-2'])
+    expect(selectGateways(gws, 'a-1,@failed', lookup).map((g) => g.name)).toEqual(['a-1', 'a-2', 'b-1'])
+  })
+  it('is bad input where the command has no lookup', async () => {
+    const {selectGateways} = await import('../../src/inventory/selector.js')
+    expect(() => selectGateways(gws, '@failed')).toThrow(/"@failed" is not a selector this command knows/)
+  })
+})

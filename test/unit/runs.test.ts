@@ -3,10 +3,10 @@ import os from 'node:os'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {countsText, findRun, runHostsTable} from '../../src/cli/runs.js'
+import {countsText, runHostsTable} from '../../src/cli/runs.js'
 import {InputError} from '../../src/errors.js'
 import {Redactor} from '../../src/runner/redact.js'
-import {keepPolicy, lastRunOf, listRuns, pruneRuns, RunLog, runStart, runsToPrune, summaryOf} from '../../src/runner/runlog.js'
+import {findRun, keepPolicy, lastRunOf, listRuns, pruneRuns, RunLog, runStart, runsToPrune, summaryOf} from '../../src/runner/runlog.js'
 
 const day = 86_400_000
 const NOW = new Date('2026-11-30T12:00:00Z')
