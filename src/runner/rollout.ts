@@ -62,6 +62,11 @@ export async function runBatches<T>(
   let failures = priorFailures
   let start = 0
   let stopWhy: string | undefined
+  // Failures found while the hosts were read count too: past the budget, not even the first batch starts.
+  if (failures > opts.maxFail && items.length > 0) {
+    stopWhy = `rollout stopped before batch 1: ${failures} failure(s) while reading the hosts, more than --max-fail ${opts.maxFail}`
+    opts.onStop?.(stopWhy)
+  }
   for (let b = 0; b < opts.sizes.length; b++) {
     const batch = items.slice(start, start + opts.sizes[b])
     start += opts.sizes[b]

@@ -57,3 +57,19 @@ describe('runBatches', () => {
     expect(peak).toBe(2)
   })
 })
+
+describe('runBatches with failures found while reading the hosts', () => {
+  it('starts no batch when they already exceed --max-fail, and says why', async () => {
+    const stops: string[] = []
+    let ran = 0
+    const out = await runBatches(['a', 'b'], {sizes: [1, 1], maxFail: 0, concurrency: 2, stopping: () => false, onStop: (w) => stops.push(w)},
+      async (it) => { ran++; return res(it, 'ok') }, async (it, why) => ({...res(it, 'skipped'), error: why}), 1)
+    expect(ran).toBe(0)
+    expect(out.map((r) => r.status)).toEqual(['skipped', 'skipped'])
+    expect(stops).toEqual(['rollout stopped before batch 1: 1 failure(s) while reading the hosts, more than --max-fail 0'])
+  })
+  it('within the budget, the batches run', async () => {
+    const out = await runBatches(['a'], {sizes: [1], maxFail: 1, concurrency: 1, stopping: () => false}, async (it) => res(it, 'ok'), async (it) => res(it, 'skipped'), 1)
+    expect(out.map((r) => r.status)).toEqual(['ok'])
+  })
+})
