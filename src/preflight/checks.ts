@@ -544,7 +544,9 @@ export function preflightOptions(session: Session, job: Job): EvaluateOptions {
 
 /** Evaluate a prerequisite probe that rode along in another round trip (deploy's lock and probe). */
 export function preflightFromOutput(ctx: Pick<HostEnv, 'log'>, session: Session, job: Job, output: string): CheckResult[] {
-  return logged(ctx, evaluatePreflight(output, preflightOptions(session, job)))
+  // That probe has no outbound test (see the change phases): nothing to judge there.
+  const {outbound: _outbound, ...opts} = preflightOptions(session, job)
+  return logged(ctx, evaluatePreflight(output, opts))
 }
 
 function logged(ctx: Pick<HostEnv, 'log'>, results: CheckResult[]): CheckResult[] {

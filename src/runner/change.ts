@@ -534,10 +534,14 @@ class ChangePhases {
     return this.releases.filter((r) => compareVersions(r.version, desired) <= 0).map((r) => r.version)
   }
 
-  /** deploy: the prerequisite probe rides along with the lock on hosts without a gateway. */
+  /**
+   * deploy: the prerequisite probe rides along with the lock on hosts without a gateway; without
+   * the outbound HTTPS test, which may wait seconds (gwfleet preflight runs it).
+   */
   private preflightProbe(s: HostState) {
     if (this.req.kind !== 'deploy' || !this.ctx.options.preflight) return undefined
-    return preflightScriptOptions(s.job)
+    const {outbound: _outbound, ...probe} = preflightScriptOptions(s.job)
+    return probe
   }
 
   private pendingScript(s: HostState): string {

@@ -169,8 +169,8 @@ describe('preflight: firewall, proxy and outbound HTTPS (warnings)', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0)
     const byName = Object.fromEntries(r.json.hosts.map((x: any) => [x.name, x]))
     for (const n of ['h1', 'h3']) expect(byName[n], n).toMatchObject({status: 'ok', action: 'install', toVersion: '1.5.0', error: null})
-    const notes3 = byName.h3.notes.join('\n')
-    expect(notes3).toMatch(new RegExp(`preflight warning: outbound: could not reach ${spare(250).replace(/\./g, '\\.')} \\(auth\\.domain\\)`))
+    // The outbound test (seconds on an air-gapped host) is preflight's only: deploy does not wait for it.
+    for (const n of ['h1', 'h3']) expect(byName[n].notes.join('\n')).not.toMatch(/outbound/)
     const notes1 = byName.h1.notes.join('\n')
     expect(notes1).toContain('preflight warning: firewall: ufw and firewalld are active')
     expect(notes1).toContain('preflight warning: firewall-rules: other firewall rules are present')
