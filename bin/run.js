@@ -4,6 +4,9 @@
 import {rejectUnknownCommand} from '../dist/src/cli/suggest.js'
 
 if (!rejectUnknownCommand(process.argv.slice(2))) {
-  const {execute} = await import('@oclif/core')
+  const {execute, settings} = await import('@oclif/core')
+  // gwfleet runs its compiled JavaScript only: oclif must not load TypeScript to look for sources,
+  // which it otherwise does whenever NODE_ENV is "development" or "test".
+  settings.enableAutoTranspile = false
   await execute({dir: import.meta.url})
 }

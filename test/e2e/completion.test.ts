@@ -2,7 +2,7 @@
 // function run on command lines (COMPREPLY checked); the zsh script is loaded with compinit in an
 // interactive zsh on a pseudo-terminal and TAB pressed. Gateway names and labels come from an
 // inventory through the built CLI. No lab host is needed.
-import {spawnSync} from 'node:child_process'
+import {spawn, spawnSync} from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -41,65 +41,82 @@ beforeAll(() => {
 
 afterAll(() => fs.rmSync(dir, {recursive: true, force: true}))
 
+/** Run a command without blocking this worker (a blocked test worker misses vitest's own messages). */
+function run(cmd: string, args: string[], opts: {env: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number}): Promise<{status: number | null; stdout: string; stderr: string}> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {env: opts.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe']})
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined
+    child.on('error', reject)
+    child.on('close', (status) => {
+      clearTimeout(timer)
+      resolve({status, stdout, stderr})
+    })
+  })
+}
+
 /** COMPREPLY after completing `line` (the cursor at its end) in a bash that sourced the script. */
-function bash(line: string, extraEnv: NodeJS.ProcessEnv = {}): string[] {
+async function bash(line: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<string[]> {
   const script = `source <(gwfleet completion bash) || exit 9
 COMP_LINE="$LINE"; COMP_POINT=\${#COMP_LINE}
 _gwfleet_complete
 printf '%s\\n' "\${COMPREPLY[@]}"`
-  const r = spawnSync('bash', ['--norc', '--noprofile', '-c', script], {env: {...env, LINE: line, ...extraEnv}, encoding: 'utf8', cwd: dir})
+  const r = await run('bash', ['--norc', '--noprofile', '-c', script], {env: {...env, LINE: line, ...extraEnv}, cwd: dir})
   expect(r.status, r.stderr).toBe(0)
   return r.stdout.split('\n').filter((l) => l !== '').sort()
 }
 
 describe('bash completion', () => {
-  it('the script is valid bash and registers the function for gwfleet', () => {
+  it('the script is valid bash and registers the function for gwfleet', async () => {
     const r = spawnSync('bash', ['--norc', '--noprofile', '-c', 'source <(gwfleet completion bash) && complete -p gwfleet'], {env, encoding: 'utf8'})
     expect(r.stdout.trim()).toBe('complete -F _gwfleet_complete gwfleet')
   })
 
-  it('completes command names, topics and their subcommands', () => {
-    expect(bash('gwfleet ')).toEqual(['audit', 'completion', 'deploy', 'diff', 'history', 'locks', 'logs', 'preflight', 'runs', 'schema', 'status', 'uninstall', 'upgrade', 'validate'])
-    expect(bash('gwfleet up')).toEqual(['upgrade'])
-    expect(bash('gwfleet locks ')).toEqual(['clear', 'list'])
-    expect(bash('gwfleet runs s')).toEqual(['show'])
+  it('completes command names, topics and their subcommands', async () => {
+    expect(await bash('gwfleet ')).toEqual(['audit', 'completion', 'deploy', 'diff', 'history', 'locks', 'logs', 'preflight', 'runs', 'schema', 'status', 'uninstall', 'upgrade', 'validate'])
+    expect(await bash('gwfleet up')).toEqual(['upgrade'])
+    expect(await bash('gwfleet locks ')).toEqual(['clear', 'list'])
+    expect(await bash('gwfleet runs s')).toEqual(['show'])
   })
 
-  it("completes each command's own flags, and no flag another command has", () => {
-    expect(bash('gwfleet audit --out')).toEqual(['--output', '--output-file'])
-    expect(bash('gwfleet upgrade --ma')).toEqual(['--max-fail'])
-    expect(bash('gwfleet audit --ma')).toEqual([])
-    expect(bash('gwfleet locks clear --y')).toEqual(['--yes'])
-    expect(bash('gwfleet locks list --s')).toEqual(['--save'])
+  it("completes each command's own flags, and no flag another command has", async () => {
+    expect(await bash('gwfleet audit --out')).toEqual(['--output', '--output-file'])
+    expect(await bash('gwfleet upgrade --ma')).toEqual(['--max-fail'])
+    expect(await bash('gwfleet audit --ma')).toEqual([])
+    expect(await bash('gwfleet locks clear --y')).toEqual(['--yes'])
+    expect(await bash('gwfleet locks list --s')).toEqual(['--save'])
   })
 
-  it('completes flag values: formats, files, and nothing after a flag that takes a number', () => {
-    expect(bash('gwfleet audit -o ')).toEqual(['csv', 'json', 'prometheus', 'table'])
-    expect(bash('gwfleet audit --output=p')).toEqual(['prometheus'])
-    expect(bash('gwfleet deploy -i fl')).toEqual(['fleet.yaml'])
-    expect(bash(`gwfleet deploy --inventory=${dir}/fl`)).toEqual([`${dir}/fleet.yaml`])
-    expect(bash('gwfleet deploy -c ')).toEqual([])
+  it('completes flag values: formats, files, and nothing after a flag that takes a number', async () => {
+    expect(await bash('gwfleet audit -o ')).toEqual(['csv', 'json', 'prometheus', 'table'])
+    expect(await bash('gwfleet audit --output=p')).toEqual(['prometheus'])
+    expect(await bash('gwfleet deploy -i fl')).toEqual(['fleet.yaml'])
+    expect(await bash(`gwfleet deploy --inventory=${dir}/fl`)).toEqual([`${dir}/fleet.yaml`])
+    expect(await bash('gwfleet deploy -c ')).toEqual([])
   })
 
-  it('completes gateway names and labels from the inventory of -i, else GWFLEET_INVENTORY', () => {
-    expect(bash(`gwfleet status -i ${inv} b`)).toEqual(['berlin-1', 'berlin-2', 'boston-1'])
-    expect(bash(`gwfleet logs -i ${inv} bo`)).toEqual(['boston-1'])
+  it('completes gateway names and labels from the inventory of -i, else GWFLEET_INVENTORY', async () => {
+    expect(await bash(`gwfleet status -i ${inv} b`)).toEqual(['berlin-1', 'berlin-2', 'boston-1'])
+    expect(await bash(`gwfleet logs -i ${inv} bo`)).toEqual(['boston-1'])
     // The argument is taken: nothing more to complete.
-    expect(bash(`gwfleet status -i ${inv} berlin-1 `)).toEqual([])
-    expect(bash('gwfleet deploy -l s', {GWFLEET_INVENTORY: inv})).toEqual(['site=berlin', 'site=boston'])
+    expect(await bash(`gwfleet status -i ${inv} berlin-1 `)).toEqual([])
+    expect(await bash('gwfleet deploy -l s', {GWFLEET_INVENTORY: inv})).toEqual(['site=berlin', 'site=boston'])
     // readline replaces only what follows the last "=": the candidates are cut to match.
-    expect(bash(`gwfleet deploy -i ${inv} -l ring=c`)).toEqual(['canary'])
-    expect(bash(`gwfleet deploy -i ${inv} --limit=ring=m`)).toEqual(['main'])
+    expect(await bash(`gwfleet deploy -i ${inv} -l ring=c`)).toEqual(['canary'])
+    expect(await bash(`gwfleet deploy -i ${inv} --limit=ring=m`)).toEqual(['main'])
     // The last comma-separated term is completed, an exclusion kept.
-    expect(bash(`gwfleet upgrade -i ${inv} -l berlin-1,!bo`)).toEqual(['berlin-1,!boston-1'])
+    expect(await bash(`gwfleet upgrade -i ${inv} -l berlin-1,!bo`)).toEqual(['berlin-1,!boston-1'])
     // No inventory, or one that does not load: nothing, and no error on the terminal.
-    expect(bash('gwfleet deploy -l b')).toEqual([])
-    expect(bash(`gwfleet deploy -i ${dir}/missing.yaml -l b`)).toEqual([])
+    expect(await bash('gwfleet deploy -l b')).toEqual([])
+    expect(await bash(`gwfleet deploy -i ${dir}/missing.yaml -l b`)).toEqual([])
   })
 
-  it('completes run ids for runs show, and the shell for completion', () => {
-    expect(bash('gwfleet runs show 2026')).toEqual(['20261128T114702Z-deploy-14075', '20261129T080000Z-upgrade-201'])
-    expect(bash('gwfleet completion ')).toEqual(['bash', 'zsh'])
+  it('completes run ids for runs show, and the shell for completion', async () => {
+    expect(await bash('gwfleet runs show 2026')).toEqual(['20261128T114702Z-deploy-14075', '20261129T080000Z-upgrade-201'])
+    expect(await bash('gwfleet completion ')).toEqual(['bash', 'zsh'])
   })
 
   it('--list-gateways prints names, then distinct labels; bad input is exit 2 on stderr', async () => {
@@ -118,7 +135,7 @@ describe('bash completion', () => {
 const hasZsh = spawnSync('zsh', ['--version']).status === 0
 
 /** What an interactive zsh shows after `line` and two TABs (the completed line, or it and the list of candidates). */
-function zsh(line: string): string {
+async function zsh(line: string): Promise<string> {
   const driver = `zmodload zsh/zpty
 zpty z 'zsh -f -i'
 zpty -w z 'PS1="> "; autoload -U compinit; compinit -u -D; source <(gwfleet completion zsh); print READY'
@@ -131,22 +148,22 @@ local idle=0
 while (( idle < 50 )); do if zpty -r -t z chunk; then all+=$chunk; idle=0; else sleep 0.1; (( idle++ )); fi; done
 print -r -- "$all"
 zpty -d z`
-  const r = spawnSync('zsh', ['-f', '-c', driver], {env: {...env, LINE: line}, encoding: 'utf8', timeout: 60_000})
+  const r = await run('zsh', ['-f', '-c', driver], {env: {...env, LINE: line}, timeoutMs: 60_000})
   // eslint-disable-next-line no-control-regex
   return r.stdout.replace(/\x1b\[[0-9;?]*[a-zA-Z]|\x1b[=>]|\r/g, '')
 }
 
 describe.skipIf(!hasZsh)('zsh completion', () => {
-  it('the script is valid zsh', () => {
+  it('the script is valid zsh', async () => {
     const r = spawnSync('sh', ['-c', 'gwfleet completion zsh > "$D/_gwfleet" && zsh -n "$D/_gwfleet"'], {env: {...env, D: dir}, encoding: 'utf8'})
     expect(r.status, r.stderr).toBe(0)
   })
 
-  it('completes subcommands, flags, gateway names and labels on a real zsh line editor', () => {
-    expect(zsh('gwfleet locks ')).toMatch(/clear\s+list/)
-    expect(zsh('gwfleet audit --output=prom')).toContain('--output=prometheus')
-    expect(zsh(`gwfleet status -i ${inv} bos`)).toContain(`status -i ${inv} boston-1`)
-    const labels = zsh(`gwfleet deploy -i ${inv} -l berlin-1,!ring=`)
+  it('completes subcommands, flags, gateway names and labels on a real zsh line editor', async () => {
+    expect(await zsh('gwfleet locks ')).toMatch(/clear\s+list/)
+    expect(await zsh('gwfleet audit --output=prom')).toContain('--output=prometheus')
+    expect(await zsh(`gwfleet status -i ${inv} bos`)).toContain(`status -i ${inv} boston-1`)
+    const labels = await zsh(`gwfleet deploy -i ${inv} -l berlin-1,!ring=`)
     expect(labels).toMatch(/ring=canary\s+ring=main/)
   })
 })
