@@ -1,11 +1,9 @@
 // gwfleet diff (and deploy --dry-run --diff): load and check the input, read every selected host,
 // print the diff. Exit 0 when no gateway would change, 1 when one would (or could not be read, or
 // would be refused), 2 for bad input.
-import {InputError} from '../errors.js'
-import {listReleases} from '../release/releases.js'
+import {checkReleases} from '../release/needs.js'
 import {diffCounts, diffJson, diffSummary, diffText} from '../render/diff.js'
 import {runDiff} from '../runner/diff.js'
-import type {ReleaseRef} from '../types.js'
 import {EXIT, loadFleet, openRun, record, runOptions, within, write} from './common.js'
 import type {FleetFlagValues} from './flags.js'
 
@@ -13,13 +11,8 @@ import type {FleetFlagValues} from './flags.js'
 export async function diffCommand(flags: FleetFlagValues): Promise<number> {
   const options = {...runOptions('diff', flags), dryRun: true}
   const {inventory, jobs} = await loadFleet(flags)
-  let releases: ReleaseRef[]
-  try {
-    releases = await listReleases(inventory.releaseDir)
-  } catch (e) {
-    if (!(e instanceof InputError)) throw e
-    throw new InputError(`release folder ${inventory.releaseDir}: ${e.reason}`, {file: inventory.file, line: inventory.lines?.['release.dir'], key: 'release.dir'})
-  }
+  // The same release checks as deploy --dry-run: a diff is the plan of the next deploy.
+  const releases = await checkReleases(inventory, jobs.map((j) => j.gw), undefined)
   const ctx = await openRun(inventory, options, flags.json, jobs)
   const results = await within(ctx, () => runDiff(ctx, jobs, releases))
   await record(ctx, diffJson(results, ctx.log.dir), flags.json)

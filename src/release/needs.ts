@@ -23,7 +23,7 @@ export async function releaseNeeds(inventory: Inventory, gateways: Gateway[], to
     releases = await listReleases(inventory.releaseDir)
   } catch (e) {
     if (!(e instanceof InputError)) throw e
-    throw new InputError(`release folder ${inventory.releaseDir}: ${e.message.replace(/^[^:]*: /, '')}`, at('release.dir'))
+    throw new InputError(`release folder ${inventory.releaseDir}: ${e.reason}`, at('release.dir'))
   }
   const targets = new Map<string, InputLocation>()
   if (to !== undefined) targets.set(to, {file: '--to'})
