@@ -20,6 +20,7 @@ import {
   lineOfPath,
   MAX_ALIAS_EXPANSION,
   parseYaml,
+  type ParsedYaml,
   resolvePath,
   toData,
   type PathSegment,
@@ -188,6 +189,27 @@ async function resolveRef(
   return read.text.replace(/\r?\n$/, '')
 }
 
+/** A values file read and parsed, with what resolving its references needs. */
+interface OpenedValues {
+  abs: string
+  text: string
+  p: ParsedYaml
+  env: NodeJS.ProcessEnv
+  /** Relative ${file:} paths start here. */
+  baseDir: string
+  /** Symbolic links inside this folder must not lead out of it. */
+  tree: string
+}
+
+/** Read (within the size limit and the inventory's folder) and parse a values file. */
+function openValues(file: string, opts: { env?: NodeJS.ProcessEnv; inventory?: string }): OpenedValues {
+  const abs = path.resolve(file)
+  const tree = path.dirname(path.resolve(opts.inventory ?? abs))
+  const read = readInputFile(abs, { limit: VALUES_LIMIT, tree })
+  if ('why' in read) throw new InputError(`values file ${read.why}`, { file: abs })
+  return { abs, text: read.text, p: parseYaml(abs, read.text), env: opts.env ?? process.env, baseDir: path.dirname(abs), tree }
+}
+
 /**
  * Reads a values file and returns its upload-ready text with every reference resolved.
  * `inventory` is the inventory file: symbolic links inside its folder must not lead out of it
@@ -197,15 +219,7 @@ export async function renderValues(
   file: string,
   opts: { env?: NodeJS.ProcessEnv; inventory?: string } = {},
 ): Promise<RenderedValues> {
-  const env = opts.env ?? process.env
-  const abs = path.resolve(file)
-  const baseDir = path.dirname(abs)
-  const tree = path.dirname(path.resolve(opts.inventory ?? abs))
-  const read = readInputFile(abs, { limit: VALUES_LIMIT, tree })
-  if ('why' in read) throw new InputError(`values file ${read.why}`, { file: abs })
-  const text = read.text
-
-  const p = parseYaml(abs, text)
+  const { abs, text, p, env, baseDir, tree } = openValues(file, opts)
   checkDuplicateKeys(p)
   if (!isMap(p.doc.contents)) {
     throw new InputError('values file must be a YAML mapping', { file: abs, line: lineOf(p, p.doc.contents) || 1 })
@@ -320,13 +334,7 @@ export async function valuesReferences(
   file: string,
   opts: { env?: NodeJS.ProcessEnv; inventory?: string } = {},
 ): Promise<ValuesReference[]> {
-  const env = opts.env ?? process.env
-  const abs = path.resolve(file)
-  const baseDir = path.dirname(abs)
-  const tree = path.dirname(path.resolve(opts.inventory ?? abs))
-  const read = readInputFile(abs, { limit: VALUES_LIMIT, tree })
-  if ('why' in read) throw new InputError(`values file ${read.why}`, { file: abs })
-  const p = parseYaml(abs, read.text)
+  const { abs, p, env, baseDir, tree } = openValues(file, opts)
   const found: { raw: string; where: { file: string; line: number; key: string } }[] = []
   visit(p.doc, {
     Scalar(_key, node, ancestors) {
