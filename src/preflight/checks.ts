@@ -521,21 +521,24 @@ export async function preflightHost(ctx: Pick<HostEnv, 'log'>, session: Session,
   return logged(ctx, results)
 }
 
-/** What the prerequisite probe of one gateway looks at (also what deploy's lock probe carries along). */
-export function preflightScriptOptions(job: Job): PreflightScriptOptions {
+/**
+ * What the prerequisite probe of one gateway looks at. Deploy's probe, which rides along with
+ * taking the lock, leaves out the outbound HTTPS test (it may wait seconds): `outbound: false`.
+ */
+export function preflightScriptOptions(job: Job, {outbound = true} = {}): PreflightScriptOptions {
   const net = valuesNetwork(job.values)
   const proxy = valuesTestProxy(net)
   return {
     remoteDir: job.gw.remoteDir,
     datasetsFolder: job.values.datasetsFolder,
-    outbound: {targets: outboundTargets(net).map((t) => t.host), ...(proxy !== undefined ? {proxy} : {})},
+    ...(outbound ? {outbound: {targets: outboundTargets(net).map((t) => t.host), ...(proxy !== undefined ? {proxy} : {})}} : {}),
   }
 }
 
 /** What the checks of one gateway on one session are evaluated against. */
-export function preflightOptions(session: Session, job: Job): EvaluateOptions {
+export function preflightOptions(session: Session, job: Job, probe: {outbound?: boolean} = {}): EvaluateOptions {
   return {
-    ...preflightScriptOptions(job),
+    ...preflightScriptOptions(job, probe),
     network: valuesNetwork(job.values),
     loginUser: session.loginUser,
     viaSudo: session.rootMode.kind !== 'root',
@@ -544,9 +547,7 @@ export function preflightOptions(session: Session, job: Job): EvaluateOptions {
 
 /** Evaluate a prerequisite probe that rode along in another round trip (deploy's lock and probe). */
 export function preflightFromOutput(ctx: Pick<HostEnv, 'log'>, session: Session, job: Job, output: string): CheckResult[] {
-  // That probe has no outbound test (see the change phases): nothing to judge there.
-  const {outbound: _outbound, ...opts} = preflightOptions(session, job)
-  return logged(ctx, evaluatePreflight(output, opts))
+  return logged(ctx, evaluatePreflight(output, preflightOptions(session, job, {outbound: false})))
 }
 
 function logged(ctx: Pick<HostEnv, 'log'>, results: CheckResult[]): CheckResult[] {

@@ -534,14 +534,10 @@ class ChangePhases {
     return this.releases.filter((r) => compareVersions(r.version, desired) <= 0).map((r) => r.version)
   }
 
-  /**
-   * deploy: the prerequisite probe rides along with the lock on hosts without a gateway; without
-   * the outbound HTTPS test, which may wait seconds (gwfleet preflight runs it).
-   */
+  /** deploy: the prerequisite probe rides along with the lock on hosts without a gateway (without the outbound test). */
   private preflightProbe(s: HostState) {
     if (this.req.kind !== 'deploy' || !this.ctx.options.preflight) return undefined
-    const {outbound: _outbound, ...probe} = preflightScriptOptions(s.job)
-    return probe
+    return preflightScriptOptions(s.job, {outbound: false})
   }
 
   private pendingScript(s: HostState): string {
