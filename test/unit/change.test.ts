@@ -496,4 +496,27 @@ describe('the change phases against a scripted host', () => {
       allClosed(h)
     }
   })
+
+  it('after an interrupt the after-host and after-run hooks still run, told how the host ended', async () => {
+    const out = path.join(dir, 'hooks-interrupt.log')
+    fs.rmSync(out, {force: true})
+    const hook = (what: string) => ({command: `echo "${what} gw=$GWFLEET_GATEWAY status=$GWFLEET_STATUS" >> ${out}`, timeoutSeconds: 10, line: 1})
+    const {hosts, run, interrupt} = fleet(['a'], {}, undefined, {hooks: {'after-host': hook('after'), 'after-run': hook('end')}})
+    const h = hosts.get('a')!
+    h.version = '1.4.0'
+    h.values = VALUES_SHA
+    h.onScript = (kind) => {
+      if (kind === 'installer' && h.ran.filter((k) => k === 'installer').length === 0) interrupt.signal('SIGINT')
+    }
+    interrupt.install(() => undefined)
+    try {
+      const [r] = await run()
+      expect(r.status).toBe('failed')
+      expect(r.error).toMatch(/interrupted by the operator before the hop to 1\.6\.0/)
+      expect(fs.readFileSync(out, 'utf8').trim().split('\n')).toEqual(['after gw=a status=failed', 'end gw= status=failed'])
+      expect(h.lock).toBeNull()
+    } finally {
+      interrupt.uninstall()
+    }
+  })
 })
