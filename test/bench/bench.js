@@ -8,7 +8,7 @@
 //
 // Flags: --hosts N (50)  --rounds R (3)  --ansible-rounds K (R)  --skip-ansible  --rss-hosts M (200)
 //        --skip-rss  --version V (1.5.0)  --results FILE (test/bench/last-results.json)
-//        --rtt MS (0: off)  --heavy-rc  --single-rounds K (5)  --baseline DIR
+//        --rtt MS (0: off)  --heavy-rc  --single-rounds K (5)  --baseline DIR  --hold
 //
 // --rtt MS: each lab sshd is reached through latency-proxy.js (MS/2 each way), for every tool. The
 //   proxy counts connections and client turns per host; and a one-host section times gwfleet with
@@ -16,6 +16,8 @@
 // --heavy-rc: root's and the login user's ~/.bashrc sleep 0.1 s (a pyenv-like rc) on every host.
 // In every mode both rc files count the shells sshd starts (one line per start in ~/.gwbench-shells),
 // read inside the host after each run: "shells per host" below.
+// --hold: start the lab (with --rtt, its proxy) and wait, printing how to run gwfleet against it;
+//   `reset`, `shells` and `turns` on standard input. For timing and profiling by hand.
 // --baseline DIR: also times another build of gwfleet (a copy of bin/, dist/, package.json,
 //   oclif.manifest.json and a node_modules link), as the tool "gwfleet@base", alternating with the rest.
 // GWFLEET_LAB_OFFSET moves the bench's labs (240/241 without it) within 200..249, away from test labs.
@@ -66,6 +68,7 @@ function parseArgs(argv) {
     else if (a === '--heavy-rc') o.heavyRc = true
     else if (a === '--single-rounds') o.singleRounds = num(a)
     else if (a === '--baseline') o.baseline = path.resolve(argv[++i])
+    else if (a === '--hold') o.hold = true
     else if (a === '-h' || a === '--help') {
       console.log('usage: node test/bench/bench.js [--hosts N] [--rounds R] [--ansible-rounds K] [--skip-ansible] [--rss-hosts M] [--skip-rss] [--rtt MS] [--heavy-rc] [--single-rounds K] [--baseline DIR]')
       process.exit(0)
@@ -677,6 +680,7 @@ async function main() {
   const ws = await makeWorkspace(lab, 'n', {port: proxy ? PROXY_PORT : 22})
   const ctx = {hosts: lab.hosts, proxy}
   log(`lab up in ${((performance.now() - t0) / 1000).toFixed(1)} s; workspace ${ws.dir}${proxy ? `; every host through a ${opts.rtt} ms round-trip proxy` : ''}${opts.heavyRc ? '; heavy rc' : ''}`)
+  if (opts.hold) return hold(ws, lab, proxy)
   const gwTools = ['gwfleet', ...(opts.baseline ? ['gwfleet@base'] : [])]
 
   // 1. fresh deploy, alternating tools round by round
@@ -731,6 +735,28 @@ async function main() {
   }
 
   report(m, N, useAnsible, timeline, (performance.now() - t0) / 1000)
+}
+
+/**
+ * --hold: keep the lab (and proxy) up for timing or profiling gwfleet by hand. Prints the
+ * environment and inventory to use; on standard input `reset` puts every host back to fresh,
+ * `shells` prints the shells started per host since the last call, end of input stops the lab.
+ */
+async function hold(ws, lab, proxy) {
+  const env = Object.entries(gwEnv(ws)).filter(([k]) => ['HOME', 'GWFLEET_HOME', 'GWFLEET_PLAIN'].includes(k))
+  console.log(`env ${env.map(([k, v]) => `${k}=${v}`).join(' ')} node ${CLI} deploy -i ${ws.inventory}`)
+  console.log('commands on standard input: reset, shells, turns; end of input stops the lab')
+  for await (const line of readline.createInterface({input: process.stdin})) {
+    const cmd = line.trim()
+    if (cmd === 'reset') await resetHosts(lab.hosts)
+    else if (cmd === 'shells') console.log((await takeShells(lab.hosts)).join(' '))
+    else if (cmd === 'turns' && proxy) console.log(JSON.stringify(await proxy.take()))
+    else if (cmd) console.log(`unknown command ${cmd}`)
+    console.log('ok')
+  }
+  proxy?.stop()
+  await lab.stop()
+  labs.delete(lab)
 }
 
 /**
