@@ -313,7 +313,8 @@ class ChangePhases {
     // other host is only read: one in sync is never locked.
     if (this.req.kind === 'deploy' && !this.ctx.options.dryRun) {
       try {
-        const first = await readThenLockIfNotInstalled(s.env, session, this.candidates(s), this.preflightProbe(s))
+        // An install uploads next: the file transfer channel opens while the host takes the lock.
+        const first = await readThenLockIfNotInstalled(s.env, session, this.candidates(s), this.preflightProbe(s), () => session.prepareUpload())
         if (first.locked) this.locked(s, ctl, first)
         else s.facts = first.facts
         return

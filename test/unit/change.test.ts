@@ -45,6 +45,8 @@ class FakeHost {
   lock: string | null = null
   records = 0
   history = 0
+  /** Times the file transfer channel was asked to open ahead of an upload. */
+  uploadsPrepared = 0
   /** The record cannot be written (a full or read-only disk). */
   recordFails = false
   /** A script of this kind answers only once the promise settles. */
@@ -151,7 +153,9 @@ class FakeSession implements Session {
     return this.root(script)
   }
 
-  prepareUpload(): void {}
+  prepareUpload(): void {
+    this.host.uploadsPrepared++
+  }
 
   async writeFiles(): Promise<void> {
     if (this.cut) throw new UnreachableError('network', 'connection lost')
@@ -233,6 +237,7 @@ describe('the change phases against a scripted host', () => {
     const h = hosts.get('a')!
     expect(r).toMatchObject({status: 'ok', action: 'install', toVersion: '1.6.0', reached: ['1.6.0']})
     expect(h.ran).toEqual(['read', 'installer', 'unlock'])
+    expect(h.uploadsPrepared).toBe(1)
     expect(h.lock).toBeNull()
     expect(h.records).toBe(1)
     allClosed(h)
@@ -246,6 +251,7 @@ describe('the change phases against a scripted host', () => {
     const [r] = await run()
     expect(r.status).toBe('unchanged')
     expect(h.ran).toEqual(['read'])
+    expect(h.uploadsPrepared).toBe(0)
     allClosed(h)
   })
 
