@@ -48,6 +48,8 @@ export interface RenderedValues {
   file: string
   /** The YAML text that goes to the host: the canonical rendering of the values' data. Holds secrets. */
   text: string
+  /** The values' data, references resolved: what `text` renders. Holds secrets. */
+  data: unknown
   /** sha256 of `text`: what the plan, the host's record and audit compare. */
   sha256: string
   /** sha256 of the values as earlier versions uploaded them (the file's own text, references resolved). */

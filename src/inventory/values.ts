@@ -300,6 +300,7 @@ export async function renderValues(
   const out: RenderedValues = {
     file: abs,
     text: canonical.text,
+    data: canonical.data,
     sha256: canonical.sha256,
     legacySha256: sha256(legacy),
     secretKeys: [...secretKeys].sort(),

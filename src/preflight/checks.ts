@@ -1,7 +1,6 @@
 // The vendor guide's prerequisites, checked per host: one read-only probe (ops-scripts.ts), then a
 // pure evaluator that turns its output into pass / warn / fail per check. `deploy` runs the same
 // probe on hosts it is about to install so a doomed install fails in seconds, not after minutes.
-import {parse as parseYaml} from 'yaml'
 
 import {HostStepError, TimeoutError, UnreachableError} from '../errors.js'
 import {INSTALLER_DEFAULT_DATASETS, OUTBOUND_SECONDS, preflightScript, type OutboundOptions, type PreflightScriptOptions} from '../remote/ops-scripts.js'
@@ -314,13 +313,8 @@ export interface ValuesNetwork {
 }
 
 /** Read auth.domain and the proxy keys from a gateway's rendered values. */
-export function valuesNetwork(values: Pick<RenderedValues, 'text' | 'secrets' | 'ciliumEnabled'>): ValuesNetwork {
-  let data: unknown
-  try {
-    data = parseYaml(values.text)
-  } catch {
-    data = undefined
-  }
+export function valuesNetwork(values: Pick<RenderedValues, 'data' | 'secrets' | 'ciliumEnabled'>): ValuesNetwork {
+  const data = values.data
   const at = (o: unknown, key: string): unknown => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[key] : undefined)
   const str = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined)
   const holdsSecret = (v: string) => values.secrets.some((x) => x !== '' && v.includes(x))

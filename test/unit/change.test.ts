@@ -220,7 +220,7 @@ function fleet(names: string[], opts: Partial<RunOptions> = {}, version?: string
       return new FakeSession(h, ownerText)
     },
   } as unknown as ChangeContext
-  const jobs: Job[] = names.map((n) => ({gw: hosts.get(n)!.gw, values: {file: 'v.yaml', text: VALUES_TEXT, sha256: VALUES_SHA, legacySha256: LEGACY_SHA, secretKeys: [], secrets: [], ciliumEnabled: true}}))
+  const jobs: Job[] = names.map((n) => ({gw: hosts.get(n)!.gw, values: {file: 'v.yaml', text: VALUES_TEXT, data: {tenant: 't1'}, sha256: VALUES_SHA, legacySha256: LEGACY_SHA, secretKeys: [], secrets: [], ciliumEnabled: true}}))
   const run = (req: Partial<ChangeRequest> = {}): Promise<HostResult[]> => runChange(ctx, jobs, {kind: 'deploy', batches: null, maxFail: 0, ...req}, releases)
   return {hosts, run, interrupt, logs, ownerText}
 }

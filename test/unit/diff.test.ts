@@ -19,7 +19,7 @@ const SECRET_OLD = 'old-S3cret-value'
 const nowText = `auth:\n  domain: "b.example"\n  clientSecret: "${SECRET_NOW}"\nhelmRepoPassword: "same-Pw"\ngpu:\n  enabled: true\n`
 const job = (): Job => {
   const c = canonicalValues(nowText)
-  return {gw, values: {file: '/v.yaml', text: c.text, sha256: c.sha256, legacySha256: 'legacy', secretKeys: ['auth.clientSecret', 'helmRepoPassword'], secrets: [SECRET_NOW, 'same-Pw'], ciliumEnabled: true}}
+  return {gw, values: {file: '/v.yaml', text: c.text, data: c.data, sha256: c.sha256, legacySha256: 'legacy', secretKeys: ['auth.clientSecret', 'helmRepoPassword'], secrets: [SECRET_NOW, 'same-Pw'], ciliumEnabled: true}}
 }
 
 describe('plan and audit with canonical and legacy hashes', () => {

@@ -7,6 +7,8 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 
+import {parse as parseYaml} from 'yaml'
+
 import {
   evaluatePreflight,
   failingChecks,
@@ -437,7 +439,7 @@ describe('evaluatePreflight: outbound HTTPS', () => {
 
 describe('the values side', () => {
   const job = (text: string, secrets: string[] = [], ciliumEnabled = true): Job =>
-    ({gw: {remoteDir: '/opt/gwfleet'}, values: {file: '/x.yaml', text, sha256: 'x', secrets, ciliumEnabled}}) as unknown as Job
+    ({gw: {remoteDir: '/opt/gwfleet'}, values: {file: '/x.yaml', text, data: parseYaml(text), sha256: 'x', secrets, ciliumEnabled}}) as unknown as Job
   it('auth.domain and the proxy keys; the test proxy is sent without its credentials', () => {
     const j = job('auth:\n  domain: https://auth.example.net/\nproxy:\n  httpsProxy: "http://bob:pw-42@proxy.corp:3128"\n  noProxy: localhost\n')
     const n = valuesNetwork(j.values)
