@@ -520,7 +520,8 @@ class ChangePhases {
       }
       return
     }
-    if (!(end.kind === 'error' && end.error instanceof UnreachableError)) {
+    const cut = end.kind === 'error' && end.error instanceof UnreachableError
+    if (!cut) {
       s.env.step(recordDue ? 'recording and unlocking' : 'unlocking')
       try {
         const out = await unlock(s.env, s.session!, write, s.changed)
@@ -546,6 +547,8 @@ class ChangePhases {
       s.recovered = false
       s.unrecorded = recordDue
       s.env.log(`could not reconnect to release the lock: ${s.env.redact(message(e))}`)
+      // The host's own ending says nothing of this cut: say where the lock stands.
+      if (!cut && !recordDue) s.notes.push(`could not release the lock: the connection was lost and could not be made again (the lock expires ${LOCK_TTL_SECONDS}s after its last refresh; your next run takes it over at once)`)
     }
   }
 

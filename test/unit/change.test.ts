@@ -471,6 +471,32 @@ describe('the change phases against a scripted host', () => {
     allClosed(h)
   })
 
+  for (const reachable of [true, false]) {
+    it(`uninstall, its unlock cut, host ${reachable ? 'reachable again: released after reconnecting' : 'gone: the lock is said to stay'}`, async () => {
+      const {hosts, run} = fleet(['a'])
+      const h = hosts.get('a')!
+      h.version = '1.5.0'
+      h.onScript = (kind, s) => {
+        if (kind === 'unlock' && h.opened === 1) {
+          s.cut = true
+          h.down = !reachable
+        }
+      }
+      const [r] = await run({kind: 'uninstall'})
+      expect(r.status).toBe('ok')
+      expect(h.history).toBe(1)
+      if (reachable) {
+        expect(h.lock).toBeNull()
+        expect(h.ran.slice(-2)).toEqual(['stop-installer', 'unlock'])
+        expect(r.notes ?? []).toEqual([])
+      } else {
+        expect(h.lock).not.toBeNull()
+        expect(r.notes?.join('\n')).toMatch(/could not release the lock: the connection was lost/)
+      }
+      allClosed(h)
+    })
+  }
+
   it('dry run: read only, result is the plan', async () => {
     const {hosts, run} = fleet(['a'], {dryRun: true})
     const h = hosts.get('a')!
