@@ -63,8 +63,6 @@ interface HostState {
   pending: {history: HistoryEntry[]; record: DeployRecord | null}
   /** After a cut: the host was reached again, the installer stopped and the lock released. */
   recovered?: boolean
-  /** The last hop's record, due with the unlock, is not known to be on the host. */
-  unrecorded?: boolean
   /** Its changes began (the before-host hook, then uploads or the uninstall): after-host runs for it. */
   applying: boolean
   batch?: number
@@ -313,8 +311,7 @@ class ChangePhases {
     // other host is only read: one in sync is never locked.
     if (this.req.kind === 'deploy' && !this.ctx.options.dryRun) {
       try {
-        // An install uploads next: the file transfer channel opens while the host takes the lock.
-        const first = await readThenLockIfNotInstalled(s.env, session, this.candidates(s), this.preflightProbe(s), () => session.prepareUpload())
+        const first = await readThenLockIfNotInstalled(s.env, session, this.candidates(s), this.preflightProbe(s))
         if (first.locked) this.locked(s, ctl, first)
         else s.facts = first.facts
         return
@@ -443,9 +440,6 @@ class ChangePhases {
     // The values on the host are now the rendered ones: later hops need not send them again.
     s.facts = {...s.facts!, valuesSha256: job.values.sha256}
     s.staged = []
-    // The last hop's record goes with the unlock, which follows at once; an earlier hop's is
-    // written before the next hop starts.
-    if (hop === s.plan!.hops.at(-1)) return
     env.step(`recording ${hop}`)
     const out = await s.session!.root(this.pendingScript(s))
     const recorded = out.stdout.includes(RECORDED)
@@ -500,55 +494,36 @@ class ChangePhases {
   }
 
   /**
-   * The one place the lock is given back, with what is still to be written (the last hop's record,
-   * the history of a failed hop). When the connection is cut, before or during the unlock: reach
-   * the host once more, stop an installer still running from this run, write, release.
+   * The one place the lock is given back, with what is still to be written. After a cut connection:
+   * reach the host once more, stop an installer still running from this run, write, release.
    */
   private async unlock(s: HostState, end: Ending): Promise<void> {
     s.stopHeartbeat()
-    const recordDue = s.pending.record !== null
-    const write = s.pending.history.length || recordDue ? this.pendingScript(s) : ''
     if (s.lockLost) {
-      // What this run did is still recorded; the lock is left to whoever holds it now.
-      s.env.log(`the lock is no longer this run's (${s.lockLost}): not released`)
-      if (!write) return
-      try {
-        s.unrecorded = recordDue && !(await s.session!.root(write, {timeoutMs: 30_000})).stdout.includes(RECORDED)
-      } catch (e) {
-        s.unrecorded = recordDue
-        s.env.log(`could not write the record: ${s.env.redact(message(e))}`)
-      }
+      s.env.log(`the lock is no longer this run's (${s.lockLost}): not released, nothing more written`)
       return
     }
     const cut = end.kind === 'error' && end.error instanceof UnreachableError
+    const write = s.pending.history.length || s.pending.record ? this.pendingScript(s) : ''
     if (!cut) {
-      s.env.step(recordDue ? 'recording and unlocking' : 'unlocking')
+      s.env.step('unlocking')
       try {
-        const out = await unlock(s.env, s.session!, write, s.changed)
-        s.unrecorded = recordDue && !out.includes(RECORDED)
-        return
+        await unlock(s.env, s.session!, write, s.changed)
       } catch (e) {
-        if (!(e instanceof UnreachableError)) {
-          s.unrecorded = recordDue
-          s.notes.push(s.env.redact(`could not release the lock (it expires ${LOCK_TTL_SECONDS}s after its last refresh; your next run takes it over at once): ${message(e)}`))
-          return
-        }
+        s.notes.push(s.env.redact(`could not release the lock (it expires ${LOCK_TTL_SECONDS}s after its last refresh; your next run takes it over at once): ${message(e)}`))
       }
+      return
     }
     s.session?.close()
     try {
       s.session = await this.ctx.openSession(s.job.gw)
       await s.session.root(stopInstallerScript(s.job.gw.remoteDir, s.job.gw.name), {timeoutMs: 30_000})
-      const out = await unlock(s.env, s.session, write, s.changed)
-      s.unrecorded = recordDue && !out.includes(RECORDED)
+      await unlock(s.env, s.session, write, s.changed)
       s.recovered = true
       s.env.log('reconnected after the connection was lost: installer stopped, lock released')
     } catch (e) {
       s.recovered = false
-      s.unrecorded = recordDue
       s.env.log(`could not reconnect to release the lock: ${s.env.redact(message(e))}`)
-      // The host's own ending says nothing of this cut: say where the lock stands.
-      if (!cut && !recordDue) s.notes.push(`could not release the lock: the connection was lost and could not be made again (the lock expires ${LOCK_TTL_SECONDS}s after its last refresh; your next run takes it over at once)`)
     }
   }
 
@@ -601,13 +576,7 @@ class ChangePhases {
       ...(plan ? {plan, reached: s.reached, notes: s.notes} : {}),
       ...(s.batch !== undefined ? {batch: s.batch} : {}),
     }
-    if (end.kind === 'done') {
-      if (s.lockLost) return {...r, status: 'failed', error: this.withStop(s, new LockLostError(s.lockLost).message)}
-      if (!s.unrecorded) return r
-      // The last hop ran, but its record (due with the unlock) is not known to be on the host.
-      if (s.recovered !== false) return {...r, status: 'failed', error: recordFailed(s.job)}
-      return {...r, status: 'unreachable', error: `the connection was lost before the record of ${s.current} was written; the lock stays on the host until your next run takes it over (or it expires)`}
-    }
+    if (end.kind === 'done') return s.lockLost ? {...r, status: 'failed', error: this.withStop(s, new LockLostError(s.lockLost).message)} : r
     if (end.kind === 'stopped') {
       switch (end.status) {
         case 'unchanged':

@@ -59,14 +59,10 @@ export interface MaybeLocked extends ProbeResult {
 /**
  * deploy's first look: read the host and, where no gateway is installed (an install follows), take
  * the lock and read again under it, in the same round trip. Elsewhere the host is only read.
- * `onLocking` is called as soon as the host says it goes on to the lock (an install follows).
  */
-export async function readThenLockIfNotInstalled(ctx: HostEnv, s: Session, releaseVersions: string[], preflight?: PreflightScriptOptions, onLocking?: () => void): Promise<MaybeLocked> {
+export async function readThenLockIfNotInstalled(ctx: HostEnv, s: Session, releaseVersions: string[], preflight?: PreflightScriptOptions): Promise<MaybeLocked> {
   const opts = lockOptions(ctx, s, releaseVersions, preflight)
-  const onLine = (line: string, stream: 'stdout' | 'stderr') => {
-    if (stream === 'stdout' && line === LOCKED_SECTION) onLocking?.()
-  }
-  const out = (await s.root(readThenLockIfNotInstalledScript(opts), {...READ_LIMIT, onLine})).stdout
+  const out = (await s.root(readThenLockIfNotInstalledScript(opts), READ_LIMIT)).stdout
   const at = out.indexOf(`${LOCKED_SECTION}\n`)
   if (at < 0) {
     const facts = parseProbe(out, layout(s.gw.remoteDir, s.gw.name))
