@@ -53,7 +53,7 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCo
   if (flags.diff) {
     if (!flags['dry-run']) throw new InputError('--diff shows what a deploy would change: give it with --dry-run', {file: '--diff'})
     const {diffCommand} = await import('./diff.js')
-    return diffCommand(flags)
+    return diffCommand(flags, kind)
   }
   const options = runOptions(kind, flags)
   const {inventory, jobs} = await loadFleet(flags, kind)

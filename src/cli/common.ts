@@ -5,6 +5,7 @@ import {GATEWAY_NAME_RE, loadInventory, renderValues, selectGateways} from '../i
 import {makeReporter} from '../render/progress.js'
 import {displayText, jsonForTerminal} from '../render/sanitize.js'
 import {prepareCredentials, RunContext, type RunOptions} from '../runner/context.js'
+import {endedWell} from '../runner/result.js'
 import {findRun, lastRunOf, listRuns, runsHome, type ResultDoc, type RunEntry} from '../runner/runlog.js'
 import type {Gateway, Inventory, Job} from '../types.js'
 import {STEP_TIMEOUT} from './flags.js'
@@ -51,7 +52,7 @@ export function runOptions(command: string, flags: RunFlagValues): RunOptions {
  * The inventory and the selected gateways (one GATEWAY argument or --limit), without rendering
  * values: commands that send no values must work without the values' secrets in the environment.
  */
-export async function loadGateways(flags: {inventory?: string; limit?: string}, gateway?: string, command?: string): Promise<{inventory: Inventory; gateways: Gateway[]}> {
+export async function loadGateways(flags: {inventory?: string; limit?: string}, command: string, gateway?: string): Promise<{inventory: Inventory; gateways: Gateway[]}> {
   if (!flags.inventory) throw new InputError('no inventory given: pass -i FILE or set GWFLEET_INVENTORY', {file: '--inventory'})
   if (gateway !== undefined && flags.limit !== undefined) throw new InputError('give a GATEWAY or --limit, not both', {file: '--limit'})
   const inventory = await loadInventory(flags.inventory)
@@ -62,10 +63,11 @@ export async function loadGateways(flags: {inventory?: string; limit?: string}, 
 }
 
 /**
- * `@failed`: the gateways that did not end ok or unchanged in the last run of this command against
- * this inventory; `@failed:RUN-ID`: in that run (a unique prefix of its id will do).
+ * `@failed`: the gateways that did not end as asked (endedWell) in the last run of this command
+ * (as its summary names it) against this inventory; `@failed:RUN-ID`: in that run (a unique prefix
+ * of its id will do).
  */
-function fromHistory(term: string, command: string | undefined, inventory: string): Set<string> {
+function fromHistory(term: string, command: string, inventory: string): Set<string> {
   const where = {file: '--limit'}
   const m = /^@failed(?::(.+))?$/.exec(term)
   if (!m) throw new InputError(`unknown selector "${term}": @failed and @failed:RUN-ID are known`, where)
@@ -77,19 +79,22 @@ function fromHistory(term: string, command: string | undefined, inventory: strin
       throw e instanceof InputError ? new InputError(`${term}: ${e.reason}`, where) : e
     }
   } else {
-    if (!command) throw new InputError(`${term} needs a run of the same command; give @failed:RUN-ID (see gwfleet runs)`, where)
     run = lastRunOf(command, inventory)
     if (!run) throw new InputError(`${term}: no earlier ${command} run against ${inventory} in ${runsHome()} (see gwfleet runs)`, where)
   }
   if (!run.summary) throw new InputError(`${term}: run ${run.id} has no summary (it ended before writing one)`, where)
-  const names = new Set(run.summary.hosts.filter((h) => h.status !== 'ok' && h.status !== 'unchanged').map((h) => h.name))
-  if (names.size === 0) throw new InputError(`${term}: every gateway of run ${run.id} ended ok or unchanged; nothing to retry`, where)
+  const names = new Set(run.summary.hosts.filter((h) => !endedWell(h.status)).map((h) => h.name))
+  if (names.size === 0) {
+    const ended = [...new Set(run.summary.hosts.map((h) => h.status))]
+    const words = ended.every((st) => st === 'ok' || st === 'unchanged') ? 'ok or unchanged' : ended.join(' or ')
+    throw new InputError(`${term}: every gateway of run ${run.id} ended ${words}; nothing to retry`, where)
+  }
   return names
 }
 
 /** The selected gateways with their values rendered; every input error surfaces here. */
-export async function loadFleet(flags: {inventory?: string; limit?: string}, command?: string): Promise<{inventory: Inventory; jobs: Job[]}> {
-  const {inventory, gateways} = await loadGateways(flags, undefined, command)
+export async function loadFleet(flags: {inventory?: string; limit?: string}, command: string): Promise<{inventory: Inventory; jobs: Job[]}> {
+  const {inventory, gateways} = await loadGateways(flags, command)
   const jobs = await Promise.all(gateways.map(async (gw) => ({gw, values: await renderValues(gw.valuesFile, {inventory: inventory.file})})))
   return {inventory, jobs}
 }

@@ -345,7 +345,7 @@ export async function completionCommand(
   if (flags['list-gateways']) {
     // Loaded only here: printing a script needs none of the inventory code.
     const {loadGateways} = await import('./common.js')
-    const {inventory} = await loadGateways({inventory: flags.inventory})
+    const {inventory} = await loadGateways({inventory: flags.inventory}, 'completion')
     for (const w of gatewayWords(inventory.gateways)) process.stdout.write(`${w}\n`)
     return 0
   }

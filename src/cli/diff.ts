@@ -7,10 +7,13 @@ import {runDiff} from '../runner/diff.js'
 import {EXIT, loadFleet, openRun, record, runOptions, within, write} from './common.js'
 import type {FleetFlagValues} from './flags.js'
 
-/** The whole diff command after flag parsing; returns the exit code. */
-export async function diffCommand(flags: FleetFlagValues): Promise<number> {
+/**
+ * The whole diff command after flag parsing; returns the exit code. `command` is the one the
+ * operator typed (deploy for `deploy --dry-run --diff`): `-l @failed` reads its last run.
+ */
+export async function diffCommand(flags: FleetFlagValues, command = 'diff'): Promise<number> {
   const options = {...runOptions('diff', flags), dryRun: true}
-  const {inventory, jobs} = await loadFleet(flags)
+  const {inventory, jobs} = await loadFleet(flags, command)
   // The same release checks as deploy --dry-run: a diff is the plan of the next deploy.
   const releases = await checkReleases(inventory, jobs.map((j) => j.gw), undefined)
   const ctx = await openRun(inventory, options, flags.json, jobs)

@@ -43,7 +43,7 @@ export interface HistoryFlagValues extends FleetFlagValues {
 /** preflight: the vendor's prerequisites per host; exit 1 when any check fails or a host is unreachable. */
 export async function preflightCommand(flags: FleetFlagValues): Promise<number> {
   const opts = options('preflight', flags)
-  const {inventory, jobs} = await loadFleet(flags)
+  const {inventory, jobs} = await loadFleet(flags, 'preflight')
   const ctx = await openRun(inventory, opts, flags.json, jobs)
   const results = await within(ctx, () => runPreflight(ctx, jobs))
   const doc = preflightJson(results, ctx.log.dir)
@@ -63,7 +63,7 @@ export async function preflightCommand(flags: FleetFlagValues): Promise<number> 
 export async function logsCommand(gateway: string, flags: LogsFlagValues): Promise<number> {
   const opts = options('logs', {...flags, concurrency: 1})
   const tail = flags.tail === 'all' ? undefined : flags.tail
-  const {inventory, gateways} = await loadGateways(flags, gateway)
+  const {inventory, gateways} = await loadGateways(flags, 'logs', gateway)
   const gw = gateways[0]
   const ctx = await RunContext.create(inventory, opts, new SilentReporter())
   await prepareCredentials(ctx, [gw]).catch(async (e) => {
@@ -125,7 +125,7 @@ export async function logsCommand(gateway: string, flags: LogsFlagValues): Promi
 /** status [GATEWAY]: what runs on the gateway(s) and the computation pods per apheris_job_id. */
 export async function statusCommand(gateway: string | undefined, flags: FleetFlagValues): Promise<number> {
   const opts = options('status', flags)
-  const {inventory, gateways} = await loadGateways(flags, gateway)
+  const {inventory, gateways} = await loadGateways(flags, 'status', gateway)
   const ctx = await openRun(inventory, opts, flags.json, [], gateways)
   const results = await within(ctx, () => runStatus(ctx, gateways))
   const doc = statusJson(results, ctx.log.dir)
@@ -139,7 +139,7 @@ export async function locksCommand(action: 'list' | 'clear', flags: FleetFlagVal
   const opts = options(`locks-${action}`, flags)
   if (action === 'clear' && !flags.yes)
     throw new InputError('locks clear removes the lock of any run, even one still working: pass --yes to confirm', {file: '--yes'})
-  const {inventory, gateways} = await loadGateways(flags)
+  const {inventory, gateways} = await loadGateways(flags, `locks ${action}`)
   const ctx = await openRun(inventory, opts, flags.json, [], gateways)
   const results = await within(ctx, () => runLocks(ctx, gateways, action === 'clear'))
   const doc = locksJson(`locks ${action}`, results, ctx.log.dir)
@@ -160,7 +160,7 @@ export async function locksCommand(action: 'list' | 'clear', flags: FleetFlagVal
 /** history [GATEWAY]: the changes recorded on each host (who, when, what, from, to, result), oldest first. */
 export async function historyCommand(gateway: string | undefined, flags: HistoryFlagValues): Promise<number> {
   const opts = options('history', flags)
-  const {inventory, gateways} = await loadGateways(flags, gateway)
+  const {inventory, gateways} = await loadGateways(flags, 'history', gateway)
   const ctx = await openRun(inventory, opts, flags.json, [], gateways)
   const read = await within(ctx, () => runHistory(ctx, gateways))
   const entries = flags.last === undefined ? read.entries : read.entries.slice(-flags.last)

@@ -70,7 +70,7 @@ export async function validateCommand(flags: {inventory?: string; limit?: string
 
 /** Runs every check; an inventory that does not load is thrown (bad input), the rest is collected. */
 export async function validate(flags: {inventory?: string; limit?: string}, env: NodeJS.ProcessEnv = process.env): Promise<{doc: ValidateReport; secrets: string[]}> {
-  const {inventory, gateways} = await loadGateways(flags)
+  const {inventory, gateways} = await loadGateways(flags, 'validate')
   const problems: string[] = []
   const warnings: string[] = []
   const secrets: string[] = []

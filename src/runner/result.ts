@@ -25,7 +25,15 @@ export interface HostResult {
   notes?: string[]
 }
 
+/** A gateway's status that means its command did what was asked, in any command's results. */
+const ENDED_WELL: ReadonlySet<string> = new Set(['ok', 'unchanged', 'in-sync', 'pass', 'warn', 'no-changes', 'changes'])
+
+/** True when a status, from any command's results, means the gateway ended as asked (`@failed` selects the others). */
+export function endedWell(status: string): boolean {
+  return ENDED_WELL.has(status)
+}
+
 /** True when the status counts as "ended as asked" for the exit code. */
 export function isSuccess(status: HostStatus): boolean {
-  return status === 'ok' || status === 'unchanged'
+  return endedWell(status)
 }
