@@ -21,7 +21,7 @@ import {Hooks} from './hooks.js'
 import {HostRun, type Ending, type Phase, type PhaseControl} from './phases.js'
 import {ownWords} from './redact.js'
 import {isSuccess, type HostResult} from './result.js'
-import {batchSizes, runBatches, type BatchSpec} from './rollout.js'
+import {batchSizes, isFailure, runBatches, type BatchSpec} from './rollout.js'
 
 /** What a changing command asks of the fleet. */
 export interface ChangeRequest {
@@ -52,8 +52,7 @@ interface HostState {
   lockLost?: string
   stopHeartbeat: () => void
   notes: string[]
-  /** The version on the host as this run last knew it, and the hops reached. */
-  current: string | null
+  /** The hops reached, in order. */
   reached: string[]
   /** Files staged by the upload of the next hop. */
   staged: StagedFile[]
@@ -170,7 +169,7 @@ class Rollout {
         run.state.batch = batch
         return this.finish(run, {kind: 'stopped', status: 'skipped', reason: why})
       },
-      early.filter((r) => r.status === 'failed' || r.status === 'unreachable').length,
+      early.filter(isFailure).length,
     )
     const byName = new Map([...early, ...batched].map((r) => [r.name, r]))
     return this.jobs.map((j) => byName.get(j.gw.name)!)
@@ -239,7 +238,6 @@ class ChangePhases {
       locked: false,
       stopHeartbeat: () => undefined,
       notes: [],
-      current: null,
       reached: [],
       staged: [],
       changed: false,
@@ -247,16 +245,16 @@ class ChangePhases {
       pending: {history: [], record: null},
     }
     return new HostRun(state, {
-      before: (s, phase) => this.before(s, phase),
+      before: (s) => this.before(s),
       releaseFailed: (s, what, e) => s.env.log(`could not give back the ${what}: ${message(e)}`),
     })
   }
 
   /** Checked before every phase: the operator's stop and a lost lock end the host there. */
-  private before(s: HostState, phase: Phase<HostState>): Ending | null {
+  private before(s: HostState): Ending | null {
     if (s.lockLost) return {kind: 'error', error: new LockLostError(s.lockLost)}
     if (!this.ctx.interrupt.stopping) return null
-    const hop = /^(?:upload|install) (.+)$/.exec(phase.name)?.[1]
+    const hop = s.applying && this.req.kind !== 'uninstall' ? s.plan!.hops[s.reached.length] : undefined
     const reason = !s.session
       ? 'interrupted by the operator before this host started'
       : hop
@@ -269,7 +267,7 @@ class ChangePhases {
   readonly prepare: Phase<HostState>[] = [
     {name: 'connect', run: (s, ctl) => this.connect(s, ctl)},
     {name: 'read', run: (s, ctl) => this.read(s, ctl)},
-    {name: 'plan', run: async (s) => this.decide(s, false)},
+    {name: 'plan', run: async (s) => this.decide(s)},
     {name: 'lock', run: (s, ctl) => this.lock(s, ctl)},
     {name: 'preflight', run: (s) => this.preflight(s)},
   ]
@@ -299,6 +297,8 @@ class ChangePhases {
   }
 
   private async connect(s: HostState, ctl: PhaseControl): Promise<void> {
+    // The host's time counts from here, not from the wait for a slot under --concurrency.
+    s.t0 = Date.now()
     s.env.step('connecting')
     s.session = await this.ctx.openSession(s.job.gw)
     ctl.hold('connection', async () => s.session?.close())
@@ -330,7 +330,7 @@ class ChangePhases {
     if (this.req.kind !== 'uninstall' && s.plan!.action !== 'none') s.session!.prepareUpload()
     this.locked(s, ctl, await this.takeLock(s))
     // Read again under the lock: another run may have changed the host since.
-    return this.decide(s, true)
+    return this.decide(s)
   }
 
   private get lockWaitSeconds(): number {
@@ -372,7 +372,7 @@ class ChangePhases {
   }
 
   /** The plan from the facts; an ending when the host needs nothing (or must not be changed now). */
-  private decide(s: HostState, underLock: boolean): Ending | void {
+  private decide(s: HostState): Ending | void {
     const {job} = s
     const facts = s.facts!
     const plan =
@@ -382,13 +382,12 @@ class ChangePhases {
           ? planUpgrade(job.gw, facts, this.req.to!, this.available)
           : planUninstall(facts)
     s.plan = plan
-    s.current = plan.fromVersion
     s.env.log(`plan: ${plan.action} ${plan.fromVersion ?? '-'} -> ${plan.toVersion ?? '-'} hops [${plan.hops.join(', ')}]: ${plan.refused ?? plan.reason}`)
     if (plan.refused) return {kind: 'stopped', status: 'refused', reason: plan.refused}
     if (plan.action === 'none' && !plan.migrateValues) {
       const lk = facts.lock
       // In sync, but another run holds the host: it may be changing it right now.
-      if (!this.ctx.options.dryRun && !underLock && !s.locked && lk && lk.ageSeconds <= LOCK_TTL_SECONDS && !isDeadLocalHolder(lk.holder, s.env.lockOwner)) {
+      if (!this.ctx.options.dryRun && !s.locked && lk && lk.ageSeconds <= LOCK_TTL_SECONDS && !isDeadLocalHolder(lk.holder, s.env.lockOwner)) {
         // With --lock-wait the lock phase waits for it and reads the host again.
         if (this.lockWaitSeconds > 0) return
         throw new LockHeldError(`locked by another run: ${describeHolder(lk.holder)}`, describeHolder(lk.holder))
@@ -430,13 +429,12 @@ class ChangePhases {
     try {
       await runInstaller(env, s.session!, hop, s.staged)
     } catch (e) {
-      s.pending.history.push(this.historyLine(s, s.current, hop, 'failed', message(e), startedAt))
+      s.pending.history.push(this.historyLine(s, current(s), hop, 'failed', message(e), startedAt))
       throw e
     }
-    s.pending.history.push(this.historyLine(s, s.current, hop, 'ok', undefined, startedAt))
+    s.pending.history.push(this.historyLine(s, current(s), hop, 'ok', undefined, startedAt))
     s.pending.record = {gateway: job.gw.name, version: hop, valuesSha256: job.values.sha256, secretKeys: job.values.secretKeys, deployedAt: new Date().toISOString(), operator: this.ctx.operator, command: this.ctx.options.command}
     s.reached.push(hop)
-    s.current = hop
     // The values on the host are now the rendered ones: later hops need not send them again.
     s.facts = {...s.facts!, valuesSha256: job.values.sha256}
     s.staged = []
@@ -457,7 +455,7 @@ class ChangePhases {
     s.changed = true
     const staged = await stageValues(s.session!, job.values, s.facts!)
     const record: DeployRecord = {...s.facts!.record!, valuesSha256: job.values.sha256, secretKeys: job.values.secretKeys}
-    const history = {...this.historyLine(s, s.current, s.current, 'ok', undefined, new Date().toISOString()), action: 'migrate values'}
+    const history = {...this.historyLine(s, current(s), current(s), 'ok', undefined, new Date().toISOString()), action: 'migrate values'}
     const commit = commitFilesScript({remoteDir: job.gw.remoteDir, gateway: job.gw.name, files: staged})
     const out = await s.session!.root(`${commit}\n${recordScript({remoteDir: job.gw.remoteDir, gateway: job.gw.name, record, history: [history]})}`)
     if (staged.length && !out.stdout.includes('gw.commit=ok')) throw new HostStepError('could not put the canonical values in place; the host keeps its values and record')
@@ -486,7 +484,7 @@ class ChangePhases {
       },
     })
     const error = rc === '0' || rc === 'absent' ? null : rc === '124' || rc === '137' ? `k3s-uninstall.sh did not finish within ${t}s` : `k3s-uninstall.sh exited with code ${rc ?? 'unknown'}`
-    s.pending.history.push(this.historyLine(s, s.current, null, error ? 'failed' : 'ok', error ?? undefined, startedAt))
+    s.pending.history.push(this.historyLine(s, current(s), null, error ? 'failed' : 'ok', error ?? undefined, startedAt))
     if (error) throw new HostStepError(error)
     env.step('recording')
     await s.session!.root(`${forgetScript(job.gw.remoteDir, job.gw.name)}\n${this.pendingScript(s)}`)
@@ -605,9 +603,14 @@ class ChangePhases {
   }
 
   private withStop(s: HostState, error: string): string {
-    if (s.current && s.current !== s.plan?.fromVersion) return `${error}; gateway stays at ${s.current} (last good hop)`
+    if (s.reached.length) return `${error}; gateway stays at ${current(s)} (last good hop)`
     return error
   }
+}
+
+/** The version on the host as this run last knew it: the last hop reached, else the plan's start. */
+function current(s: HostState): string | null {
+  return s.reached.at(-1) ?? s.plan?.fromVersion ?? null
 }
 
 function recordFailed(job: Job): string {

@@ -26,8 +26,6 @@ export interface Phase<S> {
 
 /** What the manager asks of the run around it. */
 export interface PhaseWatch<S> {
-  /** Called before each phase (progress, log). */
-  starting?(state: S, phase: Phase<S>): void
   /** Checked before each phase: an Ending stops the host there (the operator's stop, a lost lock). */
   before?(state: S, phase: Phase<S>): Ending | null
   /** A release that threw: the host's end stands, the problem is only reported. */
@@ -59,13 +57,13 @@ export class HostRun<S> {
       },
     }
     for (const phase of phases) {
-      if (this.ending || this.finished) return false
+      // finish() sets the ending at once: no phase starts after it.
+      if (this.ending) return false
       const stop = this.watch.before?.(this.state, phase) ?? null
       if (stop) {
         this.ending = stop
         return false
       }
-      this.watch.starting?.(this.state, phase)
       try {
         const end = await phase.run(this.state, ctl)
         if (end) {
