@@ -41,11 +41,6 @@ export function valuesMatch(facts: HostFacts, values: ValuesHashes): 'same' | 'l
   return 'differ'
 }
 
-/** True when the host runs `version` with exactly the values the inventory renders now. */
-export function valuesInSync(facts: HostFacts, renderedSha: string): boolean {
-  return facts.valuesSha256 === renderedSha && facts.record?.valuesSha256 === renderedSha
-}
-
 /** deploy: install, reconfigure, upgrade hop by hop, nothing, or refuse. */
 export function planDeploy(gw: Gateway, facts: HostFacts, values: string | ValuesHashes, available: string[]): HostPlan {
   const hashes = typeof values === 'string' ? {sha256: values} : values

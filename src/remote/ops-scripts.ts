@@ -3,7 +3,7 @@
 // lines for parseKv(). They read and never change anything on the host.
 import {shq} from '../ssh/quote.js'
 import {AGENT_SELECTOR, gatewayQuery, KUBECTL_PICK} from './cluster.js'
-import {PRELUDE as OPS_PRELUDE} from './scripts.js'
+import {PRELUDE} from './scripts.js'
 
 /** Where the vendor's installer puts its smoke-test datasets when the values name no folder. */
 export const INSTALLER_DEFAULT_DATASETS = '/home/datastore'
@@ -56,7 +56,7 @@ export const PROXY_FILES = [
  * by timeout(1) where it exists.
  */
 export function preflightScript(o: PreflightScriptOptions): string {
-  return [OPS_PRELUDE, preflightBody(o, 'gw.'), 'echo gw.end=1'].join('\n') + '\n'
+  return [PRELUDE, preflightBody(o, 'gw.'), 'echo gw.end=1'].join('\n') + '\n'
 }
 
 /**
@@ -234,7 +234,7 @@ function outboundLines(k: (key: string) => string, o: OutboundOptions): string[]
 
 /** Whether a gateway is installed, and nothing else: what `logs` asks before it reads any log. */
 export function gatewayScript(): string {
-  return [OPS_PRELUDE, gatewayQuery(), 'echo gw.end=1'].join('\n') + '\n'
+  return [PRELUDE, gatewayQuery(), 'echo gw.end=1'].join('\n') + '\n'
 }
 
 /** What `logs` asks of kubectl (after gatewayScript() said a gateway is installed). Exit code 3: the cluster went away since. */
@@ -253,7 +253,7 @@ export function logsScript(o: LogsScriptOptions): string {
   const tail = o.tail === undefined ? -1 : Math.trunc(o.tail)
   const cmd = `$K logs --namespace=apheris ${shq(`--selector=${AGENT_SELECTOR}`)} ${shq(`--tail=${tail}`)}`
   const lines = [
-    OPS_PRELUDE,
+    PRELUDE,
     KUBECTL_PICK,
     'if [ -z "$K" ] || [ -z "${KUBECONFIG:-}" ]; then echo "the gateway\'s cluster went away" >&2; exit 3; fi',
   ]
@@ -288,7 +288,7 @@ export function logsScript(o: LogsScriptOptions): string {
  */
 export function statusScript(): string {
   return [
-    OPS_PRELUDE,
+    PRELUDE,
     gatewayQuery(),
     'if [ -n "$GWC" ]; then',
     'out=$($K get pod --all-namespaces -o json 2>&1); rc=$?',

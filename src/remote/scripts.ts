@@ -1,7 +1,7 @@
 // Remote shell scripts, built by pure functions. Every value that reaches a script goes through
 // shq() here and nowhere else; secrets never do (they travel as file contents or on stdin).
 import {shq} from '../ssh/quote.js'
-import {gatewayQuery, parseGateway} from './cluster.js'
+import {gatewayQuery, K3S_KUBECONFIG, parseGateway} from './cluster.js'
 import {ancestors, dirOf, layout, type RemoteLayout} from './layout.js'
 import {lockBody} from './lock-scripts.js'
 import type {DeployRecord, HistoryEntry, HostFacts, LockOwner} from '../types.js'
@@ -11,7 +11,7 @@ export {layout, type RemoteLayout} from './layout.js'
 /** Sets a PATH that finds kubectl and k3s in /usr/local/bin even under sudo's secure_path. */
 export const PRELUDE = [
   'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH',
-  'if [ -z "${KUBECONFIG:-}" ] && [ -r /etc/rancher/k3s/k3s.yaml ]; then KUBECONFIG=/etc/rancher/k3s/k3s.yaml; export KUBECONFIG; fi',
+  `if [ -z "\${KUBECONFIG:-}" ] && [ -r ${shq(K3S_KUBECONFIG)} ]; then KUBECONFIG=${shq(K3S_KUBECONFIG)}; export KUBECONFIG; fi`,
 ].join('\n')
 
 /** Options for the probe script: what to read on the host. */

@@ -1,6 +1,7 @@
 // Step: run one release's installer on the host and check what it says against SPEC section 1.
 import {HostStepError} from '../errors.js'
-import {installerScript, parseProbe, stopInstallerScript, type StagedFile} from '../remote/scripts.js'
+import {parseGateway, type GatewayPresence} from '../remote/cluster.js'
+import {installerScript, stopInstallerScript, type StagedFile} from '../remote/scripts.js'
 import type {Session} from '../host/session.js'
 import type {HostEnv} from '../types.js'
 
@@ -52,6 +53,11 @@ export class InstallerOutput {
     return this.kv.get(key)?.[0]
   }
 
+  /** What the cluster said after the installer (the kept `gw.` lines of its query). */
+  gateway(): GatewayPresence {
+    return parseGateway(this.kv)
+  }
+
   /** The `gw.` lines kept, as text for the parsers of scripts.ts. */
   kvText(): string {
     return [...this.kv].flatMap(([k, vs]) => vs.map((v) => `gw.${k}=${v}`)).join('\n')
@@ -87,7 +93,7 @@ function judge(out: InstallerOutput, version: string, timeoutSeconds: number, st
   const rcS = out.value('installer_rc')
   const verdict = out.verdict(rcS === undefined ? null : Number(rcS), version, timeoutSeconds)
   if (!verdict.ok) return verdict
-  const after = parseProbe(out.kvText())
+  const after = out.gateway()
   if (after.version !== null && after.version !== version) return {ok: false, error: `installer reported ${version} but the cluster runs agent ${after.version}`}
   return verdict
 }
