@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {GwCommand} from '../src/cli/base.js'
+import {fleetFlags} from '../src/cli/flags.js'
 
 export default class Runs extends GwCommand {
   static override summary = 'The recent runs on this workstation: when, what, who, and how each ended.'
@@ -13,7 +14,7 @@ When a run folder is made, older ones are deleted: beyond the newest 100 (GWFLEE
     {description: 'One run in detail', command: '<%= config.bin %> runs show 20261128T114702Z-deploy-14075'},
   ]
   static override flags = {
-    json: Flags.boolean({description: 'print one JSON document on stdout and nothing else there'}),
+    json: fleetFlags.json,
     last: Flags.integer({char: 'n', description: 'how many runs to list, newest first', default: 20, min: 1, helpValue: 'N'}),
   }
 

@@ -1,5 +1,3 @@
-import {Flags} from '@oclif/core'
-
 import {GwCommand} from '../src/cli/base.js'
 import {fleetFlags} from '../src/cli/flags.js'
 
@@ -16,7 +14,7 @@ Exit code 0 when a deploy of the selection would accept all its input, 2 when it
   static override flags = {
     inventory: fleetFlags.inventory,
     limit: fleetFlags.limit,
-    json: Flags.boolean({description: 'print one JSON document on stdout and nothing else there'}),
+    json: fleetFlags.json,
   }
 
   async run(): Promise<void> {

@@ -1,6 +1,7 @@
-import {Args, Flags} from '@oclif/core'
+import {Args} from '@oclif/core'
 
 import {GwCommand} from '../../src/cli/base.js'
+import {fleetFlags} from '../../src/cli/flags.js'
 
 export default class RunsShow extends GwCommand {
   static override summary = "One run's gateways and their results, and where its folder is."
@@ -13,7 +14,7 @@ export default class RunsShow extends GwCommand {
     id: Args.string({description: 'the run id (or its unique start)', required: true}),
   }
   static override flags = {
-    json: Flags.boolean({description: 'print one JSON document on stdout and nothing else there'}),
+    json: fleetFlags.json,
   }
 
   async run(): Promise<void> {

@@ -2,7 +2,7 @@
 // (nothing touches a host before this passes), run, render. The exit-code table lives here.
 import {InputError} from '../errors.js'
 import {checkReleases} from '../release/needs.js'
-import {compareVersions, parseVersion} from '../release/version.js'
+import {compareVersions} from '../release/version.js'
 import {auditCsv, auditJson, auditSummaryLine, auditTable, changeJson, changeSummary, changeTable, planView} from '../render/output.js'
 import {failureBudgetText} from '../render/budget.js'
 import {auditPrometheus} from '../render/prometheus.js'
@@ -23,7 +23,6 @@ export {reportError} from './common.js'
  * shows them as drift and deploy would refuse the downgrade. One line per inventory version.
  */
 export function upgradeWarnings(inventory: Inventory, gateways: Gateway[], to: string): string[] {
-  if (!parseVersion(to)) return []
   const behind = gateways.filter((g) => !g.pinned && compareVersions(g.version, to) < 0)
   const byVersion = new Map<string, string[]>()
   for (const g of behind) byVersion.set(g.version, [...(byVersion.get(g.version) ?? []), g.name])

@@ -349,7 +349,8 @@ export async function completionCommand(
     for (const w of gatewayWords(inventory.gateways)) process.stdout.write(`${w}\n`)
     return 0
   }
-  if (shell !== 'bash' && shell !== 'zsh') throw new InputError('name the shell: gwfleet completion bash, or gwfleet completion zsh', {file: 'SHELL'})
+  // oclif refuses any shell but bash and zsh; only a missing one is left to say.
+  if (shell === undefined) throw new InputError('name the shell: gwfleet completion bash, or gwfleet completion zsh', {file: 'SHELL'})
   const cmds = completionCommands(config.commands)
   process.stdout.write(shell === 'bash' ? bashScript(cmds) : zshScript(cmds))
   return 0

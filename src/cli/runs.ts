@@ -10,10 +10,10 @@ import {EXIT, tableView, write} from './common.js'
 
 /** Statuses in the order a reader wants them: problems first. */
 const ORDER = ['failed', 'unreachable', 'refused', 'skipped', 'drift', 'not-installed', 'fail', 'warn', 'ok', 'unchanged', 'in-sync', 'pass']
+const rank = (status: string) => (ORDER.includes(status) ? ORDER.indexOf(status) : ORDER.length)
 
 /** `failed: 1   ok: 2`: gateways per status, problems first. */
 export function countsText(counts: Record<string, number>): string {
-  const rank = (s: string) => (ORDER.includes(s) ? ORDER.indexOf(s) : ORDER.length)
   return Object.entries(counts)
     .sort((a, b) => rank(a[0]) - rank(b[0]) || a[0].localeCompare(b[0]))
     .map(([k, v]) => `${k}: ${v}`)
@@ -50,7 +50,6 @@ export function runsTable(runs: RunEntry[], view: View = {}): string {
 
 /** The table of one run's gateways, problems first. */
 export function runHostsTable(s: RunSummary, view: View = {}): string {
-  const rank = (st: string) => (ORDER.includes(st) ? ORDER.indexOf(st) : ORDER.length)
   const hosts = [...s.hosts].sort((a, b) => rank(a.status) - rank(b.status) || a.name.localeCompare(b.name))
   const withAction = hosts.some((h) => h.action !== undefined)
   return table(
