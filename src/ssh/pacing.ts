@@ -69,8 +69,10 @@ export class LoadProbe implements SaturationProbe {
   }
 
   release(): void {
-    if (this.users === 0 || --this.users > 0) return
-    this.sample()
+    if (this.users === 0) return
+    // The last user's window is judged while it still counts (sample() skips an idle probe).
+    if (this.users === 1) this.sample()
+    if (--this.users > 0) return
     clearInterval(this.timer)
     this.timer = undefined
   }

@@ -226,6 +226,16 @@ describe('LoadProbe', () => {
     probe.release()
   })
 
+  it("judges the last user's window when it lets go", () => {
+    let t = 0
+    const probe = new LoadProbe({intervalMs: 100, lagMs: 200, now: () => t})
+    probe.hold()
+    const m = probe.mark()
+    t += 800 // the timer never ran: the loop was blocked, then the last handshake ended
+    probe.release()
+    expect(probe.mark().saturatedMs - m.saturatedMs).toBe(800)
+  })
+
   it('needs a quarter of the window late, and forgets what came before the mark', () => {
     let t = 0
     const probe = new LoadProbe({intervalMs: 100, lagMs: 200, now: () => t})
