@@ -14,7 +14,7 @@ import {compareVersions} from '../release/version.js'
 import {commitFilesScript, forgetScript, RECORDED, recordScript, stopInstallerScript, uninstallScript, type StagedFile} from '../remote/scripts.js'
 import {runInstaller} from '../steps/install.js'
 import {describeHolder, heartbeat, isDeadLocalHolder, LOCK_TTL_SECONDS, lockAndProbe, probe, readThenLockIfNotInstalled, unlock, type ProbeResult} from '../steps/lock.js'
-import {stageRelease, stageValues} from '../steps/upload.js'
+import {stageHop, stageValues} from '../steps/upload.js'
 import type {DeployRecord, HistoryEntry, HostEnv, HostFacts, Job, ReleaseRef} from '../types.js'
 import {RUN_LOG, type RunContext} from './context.js'
 import {Hooks} from './hooks.js'
@@ -416,9 +416,9 @@ class ChangePhases {
     const content = await readRelease(ref)
     s.env.step(`uploading ${hop}`)
     s.changed = true
-    const [rel, vals] = await Promise.all([stageRelease(s.session!, content, s.facts!), stageValues(s.session!, s.job.values, s.facts!)])
-    s.staged = [...rel.staged, ...vals]
-    s.env.log(`upload ${hop}: ${rel.staged.length} file(s), ${rel.bytes} bytes sent, ${rel.skipped} already on the host; values ${vals.length ? 'sent' : 'unchanged'}`)
+    const up = await stageHop(s.session!, content, s.job.values, s.facts!)
+    s.staged = up.staged
+    s.env.log(`upload ${hop}: ${up.files} file(s), ${up.bytes} bytes sent, ${up.skipped} already on the host; values ${up.valuesSent ? 'sent' : 'unchanged'}`)
   }
 
   /** One hop: the installer, then its record and history in their own round trip. */

@@ -22,21 +22,30 @@ async function stage(s: Session, files: {target: string; data: Buffer | string; 
   }
 }
 
-/** Upload the release files the host lacks (sha256-compared) to the stage. */
-export async function stageRelease(s: Session, release: ReleaseContent, facts: HostFacts): Promise<{staged: StagedFile[]; skipped: number; bytes: number}> {
+/** The rendered values (0600) as a file to stage, when the host's copy differs. */
+function valuesFile(s: Session, values: RenderedValues, facts: HostFacts) {
+  if (facts.valuesSha256 === values.sha256) return []
+  return [{target: layout(s.gw.remoteDir, s.gw.name).values, data: values.text, mode: 0o600, sha256: values.sha256}]
+}
+
+/**
+ * One hop's upload, in one SFTP batch: the release files the host lacks (sha256-compared) and the
+ * rendered values when the host's copy differs.
+ */
+export async function stageHop(s: Session, release: ReleaseContent, values: RenderedValues, facts: HostFacts): Promise<{staged: StagedFile[]; files: number; skipped: number; bytes: number; valuesSent: boolean}> {
   const dir = `${layout(s.gw.remoteDir, s.gw.name).releases}/${release.version}`
   const onHost = facts.releaseFiles.get(release.version)
   const todo = release.files.filter((f) => onHost?.get(f.path) !== f.sha256)
+  const files = [...todo.map((f) => ({target: `${dir}/${f.path}`, data: f.data, mode: f.mode, sha256: f.sha256})), ...valuesFile(s, values, facts)]
   const bytes = todo.reduce((n, f) => n + f.data.length, 0)
-  const staged = await stage(s, todo.map((f) => ({target: `${dir}/${f.path}`, data: f.data, mode: f.mode, sha256: f.sha256})), bytes)
-  return {staged, skipped: release.files.length - todo.length, bytes}
+  const staged = await stage(s, files, files.reduce((n, f) => n + Buffer.byteLength(f.data), 0))
+  return {staged, files: todo.length, skipped: release.files.length - todo.length, bytes, valuesSent: files.length > todo.length}
 }
 
 /** Upload the rendered values (0600) when the host's copy differs. */
 export async function stageValues(s: Session, values: RenderedValues, facts: HostFacts): Promise<StagedFile[]> {
-  if (facts.valuesSha256 === values.sha256) return []
-  const target = layout(s.gw.remoteDir, s.gw.name).values
-  return stage(s, [{target, data: values.text, mode: 0o600, sha256: values.sha256}], Buffer.byteLength(values.text))
+  const files = valuesFile(s, values, facts)
+  return stage(s, files, files.reduce((n, f) => n + Buffer.byteLength(f.data), 0))
 }
 
 function mb(bytes: number): string {
