@@ -115,7 +115,7 @@ export class RunContext {
     readonly sshConfig: SshConfig,
   ) {
     this.credentials = new Credentials(new Prompter((fn) => this.reporter.suspend(fn)), this.redactor)
-    this.log = new RunLog(options.command, this.redactor, undefined, options.keepRunFolder ?? true)
+    this.log = new RunLog(options.command, this.redactor, options.keepRunFolder ?? true)
     this.connectOptions = {
       acceptNewHostKeys: options.acceptNewHostKeys,
       connectTimeoutMs: options.connectTimeoutSeconds * 1000,

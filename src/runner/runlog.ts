@@ -312,7 +312,6 @@ export class RunLog {
   constructor(
     command: string,
     private readonly redactor: Redactor,
-    private readonly cap: LogCap = DEFAULT_LOG_CAP,
     keep = true,
   ) {
     if (!keep) {
@@ -336,7 +335,7 @@ export class RunLog {
     if (this.dir === null) return
     let log = this.logs.get(host)
     if (!log) {
-      log = new HostLog(createWriteStream(path.join(this.dir, `${host}.log`), {flags: 'a', mode: 0o600}), this.cap)
+      log = new HostLog(createWriteStream(path.join(this.dir, `${host}.log`), {flags: 'a', mode: 0o600}))
       this.logs.set(host, log)
     }
     log.write(`${new Date().toISOString()} ${this.redactor.redact(line)}`)

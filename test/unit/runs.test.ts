@@ -69,7 +69,7 @@ describe('run folders on disk', () => {
   })
 
   it('a run that keeps no folder writes nothing; one that keeps one prunes past GWFLEET_KEEP_RUNS and writes its summary', async () => {
-    const none = new RunLog('audit', new Redactor(), undefined, false)
+    const none = new RunLog('audit', new Redactor(), false)
     none.write('gw-1', 'line')
     await none.writeJson('result.json', {})
     await none.writeSummary({command: 'audit', ok: true, hosts: []}, {operator: 'op@ws', inventory: '/x/fleet.yaml', interrupted: false})
@@ -81,7 +81,7 @@ describe('run folders on disk', () => {
     process.env.GWFLEET_KEEP_RUNS = '3'
     let log: RunLog
     try {
-      log = new RunLog('deploy', new Redactor(), undefined, true)
+      log = new RunLog('deploy', new Redactor(), true)
     } finally {
       delete process.env.GWFLEET_KEEP_RUNS
     }
