@@ -29,9 +29,6 @@ export interface RunFlagValues {
   save?: boolean
 }
 
-/** Commands that only read hosts: they keep a run folder only with --save. */
-export const READ_ONLY_COMMANDS = new Set(['audit', 'status', 'logs', 'history', 'locks-list', 'preflight', 'diff'])
-
 /** Run options from the parsed flags. */
 export function runOptions(command: string, flags: RunFlagValues): RunOptions {
   return {
@@ -44,7 +41,8 @@ export function runOptions(command: string, flags: RunFlagValues): RunOptions {
     dryRun: Boolean(flags['dry-run']),
     preflight: !flags['skip-preflight'],
     askBecomePass: Boolean(flags['ask-become-pass']),
-    keepRunFolder: !READ_ONLY_COMMANDS.has(command) || Boolean(flags.save),
+    // The read-only commands offer --save (false unless given); the changing ones always keep a folder.
+    keepRunFolder: flags.save ?? true,
   }
 }
 

@@ -161,7 +161,7 @@ export const outputFlag = Flags.custom<AuditFormat>({parse: oclifParse(parseForm
 })
 
 /** --save of the read-only commands: keep a run folder as the changing commands do. */
-export const saveFlag = Flags.boolean({description: 'keep a run folder (a log per host, result.json) under ~/.gwfleet/runs; read-only commands keep none otherwise'})
+export const saveFlag = Flags.boolean({description: 'keep a run folder (a log per host, result.json) under ~/.gwfleet/runs; read-only commands keep none otherwise', default: false})
 
 /** audit --output-file. */
 export const outputFileFlag = Flags.string({
