@@ -71,9 +71,11 @@ describe('identity file classification', () => {
       const k = path.join(open, 'root-only')
       keygen(k, ['-t', 'ed25519', '-N', ''])
       fs.chmodSync(k, 0o600)
-      const code = `const m = await import(${JSON.stringify(built)}); try { m.inspectKeyFile(${JSON.stringify(k)}); console.log('read') } catch (e) { console.log(JSON.stringify({problem: e.problem, message: e.message})) }`
-      const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', code], {encoding: 'utf8'})
-      expect(JSON.parse(out)).toEqual({problem: 'unreadable', message: `identity file ${k} cannot be read (permission denied; check its owner and mode)`})
+      // The module is loaded while still root (the checkout may sit in a folder only root may
+      // enter, such as /root), then the process becomes `nobody` before it opens the key.
+      const code = `const m = await import(${JSON.stringify(built)}); process.setgroups([]); process.setgid(65534); process.setuid(65534); try { m.inspectKeyFile(${JSON.stringify(k)}); console.log('read') } catch (e) { console.log(JSON.stringify({uid: process.getuid(), problem: e.problem, message: e.message})) }`
+      const out = execFileSync(process.execPath, ['--input-type=module', '-e', code], {encoding: 'utf8'})
+      expect(JSON.parse(out)).toEqual({uid: 65534, problem: 'unreadable', message: `identity file ${k} cannot be read (permission denied; check its owner and mode)`})
     } finally {
       fs.rmSync(open, {recursive: true, force: true})
     }
