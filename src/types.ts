@@ -120,10 +120,48 @@ export interface HostFacts {
   lock: {holder: string; ageSeconds: number} | null
   /** Path of k3s-uninstall.sh when k3s is on the host. */
   k3sUninstall: string | null
-  /** PID of an installer an earlier run started that is still running. */
-  installerRunning: number | null
+  /** A detached job (installer or uninstall) on the host that no run has recorded yet. */
+  job: JobFacts | null
   /** Why remoteDir is not safe for root to use (then nothing under it was read), else null. */
   unsafe: string | null
+}
+
+/** What a detached job on the host is: written into its folder before it starts (never a secret). */
+export interface JobMeta {
+  /** The execution id: the run and the hop. A job with an id starts at most once. */
+  id: string
+  /** The lock token of the run that started it. */
+  token: string
+  /** The run that started it (its run folder's id, when it kept one). */
+  run: string
+  kind: 'install' | 'uninstall'
+  gateway: string
+  /** The release it installs (install), or null. */
+  version: string | null
+  /** The version the gateway stood at before it. */
+  fromVersion: string | null
+  /** The plan's action it is part of (install, upgrade, reconfigure, uninstall). */
+  action: string
+  /** The values it was given (their sha256 and secret key paths, for the record). */
+  valuesSha256: string
+  secretKeys?: string[]
+  operator: string
+  command: string
+  started: string
+}
+
+/** A job the probe found on the host. */
+export interface JobFacts {
+  meta: JobMeta
+  /** running; ended (with rc); lost: gone without an exit status (the host rebooted, or it was killed). */
+  state: 'running' | 'ended' | 'lost'
+  rc: number | null
+  /** timeout(1)'s pid while it runs. */
+  pid: number | null
+  /** Bytes of output so far. */
+  logBytes: number
+  /** Seconds since it started. */
+  ageSeconds: number
 }
 
 /** What gwfleet records on the host after a change. */

@@ -26,6 +26,7 @@ export interface RunFlagValues {
   'skip-preflight'?: boolean
   'ask-become-pass'?: boolean
   'lock-wait'?: number
+  'reconnect-window'?: number
   save?: boolean
 }
 
@@ -37,6 +38,7 @@ export function runOptions(command: string, flags: RunFlagValues): RunOptions {
     acceptNewHostKeys: flags['accept-new-host-keys'],
     timeoutSeconds: flags.timeout ?? STEP_TIMEOUT.default,
     lockWaitSeconds: flags['lock-wait'] ?? 0,
+    reconnectWindowSeconds: flags['reconnect-window'],
     connectTimeoutSeconds: flags['connect-timeout'],
     dryRun: Boolean(flags['dry-run']),
     preflight: !flags['skip-preflight'],

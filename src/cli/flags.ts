@@ -122,6 +122,11 @@ export const STEP_TIMEOUT = typedDefault(parseDuration, '30m')
 export const changeFlags = {
   timeout: duration({description: 'longest one remote step may run (90s, 30m); past it the step is stopped on the host', ...STEP_TIMEOUT}),
   'dry-run': Flags.boolean({description: 'connect, read every host and print the plan; change nothing'}),
+  'reconnect-window': duration({
+    description:
+      'after a cut connection while an installer runs, keep reaching the host again for this long (the installer goes on on the host meanwhile); past it the host is unreachable and the next deploy picks the install up',
+    ...typedDefault(parseDuration, '10m'),
+  }),
   'lock-wait': duration({description: "wait up to this long (5m) for another run's lock on a host instead of failing that host at once"}),
   'max-fail': Flags.custom<MaxFail>({parse: oclifParse(parseMaxFail)})({
     description:

@@ -16,6 +16,11 @@ export interface RemoteLayout {
   upload: string
   /** Root-owned 0700: root's copies of the uploads, checked by sha256 before they are moved into place. */
   verified: string
+  /** Root-owned 0700: the detached job (installer or uninstall) now on the host; see job-scripts.ts. */
+  job: string
+  /** The last job a run judged and recorded, kept for a look afterwards. */
+  jobLast: string
+  /** The running job's pids (inside the job folder). */
   pidFile: string
 }
 
@@ -34,7 +39,9 @@ export function layout(remoteDir: string, gateway: string): RemoteLayout {
     stage: `${root}/.stage`,
     upload: `${root}/.stage/upload`,
     verified: `${root}/.stage/verified`,
-    pidFile: `${root}/state/installer.pid`,
+    job: `${root}/state/job`,
+    jobLast: `${root}/state/job.last`,
+    pidFile: `${root}/state/job/pid`,
   }
 }
 

@@ -14,11 +14,15 @@
 //   place. A write that fails (disk full) leaves no lock file at all and reports the error; a
 //   reader never sees an empty or half-written lock.
 // - The winner reads the lock back and requires its own content: the final word on who holds it.
+// - While a detached job (the installer, the uninstall) runs on the host, the lock does not expire:
+//   its run may be cut off for longer than the lock's life and still come back to follow it. Only
+//   a run known to be dead (staleHolder) is taken over then, and the taker follows that job.
 // - Age is the lock file's mtime on the host's clock; the heartbeat touches it. A lock stamped in
 //   the future (the host's clock went back) would never age, so a contender restamps it to now:
 //   it then expires like any lock its run stops refreshing, and its live run's next heartbeat
 //   keeps it as before.
 import {shq} from '../ssh/quote.js'
+import {jobLiveBody} from './job-scripts.js'
 import {layout} from './layout.js'
 import type {LockOwner} from '../types.js'
 
@@ -46,6 +50,7 @@ export function lockBody(o: {remoteDir: string; owner: LockOwner; ttlSeconds: nu
   const owner = JSON.stringify(o.owner)
   const stale = o.staleHolder !== undefined ? ` || [ "$gw_prev" = ${shq(o.staleHolder)} ]` : ''
   return [
+    jobLiveBody(o.remoteDir),
     `gw_lk=${shq(L.lock)}; gw_new=${shq(`${L.lock}.new`)}; gw_own=${shq(owner)}; GW_MINE=''; gw_res=nodir; gw_prev=''; gw_age=0; gw_err=''`,
     'if ! command -v flock >/dev/null 2>&1; then echo "gw.lock=error flock(1) is not installed on the host (package util-linux)"; exit 0; fi',
     // gw_res stays "nodir" when the state directory cannot be opened (the group does not run).
@@ -68,7 +73,7 @@ export function lockBody(o: {remoteDir: string; owner: LockOwner; ttlSeconds: nu
     '    if [ "$gw_age" -lt 0 ]; then touch -c "$gw_lk"',
     // Expired, or exactly the lock of a run known to be dead: replace it in one rename, so the lock
     // path is never empty and nobody else can slip in between.
-    `    elif [ "$gw_age" -gt ${o.ttlSeconds} ]${stale}; then mv -f "$gw_new" "$gw_lk" && gw_res=takeover`,
+    `    elif { [ "$gw_age" -gt ${o.ttlSeconds} ] && [ -z "$gw_jlive" ]; }${stale}; then mv -f "$gw_new" "$gw_lk" && gw_res=takeover`,
     '    fi',
     '  fi',
     '  rm -f "$gw_new"',
@@ -84,7 +89,7 @@ export function lockBody(o: {remoteDir: string; owner: LockOwner; ttlSeconds: nu
     '    if [ "$gw_back" = "$gw_own" ]; then GW_MINE=1; echo "gw.lock_result=$gw_res"; if [ "$gw_res" = takeover ]; then printf "gw.lock_prev=%s\\n" "$gw_prev"; fi',
     '    else gw_prev=$gw_back; gw_age=0; gw_res=\'\'; fi;;',
     'esac',
-    'if [ -z "$GW_MINE" ]; then printf "gw.lock_result=held\\ngw.lock_holder=%s\\ngw.lock_age=%s\\n" "$gw_prev" "$gw_age"; echo gw.end=1; exit 0; fi',
+    'if [ -z "$GW_MINE" ]; then printf "gw.lock_result=held\\ngw.lock_holder=%s\\ngw.lock_age=%s\\n" "$gw_prev" "$gw_age"; if [ -n "$gw_jlive" ]; then echo gw.lock_job=running; fi; echo gw.end=1; exit 0; fi',
   ].join('\n')
 }
 
@@ -93,15 +98,24 @@ export function lockBody(o: {remoteDir: string; owner: LockOwner; ttlSeconds: nu
  * gw.lock_holder), or removed.
  */
 export function lockRefreshScript(remoteDir: string, gateway: string, token: string): string {
-  const L = layout(remoteDir, gateway)
+  return [refreshBody(remoteDir, token), 'printf "gw.lock_state=%s\\n" "$gw_s"; if [ "$gw_s" = held ]; then printf "gw.lock_holder=%s\\n" "$gw_l"; fi; echo gw.end=1'].join('\n')
+}
+
+/**
+ * The start of a hop's installer first confirms the lock is still this run's (and refreshes it):
+ * when it is not, it prints what lockRefreshScript prints and the script ends before anything.
+ */
+export function lockConfirmBody(remoteDir: string, token: string): string {
+  return [refreshBody(remoteDir, token), 'if [ "$gw_s" != mine ]; then printf "gw.lock_state=%s\\n" "$gw_s"; if [ "$gw_s" = held ]; then printf "gw.lock_holder=%s\\n" "$gw_l"; fi; echo gw.end=1; exit 0; fi'].join('\n')
+}
+
+// Refresh the lock if it is this token's; gw_s says mine, held (gw_l the holder) or removed.
+function refreshBody(remoteDir: string, token: string): string {
+  const L = layout(remoteDir, '_')
   const lock = shq(L.lock)
   // The guard is used when it can be had; a refresh never waits on a missing flock.
   const body = `command -v flock >/dev/null && flock -w ${GUARD_WAIT_SECONDS} 9; if [ -f ${lock} ]; then IFS= read -r gw_l < ${lock}; case "$gw_l" in ${tokenPattern(token)}) touch -c ${lock}; gw_s=mine;; *) gw_s=held;; esac; fi`
-  return [
-    "gw_l=''; gw_s=removed",
-    guarded(L.stateDir, body),
-    'printf "gw.lock_state=%s\\n" "$gw_s"; if [ "$gw_s" = held ]; then printf "gw.lock_holder=%s\\n" "$gw_l"; fi; echo gw.end=1',
-  ].join('\n')
+  return ["gw_l=''; gw_s=removed", guarded(L.stateDir, body)].join('\n')
 }
 
 /** Remove the lock if it is still ours; clean the upload stage when something was staged. */

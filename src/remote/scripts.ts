@@ -3,8 +3,9 @@
 import {shq} from '../ssh/quote.js'
 import {gatewayQuery, K3S_KUBECONFIG, parseGateway} from './cluster.js'
 import {ancestors, dirOf, layout, type RemoteLayout} from './layout.js'
-import {lockBody} from './lock-scripts.js'
-import type {DeployRecord, HistoryEntry, HostFacts, LockOwner} from '../types.js'
+import {archiveJobBody, followJobBody, jobProbeBody, startJobBody, stopJobScript} from './job-scripts.js'
+import {lockBody, lockConfirmBody} from './lock-scripts.js'
+import type {DeployRecord, HistoryEntry, HostFacts, JobFacts, JobMeta, LockOwner} from '../types.js'
 
 export {layout, type RemoteLayout} from './layout.js'
 
@@ -55,19 +56,6 @@ function safetyBody(remoteDir: string): string {
   ].join('\n')
 }
 
-// The pid file holds the installer's pid and its start time (field 22 of /proc/PID/stat), so a pid
-// the kernel has since given to another process is never taken for the installer.
-const START_TIME_FN =
-  'gw_start() { gw_s=""; if [ -r "/proc/$1/stat" ]; then IFS= read -r gw_l < "/proc/$1/stat"; set -- ${gw_l##*) }; if [ $# -ge 20 ]; then shift 19; gw_s=$1; fi; fi; }'
-
-/** Sets gw_ip to the pid of an installer an earlier run started that still runs (else empty). */
-function runningInstaller(pidFile: string): string {
-  return [
-    START_TIME_FN,
-    `gw_ip=""; if [ -f ${shq(pidFile)} ]; then IFS=" " read -r gw_p gw_t < ${shq(pidFile)}; gw_start "$gw_p"; if [ -n "$gw_t" ] && [ "$gw_s" = "$gw_t" ]; then gw_ip=$gw_p; fi; fi`,
-  ].join('\n')
-}
-
 // Probes run on every host of every command: shell builtins where they can, one find and one
 // sha256sum for the files whose hash matters (values and uploaded releases). Only files root owns
 // and nobody else may write count as present; any other copy is uploaded again and replaced.
@@ -86,8 +74,7 @@ function probeBody(o: ProbeOptions): string {
     `if [ -f ${shq(L.record)} ]; then IFS= read -r r < ${shq(L.record)}; printf "gw.record=%s\\n" "$r"; fi`,
     // find runs only over the paths that exist (none on a fresh host)
     `set --; for p in ${hashed.map(shq).join(' ')}; do if [ -e "$p" ]; then set -- "$@" "$p"; fi; done; if [ $# -gt 0 ]; then find "$@" -type f -user 0 ! -perm /022 ! -name '.*' -exec sha256sum {} + 2>/dev/null; fi`,
-    runningInstaller(L.pidFile),
-    'if [ -n "$gw_ip" ]; then echo "gw.installer_running=$gw_ip"; fi',
+    jobProbeBody(o.remoteDir),
     // The age of a lock this script itself just took is 0 (GW_MINE, set by lockBody): no date/stat.
     `if [ -f ${shq(L.lock)} ]; then IFS= read -r l < ${shq(L.lock)}; printf "gw.lock=%s\\n" "$l"; if [ -n "\${GW_MINE:-}" ]; then echo gw.lock_age=0; else printf "gw.lock_age=%s\\n" "$(( $(date +%s) - $(stat -c %Y ${shq(L.lock)}) ))"; fi; fi`,
     'fi',
@@ -210,64 +197,69 @@ export function commitFilesScript(o: {remoteDir: string; gateway: string; files:
   ].join('\n')
 }
 
-/**
- * Run one release's installer with this gateway's values, bounded by timeout(1) on the host, after
- * taking the staged uploads into place; then read the version back from the cluster, in the same
- * round trip. Nothing reads the channel's stdin (a sudo password is all it may carry).
- */
-export function installerScript(o: {
+/** What starting a hop's installer needs. */
+export interface InstallerScriptOptions {
   remoteDir: string
   gateway: string
   version: string
   timeoutSeconds: number
   commit: StagedFile[]
-}): string {
+  /** The run's lock token: the start confirms the lock is still this run's. */
+  token: string
+  /** The job's meta (its execution id inside). */
+  meta: JobMeta
+}
+
+/**
+ * One hop, in one round trip: confirm the lock is still this run's, take the staged uploads into
+ * place, start the release's installer as a detached job (at most once for its execution id),
+ * follow its log to the end, then read the version back from the cluster. The installer runs
+ * under timeout(1) on the host and goes on when the connection is cut; followScript picks it up.
+ */
+export function installerScript(o: InstallerScriptOptions): string {
   const L = layout(o.remoteDir, o.gateway)
   const dir = `${L.releases}/${o.version}`
   return [
     'exec </dev/null',
     PRELUDE,
+    lockConfirmBody(o.remoteDir, o.token),
     commitFilesScript({remoteDir: o.remoteDir, gateway: o.gateway, files: o.commit}),
     `cd ${shq(dir)} || { echo "gw.installer=missing release directory"; exit 93; }`,
     `[ -f ./deploy_gateway ] || { echo "gw.installer=missing deploy_gateway"; exit 93; }`,
     // Root runs only a file root owns, that no one else may write, in a folder no one else may write.
     `if [ -L ./deploy_gateway ] || [ ! -O ./deploy_gateway ] || [ -n "$(find . ./deploy_gateway -maxdepth 0 -perm /022)" ]; then echo "gw.installer=deploy_gateway or its folder is not root's own; not run"; exit 93; fi`,
     '[ -x ./deploy_gateway ] || chmod +x ./deploy_gateway',
-    // timeout(1) puts the installer in its own process group and kills the whole group when the
-    // time is up, so no orphaned installer keeps running on the host.
-    `timeout -k 15 ${o.timeoutSeconds} ./deploy_gateway --helm-values-file-path ${shq(L.values)} 2>&1 &`,
-    'tp=$!',
-    START_TIME_FN,
-    `gw_start "$tp"; echo "$tp $gw_s" > ${shq(L.pidFile)}`,
-    'wait "$tp"; rc=$?',
-    `rm -f ${shq(L.pidFile)}`,
-    // On a line of its own even when the installer's last line has no newline.
-    'printf "\\ngw.installer_rc=%s\\n" "$rc"',
-    // Read the version back from the cluster in the same round trip.
-    PRELUDE,
-    gatewayQuery(),
-    'exit 0',
+    startJobBody({remoteDir: o.remoteDir, id: o.meta.id, meta: JSON.stringify(o.meta), timeoutSeconds: o.timeoutSeconds, program: `./deploy_gateway --helm-values-file-path ${shq(L.values)}`}),
+    ...followAndAsk(o.remoteDir, o.meta.id, 0),
   ].join('\n')
 }
 
-/** Stop a running installer (its timeout(1) wrapper forwards the signal to the whole group); only
- * when the pid file's process is still the one it names (same start time), never a reused pid. */
-export function stopInstallerScript(remoteDir: string, gateway: string): string {
-  const L = layout(remoteDir, gateway)
-  return [
-    runningInstaller(L.pidFile),
-    'if [ -n "$gw_ip" ]; then kill -TERM "$gw_ip" 2>/dev/null; sleep 2; gw_start "$gw_ip"; if [ "$gw_s" = "$gw_t" ]; then kill -KILL -- -"$gw_ip" 2>/dev/null; kill -KILL "$gw_ip" 2>/dev/null; fi; fi',
-    'true',
-  ].join('\n')
+/** Follow the job with this execution id from byte `offset` of its log (after a cut, or a job another run started). */
+export function followScript(o: {remoteDir: string; id: string; offset: number}): string {
+  return ['exec </dev/null', ...followAndAsk(o.remoteDir, o.id, o.offset)].join('\n')
+}
+
+// The follow, then the cluster's answer, in the same round trip.
+function followAndAsk(remoteDir: string, id: string, offset: number): string[] {
+  return [followJobBody({remoteDir, id, offset}), PRELUDE, gatewayQuery(), 'exit 0']
+}
+
+/** Stop the running job (installer or uninstall) on the host; see stopJobScript. */
+export function stopInstallerScript(remoteDir: string, _gateway?: string): string {
+  return stopJobScript(remoteDir)
 }
 
 /** The line recordScript prints once the record is in place. */
 export const RECORDED = 'gw.recorded=1'
 
-/** Write the deployed record (temp then rename) and append history lines. */
-export function recordScript(o: {remoteDir: string; gateway: string; record: DeployRecord | null; history: HistoryEntry[]}): string {
+/**
+ * Write the deployed record (temp then rename) and append history lines; with `archiveJob`, the job
+ * of that execution id, now judged, leaves the job folder (only once it no longer runs).
+ */
+export function recordScript(o: {remoteDir: string; gateway: string; record: DeployRecord | null; history: HistoryEntry[]; archiveJob?: string}): string {
   const L = layout(o.remoteDir, o.gateway)
   const lines = ['umask 077', `[ -d ${shq(L.stateDir)} ] || mkdir -p ${shq(L.stateDir)}`]
+  if (o.archiveJob) lines.push(archiveJobBody(o.remoteDir, o.archiveJob))
   if (o.record) {
     lines.push(`printf "%s\\n" ${shq(JSON.stringify(o.record))} > ${shq(L.record)}.tmp && mv -f ${shq(L.record)}.tmp ${shq(L.record)} && echo ${RECORDED}`)
   }
@@ -345,31 +337,61 @@ export function parseProbe(stdout: string, at?: RemoteLayout): HostFacts {
     releaseFiles,
     lock: lockS ? {holder: lockS, ageSeconds: Number(one('lock_age') ?? '0')} : null,
     k3sUninstall: one('k3s_uninstall') ?? null,
-    installerRunning: one('installer_running') ? Number(one('installer_running')) : null,
+    job: parseJob(kv),
     unsafe: one('unsafe') ?? null,
   }
 }
 
-/** Remove the gateway (SPEC section 1): k3s-uninstall.sh, then Cilium's links and rules unless disabled. */
-export function uninstallScript(o: {cilium: boolean; timeoutSeconds: number}): string {
+/** A job the probe reported (gw.job=META and its state), or null. */
+export function parseJob(kv: Map<string, string[]>): JobFacts | null {
+  const one = (k: string) => kv.get(k)?.[0]
+  const raw = one('job')
+  const state = one('job_state')
+  if (!raw || (state !== 'running' && state !== 'ended' && state !== 'lost')) return null
+  let meta: JobMeta
+  try {
+    meta = JSON.parse(raw) as JobMeta
+  } catch {
+    return null
+  }
+  if (typeof meta?.id !== 'string') return null
+  const num = (k: string) => (one(k) !== undefined && /^\d+$/.test(one(k)!) ? Number(one(k)) : null)
+  return {meta, state, rc: num('job_rc'), pid: num('job_pid'), logBytes: num('job_log') ?? 0, ageSeconds: num('job_age') ?? 0}
+}
+
+/**
+ * Remove the gateway (SPEC section 1) as a detached job, like the installer: confirm the lock, start
+ * k3s-uninstall.sh and then Cilium's clean-up (unless disabled) under timeout(1), follow the log.
+ * The job's exit code is k3s-uninstall.sh's (0 when there was no k3s to remove).
+ */
+export function uninstallScript(o: {remoteDir: string; cilium: boolean; timeoutSeconds: number; token: string; meta: JobMeta}): string {
+  return [
+    'exec </dev/null',
+    lockConfirmBody(o.remoteDir, o.token),
+    'cd /',
+    startJobBody({remoteDir: o.remoteDir, id: o.meta.id, meta: JSON.stringify(o.meta), timeoutSeconds: o.timeoutSeconds, program: `sh -c ${shq(uninstallBody(o.cilium))}`}),
+    ...followAndAsk(o.remoteDir, o.meta.id, 0),
+  ].join('\n')
+}
+
+/** What the uninstall job runs. */
+export function uninstallBody(cilium: boolean): string {
   const lines = [
     PRELUDE,
     'U=""',
     'for p in /usr/local/bin/k3s-uninstall.sh /usr/bin/k3s-uninstall.sh; do if [ -f "$p" ]; then U="$p"; break; fi; done',
-    'if [ -n "$U" ]; then',
-    `  timeout -k 15 ${o.timeoutSeconds} sh "$U" </dev/null 2>&1; echo "gw.uninstall_rc=$?"`,
-    'else echo "gw.uninstall_rc=absent"; fi',
+    'if [ -n "$U" ]; then sh "$U"; rc=$?; else echo "no k3s-uninstall.sh on the host: no k3s to remove"; rc=0; fi',
   ]
-  if (o.cilium) {
+  if (cilium) {
     lines.push(
       'for l in cilium_host cilium_net cilium_vxlan; do if ip link show "$l" >/dev/null 2>&1; then ip link delete "$l" && echo "removed link $l"; fi; done',
       'if command -v iptables-save >/dev/null 2>&1; then',
       '  if iptables-save 2>/dev/null | grep -qi cilium; then iptables-save | grep -iv cilium | iptables-restore && echo "removed Cilium iptables rules"; fi',
       '  if ip6tables-save 2>/dev/null | grep -qi cilium; then ip6tables-save | grep -iv cilium | ip6tables-restore && echo "removed Cilium ip6tables rules"; fi',
-      'else echo "gw.note=iptables not installed: no Cilium rules to remove"; fi',
+      'else echo "iptables not installed: no Cilium rules to remove"; fi',
     )
   }
-  lines.push('echo gw.end=1')
+  lines.push('exit $rc')
   return lines.join('\n')
 }
 

@@ -11,11 +11,11 @@ import {planDeploy, planUninstall, planUpgrade, type HostPlan} from '../plan/pla
 import {failingChecks, preflightFromOutput, preflightHost, preflightScriptOptions} from '../preflight/checks.js'
 import {findRelease, readRelease} from '../release/releases.js'
 import {compareVersions} from '../release/version.js'
-import {commitFilesScript, forgetScript, RECORDED, recordScript, stopInstallerScript, uninstallScript, type StagedFile} from '../remote/scripts.js'
-import {runInstaller} from '../steps/install.js'
+import {commitFilesScript, followScript, forgetScript, layout, parseProbe, probeScript, RECORDED, recordScript, type StagedFile} from '../remote/scripts.js'
+import {describeJob, followJob, judgeInstall, judgeUninstall, runInstaller, runUninstall, type HostLink} from '../steps/install.js'
 import {describeHolder, heartbeat, isDeadLocalHolder, LOCK_TTL_SECONDS, lockAndProbe, probe, readThenLockIfNotInstalled, unlock, type ProbeResult} from '../steps/lock.js'
 import {stageHop, stageValues} from '../steps/upload.js'
-import type {DeployRecord, HistoryEntry, HostEnv, HostFacts, Job, ReleaseRef} from '../types.js'
+import type {DeployRecord, HistoryEntry, HostEnv, HostFacts, Job, JobMeta, ReleaseRef} from '../types.js'
 import {RUN_LOG, type RunContext} from './context.js'
 import {Hooks} from './hooks.js'
 import {HostRun, type Ending, type Phase, type PhaseControl} from './phases.js'
@@ -58,10 +58,16 @@ interface HostState {
   staged: StagedFile[]
   /** An upload or uninstall started: the stage is cleaned when the lock is given back. */
   changed: boolean
-  /** History and record not yet on the host (a hop failed or the connection was cut): written with the unlock. */
-  pending: {history: HistoryEntry[]; record: DeployRecord | null}
-  /** After a cut: the host was reached again, the installer stopped and the lock released. */
+  /** History and record not yet on the host (a hop failed or the connection was cut): written with the unlock, and the judged job moved aside. */
+  pending: {history: HistoryEntry[]; record: DeployRecord | null; archiveJob?: string}
+  /** After a cut: the host was reached again and the lock released. */
   recovered?: boolean
+  /** A job of this run still on the host, not judged (the reconnect window ran out): it goes on, and the lock stays with it. */
+  jobLeft?: string
+  /** A job another run left on the host, which this run followed, judged and recorded. */
+  pickedUp?: {meta: JobMeta; ok: boolean}
+  /** The host's connection across reconnects. */
+  link: HostLink
   /** Its changes began (the before-host hook, then uploads or the uninstall): after-host runs for it. */
   applying: boolean
   batch?: number
@@ -69,6 +75,9 @@ interface HostState {
 
 /** How often a lock held by another run is tried again under --lock-wait. */
 const LOCK_RETRY_MS = 3000
+
+/** Waits between reconnect attempts after a cut during a job (the last one repeats). */
+const RECONNECT_BACKOFF_MS = [1000, 2000, 4000, 8000, 15_000]
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e)
@@ -243,6 +252,7 @@ class ChangePhases {
       changed: false,
       applying: false,
       pending: {history: [], record: null},
+      link: {session: () => state.session!, reconnect: (cause, started) => this.reconnect(state, cause, started)},
     }
     return new HostRun(state, {
       before: (s) => this.before(s),
@@ -269,6 +279,7 @@ class ChangePhases {
     {name: 'read', run: (s, ctl) => this.read(s, ctl)},
     {name: 'plan', run: async (s) => this.decide(s)},
     {name: 'lock', run: (s, ctl) => this.lock(s, ctl)},
+    {name: 'pick up', run: (s) => this.pickUp(s)},
     {name: 'preflight', run: (s) => this.preflight(s)},
   ]
 
@@ -365,7 +376,7 @@ class ChangePhases {
       s.notes.push(pr.lockNote)
       this.ctx.reporter.notice(`${s.job.gw.name}: ${pr.lockNote}`)
     }
-    s.stopHeartbeat = heartbeat(s.env, s.session!, (why) => {
+    s.stopHeartbeat = heartbeat(s.env, () => s.session!, (why) => {
       s.lockLost = why
       this.ctx.reporter.notice(`${s.job.gw.name}: lock lost: ${why}; no further hop starts`)
     })
@@ -383,6 +394,14 @@ class ChangePhases {
           : planUninstall(facts)
     s.plan = plan
     s.env.log(`plan: ${plan.action} ${plan.fromVersion ?? '-'} -> ${plan.toVersion ?? '-'} hops [${plan.hops.join(', ')}]: ${plan.refused ?? plan.reason}`)
+    const left = facts.job
+    if (left) {
+      const what = `${describeJob(left.meta)} ${left.state === 'running' ? 'runs on the host' : 'ended while nobody watched'}`
+      s.env.log(what)
+      // Nothing is planned over a job no run has judged: the lock, then the pick-up phase, come first.
+      if (!this.ctx.options.dryRun) return
+      s.notes.push(`${what}: the run waits for it and records it first; this plan is from the host as it is now`)
+    }
     if (plan.refused) return {kind: 'stopped', status: 'refused', reason: plan.refused}
     if (plan.action === 'none' && !plan.migrateValues) {
       const lk = facts.lock
@@ -395,9 +414,84 @@ class ChangePhases {
       return {kind: 'stopped', status: 'unchanged'}
     }
     if (this.ctx.options.dryRun) return {kind: 'stopped', status: 'planned'}
-    // Only under the lock: without it, the run holding the lock is the one to name.
-    if (s.locked && facts.installerRunning !== null)
-      throw new HostStepError(`an installer started by an earlier run is still running on the host (pid ${facts.installerRunning}); wait for it to end, then rerun`)
+  }
+
+  /**
+   * A job an earlier run left on the host (gwfleet killed, a laptop closed, a link that never came
+   * back): wait for it, following its log, judge it as its own run would have, record it once, and
+   * plan again from what the host is now. It is never started again.
+   */
+  private async pickUp(s: HostState): Promise<Ending | void> {
+    const job = s.facts!.job
+    if (!job) return
+    const {env} = s
+    const m = job.meta
+    const gw = s.job.gw
+    const running = job.state === 'running'
+    this.ctx.reporter.notice(`${gw.name}: ${describeJob(m)} ${running ? 'still runs; following it to its end' : 'ended while nobody watched; judging it'}`)
+    env.step(running ? `following ${m.kind === 'uninstall' ? 'the uninstall' : `the install of ${m.version}`} of run ${m.run}` : `judging the job of run ${m.run}`)
+    const t = this.ctx.options.timeoutSeconds
+    const out = await followJob(env, s.link, followScript({remoteDir: gw.remoteDir, id: m.id, offset: 0}), {remoteDir: gw.remoteDir, id: m.id, timeoutSeconds: t})
+    const error = m.kind === 'uninstall' ? judgeUninstall(out, t) : ((v) => (v.ok ? null : v.error))(judgeInstall(out, m.version ?? '', t, false))
+    const history: HistoryEntry = {
+      time: new Date().toISOString(),
+      gateway: gw.name,
+      operator: m.operator,
+      command: m.command,
+      action: m.action,
+      fromVersion: m.fromVersion,
+      toVersion: m.kind === 'uninstall' ? null : m.version,
+      valuesSha256: m.valuesSha256,
+      result: error ? 'failed' : 'ok',
+      ...(error ? {error: env.redact(ownWords(error))} : {}),
+    }
+    const record: DeployRecord | null =
+      !error && m.kind === 'install' && m.version ? {gateway: gw.name, version: m.version, valuesSha256: m.valuesSha256, secretKeys: m.secretKeys, deployedAt: new Date().toISOString(), operator: m.operator, command: m.command} : null
+    env.step('recording the job it picked up')
+    const forget = !error && m.kind === 'uninstall' ? `${forgetScript(gw.remoteDir, gw.name)}\n` : ''
+    const res = await s.session!.root(`${forget}${recordScript({remoteDir: gw.remoteDir, gateway: gw.name, record, history: [history], archiveJob: m.id})}`)
+    if (record && !res.stdout.includes(RECORDED)) throw new HostStepError(recordFailed(s.job))
+    s.pickedUp = {meta: m, ok: !error}
+    const said = `picked up ${describeJob(m)}: ${error ? env.redact(error) : 'it succeeded'}; recorded in the history`
+    s.notes.push(said)
+    env.log(said)
+    if (error) throw new HostStepError(`${said}; it was not started again (run again to retry)`)
+    // Plan again from the host as it is now.
+    const L = layout(gw.remoteDir, gw.name)
+    s.facts = parseProbe((await s.session!.root(probeScript({remoteDir: gw.remoteDir, gateway: gw.name, releaseVersions: this.candidates(s)}))).stdout, L)
+    return this.decide(s)
+  }
+
+  /**
+   * Reach the host again after a cut while a job ran, with backoff, within --reconnect-window; the
+   * job goes on on the host meanwhile. Past the window the host is unreachable and the job is left
+   * to the next run, which picks it up.
+   */
+  private async reconnect(s: HostState, cause: UnreachableError, started: boolean): Promise<Session> {
+    const windowS = this.ctx.options.reconnectWindowSeconds ?? 600
+    const since = Date.now()
+    s.session?.close()
+    s.env.log(`${cause.message}: reconnecting for up to ${windowS}s (--reconnect-window); the job goes on on the host`)
+    let last: Error = cause
+    for (let attempt = 1; ; attempt++) {
+      s.env.step(`reconnecting (attempt ${attempt}, ${Math.round((Date.now() - since) / 1000)}s)`)
+      try {
+        s.session = await this.ctx.openSession(s.job.gw)
+        s.env.log(`reconnected after ${Math.round((Date.now() - since) / 1000)}s (attempt ${attempt})`)
+        return s.session
+      } catch (e) {
+        if (!(e instanceof UnreachableError)) throw e
+        last = e
+      }
+      const left = since + windowS * 1000 - Date.now()
+      if (left <= 0 || this.ctx.interrupt.hard.signal.aborted) {
+        const what = this.req.kind === 'uninstall' ? 'uninstall' : 'install'
+        const next = `\`gwfleet ${this.req.kind === 'uninstall' ? 'uninstall' : 'deploy'}\` (or \`status\`)`
+        const after = started ? `the ${what} goes on on the host; ${next} picks it up` : `whether the ${what} started is not known; ${next} finds out`
+        throw new UnreachableError(cause.kind, `${last.message}; not reached again within ${windowS}s (--reconnect-window): ${after}`)
+      }
+      await sleep(Math.min(RECONNECT_BACKOFF_MS[Math.min(attempt, RECONNECT_BACKOFF_MS.length) - 1], left))
+    }
   }
 
   /** Prerequisites of a host about to be installed, so a doomed install fails in seconds, before any upload. */
@@ -426,10 +520,14 @@ class ChangePhases {
     const {job, env} = s
     env.step(`running installer ${hop}`)
     const startedAt = new Date().toISOString()
+    const meta = this.jobMeta(s, 'install', hop, startedAt)
+    // The judged job leaves the job folder with the record (or, on failure, with the unlock).
+    s.pending.archiveJob = meta.id
     try {
-      await runInstaller(env, s.session!, hop, s.staged)
+      await runInstaller(env, s.link, {version: hop, commit: s.staged, meta})
     } catch (e) {
-      s.pending.history.push(this.historyLine(s, current(s), hop, 'failed', message(e), startedAt))
+      if (e instanceof UnreachableError) s.jobLeft = meta.id
+      else s.pending.history.push(this.historyLine(s, current(s), hop, 'failed', message(e), startedAt))
       throw e
     }
     s.pending.history.push(this.historyLine(s, current(s), hop, 'ok', undefined, startedAt))
@@ -443,6 +541,27 @@ class ChangePhases {
     const recorded = out.stdout.includes(RECORDED)
     s.pending = {history: [], record: null}
     if (!recorded) throw new HostStepError(recordFailed(job))
+  }
+
+  /** The meta of a job this run starts: its execution id is the run and the hop. */
+  private jobMeta(s: HostState, kind: JobMeta['kind'], version: string | null, started: string): JobMeta {
+    const run = this.ctx.log.id ?? this.ctx.operator
+    const token = s.env.lockOwner.token
+    return {
+      id: `${run}/${token}/${kind}${version ? `-${version}` : ''}`,
+      token,
+      run,
+      kind,
+      gateway: s.job.gw.name,
+      version,
+      fromVersion: current(s),
+      action: s.plan!.action,
+      valuesSha256: s.job.values.sha256,
+      secretKeys: s.job.values.secretKeys,
+      operator: this.ctx.operator,
+      command: this.ctx.options.command,
+      started,
+    }
   }
 
   /**
@@ -467,23 +586,21 @@ class ChangePhases {
   /** Uninstall: run k3s-uninstall.sh and clean Cilium; never the datasets folder or DAL storage. */
   private async uninstall(s: HostState): Promise<void> {
     const {job, env} = s
-    const t = this.ctx.options.timeoutSeconds
     env.step('uninstalling')
     s.changed = true
     const startedAt = new Date().toISOString()
-    let rc: string | undefined
-    await s.session!.root(uninstallScript({cilium: job.values.ciliumEnabled, timeoutSeconds: t}), {
-      timeoutMs: (t + 60) * 1000,
-      // Streamed, not kept: k3s-uninstall.sh may print without bound.
-      collect: false,
-      onLine: (line, stream) => {
-        if (stream === 'stdout') rc ??= /gw\.uninstall_rc=(\S+)/.exec(line)?.[1]
-        if (line.startsWith('gw.')) return
-        env.log(`| ${line}`)
-        env.output(line)
-      },
-    })
-    const error = rc === '0' || rc === 'absent' ? null : rc === '124' || rc === '137' ? `k3s-uninstall.sh did not finish within ${t}s` : `k3s-uninstall.sh exited with code ${rc ?? 'unknown'}`
+    const meta = this.jobMeta(s, 'uninstall', null, startedAt)
+    s.pending.archiveJob = meta.id
+    let error: string | null = null
+    try {
+      await runUninstall(env, s.link, {cilium: job.values.ciliumEnabled, meta})
+    } catch (e) {
+      if (e instanceof UnreachableError) {
+        s.jobLeft = meta.id
+        throw e
+      }
+      error = message(e)
+    }
     s.pending.history.push(this.historyLine(s, current(s), null, error ? 'failed' : 'ok', error ?? undefined, startedAt))
     if (error) throw new HostStepError(error)
     env.step('recording')
@@ -501,8 +618,13 @@ class ChangePhases {
       s.env.log(`the lock is no longer this run's (${s.lockLost}): not released, nothing more written`)
       return
     }
+    if (s.jobLeft) {
+      // The job goes on on the host and keeps the lock while it lives; the next run picks it up.
+      s.env.log(`job ${s.jobLeft} goes on on the host: the lock stays with it, nothing more written`)
+      return
+    }
     const cut = end.kind === 'error' && end.error instanceof UnreachableError
-    const write = s.pending.history.length || s.pending.record ? this.pendingScript(s) : ''
+    const write = s.pending.history.length || s.pending.record || s.pending.archiveJob ? this.pendingScript(s) : ''
     if (!cut) {
       s.env.step('unlocking')
       try {
@@ -515,10 +637,9 @@ class ChangePhases {
     s.session?.close()
     try {
       s.session = await this.ctx.openSession(s.job.gw)
-      await s.session.root(stopInstallerScript(s.job.gw.remoteDir, s.job.gw.name), {timeoutMs: 30_000})
       await unlock(s.env, s.session, write, s.changed)
       s.recovered = true
-      s.env.log('reconnected after the connection was lost: installer stopped, lock released')
+      s.env.log('reconnected after the connection was lost: lock released')
     } catch (e) {
       s.recovered = false
       s.env.log(`could not reconnect to release the lock: ${s.env.redact(message(e))}`)
@@ -539,7 +660,7 @@ class ChangePhases {
   }
 
   private pendingScript(s: HostState): string {
-    return recordScript({remoteDir: s.job.gw.remoteDir, gateway: s.job.gw.name, record: s.pending.record, history: s.pending.history})
+    return recordScript({remoteDir: s.job.gw.remoteDir, gateway: s.job.gw.name, record: s.pending.record, history: s.pending.history, archiveJob: s.pending.archiveJob})
   }
 
   private historyLine(s: HostState, from: string | null, to: string | null, result: 'ok' | 'failed', error: string | undefined, time: string): HistoryEntry {
@@ -577,8 +698,12 @@ class ChangePhases {
     if (end.kind === 'done') return s.lockLost ? {...r, status: 'failed', error: this.withStop(s, new LockLostError(s.lockLost).message)} : r
     if (end.kind === 'stopped') {
       switch (end.status) {
-        case 'unchanged':
+        case 'unchanged': {
+          // A job another run left was picked up and brought the host where it should be: this run finished that change.
+          const p = s.pickedUp
+          if (p?.ok) return {...r, status: 'ok', action: p.meta.action as HostResult['action'], fromVersion: p.meta.fromVersion, toVersion: p.meta.version, hops: p.meta.version ? [p.meta.version] : []}
           return {...r, status: 'unchanged'}
+        }
         case 'planned':
           return r
         case 'refused':
@@ -594,10 +719,10 @@ class ChangePhases {
     }
     const error = s.env.redact(message(end.error))
     if (!(end.error instanceof UnreachableError)) return {...r, status: 'failed', error: this.withStop(s, error)}
-    if (!s.locked) return {...r, status: 'unreachable', error}
+    if (!s.locked || s.jobLeft) return {...r, status: 'unreachable', error: s.jobLeft ? this.withStop(s, error) : error}
     // Cut off while holding the lock: what the recovery could do decides the status.
     const after = s.recovered
-      ? 'reconnected, stopped the installer and released the lock; rerun to finish'
+      ? 'reconnected and released the lock; rerun to finish'
       : 'the lock stays on the host until your next run takes it over (or it expires)'
     return {...r, status: s.recovered ? 'failed' : 'unreachable', error: `${this.withStop(s, error)}; ${after}`}
   }

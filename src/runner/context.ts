@@ -66,7 +66,7 @@ export class Interrupt {
     if (!this.stopping) {
       this.stopping = true
       const why = sig === 'SIGINT' ? 'Interrupted' : `${sig} received`
-      this.notice(`${why}: no new host or hop will start; running installers are allowed to finish. Press Ctrl-C again to stop them.`)
+      this.notice(`${why}: no new host or hop will start; installers already running finish on their hosts, even if gwfleet exits now. Press Ctrl-C again to stop them on the hosts.`)
     } else if (sig === 'SIGINT' && !this.hard.signal.aborted) {
       this.notice('Stopping running installers on the hosts ...')
       this.hard.abort()
@@ -87,6 +87,8 @@ export interface RunOptions {
   timeoutSeconds: number
   connectTimeoutSeconds: number
   dryRun: boolean
+  /** How long to keep reaching a host again after a cut while its installer runs (--reconnect-window). */
+  reconnectWindowSeconds?: number
   /** How long to wait for another run's lock on a host (0: fail that host at once). */
   lockWaitSeconds?: number
   /** Run the prerequisite checks before installing (deploy). */

@@ -66,6 +66,12 @@ export interface ExecResult {
 export interface ExecOptions {
   stdin?: string
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void
+  /**
+   * stderr's bytes as they come, instead of its lines to onLine (a job's log is streamed there and
+   * resumed at a byte offset). Then only what comes before the first stdout is kept in the result's
+   * stderr: sudo's complaints, before the script runs.
+   */
+  onStderr?: (chunk: Buffer) => void
   /** Workstation-side limit; the remote side has its own (timeout(1)) where it matters. */
   timeoutMs?: number
   signal?: AbortSignal
@@ -400,7 +406,8 @@ export class Connection {
         let timer: NodeJS.Timeout | undefined
         let settled = false
         const so = o.onLine ? new LineSplitter((line) => o.onLine!(line, 'stdout')) : undefined
-        const se = o.onLine ? new LineSplitter((line) => o.onLine!(line, 'stderr')) : undefined
+        const se = o.onLine && !o.onStderr ? new LineSplitter((line) => o.onLine!(line, 'stderr')) : undefined
+        let spoke = false
         const finish = (e?: Error) => {
           if (settled) return
           settled = true
@@ -420,6 +427,7 @@ export class Connection {
         }
         ch.on('data', (d: Buffer) => {
           if (settled) return
+          spoke = true
           if (collect && !out.push(d)) {
             ch.close()
             finish(new HostStepError(`the remote command printed more than ${formatBytes(MAX_COLLECTED_STDOUT)}; stopped it (a read of the host prints a few KB)`))
@@ -429,8 +437,9 @@ export class Connection {
         })
         ch.stderr.on('data', (d: Buffer) => {
           if (settled) return
-          errOut.push(d)
+          if (!o.onStderr || !spoke) errOut.push(d)
           se?.push(d)
+          o.onStderr?.(d)
         })
         ch.on('exit', (c: number | null, s?: string) => {
           code = c

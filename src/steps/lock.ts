@@ -99,7 +99,10 @@ async function lockedRead(ctx: HostEnv, s: Session, stdout: string, opts: LockOp
   }
   const unsafe = kv.get('unsafe')?.[0]
   if (unsafe) throw unsafeRemoteDir(s, unsafe)
-  if (result === 'held') throw new LockHeldError(`locked by another run: ${describeHolder(holder)}${futureNote(Number(kv.get('lock_age')?.[0]))}`, describeHolder(holder))
+  if (result === 'held') {
+    const job = kv.has('lock_job') ? '; its installer still runs on the host, and the lock lasts until it ends' : ''
+    throw new LockHeldError(`locked by another run: ${describeHolder(holder)}${futureNote(Number(kv.get('lock_age')?.[0]))}${job}`, describeHolder(holder))
+  }
   const stageProblem = kv.get('stage')?.[0]
   if (stageProblem) throw new HostStepError(`${stageProblem} (the lock was given back)`)
   if (result !== 'acquired' && result !== 'takeover') {
@@ -170,12 +173,15 @@ export function lockLostReason(stdout: string): string | null {
  * lock is still this run's: when it is not (cleared, removed, taken over), `onLost` is called once
  * and the refreshes stop. A refresh that fails to run (a slow or cut connection) says nothing.
  */
-export function heartbeat(ctx: HostEnv, s: Session, onLost: (why: string) => void = () => undefined, everyMs = HEARTBEAT_MS): () => void {
+export function heartbeat(ctx: HostEnv, session: Session | (() => Session), onLost: (why: string) => void = () => undefined, everyMs = HEARTBEAT_MS): () => void {
+  // A getter: after a reconnect the refreshes go over the new connection.
+  const current = typeof session === 'function' ? session : () => session
   let busy = false
   let stopped = false
   const t = setInterval(() => {
     if (busy || stopped) return
     busy = true
+    const s = current()
     s.root(lockRefreshScript(s.gw.remoteDir, s.gw.name, ctx.lockOwner.token), {timeoutMs: everyMs * 3})
       .then((res) => {
         const why = stopped ? null : lockLostReason(res.stdout)

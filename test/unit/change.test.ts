@@ -24,18 +24,27 @@ import type {Gateway, HostEnv, Inventory, Job, LockOwner, ReleaseRef} from '../.
 import {makeRelease} from '../lab/release.js'
 
 /** The kinds of script the phases send, told apart by what each prints. */
-type Kind = 'read' | 'lock' | 'probe' | 'installer' | 'record' | 'refresh' | 'unlock' | 'stop-installer' | 'uninstall'
+type Kind = 'read' | 'lock' | 'probe' | 'installer' | 'follow' | 'record' | 'refresh' | 'unlock' | 'stop-installer' | 'uninstall'
 
 function kindOf(script: string): Kind {
   if (script.includes('gw.section=locked')) return 'read'
+  if (script.includes('gw.job_started=') && script.includes('deploy_gateway')) return 'installer'
+  if (script.includes('gw.job_started=')) return 'uninstall'
+  if (script.includes('gw.follow=')) return 'follow'
   if (script.includes('gw.lock_state=')) return 'refresh'
   if (script.includes('gw.unlocked=1')) return 'unlock'
   if (script.includes('gw.lock_result=')) return 'lock'
-  if (script.includes('gw.installer_rc=')) return 'installer'
-  if (script.includes('gw.uninstall_rc=')) return 'uninstall'
-  if (script.includes(RECORDED) || script.includes('history.jsonl')) return 'record'
+  if (script.includes(RECORDED) || script.includes('history.jsonl') || script.includes('gw.job_archived')) return 'record'
   if (script.includes('kill -TERM')) return 'stop-installer'
   return 'probe'
+}
+
+/** A detached job on a fake host: what it is, and how it ended (null while it runs). */
+interface FakeJob {
+  meta: {id: string; kind: string; version: string | null; action?: string}
+  rc: number | null
+  lost?: boolean
+  log: string[]
 }
 
 /** A gateway host as the fake answers for it. */
@@ -53,6 +62,14 @@ class FakeHost {
   closed = 0
   /** Called before the host answers a script; may cut the connection (throw) or act on the run. */
   onScript: (kind: Kind, session: FakeSession) => void = () => undefined
+  /** The job on the host that no run has recorded yet. */
+  job: FakeJob | null = null
+  /** Jobs started, by execution id, in order. */
+  readonly starts: string[] = []
+  /** Cut the connection once, right after the next job started (it runs on). */
+  cutAfterStart = false
+  /** How a job ends: its exit code. */
+  jobRc = 0
 
   constructor(readonly gw: Gateway) {}
 
@@ -62,7 +79,34 @@ class FakeHost {
     if (this.values) lines.push(`${this.values}  ${L.values}`)
     if (this.version) lines.push(`gw.record=${JSON.stringify({gateway: this.gw.name, version: this.version, valuesSha256: this.values})}`)
     if (this.lock) lines.push(`gw.lock=${this.lock}`, 'gw.lock_age=0')
+    if (this.job) lines.push(`gw.job=${JSON.stringify(this.job.meta)}`, `gw.job_state=${this.job.lost ? 'lost' : 'ended'}`, ...(this.job.rc !== null ? [`gw.job_rc=${this.job.rc}`] : []))
     return lines.join('\n')
+  }
+
+  /** Start a job: the installer or the uninstall runs to its end at once (the host's own doing). */
+  start(script: string, kind: 'installer' | 'uninstall'): string {
+    const meta = JSON.parse(/'(\{"id":[^']*\})'/.exec(script)![1])
+    const id: string = meta.id
+    if (this.job) return `gw.job_other=${JSON.stringify(this.job.meta)}\ngw.end=1`
+    this.starts.push(id)
+    const version = kind === 'installer' ? (/releases\/([0-9.]+)/.exec(script)?.[1] ?? '?') : null
+    this.job = {meta, rc: this.jobRc, log: []}
+    if (this.jobRc === 0) {
+      if (version) {
+        this.version = version
+        this.values = VALUES_SHA
+        this.job.log = ['Deployed versions:', `agent: ${version}`, 'All services are ready.']
+      } else this.version = null
+    } else this.job.log = ['ERROR: it broke']
+    return `gw.commit=ok\ngw.job_started=${id}\n${this.follow(id, 0)}`
+  }
+
+  /** Follow a job from a byte offset: its log on stderr (lines starting with >), then its end. */
+  follow(id: string, from: number): string {
+    if (!this.job) return 'gw.job_state=none\ngw.end=1'
+    if (this.job.meta.id !== id) return `gw.job_other=${JSON.stringify(this.job.meta)}\ngw.end=1`
+    const end = this.job.lost ? ['gw.job_state=lost'] : ['gw.job_state=ended', `gw.installer_rc=${this.job.rc}`]
+    return [`gw.job=${JSON.stringify(this.job.meta)}`, `gw.follow=${from}`, ...this.job.log.map((l) => `${l}\n`).join('').slice(from).split('\n').slice(0, -1).map((l) => `>${l}`), ...end, 'gw.kubectl_rc=0', `gw.kubectl_out=${this.version ? `registry/agent:${this.version}` : ''}`, 'gw.end=1'].join('\n')
   }
 
   take(owner: string): string {
@@ -82,14 +126,15 @@ class FakeHost {
         return this.take(owner)
       case 'refresh':
         return this.lock === owner ? 'gw.lock_state=mine\ngw.end=1' : this.lock ? `gw.lock_state=held\ngw.lock_holder=${this.lock}\ngw.end=1` : 'gw.lock_state=removed\ngw.end=1'
-      case 'installer': {
-        const version = /releases\/([0-9.]+)/.exec(script)?.[1] ?? '?'
-        this.version = version
-        this.values = VALUES_SHA
-        return `gw.commit=ok\nDeployed versions:\nagent: ${version}\nAll services are ready.\n\ngw.installer_rc=0\ngw.end=1`
-      }
+      case 'installer':
+      case 'uninstall':
+        if (!script.includes(`"token":"tok"`) || this.lock !== owner) return `gw.lock_state=${this.lock ? 'held' : 'removed'}\ngw.end=1`
+        return this.start(script, kind)
+      case 'follow':
+        return this.follow(/"id":"([^"]+)"/.exec(script)?.[1] ?? /\*'"id":"([^"]+)"'\*/.exec(script)![1], Number(/gw\.follow=(\d+)/.exec(script)![1]))
       case 'record':
       case 'unlock': {
+        if (script.includes('gw.job_archived') && this.job && script.includes(this.job.meta.id)) this.job = null
         // The values migration puts the canonical values in place in the same round trip as the record.
         const committed = script.includes('echo gw.commit=ok')
         if (committed) this.values = VALUES_SHA
@@ -103,9 +148,6 @@ class FakeHost {
         }
         return `${out}gw.end=1`
       }
-      case 'uninstall':
-        this.version = null
-        return 'gw.uninstall_rc=0\ngw.end=1'
       case 'stop-installer':
         return 'gw.end=1'
     }
@@ -137,8 +179,23 @@ class FakeSession implements Session {
     this.host.onScript(kind, this)
     if (this.cut) throw new UnreachableError('network', 'connection lost')
     this.host.ran.push(kind)
-    const stdout = this.host.answer(kind, script, this.owner)
-    for (const line of stdout.split('\n')) opts?.onLine?.(line, 'stdout')
+    const text = this.host.answer(kind, script, this.owner)
+    const cutNow = kind === 'installer' && this.host.cutAfterStart && this.host.job !== null
+    let logLines = 0
+    for (const line of text.split('\n')) {
+      if (line.startsWith('>')) {
+        // A cut in the middle of the log: one line came whole, the next only in part.
+        if (cutNow && logLines === 1) {
+          opts?.onStderr?.(Buffer.from(line.slice(1, 4)))
+          this.host.cutAfterStart = false
+          this.cut = true
+          throw new UnreachableError('network', 'connection lost during a remote command')
+        }
+        logLines++
+        opts?.onStderr?.(Buffer.from(`${line.slice(1)}\n`))
+      } else opts?.onLine?.(line, 'stdout')
+    }
+    const stdout = text.split('\n').filter((l) => !l.startsWith('>')).join('\n')
     return {stdout: opts?.collect === false ? '' : stdout, stderr: '', code: 0}
   }
 
@@ -184,7 +241,8 @@ function fleet(names: string[], opts: Partial<RunOptions> = {}, version?: string
   const ownerText = JSON.stringify(owner)
   const interrupt = new Interrupt()
   const redactor = new Redactor()
-  const options: RunOptions = {command: 'deploy', concurrency: 8, acceptNewHostKeys: false, timeoutSeconds: 60, connectTimeoutSeconds: 5, dryRun: false, preflight: false, ...opts}
+  // No wait for a host that is gone: one reconnect attempt, then the window is over.
+  const options: RunOptions = {command: 'deploy', concurrency: 8, acceptNewHostKeys: false, timeoutSeconds: 60, connectTimeoutSeconds: 5, dryRun: false, preflight: false, reconnectWindowSeconds: 0, ...opts}
   const logs: string[] = []
   const env = (name: string): HostEnv => ({
     log: (l) => logs.push(`${name}: ${l}`),
@@ -284,8 +342,12 @@ describe('the change phases against a scripted host', () => {
         const [r] = await run()
         const locked = i >= 1
         const last = i === upgradeScripts.length - 1
+        const next = upgradeScripts[i + 1]
         const reached = upgradeScripts.slice(0, i + 1).filter((k) => k === 'installer').length
         expect(r.reached ?? []).toHaveLength(reached)
+        // No installer ever starts twice, whatever is cut.
+        expect(new Set(h.starts).size).toBe(h.starts.length)
+        expect(h.starts).toHaveLength(reached)
         if (last) {
           // Only the unlock was cut: the gateway is where it should be; the lock is left to expire.
           expect(r.status).toBe('ok')
@@ -294,26 +356,111 @@ describe('the change phases against a scripted host', () => {
         } else if (!locked) {
           expect(r.status).toBe('unreachable')
           expect(h.lock).toBeNull()
+        } else if (next === 'installer') {
+          // Cut as the hop's start was sent: the host (when back) says whether the job started.
+          if (reachable) {
+            expect(r.status).toBe('failed')
+            expect(r.error).toMatch(/the connection was cut before installer 1\.[56]\.0 started, and it never did/)
+            expect(h.ran.slice(-2)).toEqual(['follow', 'unlock'])
+            expect(h.lock).toBeNull()
+          } else {
+            expect(r.status).toBe('unreachable')
+            expect(r.error).toMatch(/not reached again within 0s \(--reconnect-window\): whether the install started is not known; `gwfleet deploy` \(or `status`\) finds out/)
+            expect(h.lock).not.toBeNull()
+          }
         } else if (reachable) {
+          // The hop ran; its record was cut: the reconnect writes it and releases the lock.
           expect(r.status).toBe('failed')
-          expect(r.error).toMatch(/reconnected, stopped the installer and released the lock/)
+          expect(r.error).toMatch(/reconnected and released the lock; rerun to finish/)
           expect(h.lock).toBeNull()
           expect(h.ran.filter((k) => k === 'unlock')).toHaveLength(1)
-          expect(h.ran.slice(-2)).toEqual(['stop-installer', 'unlock'])
+          expect(h.job).toBeNull()
         } else {
           expect(r.status).toBe('unreachable')
           expect(r.error).toMatch(/the lock stays on the host/)
           expect(h.lock).not.toBeNull()
+          // Judged by nobody yet: the next run picks the job up.
+          expect(h.job).not.toBeNull()
         }
         if (reached === 1) expect(r.error).toMatch(/gateway stays at 1\.5\.0/)
         // A hop's record is written after it, or by the reconnect that releases the lock; only a host
         // that cannot be reached again keeps the last hop unrecorded.
-        const unrecorded = after === 'installer' && !reachable ? 1 : 0
+        const unrecorded = next === 'record' && !reachable ? 1 : 0
         expect(h.records).toBe(reached - unrecorded)
         allClosed(h)
       })
     }
   }
+
+  it('a cut while the installer runs: the run reconnects and reads the log on from where it was, the installer started once', async () => {
+    const {hosts, run, logs} = fleet(['a'], {reconnectWindowSeconds: 30})
+    const h = hosts.get('a')!
+    h.cutAfterStart = true
+    const [r] = await run()
+    expect(r).toMatchObject({status: 'ok', action: 'install', reached: ['1.6.0']})
+    expect(h.starts).toHaveLength(1)
+    expect(h.ran).toEqual(['read', 'installer', 'follow', 'record', 'unlock'])
+    // Every line of the installer once, in order: the line the cut split is read again whole.
+    expect(logs.filter((l) => l.startsWith('a: | '))).toEqual(['a: | Deployed versions:', 'a: | agent: 1.6.0', 'a: | All services are ready.'])
+    expect(logs.join('\n')).toMatch(/reconnecting \(attempt 1, 0s\)/)
+    expect(h.lock).toBeNull()
+    expect(h.job).toBeNull()
+    expect(h.records).toBe(1)
+    allClosed(h)
+  })
+
+  it('past the reconnect window the host is unreachable and the install goes on; the next run picks it up without starting it again', async () => {
+    const {hosts, run} = fleet(['a'])
+    const h = hosts.get('a')!
+    h.cutAfterStart = true
+    h.onScript = (kind) => {
+      if (kind === 'installer') h.down = true
+    }
+    const [r] = await run()
+    expect(r.status).toBe('unreachable')
+    expect(r.error).toMatch(/not reached again within 0s \(--reconnect-window\): the install goes on on the host; `gwfleet deploy` \(or `status`\) picks it up$/)
+    expect(h.lock).not.toBeNull()
+    expect(h.job?.rc).toBe(0)
+    expect(h.records).toBe(0)
+    allClosed(h)
+    // The next run: the job ended while nobody watched; it is judged, recorded once, not run again.
+    h.down = false
+    h.onScript = () => undefined
+    const [next] = await run()
+    expect(next).toMatchObject({status: 'ok', action: 'install', toVersion: '1.6.0'})
+    expect(next.notes?.join('\n')).toMatch(/picked up the install of 1\.6\.0 .*: it succeeded; recorded in the history/)
+    expect(h.starts).toHaveLength(1)
+    expect(h.records).toBe(1)
+    expect(h.history).toBe(1)
+    expect(h.job).toBeNull()
+    expect(h.lock).toBeNull()
+    // And then it is simply in sync.
+    const [third] = await run()
+    expect(third.status).toBe('unchanged')
+    expect(h.starts).toHaveLength(1)
+    allClosed(h)
+  })
+
+  it('a job left by an earlier run that failed, or was lost with its host, is recorded as failed and never started again by the run that finds it', async () => {
+    for (const how of ['failed', 'lost'] as const) {
+      const {hosts, run} = fleet(['a'])
+      const h = hosts.get('a')!
+      h.job = {meta: {id: 'old-run/x/install-1.6.0', kind: 'install', version: '1.6.0', action: 'install'}, rc: how === 'failed' ? 3 : null, lost: how === 'lost', log: ['ERROR: it broke']}
+      const [r] = await run()
+      expect(r.status).toBe('failed')
+      expect(r.error).toMatch(how === 'failed' ? /picked up the install of 1\.6\.0 .*installer 1\.6\.0 exited with code 3: ERROR: it broke; recorded in the history; it was not started again/ : /ended without an exit status \(the host rebooted, or the job was killed\)/)
+      expect(h.starts).toEqual([])
+      expect(h.history).toBe(1)
+      expect(h.job).toBeNull()
+      expect(h.lock).toBeNull()
+      // The next run installs, as a new execution.
+      const [next] = await run()
+      expect(next.status).toBe('ok')
+      expect(h.starts).toHaveLength(1)
+      expect(h.starts[0]).not.toBe('old-run/x/install-1.6.0')
+      allClosed(h)
+    }
+  })
 
   // The operator's first Ctrl-C while each script runs: that script finishes, nothing new starts,
   // the lock is released once.
@@ -360,7 +507,7 @@ describe('the change phases against a scripted host', () => {
     }
     const results = await run({batches: [{count: 1}], maxFail: 0})
     expect(results.map((r) => r.status)).toEqual(['failed', 'skipped', 'skipped'])
-    expect(results[0].error).toMatch(/cut; reconnected, stopped the installer and released the lock/)
+    expect(results[0].error).toMatch(/the connection was cut before installer 1\.6\.0 started, and it never did/)
     expect(results[1].error).toMatch(/more than --max-fail 0/)
     for (const n of ['b', 'c']) {
       const h = hosts.get(n)!
@@ -380,8 +527,8 @@ describe('the change phases against a scripted host', () => {
       h.values = VALUES_SHA
       let refreshed: Promise<void> | undefined
       h.onScript = (kind) => {
-        if (kind === 'installer' && !refreshed) {
-          // Another operator clears the lock while the first hop runs; the heartbeat notices.
+        if (kind === 'record' && !refreshed) {
+          // Another operator clears the lock while the first hop is recorded; the heartbeat notices.
           h.lock = null
           vi.advanceTimersByTime(20_000)
         }
@@ -391,7 +538,8 @@ describe('the change phases against a scripted host', () => {
       expect(r.status).toBe('failed')
       expect(r.error).toMatch(/^lock lost: removed .*; gateway stays at 1\.5\.0/)
       expect(r.reached).toEqual(['1.5.0'])
-      expect(h.ran.filter((k) => k === 'installer')).toHaveLength(1)
+      // The second hop's start confirms the lock first (or the heartbeat has stopped it already): it never starts.
+      expect(h.starts).toHaveLength(1)
       expect(h.ran).not.toContain('unlock')
       expect(logs.join('\n')).toMatch(/not released/)
       allClosed(h)

@@ -102,7 +102,7 @@ describe('audit, status and logs agree on every host state (the same shell fragm
     expect(probeScript({remoteDir: '/opt/gwfleet', gateway: 'gw', releaseVersions: []})).toContain(q)
     expect(statusScript()).toContain(q)
     expect(gatewayScript()).toContain(q)
-    expect(installerScript({remoteDir: '/opt/gwfleet', gateway: 'gw', version: '1.5.0', timeoutSeconds: 60, commit: []})).toContain(q)
+    expect(installerScript({remoteDir: '/opt/gwfleet', gateway: 'gw', version: '1.5.0', timeoutSeconds: 60, commit: [], token: 't', meta: {id: 'r/t/install-1.5.0', token: 't', run: 'r', kind: 'install', gateway: 'gw', version: '1.5.0', fromVersion: null, action: 'install', valuesSha256: 'ab', operator: 'o@w', command: 'deploy', started: 'now'}})).toContain(q)
   })
 
   it.each([

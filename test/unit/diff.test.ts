@@ -11,7 +11,7 @@ import {auditVerdict} from '../../src/runner/audit.js'
 import type {Gateway, HostFacts, Job} from '../../src/types.js'
 
 const gw: Gateway = {name: 'g1', host: '203.0.113.1', become: false, remoteDir: '/opt/gwfleet', version: '1.5.0', valuesFile: '/v.yaml', labels: {}, source: {file: '/f.yaml', line: 1}}
-const facts = (over: Partial<HostFacts> = {}): HostFacts => ({uid: 0, installed: 'yes', version: '1.5.0', versionNote: null, record: null, valuesSha256: null, releaseFiles: new Map(), lock: null, k3sUninstall: null, installerRunning: null, unsafe: null, ...over})
+const facts = (over: Partial<HostFacts> = {}): HostFacts => ({uid: 0, installed: 'yes', version: '1.5.0', versionNote: null, record: null, valuesSha256: null, releaseFiles: new Map(), lock: null, k3sUninstall: null, job: null, unsafe: null, ...over})
 const rec = (sha: string, secretKeys?: string[]) => ({gateway: 'g1', version: '1.5.0', valuesSha256: sha, deployedAt: 't', operator: 'o', command: 'deploy', ...(secretKeys ? {secretKeys} : {})})
 
 const SECRET_NOW = 'new-S3cret-value'

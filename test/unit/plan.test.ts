@@ -25,7 +25,7 @@ const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
   releaseFiles: new Map(),
   lock: null,
   k3sUninstall: null,
-  installerRunning: null,
+  job: null,
   unsafe: null,
   ...over,
 })
@@ -103,7 +103,7 @@ describe('deploy on a cluster that cannot say what runs on it', () => {
   it('is refused, never installed over', async () => {
     const {planDeploy} = await import('../../src/plan/plan.js')
     const gw = {name: 'g', host: 'h', become: false, remoteDir: '/opt/gw', version: '1.5.0', valuesFile: '/v', labels: {}, source: {file: 'f', line: 1}}
-    const facts = {uid: 0, installed: 'unknown' as const, version: null, versionNote: 'the cluster does not answer', record: null, valuesSha256: null, releaseFiles: new Map(), lock: null, k3sUninstall: null, installerRunning: null, unsafe: null}
+    const facts = {uid: 0, installed: 'unknown' as const, version: null, versionNote: 'the cluster does not answer', record: null, valuesSha256: null, releaseFiles: new Map(), lock: null, k3sUninstall: null, job: null, unsafe: null}
     const p = planDeploy(gw, facts, 'sha', ['1.5.0'])
     expect(p.refused).toMatch(/^cannot tell whether a gateway is installed \(the cluster does not answer\): deploy does not install over a cluster it cannot read/)
     expect(planDeploy(gw, {...facts, installed: 'no'}, 'sha', ['1.5.0'])).toMatchObject({action: 'install', hops: ['1.5.0']})

@@ -1,4 +1,4 @@
-import {execFileSync} from 'node:child_process'
+import {execFileSync, spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
@@ -21,6 +21,10 @@ import {lockClearScript, lockRefreshScript, unlockScript} from '../../src/remote
 import {Redactor} from '../../src/runner/redact.js'
 import {rootCommand, sudoProblem} from '../../src/ssh/connection.js'
 import {verifyInstallerOutput} from '../../src/steps/install.js'
+import type {JobMeta} from '../../src/types.js'
+
+/** The meta of a job for the scripts below. */
+const jobMeta = (id: string): JobMeta => ({id, token: 'tok', run: 'r', kind: 'install', gateway: 'gw', version: '1.5.0', fromVersion: null, action: 'install', valuesSha256: 'ab', operator: 'o@w', command: 'deploy', started: 't'})
 
 describe('remote commands are exact strings with every value quoted', () => {
   it('builds the layout under remoteDir', () => {
@@ -133,7 +137,7 @@ describe('hostile paths stay data in every script', () => {
     const fs = await import('node:fs')
     const os = await import('node:os')
     const path = await import('node:path')
-    const {lockAndProbeScript, installerScript, recordScript: record, stopInstallerScript, forgetScript, freeSpaceScript} = await import('../../src/remote/scripts.js')
+    const {lockAndProbeScript, installerScript, followScript, recordScript: record, stopInstallerScript, forgetScript, freeSpaceScript} = await import('../../src/remote/scripts.js')
     const unlock = unlockScript
     const base = fs.mkdtempSync(path.join(os.tmpdir(), 'gwfleet-hostile-'))
     const marker = path.join(base, 'pwned')
@@ -150,8 +154,9 @@ describe('hostile paths stay data in every script', () => {
     expect(out).toContain('gw.lock_result=acquired')
     expect(fs.existsSync(`${remoteDir}/state/lock`)).toBe(true)
     // The release folder under the hostile path does not exist: the installer script looks for it there and says so.
-    expect(run(installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 5, commit: []}))).toContain('gw.installer=missing release directory')
-    run(record({remoteDir, gateway: 'gw', record: null, history: []}))
+    expect(run(installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 5, commit: [], token: 'tok-123', meta: jobMeta('r/tok-123/install-1.5.0')}))).toContain('gw.installer=missing release directory')
+    expect(run(followScript({remoteDir, id: 'r/tok-123/install-1.5.0', offset: 0}))).toContain('gw.job_state=none')
+    run(record({remoteDir, gateway: 'gw', record: null, history: [], archiveJob: 'r/tok-123/install-1.5.0'}))
     run(stopInstallerScript(remoteDir, 'gw'))
     run(forgetScript(remoteDir, 'gw'))
     run(freeSpaceScript(remoteDir))
@@ -239,18 +244,24 @@ describe('scripts run for real in a temp dir', () => {
     const pwned = path.join(remoteDir, 'pwned')
     // what a sudo -S round trip's stdin holds: a password, here one full of shell text
     const password = `pw"$(touch ${pwned});x>${pwned}2 'q`
-    const out = sh(installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 10, commit: []}), `${password}\n`)
-    expect(out).toContain('agent: 1.5.0')
-    // the exit code is on a line of its own, after the installer's half line
-    expect(out.split('\n')).toContain('gw.installer_rc=0')
-    expect(out).not.toContain('pw"')
+    const id = 'r/tok-9/install-1.5.0'
+    const res = spawnSync('sh', ['-c', installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 10, commit: [], token: 'tok-9', meta: jobMeta(id)})], {encoding: 'utf8', input: `${password}\n`})
+    // the script's own lines on stdout; the installer's log, from where the follow starts, on stderr
+    expect(res.stdout.split('\n')).toEqual(expect.arrayContaining([`gw.job_started=${id}`, 'gw.follow=0', 'gw.job_state=ended', 'gw.installer_rc=0']))
+    expect(res.stdout).not.toContain('agent: 1.5.0')
+    expect(res.stderr).toBe('agent: 1.5.0\nAll services are ready.\nhalf a line')
+    expect(res.stdout + res.stderr).not.toContain('pw"')
     expect(existsSync(pwned)).toBe(false)
     expect(existsSync(`${pwned}2`)).toBe(false)
-    expect(existsSync(`${remoteDir}/state/installer.pid`)).toBe(false)
-    expect(parseProbe(sh(probeScript({remoteDir, gateway: 'gw', releaseVersions: []}))).installerRunning).toBeNull()
-    // record and unlock are their own round trip
+    // the job is judged but not yet recorded: the probe still reports it, ended with its code
+    const job = parseProbe(sh(probeScript({remoteDir, gateway: 'gw', releaseVersions: []}))).job
+    expect(job).toMatchObject({meta: {id}, state: 'ended', rc: 0, pid: null, logBytes: res.stderr.length})
+    // record and unlock are their own round trip; the recorded job leaves the job folder
     const record = {gateway: 'gw', version: '1.5.0', valuesSha256: 'ab', deployedAt: 't', operator: 'o', command: 'deploy'}
-    const done = sh(`${recordScript({remoteDir, gateway: 'gw', record, history: []})}\n${unlockScript(remoteDir, 'gw', 'tok-9')}`)
+    const done = sh(`${recordScript({remoteDir, gateway: 'gw', record, history: [], archiveJob: id})}\n${unlockScript(remoteDir, 'gw', 'tok-9')}`)
+    expect(done).toContain('gw.job_archived=1')
+    expect(parseProbe(sh(probeScript({remoteDir, gateway: 'gw', releaseVersions: []}))).job).toBeNull()
+    expect(readFileSync(`${remoteDir}/state/job.last/log`, 'utf8')).toBe(res.stderr)
     expect(done).toContain(RECORDED)
     expect(done).toContain('gw.unlocked=1')
     expect(JSON.parse(readFileSync(`${remoteDir}/state/gw.json`, 'utf8'))).toEqual(record)
