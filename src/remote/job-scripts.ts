@@ -15,9 +15,10 @@
 import {shq} from '../ssh/quote.js'
 import {layout} from './layout.js'
 
-// The start time of a process (field 22 of /proc/PID/stat) in gw_s, empty when it is gone.
+// The start time of a process (field 22 of /proc/PID/stat) in gw_s, empty when it is gone. A zombie
+// counts as gone: an orphan's exit is reaped by pid 1 whenever it gets to it, on some hosts never.
 export const START_TIME_FN =
-  'gw_start() { gw_s=""; if [ -r "/proc/$1/stat" ]; then IFS= read -r gw_l < "/proc/$1/stat"; set -- ${gw_l##*) }; if [ $# -ge 20 ]; then shift 19; gw_s=$1; fi; fi; }'
+  'gw_start() { gw_s=""; if [ -r "/proc/$1/stat" ]; then IFS= read -r gw_l < "/proc/$1/stat"; set -- ${gw_l##*) }; if [ $# -ge 20 ] && [ "$1" != Z ] && [ "$1" != X ]; then shift 19; gw_s=$1; fi; fi; }'
 
 /** Seconds a job folder may be without its pid file before its start counts as lost. */
 const START_GRACE_SECONDS = 30
@@ -89,7 +90,8 @@ export function startJobBody(o: {remoteDir: string; id: string; meta: string; ti
     `if mkdir -m 700 ${J} 2>/dev/null; then`,
     '  umask 077',
     `  printf "%s\\n" ${shq(o.meta)} > ${J}/meta && : > ${J}/log || { echo "gw.installer=cannot write the job folder ${L.job}"; exit 0; }`,
-    `  setsid sh -c ${shq(WRAPPER)} gw-job ${J} ${o.timeoutSeconds} ${o.program} </dev/null >/dev/null 2>&1 &`,
+    // 8>&-: the job must not hold the start guard (a follow after a cut waits on it).
+    `  setsid sh -c ${shq(WRAPPER)} gw-job ${J} ${o.timeoutSeconds} ${o.program} </dev/null >/dev/null 2>&1 8>&- &`,
     // The wrapper notes its pid at once; the follow below needs it.
     `  gw_i=0; while [ ! -f ${J}/pid ] && [ ! -f ${J}/rc ] && [ $gw_i -lt 100 ]; do sleep 0.05; gw_i=$((gw_i+1)); done`,
     `  printf "gw.job_started=%s\\n" ${shq(o.id)}`,
@@ -122,8 +124,12 @@ export function followJobBody(o: {remoteDir: string; id: string; offset: number}
     '    printf "gw.job=%s\\n" "$gw_m"',
     `    gw_i=0; while [ "$gw_js" = running ] && [ -z "$gw_jw" ] && [ $gw_i -lt 200 ]; do sleep 0.05; gw_job ${J}; gw_i=$((gw_i+1)); done`,
     `    echo gw.follow=${o.offset}`,
-    // -s 0.2: how soon after the wrapper ends tail notices (it reads what is left, then stops).
-    `    if [ "$gw_js" = running ]; then tail -c +${o.offset + 1} -s 0.2 -f --pid="$gw_jw" ${J}/log >&2; gw_job ${J}; else tail -c +${o.offset + 1} ${J}/log >&2; fi`,
+    // tail follows until a watcher of this shell's own ends with the job (the wrapper itself may be
+    // another process's zombie, which tail --pid would take for alive); then it reads what is left.
+    `    if [ "$gw_js" = running ]; then`,
+    `      ( while gw_job ${J}; [ "$gw_js" = running ]; do sleep 0.2; done ) &`,
+    `      tail -c +${o.offset + 1} -s 0.2 -f --pid=$! ${J}/log >&2; gw_job ${J}`,
+    `    else tail -c +${o.offset + 1} ${J}/log >&2; fi`,
     '    echo "gw.job_state=$gw_js"',
     '    if [ "$gw_js" = ended ]; then echo "gw.installer_rc=$gw_jrc"; echo "gw.job_end=$gw_jend"; fi',
     '  fi',

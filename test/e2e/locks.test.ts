@@ -78,7 +78,7 @@ describe('a lock cleared mid-rollout', () => {
     const run = ws.run(['upgrade', '-i', fleet, '-l', 'h2,h3', '--to', '1.6.0', '--batch-size', '100%'], {env: {GWFLEET_PLAIN: '1'}, timeoutMs: 240_000})
     // wait until both installers of the first hop run
     for (let i = 0; i < 600; i++) {
-      const running = await Promise.all([h(2).exists('/opt/gwfleet/state/installer.pid'), h(3).exists('/opt/gwfleet/state/installer.pid')])
+      const running = await Promise.all([h(2).exists('/opt/gwfleet/state/job/pid'), h(3).exists('/opt/gwfleet/state/job/pid')])
       if (running.every(Boolean)) break
       await sleep(100)
     }

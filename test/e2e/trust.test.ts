@@ -195,7 +195,7 @@ describe('what the host says is checked, not assumed', () => {
     expect(audit.json.hosts[0].status).toBe('in-sync')
   })
 
-  it('a stale installer.pid whose pid now belongs to another process neither blocks a run nor gets it killed', async () => {
+  it('a job left on the host whose pid now belongs to another process is judged lost (never ok), never killed, and does not block the next run', async () => {
     // A host with no gateway yet (the others run versions the earlier tests left).
     const h = hosts[2]
     const ws = new Workspace(L, 'trust-pid')
@@ -205,9 +205,14 @@ describe('what the host says is checked, not assumed', () => {
     // when the kernel reused the pid).
     await h.exec('nohup sleep 300 </dev/null >/dev/null 2>&1 & echo $! > /var/tmp/sleeper')
     const pid = (await h.exec('cat /var/tmp/sleeper')).stdout.trim()
-    await h.exec(`mkdir -p /opt/gwfleet/state && echo "${pid} 1" > /opt/gwfleet/state/installer.pid`)
+    const meta = JSON.stringify({id: 'old-run/x/install-1.5.0', token: 'x', run: 'old-run', kind: 'install', gateway: 'pid', version: '1.5.0', fromVersion: null, action: 'install', valuesSha256: '00', operator: 'someone@else', command: 'deploy', started: '2026-01-01T00:00:00Z'})
+    await h.exec(`mkdir -p -m 700 /opt/gwfleet/state/job && printf '%s\\n' '${meta}' > /opt/gwfleet/state/job/meta && echo "${pid} 1 ${pid} 1" > /opt/gwfleet/state/job/pid`)
     const r = await ws.run(['deploy', '-i', inv, '--json'])
-    expect(r.code, r.stderr).toBe(0)
+    expect(r.code, r.stderr).toBe(1)
+    expect(r.json.hosts[0].error).toMatch(/picked up the install of 1\.5\.0 by someone@else .*ended without an exit status \(the host rebooted, or the job was killed\)/)
+    expect((await h.exec(`kill -0 ${pid} && echo alive`)).stdout).toContain('alive')
+    const again = await ws.run(['deploy', '-i', inv, '--json'])
+    expect(again.code, again.stderr).toBe(0)
     expect((await h.exec(`kill -0 ${pid} && echo alive`)).stdout).toContain('alive')
     await h.exec(`kill ${pid}`)
   })

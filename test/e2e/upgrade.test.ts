@@ -123,8 +123,8 @@ describe('upgrade', () => {
       onSpawn: (pid) => {
         // Ctrl-C once the canary's installer is running.
         const poll = setInterval(async () => {
-          // installer.pid exists while the canary's installer runs (the file is in that host's own /opt).
-          if ((await hosts[0].exists('/opt/gwfleet/state/installer.pid')) && !sent) {
+          // the job's pid file exists while the canary's installer runs (the file is in that host's own /opt).
+          if ((await hosts[0].exists('/opt/gwfleet/state/job/pid')) && !sent) {
             sent = true
             clearInterval(poll)
             process.kill(pid, 'SIGINT')
@@ -161,7 +161,7 @@ describe('upgrade', () => {
     // Wait for the first run's installer to be running on h2, then start the second run.
     let running = false
     for (let t0 = Date.now(); !running && Date.now() - t0 < 60_000; ) {
-      running = await hosts[1].exists('/opt/gwfleet/state/installer.pid')
+      running = await hosts[1].exists('/opt/gwfleet/state/job/pid')
       if (!running) await new Promise((r) => setTimeout(r, 100))
     }
     expect(running, 'the first run never started its installer').toBe(true)
