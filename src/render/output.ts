@@ -169,7 +169,7 @@ export function planView(results: HostResult[], batches: string[][] | undefined,
   return out
 }
 
-const AUDIT_ORDER: Record<string, number> = {failed: 0, unreachable: 0, drift: 1, 'not-installed': 2, 'in-sync': 3}
+const AUDIT_ORDER: Record<string, number> = {failed: 0, unreachable: 0, drift: 1, installing: 1, 'not-installed': 2, 'in-sync': 3}
 
 /** Audit rows sorted so the problems come first. */
 export function sortAudit(results: AuditResult[]): AuditResult[] {
@@ -202,7 +202,7 @@ export function auditJson(results: AuditResult[], runDir: string | null) {
 export function auditSummaryCounts(results: AuditResult[]): Record<string, number> {
   const counts: Record<string, number> = {}
   for (const r of results) {
-    const k = r.status === 'unreachable' || r.status === 'failed' || r.status === 'not-installed' ? r.status : r.version!
+    const k = r.status === 'unreachable' || r.status === 'failed' || r.status === 'not-installed' || r.version === null ? r.status : r.version
     counts[k] = (counts[k] ?? 0) + 1
   }
   return counts

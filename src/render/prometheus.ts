@@ -3,7 +3,7 @@
 import type {AuditResult} from '../runner/audit.js'
 
 /** Every audit status, so each count is present (a zero too) and alerts never meet a missing series. */
-export const AUDIT_STATUSES = ['in-sync', 'drift', 'not-installed', 'unreachable', 'failed'] as const
+export const AUDIT_STATUSES = ['in-sync', 'drift', 'not-installed', 'installing', 'unreachable', 'failed'] as const
 
 /** A label value as the exposition format wants it: backslash, double quote and line feed escaped. */
 export function escapeLabelValue(v: string): string {

@@ -2,6 +2,7 @@
 // commands (eachHost), then compared with the inventory. Changes nothing on any host.
 import {valuesMatch} from '../plan/plan.js'
 import {notInstalled} from '../remote/cluster.js'
+import {describeJob} from '../steps/install.js'
 import {probe} from '../steps/lock.js'
 import type {HostFacts, Job} from '../types.js'
 import type {RunContext} from './context.js'
@@ -12,7 +13,7 @@ export interface AuditResult {
   name: string
   host: string
   /** unreachable: the network or sshd; failed: a key, sudo or host problem, or a cluster that cannot tell. */
-  status: 'in-sync' | 'drift' | 'not-installed' | 'unreachable' | 'failed'
+  status: 'in-sync' | 'drift' | 'not-installed' | 'installing' | 'unreachable' | 'failed'
   version: string | null
   desiredVersion: string
   valuesInSync: boolean | null
@@ -59,11 +60,19 @@ export function auditVerdict(
   legacySha?: string,
 ): AuditResult {
   const lastChange = facts.record ? {time: facts.record.deployedAt, operator: facts.record.operator, version: facts.record.version} : null
+  const job = facts.job
+  if (job?.state === 'running') {
+    // A live install (or uninstall): what the cluster says now is on its way to change.
+    const what = `${describeJob(job.meta)}: running for ${job.ageSeconds}s, pid ${job.pid ?? '?'}, ${job.logBytes} bytes of output so far`
+    return {...base, status: 'installing', version: facts.version, valuesInSync: null, error: null, reasons: [what], lastChange, durationMs}
+  }
+  // Ended while nobody watched: not recorded yet, whatever the cluster says.
+  const unjudged = job ? [`${describeJob(job.meta)} ended while nobody watched (${job.state === 'lost' ? 'without an exit status' : `exit code ${job.rc}`}); \`gwfleet deploy\` judges and records it`] : []
   if (facts.installed !== 'yes' || facts.version === null) {
     const error = facts.installed === 'unknown' ? (facts.versionNote ?? 'cannot tell whether a gateway is installed') : notInstalled(facts.versionNote)
-    return {...base, status: facts.installed === 'unknown' ? 'failed' : 'not-installed', version: null, valuesInSync: null, error, reasons: [error], lastChange, durationMs}
+    return {...base, status: facts.installed === 'unknown' ? 'failed' : 'not-installed', version: null, valuesInSync: null, error, reasons: [error, ...unjudged], lastChange, durationMs}
   }
-  const reasons: string[] = []
+  const reasons: string[] = [...unjudged]
   if (facts.version !== base.desiredVersion) reasons.push(`version ${facts.version}, inventory wants ${base.desiredVersion}`)
   let valuesInSync: boolean | null
   let note: string | undefined

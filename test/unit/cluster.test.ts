@@ -133,6 +133,26 @@ describe('audit, status and logs agree on every host state (the same shell fragm
   })
 })
 
+describe('audit of a host with a job no run has recorded', () => {
+  const base = {name: 'gw', host: 'h', desiredVersion: '1.5.0'}
+  const meta = {id: 'r/t/install-1.5.0', token: 't', run: 'r', kind: 'install' as const, gateway: 'gw', version: '1.5.0', fromVersion: '1.4.0', action: 'upgrade', valuesSha256: 'v', operator: 'ana@ws', command: 'deploy', started: '2026-12-07T10:00:00Z'}
+  const facts = {uid: 0, installed: 'yes' as const, version: '1.5.0', versionNote: null, record: null, valuesSha256: 'v', releaseFiles: new Map(), lock: null, k3sUninstall: null, unsafe: null}
+
+  it('a live install is installing: which run, since when, its pid and output so far', () => {
+    const a = auditVerdict(base, {...facts, job: {meta, state: 'running', rc: null, pid: 4242, logBytes: 9000, ageSeconds: 75}}, 'v', 0)
+    expect(a).toMatchObject({status: 'installing', valuesInSync: null})
+    expect(a.reasons).toEqual(['the install of 1.5.0 by ana@ws (run r, deploy) since 2026-12-07T10:00:00Z: running for 75s, pid 4242, 9000 bytes of output so far'])
+  })
+
+  it('one that ended unwatched is drift until a deploy records it, even when the cluster agrees', () => {
+    const a = auditVerdict(base, {...facts, job: {meta, state: 'ended', rc: 0, pid: null, logBytes: 9000, ageSeconds: 300}}, 'v', 0)
+    expect(a.status).toBe('drift')
+    expect(a.reasons[0]).toMatch(/ended while nobody watched \(exit code 0\); `gwfleet deploy` judges and records it$/)
+    const lost = auditVerdict(base, {...facts, job: {meta, state: 'lost', rc: null, pid: null, logBytes: 10, ageSeconds: 300}}, 'v', 0)
+    expect(lost.reasons[0]).toMatch(/without an exit status/)
+  })
+})
+
 // ------------------------------------------------------------------------------------ pods
 
 const T0 = '2026-01-10T08:00:00Z'
