@@ -9,6 +9,7 @@
 //   pid   "WRAPPER_PID WRAPPER_START TIMEOUT_PID TIMEOUT_START", written by the wrapper once it runs
 //         (start times from /proc/PID/stat, so a pid the kernel gave to another process never counts)
 //   rc    "EXIT_CODE END_EPOCH", written by the wrapper when the job ends
+//   running  flock-ed by the wrapper for as long as it lives
 // Making the folder is the at-most-once guard: mkdir fails when it exists, so no start can happen
 // while a job is there, whichever run asks. The run that judges a job and records it moves the
 // folder to state/job.last; only then can a new job start.
@@ -55,8 +56,12 @@ export const JOB_FN = [
  */
 export const WRAPPER = [
   'J=$1; T=$2; shift 2',
+  // Held while the wrapper lives (the kernel lets go when it ends, however it ends): a follow
+  // waits on it instead of polling. The job itself does not inherit it (9>&- below), so a daemon
+  // the installer leaves behind cannot hold it.
+  'exec 9>"$J/running"; flock 9',
   START_TIME_FN,
-  'timeout -k 15 "$T" "$@" </dev/null >>"$J/log" 2>&1 &',
+  'timeout -k 15 "$T" "$@" </dev/null >>"$J/log" 2>&1 9>&- &',
   'gw_t=$!',
   'gw_start $$; gw_w=$gw_s; gw_start "$gw_t"',
   'echo "$$ $gw_w $gw_t $gw_s" > "$J/pid.new" && mv -f "$J/pid.new" "$J/pid"',
@@ -124,10 +129,11 @@ export function followJobBody(o: {remoteDir: string; id: string; offset: number}
     '    printf "gw.job=%s\\n" "$gw_m"',
     `    gw_i=0; while [ "$gw_js" = running ] && [ -z "$gw_jw" ] && [ $gw_i -lt 200 ]; do sleep 0.05; gw_job ${J}; gw_i=$((gw_i+1)); done`,
     `    echo gw.follow=${o.offset}`,
-    // tail follows until a watcher of this shell's own ends with the job (the wrapper itself may be
-    // another process's zombie, which tail --pid would take for alive); then it reads what is left.
+    // tail follows until a watcher of this shell's own ends, which is when the wrapper lets go of
+    // its flock (the wrapper itself may end as another process's zombie, which tail --pid would
+    // take for alive); then tail reads what is left and stops.
     `    if [ "$gw_js" = running ]; then`,
-    `      ( while gw_job ${J}; [ "$gw_js" = running ]; do sleep 0.2; done ) &`,
+    `      ( flock 9 ) 9>>${J}/running &`,
     `      tail -c +${o.offset + 1} -s 0.2 -f --pid=$! ${J}/log >&2; gw_job ${J}`,
     `    else tail -c +${o.offset + 1} ${J}/log >&2; fi`,
     '    echo "gw.job_state=$gw_js"',

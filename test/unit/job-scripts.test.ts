@@ -104,6 +104,13 @@ describe('a detached job on the host', () => {
     expect(probe()).toMatchObject({state: 'ended'})
   })
 
+  it('ends when its program ends, though a daemon the program left behind still holds the log open', () => {
+    const f = sh(`${start('daemon/hop', `sh -c ${shq('sleep 31.25 >/dev/null 2>&1 & echo started; sleep 37.5 & echo also')}`)}\n${follow('daemon/hop')}`)
+    spawnSync('pkill', ['-f', 'sleep 31.25|sleep 37.5'])
+    expect(f.stderr).toBe('started\nalso\n')
+    expect(f.stdout).toContain('gw.installer_rc=0')
+  })
+
   it('is bounded by its timeout on the host', () => {
     const f = sh(`${start('slow/hop', 'sleep 30', 1)}\n${follow('slow/hop')}`)
     expect(f.stdout).toContain('gw.installer_rc=124')
