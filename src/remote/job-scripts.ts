@@ -180,7 +180,8 @@ export function stopJobScript(remoteDir: string): string {
 
 /**
  * Once a job is judged and recorded: move its folder to job.last (the one before is removed), so
- * the next start may come. Only the job with this id, and only once it no longer runs.
+ * the next start may come. Only the job with this id, and only once it no longer runs. Its log goes:
+ * an installer may print a secret, and the run's own log on the workstation keeps it masked.
  */
 export function archiveJobBody(remoteDir: string, id: string): string {
   const L = layout(remoteDir, '_')
@@ -188,7 +189,7 @@ export function archiveJobBody(remoteDir: string, id: string): string {
   return [
     JOB_FN,
     `gw_job ${J}`,
-    `if [ "$gw_js" != none ] && [ "$gw_js" != running ]; then IFS= read -r gw_m < ${J}/meta; case "$gw_m" in ${idPattern(id)}) rm -rf -- ${shq(L.jobLast)} && mv -fT ${J} ${shq(L.jobLast)} && echo gw.job_archived=1;; esac; fi`,
+    `if [ "$gw_js" != none ] && [ "$gw_js" != running ]; then IFS= read -r gw_m < ${J}/meta; case "$gw_m" in ${idPattern(id)}) rm -rf -- ${shq(L.jobLast)} && rm -f -- ${J}/log && mv -fT ${J} ${shq(L.jobLast)} && echo gw.job_archived=1;; esac; fi`,
   ].join('\n')
 }
 

@@ -3,9 +3,14 @@
 //
 //   npm run build && node test/bench/scale.js --hosts 1000 -c 1000
 //   node test/bench/scale.js --hosts 1000 -c 1000,64 --rounds 2   # each round audits at each -c in turn
+//   node test/bench/scale.js --deploy --hosts 500 -c 500 --talk 60 # fresh installs, 60 s each, all at once
 //
 // Flags: --hosts N (1000)  -c/--concurrency C[,C...] (1000)  --rounds R (1)  --subnet S (220)
 //        --connect-timeout T (gwfleet's default)  --results FILE (also write the summary there)
+//        --deploy: one deploy of every host instead of audits, the stand-in installer talking a line
+//        a second for --talk S seconds (60); reports each host's status, how often each installer
+//        started (read inside the hosts), gwfleet's peak RSS and CPU seconds per host (GNU time),
+//        and the round trips per host (the shells sshd started for gwfleet, counted by ~/.bashrc).
 //
 // The hosts are split over labs of 250 (scale-a on 127.77.S, scale-b on 127.77.S+1, ...); the labs
 // ignore GWFLEET_LAB_OFFSET (pick another --subnet to move them). A fresh lab host has no gateway,
@@ -20,6 +25,7 @@ import {performance} from 'node:perf_hooks'
 import {fileURLToPath} from 'node:url'
 
 import {startLab} from '../lab/lab.js'
+import {installRc, limiter, takeShells} from './shells.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const ROOT = path.resolve(HERE, '..', '..')
@@ -28,7 +34,7 @@ const PER_LAB = 250
 const VERSION = '1.5.0'
 
 function parseArgs(argv) {
-  const o = {hosts: 1000, concurrency: [1000], rounds: 1, subnet: 220, connectTimeout: null, results: null}
+  const o = {hosts: 1000, concurrency: [1000], rounds: 1, subnet: 220, connectTimeout: null, results: null, deploy: false, talk: 60}
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const num = () => {
@@ -45,6 +51,8 @@ function parseArgs(argv) {
     else if (a === '--subnet') o.subnet = num()
     else if (a === '--connect-timeout') o.connectTimeout = argv[++i]
     else if (a === '--results') o.results = path.resolve(argv[++i])
+    else if (a === '--deploy') o.deploy = true
+    else if (a === '--talk') o.talk = num()
     else if (a === '-h' || a === '--help') {
       console.log('usage: node test/bench/scale.js [--hosts N] [-c C[,C...]] [--rounds R] [--subnet S] [--connect-timeout T] [--results FILE]')
       process.exit(0)
@@ -88,11 +96,13 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   })
 }
 
-/** Run the built CLI; resolves with exit code, output and wall milliseconds. */
-function gwfleet(args, env) {
+/** Run the built CLI (under GNU time with `timed`); resolves with exit code, output and wall milliseconds. */
+function gwfleet(args, env, timed = false) {
   return new Promise((resolve) => {
     const t0 = performance.now()
-    child = spawn(process.execPath, [CLI, ...args], {env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true})
+    const argv = [process.execPath, CLI, ...args]
+    if (timed) argv.unshift('/usr/bin/time', '-f', 'gwtime %M %U %S')
+    child = spawn(argv[0], argv.slice(1), {env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true})
     const out = []
     const err = []
     child.stdout.on('data', (d) => out.push(d))
@@ -160,6 +170,7 @@ async function main() {
   }
   log(`labs up in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
   const {inventory, env} = await makeWorkspace()
+  if (opts.deploy) return deployRound(inventory, env)
 
   const rounds = []
   for (let r = 1; r <= opts.rounds; r++) for (const c of opts.concurrency) {
@@ -189,6 +200,47 @@ async function main() {
     machine: {nproc: os.cpus().length, ramGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10, node: process.version},
     rounds,
   }
+  if (opts.results) fs.writeFileSync(opts.results, JSON.stringify(doc, null, 2) + '\n')
+  console.log(JSON.stringify(doc, null, 2))
+}
+
+/** --deploy: every host installed at once while the stand-in installer talks; what it cost. */
+async function deployRound(inventory, env) {
+  const hosts = labs.flatMap((l) => l.hosts)
+  const limit = limiter(16)
+  await Promise.all(hosts.map((h) => limit(() => h.setFault('talk', String(opts.talk)))))
+  await installRc(hosts, false)
+  await takeShells(hosts)
+  const c = opts.concurrency[0]
+  const load = os.loadavg()[0]
+  log(`gwfleet deploy -c ${c} on ${hosts.length} hosts, installers talking for ${opts.talk} s (load ${load.toFixed(2)})`)
+  const res = await gwfleet(['deploy', '-i', inventory, '-c', String(c), '--json'], env, true)
+  let json = null
+  try {
+    json = JSON.parse(res.stdout)
+  } catch {
+    /* reported below */
+  }
+  const [rssKb, user, sys] = (/gwtime (\d+) ([\d.]+) ([\d.]+)/.exec(res.stderr) ?? []).slice(1).map(Number)
+  const starts = await Promise.all(hosts.map((h) => limit(async () => (await h.exec('cat /var/lib/gwlab-k3s/starts.log 2>/dev/null')).stdout.split('\n').filter(Boolean).length)))
+  const shells = (await takeShells(hosts)).sort((a, b) => a - b)
+  const byStarts = {}
+  for (const n of starts) byStarts[n] = (byStarts[n] ?? 0) + 1
+  const n = hosts.length
+  const doc = {
+    when: new Date().toISOString(),
+    command: `node test/bench/scale.js --deploy --hosts ${n} -c ${c} --talk ${opts.talk}`,
+    machine: {nproc: os.cpus().length, ramGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10, node: process.version},
+    exitCode: res.code,
+    wallS: Math.round(res.ms / 100) / 10,
+    loadAtStart: Math.round(load * 100) / 100,
+    ...summarize(json, n),
+    hostsByInstallerStarts: byStarts,
+    peakRssMiB: rssKb ? Math.round(rssKb / 102.4) / 10 : null,
+    cpuSecondsPerHost: user !== undefined ? Math.round(((user + sys) / n) * 1000) / 1000 : null,
+    roundTripsPerHost: {median: shells[Math.floor(n / 2)], min: shells[0], max: shells.at(-1)},
+  }
+  if (!json) doc.stderr = res.stderr.slice(-2000)
   if (opts.results) fs.writeFileSync(opts.results, JSON.stringify(doc, null, 2) + '\n')
   console.log(JSON.stringify(doc, null, 2))
 }

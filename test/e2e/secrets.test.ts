@@ -340,11 +340,8 @@ describe('secrets never leave the values file on the target host', () => {
         })
         .map((f) => path.relative(written(h), f))
       // Besides gwfleet's values file, only the stand-in installer's own copy of the values it was
-      // given, and (where the installer printed a secret) the installer's log, root's alone like the values.
-      const logged = holding.filter((f) => f.startsWith('opt/upper/gwfleet/state/job'))
-      expect.soft(logged.every((f) => f === 'opt/upper/gwfleet/state/job.last/log'), `${h.name}: ${logged.join(', ')}`).toBe(true)
-      if (logged.length) expect.soft((await h.exec('stat -c "%a %U" /opt/gwfleet/state/job.last /opt/gwfleet/state/job.last/log')).stdout.trim().split('\n')).toEqual(['700 root', '600 root'])
-      expect.soft(holding.filter((f) => !f.startsWith('var/upper/lib/gwlab-k3s/') && !logged.includes(f)), h.name).toEqual([`opt/upper/gwfleet/values/${name}.yaml`])
+      // given (the installer's log on the host, root's alone while it runs, goes once it is recorded).
+      expect.soft(holding.filter((f) => !f.startsWith('var/upper/lib/gwlab-k3s/')), h.name).toEqual([`opt/upper/gwfleet/values/${name}.yaml`])
       expect.soft(await h.exists('/opt/gwfleet/state/history.jsonl')).toBe(true)
     }
     // The uninstalled host keeps no values file.

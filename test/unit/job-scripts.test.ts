@@ -54,7 +54,8 @@ describe('a detached job on the host', () => {
     // Once recorded (moved to job.last), the next job may start.
     expect(sh(recordScript({remoteDir, gateway: 'gw', record: null, history: [], archiveJob: 'run1/hop-1.5.0'})).stdout).toContain('gw.job_archived=1')
     expect(sh(start('run2/hop-1.5.0', talker(1))).stdout).toContain('gw.job_started=run2/hop-1.5.0')
-    expect(fs.readFileSync(path.join(remoteDir, 'state/job.last/log'), 'utf8')).toBe('line 1\nline 2\n')
+    expect(fs.readFileSync(path.join(remoteDir, 'state/job.last/meta'), 'utf8')).toBe(`${meta('run1/hop-1.5.0')}\n`)
+    expect(fs.existsSync(path.join(remoteDir, 'state/job.last/log'))).toBe(false)
   })
 
   it('is read from any byte offset, and only under its own execution id', () => {
