@@ -97,8 +97,6 @@ export function startJobBody(o: {remoteDir: string; id: string; meta: string; ti
     `  printf "%s\\n" ${shq(o.meta)} > ${J}/meta && : > ${J}/log || { echo "gw.installer=cannot write the job folder ${L.job}"; exit 0; }`,
     // 8>&-: the job must not hold the start guard (a follow after a cut waits on it).
     `  setsid sh -c ${shq(WRAPPER)} gw-job ${J} ${o.timeoutSeconds} ${o.program} </dev/null >/dev/null 2>&1 8>&- &`,
-    // The wrapper notes its pid at once; the follow below needs it.
-    `  gw_i=0; while [ ! -f ${J}/pid ] && [ ! -f ${J}/rc ] && [ $gw_i -lt 100 ]; do sleep 0.05; gw_i=$((gw_i+1)); done`,
     `  printf "gw.job_started=%s\\n" ${shq(o.id)}`,
     'else',
     `  IFS= read -r gw_m < ${J}/meta; printf "gw.job_other=%s\\n" "$gw_m"; exit 0`,
@@ -134,7 +132,8 @@ export function followJobBody(o: {remoteDir: string; id: string; offset: number}
     // take for alive); then tail reads what is left and stops.
     `    if [ "$gw_js" = running ]; then`,
     `      ( flock 9 ) 9>>${J}/running &`,
-    `      tail -c +${o.offset + 1} -s 0.2 -f --pid=$! ${J}/log >&2; gw_job ${J}`,
+    // -s: how often tail looks for the watcher's end (and for new output where inotify is not used).
+    `      tail -c +${o.offset + 1} -s 0.1 -f --pid=$! ${J}/log >&2; gw_job ${J}`,
     `    else tail -c +${o.offset + 1} ${J}/log >&2; fi`,
     '    echo "gw.job_state=$gw_js"',
     '    if [ "$gw_js" = ended ]; then echo "gw.installer_rc=$gw_jrc"; echo "gw.job_end=$gw_jend"; fi',

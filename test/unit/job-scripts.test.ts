@@ -85,6 +85,7 @@ describe('a detached job on the host', () => {
 
   it('a job whose processes vanished without an exit status (the host rebooted) is lost, never ended', async () => {
     sh(start('boot/hop', 'sleep 30'))
+    while (!fs.existsSync(path.join(remoteDir, 'state/job/pid'))) await sleep(20)
     const [wrapper, , timeoutPid] = fs.readFileSync(path.join(remoteDir, 'state/job/pid'), 'utf8').trim().split(' ').map(Number)
     // The wrapper first: killed after its job, it would still write the job's exit code.
     process.kill(wrapper, 'SIGKILL')
