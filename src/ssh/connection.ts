@@ -701,16 +701,21 @@ export interface RootMode {
   password?: string
 }
 
-/** Build the remote command line that runs `script` as root. The password never appears in it. */
-export function rootCommand(script: string, mode: RootMode): {command: string; stdin?: string} {
+/**
+ * Build the remote command line that runs `script` as root, and what its stdin carries: `input` for
+ * the script, after the password line under sudo -S (sudo reads that line byte by byte and leaves the
+ * rest to the script). The password never appears in the command line. A script reading `input`
+ * must find its start itself (see stdinPayload): a sudo that did not ask leaves the password line there.
+ */
+export function rootCommand(script: string, mode: RootMode, input?: string): {command: string; stdin?: string} {
   const sh = userCommand(script)
   switch (mode.kind) {
     case 'root':
-      return {command: sh}
+      return {command: sh, stdin: input}
     case 'sudo':
-      return {command: `sudo -n -- ${sh}`}
+      return {command: `sudo -n -- ${sh}`, stdin: input}
     case 'sudo-password':
-      return {command: `sudo -S -p '' -- ${sh}`, stdin: `${mode.password}\n`}
+      return {command: `sudo -S -p '' -- ${sh}`, stdin: `${mode.password}\n${input ?? ''}`}
     default:
       throw new HostStepError('root is required: log in as root or set become: true')
   }

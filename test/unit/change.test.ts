@@ -24,10 +24,11 @@ import type {Gateway, HostEnv, Inventory, Job, LockOwner, ReleaseRef} from '../.
 import {makeRelease} from '../lab/release.js'
 
 /** The kinds of script the phases send, told apart by what each prints. */
-type Kind = 'read' | 'lock' | 'probe' | 'installer' | 'record' | 'refresh' | 'unlock' | 'stop-installer' | 'uninstall'
+type Kind = 'read' | 'lock' | 'probe' | 'write-values' | 'installer' | 'record' | 'refresh' | 'unlock' | 'stop-installer' | 'uninstall'
 
 function kindOf(script: string): Kind {
   if (script.includes('gw.section=locked')) return 'read'
+  if (script.includes('echo gw.write=ok')) return 'write-values'
   if (script.includes('gw.lock_state=')) return 'refresh'
   if (script.includes('gw.unlocked=1')) return 'unlock'
   if (script.includes('gw.lock_result=')) return 'lock'
@@ -71,7 +72,7 @@ class FakeHost {
     return `gw.lock_result=acquired\n${this.probe()}\ngw.end=1`
   }
 
-  answer(kind: Kind, script: string, owner: string): string {
+  answer(kind: Kind, script: string, owner: string, stdin?: string): string {
     switch (kind) {
       case 'probe':
         return `${this.probe()}\ngw.end=1`
@@ -108,6 +109,10 @@ class FakeHost {
         return 'gw.uninstall_rc=0\ngw.end=1'
       case 'stop-installer':
         return 'gw.end=1'
+      case 'write-values':
+        // Root writes the values from its stdin (never SFTP): the marker line comes first.
+        if (!/^gwfleet-payload-[0-9a-f]+\n/.test(stdin ?? '')) return 'gw.write=failed no payload on stdin'
+        return 'gw.write=ok'
     }
   }
 }
@@ -137,7 +142,7 @@ class FakeSession implements Session {
     this.host.onScript(kind, this)
     if (this.cut) throw new UnreachableError('network', 'connection lost')
     this.host.ran.push(kind)
-    const stdout = this.host.answer(kind, script, this.owner)
+    const stdout = this.host.answer(kind, script, this.owner, opts?.stdin)
     for (const line of stdout.split('\n')) opts?.onLine?.(line, 'stdout')
     return {stdout: opts?.collect === false ? '' : stdout, stderr: '', code: 0}
   }
@@ -227,7 +232,7 @@ describe('the change phases against a scripted host', () => {
     const [r] = await run()
     const h = hosts.get('a')!
     expect(r).toMatchObject({status: 'ok', action: 'install', toVersion: '1.6.0', reached: ['1.6.0']})
-    expect(h.ran).toEqual(['read', 'installer', 'record', 'unlock'])
+    expect(h.ran).toEqual(['read', 'write-values', 'installer', 'record', 'unlock'])
     expect(h.lock).toBeNull()
     expect(h.records).toBe(1)
     allClosed(h)
@@ -252,7 +257,7 @@ describe('the change phases against a scripted host', () => {
     const [r] = await run()
     expect(r).toMatchObject({status: 'ok', action: 'none', hops: []})
     expect(r.notes?.join(' ')).toMatch(/installer did not run/)
-    expect(h.ran).toEqual(['read', 'lock', 'record', 'unlock'])
+    expect(h.ran).toEqual(['read', 'lock', 'write-values', 'record', 'unlock'])
     expect(h.values).toBe(VALUES_SHA)
     expect(h.records).toBe(1)
     expect(h.lock).toBeNull()
@@ -260,7 +265,7 @@ describe('the change phases against a scripted host', () => {
     // Now in sync: the next run reads once and does nothing else.
     const [next] = await run()
     expect(next.status).toBe('unchanged')
-    expect(h.ran.slice(4)).toEqual(['read'])
+    expect(h.ran.slice(5)).toEqual(['read'])
     allClosed(h)
   })
 
@@ -490,7 +495,7 @@ describe('the change phases against a scripted host', () => {
         expect(h.ran).toEqual(['read'])
       } else {
         expect(r.status).toBe('ok')
-        expect(h.ran).toEqual(['read', 'probe', 'lock', 'lock', 'installer', 'record', 'unlock'])
+        expect(h.ran).toEqual(['read', 'probe', 'lock', 'lock', 'write-values', 'installer', 'record', 'unlock'])
         expect(h.lock).toBeNull()
       }
       allClosed(h)
