@@ -120,3 +120,34 @@ describe('values (with secrets) never sit in a file the login account can read',
     expect(a.json.hosts[0]).toMatchObject({status: 'in-sync', valuesInSync: true})
   })
 })
+
+describe('diff never shows a host value it cannot prove is not a secret', () => {
+  it('after a failed install with a renamed secret key: text, --json and deploy --dry-run --diff show no old secret', async () => {
+    const h = hosts[4]
+    const ws = new Workspace(L, 'trust2-diff')
+    await ws.releasesOf('1.5.0')
+    const inv = ws.inventory('1.5.0', [{host: h}])
+    expect((await ws.run(['deploy', '-i', inv])).code).toBe(0)
+    // The operator renames the helm password key; the install fails, so the host's values file is
+    // the new one while its record (written only after success) still names the old secret keys.
+    const OLD = 'Old-Helm-Secret-42'
+    ws.writeValues('h5', Workspace.valuesText('h5').replace('helmRepoPassword: ${env:GW_HELM_PASSWORD}', 'helmRepoPasswordV2: ${env:OLD_HELM}'))
+    await h.setFault('fail', '1')
+    const failed = await ws.run(['deploy', '-i', inv, '--json'], {env: {OLD_HELM: OLD}})
+    await h.setFault('fail', null)
+    expect(failed.json?.hosts?.[0]?.status, failed.stdout + failed.stderr).toBe('failed')
+    expect(await h.readFile('/opt/gwfleet/values/h5.yaml')).toContain(OLD)
+    // Renamed back: OLD is no longer any value of this run, so only proof can keep it hidden.
+    ws.writeValues('h5', Workspace.valuesText('h5'))
+    const text = await ws.run(['diff', '-i', inv])
+    const json = await ws.run(['diff', '-i', inv, '--json'])
+    const dry = await ws.run(['deploy', '-i', inv, '--dry-run', '--diff'])
+    for (const r of [text, json, dry]) {
+      expect(r.code, r.stdout + r.stderr).toBe(1)
+      expect(r.stdout + r.stderr).not.toContain(OLD)
+    }
+    expect(text.stdout).toContain('- helmRepoPasswordV2: <not shown>')
+    const change = json.json.hosts[0].values.changes.find((c: any) => c.key === 'helmRepoPasswordV2')
+    expect(change).toEqual({key: 'helmRepoPasswordV2', kind: 'removed', secret: false, fromHidden: true})
+  })
+})
