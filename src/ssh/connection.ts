@@ -654,14 +654,23 @@ async function connectOnce(
   })
 }
 
-/** One shared connection per bastion (and per chain prefix) for the whole run. */
+/**
+ * Which pooled connection a hop may share: the same login at the same address, checked against the
+ * same known_hosts files. A gateway whose known_hosts pins another key for the bastion must have its
+ * own connection checked against them, never ride on one another gateway's trust let through.
+ */
+export function bastionKey(chain: ConnectTarget[]): string {
+  return JSON.stringify(chain.map((t) => [t.user, t.host, t.port, t.knownHostsFiles, t.recordKnownHostsFile]))
+}
+
+/** One shared connection per bastion (and per chain prefix, and per known_hosts trust) for the whole run. */
 export class BastionPool {
   private readonly conns = new Map<string, Promise<Connection>>()
   constructor(private readonly opts: ConnectOptions) {}
 
   /** The connection to the last hop of a chain, opening the earlier hops first. */
   get(chain: ConnectTarget[]): Promise<Connection> {
-    const key = chain.map((t) => `${t.user}@${t.host}:${t.port}`).join(',')
+    const key = bastionKey(chain)
     let p = this.conns.get(key)
     if (!p) {
       const last = chain[chain.length - 1]

@@ -151,3 +151,30 @@ describe('diff never shows a host value it cannot prove is not a secret', () => 
     expect(change).toEqual({key: 'helmRepoPasswordV2', kind: 'removed', secret: false, fromHidden: true})
   })
 })
+
+describe('a shared bastion connection is shared only under the same trust', () => {
+  it('a gateway whose known_hosts pins another key for the bastion is refused, though another gateway reached it', async () => {
+    const [g1, g2, bastion, other] = [hosts[0], hosts[1], hosts[5], hosts[4]]
+    const ws = new Workspace(L, 'trust2-bastion')
+    await ws.releasesOf('1.5.0')
+    // g2's own known_hosts: every lab key as it is, but the bastion's replaced by another host's key.
+    const pinned = fs
+      .readFileSync(L.knownHostsFile, 'utf8')
+      .split('\n')
+      .filter((l) => l && !l.startsWith(`${bastion.address} `))
+      .concat(other.hostKeyLine.replace(other.address, bastion.address))
+    const pinFile = path.join(ws.dir, 'pinned_known_hosts')
+    fs.writeFileSync(pinFile, pinned.join('\n') + '\n')
+    const jump = `root@${bastion.address}`
+    const inv = ws.inventory('1.5.0', [
+      {host: g1, name: 'via-a', opts: {jump}},
+      {host: g2, name: 'via-b', opts: {jump, extra: `    knownHosts: ${pinFile}`}},
+    ])
+    // One host at a time, in order: via-a opens the bastion connection first.
+    const r = await ws.run(['audit', '-i', inv, '-c', '1', '--json'])
+    const byName = Object.fromEntries((r.json?.hosts ?? []).map((x: any) => [x.name, x]))
+    expect(byName['via-a']?.status, r.stdout + r.stderr).not.toBe('unreachable')
+    expect(byName['via-b']?.status, r.stdout + r.stderr).toBe('unreachable')
+    expect(byName['via-b']?.error).toMatch(/jump host .*(changed|does not match|REMOTE HOST IDENTIFICATION)/i)
+  })
+})
