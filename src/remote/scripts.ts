@@ -55,6 +55,26 @@ function safetyBody(remoteDir: string): string {
   ].join('\n')
 }
 
+/** The line a guarded script prints, instead of running, under an unsafe remoteDir. */
+export const UNSAFE_NOT_READ = 'gw.not_read=unsafe'
+
+/**
+ * Run `body` only when remoteDir is safe for root to use (the same check every probe makes, see
+ * safetyBody): otherwise print why (gw.unsafe=...), UNSAFE_NOT_READ and gw.end=1, and read nothing,
+ * since a link under it may lead anywhere (state/lock to /etc/shadow). For every command that reads
+ * or changes something under remoteDir outside the probe (locks, history).
+ */
+export function remoteDirGuard(remoteDir: string, body: string): string {
+  return [safetyBody(remoteDir), `if [ -z "$gw_safe" ]; then echo ${UNSAFE_NOT_READ}; echo gw.end=1; exit 0; fi`, body].join('\n')
+}
+
+/** Pure: the refusal a guarded script's output says, or null when it ran. */
+export function unsafeRefusal(stdout: string, remoteDir: string): string | null {
+  const kv = parseKv(stdout)
+  if (kv.get('not_read')?.[0] !== 'unsafe') return null
+  return `remoteDir ${remoteDir} is not safe for root to use, nothing under it was read: ${kv.get('unsafe')?.[0] ?? 'see the host'}`
+}
+
 // The pid file holds the installer's pid and its start time (field 22 of /proc/PID/stat), so a pid
 // the kernel has since given to another process is never taken for the installer.
 const START_TIME_FN =

@@ -178,3 +178,29 @@ describe('a shared bastion connection is shared only under the same trust', () =
     expect(byName['via-b']?.error).toMatch(/jump host .*(changed|does not match|REMOTE HOST IDENTIFICATION)/i)
   })
 })
+
+describe('locks and history check remoteDir first', () => {
+  it('a symbolic link in state/ makes locks list, locks clear and history refuse the host, reading nothing through it', async () => {
+    const h = hosts[5]
+    const ws = new Workspace(L, 'trust2-locks')
+    await ws.releasesOf('1.5.0')
+    const inv = ws.inventory('1.5.0', [{host: h}])
+    // A root-owned remoteDir with links another hand left in state/: the lock to /etc/shadow, the
+    // history to a file the login user wrote.
+    await h.exec('mkdir -p -m 700 /opt/gwfleet/state && ln -sfn /etc/shadow /opt/gwfleet/state/lock')
+    await h.exec(`printf '%s\\n' '{"time":"2026-01-01T00:00:00Z","gateway":"h6","operator":"forged-by-ops","command":"deploy","action":"install","fromVersion":null,"toVersion":"9.9.9","valuesSha256":null,"result":"ok"}' > /var/tmp/forged.jsonl && chown ops /var/tmp/forged.jsonl && ln -sfn /var/tmp/forged.jsonl /opt/gwfleet/state/history.jsonl`)
+    const shadowFirst = (await h.exec('head -n1 /etc/shadow')).stdout.trim()
+    const list = await ws.run(['locks', 'list', '-i', inv, '--json'])
+    const hist = await ws.run(['history', '-i', inv, '--json'])
+    const clear = await ws.run(['locks', 'clear', '-i', inv, '--yes', '--json'])
+    for (const r of [list, hist, clear]) {
+      expect(r.code, r.stdout + r.stderr).toBe(1)
+      expect(r.stdout + r.stderr).not.toContain(shadowFirst)
+      expect(r.stdout + r.stderr).not.toContain('forged-by-ops')
+      expect(r.stdout).toMatch(/remoteDir \/opt\/gwfleet is not safe for root to use, nothing under it was read: \/opt\/gwfleet\/state\/(lock|history.jsonl) is symbolic link/)
+    }
+    // Nothing was removed through (or instead of) the link.
+    expect((await h.exec('readlink /opt/gwfleet/state/lock')).stdout.trim()).toBe('/etc/shadow')
+    await h.exec('rm -rf /opt/gwfleet /var/tmp/forged.jsonl')
+  })
+})
