@@ -5,6 +5,7 @@ import {spawn} from 'node:child_process'
 import path from 'node:path'
 
 import {envReferenceNames} from '../inventory/values.js'
+import {displayLine} from '../render/sanitize.js'
 import {LineSplitter} from '../ssh/output.js'
 import type {Hook, HookName, Inventory} from '../types.js'
 
@@ -44,7 +45,8 @@ export class Hooks {
     // The operator's environment, less gwfleet's own secrets and any variable a values file reads a secret from.
     for (const [k, v] of Object.entries(process.env)) if (!SECRET_ENV.test(k) && !this.secretNames.has(k) && !(v && this.holdsSecret(v))) env[k] = v
     Object.assign(env, this.common, {GWFLEET_HOOK: name})
-    for (const [k, v] of Object.entries(vars)) env[k] = v === null || v === undefined ? '' : String(v)
+    // Host text (GWFLEET_ERROR) is handed on inert: no escape sequence or CR for a hook to pass to a chat or a terminal.
+    for (const [k, v] of Object.entries(vars)) env[k] = v === null || v === undefined ? '' : displayLine(String(v))
     this.log(scope, `hook ${name}: ${hook.command}`)
     const why = await runCommand(hook, path.dirname(this.inventory.file), env, (line) => this.log(scope, `hook ${name} | ${line}`))
     this.log(scope, `hook ${name}: ${why ?? 'ok'}`)

@@ -6,6 +6,7 @@ import path from 'node:path'
 import type {Writable} from 'node:stream'
 
 import {InputError} from '../errors.js'
+import {displayLine} from '../render/sanitize.js'
 import {formatBytes} from '../ssh/output.js'
 import {gwfleetHome} from '../util/local.js'
 import type {Redactor} from './redact.js'
@@ -372,7 +373,10 @@ export class RunLog {
       log = new HostLog(createWriteStream('', {fd: openNew(path.join(this.dir, `${host}.log`))}))
       this.logs.set(host, log)
     }
-    log.write(`${new Date().toISOString()} ${this.redactor.redact(line)}`)
+    // Host text is stored inert: no escape sequence (OSC 52 writes the clipboard of whoever views
+    // the log), no CR that hides what came before. Masked before and after, so an escape sequence
+    // inside a secret neither hides it from the mask nor joins it back together unmasked.
+    log.write(`${new Date().toISOString()} ${this.redactor.redact(displayLine(this.redactor.redact(line)))}`)
   }
 
   /** Write a redacted JSON document into the run folder. */

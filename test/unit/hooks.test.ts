@@ -102,3 +102,15 @@ describe('hooks never see any gateway\'s secrets (issue 20)', () => {
     }
   })
 })
+
+describe('hook variables from host text (issue 20)', () => {
+  it('GWFLEET_ERROR reaches the hook without escape sequences or CR', async () => {
+    const dir = tree({'inventory.yaml': ''})
+    const lines: string[] = []
+    const hooks = new Hooks({file: path.join(dir, 'inventory.yaml'), hooks: {'after-host': {command: 'printf "%s" "$GWFLEET_ERROR" | od -c', timeoutSeconds: 10, line: 3}}}, {}, (_s, line) => lines.push(line))
+    expect(await hooks.run('after-host', {GWFLEET_ERROR: 'failed \x1b]52;c;ZXZpbA==\x07x\rhidden'}, 'g1')).toBeNull()
+    const dump = lines.join('\n')
+    expect(dump).not.toMatch(/033|\\r|\\a/)
+    expect(dump).toContain('h   i   d   d   e   n')
+  })
+})

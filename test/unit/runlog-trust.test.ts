@@ -71,3 +71,18 @@ describe('GWFLEET_HOME and its runs folder', () => {
     expect(JSON.parse(fs.readFileSync(path.join(log.dir!, 'result.json'), 'utf8'))).toEqual({ok: false})
   })
 })
+
+describe('host text is stored inert (issue 20)', () => {
+  it('a run log line holds no ESC, OSC 52 or CR, and a secret split by an escape is still masked', async () => {
+    process.env.GWFLEET_HOME = path.join(tmp, 'h')
+    const r = new Redactor()
+    r.add(['s3cret-value'])
+    const log = new RunLog('deploy', r)
+    log.write('g1', `installer: \x1b]52;c;ZXZpbA==\x07copied \x1b[2Jcleared\rhidden s3cret-\x1b[0mvalue \x9b31m`)
+    await log.close()
+    const text = fs.readFileSync(path.join(log.dir!, 'g1.log'), 'latin1')
+    expect(text).not.toMatch(/[\x1b\r\x07\x9b]/)
+    expect(text).not.toContain('s3cret-value')
+    expect(text).toContain('copied')
+  })
+})
