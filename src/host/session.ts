@@ -82,7 +82,7 @@ export class HostSession implements Session {
       const password = await this.deps.credentials.becomePassword(user)
       if (password !== undefined) {
         this.mode = {kind: 'sudo-password', password}
-        this.deps.log(`root via sudo-password (${this.deps.credentials.becomeSource(user) === 'prompt' ? 'typed at the prompt' : 'from GWFLEET_BECOME_PASSWORD'}; this host's sudo asked for it)`)
+        this.deps.log(`root via sudo-password (${this.deps.credentials.becomeSource(user) === 'prompt' ? 'typed at the prompt' : 'from GWFLEET_BECOME_PASSWORD'}), after this host's sudo asked for one`)
         res = await this.asRoot(script, opts)
       }
     }

@@ -286,8 +286,13 @@ describe('values written by root from its stdin', () => {
   }
   const text = 'tenant: t\nauth:\n  orchestrator:\n    clientSecret: "s3cr#t"\n'
   const sha = createHash('sha256').update(text).digest('hex')
-  const run = (dir: string, stdin: string) =>
-    execFileSync('sh', ['-c', writeByRootScript({remoteDir: dir, gateway: 'gw', name: 'abc', size: Buffer.byteLength(text), sha256: sha, nonce: 'n1'})], {input: stdin, encoding: 'utf8'})
+  // stdin from a file: a script that ends before reading it must not fail the test with EPIPE.
+  const run = (dir: string, stdin: string) => {
+    const input = path.join(dir, 'stdin')
+    writeFileSync(input, stdin)
+    const script = writeByRootScript({remoteDir: dir, gateway: 'gw', name: 'abc', size: Buffer.byteLength(text), sha256: sha, nonce: 'n1'})
+    return execFileSync('sh', ['-c', 'exec sh -c "$1" < "$2"', 'sh', script, input], {encoding: 'utf8'})
+  }
 
   it('writes exactly the payload after the marker, 0600, skipping a password line sudo left unread', () => {
     for (const before of ['', 'a-sudo-password\n']) {
