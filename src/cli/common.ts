@@ -1,5 +1,7 @@
 // Plumbing every command shares between parsing flags and rendering: exit codes, flag values,
 // loading the inventory (and values), opening a run, printing. Nothing here touches a host.
+import path from 'node:path'
+
 import {InputError} from '../errors.js'
 import {GATEWAY_NAME_RE, loadInventory, renderValues, selectGateways} from '../inventory/index.js'
 import {makeReporter} from '../render/progress.js'
@@ -83,6 +85,11 @@ function fromHistory(term: string, command: string, inventory: string): Set<stri
     if (!run) throw new InputError(`${term}: no earlier ${command} run against ${inventory} in ${runsHome()} (see gwfleet runs)`, where)
   }
   if (!run.summary) throw new InputError(`${term}: run ${run.id} has no summary (it ended before writing one)`, where)
+  // A run of another inventory names other gateways (same names may be other hosts), and another
+  // command's failures are not this command's work (an upgrade's failures are no list to uninstall).
+  const s = run.summary
+  if (s.inventory !== path.resolve(inventory)) throw new InputError(`${term}: run ${run.id} ran "${s.command}" against ${s.inventory}, not against ${path.resolve(inventory)}`, where)
+  if (s.command !== command) throw new InputError(`${term}: run ${run.id} ran "${s.command}", not "${command}"; use it with gwfleet ${s.command}`, where)
   const names = new Set(run.summary.hosts.filter((h) => !endedWell(h.status)).map((h) => h.name))
   if (names.size === 0) {
     const ended = [...new Set(run.summary.hosts.map((h) => h.status))]

@@ -81,6 +81,13 @@ _gwfleet_reply() {
   if [[ -n "$cut" ]]; then
     for i in "\${!COMPREPLY[@]}"; do COMPREPLY[i]="\${COMPREPLY[i]#"$cut"}"; done
   fi
+  # readline inserts a reply as it is: quote it for the shell, so a label such as $(touch /tmp/x)
+  # is text and a "!" in a selector is not history expansion. File names are quoted by readline
+  # itself (compopt -o filenames), so those are left alone.
+  if [[ -z "\${_gwfleet_files:-}" ]]; then
+    local q
+    for i in "\${!COMPREPLY[@]}"; do printf -v q '%q' "\${COMPREPLY[i]}"; COMPREPLY[i]="$q"; done
+  fi
 }
 
 # Gateway names and key=value labels of the inventory named on the line (or $GWFLEET_INVENTORY).
@@ -113,7 +120,7 @@ _gwfleet_value() {
     file)
       compopt -o filenames 2>/dev/null
       mapfile -t list < <(compgen -f -- "$typed")
-      _gwfleet_reply "$pre" "$typed" "\${list[@]}" ;;
+      _gwfleet_files=1 _gwfleet_reply "$pre" "$typed" "\${list[@]}" ;;
     format) _gwfleet_reply "$pre" "$typed" ${AUDIT_FORMATS.join(' ')} ;;
     shell) _gwfleet_reply "$pre" "$typed" ${SHELLS.join(' ')} ;;
     run)

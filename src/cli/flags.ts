@@ -112,7 +112,10 @@ export const fleetFlags = {
   json: Flags.boolean({description: 'print one JSON document on stdout and nothing else there'}),
   'accept-new-host-keys': Flags.boolean({description: 'trust and record keys of hosts not yet known (a changed key is never accepted)'}),
   'connect-timeout': duration({description: 'longest wait for a host to answer the SSH handshake', ...typedDefault(parseDuration, '15s')}),
-  'ask-become-pass': Flags.boolean({description: 'ask the sudo password (become: true) on the terminal before the run starts'}),
+  'ask-become-pass': Flags.boolean({
+    description:
+      'ask the sudo password (become: true) on the terminal before the run starts. It goes only to hosts whose sudo asks for one; there, the login account can see it (anything it runs, a ~/.bashrc function too, reads what is typed to its sudo): use it only with login accounts you trust',
+  }),
 }
 
 /** --timeout's default, which commands without the flag keep too (they run no step it bounds). */

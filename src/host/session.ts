@@ -48,13 +48,10 @@ export class HostSession implements Session {
   static async open(gw: Gateway, deps: SessionDeps): Promise<HostSession> {
     const target = resolveTarget(gw, deps.sshConfig)
     const conn = await Connection.open(target, deps.connectOptions, deps.bastions)
-    let mode: RootMode
-    if (target.user === 'root' || !gw.become) mode = {kind: 'root'}
-    else {
-      // A password given (environment, --ask-become-pass) or being asked for right now by another host.
-      const password = await deps.credentials.knownBecomePassword(target.user)
-      mode = password !== undefined ? {kind: 'sudo-password', password} : {kind: 'sudo'}
-    }
+    // Every root command starts as sudo -n, also when a password is known: the password goes only to
+    // a host whose own sudo said it needs one (see root()), never to a NOPASSWD host, where a hostile
+    // login account would be handed it for nothing.
+    const mode: RootMode = target.user === 'root' || !gw.become ? {kind: 'root'} : {kind: 'sudo'}
     deps.log(`connected to ${conn.describe}${target.jump.length ? ` via ${target.jump.map((j) => j.host).join(' -> ')}` : ''} (root via ${mode.kind})`)
     return new HostSession(gw, conn, mode, deps)
   }
@@ -67,15 +64,16 @@ export class HostSession implements Session {
     this.conn.sftp().catch(() => undefined)
   }
 
-  /** How root is reached on this host (it becomes sudo-password once the operator typed one). */
+  /** How root is reached on this host (sudo becomes sudo-password once this host's sudo asked for a password and one was given). */
   get rootMode(): RootMode {
     return this.mode
   }
 
   /**
    * Run a script as root; a sudo refusal becomes one clear error. When sudo -n stops for a password
-   * (sudo runs nothing then), the password is asked on the terminal, once per login user, and the
-   * script runs again with it.
+   * (sudo runs nothing then), the password (given, or asked on the terminal once per login user) is
+   * sent to this host from then on, and the script runs again with it. A host whose sudo never asks
+   * never gets it.
    */
   async root(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const user = this.conn.target.user
@@ -84,7 +82,7 @@ export class HostSession implements Session {
       const password = await this.deps.credentials.becomePassword(user)
       if (password !== undefined) {
         this.mode = {kind: 'sudo-password', password}
-        this.deps.log('root via sudo-password (typed at the prompt)')
+        this.deps.log(`root via sudo-password (${this.deps.credentials.becomeSource(user) === 'prompt' ? 'typed at the prompt' : 'from GWFLEET_BECOME_PASSWORD'}), after this host's sudo asked for one`)
         res = await this.asRoot(script, opts)
       }
     }
@@ -97,7 +95,7 @@ export class HostSession implements Session {
   }
 
   private asRoot(script: string, opts: ExecOptions): Promise<ExecResult> {
-    const {command, stdin} = rootCommand(script, this.mode)
+    const {command, stdin} = rootCommand(script, this.mode, opts.stdin)
     return this.conn.exec(command, {...opts, stdin})
   }
 

@@ -315,6 +315,21 @@ export async function renderValues(
 }
 
 
+/**
+ * The environment variables any of these values files names in `${env:NAME}` (read as text, so a
+ * file that does not parse still gives its names; one that cannot be read gives none). What hooks
+ * must never see: the secrets of every gateway of the inventory, selected for this run or not.
+ */
+export function envReferenceNames(files: Iterable<string>): Set<string> {
+  const names = new Set<string>()
+  for (const f of new Set(files)) {
+    const read = readInputFile(f, { limit: VALUES_LIMIT })
+    if (!('text' in read)) continue
+    for (const m of read.text.matchAll(REF_RE)) if (m[1] === 'env') names.add(m[2]!.trim())
+  }
+  return names
+}
+
 /** One ${env:}/${file:} reference of a values file and whether it resolves now; never its value. */
 export interface ValuesReference {
   /** The reference as written, e.g. `${env:GW_CLIENT_SECRET}`. */

@@ -56,6 +56,26 @@ function safetyBody(remoteDir: string): string {
   ].join('\n')
 }
 
+/** The line a guarded script prints, instead of running, under an unsafe remoteDir. */
+export const UNSAFE_NOT_READ = 'gw.not_read=unsafe'
+
+/**
+ * Run `body` only when remoteDir is safe for root to use (the same check every probe makes, see
+ * safetyBody): otherwise print why (gw.unsafe=...), UNSAFE_NOT_READ and gw.end=1, and read nothing,
+ * since a link under it may lead anywhere (state/lock to /etc/shadow). For every command that reads
+ * or changes something under remoteDir outside the probe (locks, history).
+ */
+export function remoteDirGuard(remoteDir: string, body: string): string {
+  return [safetyBody(remoteDir), `if [ -z "$gw_safe" ]; then echo ${UNSAFE_NOT_READ}; echo gw.end=1; exit 0; fi`, body].join('\n')
+}
+
+/** Pure: the refusal a guarded script's output says, or null when it ran. */
+export function unsafeRefusal(stdout: string, remoteDir: string): string | null {
+  const kv = parseKv(stdout)
+  if (kv.get('not_read')?.[0] !== 'unsafe') return null
+  return `remoteDir ${remoteDir} is not safe for root to use, nothing under it was read: ${kv.get('unsafe')?.[0] ?? 'see the host'}`
+}
+
 // Probes run on every host of every command: shell builtins where they can, one find and one
 // sha256sum for the files whose hash matters (values and uploaded releases). Only files root owns
 // and nobody else may write count as present; any other copy is uploaded again and replaced.
@@ -153,19 +173,70 @@ function ifNotInstalled(script: string | undefined): string[] {
   return script ? ['if [ -z "${GWV:-}" ]; then', script, 'fi'] : []
 }
 
-/** An upload in the login user's stage folder, waiting for root to take it. */
+/** An upload waiting in the stage for root to take it into place. */
 export interface StagedFile {
-  /** Its name in the stage's upload folder (a plain name: no folder the user could swap). */
+  /** Its name in the stage's upload folder, or in root's own folder when `byRoot` (a plain name: no folder the user could swap). */
   name: string
   target: string
   sha256: string
   mode: number
   size: number
+  /**
+   * Written by root itself, 0600, into root's 0700 stage folder from root's stdin (values, which hold
+   * secrets): it never sat in a file the login user owns or can read.
+   */
+  byRoot?: boolean
+}
+
+/** The line a root script finds the start of its stdin payload by (see stdinPayload). */
+export function payloadMarker(nonce: string): string {
+  return `gwfleet-payload-${nonce}`
+}
+
+/**
+ * Shell that sets the script's stdin to just after the marker line. Under sudo -S the password line
+ * comes first and sudo reads it; a sudo that did not ask (a cached credential) leaves it for the
+ * script, which skips it here (never keeping or printing it). At most two lines come before the
+ * marker; without it the script ends and writes nothing. `read` takes a pipe byte by byte, so what
+ * follows the marker is left, whole, for the next command.
+ */
+function stdinPayload(nonce: string): string {
+  return [
+    'gw_n=0; gw_found=""',
+    `while [ $gw_n -lt 3 ] && IFS= read -r gw_l; do gw_n=$((gw_n + 1)); if [ "$gw_l" = ${shq(payloadMarker(nonce))} ]; then gw_found=1; break; fi; done`,
+    'gw_l=""',
+    'if [ -z "$gw_found" ]; then echo "gw.write=failed no payload on stdin"; exit 0; fi',
+  ].join('\n')
+}
+
+/**
+ * Root writes a file it reads from its own stdin (after the marker: exactly `size` bytes) into its
+ * 0700 stage folder under `name`, 0600 from the start (umask 077), and checks its sha256: the values,
+ * secrets included, never pass through a file the login user owns or can read. The stage folder is
+ * made by the lock step; a symbolic link or anything else already at the name is refused (noclobber
+ * and a fresh random name). Prints gw.write=ok.
+ */
+export function writeByRootScript(o: {remoteDir: string; gateway: string; name: string; size: number; sha256: string; nonce: string}): string {
+  const L = layout(o.remoteDir, o.gateway)
+  const fail = (what: string) => `{ rm -f -- ${shq(o.name)}; printf "gw.write=failed %s\\n" ${shq(what)}; exit 0; }`
+  return [
+    'umask 077',
+    `cd ${shq(L.verified)} || { echo "gw.write=failed no stage folder (the lock step makes it)"; exit 0; }`,
+    // Root's folder, made by the lock step: still root's own and private, nothing else may be in it.
+    `[ -d . ] && [ ! -L ${shq(L.verified)} ] && [ -O . ] && [ -z "$(find . -maxdepth 0 -perm /077)" ] || { echo "gw.write=failed the stage folder is not root's own"; exit 0; }`,
+    stdinPayload(o.nonce),
+    'set -C',
+    `head -c ${o.size} > ${shq(o.name)} || ${fail('writing')}`,
+    'set +C',
+    `printf "%s\\n" ${shq(`${o.sha256}  ${o.name}`)} | sha256sum -c --quiet --status || ${fail('checksum-mismatch')}`,
+    'echo gw.write=ok',
+  ].join('\n')
 }
 
 /**
  * Take staged uploads into place as root without trusting the login user, who owns the upload
- * folder and may change, swap or link anything in it at any moment (also while this runs):
+ * folder and may change, swap or link anything in it at any moment (also while this runs); files
+ * root wrote itself (`byRoot`, in its own folder) are renamed to their number and checked the same way:
  * root copies each file into its own 0700 folder (never following a symbolic link, never
  * blocking on a FIFO, never reading more than the expected size plus one byte), checks the
  * copies' sha256, and only then sets their mode and renames them over their targets. What root
@@ -181,9 +252,11 @@ export function commitFilesScript(o: {remoteDir: string; gateway: string; files:
   return [
     'umask 077',
     `cd ${shq(L.verified)} || ${fail('no stage folder (the lock step makes it)', 92)}`,
-    ...o.files.map(
-      (f, i) =>
-        `dd if=${shq(`${L.upload}/${f.name}`)} of=${i} iflag=nofollow,nonblock,count_bytes count=${f.size + 1} bs=1M status=none 2>/dev/null || ${fail(`reading the staged upload for ${f.target}`, 92)}`,
+    ...o.files.map((f, i) =>
+      // Root's own file (written from its stdin) is renamed, never copied: no second copy of a secret.
+      f.byRoot
+        ? `mv -fT ${shq(f.name)} ${i} || ${fail(`taking root's staged file for ${f.target}`, 92)}`
+        : `dd if=${shq(`${L.upload}/${f.name}`)} of=${i} iflag=nofollow,nonblock,count_bytes count=${f.size + 1} bs=1M status=none 2>/dev/null || ${fail(`reading the staged upload for ${f.target}`, 92)}`,
     ),
     `printf "%s\\n" ${shq(check)} | sha256sum -c --quiet --status || { echo "gw.commit=checksum-mismatch"; exit 91; }`,
     // Never writable by group or others, whatever the release's zip says.

@@ -14,15 +14,16 @@ const SECRET_WORDS: Record<ValueChange['kind'], string> = {
 
 const MARK: Record<ValueChange['kind'], string> = {added: '+', removed: '-', changed: '~', unchanged: '='}
 
-/** One change as a line: `~ key: "old" -> "new"`, `+ key: value`, `~ key: <secret changed>`. */
+/** One change as a line: `~ key: "old" -> "new"`, `+ key: value`, `~ key: <secret changed>`, `- key: <not shown>` (a host value withheld). */
 export function changeLine(c: ValueChange): string {
+  const from = c.fromHidden ? '<not shown>' : c.from
   const what = c.secret
     ? SECRET_WORDS[c.kind]
     : c.kind === 'added'
       ? c.to
       : c.kind === 'removed'
-        ? c.from
-        : `${c.from} -> ${c.to}`
+        ? from
+        : `${from} -> ${c.to}`
   return displayLine(`${MARK[c.kind]} ${c.key}: ${what}`)
 }
 

@@ -1,7 +1,7 @@
 // Formatters own the final output: the same data gives the table, the JSON and the CSV.
 import type {AuditResult} from '../runner/audit.js'
 import type {HostResult} from '../runner/result.js'
-import {csvText, displayLine, ellipsize} from './sanitize.js'
+import {csvCell, displayLine, ellipsize} from './sanitize.js'
 
 /** Where a table is shown: the terminal's width (none: a pipe or a file) and the secrets mask. */
 export interface View {
@@ -236,11 +236,6 @@ export function auditTable(results: AuditResult[], view: View = {}): string {
     ]),
     {...view, drop: ['LAST CHANGE', 'HOST', 'VALUES']},
   )
-}
-
-function csvCell(cell: string): string {
-  const s = csvText(cell)
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s
 }
 
 /** The audit as CSV for spreadsheets (RFC 4180 quoting). */

@@ -40,12 +40,23 @@ export function jsonForTerminal(json: string): string {
   return json.replace(JSON_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }
 
+/** Separators a spreadsheet may pick for a CSV file (comma, semicolon in many locales, tab, pipe). */
+export const CSV_SEPARATORS = ',;\t|'
+
 /**
- * A CSV cell a spreadsheet will not run: one starting with =, +, -, @ (after any blanks) gets a
- * leading single quote (OWASP's advice on CSV injection). Control characters go first, so a tab or
- * carriage return (the other two such prefixes) is never left at the start.
+ * A CSV cell a spreadsheet will not run, whichever separator it splits on: the cell, and every part
+ * of it after a comma, semicolon or pipe, that starts with =, +, -, @ (after any blanks) gets a
+ * leading single quote (OWASP's advice on CSV injection): `x;=cmd|...` opened with `;` would
+ * otherwise give a cell `=cmd|...`. Control characters go first, so a tab or carriage return (the
+ * other two such prefixes) is never left anywhere in it.
  */
 export function csvText(s: string): string {
-  const t = displayLine(s)
+  const t = displayLine(s).replace(/([,;|])(\s*[=+\-@])/g, "$1'$2")
   return /^\s*[=+\-@]/.test(t) ? `'${t}` : t
+}
+
+/** One CSV cell: made inert (csvText), and quoted when it holds a quote, a line break or any separator a spreadsheet may pick. */
+export function csvCell(cell: string): string {
+  const s = csvText(cell)
+  return /[",;\t|\n\r]/.test(s) || s.startsWith("'") ? `"${s.replace(/"/g, '""')}"` : s
 }

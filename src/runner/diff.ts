@@ -16,8 +16,13 @@ export interface ValueChange {
   kind: 'added' | 'removed' | 'changed' | 'unchanged'
   /** A secret: no value is given, only whether it changed. */
   secret: boolean
-  /** The value on the host, as YAML-like text (absent for secrets and added keys). */
+  /** The value on the host, as YAML-like text (absent for secrets, added keys and withheld ones). */
   from?: string
+  /**
+   * The host's value is withheld though the key is not known as a secret: gwfleet cannot prove it is
+   * not one (a key only the host has, or a host file no matching record describes).
+   */
+  fromHidden?: true
   /** The value the inventory renders now (absent for secrets and removed keys). */
   to?: string
 }
@@ -73,9 +78,11 @@ function isSecretKey(key: string, secretKeys: ReadonlySet<string>): boolean {
 /**
  * Pure: the key-by-key diff of the host's values data against the rendered data. Secret keys give
  * no value on either side and are listed even when unchanged; `mask` hides any secret a plain value
- * happens to contain. Sorted by key.
+ * happens to contain. A host value is shown only where gwfleet can prove it is not a secret: the key
+ * is in the rendered values too (so the inventory says what it is), and `hostProven` (a record
+ * matching the host's file names that file's secret keys). Sorted by key.
  */
-export function diffValues(host: unknown, now: unknown, secretKeys: ReadonlySet<string>, mask: (s: string) => string = (s) => s): ValueChange[] {
+export function diffValues(host: unknown, now: unknown, secretKeys: ReadonlySet<string>, mask: (s: string) => string = (s) => s, hostProven = true): ValueChange[] {
   const a = flatten(host)
   const b = flatten(now)
   const show = (v: unknown) => {
@@ -91,7 +98,10 @@ export function diffValues(host: unknown, now: unknown, secretKeys: ReadonlySet<
     if (kind === 'unchanged' && !secret) continue
     const c: ValueChange = {key, kind, secret}
     if (!secret) {
-      if (inA) c.from = show(a.get(key))
+      // A key only the host has may be a secret renamed since (its record is not proof: it may not
+      // describe this file); the host side of any key is shown only under a matching record.
+      if (inA && inB && hostProven) c.from = show(a.get(key))
+      else if (inA) c.fromHidden = true
       if (inB) c.to = show(b.get(key))
     }
     out.push(c)
@@ -103,6 +113,12 @@ export function diffValues(host: unknown, now: unknown, secretKeys: ReadonlySet<
 export function compareValues(job: Job, facts: HostFacts, host: HostValues, mask: (s: string) => string): ValuesDiff {
   // Keys that held secrets when the host was deployed stay masked even if they hold plain values now.
   const secretKeys = new Set([...job.values.secretKeys, ...(facts.record?.secretKeys ?? [])])
+  // The record names the secret keys of the values it was written with. It speaks for the file on
+  // the host only when their hashes match: after a failed install the file is newer than the record
+  // (it is put in place before the installer runs; the record after success), and its secret keys
+  // may be others. A record without secret keys (an older gwfleet's) proves nothing either.
+  const rec = facts.record
+  const hostProven = Boolean(rec && facts.valuesSha256 !== null && rec.valuesSha256 === facts.valuesSha256 && Array.isArray(rec.secretKeys))
   const now = canonicalValues(job.values.text)
   const unknown = (note: string): ValuesDiff => ({state: 'unknown', note, changes: []})
   switch (host.kind) {
@@ -128,9 +144,11 @@ export function compareValues(job: Job, facts: HostFacts, host: HostValues, mask
         // The parser's message could quote the text: only say that it failed.
         return unknown('the values file on the host is not valid YAML')
       }
-      const changes = diffValues(parsed.data, now.data, secretKeys, mask)
+      const changes = diffValues(parsed.data, now.data, secretKeys, mask, hostProven)
       const changed = changes.some((c) => c.kind !== 'unchanged')
-      return {state: changed ? 'changed' : 'same', note: null, changes}
+      const withheld = changes.some((c) => c.fromHidden)
+      const note = !withheld ? null : hostProven ? 'values of keys only the host has are not shown' : 'no record on the host matches its values file: the host\'s values are not shown'
+      return {state: changed ? 'changed' : 'same', note, changes}
     }
   }
 }

@@ -4,6 +4,8 @@
 import {spawn} from 'node:child_process'
 import path from 'node:path'
 
+import {envReferenceNames} from '../inventory/values.js'
+import {displayLine} from '../render/sanitize.js'
 import {LineSplitter} from '../ssh/output.js'
 import type {Hook, HookName, Inventory} from '../types.js'
 
@@ -15,8 +17,10 @@ export type HookOutcome = string | null
 
 /** Runs the inventory's hooks for one run. */
 export class Hooks {
+  private secretNames?: Set<string>
+
   constructor(
-    private readonly inventory: Pick<Inventory, 'file' | 'hooks'>,
+    private readonly inventory: Pick<Inventory, 'file' | 'hooks'> & Partial<Pick<Inventory, 'gateways'>>,
     /** Variables every hook gets (command, run folder, inventory). */
     private readonly common: Record<string, string>,
     /** Where a hook's output and outcome go: the log of `scope` (a gateway, or the run's). */
@@ -35,10 +39,14 @@ export class Hooks {
     const hook = this.inventory.hooks?.[name]
     if (!hook) return null
     const env: NodeJS.ProcessEnv = {}
+    // Every variable any gateway's values read a secret from, not only the selected gateways' (whose
+    // values the run holds): the others' secrets are in the environment all the same.
+    this.secretNames ??= envReferenceNames((this.inventory.gateways ?? []).map((g) => g.valuesFile))
     // The operator's environment, less gwfleet's own secrets and any variable a values file reads a secret from.
-    for (const [k, v] of Object.entries(process.env)) if (!SECRET_ENV.test(k) && !(v && this.holdsSecret(v))) env[k] = v
+    for (const [k, v] of Object.entries(process.env)) if (!SECRET_ENV.test(k) && !this.secretNames.has(k) && !(v && this.holdsSecret(v))) env[k] = v
     Object.assign(env, this.common, {GWFLEET_HOOK: name})
-    for (const [k, v] of Object.entries(vars)) env[k] = v === null || v === undefined ? '' : String(v)
+    // Host text (GWFLEET_ERROR) is handed on inert: no escape sequence or CR for a hook to pass to a chat or a terminal.
+    for (const [k, v] of Object.entries(vars)) env[k] = v === null || v === undefined ? '' : displayLine(String(v))
     this.log(scope, `hook ${name}: ${hook.command}`)
     const why = await runCommand(hook, path.dirname(this.inventory.file), env, (line) => this.log(scope, `hook ${name} | ${line}`))
     this.log(scope, `hook ${name}: ${why ?? 'ok'}`)

@@ -8,7 +8,7 @@ import {failingChecks, preflightHost, worstLevel, type CheckResult} from '../pre
 import {gatewayScript, statusScript} from '../remote/ops-scripts.js'
 import {lockClearScript, lockShowScript} from '../remote/lock-scripts.js'
 import {notInstalled, parseGateway, parsePods, type Computation, type GatewayPresence, type PodRow} from '../remote/cluster.js'
-import {historyScript, parseKv} from '../remote/scripts.js'
+import {historyScript, parseKv, remoteDirGuard, unsafeRefusal} from '../remote/scripts.js'
 import {describeHolder, LOCK_TTL_SECONDS} from '../steps/lock.js'
 import type {Gateway, HistoryEntry, Installed, Job} from '../types.js'
 import type {RunContext} from './context.js'
@@ -266,7 +266,10 @@ export function parseLock(stdout: string): {lock: LockInfo | null; cleared: bool
 export async function runLocks(ctx: RunContext, gateways: Gateway[], clear: boolean): Promise<LockResult[]> {
   const outcomes = await eachHost(ctx, gateways, clear ? 'locks clear' : 'locks list', async (s, gw) => {
     const script = clear ? `${lockShowScript(gw.remoteDir, gw.name)}\n${lockClearScript(gw.remoteDir, gw.name)}` : lockShowScript(gw.remoteDir, gw.name)
-    const res = await s.root(script, {timeoutMs: 60_000})
+    // The lock is read (and removed) only under a remoteDir the probe's safety check accepts.
+    const res = await s.root(remoteDirGuard(gw.remoteDir, script), {timeoutMs: 60_000})
+    const unsafe = unsafeRefusal(res.stdout, gw.remoteDir)
+    if (unsafe) throw new Error(unsafe)
     if (!/gw\.end=1/.test(res.stdout)) throw new Error(`cannot read the lock: ${res.stderr.trim().split('\n').pop() || `exit code ${res.code}`}`)
     return parseLock(res.stdout)
   })
@@ -309,7 +312,9 @@ export function parseHistory(text: string, gateway: string): HistoryEntry[] {
 /** Read the history of every selected gateway, oldest first. */
 export async function runHistory(ctx: RunContext, gateways: Gateway[]): Promise<{entries: HistoryRow[]; hosts: HistoryHost[]}> {
   const outcomes = await eachHost(ctx, gateways, 'history', async (s, gw) => {
-    const res = await s.root(historyScript(gw.remoteDir), {timeoutMs: 60_000})
+    const res = await s.root(remoteDirGuard(gw.remoteDir, historyScript(gw.remoteDir)), {timeoutMs: 60_000})
+    const unsafe = unsafeRefusal(res.stdout, gw.remoteDir)
+    if (unsafe) throw new Error(unsafe)
     if (res.code !== 0) throw new Error(`cannot read the history: ${res.stderr.trim().split('\n').pop() || `exit code ${res.code}`}`)
     return parseHistory(res.stdout, gw.name)
   })

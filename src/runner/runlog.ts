@@ -1,12 +1,12 @@
 // The run folder: one log per host (secrets redacted), the results and a summary of the run, under
 // ~/.gwfleet/runs. Changing commands keep one; read-only commands only when asked (--save). Old
 // folders are pruned when a new one is made, and `gwfleet runs` reads the summaries back.
-import {createWriteStream, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync} from 'node:fs'
-import {writeFile} from 'node:fs/promises'
+import {constants, createWriteStream, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync, closeSync} from 'node:fs'
 import path from 'node:path'
 import type {Writable} from 'node:stream'
 
 import {InputError} from '../errors.js'
+import {displayLine} from '../render/sanitize.js'
 import {formatBytes} from '../ssh/output.js'
 import {gwfleetHome} from '../util/local.js'
 import type {Redactor} from './redact.js'
@@ -82,6 +82,38 @@ export function pruneRuns(dir: string, policy: KeepPolicy, now: Date = new Date(
     }
   }
   return removed
+}
+
+/**
+ * Make `dir` if it is missing (0700), then insist that it is a real directory (no symbolic link) the
+ * running user owns and that nobody else may write: in a folder another user controls, that user
+ * could swap run folders or plant links so gwfleet's logs (and what a later `runs` or `@failed`
+ * reads back) go where they choose. Bad input otherwise, naming the folder and what is wrong.
+ */
+export function ensurePrivateDir(dir: string, what: string): void {
+  try {
+    mkdirSync(dir, {recursive: true, mode: 0o700})
+  } catch (e: any) {
+    if (e?.code !== 'EEXIST') throw new InputError(`cannot create ${dir}: ${e?.code ?? e?.message}`, {file: what})
+  }
+  const st = lstatSync(dir)
+  const uid = process.getuid?.()
+  const problem = st.isSymbolicLink()
+    ? 'is a symbolic link'
+    : !st.isDirectory()
+      ? 'is not a directory'
+      : uid !== undefined && st.uid !== uid
+        ? `is owned by uid ${st.uid}, not by you (uid ${uid})`
+        : (st.mode & 0o022) !== 0
+          ? `has mode ${(st.mode & 0o777).toString(8)}: others may write it`
+          : null
+  if (problem) throw new InputError(`${dir} ${problem}; gwfleet keeps its run logs only in a folder that is yours alone (chmod go-w, or set GWFLEET_HOME to one)`, {file: what})
+}
+
+/** Open a new file in a run folder for writing: never through a link, never one already there (or, for `replace`, truncating only a real file). */
+function openNew(file: string, replace = false): number {
+  const {O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_APPEND, O_TRUNC} = constants
+  return openSync(file, O_WRONLY | O_CREAT | O_NOFOLLOW | (replace ? O_TRUNC : O_EXCL | O_APPEND), 0o600)
 }
 
 /** One gateway's line in a run's summary. */
@@ -320,8 +352,11 @@ export class RunLog {
     }
     const policy = keepPolicy()
     const home = runsHome()
+    ensurePrivateDir(path.dirname(home), 'GWFLEET_HOME')
+    ensurePrivateDir(home, 'GWFLEET_HOME')
     this.dir = path.join(home, `${stamp(this.started)}-${command}-${process.pid}`)
-    mkdirSync(this.dir, {recursive: true, mode: 0o700})
+    // A new folder of this run's own (not recursive: one already there, or a link, is an error).
+    mkdirSync(this.dir, {mode: 0o700})
     pruneRuns(home, policy, this.started)
   }
 
@@ -335,16 +370,24 @@ export class RunLog {
     if (this.dir === null) return
     let log = this.logs.get(host)
     if (!log) {
-      log = new HostLog(createWriteStream(path.join(this.dir, `${host}.log`), {flags: 'a', mode: 0o600}))
+      log = new HostLog(createWriteStream('', {fd: openNew(path.join(this.dir, `${host}.log`))}))
       this.logs.set(host, log)
     }
-    log.write(`${new Date().toISOString()} ${this.redactor.redact(line)}`)
+    // Host text is stored inert: no escape sequence (OSC 52 writes the clipboard of whoever views
+    // the log), no CR that hides what came before. Masked before and after, so an escape sequence
+    // inside a secret neither hides it from the mask nor joins it back together unmasked.
+    log.write(`${new Date().toISOString()} ${this.redactor.redact(displayLine(this.redactor.redact(line)))}`)
   }
 
   /** Write a redacted JSON document into the run folder. */
   async writeJson(name: string, data: unknown): Promise<void> {
     if (this.dir === null) return
-    await writeFile(path.join(this.dir, name), this.redactor.redact(JSON.stringify(data, null, 2)) + '\n', {mode: 0o600})
+    const fd = openNew(path.join(this.dir, name), true)
+    try {
+      writeSync(fd, this.redactor.redact(JSON.stringify(data, null, 2)) + '\n')
+    } finally {
+      closeSync(fd)
+    }
   }
 
   /** Write the run's summary (run.json) from its JSON document, redacted like every file of the folder. */

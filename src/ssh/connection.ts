@@ -663,14 +663,23 @@ async function connectOnce(
   })
 }
 
-/** One shared connection per bastion (and per chain prefix) for the whole run. */
+/**
+ * Which pooled connection a hop may share: the same login at the same address, checked against the
+ * same known_hosts files. A gateway whose known_hosts pins another key for the bastion must have its
+ * own connection checked against them, never ride on one another gateway's trust let through.
+ */
+export function bastionKey(chain: ConnectTarget[]): string {
+  return JSON.stringify(chain.map((t) => [t.user, t.host, t.port, t.knownHostsFiles, t.recordKnownHostsFile]))
+}
+
+/** One shared connection per bastion (and per chain prefix, and per known_hosts trust) for the whole run. */
 export class BastionPool {
   private readonly conns = new Map<string, Promise<Connection>>()
   constructor(private readonly opts: ConnectOptions) {}
 
   /** The connection to the last hop of a chain, opening the earlier hops first. */
   get(chain: ConnectTarget[]): Promise<Connection> {
-    const key = chain.map((t) => `${t.user}@${t.host}:${t.port}`).join(',')
+    const key = bastionKey(chain)
     let p = this.conns.get(key)
     if (!p) {
       const last = chain[chain.length - 1]
@@ -710,16 +719,21 @@ export interface RootMode {
   password?: string
 }
 
-/** Build the remote command line that runs `script` as root. The password never appears in it. */
-export function rootCommand(script: string, mode: RootMode): {command: string; stdin?: string} {
+/**
+ * Build the remote command line that runs `script` as root, and what its stdin carries: `input` for
+ * the script, after the password line under sudo -S (sudo reads that line byte by byte and leaves the
+ * rest to the script). The password never appears in the command line. A script reading `input`
+ * must find its start itself (see stdinPayload): a sudo that did not ask leaves the password line there.
+ */
+export function rootCommand(script: string, mode: RootMode, input?: string): {command: string; stdin?: string} {
   const sh = userCommand(script)
   switch (mode.kind) {
     case 'root':
-      return {command: sh}
+      return {command: sh, stdin: input}
     case 'sudo':
-      return {command: `sudo -n -- ${sh}`}
+      return {command: `sudo -n -- ${sh}`, stdin: input}
     case 'sudo-password':
-      return {command: `sudo -S -p '' -- ${sh}`, stdin: `${mode.password}\n`}
+      return {command: `sudo -S -p '' -- ${sh}`, stdin: `${mode.password}\n${input ?? ''}`}
     default:
       throw new HostStepError('root is required: log in as root or set become: true')
   }

@@ -1,31 +1,53 @@
-// Step: send release files and values to the host's stage; only bytes the host does not have yet.
+// Step: send release files (SFTP) and values (root's stdin) to the host's stage; only bytes the host does not have yet.
 import {randomBytes} from 'node:crypto'
 
 import {HostStepError} from '../errors.js'
-import {freeSpaceScript, layout, parseKv, type StagedFile} from '../remote/scripts.js'
+import {freeSpaceScript, layout, parseKv, payloadMarker, writeByRootScript, type StagedFile} from '../remote/scripts.js'
 import type {Session} from '../host/session.js'
 import type {HostFacts, ReleaseContent, RenderedValues} from '../types.js'
 
 /**
- * Upload files into the login user's stage folder (made by the lock step), each under a random
- * plain name, mode 0600, all in one pipelined SFTP batch; root takes them from there
- * (commitFilesScript).
+ * Upload release files into the login user's stage folder (made by the lock step), each under a
+ * random plain name, mode 0600, all in one pipelined SFTP batch; root takes them from there
+ * (commitFilesScript). Values hold secrets and never go there: root writes them itself from its
+ * stdin into its own 0700 folder (writeByRoot), on the same connection while the SFTP batch runs.
  */
-async function stage(s: Session, files: {target: string; data: Buffer | string; mode: number; sha256: string}[], bytes: number): Promise<StagedFile[]> {
+async function stage(s: Session, files: StageInput[], bytes: number): Promise<StagedFile[]> {
   const folder = layout(s.gw.remoteDir, s.gw.name).upload
-  const staged = files.map((f) => ({name: randomBytes(8).toString('hex'), target: f.target, sha256: f.sha256, mode: f.mode, size: Buffer.byteLength(f.data)}))
+  const staged = files.map((f) => ({name: randomBytes(8).toString('hex'), target: f.target, sha256: f.sha256, mode: f.mode, size: Buffer.byteLength(f.data), ...(f.secret ? {byRoot: true} : {})}))
+  const bySftp = files.flatMap((f, i) => (f.secret ? [] : [{path: `${folder}/${staged[i].name}`, data: f.data, mode: 0o600}]))
   try {
-    await s.writeFiles(files.map((f, i) => ({path: `${folder}/${staged[i].name}`, data: f.data, mode: 0o600})))
+    await Promise.all([s.writeFiles(bySftp), ...files.map((f, i) => (f.secret ? writeByRoot(s, staged[i], f.data) : undefined))])
     return staged
   } catch (e) {
     return explainUploadFailure(s, e, bytes)
   }
 }
 
+/** One file for the stage; `secret` ones go through root's stdin, never SFTP. */
+interface StageInput {
+  target: string
+  data: Buffer | string
+  mode: number
+  sha256: string
+  secret?: boolean
+}
+
+/** Root writes one secret file into its own stage folder from its stdin (see writeByRootScript). */
+async function writeByRoot(s: Session, f: StagedFile, data: Buffer | string): Promise<void> {
+  const nonce = randomBytes(8).toString('hex')
+  // The values are text (rendered YAML); they go on stdin after the marker line, never in argv.
+  const text = typeof data === 'string' ? data : data.toString('utf8')
+  const script = writeByRootScript({remoteDir: s.gw.remoteDir, gateway: s.gw.name, name: f.name, size: f.size, sha256: f.sha256, nonce})
+  const out = await s.root(script, {stdin: `${payloadMarker(nonce)}\n${text}`, timeoutMs: 60_000})
+  const said = parseKv(out.stdout).get('write')?.[0]
+  if (said !== 'ok') throw new HostStepError(`writing the values on the host as root failed: ${said ?? `no answer (exit ${out.code})`}`)
+}
+
 /** The rendered values (0600) as a file to stage, when the host's copy differs. */
-function valuesFile(s: Session, values: RenderedValues, facts: HostFacts) {
+function valuesFile(s: Session, values: RenderedValues, facts: HostFacts): StageInput[] {
   if (facts.valuesSha256 === values.sha256) return []
-  return [{target: layout(s.gw.remoteDir, s.gw.name).values, data: values.text, mode: 0o600, sha256: values.sha256}]
+  return [{target: layout(s.gw.remoteDir, s.gw.name).values, data: values.text, mode: 0o600, sha256: values.sha256, secret: true}]
 }
 
 /**

@@ -108,10 +108,24 @@ describe('bash completion', () => {
     expect(await bash(`gwfleet deploy -i ${inv} -l ring=c`)).toEqual(['canary'])
     expect(await bash(`gwfleet deploy -i ${inv} --limit=ring=m`)).toEqual(['main'])
     // The last comma-separated term is completed, an exclusion kept.
-    expect(await bash(`gwfleet upgrade -i ${inv} -l berlin-1,!bo`)).toEqual(['berlin-1,!boston-1'])
+    // Inserted quoted for the shell: "!" is not history expansion once the line is entered.
+    expect(await bash(`gwfleet upgrade -i ${inv} -l berlin-1,!bo`)).toEqual(['berlin-1\\,\\!boston-1'])
     // No inventory, or one that does not load: nothing, and no error on the terminal.
     expect(await bash('gwfleet deploy -l b')).toEqual([])
     expect(await bash(`gwfleet deploy -i ${dir}/missing.yaml -l b`)).toEqual([])
+  })
+
+  it('inserts hostile labels and selector terms quoted: nothing runs when the line is entered (issue 20)', async () => {
+    const evil = path.join(dir, 'evil.yaml')
+    const marker = path.join(dir, 'completion-ran')
+    fs.writeFileSync(evil, fs.readFileSync(inv, 'utf8').replace('{ring: canary, site: berlin}', `{ring: canary, site: berlin, x: '$(:>completion-ran)'}`))
+    const replies = await bash(`gwfleet deploy -i ${evil} -l x`)
+    expect(replies).toHaveLength(1)
+    // What readline would insert, entered as a command line (in the folder the label writes to): the label comes back as text.
+    const line = `printf '%s\\n' ${replies[0]}`
+    const r = await run('bash', ['--norc', '--noprofile', '-c', line], {env, cwd: dir})
+    expect(r.stdout.trim()).toBe('x=$(:>completion-ran)')
+    expect(fs.existsSync(marker)).toBe(false)
   })
 
   it('completes run ids for runs show, and the shell for completion', async () => {

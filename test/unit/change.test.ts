@@ -24,10 +24,11 @@ import type {Gateway, HostEnv, Inventory, Job, LockOwner, ReleaseRef} from '../.
 import {makeRelease} from '../lab/release.js'
 
 /** The kinds of script the phases send, told apart by what each prints. */
-type Kind = 'read' | 'lock' | 'probe' | 'installer' | 'follow' | 'record' | 'refresh' | 'unlock' | 'stop-installer' | 'uninstall'
+type Kind = 'read' | 'lock' | 'probe' | 'write-values' | 'installer' | 'follow' | 'record' | 'refresh' | 'unlock' | 'stop-installer' | 'uninstall'
 
 function kindOf(script: string): Kind {
   if (script.includes('gw.section=locked')) return 'read'
+  if (script.includes('echo gw.write=ok')) return 'write-values'
   if (script.includes('gw.job_started=') && script.includes('deploy_gateway')) return 'installer'
   if (script.includes('gw.job_started=')) return 'uninstall'
   if (script.includes('gw.follow=')) return 'follow'
@@ -115,7 +116,7 @@ class FakeHost {
     return `gw.lock_result=acquired\n${this.probe()}\ngw.end=1`
   }
 
-  answer(kind: Kind, script: string, owner: string): string {
+  answer(kind: Kind, script: string, owner: string, stdin?: string): string {
     switch (kind) {
       case 'probe':
         return `${this.probe()}\ngw.end=1`
@@ -150,6 +151,10 @@ class FakeHost {
       }
       case 'stop-installer':
         return 'gw.end=1'
+      case 'write-values':
+        // Root writes the values from its stdin (never SFTP): the marker line comes first.
+        if (!/^gwfleet-payload-[0-9a-f]+\n/.test(stdin ?? '')) return 'gw.write=failed no payload on stdin'
+        return 'gw.write=ok'
     }
   }
 }
@@ -179,7 +184,7 @@ class FakeSession implements Session {
     this.host.onScript(kind, this)
     if (this.cut) throw new UnreachableError('network', 'connection lost')
     this.host.ran.push(kind)
-    const text = this.host.answer(kind, script, this.owner)
+    const text = this.host.answer(kind, script, this.owner, opts?.stdin)
     const cutNow = kind === 'installer' && this.host.cutAfterStart && this.host.job !== null
     let logLines = 0
     for (const line of text.split('\n')) {
@@ -285,7 +290,7 @@ describe('the change phases against a scripted host', () => {
     const [r] = await run()
     const h = hosts.get('a')!
     expect(r).toMatchObject({status: 'ok', action: 'install', toVersion: '1.6.0', reached: ['1.6.0']})
-    expect(h.ran).toEqual(['read', 'installer', 'record', 'unlock'])
+    expect(h.ran).toEqual(['read', 'write-values', 'installer', 'record', 'unlock'])
     expect(h.lock).toBeNull()
     expect(h.records).toBe(1)
     allClosed(h)
@@ -310,7 +315,7 @@ describe('the change phases against a scripted host', () => {
     const [r] = await run()
     expect(r).toMatchObject({status: 'ok', action: 'none', hops: []})
     expect(r.notes?.join(' ')).toMatch(/installer did not run/)
-    expect(h.ran).toEqual(['read', 'lock', 'record', 'unlock'])
+    expect(h.ran).toEqual(['read', 'lock', 'write-values', 'record', 'unlock'])
     expect(h.values).toBe(VALUES_SHA)
     expect(h.records).toBe(1)
     expect(h.lock).toBeNull()
@@ -318,7 +323,7 @@ describe('the change phases against a scripted host', () => {
     // Now in sync: the next run reads once and does nothing else.
     const [next] = await run()
     expect(next.status).toBe('unchanged')
-    expect(h.ran.slice(4)).toEqual(['read'])
+    expect(h.ran.slice(5)).toEqual(['read'])
     allClosed(h)
   })
 
@@ -399,7 +404,7 @@ describe('the change phases against a scripted host', () => {
     const [r] = await run()
     expect(r).toMatchObject({status: 'ok', action: 'install', reached: ['1.6.0']})
     expect(h.starts).toHaveLength(1)
-    expect(h.ran).toEqual(['read', 'installer', 'follow', 'record', 'unlock'])
+    expect(h.ran).toEqual(['read', 'write-values', 'installer', 'follow', 'record', 'unlock'])
     // Every line of the installer once, in order: the line the cut split is read again whole.
     expect(logs.filter((l) => l.startsWith('a: | '))).toEqual(['a: | Deployed versions:', 'a: | agent: 1.6.0', 'a: | All services are ready.'])
     expect(logs.join('\n')).toMatch(/reconnecting \(attempt 1, 0s\)/)
@@ -638,7 +643,7 @@ describe('the change phases against a scripted host', () => {
         expect(h.ran).toEqual(['read'])
       } else {
         expect(r.status).toBe('ok')
-        expect(h.ran).toEqual(['read', 'probe', 'lock', 'lock', 'installer', 'record', 'unlock'])
+        expect(h.ran).toEqual(['read', 'probe', 'lock', 'lock', 'write-values', 'installer', 'record', 'unlock'])
         expect(h.lock).toBeNull()
       }
       allClosed(h)

@@ -62,7 +62,7 @@ describe('values diff', () => {
     expect(changes).toEqual([
       {key: 'auth.clientSecret', kind: 'changed', secret: true},
       {key: 'auth.domain', kind: 'changed', secret: false, from: '"a.example"', to: '"b.example"'},
-      {key: 'gone', kind: 'removed', secret: false, from: '1'},
+      {key: 'gone', kind: 'removed', secret: false, fromHidden: true},
       {key: 'gpu.enabled', kind: 'added', secret: false, to: 'true'},
       {key: 'helmRepoPassword', kind: 'unchanged', secret: true},
     ])
@@ -73,7 +73,7 @@ describe('values diff', () => {
     expect(changes.map(changeLine)).toEqual([
       '~ auth.clientSecret: <secret changed>',
       '~ auth.domain: "a.example" -> "b.example"',
-      '- gone: 1',
+      '- gone: <not shown>',
       '+ gpu.enabled: true',
       '= helmRepoPassword: <secret unchanged>',
     ])
@@ -84,12 +84,40 @@ describe('values diff', () => {
     j.values.secretKeys = []
     const host = parseHostValues(`gw.hv=ok\n${Buffer.from(`auth:\n  clientSecret: "${SECRET_OLD}"\n  domain: "x-${SECRET_NOW}"\n`).toString('base64').replace(/^/gm, 'gw.hv_b64=')}\ngw.hv_end=1\n`)
     expect(host.kind).toBe('ok')
-    const d = compareValues(j, facts({record: rec('x', ['auth.clientSecret'])}), host, (s) => s.split(SECRET_NOW).join('***'))
+    const d = compareValues(j, facts({valuesSha256: 'x', record: rec('x', ['auth.clientSecret'])}), host, (s) => s.split(SECRET_NOW).join('***'))
     const text = JSON.stringify(d)
     expect(text).not.toContain(SECRET_OLD)
     expect(text).not.toContain(SECRET_NOW)
     expect(d.changes.find((c) => c.key === 'auth.clientSecret')).toEqual({key: 'auth.clientSecret', kind: 'changed', secret: true})
     expect(d.changes.find((c) => c.key === 'auth.domain')?.from).toBe('"x-***"')
+  })
+
+  it('shows no host value it cannot prove is not a secret: no matching record, an old record, keys only the host has', () => {
+    // After a failed install: the host's file holds renamed secret keys no record names (issue 20).
+    const hostText = `auth:\n  domain: "a.example"\n  clientSecret: "${SECRET_OLD}"\nhelmRepoPasswordOld: "Old-Helm-Secret-42"\n`
+    const host = {kind: 'ok' as const, text: hostText}
+    const j = job()
+    j.values.secretKeys = []
+    const cases = [
+      facts({valuesSha256: 'file', record: rec('older', ['auth.clientSecret'])}),
+      facts({valuesSha256: 'file', record: null}),
+      facts({valuesSha256: 'file', record: rec('file')}),
+    ]
+    for (const f of cases) {
+      const d = compareValues(j, f, host, (s) => s)
+      const text = JSON.stringify(d) + diffText([{name: 'g1', host: 'h', status: 'changes', plan: planDeploy(gw, f, j.values, ['1.5.0']), values: d, error: null, durationMs: 0}])
+      expect(text).not.toContain('Old-Helm-Secret-42')
+      expect(text).not.toContain(SECRET_OLD)
+      expect(text).not.toContain('a.example')
+      expect(d.changes.find((c) => c.key === 'helmRepoPasswordOld')).toEqual({key: 'helmRepoPasswordOld', kind: 'removed', secret: false, fromHidden: true})
+      expect(d.changes.find((c) => c.key === 'auth.domain')).toEqual({key: 'auth.domain', kind: 'changed', secret: false, fromHidden: true, to: '"b.example"'})
+      expect(d.note).toMatch(/no record on the host matches its values file/)
+    }
+    // Under a matching record that names its secret keys, a plain value the inventory also has is shown; one only the host has is not.
+    const proven = compareValues(j, facts({valuesSha256: 'file', record: rec('file', ['auth.clientSecret'])}), host, (s) => s)
+    expect(proven.changes.find((c) => c.key === 'auth.domain')?.from).toBe('"a.example"')
+    expect(proven.changes.find((c) => c.key === 'helmRepoPasswordOld')?.fromHidden).toBe(true)
+    expect(changeLine(proven.changes.find((c) => c.key === 'helmRepoPasswordOld')!)).toBe('- helmRepoPasswordOld: <not shown>')
   })
 
   it('says the host copy is not YAML without quoting it', () => {

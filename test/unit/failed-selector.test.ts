@@ -68,3 +68,17 @@ describe('-l @failed', () => {
     await expect(selected('uninstall')).rejects.toThrow(/@failed: no earlier uninstall run against .*fleet\.yaml/)
   })
 })
+
+describe('-l @failed:RUN-ID (issue 20)', () => {
+  const by = async (command: string, id: string, inventory = inv) => (await loadGateways({inventory, limit: `@failed:${id}`}, command)).gateways.map((g) => g.name)
+
+  it('refuses a run of another inventory, and a run of another command, naming what it was', async () => {
+    const id = saveRun('upgrade', {a: 'failed', b: 'ok', c: 'ok'})
+    expect(await by('upgrade', id)).toEqual(['a'])
+    await expect(by('uninstall', id)).rejects.toThrow(`@failed:${id}: run ${id} ran "upgrade", not "uninstall"; use it with gwfleet upgrade`)
+    // The same gateway names in another inventory: another fleet.
+    const other = path.join(tmp, 'other.yaml')
+    fs.copyFileSync(inv, other)
+    await expect(by('upgrade', id, other)).rejects.toThrow(`@failed:${id}: run ${id} ran "upgrade" against ${inv}, not against ${other}`)
+  })
+})

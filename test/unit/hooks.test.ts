@@ -72,3 +72,45 @@ describe('running a hook', () => {
     expect(ps.filter((c) => c.includes(marker))).toEqual([])
   })
 })
+
+describe('hooks never see any gateway\'s secrets (issue 20)', () => {
+  it('a variable that the values of a gateway not selected for the run read is not in a hook\'s environment', async () => {
+    const dir = tree({
+      'inventory.yaml': '',
+      'values/a.yaml': 'tenant: t\nclientSecret: ${env:GW_HOOKTEST_A}\n',
+      'values/b.yaml': 'tenant: t\nhelmRepoPassword: "${env:GW_HOOKTEST_B}"\n',
+    })
+    const file = path.join(dir, 'inventory.yaml')
+    process.env.GW_HOOKTEST_A = 'secret-of-a-1'
+    process.env.GW_HOOKTEST_B = 'secret-of-b-2'
+    process.env.GW_HOOKTEST_PLAIN = 'plain-3'
+    try {
+      const lines: string[] = []
+      const gateways = ['a', 'b'].map((n) => ({valuesFile: path.join(dir, 'values', `${n}.yaml`)})) as any
+      // The run holds only gateway a's secrets (its redactor knows those); b was not selected.
+      const hooks = new Hooks({file, gateways, hooks: {'after-run': {command: 'env', timeoutSeconds: 10, line: 3}}}, {}, (_s, line) => lines.push(line), (t) => t.includes('secret-of-a-1'))
+      expect(await hooks.run('after-run', {}, '_run')).toBeNull()
+      const text = lines.join('\n')
+      expect(text).not.toContain('secret-of-a-1')
+      expect(text).not.toContain('secret-of-b-2')
+      expect(text).not.toContain('GW_HOOKTEST_B')
+      expect(text).toContain('GW_HOOKTEST_PLAIN=plain-3')
+    } finally {
+      delete process.env.GW_HOOKTEST_A
+      delete process.env.GW_HOOKTEST_B
+      delete process.env.GW_HOOKTEST_PLAIN
+    }
+  })
+})
+
+describe('hook variables from host text (issue 20)', () => {
+  it('GWFLEET_ERROR reaches the hook without escape sequences or CR', async () => {
+    const dir = tree({'inventory.yaml': ''})
+    const lines: string[] = []
+    const hooks = new Hooks({file: path.join(dir, 'inventory.yaml'), hooks: {'after-host': {command: 'printf "%s" "$GWFLEET_ERROR" | od -c', timeoutSeconds: 10, line: 3}}}, {}, (_s, line) => lines.push(line))
+    expect(await hooks.run('after-host', {GWFLEET_ERROR: 'failed \x1b]52;c;ZXZpbA==\x07x\rhidden'}, 'g1')).toBeNull()
+    const dump = lines.join('\n')
+    expect(dump).not.toMatch(/033|\\r|\\a/)
+    expect(dump).toContain('h   i   d   d   e   n')
+  })
+})

@@ -38,13 +38,13 @@ describe('audit as Prometheus metrics', () => {
     // Only where it is known.
     expect(by('gwfleet_gateway_values_in_sync')).toEqual({'gw-sync': 1, 'gw-drift': 0})
     const counts = Object.fromEntries(samples.filter((s) => s.name === 'gwfleet_gateways').map((s) => [s.labels.status, s.value]))
-    expect(counts).toEqual({'in-sync': 1, drift: 1, 'not-installed': 1, unreachable: 1, failed: 1})
+    expect(counts).toEqual({'in-sync': 1, drift: 1, 'not-installed': 1, installing: 0, unreachable: 1, failed: 1})
     expect(sampleValue(samples, 'gwfleet_audit_timestamp_seconds')).toBe(Date.parse('2026-11-30T12:00:00Z') / 1000)
   })
 
   it('an empty selection still gives every count (zero) and the time', () => {
     const {samples} = parseExposition(auditPrometheus([], new Date(0)))
-    expect(samples.filter((s) => s.name === 'gwfleet_gateways').map((s) => s.value)).toEqual([0, 0, 0, 0, 0])
+    expect(samples.filter((s) => s.name === 'gwfleet_gateways').map((s) => s.value)).toEqual([0, 0, 0, 0, 0, 0])
     expect(samples.filter((s) => s.name.startsWith('gwfleet_gateway_'))).toEqual([])
   })
 })

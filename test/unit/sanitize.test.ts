@@ -83,9 +83,32 @@ describe('CSV cells', () => {
     }
     const csv = auditCsv([r])
     const row = csv.split('\r\n')[1]!
-    expect(row).toBe(`gw-1,10.0.0.1,drift,1.4.0,1.5.0,true,'=1+1,"'@SUM(1,2)",'-cmd|' /C calc'!A0 `)
+    expect(row).toBe(`gw-1,10.0.0.1,drift,1.4.0,1.5.0,true,"'=1+1","'@SUM(1,2)","'-cmd|' /C calc'!A0 "`)
     for (const line of csv.split('\r\n')) expect(line).not.toMatch(ACTIVE)
     expect(auditTable([r])).not.toMatch(ACTIVE)
+  })
+})
+
+describe('CSV opened with another separator', () => {
+  it('no part of any cell starts a formula, whichever of , ; tab | a spreadsheet splits on (issue 20)', () => {
+    const r: AuditResult = {
+      name: 'gw-1',
+      host: '10.0.0.1',
+      status: 'drift',
+      version: '1.4.0',
+      desiredVersion: '1.5.0',
+      valuesInSync: true,
+      error: null,
+      reasons: ['fine;=cmd|\' /C calc\'!A0', 'a| +1', 'b, @SUM(A1)', 'c\t-2'],
+      lastChange: {time: 'x;=1+1', operator: 'ops;@evil|-x', version: '1.4.0'},
+      durationMs: 1,
+    }
+    const csv = auditCsv([r])
+    for (const sep of [',', ';', '\t', '|'])
+      for (const line of csv.split('\r\n'))
+        for (const part of line.split(sep)) expect(part, `split on ${JSON.stringify(sep)}: ${line}`).not.toMatch(/^\s*"?\s*[=+\-@]/)
+    // Each cell that holds any separator is quoted as a whole (RFC 4180 readers get it back in one piece).
+    expect(csv.split('\r\n')[1]).toContain(`"ops;'@evil|'-x"`)
   })
 })
 

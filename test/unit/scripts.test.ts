@@ -13,9 +13,11 @@ import {
   lockAndProbeScript,
   parseKv,
   parseProbe,
+  payloadMarker,
   probeScript,
   RECORDED,
   recordScript,
+  writeByRootScript,
 } from '../../src/remote/scripts.js'
 import {lockClearScript, lockRefreshScript, unlockScript} from '../../src/remote/lock-scripts.js'
 import {Redactor} from '../../src/runner/redact.js'
@@ -72,6 +74,11 @@ describe('root execution', () => {
     expect(r.stdin).toBe('pw-s3cret\n')
     expect(rootCommand('id -u', {kind: 'sudo'}).command).toBe("sudo -n -- sh -c 'id -u'")
     expect(rootCommand('id -u', {kind: 'root'}).command).toBe("sh -c 'id -u'")
+  })
+  it('puts the password line before the script\'s own stdin under sudo -S, and nothing of it otherwise', () => {
+    expect(rootCommand('cat', {kind: 'sudo-password', password: 'pw'}, 'payload').stdin).toBe('pw\npayload')
+    expect(rootCommand('cat', {kind: 'sudo'}, 'payload').stdin).toBe('payload')
+    expect(rootCommand('cat', {kind: 'root'}, 'payload').stdin).toBe('payload')
   })
   it('explains sudo refusals', () => {
     expect(sudoProblem('sudo: a password is required\n', 'ops')).toMatch(/GWFLEET_BECOME_PASSWORD/)
@@ -278,5 +285,53 @@ describe('scripts run for real in a temp dir', () => {
     expect(kv.get('user')?.[0]).toBe(execFileSync('id', ['-un'], {encoding: 'utf8'}).trim())
     expect(kv.get('datasets')?.[0]).toBe('ok')
     expect(['proc', 'ss']).toContain(kv.get('port_tool')?.[0])
+  })
+})
+
+describe('values written by root from its stdin', () => {
+  // Runs the real script with sh in a private folder (the current user plays root: the checks are
+  // about the folder being the runner's own and private).
+  const setup = () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'gw-write-'))
+    const L = layout(dir, 'gw')
+    mkdirSync(L.verified, {recursive: true, mode: 0o700})
+    return {dir, L}
+  }
+  const text = 'tenant: t\nauth:\n  orchestrator:\n    clientSecret: "s3cr#t"\n'
+  const sha = createHash('sha256').update(text).digest('hex')
+  // stdin from a file: a script that ends before reading it must not fail the test with EPIPE.
+  const run = (dir: string, stdin: string) => {
+    const input = path.join(dir, 'stdin')
+    writeFileSync(input, stdin)
+    const script = writeByRootScript({remoteDir: dir, gateway: 'gw', name: 'abc', size: Buffer.byteLength(text), sha256: sha, nonce: 'n1'})
+    return execFileSync('sh', ['-c', 'exec sh -c "$1" < "$2"', 'sh', script, input], {encoding: 'utf8'})
+  }
+
+  it('writes exactly the payload after the marker, 0600, skipping a password line sudo left unread', () => {
+    for (const before of ['', 'a-sudo-password\n']) {
+      const {dir, L} = setup()
+      const out = run(dir, `${before}${payloadMarker('n1')}\n${text}`)
+      expect(parseKv(out).get('write')).toEqual(['ok'])
+      expect(readFileSync(path.join(L.verified, 'abc'), 'utf8')).toBe(text)
+      expect(statSync(path.join(L.verified, 'abc')).mode & 0o777).toBe(0o600)
+      expect(out).not.toContain('a-sudo-password')
+      rmSync(dir, {recursive: true})
+    }
+  })
+
+  it('writes nothing without the marker, with other bytes, or into a folder others may enter', () => {
+    const {dir, L} = setup()
+    expect(parseKv(run(dir, `pw\n${text}`)).get('write')?.[0]).toMatch(/^failed no payload/)
+    expect(parseKv(run(dir, `${payloadMarker('n1')}\n${text.replace('s3cr', 'evil')}`)).get('write')?.[0]).toBe('failed checksum-mismatch')
+    expect(existsSync(path.join(L.verified, 'abc'))).toBe(false)
+    execFileSync('chmod', ['755', L.verified])
+    expect(parseKv(run(dir, `${payloadMarker('n1')}\n${text}`)).get('write')?.[0]).toMatch(/not root's own/)
+    rmSync(dir, {recursive: true})
+  })
+
+  it('commitFilesScript renames root\'s own file instead of copying it out of the upload folder', () => {
+    const s = commitFilesScript({remoteDir: '/opt/g', gateway: 'a', files: [{name: 'abc', target: '/opt/g/values/a.yaml', sha256: sha, mode: 0o600, size: 10, byRoot: true}]})
+    expect(s).toContain('mv -fT abc 0 ||')
+    expect(s).not.toContain('/opt/g/.stage/upload/abc')
   })
 })
