@@ -15,6 +15,7 @@
 // folder to state/job.last; only then can a new job start.
 import {shq} from '../ssh/quote.js'
 import {layout} from './layout.js'
+import type {JobMeta} from '../types.js'
 
 // The start time of a process (field 22 of /proc/PID/stat) in gw_s, empty when it is gone. A zombie
 // counts as gone: an orphan's exit is reaped by pid 1 whenever it gets to it, on some hosts never.
@@ -195,4 +196,15 @@ export function archiveJobBody(remoteDir: string, id: string): string {
 /** Sets gw_jlive=1 when a job runs on the host (the lock of a run whose installer lives never expires). */
 export function jobLiveBody(remoteDir: string): string {
   return [JOB_FN, `gw_job ${shq(layout(remoteDir, '_').job)}`, 'gw_jlive=""; if [ "$gw_js" = running ]; then gw_jlive=1; fi'].join('\n')
+}
+
+/** "the install of 1.5.0 by op@ws (run R) since T" from a job's meta line. */
+export function describeJob(raw: string | JobMeta): string {
+  try {
+    const m = typeof raw === 'string' ? (JSON.parse(raw) as JobMeta) : raw
+    const what = m.kind === 'uninstall' ? 'the uninstall' : `the install of ${m.version}`
+    return `${what} by ${m.operator} (run ${m.run}, ${m.command}) since ${m.started}`
+  } catch {
+    return String(raw).slice(0, 120)
+  }
 }

@@ -3,7 +3,7 @@
 // lines for parseKv(). They read and never change anything on the host.
 import {shq} from '../ssh/quote.js'
 import {AGENT_SELECTOR, gatewayQuery, KUBECTL_PICK} from './cluster.js'
-import {PRELUDE} from './scripts.js'
+import {jobIfSafeBody, PRELUDE} from './scripts.js'
 
 /** Where the vendor's installer puts its smoke-test datasets when the values name no folder. */
 export const INSTALLER_DEFAULT_DATASETS = '/home/datastore'
@@ -286,9 +286,11 @@ export function logsScript(o: LogsScriptOptions): string {
  * apheris_job_id label in namespace apheris. Each line of kubectl's answer comes back prefixed
  * (gw.pods=) so none can be mistaken for our own keys; parsePods() joins and reads them.
  */
-export function statusScript(): string {
+export function statusScript(remoteDir?: string): string {
   return [
     PRELUDE,
+    // A live install (or one no run has recorded yet) under remoteDir, when it is safe to read.
+    ...(remoteDir ? [jobIfSafeBody(remoteDir)] : []),
     gatewayQuery(),
     'if [ -n "$GWC" ]; then',
     'out=$($K get pod --all-namespaces -o json 2>&1); rc=$?',

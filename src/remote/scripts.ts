@@ -56,6 +56,11 @@ function safetyBody(remoteDir: string): string {
   ].join('\n')
 }
 
+/** What the probe says of a job on the host (see jobProbeBody), read only when remoteDir is safe. */
+export function jobIfSafeBody(remoteDir: string): string {
+  return [safetyBody(remoteDir), 'if [ -n "$gw_safe" ]; then', jobProbeBody(remoteDir), 'fi'].join('\n')
+}
+
 /** The line a guarded script prints, instead of running, under an unsafe remoteDir. */
 export const UNSAFE_NOT_READ = 'gw.not_read=unsafe'
 

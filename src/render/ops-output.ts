@@ -1,5 +1,7 @@
 // Formatters of the operator commands: the same results give the table and the JSON document.
 import type {PodRow} from '../remote/cluster.js'
+import {describeJob} from '../remote/job-scripts.js'
+import type {JobFacts} from '../types.js'
 import type {HistoryHost, HistoryRow, LockResult, PreflightResult, StatusResult} from '../runner/ops.js'
 import {table, type View} from './output.js'
 import {displayText} from './sanitize.js'
@@ -151,6 +153,7 @@ export function statusJson(results: StatusResult[], runDir: string | null) {
       error: r.error,
       pods: r.gateway?.pods ?? [],
       computations: r.gateway?.computations ?? [],
+      job: r.gateway?.job ?? null,
       durationMs: r.durationMs,
     })),
   }
@@ -167,14 +170,15 @@ export function statusText(results: StatusResult[], now = Date.now()): string {
   for (const r of results) {
     const g = r.gateway
     const head = `== ${r.name} (${r.host})`
+    const job = g?.job ? [jobLine(g.job)] : []
     if (!g || r.status !== 'ok') {
-      const lines = [`${head}: ${r.status}: ${r.error ?? ''}`.trimEnd()]
+      const lines = [`${head}: ${r.status}: ${r.error ?? ''}`.trimEnd(), ...job]
       // A cluster without an agent still shows what runs on it.
       if (g?.pods.length) lines.push(podTable(g.pods, now))
       blocks.push(lines.join('\n'))
       continue
     }
-    const lines = [`${head}: agent ${g.version}`, podTable(g.pods, now), '']
+    const lines = [`${head}: agent ${g.version}`, ...job, podTable(g.pods, now), '']
     if (g.computations.length === 0) lines.push('Computations (apheris_job_id): none running')
     else {
       lines.push(`Computations (apheris_job_id): ${g.computations.length} job(s)`)
@@ -188,6 +192,12 @@ export function statusText(results: StatusResult[], now = Date.now()): string {
   }
   // Names, statuses and error messages come from the host.
   return displayText(blocks.join('\n\n'))
+}
+
+// A job on the host no run has recorded: live (which run, since when, pid, output so far), or ended unwatched.
+function jobLine(j: JobFacts): string {
+  if (j.state === 'running') return `${describeJob(j.meta)}: running for ${duration(j.ageSeconds)}, pid ${j.pid ?? '?'}, ${j.logBytes} bytes of output so far`
+  return `${describeJob(j.meta)}: ended while nobody watched (${j.state === 'lost' ? 'without an exit status' : `exit code ${j.rc}`}); \`gwfleet deploy\` judges and records it`
 }
 
 // The columns kubectl prints for `get pod --all-namespaces`.

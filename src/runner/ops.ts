@@ -8,9 +8,9 @@ import {failingChecks, preflightHost, worstLevel, type CheckResult} from '../pre
 import {gatewayScript, statusScript} from '../remote/ops-scripts.js'
 import {lockClearScript, lockShowScript} from '../remote/lock-scripts.js'
 import {notInstalled, parseGateway, parsePods, type Computation, type GatewayPresence, type PodRow} from '../remote/cluster.js'
-import {historyScript, parseKv, remoteDirGuard, unsafeRefusal} from '../remote/scripts.js'
+import {historyScript, parseJob, parseKv, remoteDirGuard, unsafeRefusal} from '../remote/scripts.js'
 import {describeHolder, LOCK_TTL_SECONDS} from '../steps/lock.js'
-import type {Gateway, HistoryEntry, Installed, Job} from '../types.js'
+import type {Gateway, HistoryEntry, Installed, Job, JobFacts} from '../types.js'
 import type {RunContext} from './context.js'
 import type {Session} from '../host/session.js'
 
@@ -146,6 +146,8 @@ export interface GatewayStatus {
   /** Why the pods could not be read (kubectl failed, or its answer was not a pod list). */
   podsError: string | null
   computations: Computation[]
+  /** A job on the host that no run has recorded yet (a live install, or one that ended unwatched). */
+  job: JobFacts | null
 }
 
 /** kubectl's last words are its summary ("The connection to the server ... was refused"); klog noise comes first. */
@@ -157,7 +159,7 @@ function lastLine(lines: string[]): string {
 export function parseStatus(stdout: string): GatewayStatus {
   const kv = parseKv(stdout)
   const gateway = parseGateway(kv)
-  const base = {installed: gateway.installed, version: gateway.version, versionNote: gateway.note, pods: [], podsError: null, computations: []}
+  const base = {installed: gateway.installed, version: gateway.version, versionNote: gateway.note, pods: [], podsError: null, computations: [], job: parseJob(kv)}
   const rc = kv.get('pods_rc')?.[0]
   // No cluster to ask (no kubectl, no kubeconfig): nothing more was asked.
   if (rc === undefined) return base
@@ -190,7 +192,7 @@ export function statusVerdict(g: GatewayStatus): {status: StatusResult['status']
 
 /** Read what runs on every selected gateway. Changes nothing. */
 export async function runStatus(ctx: RunContext, gateways: Gateway[]): Promise<StatusResult[]> {
-  const outcomes = await eachHost(ctx, gateways, 'status', async (s) => parseStatus((await s.root(statusScript(), {timeoutMs: 120_000})).stdout), (g) => statusVerdict(g).error)
+  const outcomes = await eachHost(ctx, gateways, 'status', async (s) => parseStatus((await s.root(statusScript(s.gw.remoteDir), {timeoutMs: 120_000})).stdout), (g) => statusVerdict(g).error)
   return outcomes.map((o) => {
     if (!o.value) return {name: o.name, host: o.host, status: o.unreachable ? 'unreachable' : 'failed', error: o.error, gateway: null, durationMs: o.durationMs}
     const v = statusVerdict(o.value)

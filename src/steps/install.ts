@@ -2,7 +2,10 @@
 // log across cut connections, and check what it says against SPEC section 1.
 import {HostStepError, LockLostError, UnreachableError} from '../errors.js'
 import {parseGateway, type GatewayPresence} from '../remote/cluster.js'
+import {describeJob} from '../remote/job-scripts.js'
 import {followScript, installerScript, stopInstallerScript, uninstallScript, type StagedFile} from '../remote/scripts.js'
+
+export {describeJob} from '../remote/job-scripts.js'
 import {LineSplitter} from '../ssh/output.js'
 import type {Session} from '../host/session.js'
 import type {HostEnv, JobMeta} from '../types.js'
@@ -220,17 +223,6 @@ function jobProblem(out: InstallerOutput, what: string): string | undefined {
 function clusterSays(out: InstallerOutput): string {
   const g = out.gateway()
   return g.version ? `; the cluster runs agent ${g.version}` : g.note ? `; ${g.note}` : ''
-}
-
-/** "the install of 1.5.0 by op@ws (run R) since T" from a job's meta line. */
-export function describeJob(raw: string | JobMeta): string {
-  try {
-    const m = typeof raw === 'string' ? (JSON.parse(raw) as JobMeta) : raw
-    const what = m.kind === 'uninstall' ? 'the uninstall' : `the install of ${m.version}`
-    return `${what} by ${m.operator} (run ${m.run}, ${m.command}) since ${m.started}`
-  } catch {
-    return String(raw).slice(0, 120)
-  }
 }
 
 /** The verdict on an installer job from what its round trips printed. */

@@ -205,6 +205,13 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
     // One host's install ends before the next run comes; the other's still runs when it comes.
     await jobEnded(ended)
     expect(await waiting.exists('/opt/gwfleet/state/job/rc')).toBe(false)
+    // audit and status show the live install, and the one nobody recorded yet.
+    const audit = await ws.run(['audit', '-i', inv, '--json'])
+    expect(audit.json.hosts.map((x: any) => x.status)).toEqual(['installing', 'drift'])
+    expect(audit.json.hosts[0].reasons[0]).toMatch(/^the install of 1\.5\.0 by \S+ \(run \S+, deploy\) since \S+: running for \d+s, pid \d+, \d+ bytes of output so far$/)
+    expect(audit.json.hosts[1].reasons[0]).toMatch(/ended while nobody watched \(exit code 0\); `gwfleet deploy` judges and records it/)
+    const status = await ws.run(['status', '-i', inv])
+    expect(status.stdout).toMatch(/the install of 1\.5\.0 by .*: running for \d+s, pid \d+/)
     const next = await ws.run(['deploy', '-i', inv, '--json'])
     for (const x of [waiting, ended]) await x.setFault('talk', null)
     expect(next.code, next.stdout + next.stderr).toBe(0)

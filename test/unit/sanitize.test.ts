@@ -142,11 +142,21 @@ describe('host text in rendered output', () => {
           pods: [{namespace: 'apheris', name: `${ESC}[2J${ESC}[31magent-pod${ESC}[0m`, ready: '1/1', status: 'Running', restarts: 0, created: null}],
           podsError: null,
           computations: [],
+          // A live install whose meta (written on the host) carries escapes too.
+          job: {
+            meta: {id: 'r/t/install-1.6.0', token: 't', run: 'r', kind: 'install', gateway: 'gw-1', version: '1.6.0', fromVersion: '1.5.0', action: 'upgrade', valuesSha256: 'v', operator: `${ESC}[2Jops@ws`, command: 'upgrade', started: 'T'},
+            state: 'running',
+            rc: null,
+            pid: 4242,
+            logBytes: 1234,
+            ageSeconds: 90,
+          },
         },
       },
     ])
     expect(out).not.toMatch(ACTIVE)
     expect(out).toMatch(/^apheris\s+agent-pod\s+1\/1\s+Running/m)
+    expect(out).toMatch(/^the install of 1\.6\.0 by ops@ws \(run r, upgrade\) since T: running for 1m30s, pid 4242, 1234 bytes of output so far$/m)
   })
 
   it('an agent log line, JSON or not, is shown without escape sequences once displayText runs', () => {
