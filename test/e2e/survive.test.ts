@@ -5,65 +5,18 @@
 //
 //   npm run build && npx vitest run test/e2e/survive.test.ts
 import fs from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+// @ts-expect-error plain JS lab module
+import {DropProxy} from '../lab/drop-proxy.js'
 import {agentVersion, installs, lab, Workspace, type Lab, type LabHost} from './fleet.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-/** A TCP proxy in front of one lab host: `drop(ms)` cuts every connection and refuses new ones for that long. */
-class DropProxy {
-  private readonly server: net.Server
-  private readonly open = new Set<net.Socket>()
-  private downUntil = 0
-  port = 0
-
-  constructor(private readonly target: LabHost) {
-    this.server = net.createServer((client) => {
-      client.on('error', () => undefined)
-      if (Date.now() < this.downUntil) {
-        client.resetAndDestroy()
-        return
-      }
-      const upstream = net.connect(this.target.port, this.target.address)
-      upstream.on('error', () => client.destroy())
-      client.on('error', () => upstream.destroy())
-      for (const s of [client, upstream]) {
-        this.open.add(s)
-        s.on('close', () => this.open.delete(s))
-      }
-      client.pipe(upstream)
-      upstream.pipe(client)
-      client.on('close', () => upstream.destroy())
-      upstream.on('close', () => client.destroy())
-    })
-  }
-
-  listen(): Promise<void> {
-    return new Promise((r) => this.server.listen(0, '127.0.0.1', () => ((this.port = (this.server.address() as net.AddressInfo).port), r())))
-  }
-
-  drop(ms: number): void {
-    this.downUntil = Date.now() + ms
-    for (const s of this.open) s.resetAndDestroy()
-  }
-
-  /** The network is back. */
-  restore(): void {
-    this.downUntil = 0
-  }
-
-  close(): void {
-    for (const s of this.open) s.destroy()
-    this.server.close()
-  }
-}
-
 let L: Lab
 let ws: Workspace
-const proxies = new Map<string, DropProxy>()
+const proxies = new Map<string, any>()
 const COUNT = 8
 const h = (i: number) => L.hosts[i - 1]
 
