@@ -12,7 +12,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {agentVersion, installs, lab as startLab, type Lab, type LabHost, Workspace} from './fleet.js'
+import {agentVersion, endInstallerPause, installs, lab as startLab, type Lab, type LabHost, Workspace} from './fleet.js'
 
 const LOCK = '/opt/gwfleet/state/lock'
 const other = {owner: 'ana@ws-7', pid: 4242, command: 'upgrade', started: '2024-05-01T10:00:00.000Z', token: 'tok-e2e-other'}
@@ -42,15 +42,6 @@ function hostLogSays(name: string, text: string): boolean {
       return false
     }
   })
-}
-
-/** End the paused installer on a host: its `sleep` only, found by the installer's own process group. */
-async function endInstallerPause(host: LabHost): Promise<void> {
-  const pid = '/opt/gwfleet/state/installer.pid'
-  for (let i = 0; i < 600 && (await host.exists(pid)); i++) {
-    await host.exec(`g=$(cut -d' ' -f1 ${pid} 2>/dev/null) && [ -n "$g" ] && pkill -x -g "$g" sleep; true`)
-    await sleep(100)
-  }
 }
 
 beforeAll(async () => {
