@@ -134,5 +134,13 @@ describe('a lock cleared mid-rollout', () => {
     // the run's release took nothing that was not its own: h2 free, h3 still the other run's
     expect(await h(2).exists(LOCK)).toBe(false)
     expect(JSON.parse(await h(3).readFile(LOCK))).toEqual(other)
+    // one clear over both hosts: each is listed, h2 had nothing to clear, h3's lock goes
+    const clearBoth = await ws.run(['locks', 'clear', '-i', fleet, '-l', 'h2,h3', '--yes', '--json'])
+    expect(clearBoth.code, clearBoth.stderr).toBe(0)
+    expect(clearBoth.json.hosts.map((x: any) => [x.name, x.cleared])).toEqual([
+      ['h2', false],
+      ['h3', true],
+    ])
+    expect(await h(3).exists(LOCK)).toBe(false)
   }, 300_000)
 })
