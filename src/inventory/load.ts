@@ -13,6 +13,8 @@ import { INVENTORY_LIMIT, SECRET_FILE_LIMIT, VALUES_LIMIT, inputFileProblem, rea
 import {
   checkDuplicateKeys,
   closest,
+  issuePath,
+  receivedType,
   dotted,
   hasSpaceOrControl,
   keyName,
@@ -51,7 +53,7 @@ function userProblem(user: string): string | undefined {
 function refineWith(problem: (s: string) => string | undefined) {
   return (s: string, ctx: z.RefinementCtx): void => {
     const p = problem(s)
-    if (p) ctx.addIssue({ code: z.ZodIssueCode.custom, message: p })
+    if (p) ctx.addIssue({ code: 'custom', message: p })
   }
 }
 
@@ -161,6 +163,7 @@ const TYPE_WORDS: Record<string, string> = {
   string: 'a string',
   number: 'a number',
   integer: 'an integer',
+  int: 'an integer',
   float: 'a number',
   boolean: 'true or false',
   object: 'a mapping',
@@ -190,9 +193,11 @@ interface Problem {
   message: string
 }
 
-function issueProblems(p: ParsedYaml, issue: z.ZodIssue): Problem[] {
-  const at = issue.path
-  if (issue.code === z.ZodIssueCode.unrecognized_keys) {
+function issueProblems(p: ParsedYaml, issue: z.core.$ZodIssue): Problem[] {
+  const at = issuePath(issue.path)
+  // A map key its schema refused (a gateway name): the key's own problems, at the key.
+  if (issue.code === 'invalid_key') return issue.issues.map((i) => ({ line: lineOfPath(p, at), key: dotted(at), message: i.message }))
+  if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((k) => {
       let message = `unknown key "${k}"`
       if (k === 'host' && at.length === 1 && at[0] === 'defaults') {
@@ -206,14 +211,15 @@ function issueProblems(p: ParsedYaml, issue: z.ZodIssue): Problem[] {
     })
   }
   let message = issue.message
-  if (issue.code === z.ZodIssueCode.invalid_type) {
+  if (issue.code === 'invalid_type') {
+    const received = receivedType(issue.input, issue.expected)
     message =
-      issue.received === 'undefined'
+      received === 'undefined'
         ? `missing required key "${String(at[at.length - 1])}"`
-        : `expected ${words(issue.expected)}, got ${words(issue.received)}`
-    if (at[at.length - 1] === 'version' && at[at.length - 2] !== 'labels' && issue.received !== 'undefined') {
-      message = `expected a version X.Y.Z, got ${words(issue.received)}`
-    } else if (issue.expected === 'string' && (issue.received === 'number' || issue.received === 'boolean')) {
+        : `expected ${words(issue.expected)}, got ${words(received)}`
+    if (at[at.length - 1] === 'version' && at[at.length - 2] !== 'labels' && received !== 'undefined') {
+      message = `expected a version X.Y.Z, got ${words(received)}`
+    } else if (issue.expected === 'string' && (received === 'number' || received === 'boolean')) {
       message += ' (quote it)'
     }
   }
@@ -304,7 +310,8 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
     })
   }
 
-  const parsed = inventorySchema.safeParse(raw)
+  // reportInput: the words of a type error name the type of the value given (never the value).
+  const parsed = inventorySchema.safeParse(raw, { reportInput: true })
   if (!parsed.success) fail(p, parsed.error.issues.flatMap((i) => issueProblems(p, i)))
   const inv = parsed.data
   const defaults: GatewayFields = inv.defaults ?? {}

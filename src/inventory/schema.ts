@@ -59,55 +59,63 @@ function describe(path: string[], out: JsonSchema): JsonSchema {
   return text && path[0] !== '*key' ? {description: text, ...out} : out
 }
 
-function toJson(schema: z.ZodTypeAny, path: string[]): JsonSchema {
+/** A zod 4 schema's definition, as far as this walk reads it. */
+type Def = {type: string; checks?: {_zod: {def: {check: string; [k: string]: any}}}[]; [k: string]: any}
+const defOf = (schema: z.core.$ZodType): Def => schema._zod.def as unknown as Def
+
+function toJson(schema: z.core.$ZodType, path: string[]): JsonSchema {
   if (schema === semverSchema) return describe(path, {type: 'string', pattern: VERSION_PATTERN})
-  if (schema instanceof z.ZodOptional) return toJson(schema.unwrap(), path)
-  // A refinement is code; the type under it is what JSON Schema can say.
-  if (schema instanceof z.ZodEffects) return toJson(schema.innerType(), path)
-  if (schema instanceof z.ZodString) {
-    const out: JsonSchema = {type: 'string'}
-    for (const c of schema._def.checks) {
-      if (c.kind === 'min') out.minLength = c.value
-      else if (c.kind === 'max') out.maxLength = c.value
-      else if (c.kind === 'regex') out.pattern = c.regex.source
-      else throw new Error(`inventory schema: string check ${c.kind} has no JSON Schema form`)
+  const def = defOf(schema)
+  // Refinements ('custom' checks) are code; the type under them is what JSON Schema can say.
+  const checks = (def.checks ?? []).map((c) => c._zod.def).filter((c) => c.check !== 'custom')
+  switch (def.type) {
+    case 'optional':
+      return toJson(def.innerType, path)
+    case 'string': {
+      const out: JsonSchema = {type: 'string'}
+      for (const c of checks) {
+        if (c.check === 'min_length') out.minLength = c.minimum
+        else if (c.check === 'max_length') out.maxLength = c.maximum
+        else if (c.check === 'string_format' && c.format === 'regex') out.pattern = (c.pattern as RegExp).source
+        else throw new Error(`inventory schema: string check ${c.check} has no JSON Schema form`)
+      }
+      return describe(path, out)
     }
-    return describe(path, out)
-  }
-  if (schema instanceof z.ZodNumber) {
-    const out: JsonSchema = {type: 'number'}
-    for (const c of schema._def.checks) {
-      if (c.kind === 'int') out.type = 'integer'
-      else if (c.kind === 'min') out[c.inclusive ? 'minimum' : 'exclusiveMinimum'] = c.value
-      else if (c.kind === 'max') out[c.inclusive ? 'maximum' : 'exclusiveMaximum'] = c.value
-      else throw new Error(`inventory schema: number check ${c.kind} has no JSON Schema form`)
+    case 'number': {
+      const out: JsonSchema = {type: 'number'}
+      for (const c of checks) {
+        if (c.check === 'number_format' && (c.format === 'safeint' || c.format === 'int32')) out.type = 'integer'
+        else if (c.check === 'greater_than') out[c.inclusive ? 'minimum' : 'exclusiveMinimum'] = c.value
+        else if (c.check === 'less_than') out[c.inclusive ? 'maximum' : 'exclusiveMaximum'] = c.value
+        else throw new Error(`inventory schema: number check ${c.check} has no JSON Schema form`)
+      }
+      return describe(path, out)
     }
-    return describe(path, out)
-  }
-  if (schema instanceof z.ZodBoolean) return describe(path, {type: 'boolean'})
-  if (schema instanceof z.ZodObject) {
-    const shape = schema.shape as Record<string, z.ZodTypeAny>
-    const properties: Record<string, JsonSchema> = {}
-    const required: string[] = []
-    for (const [key, value] of Object.entries(shape)) {
-      properties[key] = toJson(value, [...path, key])
-      if (!value.isOptional()) required.push(key)
+    case 'boolean':
+      return describe(path, {type: 'boolean'})
+    case 'object': {
+      const properties: Record<string, JsonSchema> = {}
+      const required: string[] = []
+      for (const [key, value] of Object.entries(def.shape as Record<string, z.core.$ZodType>)) {
+        properties[key] = toJson(value, [...path, key])
+        if (value._zod.optin !== 'optional') required.push(key)
+      }
+      const out: JsonSchema = {type: 'object', properties}
+      if (required.length) out.required = required
+      // .strict(): every other key is refused (zod 4 says so with a catch-all that accepts nothing).
+      if (def.catchall && defOf(def.catchall).type === 'never') out.additionalProperties = false
+      return describe(path, out)
     }
-    const out: JsonSchema = {type: 'object', properties}
-    if (required.length) out.required = required
-    if (schema._def.unknownKeys === 'strict') out.additionalProperties = false
-    return describe(path, out)
+    case 'record': {
+      const names = toJson(def.keyType, ['*key'])
+      delete names.type
+      const out: JsonSchema = {type: 'object', additionalProperties: toJson(def.valueType, [...path, '*'])}
+      if (Object.keys(names).length) out.propertyNames = names
+      return describe(path, out)
+    }
+    case 'union':
+      return describe(path, {anyOf: (def.options as z.core.$ZodType[]).map((o) => toJson(o, path))})
+    default:
+      throw new Error(`inventory schema: a zod ${def.type} has no JSON Schema form`)
   }
-  if (schema instanceof z.ZodRecord) {
-    const names = toJson(schema.keySchema, ['*key'])
-    delete names.type
-    const out: JsonSchema = {type: 'object', additionalProperties: toJson(schema.valueSchema, [...path, '*'])}
-    if (Object.keys(names).length) out.propertyNames = names
-    return describe(path, out)
-  }
-  if (schema instanceof z.ZodUnion) {
-    const options = schema.options as z.ZodTypeAny[]
-    return describe(path, {anyOf: options.map((o) => toJson(o, path))})
-  }
-  throw new Error(`inventory schema: ${schema.constructor.name} has no JSON Schema form`)
 }

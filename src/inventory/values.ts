@@ -15,6 +15,8 @@ import { SECRET_FILE_LIMIT, VALUES_LIMIT, formatSize, readInputFile } from './in
 import {
   checkDuplicateKeys,
   dotted,
+  issuePath,
+  receivedType,
   keyName,
   lineOf,
   lineOfPath,
@@ -280,14 +282,16 @@ export async function renderValues(
   }
 
   const data = toData(p) as Record<string, unknown>
-  const checked = valuesSchema.safeParse(data)
+  // reportInput: the words of a type error name the type of the value given (never the value).
+  const checked = valuesSchema.safeParse(data, { reportInput: true })
   if (!checked.success) {
-    const issue = [...checked.error.issues].sort((a, b) => lineOfPath(p, a.path) - lineOfPath(p, b.path))[0]!
-    const at = issue.path
-    const message =
-      issue.code === z.ZodIssueCode.invalid_type
-        ? `expected ${TYPE_WORDS[issue.expected] ?? issue.expected}, got ${TYPE_WORDS[issue.received] ?? issue.received}`
-        : issue.message
+    const issue = [...checked.error.issues].sort((a, b) => lineOfPath(p, issuePath(a.path)) - lineOfPath(p, issuePath(b.path)))[0]!
+    const at = issuePath(issue.path)
+    let message = issue.message
+    if (issue.code === 'invalid_type') {
+      const received = receivedType(issue.input, issue.expected)
+      message = `expected ${TYPE_WORDS[issue.expected] ?? issue.expected}, got ${TYPE_WORDS[received] ?? received}`
+    }
     throw new InputError(message, { file: abs, line: lineOfPath(p, at), key: dotted(at) })
   }
   const v = checked.data

@@ -259,3 +259,21 @@ export function hasSpaceOrControl(s: string): boolean {
   // eslint-disable-next-line no-control-regex
   return /[\s\x00-\x1f\x7f]/.test(s)
 }
+
+/**
+ * The type of a value a schema refused, in zod 3's words ('float' for a fraction where an integer
+ * was expected): zod 4's issues carry the value (with `reportInput`), not its type.
+ */
+export function receivedType(input: unknown, expected?: string): string {
+  if (input === undefined) return 'undefined'
+  if (input === null) return 'null'
+  if (Array.isArray(input)) return 'array'
+  if (input instanceof Date) return 'date'
+  if (typeof input === 'number') return Number.isNaN(input) ? 'nan' : expected === 'int' && !Number.isInteger(input) ? 'float' : 'number'
+  return typeof input
+}
+
+/** A zod issue's path as the YAML helpers read it (zod 4 allows symbols, which YAML keys never are). */
+export function issuePath(path: readonly PropertyKey[]): PathSegment[] {
+  return path.filter((k): k is string | number => typeof k !== 'symbol')
+}

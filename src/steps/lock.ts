@@ -13,7 +13,7 @@ const READ_LIMIT = {timeoutMs: 120_000}
 
 /** A lock older than this without a heartbeat is considered abandoned. */
 export const LOCK_TTL_SECONDS = 120
-const HEARTBEAT_MS = 20_000
+const HEARTBEAT_MS = Math.min(20_000, Math.max(500, Math.trunc(Number(process.env.GWFLEET_LOCK_HEARTBEAT_MS)) || 20_000)) // 20 s; GWFLEET_LOCK_HEARTBEAT_MS shortens it for tests (0.5 s floor, never longer: LOCK_TTL_SECONDS)
 
 /** Facts read from a host, plus what happened to its lock. */
 export interface ProbeResult {

@@ -3,6 +3,9 @@
 // Each case points its inventory at its own "trap": a TCP listener on 127.77.<lab subnet>.<100+i>:22 that
 // counts connections, so a case that reached for the network is caught by name.
 // Shell text in values paths, remote dirs, host names and users is data: it never runs.
+// The cases run in this process through the built command classes (runInProcess), plain and with
+// --json; the few in SPAWNED also (or only) run as their own process (bin/run.js): the seams of
+// the real entry point, stdin that is no terminal, and reads that would block the event loop.
 //
 //   npm run build && npx vitest run test/e2e/badinput.test.ts
 import {execFileSync} from 'node:child_process'
@@ -12,7 +15,8 @@ import os from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it, type ExpectStatic} from 'vitest'
 
-import {lab, runCli, SECRETS, Workspace, type Lab, Workspaces} from './fleet.js'
+import {lab, runCli, SECRETS, Workspace, type CliResult, type Lab, Workspaces} from './fleet.js'
+import {runInProcess} from './inprocess.js'
 
 const SUBNET = 15
 const TRAP_BASE = 100
@@ -42,12 +46,17 @@ function trap(address: string): Promise<void> {
   })
 }
 
+/** The environment the test process started with (in-process runs swap process.env while they run). */
+const BASE_ENV: NodeJS.ProcessEnv = {...process.env}
+
 /** Environment of the CLI: private HOME, the secrets the values reference, no agent. */
 function env(home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = {...process.env, HOME: home, GWFLEET_HOME: path.join(home, '.gwfleet'), GWFLEET_PLAIN: '1', ...SECRETS}
+  const e: NodeJS.ProcessEnv = {...BASE_ENV, HOME: home, GWFLEET_HOME: path.join(home, '.gwfleet'), GWFLEET_PLAIN: '1', ...SECRETS}
   delete e.SSH_AUTH_SOCK
   delete e.GWFLEET_INVENTORY
   delete e.GWFLEET_BECOME_PASSWORD
+  // As an operator runs it: vitest's NODE_ENV=test would put oclif in its development mode.
+  delete e.NODE_ENV
   return {...e, ...extra}
 }
 
@@ -578,6 +587,33 @@ const CASES: Case[] = [
   },
 ]
 
+/**
+ * Cases that run as their own process too ("also": the entry point bin/run.js, its exit status and
+ * streams, one of each kind of error) or only ("only": a stdin that is not a terminal, and files
+ * whose reading would block: a regression there must hang a child with a timeout, not this process).
+ */
+const SPAWNED: Record<string, 'only' | 'also'> = {
+  'inventory: misspelt gateway key (hots)': 'also',
+  'values: wrong type (gpu.enabled: "yes")': 'also',
+  'release: corrupt zip': 'also',
+  'flags: unknown flag': 'also',
+  'flags: --batch-size 0': 'also',
+  'flags: inventory from GWFLEET_INVENTORY that does not exist': 'also',
+  'inventory: values file is a FIFO': 'only',
+  'values: ${file:} on a FIFO (nobody writes: reading would hang)': 'only',
+  'values: ${file:/dev/zero} (endless)': 'only',
+  'flags: uninstall without --yes and no terminal': 'only',
+}
+
+/** Every way a case runs: [label, case, index, how]. */
+const RUNS = CASES.flatMap((c, i) => {
+  const how = SPAWNED[c.name]
+  const runs: [string, Case, number, 'in-process' | 'spawned'][] = []
+  if (how !== 'only') runs.push([`${c.name} (in-process)`, c, i, 'in-process'])
+  if (how) runs.push([`${c.name} (spawned)`, c, i, 'spawned'])
+  return runs
+})
+
 // ------------------------------------------------------------------------------ the suite
 
 beforeAll(async () => {
@@ -586,7 +622,8 @@ beforeAll(async () => {
   releases = path.join(root, 'releases')
   await L.makeRelease(releases, '1.4.0')
   await L.makeRelease(releases, '1.5.0')
-  await Promise.all(CASES.map((_, i) => trap(`${labNet()}.${TRAP_BASE + i}`)))
+  // One trap per case and way of running it (a spawned run of case i uses CASES.length + i).
+  await Promise.all([...CASES, ...CASES].map((_, i) => trap(`${labNet()}.${TRAP_BASE + i}`)))
   for (const f of fs.readdirSync('/tmp')) if (f.startsWith('gwfleet-pwned-bi')) fs.rmSync(path.join('/tmp', f), {force: true})
 })
 
@@ -616,16 +653,21 @@ function checkMessage(expect: ExpectStatic, msg: string, w: Where, what: string)
 }
 
 describe('bad input: exit 2, file/line/key or flag named, no SSH connection', () => {
-  it('has at least 30 cases', () => {
+  it('has at least 30 cases, a handful of them spawned', () => {
     expect(CASES.length).toBeGreaterThanOrEqual(30)
+    const names = new Set(CASES.map((c) => c.name))
+    expect(Object.keys(SPAWNED).filter((n) => !names.has(n)), 'SPAWNED names a case that does not exist').toEqual([])
   })
 
-  // Concurrent: each case asserts through its own test context's expect.
-  it.concurrent.for(CASES.map((c, i) => [c.name, c, i] as const))('%s', async ([, c, i], {expect}) => {
-    const f = new Fixture(i)
+  // Concurrent: each case asserts through its own test context's expect. The in-process runs queue
+  // up one at a time (runInProcess); the spawned ones overlap them.
+  it.concurrent.for(RUNS)('%s', async ([, c, i, how], {expect}) => {
+    const f = new Fixture(how === 'spawned' ? CASES.length + i : i)
     const {args, where, env: extra} = await c.setup(f)
     const e = env(f.home, extra)
-    const [asJson, plain] = await Promise.all([runCli([...args, '--json'], e, {timeoutMs: 60_000}), runCli(args, e, {timeoutMs: 60_000})])
+    const run = (a: string[]): Promise<CliResult> => (how === 'spawned' ? runCli(a, e, {timeoutMs: 60_000}) : runInProcess(a, e))
+    const asJson = await run([...args, '--json'])
+    const plain = await run(args)
 
     // --json: exactly one document {"ok": false, "error": "..."} on stdout.
     expect.soft(asJson.code, `--json exit code; stdout ${asJson.stdout} stderr ${asJson.stderr}`).toBe(2)

@@ -148,23 +148,51 @@ describe('bash completion', () => {
 
 const hasZsh = spawnSync('zsh', ['--version']).status === 0
 
-/** What an interactive zsh shows after `line` and two TABs (the completed line, or it and the list of candidates). */
-async function zsh(line: string): Promise<string> {
+// eslint-disable-next-line no-control-regex
+const TERMINAL_CODES = /\x1b\[[0-9;?]*[a-zA-Z]|\x1b[=>]|\r/g
+const SENT = 'gwfleet-e2e-sent-line'
+
+/**
+ * What an interactive zsh shows after `line` and two TABs (the completed line, or it and the list of
+ * candidates), read until it shows `want` (terminal codes left out), or for at most a minute: the
+ * driver echoes the editor's output as it comes and is stopped as soon as the awaited text is there.
+ */
+function zsh(line: string, want: RegExp): Promise<string> {
   const driver = `zmodload zsh/zpty
 zpty z 'zsh -f -i'
 zpty -w z 'PS1="> "; autoload -U compinit; compinit -u -D; source <(gwfleet completion zsh); print READY'
 local all="" chunk
 while [[ $all != *READY*'> '* ]]; do zpty -r -t z chunk && all+=$chunk || sleep 0.1; done
 zpty -w -n z "$LINE"$'\\t\\t'
-all=""
-# Read until the editor has been quiet for 5 seconds (listing gateways starts gwfleet).
-local idle=0
-while (( idle < 50 )); do if zpty -r -t z chunk; then all+=$chunk; idle=0; else sleep 0.1; (( idle++ )); fi; done
-print -r -- "$all"
-zpty -d z`
-  const r = await run('zsh', ['-f', '-c', driver], {env: {...env, LINE: line}, timeoutMs: 60_000})
-  // eslint-disable-next-line no-control-regex
-  return r.stdout.replace(/\x1b\[[0-9;?]*[a-zA-Z]|\x1b[=>]|\r/g, '')
+print -r -- '${SENT}'
+while true; do if zpty -r -t z chunk; then print -rn -- "$chunk"; else sleep 0.05; fi; done`
+  return new Promise((resolve, reject) => {
+    // Its own process group, so that stopping it stops its sleeps too (the zpty shell is hung up).
+    const child = spawn('zsh', ['-f', '-c', driver], {env: {...env, LINE: line}, stdio: ['ignore', 'pipe', 'pipe'], detached: true})
+    let raw = ''
+    let done = false
+    const finish = () => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      try {
+        process.kill(-child.pid!, 'SIGKILL')
+      } catch {
+        // already gone
+      }
+      const i = raw.indexOf(SENT)
+      resolve(i < 0 ? raw : raw.slice(i + SENT.length).replace(TERMINAL_CODES, ''))
+    }
+    const timer = setTimeout(finish, 60_000)
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      raw += d
+      const i = raw.indexOf(SENT)
+      if (i >= 0 && want.test(raw.slice(i + SENT.length).replace(TERMINAL_CODES, ''))) finish()
+    })
+    child.stderr.resume()
+    child.on('error', reject)
+    child.on('close', finish)
+  })
 }
 
 describe.skipIf(!hasZsh)('zsh completion', () => {
@@ -174,10 +202,12 @@ describe.skipIf(!hasZsh)('zsh completion', () => {
   })
 
   it('completes subcommands, flags, gateway names and labels on a real zsh line editor', async () => {
-    expect(await zsh('gwfleet locks ')).toMatch(/clear\s+list/)
-    expect(await zsh('gwfleet audit --output=prom')).toContain('--output=prometheus')
-    expect(await zsh(`gwfleet status -i ${inv} bos`)).toContain(`status -i ${inv} boston-1`)
-    const labels = await zsh(`gwfleet deploy -i ${inv} -l berlin-1,!ring=`)
+    // Each call waits for what it expects (or a minute) and then asserts it: nothing waits on a clock.
+    const lit = (s: string) => new RegExp(s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    expect(await zsh('gwfleet locks ', /clear\s+list/)).toMatch(/clear\s+list/)
+    expect(await zsh('gwfleet audit --output=prom', lit('--output=prometheus'))).toContain('--output=prometheus')
+    expect(await zsh(`gwfleet status -i ${inv} bos`, lit(`status -i ${inv} boston-1`))).toContain(`status -i ${inv} boston-1`)
+    const labels = await zsh(`gwfleet deploy -i ${inv} -l berlin-1,!ring=`, /ring=canary\s+ring=main/)
     expect(labels).toMatch(/ring=canary\s+ring=main/)
   })
 })

@@ -196,6 +196,19 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, opts: {input?: st
   })
 }
 
+/**
+ * End a paused stand-in installer (the `sleep` fault) on a host: only the `sleep` in the running
+ * installer's own process group (timeout(1) makes one; its pid is the first field of installer.pid),
+ * again until the installer is done. Lets a test hold an installer for as long as it needs, then go on.
+ */
+export async function endInstallerPause(host: LabHost, remoteDir = '/opt/gwfleet'): Promise<void> {
+  const pid = `${remoteDir}/state/installer.pid`
+  for (let i = 0; i < 600 && (await host.exists(pid)); i++) {
+    await host.exec(`g=$(cut -d' ' -f1 '${pid}' 2>/dev/null) && [ -n "$g" ] && pkill -x -g "$g" sleep; true`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
 /** The mount namespace of a process ("mnt:[...]"), or null when it is gone. */
 export function mntNs(pid: number | string): string | null {
   try {

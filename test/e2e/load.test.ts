@@ -37,11 +37,13 @@ describe('handshakes bounded for the whole run', () => {
   })
 
   it('refuses a GWFLEET_MAX_HANDSHAKES that is not a positive integer with exit 2, before any host is touched', async () => {
-    // The gateway is a listener that counts the connections it gets.
+    // The gateway is a listener that counts the connections it gets and holds them without a word
+    // (a connection it closed would be retried with backoff as sshd's MaxStartups drop, for seconds).
     let connections = 0
+    const held: net.Socket[] = []
     const listener = net.createServer((sock) => {
       connections++
-      sock.destroy()
+      held.push(sock)
     })
     await new Promise<void>((r) => listener.listen(0, '127.0.0.1', () => r()))
     const port = (listener.address() as net.AddressInfo).port
@@ -54,9 +56,10 @@ describe('handshakes bounded for the whole run', () => {
       }
       expect(connections).toBe(0)
       // the same inventory with the default bound does connect: the listener counts
-      const ok = await ws.run(['audit', '-i', counted, '--json', '--connect-timeout', '2s'])
+      const ok = await ws.run(['audit', '-i', counted, '--json', '--connect-timeout', '1s'])
       expect(byName(ok).counted?.status).toBe('unreachable')
     } finally {
+      for (const sock of held) sock.destroy()
       listener.close()
     }
     expect(connections).toBeGreaterThan(0)

@@ -1,14 +1,18 @@
 // End to end: the host lock on real OpenSSH lab hosts (subnet 25, lab "locks").
 //   h1: a lock stamped an hour in the future (the host's clock went back): listed honestly, holds
 //       off a deploy, and its clock restarts so it can expire.
-//   h2, h3: an upgrade with two hops and a slow installer; another operator clears both locks
-//       mid-install (and on h3 a third run's lock appears): the heartbeat reports each lock lost,
-//       no further hop starts, the hosts end failed, and the other run's lock is left alone.
+//   h2, h3: an upgrade with two hops and a slow installer; mid-install another operator clears
+//       h2's lock and a third run's lock replaces h3's: the heartbeat reports each lock lost,
+//       no further hop starts, the hosts end failed, and the other run's lock is left alone. The
+//       run's heartbeat is shortened (GWFLEET_LOCK_HEARTBEAT_MS) and each installer's pause is
+//       ended once the run's host log says the lock was lost, so nothing waits on a clock.
 //
 //   npm run build && GWFLEET_LAB_OFFSET=<n> npx vitest run test/e2e/locks.test.ts
+import fs from 'node:fs'
+import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {agentVersion, installs, lab as startLab, type Lab, type LabHost, Workspace} from './fleet.js'
+import {agentVersion, endInstallerPause, installs, lab as startLab, type Lab, type LabHost, Workspace} from './fleet.js'
 
 const LOCK = '/opt/gwfleet/state/lock'
 const other = {owner: 'ana@ws-7', pid: 4242, command: 'upgrade', started: '2024-05-01T10:00:00.000Z', token: 'tok-e2e-other'}
@@ -25,6 +29,19 @@ async function lockAge(host: LabHost): Promise<number> {
   const r = await host.exec(`echo $(( $(date +%s) - $(stat -c %Y ${LOCK}) ))`)
   expect(r.code, r.stderr).toBe(0)
   return Number(r.stdout.trim())
+}
+
+/** Whether a run folder of the workspace has a host log for `name` that says `text`. */
+function hostLogSays(name: string, text: string): boolean {
+  const runs = path.join(ws.home, '.gwfleet', 'runs')
+  if (!fs.existsSync(runs)) return false
+  return fs.readdirSync(runs).some((id) => {
+    try {
+      return fs.readFileSync(path.join(runs, id, `${name}.log`), 'utf8').includes(text)
+    } catch {
+      return false
+    }
+  })
 }
 
 beforeAll(async () => {
@@ -73,23 +90,31 @@ describe('a lock stamped in the future', () => {
 
 describe('a lock cleared mid-rollout', () => {
   it('the heartbeat reports it lost: no further hop starts, the host fails, the other run keeps its lock', async () => {
-    for (const i of [2, 3]) await h(i).setFault('sleep', '30')
+    // A pause far longer than a heartbeat; the test ends it once the loss is seen (below).
+    for (const i of [2, 3]) await h(i).setFault('sleep', '120')
     const before = await Promise.all([installs(h(2)), installs(h(3))])
-    const run = ws.run(['upgrade', '-i', fleet, '-l', 'h2,h3', '--to', '1.6.0', '--batch-size', '100%'], {env: {GWFLEET_PLAIN: '1'}, timeoutMs: 240_000})
+    const run = ws.run(['upgrade', '-i', fleet, '-l', 'h2,h3', '--to', '1.6.0', '--batch-size', '100%'], {
+      env: {GWFLEET_PLAIN: '1', GWFLEET_LOCK_HEARTBEAT_MS: '500'},
+      timeoutMs: 240_000,
+    })
     // wait until both installers of the first hop run
     for (let i = 0; i < 600; i++) {
       const running = await Promise.all([h(2).exists('/opt/gwfleet/state/job/pid'), h(3).exists('/opt/gwfleet/state/job/pid')])
       if (running.every(Boolean)) break
       await sleep(100)
     }
-    // another operator clears both locks from a second process; on h3 a third run then takes it
-    const clear = await ws.run(['locks', 'clear', '-i', fleet, '-l', 'h2,h3', '--yes', '--json'])
+    // on h3 a third run's lock replaces the run's own in one step (a clear and a later write would
+    // let a short heartbeat see the gap first); on h2 another operator clears it from a second process
+    await h(3).exec(`printf '%s\\n' '${JSON.stringify(other)}' > ${LOCK}.e2e && mv -f ${LOCK}.e2e ${LOCK}`)
+    const clear = await ws.run(['locks', 'clear', '-i', fleet, '-l', 'h2', '--yes', '--json'])
     expect(clear.code, clear.stderr).toBe(0)
-    expect(clear.json.hosts.map((x: any) => [x.name, x.cleared])).toEqual([
-      ['h2', true],
-      ['h3', true],
-    ])
-    await h(3).exec(`printf '%s\\n' '${JSON.stringify(other)}' > ${LOCK}`)
+    expect(clear.json.hosts.map((x: any) => [x.name, x.cleared])).toEqual([['h2', true]])
+    // the installers are still paused: the heartbeat, not the hop's end, must notice the loss
+    for (const [name, why] of [['h2', 'lock lost: removed'], ['h3', 'lock lost: now held by ana@ws-7']]) {
+      for (let i = 0; i < 1200 && !hostLogSays(name, why); i++) await sleep(100)
+      expect(hostLogSays(name, why), `${name}'s run log says "${why}" while its installer runs`).toBe(true)
+    }
+    await Promise.all([endInstallerPause(h(2)), endInstallerPause(h(3))])
     const r = await run
     for (const i of [2, 3]) await h(i).setFault('sleep', null)
     expect(r.code, r.stdout + r.stderr).toBe(1)
@@ -109,5 +134,13 @@ describe('a lock cleared mid-rollout', () => {
     // the run's release took nothing that was not its own: h2 free, h3 still the other run's
     expect(await h(2).exists(LOCK)).toBe(false)
     expect(JSON.parse(await h(3).readFile(LOCK))).toEqual(other)
+    // one clear over both hosts: each is listed, h2 had nothing to clear, h3's lock goes
+    const clearBoth = await ws.run(['locks', 'clear', '-i', fleet, '-l', 'h2,h3', '--yes', '--json'])
+    expect(clearBoth.code, clearBoth.stderr).toBe(0)
+    expect(clearBoth.json.hosts.map((x: any) => [x.name, x.cleared])).toEqual([
+      ['h2', false],
+      ['h3', true],
+    ])
+    expect(await h(3).exists(LOCK)).toBe(false)
   }, 300_000)
 })

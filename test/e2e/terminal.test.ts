@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
-import {agentVersion, CLI, installs, lab, type Lab, type LabHost, Workspace, Workspaces} from './fleet.js'
+import {agentVersion, CLI, endInstallerPause, installs, lab, type Lab, type LabHost, Workspace, Workspaces} from './fleet.js'
 import {Terminal, terminalEnv} from './terminal.js'
 
 let L: Lab
@@ -98,16 +98,18 @@ afterAll(async () => {
 
 describe('in a terminal (lab subnet 19)', () => {
   it('one Ctrl-C in a rolling upgrade: the running installer finishes, nothing new starts, results and unlocks are written, exit 130', async () => {
-    // The canary's installer outlasts a slow machine's Ctrl-C delivery; h2 and h3 never start.
-    await h1.setFault('sleep', '10')
+    // The canary's installer pauses until the run has taken the Ctrl-C (then the test ends the
+    // pause, however slow the machine); h2 and h3 never start.
+    await h1.setFault('sleep', '600')
     for (const h of [h2, h3]) await h.setFault('sleep', '3')
     const t = await gwfleet(['upgrade', '-i', inv, '-l', 'h1,h2,h3', '--to', '1.5.0', '--batch-size', '1'])
     await t.waitFor(/h1: running installer 1\.5\.0/)
     await Terminal.until('the canary installer to run', async () => (await installerProcesses(h1)).length > 0)
     await t.ctrlC()
     await t.waitFor('Interrupted: no new host or hop will start', {all: true})
-    const end = await t.exit()
     for (const h of [h1, h2, h3]) await h.setFault('sleep', null)
+    await endInstallerPause(h1)
+    const end = await t.exit()
     const screen = await t.scrollback()
     expect(end, screen).toEqual({code: 130, signal: null})
     const rows = tableRows(screen)
@@ -199,21 +201,25 @@ describe('in a terminal (lab subnet 19)', () => {
         [['upgrade', '-i', inv, '--to', '1.5.0', '--dry-run'], 'unreachable'],
         [['uninstall', '-i', inv, '--yes', '--dry-run'], 'unreachable'],
       ]
-      for (const [args, label] of commands) {
+      // Every command is read-only here (dry runs, audits, lists): two terminals at a time.
+      const cases = commands.flatMap(([args, label]) => ['h4', 'h3,h4'].map((limit) => [args, label, limit] as const))
+      const check = async ([args, label, limit]: (typeof cases)[number]) => {
         // h3 is healthy and in sync with the inventory here.
-        for (const limit of ['h4', 'h3,h4']) {
-          const t = await gwfleet([...args, '-l', limit])
-          const end = await t.exit(60_000)
-          const screen = await t.scrollback()
-          const what = `${args.slice(0, 2).join(' ')} -l ${limit}:\n${screen}`
-          expect(end.code, what).toBe(1)
-          expect(screen, what).toMatch(new RegExp(`✖ h4: ${label}`))
-          expect(screen, what).not.toMatch(/✔ h4/)
-          expect(screen.split('\n').filter((l) => SPINNING.test(l)), what).toEqual([])
-          if (limit.includes('h3')) expect(screen, what).toMatch(/✔ h3: /)
-          await t.close()
-        }
+        const t = await gwfleet([...args, '-l', limit])
+        const end = await t.exit(60_000)
+        const screen = await t.scrollback()
+        const what = `${args.slice(0, 2).join(' ')} -l ${limit}:\n${screen}`
+        expect(end.code, what).toBe(1)
+        expect(screen, what).toMatch(new RegExp(`✖ h4: ${label}`))
+        expect(screen, what).not.toMatch(/✔ h4/)
+        expect(screen.split('\n').filter((l) => SPINNING.test(l)), what).toEqual([])
+        if (limit.includes('h3')) expect(screen, what).toMatch(/✔ h3: /)
+        await t.close()
       }
+      const queue = [...cases]
+      await Promise.all([0, 1].map(async () => {
+        for (let c = queue.shift(); c; c = queue.shift()) await check(c)
+      }))
     } finally {
       await h4.startSshd()
     }

@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {agentVersion, installs, lab, Workspace, type Lab, type LabHost} from './fleet.js'
+import {agentVersion, endInstallerPause, installs, lab, Workspace, type Lab, type LabHost} from './fleet.js'
 
 let L: Lab
 let ws: Workspace
@@ -153,8 +153,8 @@ describe('upgrade', () => {
   })
 
   it('a second run on a locked host is refused, naming the holder', async () => {
-    // Long enough that the second run starts and reads h2 while the first still holds it, even on a loaded machine.
-    await hosts[1].setFault('sleep', '20')
+    // The first run's installer pauses until the second run has ended (then the test ends the pause).
+    await hosts[1].setFault('sleep', '600')
     ws.writeValues('h2', Workspace.valuesText('h2', 'extraKey: changed-for-lock-test'))
     const invB = ws.inventory('1.8.0', hosts.map((host) => ({host})), 'fleet-18.yaml')
     const first = ws.run(['deploy', '-i', invB, '-l', 'h2', '--json'])
@@ -166,8 +166,9 @@ describe('upgrade', () => {
     }
     expect(running, 'the first run never started its installer').toBe(true)
     const second = await ws.run(['deploy', '-i', invB, '-l', 'h2', '--json'])
-    const firstR = await first
     await hosts[1].setFault('sleep', null)
+    await endInstallerPause(hosts[1])
+    const firstR = await first
     expect(firstR.json.hosts[0].status).toBe('ok')
     expect(second.code, JSON.stringify(second.json) + second.stderr).toBe(1)
     expect(second.json.hosts[0].status).toBe('failed')

@@ -1,11 +1,14 @@
-// `npm pack` gives a package that installs globally and runs from its oclif manifest.
+// Release check (`npm run test:release`, also before `npm publish`): `npm pack` gives a package that
+// installs globally and runs from its oclif manifest. Not part of `npm test`: it builds, packs and
+// installs the whole package with its dependencies, a minute or more, for what changes only when the
+// packaging or the dependencies do.
 import {execFileSync} from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {afterAll, expect, it} from 'vitest'
 
-import {ROOT} from './fleet.js'
+import {ROOT} from '../e2e/fleet.js'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gwfleet-pack-'))
 afterAll(() => fs.rmSync(tmp, {recursive: true, force: true}))
