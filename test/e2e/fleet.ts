@@ -198,13 +198,15 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, opts: {input?: st
 
 /**
  * End a paused stand-in installer (the `sleep` fault) on a host: only the `sleep` in the running
- * installer's own process group (timeout(1) makes one; its pid is the first field of installer.pid),
+ * installer's own process group (timeout(1) makes one; its pid is the third field of the job's pid file),
  * again until the installer is done. Lets a test hold an installer for as long as it needs, then go on.
  */
 export async function endInstallerPause(host: LabHost, remoteDir = '/opt/gwfleet'): Promise<void> {
-  const pid = `${remoteDir}/state/installer.pid`
-  for (let i = 0; i < 600 && (await host.exists(pid)); i++) {
-    await host.exec(`g=$(cut -d' ' -f1 '${pid}' 2>/dev/null) && [ -n "$g" ] && pkill -x -g "$g" sleep; true`)
+  const job = `${remoteDir}/state/job`
+  for (let i = 0; i < 600; i++) {
+    // While the job runs (its wrapper noted the pids, no exit status yet): the third field is timeout(1)'s pid.
+    const r = await host.exec(`[ -f '${job}/pid' ] && [ ! -f '${job}/rc' ] || exit 3; g=$(cut -d' ' -f3 '${job}/pid') && [ -n "$g" ] && pkill -x -g "$g" sleep; true`)
+    if (r.code === 3) return
     await new Promise((r) => setTimeout(r, 100))
   }
 }
