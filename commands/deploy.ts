@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {GwCommand} from '../src/cli/base.js'
-import {batchSizeFlag, changeFlags, diffFlag, fleetFlags} from '../src/cli/flags.js'
+import {changeFlags, diffFlag, firstFlag, fleetFlags, rolloutBatchSizeFlag} from '../src/cli/flags.js'
 
 export default class Deploy extends GwCommand {
   static override summary = 'Bring every selected gateway to its desired version with its values.'
@@ -9,16 +9,18 @@ export default class Deploy extends GwCommand {
 
 Each host gets one SSH connection; release files and values are uploaded only when their sha256 differs from what the host already has. The installer runs as root and must report both "Deployed versions" with the right agent version and "All services are ready.".
 
-Without --batch-size every gateway goes at once and --max-fail stops nothing. With it, the failure budget is printed before the rollout starts: failed and unreachable gateways both count, added up across batches; a percentage is of the selected gateways, rounded down; when a batch ends past the budget, no further batch starts.`
+The rollout goes in batches, by default a canary of one, then the rest (--batch-size 1,100%): the gateways --first (or the inventory's rollout.first) selects fill the first batches, then the rest follow in inventory order; the dry run lists the batches. The failure budget is printed before the rollout starts: failed and unreachable gateways both count, added up across batches; a percentage is of the selected gateways, rounded down; when a batch ends past the budget, no further batch starts.`
   static override examples = [
     {description: 'Deploy the whole fleet', command: '<%= config.bin %> deploy -i fleet.yaml'},
     {description: 'Show the plan for the canary ring only', command: '<%= config.bin %> deploy -i fleet.yaml -l ring=canary --dry-run'},
+    {description: 'The canary ring first, then the rest', command: '<%= config.bin %> deploy -i fleet.yaml --first ring=canary'},
     {description: 'Roll out in batches (1 canary, then quarters), tolerating one failure', command: '<%= config.bin %> deploy -i fleet.yaml --batch-size 1,25% --max-fail 1'},
   ]
   static override flags = {
     ...fleetFlags,
     ...changeFlags,
-    'batch-size': batchSizeFlag,
+    'batch-size': rolloutBatchSizeFlag,
+    first: firstFlag,
     diff: diffFlag,
     'skip-preflight': Flags.boolean({description: 'do not run the prerequisite checks on hosts about to be installed'}),
   }

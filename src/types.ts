@@ -30,6 +30,8 @@ export interface Inventory {
   lines?: Record<string, number>
   /** Local commands run at points of a changing run (the inventory's `hooks:`). */
   hooks?: Partial<Record<HookName, Hook>>
+  /** `rollout.first`: the selector whose gateways fill the first batches unless --first is given. */
+  rolloutFirst?: string
 }
 
 /** Where in a changing run a hook runs. */

@@ -1,6 +1,7 @@
 // What the commands do between parsing flags and setting the exit code: load and check all input
 // (nothing touches a host before this passes), run, render. The exit-code table lives here.
 import {InputError} from '../errors.js'
+import {firstNames} from '../inventory/index.js'
 import {checkReleases} from '../release/needs.js'
 import {compareVersions} from '../release/version.js'
 import {auditCsv, auditJson, auditSummaryLine, auditTable, changeJson, changeSummary, changeTable, planView} from '../render/output.js'
@@ -45,6 +46,7 @@ export interface ChangeCommandFlags extends ChangeFlagValues {
   diff?: boolean
   to?: string
   yes?: boolean
+  first?: string
 }
 
 /** deploy / upgrade / uninstall: the whole command after flag parsing; returns the exit code. */
@@ -60,11 +62,15 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCo
   const releases = kind === 'uninstall' ? [] : await checkReleases(inventory, jobs.map((j) => j.gw), to)
   const warnings = to === undefined ? [] : upgradeWarnings(inventory, jobs.map((j) => j.gw), to)
   for (const w of warnings) process.stderr.write(`gwfleet: warning: ${w}\n`)
+  const first = firstOf(inventory, jobs, flags.first)
+  for (const w of first.warnings) process.stderr.write(`gwfleet: warning: ${w}\n`)
+  warnings.push(...first.warnings)
   const req: ChangeRequest = {
     kind,
     to,
     batches: flags['batch-size'] ?? null,
     maxFail: toleratedFailures(flags['max-fail'], jobs.length),
+    ...(first.names.length ? {first: first.names} : {}),
   }
   if (kind === 'uninstall' && !options.dryRun && !flags.yes) await confirmUninstall(jobs)
   const budget = failureBudgetText({maxFail: flags['max-fail'], tolerated: req.maxFail, selected: jobs.length, batched: req.batches !== null})
@@ -92,6 +98,20 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCo
   } finally {
     ctx.interrupt.uninstall()
   }
+}
+
+/**
+ * The selected gateways that go first: those --first picks, else those the inventory's
+ * rollout.first picks. One that picks none of the selected gateways is said, not an error.
+ */
+function firstOf(inventory: Inventory, jobs: Job[], flag: string | undefined): {names: string[]; warnings: string[]} {
+  const selector = flag ?? inventory.rolloutFirst
+  if (selector === undefined) return {names: [], warnings: []}
+  const line = inventory.lines?.['rollout.first']
+  const from = flag !== undefined ? '--first' : `rollout.first (${inventory.file}${line ? `:${line}` : ''})`
+  const names = firstNames(inventory.gateways, jobs.map((j) => j.gw), selector, {file: flag !== undefined ? '--first' : inventory.file})
+  const warnings = names.length ? [] : [`${from} "${selector}" selects none of the selected gateways: they go in inventory order`]
+  return {names, warnings}
 }
 
 /** The batches a rollout used (or, for a dry run, would use), from the batch each host was given. */

@@ -144,10 +144,17 @@ export const batchSizeFlag = batchList({
   description: 'batches: a list of counts or percentages of the gateways that need a change (rounded up, at least one), the last one repeating (default: all at once)',
 })
 
-/** --batch-size of upgrade: a canary of one, then the rest. */
-export const upgradeBatchSizeFlag = batchList({
-  description: 'batches: counts or percentages of the gateways that need a change (rounded up, at least one), the last one repeating',
+/** --batch-size of deploy and upgrade: a canary of one, then the rest. */
+export const rolloutBatchSizeFlag = batchList({
+  description: 'batches: counts or percentages of the gateways that need a change (rounded up, at least one), the last one repeating; the default is a canary of one, then the rest',
   ...typedDefault(parseBatchSizes, '1,100%'),
+})
+
+/** --first of deploy and upgrade. */
+export const firstFlag = Flags.string({
+  description:
+    "which gateways go first: a selector as for --limit (ring=canary, names, globs); they fill the first batches, then the rest follow in inventory order (default: the inventory's rollout.first)",
+  helpValue: 'SELECTOR',
 })
 
 /** upgrade --to. */

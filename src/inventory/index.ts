@@ -2,4 +2,4 @@
 export { loadInventory, DEFAULT_REMOTE_DIR, GATEWAY_NAME_RE, hostProblem } from './load.js'
 export { canonicalValues, keyPath, renderValues, valuesReferences, VENDOR_PLACEHOLDERS } from './values.js'
 export type { ValuesReference } from './values.js'
-export { selectGateways } from './selector.js'
+export { firstNames, selectGateways } from './selector.js'

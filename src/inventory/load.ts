@@ -9,6 +9,7 @@ import { parseVersion } from '../release/version.js'
 import { jumpProblem, parseJump } from '../ssh/jump.js'
 import type { Gateway, Hook, HookName, Inventory } from '../types.js'
 import { durationSeconds } from '../util/duration.js'
+import { selectGateways } from './selector.js'
 import { INVENTORY_LIMIT, SECRET_FILE_LIMIT, VALUES_LIMIT, inputFileProblem, readInputFile } from './input-file.js'
 import {
   checkDuplicateKeys,
@@ -103,7 +104,8 @@ const gatewayFieldSchemas = {
 const GATEWAY_KEYS = Object.keys(gatewayFieldSchemas)
 const DEFAULTS_KEYS = GATEWAY_KEYS.filter((k) => k !== 'host')
 const RELEASE_KEYS = ['dir', 'version']
-const ROOT_KEYS = ['release', 'defaults', 'gateways', 'hooks']
+const ROOT_KEYS = ['release', 'defaults', 'gateways', 'hooks', 'rollout']
+const ROLLOUT_KEYS = ['first']
 export const HOOK_NAMES: HookName[] = ['before-run', 'before-host', 'after-host', 'after-batch', 'after-run']
 /** A hook's time limit unless it sets its own. */
 export const HOOK_TIMEOUT_SECONDS = 300
@@ -152,6 +154,7 @@ export const inventorySchema = z
     defaults: defaultsSchema.optional(),
     gateways: z.record(gatewayName, gatewaySchema),
     hooks: hooksSchema.optional(),
+    rollout: z.object({ first: z.string().min(1, 'selector is empty') }).partial().strict().optional(),
   })
   .strict()
 
@@ -181,6 +184,7 @@ function knownKeysAt(at: readonly PathSegment[]): string[] {
   if (at.length === 1 && at[0] === 'defaults') return DEFAULTS_KEYS
   if (at.length === 2 && at[0] === 'gateways') return GATEWAY_KEYS
   if (at.length === 1 && at[0] === 'hooks') return HOOK_NAMES
+  if (at.length === 1 && at[0] === 'rollout') return ROLLOUT_KEYS
   return []
 }
 
@@ -375,6 +379,17 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
     gateways.push(gw)
   }
   problems.push(...sharedHosts(p, gateways))
+  const first = inv.rollout?.first
+  if (first !== undefined) {
+    // A mistyped default canary would silently send a production gateway first: refuse it here.
+    try {
+      selectGateways(gateways, first)
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e
+      const at = ['rollout', 'first']
+      problems.push({ line: lineOfPath(p, at), key: dotted(at), message: e.reason })
+    }
+  }
   if (problems.length) fail(p, problems)
 
   // Where the keys that later checks (release folder, versions) may complain about are written.
@@ -382,6 +397,7 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
     'release.dir': lineOfPath(p, ['release', 'dir']),
     'release.version': lineOfPath(p, ['release', 'version']),
   }
+  if (first !== undefined) lines['rollout.first'] = lineOfPath(p, ['rollout', 'first'])
   if (defaults.version !== undefined) lines['defaults.version'] = lineOfPath(p, ['defaults', 'version'])
   for (const g of gateways) {
     const at = ['gateways', g.name, 'version']
@@ -395,6 +411,7 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
     gateways,
     lines,
     ...(Object.keys(hooks).length ? {hooks} : {}),
+    ...(first !== undefined ? {rolloutFirst: first} : {}),
   }
 }
 

@@ -34,6 +34,8 @@ const DESCRIPTIONS: Record<string, string> = {
   'hooks.after-host': 'Runs per gateway after its change ended (GWFLEET_STATUS has the outcome).',
   'hooks.after-batch': 'Runs after each batch.',
   'hooks.after-run': 'Runs once at the end.',
+  rollout: 'How deploy and upgrade roll out.',
+  'rollout.first': 'Default for --first: a selector (ring=canary, names, globs) whose gateways fill the first batches, before the rest in inventory order.',
   command: 'A command for sh -c, run in the inventory\'s folder.',
   timeout: 'Stop the hook after this long (90s, 5m; default 5m).',
 }

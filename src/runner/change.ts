@@ -31,6 +31,8 @@ export interface ChangeRequest {
   /** null: one batch of every host, each going on its own without waiting for the others. */
   batches: BatchSpec[] | null
   maxFail: number
+  /** Gateways that fill the first batches (--first, rollout.first); the rest follow in inventory order. */
+  first?: string[]
 }
 
 /** What the change phases need of the run (a RunContext; tests give their own). */
@@ -152,10 +154,10 @@ class Rollout {
     const {ctx} = this
     await Promise.all(this.runs.map((run) => this.limit(() => run.through(this.phases.prepare))))
     // A dry run's plan shows the batches the rollout would use.
-    const planned = this.runs.filter((r) => r.ended?.kind === 'stopped' && r.ended.status === 'planned')
+    const planned = this.firstFirst(this.runs.filter((r) => r.ended?.kind === 'stopped' && r.ended.status === 'planned'))
     let at = 0
     for (const [i, n] of batchSizes(planned.length, specs).entries()) for (const r of planned.slice(at, (at += n))) r.state.batch = i + 1
-    const todo = this.runs.filter((run) => !run.ended)
+    const todo = this.firstFirst(this.runs.filter((run) => !run.ended))
     for (const run of todo) ctx.reporter.step(run.state.job.gw.name, 'waiting for its batch')
     const early = await Promise.all(this.runs.filter((run) => run.ended).map((run) => this.finish(run)))
     const batched = await runBatches(
@@ -182,6 +184,13 @@ class Rollout {
     )
     const byName = new Map([...early, ...batched].map((r) => [r.name, r]))
     return this.jobs.map((j) => byName.get(j.gw.name)!)
+  }
+
+  /** The hosts --first picked, then the others; each part in inventory order. */
+  private firstFirst(runs: HostRun<HostState>[]): HostRun<HostState>[] {
+    const first = new Set(this.req.first ?? [])
+    const picked = (r: HostRun<HostState>) => first.has(r.state.job.gw.name)
+    return [...runs.filter(picked), ...runs.filter((r) => !picked(r))]
   }
 
   /** End a host, run its after-host hook, report its result. */

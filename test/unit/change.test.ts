@@ -668,3 +668,34 @@ describe('the change phases against a scripted host', () => {
     }
   })
 })
+
+describe('canaries by label: --first', () => {
+  it('the gateways --first picks fill the first batches, the rest follow in inventory order', async () => {
+    const {hosts, run} = fleet(['a', 'b', 'c', 'd'])
+    for (const h of hosts.values()) {
+      h.version = '1.5.0'
+      h.values = VALUES_SHA
+    }
+    // The canary fails: the rest are skipped, and the canary was the one --first named, not the first in the inventory.
+    hosts.get('c')!.onScript = (kind) => {
+      if (kind === 'installer') hosts.get('c')!.jobRc = 3
+    }
+    const results = await run({batches: [{count: 1}, {percent: 100}], maxFail: 0, first: ['c']})
+    expect(results.map((r) => [r.name, r.status, r.batch])).toEqual([
+      ['a', 'skipped', 2],
+      ['b', 'skipped', 2],
+      ['c', 'failed', 1],
+      ['d', 'skipped', 2],
+    ])
+    expect(hosts.get('a')!.starts).toEqual([])
+  })
+
+  it('a dry run gives the batches the rollout would use: picked ones first, each part in inventory order', async () => {
+    const {hosts, run} = fleet(['a', 'b', 'c', 'd'], {dryRun: true})
+    for (const h of hosts.values()) h.version = '1.5.0'
+    const results = await run({batches: [{count: 1}, {percent: 100}], maxFail: 0, first: ['d', 'b']})
+    expect(Object.fromEntries(results.map((r) => [r.name, r.batch]))).toEqual({a: 2, b: 1, c: 2, d: 2})
+    const two = await run({batches: [{count: 2}, {percent: 100}], maxFail: 0, first: ['d', 'b']})
+    expect(Object.fromEntries(two.map((r) => [r.name, r.batch]))).toEqual({a: 2, b: 1, c: 2, d: 1})
+  })
+})

@@ -30,6 +30,20 @@ async function bad(file: string, line: number, key: string | undefined, ...snipp
   return err
 }
 
+describe('rollout.first', () => {
+  it('is the default selector of --first', async () => {
+    const inv = await loadInventory(inventory([...BASE, '    labels: {ring: canary}', 'rollout:', '  first: ring=canary']))
+    expect(inv.rolloutFirst).toBe('ring=canary')
+    expect(inv.lines?.['rollout.first']).toBe(12)
+  })
+
+  it('a selector that names no gateway is refused with file, line and key', async () => {
+    await bad(inventory([...BASE, 'rollout:', '  first: gw-b']), 11, 'rollout.first', 'no gateway named "gw-b"')
+    await bad(inventory([...BASE, 'rollout:', '  first: ring=']), 11, 'rollout.first', 'malformed label term')
+    await bad(inventory([...BASE, 'rollout:', '  frist: gw-a']), 11, 'rollout.frist', 'did you mean "first"')
+  })
+})
+
 describe('loadInventory: good input', () => {
   it('merges defaults, resolves paths and keeps file order', async () => {
     const file = path.join(FIXTURES, 'good', 'inventory.yaml')
