@@ -99,10 +99,11 @@ const gatewayFieldSchemas = {
   version: semverSchema,
   values: localPath,
   labels: z.record(labelKey, labelValue),
+  state: z.enum(['present', 'absent'], { errorMap: () => ({ message: 'state must be present or absent' }) }),
 }
 
 const GATEWAY_KEYS = Object.keys(gatewayFieldSchemas)
-const DEFAULTS_KEYS = GATEWAY_KEYS.filter((k) => k !== 'host')
+const DEFAULTS_KEYS = GATEWAY_KEYS.filter((k) => k !== 'host' && k !== 'state')
 const RELEASE_KEYS = ['dir', 'version']
 const ROOT_KEYS = ['release', 'defaults', 'gateways', 'hooks', 'rollout']
 const ROLLOUT_KEYS = ['first']
@@ -136,10 +137,11 @@ const gatewaySchema = z
     version: gatewayFieldSchemas.version.optional(),
     values: gatewayFieldSchemas.values.optional(),
     labels: gatewayFieldSchemas.labels.optional(),
+    state: gatewayFieldSchemas.state.optional(),
   })
   .strict()
 
-const defaultsSchema = gatewaySchema.omit({ host: true }).strict()
+const defaultsSchema = gatewaySchema.omit({ host: true, state: true }).strict()
 
 const gatewayName = z
   .string()
@@ -280,6 +282,12 @@ function sharedHosts(p: ParsedYaml, gateways: Gateway[]): Problem[] {
   return out
 }
 
+/** A gateway's own input problem (its values file cannot be read) as an error naming file, line and key. */
+export function inputProblemOf(gw: Gateway): InputError | undefined {
+  const p = gw.inputProblem
+  return p ? new InputError(p.message, { file: p.file, line: p.line, key: p.key }) : undefined
+}
+
 /** Reads, validates and resolves the inventory file; defaults merged, paths absolute, gateways in file order. */
 export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEnv } = {}): Promise<Inventory> {
   const env = opts.env ?? process.env
@@ -328,16 +336,17 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
     }
     const valuesFrom = own.values !== undefined ? [...at, 'values'] : ['defaults', 'values']
     const values = own.values ?? defaults.values
-    if (values === undefined) {
+    const absent = own.state === 'absent'
+    // A gateway to be removed needs no values (without them, uninstall cleans Cilium as by default).
+    if (values === undefined && !absent) {
       problems.push({ line, key: dotted([...at, 'values']), message: 'missing required key "values" (the gateway\'s values file)' })
       continue
     }
-    const valuesFile = resolvePath(values, dir, env)
-    const vp = inputFileProblem(valuesFile, { limit: VALUES_LIMIT, tree: dir })
-    if (vp) {
-      problems.push({ line: lineOfPath(p, valuesFrom), key: dotted(valuesFrom), message: `values file ${vp}: ${valuesFile}` })
-      continue
-    }
+    const valuesFile = values === undefined ? '' : resolvePath(values, dir, env)
+    // A values file that cannot be read is this gateway's problem only: the commands refuse it
+    // when the gateway is selected for a change, and audit reports the gateway as invalid.
+    const vp = values === undefined ? undefined : inputFileProblem(valuesFile, { limit: VALUES_LIMIT, tree: dir })
+    const inputProblem = vp ? { file: abs, line: lineOfPath(p, valuesFrom), key: dotted(valuesFrom), message: `values file ${vp}: ${valuesFile}` } : undefined
     const identity = own.identityFile ?? defaults.identityFile
     let identityFile: string | undefined
     if (identity !== undefined) {
@@ -373,6 +382,8 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
       valuesFile,
       labels: { ...(defaults.labels ?? {}), ...(own.labels ?? {}) },
       source: { file: abs, line },
+      ...(absent ? { state: 'absent' as const } : {}),
+      ...(inputProblem ? { inputProblem } : {}),
     }
     // Keep the object tidy for deep-equality and JSON: no explicit undefined fields.
     for (const k of Object.keys(gw) as (keyof Gateway)[]) if (gw[k] === undefined) delete gw[k]

@@ -28,6 +28,7 @@ const DESCRIPTIONS: Record<string, string> = {
   version: 'Pins the version (X.Y.Z); overrides release.version.',
   values: 'The gateway\'s values file (vendor YAML; ${env:NAME} and ${file:PATH} references allowed).',
   labels: 'Labels for --limit selectors (ring=canary).',
+  state: 'absent: deploy removes the gateway from its host (asking as uninstall does) and audit expects nothing there; default present.',
   hooks: 'Local commands run on the workstation at points of deploy, upgrade and uninstall.',
   'hooks.before-run': 'Runs once before any host is contacted; when it fails no host is touched.',
   'hooks.before-host': 'Runs per gateway that will change, before anything on it changes; when it fails that gateway fails.',
@@ -87,6 +88,7 @@ function toJson(schema: z.ZodTypeAny, path: string[]): JsonSchema {
     return describe(path, out)
   }
   if (schema instanceof z.ZodBoolean) return describe(path, {type: 'boolean'})
+  if (schema instanceof z.ZodEnum) return describe(path, {type: 'string', enum: [...(schema.options as string[])]})
   if (schema instanceof z.ZodObject) {
     const shape = schema.shape as Record<string, z.ZodTypeAny>
     const properties: Record<string, JsonSchema> = {}

@@ -1,5 +1,5 @@
 // Formatters own the final output: the same data gives the table, the JSON and the CSV.
-import type {AuditResult} from '../runner/audit.js'
+import {auditOk, type AuditResult} from '../runner/audit.js'
 import type {HostResult} from '../runner/result.js'
 import {csvText, displayLine, ellipsize} from './sanitize.js'
 
@@ -169,7 +169,7 @@ export function planView(results: HostResult[], batches: string[][] | undefined,
   return out
 }
 
-const AUDIT_ORDER: Record<string, number> = {failed: 0, unreachable: 0, drift: 1, installing: 1, 'not-installed': 2, 'in-sync': 3}
+const AUDIT_ORDER: Record<string, number> = {failed: 0, unreachable: 0, invalid: 0, drift: 1, installing: 1, 'not-installed': 2, 'in-sync': 3, absent: 3}
 
 /** Audit rows sorted so the problems come first. */
 export function sortAudit(results: AuditResult[]): AuditResult[] {
@@ -180,7 +180,7 @@ export function sortAudit(results: AuditResult[]): AuditResult[] {
 export function auditJson(results: AuditResult[], runDir: string | null) {
   return {
     command: 'audit',
-    ok: results.every((r) => r.status === 'in-sync'),
+    ok: results.every(auditOk),
     runDir,
     summary: auditSummaryCounts(results),
     hosts: results.map((r) => ({
@@ -190,7 +190,7 @@ export function auditJson(results: AuditResult[], runDir: string | null) {
       version: r.version,
       desiredVersion: r.desiredVersion,
       valuesInSync: r.valuesInSync,
-      error: r.status === 'in-sync' ? null : (r.error ?? (r.reasons.join('; ') || null)),
+      error: auditOk(r) ? null : (r.error ?? (r.reasons.join('; ') || null)),
       reasons: r.reasons,
       lastChange: r.lastChange,
       durationMs: r.durationMs,
@@ -198,26 +198,28 @@ export function auditJson(results: AuditResult[], runDir: string | null) {
   }
 }
 
-/** Count per installed version, plus not-installed, unreachable and failed. */
-export function auditSummaryCounts(results: AuditResult[]): Record<string, number> {
-  const counts: Record<string, number> = {}
+/** Counts per status (every status, zero too) and per installed version. */
+export function auditSummaryCounts(results: AuditResult[]): {statuses: Record<string, number>; versions: Record<string, number>} {
+  const statuses: Record<string, number> = Object.fromEntries(SUMMARY_ORDER.map((st) => [st, 0]))
+  const versions: Record<string, number> = {}
   for (const r of results) {
-    const k = r.status === 'unreachable' || r.status === 'failed' || r.status === 'not-installed' || r.version === null ? r.status : r.version
-    counts[k] = (counts[k] ?? 0) + 1
+    statuses[r.status] = (statuses[r.status] ?? 0) + 1
+    if (r.version !== null) versions[r.version] = (versions[r.version] ?? 0) + 1
   }
-  return counts
+  return {statuses, versions}
 }
 
-/** `1.5.0: 41   1.4.2: 3   unreachable: 1`, versions newest first. */
+// The summary line reads from good to bad, as an operator scans it.
+const SUMMARY_ORDER = ['in-sync', 'absent', 'drift', 'installing', 'not-installed', 'invalid', 'failed', 'unreachable'] as const
+
+/** `in-sync: 41   drift: 3   unreachable: 1   |   versions 1.5.0: 41   1.4.2: 3`: statuses that occur, then versions newest first. */
 export function auditSummaryLine(results: AuditResult[]): string {
-  const c = auditSummaryCounts(results)
-  const keys = Object.keys(c).sort((a, b) => {
-    const va = /^\d/.test(a)
-    const vb = /^\d/.test(b)
-    if (va && vb) return b.localeCompare(a, undefined, {numeric: true})
-    return va ? -1 : vb ? 1 : a.localeCompare(b)
-  })
-  return keys.map((k) => `${k}: ${c[k]}`).join('   ')
+  const {statuses, versions} = auditSummaryCounts(results)
+  const st = SUMMARY_ORDER.filter((k) => statuses[k]).map((k) => `${k}: ${statuses[k]}`)
+  const vs = Object.keys(versions)
+    .sort((a, b) => b.localeCompare(a, undefined, {numeric: true}))
+    .map((k) => `${k}: ${versions[k]}`)
+  return vs.length ? `${st.join('   ')}   |   versions ${vs.join('   ')}` : st.join('   ')
 }
 
 /** The audit table; `view`: the terminal it is shown on. */
@@ -229,7 +231,7 @@ export function auditTable(results: AuditResult[], view: View = {}): string {
       r.host,
       r.status,
       r.version ?? '-',
-      r.desiredVersion,
+      r.desiredVersion ?? 'absent',
       r.valuesInSync === null ? '?' : r.valuesInSync ? 'in-sync' : 'drift',
       r.lastChange ? `${r.lastChange.time.slice(0, 16).replace('T', ' ')} ${r.lastChange.operator}` : '-',
       r.status === 'in-sync' ? '' : r.reasons.join('; '),
@@ -251,7 +253,7 @@ export function auditCsv(results: AuditResult[]): string {
     r.host,
     r.status,
     r.version ?? '',
-    r.desiredVersion,
+    r.desiredVersion ?? '',
     r.valuesInSync === null ? '' : String(r.valuesInSync),
     r.lastChange?.time ?? '',
     r.lastChange?.operator ?? '',

@@ -26,7 +26,7 @@ export interface HostResult {
 }
 
 /** A gateway's status that means its command did what was asked, in any command's results. */
-const ENDED_WELL: ReadonlySet<string> = new Set(['ok', 'unchanged', 'in-sync', 'pass', 'warn', 'no-changes', 'changes'])
+const ENDED_WELL: ReadonlySet<string> = new Set(['ok', 'unchanged', 'in-sync', 'absent', 'pass', 'warn', 'no-changes', 'changes'])
 
 /** True when a status, from any command's results, means the gateway ended as asked (`@failed` selects the others). */
 export function endedWell(status: string): boolean {

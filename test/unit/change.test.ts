@@ -699,3 +699,61 @@ describe('canaries by label: --first', () => {
     expect(Object.fromEntries(two.map((r) => [r.name, r.batch]))).toEqual({a: 2, b: 1, c: 2, d: 1})
   })
 })
+
+describe('a way out: deploy --reinstall and state: absent', () => {
+  it('--reinstall runs the installer of the desired version again over a version off the chain, then verifies', async () => {
+    const {hosts, run} = fleet(['a'], {}, '1.5.0')
+    const h = hosts.get('a')!
+    h.version = '0.0.1'
+    h.values = VALUES_SHA
+    // Without --reinstall the policy refuses it: the way up from 0.0.1 has no release in the folder.
+    const [plain] = await run()
+    expect(plain.status).toBe('refused')
+    expect(h.starts).toEqual([])
+    const [r] = await run({reinstall: true})
+    expect(r).toMatchObject({status: 'ok', action: 'install', fromVersion: '0.0.1', toVersion: '1.5.0', hops: ['1.5.0'], reached: ['1.5.0']})
+    expect(h.version).toBe('1.5.0')
+    expect(h.starts).toHaveLength(1)
+    allClosed(h)
+  })
+
+  it('--reinstall runs again on a gateway in sync too (the cluster may lie)', async () => {
+    const {hosts, run} = fleet(['a'], {}, '1.5.0')
+    const h = hosts.get('a')!
+    h.version = '1.5.0'
+    h.values = VALUES_SHA
+    const [r] = await run({reinstall: true})
+    expect(r).toMatchObject({status: 'ok', action: 'install', hops: ['1.5.0']})
+    expect(h.ran).toEqual(['read', 'lock', 'installer', 'record', 'unlock'])
+  })
+
+  it('deploy removes a gateway marked state: absent, installs the others, and leaves an absent one with nothing there alone', async () => {
+    const {hosts, run} = fleet(['a', 'gone', 'empty'], {}, '1.5.0')
+    const gone = hosts.get('gone')!
+    gone.gw.state = 'absent'
+    gone.version = '1.5.0'
+    const empty = hosts.get('empty')!
+    empty.gw.state = 'absent'
+    const results = await run()
+    expect(results.map((r) => [r.name, r.status, r.action])).toEqual([
+      ['a', 'ok', 'install'],
+      ['gone', 'ok', 'uninstall'],
+      ['empty', 'unchanged', 'none'],
+    ])
+    expect(gone.ran).toEqual(['probe', 'lock', 'uninstall', 'record', 'unlock'])
+    expect(gone.version).toBeNull()
+    // Nothing there: read, never locked.
+    expect(empty.ran).toEqual(['probe'])
+    for (const h of hosts.values()) allClosed(h)
+  })
+
+  it('upgrade leaves a gateway marked state: absent alone', async () => {
+    const {hosts, run} = fleet(['gone'], {}, '1.5.0')
+    const h = hosts.get('gone')!
+    h.gw.state = 'absent'
+    h.version = '1.4.0'
+    const [r] = await run({kind: 'upgrade', to: '1.5.0', batches: [{count: 1}]})
+    expect(r).toMatchObject({status: 'unchanged', action: 'none'})
+    expect(h.starts).toEqual([])
+  })
+})

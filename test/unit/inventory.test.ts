@@ -1,7 +1,7 @@
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { loadInventory } from '../../src/inventory/load.js'
+import { inputProblemOf, loadInventory } from '../../src/inventory/load.js'
 import { BASE, expectLocated, rejection, tree } from './fixtures/inventory/helpers.js'
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'inventory')
@@ -21,6 +21,16 @@ function inventory(lines: string[], extra: Record<string, string> = {}): string 
 /** Base inventory with lines appended to gateway gw-a (first one at line 10). */
 function withGw(...more: string[]): string {
   return inventory([...BASE, ...more])
+}
+
+/** A problem of one gateway's own input: the inventory loads, and the gateway carries the error. */
+async function badGateway(file: string, line: number, key: string, ...snippets: string[]) {
+  const inv = await loadInventory(file)
+  const err = inputProblemOf(inv.gateways[0])
+  expect(err, 'expected the gateway to carry an input problem').toBeDefined()
+  expectLocated(err!, file, line, key)
+  for (const x of snippets) expect(err!.message).toContain(x)
+  return err
 }
 
 async function bad(file: string, line: number, key: string | undefined, ...snippets: string[]) {
@@ -208,12 +218,12 @@ describe('loadInventory: bad input names file, line and key', () => {
 
   it('missing values file names the inventory line of values', async () => {
     const f = inventory([...BASE.slice(0, 8), '    values: values/nope.yaml'])
-    await bad(f, 9, 'gateways.gw-a.values', 'values file not found', path.join(path.dirname(f), 'values', 'nope.yaml'))
+    await badGateway(f, 9, 'gateways.gw-a.values', 'values file not found', path.join(path.dirname(f), 'values', 'nope.yaml'))
   })
 
   it('missing values file from defaults names the defaults line', async () => {
     const f = inventory(['release: { dir: r, version: 1.5.0 }', 'defaults:', '  values: gone.yaml', 'gateways:', '  a: { host: h }'])
-    await bad(f, 3, 'defaults.values', 'values file not found')
+    await badGateway(f, 3, 'defaults.values', 'values file not found')
   })
 
   it('missing identity file', async () => {
