@@ -144,8 +144,8 @@ describe('gwfleet audit (lab subnet 13)', () => {
     const firstInSync = statuses.indexOf('in-sync')
     expect(firstInSync).toBe(statuses.length - 2)
     expect(statuses.slice(firstInSync).every((s) => s === 'in-sync')).toBe(true)
-    // The summary: per installed version, newest first, then the ones with no version.
-    expect(lines.at(-1)).toBe(`${VERSION}: 4   ${OLD}: 1   not-installed: 1   unreachable: 2`)
+    // The summary: per status, then per installed version, newest first.
+    expect(lines.at(-1)).toBe(`in-sync: 2   drift: 3   not-installed: 1   unreachable: 2   |   versions ${VERSION}: 4   ${OLD}: 1`)
   })
 
   it('--output csv is parseable, with the right columns and values', async () => {
