@@ -70,7 +70,7 @@ export function table(headers: string[], rows: string[][], fit: Fit = {}): strin
 }
 
 
-const STATUS_ORDER: Record<string, number> = {failed: 0, unreachable: 1, refused: 2, skipped: 3, ok: 4, unchanged: 5}
+const STATUS_ORDER: Record<string, number> = {failed: 0, interrupted: 0.5, unreachable: 1, refused: 2, skipped: 3, ok: 4, unchanged: 5}
 
 /**
  * The JSON document of a changing command (SPEC section 4). A dry run keeps SPEC's statuses

@@ -230,7 +230,7 @@ function hostVars(r: Pick<HostResult, 'name' | 'host' | 'action' | 'fromVersion'
 /** GWFLEET_OK=3 GWFLEET_FAILED=1 ...: how many hosts ended how. */
 function counts(results: HostResult[]): Record<string, number> {
   const out: Record<string, number> = {GWFLEET_HOSTS: results.length}
-  for (const st of ['ok', 'unchanged', 'failed', 'unreachable', 'refused', 'skipped'] as const) out[`GWFLEET_${st.toUpperCase()}`] = results.filter((r) => r.status === st).length
+  for (const st of ['ok', 'unchanged', 'failed', 'unreachable', 'refused', 'skipped', 'interrupted'] as const) out[`GWFLEET_${st.toUpperCase()}`] = results.filter((r) => r.status === st).length
   return out
 }
 
@@ -721,13 +721,16 @@ class ChangePhases {
         case 'skipped':
           return {...r, status: 'skipped', error: end.reason ?? 'skipped'}
         case 'interrupted': {
-          // Nothing changed yet: skipped. Part of the way there: failed, and where it stands.
-          const status = s.reached.length === 0 ? 'skipped' : 'failed'
-          return {...r, status, error: this.withStop(s, end.reason ?? 'interrupted by the operator')}
+          const error = this.withStop(s, end.reason ?? 'interrupted by the operator')
+          // Nothing changed yet: skipped. Part of the way there: interrupted, and TO is where it stands.
+          if (s.reached.length === 0) return {...r, status: 'skipped', error}
+          return {...r, status: 'interrupted', toVersion: current(s), error}
         }
       }
     }
     const error = s.env.redact(message(end.error))
+    // The operator's second Ctrl-C stopped a later hop: the hops before it stand.
+    if (this.ctx.interrupt.hard.signal.aborted && s.reached.length) return {...r, status: 'interrupted', toVersion: current(s), error: this.withStop(s, error)}
     if (!(end.error instanceof UnreachableError)) return {...r, status: 'failed', error: this.withStop(s, error)}
     if (!s.locked || s.jobLeft) return {...r, status: 'unreachable', error: s.jobLeft ? this.withStop(s, error) : error}
     // Cut off while holding the lock: what the recovery could do decides the status.

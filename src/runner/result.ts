@@ -1,8 +1,8 @@
 // Results per host, the shape SPEC section 4's JSON is built from.
 import type {Action, HostPlan} from '../plan/plan.js'
 
-/** Final status of a host in a changing command. */
-export type HostStatus = 'ok' | 'unchanged' | 'failed' | 'unreachable' | 'refused' | 'skipped'
+/** Final status of a host in a changing command (interrupted: the operator stopped it part-way; toVersion is where it stands). */
+export type HostStatus = 'ok' | 'unchanged' | 'failed' | 'unreachable' | 'refused' | 'skipped' | 'interrupted'
 
 /** What happened on one gateway. */
 export interface HostResult {
