@@ -69,7 +69,8 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCo
   const req: ChangeRequest = {
     kind,
     to,
-    batches: flags['batch-size'] ?? null,
+    // An empty list is `--batch-size all`: every gateway at once.
+    batches: flags['batch-size']?.length ? flags['batch-size'] : null,
     maxFail: toleratedFailures(flags['max-fail'], jobs.length),
     ...(first.names.length ? {first: first.names} : {}),
     ...(flags.reinstall ? {reinstall: true} : {}),

@@ -178,7 +178,7 @@ describe('gwfleet audit (lab subnet 13)', () => {
     expect(r.json.hosts.map((x: any) => x.status)).toEqual(['in-sync', 'in-sync'])
     const t = await gw(['audit', '-i', auditInv, '-l', 'a-sync,a-pinned'])
     expect(t.code).toBe(0)
-    expect(t.stdout.trim().split('\n').at(-1)).toBe(`${VERSION}: 1   ${OLD}: 1`)
+    expect(t.stdout.trim().split('\n').at(-1)).toBe(`in-sync: 2   |   versions ${VERSION}: 1   ${OLD}: 1`)
   })
 
   it('says why a host is unreachable: auth refused, no SSH handshake (bounded by --connect-timeout)', async () => {

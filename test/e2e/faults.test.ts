@@ -18,8 +18,8 @@ import {agentVersion, installs, lab, Workspace, type CliResult, type Lab, type L
 
 
 // These cases are about hosts that fail on their own while the others go on: every gateway at once,
-// not deploy's default canary batch.
-const AT_ONCE = ['--batch-size', '100%']
+// each on its own, not deploy's default canary batch.
+const AT_ONCE = ['--batch-size', 'all']
 const LAB_NAME = 'faults'
 const SUBNET = 16
 const REMOTE = '/opt/gwfleet'

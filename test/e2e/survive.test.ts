@@ -11,6 +11,10 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {agentVersion, installs, lab, Workspace, type Lab, type LabHost} from './fleet.js'
 
+
+// Several installs run at the same time here, through the same cuts: every gateway at once, not
+// deploy's default canary batch.
+const AT_ONCE = ['--batch-size', 'all']
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** A TCP proxy in front of one lab host: `drop(ms)` cuts every connection and refuses new ones for that long. */
@@ -141,7 +145,7 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
     const five = [1, 2, 3, 4, 5]
     for (const i of five) await h(i).setFault('talk', '20')
     const inv = inventory('blip.yaml', '1.5.0', five)
-    const run = ws.run(['deploy', '-i', inv, '--json'])
+    const run = ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
     await jobsRunning(five.map(h))
     await sleep(3000)
     for (const i of five) proxies.get(h(i).name)!.drop(8000)
@@ -167,7 +171,7 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
     const host = h(6)
     await host.setFault('talk', '10')
     const inv = inventory('window.yaml', '1.5.0', [6])
-    const run = ws.run(['deploy', '-i', inv, '--reconnect-window', '2s', '--json'])
+    const run = ws.run(['deploy', '-i', inv, ...AT_ONCE, '--reconnect-window', '2s', '--json'])
     await jobsRunning([host])
     // Down for longer than any reconnect attempt lasts; back once gwfleet has given up.
     proxies.get(host.name)!.drop(120_000)
@@ -180,7 +184,7 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
     await jobEnded(host)
     expect(await agentVersion(host)).toBe('1.5.0')
     // The audit sees an install nobody recorded yet.
-    const again = await ws.run(['deploy', '-i', inv, '--json'])
+    const again = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
     expect(again.code, again.stdout + again.stderr).toBe(0)
     expect(again.json.hosts[0]).toMatchObject({status: 'ok', action: 'install', toVersion: '1.5.0'})
     expect(again.json.hosts[0].notes.join('\n')).toMatch(/picked up the install of 1\.5\.0 .*: it succeeded; recorded in the history/)
@@ -198,14 +202,14 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
     await ended.setFault('talk', '2')
     const inv = inventory('killed.yaml', '1.5.0', [7, 8])
     let pid = 0
-    const run = ws.run(['deploy', '-i', inv, '--json'], {onSpawn: (p) => (pid = p)})
+    const run = ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'], {onSpawn: (p) => (pid = p)})
     await Promise.all([startedTimes(waiting, 1), startedTimes(ended, 1)])
     process.kill(pid, 'SIGKILL')
     await run
     // One host's install ends before the next run comes; the other's still runs when it comes.
     await jobEnded(ended)
     expect(await waiting.exists('/opt/gwfleet/state/job/rc')).toBe(false)
-    const next = await ws.run(['deploy', '-i', inv, '--json'])
+    const next = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
     for (const x of [waiting, ended]) await x.setFault('talk', null)
     expect(next.code, next.stdout + next.stderr).toBe(0)
     expect(next.json.hosts.map((x: any) => x.status)).toEqual(['ok', 'ok'])
@@ -233,13 +237,13 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
     await host.exec('set -- $(cat /opt/gwfleet/state/job/pid); kill -KILL "$1"; kill -KILL -- "-$3"')
     await host.setFault('talk', null)
     const first = (await host.exec('cat /opt/gwfleet/state/job/meta')).stdout
-    const next = await ws.run(['deploy', '-i', inv, '--json'])
+    const next = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
     expect(next.code).toBe(1)
     expect(next.json.hosts[0].status).toBe('failed')
     expect(next.json.hosts[0].error).toMatch(/picked up the install of 1\.6\.0 .*ended without an exit status \(the host rebooted, or the job was killed\); the cluster runs agent 1\.5\.0/)
     expect((await history(host)).at(-1)).toMatchObject({result: 'failed', toVersion: '1.6.0'})
     expect(await starts(host)).toBe(already + 1)
-    const again = await ws.run(['deploy', '-i', inv, '--json'])
+    const again = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
     expect(again.code, again.stdout + again.stderr).toBe(0)
     expect(await starts(host)).toBe(already + 2)
     expect(await agentVersion(host)).toBe('1.6.0')

@@ -130,6 +130,8 @@ describe('flags as oclif hands them to the commands', () => {
     expect(deploy).toMatchObject({concurrency: 64, 'connect-timeout': 15, timeout: 1800, 'max-fail': {count: 0}})
     // deploy and upgrade share the canary default: one, then the rest.
     expect(deploy['batch-size']).toEqual([{count: 1}, {percent: 100}])
+    // all: every gateway at once (no batches).
+    expect((await parse(Deploy, ['--batch-size', 'all']))['batch-size']).toEqual([])
     expect((await parse(Uninstall, []))['batch-size']).toBeUndefined()
     expect(await parse(Upgrade, ['--to', '1.6.0'])).toMatchObject({'batch-size': [{count: 1}, {percent: 100}], timeout: 1800})
     expect(await parse(Audit, [])).toMatchObject({output: 'table', concurrency: 64, 'connect-timeout': 15})
