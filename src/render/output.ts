@@ -1,7 +1,10 @@
 // Formatters own the final output: the same data gives the table, the JSON and the CSV.
-import {auditOk, type AuditResult} from '../runner/audit.js'
-import type {HostResult} from '../runner/result.js'
+import type {AuditResult} from '../runner/audit.js'
+import {auditOk, type HostResult} from '../runner/result.js'
 import {csvText, displayLine, ellipsize} from './sanitize.js'
+import {statusWord} from './words.js'
+
+export {statusWord}
 
 /** Where a table is shown: the terminal's width (none: a pipe or a file) and the secrets mask. */
 export interface View {
@@ -101,6 +104,17 @@ export function changeJson(command: string, results: HostResult[], extra: {dryRu
   }
 }
 
+/**
+ * The notes of a host that ended well, for the table: preflight warnings are counted, not spelled
+ * out (their words stay in --json and the run folder), so a fleet's worth does not fill DETAIL.
+ */
+export function detailOf(notes: string[]): string {
+  const warnings = notes.filter((n) => n.startsWith('preflight warning:'))
+  const rest = notes.filter((n) => !n.startsWith('preflight warning:'))
+  const counted = warnings.length ? [`${warnings.length} preflight warning${warnings.length === 1 ? '' : 's'} (see --json or the run folder)`] : []
+  return [...rest, ...counted].join('; ')
+}
+
 /** The results table of a changing command, problems first; `view`: the terminal it is shown on. */
 export function changeTable(results: HostResult[], view: View = {}): string {
   const sorted = [...results].sort((a, b) => (STATUS_ORDER[a.status] ?? 9) - (STATUS_ORDER[b.status] ?? 9) || a.name.localeCompare(b.name))
@@ -115,21 +129,10 @@ export function changeTable(results: HostResult[], view: View = {}): string {
       r.toVersion ?? '-',
       r.hops.length ? r.hops.join('>') : '-',
       `${(r.durationMs / 1000).toFixed(1)}s`,
-      r.error ?? (r.notes?.join('; ') || ''),
+      r.error ?? detailOf(r.notes ?? []),
     ]),
     {...view, drop: ['HOPS', 'TIME', 'HOST']},
   )
-}
-
-/**
- * How a result reads: its status, except that in a dry run a gateway that would change reads as
- * the plan (`would install`, `would upgrade` ...) rather than `ok`.
- */
-export function statusWord(r: HostResult, dryRun = false): string {
-  if (!dryRun || r.status !== 'ok') return r.status
-  // Same values in the old byte form: rewritten, no installer run.
-  if (r.action === 'none') return r.plan?.migrateValues ? 'would migrate values' : r.status
-  return `would ${r.action}`
 }
 
 // Plan words sort with `ok`, in the order a rollout does them.

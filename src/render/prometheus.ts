@@ -1,6 +1,7 @@
 // The audit as Prometheus metrics, in the text exposition format node_exporter's textfile collector
 // reads: one file per source, every metric with its HELP and TYPE, gauges only.
-import {auditOk, AUDIT_STATUSES, type AuditResult} from '../runner/audit.js'
+import type {AuditResult} from '../runner/audit.js'
+import {auditOk, AUDIT_STATUSES} from '../runner/result.js'
 
 // Every audit status is counted, so each count is present (a zero too) and alerts never meet a missing series.
 export {AUDIT_STATUSES}

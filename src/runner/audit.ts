@@ -6,18 +6,10 @@ import {describeJob} from '../steps/install.js'
 import {probe} from '../steps/lock.js'
 import type {Gateway, HostFacts, Job} from '../types.js'
 import type {RunContext} from './context.js'
+import {auditOk, type AuditStatus} from './result.js'
+
+export {auditOk, AUDIT_STATUSES, type AuditStatus} from './result.js'
 import {eachHost, type HostOutcome} from './ops.js'
-
-/** Every audit status, in the order problems come first. */
-export const AUDIT_STATUSES = ['failed', 'unreachable', 'invalid', 'drift', 'installing', 'not-installed', 'in-sync', 'absent'] as const
-
-/** A gateway's audit status. */
-export type AuditStatus = (typeof AUDIT_STATUSES)[number]
-
-/** In the state the inventory asks for: in sync, or absent where it should be. */
-export function auditOk(r: Pick<AuditResult, 'status'>): boolean {
-  return r.status === 'in-sync' || r.status === 'absent'
-}
 
 /** A selected gateway whose own input cannot be rendered: audited as invalid, its host still read. */
 export interface InvalidInput {

@@ -206,7 +206,7 @@ class Rollout {
       const why = await this.hooks.run('after-host', {...hostVars(r), GWFLEET_STATUS: r.status, GWFLEET_ERROR: r.error}, r.name)
       if (why) r.notes = [...(r.notes ?? []), why]
     }
-    this.ctx.reporter.done(r)
+    this.ctx.reporter.done(r, this.ctx.options.dryRun)
     this.ctx.log.write(r.name, `result: ${r.status}${r.error ? ` - ${r.error}` : ''}`)
     return r
   }

@@ -37,3 +37,15 @@ export function endedWell(status: string): boolean {
 export function isSuccess(status: HostStatus): boolean {
   return endedWell(status)
 }
+
+/** Every audit status, in the order problems come first. */
+export const AUDIT_STATUSES = ['failed', 'unreachable', 'invalid', 'drift', 'installing', 'not-installed', 'in-sync', 'absent'] as const
+
+/** A gateway's audit status. */
+export type AuditStatus = (typeof AUDIT_STATUSES)[number]
+
+/** In the state the inventory asks for: in sync, or absent where it should be. */
+export function auditOk(r: {status: string}): boolean {
+  return r.status === 'in-sync' || r.status === 'absent'
+}
+

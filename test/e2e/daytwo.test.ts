@@ -38,7 +38,7 @@ function writeInventory(extra: Partial<Record<Name, string>> = {}): string {
 }
 
 beforeAll(async () => {
-  lab = await startLab(4, 48, 'e2e-daytwo')
+  lab = await startLab(4, 50, 'e2e-daytwo')
   ws = new Workspace(lab, 'daytwo')
   await ws.releasesOf('1.4.0', VERSION)
   inv = writeInventory()
@@ -49,7 +49,7 @@ afterAll(async () => {
   if (ws) fs.rmSync(ws.dir, {recursive: true, force: true})
 })
 
-describe('day two with a real fleet (lab subnet 48)', () => {
+describe('day two with a real fleet (lab subnet 50)', () => {
   it('canaries by label: the dry run puts the rollout.first gateways in the first batch, a canary of one by default', async () => {
     const r = await gw(['deploy', '-i', inv, '--dry-run'])
     expect(r.code, r.stderr).toBe(0)
