@@ -702,8 +702,7 @@ describe('shell text in paths, names and users is data', () => {
         '',
       ].join('\n'),
     )
-    // Every gateway at once, as the three share one host.
-    const res = await ws.run(['deploy', '-i', inv, '--batch-size', 'all', '--json'])
+    const res = await ws.run(['deploy', '-i', inv, '--json'])
     expect.soft(res.code, res.stdout + res.stderr).toBe(0)
     expect.soft((res.json?.hosts ?? []).map((x: any) => [x.name, x.status, x.error])).toEqual([
       ['st-a', 'ok', null],

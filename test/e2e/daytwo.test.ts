@@ -31,7 +31,7 @@ async function gw(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResul
 function writeInventory(extra: Partial<Record<Name, string>> = {}): string {
   const p = ws.inventory(
     VERSION,
-    NAMES.map((name) => ({host: host(name), name, opts: {labels: name === 'lyon-1' ? {ring: 'canary', site: 'lyon'} : {site: name.split('-')[0]}, ...(extra[name] ? {extra: extra[name]} : {})}})),
+    NAMES.map((name) => ({host: host(name), name, opts: {labels: (name === 'lyon-1' ? {ring: 'canary', site: 'lyon'} : {site: name.split('-')[0]}) as Record<string, string>, ...(extra[name] ? {extra: extra[name]} : {})}})),
   )
   fs.appendFileSync(p, 'rollout:\n  first: ring=canary\n')
   return p
@@ -65,7 +65,7 @@ describe('day two with a real fleet (lab subnet 50)', () => {
   })
 
   it('a failing canary chosen by label stops the rollout: no production gateway was touched', async () => {
-    await host('lyon-1').setFault('fail', true)
+    await host('lyon-1').setFault('fail', '1')
     for (const n of NAMES) await markHost(host(n))
     const r = await gw(['deploy', '-i', inv, '--json'])
     expect(r.code, r.stderr).toBe(1)

@@ -279,7 +279,7 @@ describe('in a terminal (lab subnet 19)', () => {
       const end = await t.exit()
       const screen = await t.scrollback()
       expect(end, screen).toEqual({code: 0, signal: null})
-      expect(screen).toMatch(/^h3 .*ok\s+install .*1 preflight warning \(see --json or the run folder\)/m)
+      expect(screen).toMatch(/^h3 .*ok\s+install .*\d+ preflight warnings? \(see --json or the run folder\)/m)
       expect(screen).not.toContain(warning)
       const saved = JSON.parse(fs.readFileSync(path.join(runFolder(screen), 'result.json'), 'utf8'))
       expect(saved.hosts[0].notes).toContain(warning)
