@@ -106,7 +106,7 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCo
 
 /**
  * The selected gateways that go first: those --first picks, else those the inventory's
- * rollout.first picks. One that picks none of the selected gateways is said, not an error.
+ * rollout.first picks. A --first that picks none of the selected gateways is said, not an error.
  */
 function firstOf(inventory: Inventory, jobs: Job[], flag: string | undefined): {names: string[]; warnings: string[]} {
   const selector = flag ?? inventory.rolloutFirst
@@ -114,7 +114,8 @@ function firstOf(inventory: Inventory, jobs: Job[], flag: string | undefined): {
   const line = inventory.lines?.['rollout.first']
   const from = flag !== undefined ? '--first' : `rollout.first (${inventory.file}${line ? `:${line}` : ''})`
   const names = firstNames(inventory.gateways, jobs.map((j) => j.gw), selector, {file: flag !== undefined ? '--first' : inventory.file})
-  const warnings = names.length ? [] : [`${from} "${selector}" selects none of the selected gateways: they go in inventory order`]
+  // The inventory's default picking none of a --limit selection is the usual case, not news.
+  const warnings = names.length || flag === undefined ? [] : [`${from} "${selector}" selects none of the selected gateways: they go in inventory order`]
   return {names, warnings}
 }
 
