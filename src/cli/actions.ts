@@ -111,11 +111,9 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCo
 function firstOf(inventory: Inventory, jobs: Job[], flag: string | undefined): {names: string[]; warnings: string[]} {
   const selector = flag ?? inventory.rolloutFirst
   if (selector === undefined) return {names: [], warnings: []}
-  const line = inventory.lines?.['rollout.first']
-  const from = flag !== undefined ? '--first' : `rollout.first (${inventory.file}${line ? `:${line}` : ''})`
   const names = firstNames(inventory.gateways, jobs.map((j) => j.gw), selector, {file: flag !== undefined ? '--first' : inventory.file})
   // The inventory's default picking none of a --limit selection is the usual case, not news.
-  const warnings = names.length || flag === undefined ? [] : [`${from} "${selector}" selects none of the selected gateways: they go in inventory order`]
+  const warnings = names.length || flag === undefined ? [] : [`--first "${selector}" selects none of the selected gateways: they go in inventory order`]
   return {names, warnings}
 }
 
