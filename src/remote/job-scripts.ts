@@ -94,7 +94,7 @@ export function startJobBody(o: {remoteDir: string; id: string; meta: string; ti
     `exec 8>${shq(startGuard(o.remoteDir))}; flock 8 2>/dev/null`,
     `if mkdir -m 700 ${J} 2>/dev/null; then`,
     '  umask 077',
-    `  printf "%s\\n" ${shq(o.meta)} > ${J}/meta && : > ${J}/log || { echo "gw.installer=cannot write the job folder ${L.job}"; exit 0; }`,
+    `  printf "%s\\n" ${shq(o.meta)} > ${J}/meta && : > ${J}/log || { printf "gw.installer=cannot write the job folder %s\\n" ${J}; exit 0; }`,
     // 8>&-: the job must not hold the start guard (a follow after a cut waits on it).
     `  setsid sh -c ${shq(WRAPPER)} gw-job ${J} ${o.timeoutSeconds} ${o.program} </dev/null >/dev/null 2>&1 8>&- &`,
     // The wrapper notes its pid at once; the follow below needs it.

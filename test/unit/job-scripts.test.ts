@@ -14,17 +14,22 @@ import {parseJob, parseKv, recordScript} from '../../src/remote/scripts.js'
 import {shq} from '../../src/ssh/quote.js'
 import {JobLog} from '../../src/steps/install.js'
 
+let base: string
 let remoteDir: string
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 beforeEach(() => {
-  remoteDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gwfleet-job-'))
-  fs.mkdirSync(path.join(remoteDir, 'state'), {mode: 0o700})
+  base = fs.mkdtempSync(path.join(os.tmpdir(), 'gwfleet-job-'))
+  // remoteDir is data to every script: spaces, quotes, $(...) and ; included.
+  remoteDir = `${base}/gw dir $(touch ${base}/pwned);'q"`
+  fs.mkdirSync(path.join(remoteDir, 'state'), {recursive: true, mode: 0o700})
 })
 afterEach(() => {
-  // Nothing a test started may outlive it.
+  // Nothing a test started may outlive it, and no path ran as shell text.
   sh(stopJobScript(remoteDir))
-  fs.rmSync(remoteDir, {recursive: true, force: true})
+  expect(fs.existsSync(path.join(base, 'pwned'))).toBe(false)
+  // A wrapper that was just stopped may still be writing its status.
+  fs.rmSync(base, {recursive: true, force: true, maxRetries: 10, retryDelay: 100})
 })
 
 function sh(script: string): {stdout: string; stderr: string; code: number | null} {
@@ -53,7 +58,7 @@ describe('a detached job on the host', () => {
     expect(starts()).toBe(1)
     // Once recorded (moved to job.last), the next job may start.
     expect(sh(recordScript({remoteDir, gateway: 'gw', record: null, history: [], archiveJob: 'run1/hop-1.5.0'})).stdout).toContain('gw.job_archived=1')
-    expect(sh(start('run2/hop-1.5.0', talker(1))).stdout).toContain('gw.job_started=run2/hop-1.5.0')
+    expect(sh(`${start('run2/hop-1.5.0', talker(1))}\n${follow('run2/hop-1.5.0')}`).stdout).toContain('gw.job_started=run2/hop-1.5.0')
     expect(fs.readFileSync(path.join(remoteDir, 'state/job.last/meta'), 'utf8')).toBe(`${meta('run1/hop-1.5.0')}\n`)
     expect(fs.existsSync(path.join(remoteDir, 'state/job.last/log'))).toBe(false)
   })
@@ -88,7 +93,14 @@ describe('a detached job on the host', () => {
     const [wrapper, , timeoutPid] = fs.readFileSync(path.join(remoteDir, 'state/job/pid'), 'utf8').trim().split(' ').map(Number)
     // The wrapper first: killed after its job, it would still write the job's exit code.
     process.kill(wrapper, 'SIGKILL')
-    process.kill(-timeoutPid, 'SIGKILL')
+    // timeout(1) makes its own process group once it runs; on a busy machine it may not have yet.
+    for (const target of [-timeoutPid, timeoutPid]) {
+      try {
+        process.kill(target, 'SIGKILL')
+      } catch {
+        // not (yet) a group, or gone
+      }
+    }
     await sleep(100)
     expect(probe()).toMatchObject({state: 'lost', rc: null})
     const f = sh(follow('boot/hop'))
