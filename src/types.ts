@@ -14,10 +14,14 @@ export interface Gateway {
   remoteDir: string           // absolute path on the host
   version: string             // desired version (pin, else release.version)
   pinned?: boolean            // true when the gateway (or defaults) sets its own version
-  valuesFile: string          // absolute path on the workstation
+  valuesFile: string          // absolute path on the workstation ('' for a state: absent gateway without values)
   labels: Record<string, string>
   /** Where the gateway is declared, for error messages. */
   source: { file: string; line: number }
+  /** `state: absent`: deploy removes the gateway and audit expects nothing there. */
+  state?: 'absent'
+  /** Why this gateway's own input cannot be used (its values file is missing, say): only its own runs stop on it. */
+  inputProblem?: { file: string; line: number; key: string; message: string }
 }
 
 /** The loaded inventory. */
@@ -30,6 +34,8 @@ export interface Inventory {
   lines?: Record<string, number>
   /** Local commands run at points of a changing run (the inventory's `hooks:`). */
   hooks?: Partial<Record<HookName, Hook>>
+  /** `rollout.first`: the selector whose gateways fill the first batches unless --first is given. */
+  rolloutFirst?: string
 }
 
 /** Where in a changing run a hook runs. */

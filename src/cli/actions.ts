@@ -1,12 +1,13 @@
 // What the commands do between parsing flags and setting the exit code: load and check all input
 // (nothing touches a host before this passes), run, render. The exit-code table lives here.
 import {InputError} from '../errors.js'
+import {firstNames} from '../inventory/index.js'
 import {checkReleases} from '../release/needs.js'
 import {compareVersions} from '../release/version.js'
 import {auditCsv, auditJson, auditSummaryLine, auditTable, changeJson, changeSummary, changeTable, planView} from '../render/output.js'
 import {failureBudgetText} from '../render/budget.js'
 import {auditPrometheus} from '../render/prometheus.js'
-import {runAudit} from '../runner/audit.js'
+import {auditOk, runAudit} from '../runner/audit.js'
 import {runChange, type ChangeRequest} from '../runner/change.js'
 import {isSuccess, type HostResult} from '../runner/result.js'
 import {toleratedFailures, type BatchSpec} from '../runner/rollout.js'
@@ -45,6 +46,8 @@ export interface ChangeCommandFlags extends ChangeFlagValues {
   diff?: boolean
   to?: string
   yes?: boolean
+  first?: string
+  reinstall?: boolean
 }
 
 /** deploy / upgrade / uninstall: the whole command after flag parsing; returns the exit code. */
@@ -60,13 +63,20 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCo
   const releases = kind === 'uninstall' ? [] : await checkReleases(inventory, jobs.map((j) => j.gw), to)
   const warnings = to === undefined ? [] : upgradeWarnings(inventory, jobs.map((j) => j.gw), to)
   for (const w of warnings) process.stderr.write(`gwfleet: warning: ${w}\n`)
+  const first = firstOf(inventory, jobs, flags.first)
+  for (const w of first.warnings) process.stderr.write(`gwfleet: warning: ${w}\n`)
+  warnings.push(...first.warnings)
   const req: ChangeRequest = {
     kind,
     to,
-    batches: flags['batch-size'] ?? null,
+    // An empty list is `--batch-size all`: every gateway at once.
+    batches: flags['batch-size']?.length ? flags['batch-size'] : null,
     maxFail: toleratedFailures(flags['max-fail'], jobs.length),
+    ...(first.names.length ? {first: first.names} : {}),
+    ...(flags.reinstall ? {reinstall: true} : {}),
   }
-  if (kind === 'uninstall' && !options.dryRun && !flags.yes) await confirmUninstall(jobs)
+  const asks = removals(kind, jobs, Boolean(flags.reinstall))
+  if (asks && !options.dryRun && !flags.yes) await confirm(kind, asks)
   const budget = failureBudgetText({maxFail: flags['max-fail'], tolerated: req.maxFail, selected: jobs.length, batched: req.batches !== null})
   if (budget) process.stderr.write(`${budget}\n`)
 
@@ -94,6 +104,19 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCo
   }
 }
 
+/**
+ * The selected gateways that go first: those --first picks, else those the inventory's
+ * rollout.first picks. A --first that picks none of the selected gateways is said, not an error.
+ */
+function firstOf(inventory: Inventory, jobs: Job[], flag: string | undefined): {names: string[]; warnings: string[]} {
+  const selector = flag ?? inventory.rolloutFirst
+  if (selector === undefined) return {names: [], warnings: []}
+  const names = firstNames(inventory.gateways, jobs.map((j) => j.gw), selector, {file: flag !== undefined ? '--first' : inventory.file})
+  // The inventory's default picking none of a --limit selection is the usual case, not news.
+  const warnings = names.length || flag === undefined ? [] : [`--first "${selector}" selects none of the selected gateways: they go in inventory order`]
+  return {names, warnings}
+}
+
 /** The batches a rollout used (or, for a dry run, would use), from the batch each host was given. */
 function planBatches(results: HostResult[], req: ChangeRequest): string[][] | undefined {
   if (req.batches === null) return undefined
@@ -107,28 +130,50 @@ export function confirms(answer: string): boolean {
   return /^(y|yes)$/i.test(answer.trim())
 }
 
+/** What a run would remove or reinstall, to be confirmed first: the question, and the command's words. */
+interface Confirmation {
+  what: string
+  names: string[]
+}
+
+/**
+ * The gateways a changing run takes down or replaces, which the operator confirms as for
+ * uninstall: every selected one for uninstall; for deploy those marked state: absent and, with
+ * --reinstall, the others. Null when there is nothing to confirm.
+ */
+function removals(kind: ChangeRequest['kind'], jobs: Job[], reinstall: boolean): Confirmation[] | null {
+  if (kind === 'uninstall') return [{what: 'remove the gateway from', names: jobs.map((j) => j.gw.name)}]
+  if (kind !== 'deploy') return null
+  const absent = jobs.filter((j) => j.gw.state === 'absent').map((j) => j.gw.name)
+  const again = reinstall ? jobs.filter((j) => j.gw.state !== 'absent').map((j) => j.gw.name) : []
+  const out: Confirmation[] = []
+  if (absent.length) out.push({what: 'remove the gateway (state: absent in the inventory) from', names: absent})
+  if (again.length) out.push({what: 'reinstall (run the installer again, whatever the cluster reports) on', names: again})
+  return out.length ? out : null
+}
+
 /** Ask on a terminal; refuse without one (scripts pass --yes). Ctrl-C at the question: nothing changed, exit 130. */
-async function confirmUninstall(jobs: Job[]): Promise<void> {
+async function confirm(command: string, asks: Confirmation[]): Promise<void> {
+  const shown = (names: string[]) => (names.length > 10 ? `${names.slice(0, 10).join(', ')} and ${names.length - 10} more` : names.join(', '))
+  const text = asks.map((a) => `${a.what} ${a.names.length} host(s): ${shown(a.names)}`).join('; ')
   if (!process.stdin.isTTY || !process.stderr.isTTY)
-    throw new InputError('uninstall needs confirmation: no terminal to ask on, pass --yes to confirm', {file: '--yes'})
-  const names = jobs.map((j) => j.gw.name)
+    throw new InputError(`${command} needs confirmation (it would ${text}): no terminal to ask on, pass --yes to confirm`, {file: '--yes'})
   const {createInterface} = await import('node:readline/promises')
   const rl = createInterface({input: process.stdin, output: process.stderr})
   const asked = new AbortController()
   rl.on('SIGINT', () => asked.abort())
   try {
-    const shown = names.length > 10 ? `${names.slice(0, 10).join(', ')} and ${names.length - 10} more` : names.join(', ')
     let answer: string
     try {
-      answer = await rl.question(`Remove the gateway from ${names.length} host(s): ${shown}? [y/N] `, {signal: asked.signal})
+      answer = await rl.question(`${text.charAt(0).toUpperCase()}${text.slice(1)}? [y/N] `, {signal: asked.signal})
     } catch (e) {
       if (asked.signal.aborted) {
         process.stderr.write('\n')
-        throw new OperatorInterrupt('uninstall not confirmed; nothing was changed')
+        throw new OperatorInterrupt(`${command} not confirmed; nothing was changed`)
       }
       throw e
     }
-    if (!confirms(answer)) throw new InputError('uninstall not confirmed; nothing was changed', {file: 'confirmation'})
+    if (!confirms(answer)) throw new InputError(`${command} not confirmed; nothing was changed`, {file: 'confirmation'})
   } finally {
     rl.close()
   }
@@ -147,9 +192,10 @@ export async function auditCommand(flags: AuditFlagValues): Promise<number> {
   const format = flags.json ? 'json' : flags.output
   const outFile = flags['output-file']
   if (outFile !== undefined) await checkWritableFile(outFile, '--output-file')
-  const {inventory, jobs} = await loadFleet(flags, 'audit')
-  const ctx = await openRun(inventory, options, format !== 'table', jobs)
-  const results = await within(ctx, () => runAudit(ctx, jobs))
+  // A gateway whose values cannot be rendered is reported as invalid; the rest of the fleet is still audited.
+  const {inventory, jobs, invalid} = await loadFleet(flags, 'audit', {tolerant: true})
+  const ctx = await openRun(inventory, options, format !== 'table', jobs, [...jobs.map((j) => j.gw), ...invalid.map((x) => x.gw)])
+  const results = await within(ctx, () => runAudit(ctx, jobs, invalid))
   const doc = auditJson(results, ctx.log.dir)
   await record(ctx, doc, format === 'json' && outFile === undefined)
   const mask = (s: string) => ctx.redactor.redact(s)
@@ -162,5 +208,5 @@ export async function auditCommand(flags: AuditFlagValues): Promise<number> {
     if (outFile !== undefined) await writeFileAtomic(outFile, text)
     else process.stdout.write(text)
   }
-  return results.every((r) => r.status === 'in-sync') ? EXIT.ok : EXIT.problems
+  return results.every(auditOk) ? EXIT.ok : EXIT.problems
 }

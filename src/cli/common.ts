@@ -3,13 +3,17 @@
 import path from 'node:path'
 
 import {InputError} from '../errors.js'
-import {GATEWAY_NAME_RE, loadInventory, renderValues, selectGateways} from '../inventory/index.js'
+import {GATEWAY_NAME_RE, inputProblemOf, loadInventory, renderValues, selectGateways} from '../inventory/index.js'
+
+export {inputProblemOf}
 import {makeReporter} from '../render/progress.js'
 import {displayText, jsonForTerminal} from '../render/sanitize.js'
 import {prepareCredentials, RunContext, type RunOptions} from '../runner/context.js'
 import {endedWell} from '../runner/result.js'
 import {findRun, lastRunOf, listRuns, runsHome, type ResultDoc, type RunEntry} from '../runner/runlog.js'
-import type {Gateway, Inventory, Job} from '../types.js'
+import {createHash} from 'node:crypto'
+
+import type {Gateway, Inventory, Job, RenderedValues} from '../types.js'
 import {STEP_TIMEOUT} from './flags.js'
 
 /** SPEC section 4's exit codes, in one place. */
@@ -99,11 +103,51 @@ function fromHistory(term: string, command: string, inventory: string): Set<stri
   return names
 }
 
-/** The selected gateways with their values rendered; every input error surfaces here. */
-export async function loadFleet(flags: {inventory?: string; limit?: string}, command: string): Promise<{inventory: Inventory; jobs: Job[]}> {
+/** A selected gateway whose own input cannot be used: audit reports it as `invalid`. */
+export interface InvalidGateway {
+  gw: Gateway
+  error: InputError
+}
+
+/** The values of a `state: absent` gateway that names none: nothing to send, Cilium cleaned as by default. */
+function noValues(): RenderedValues {
+  return {file: '', text: '', data: {}, sha256: createHash('sha256').update('').digest('hex'), legacySha256: '', secretKeys: [], secrets: [], ciliumEnabled: true}
+}
+
+/**
+ * The selected gateways with their values rendered; every input error of a selected gateway
+ * surfaces here. One gateway's bad input never stops the others: those not selected are only
+ * warned about, and with `tolerant` (audit) a selected one comes back in `invalid` instead of
+ * stopping the command.
+ */
+export async function loadFleet(
+  flags: {inventory?: string; limit?: string},
+  command: string,
+  opts: {tolerant?: boolean; warn?: (line: string) => void} = {},
+): Promise<{inventory: Inventory; jobs: Job[]; invalid: InvalidGateway[]}> {
   const {inventory, gateways} = await loadGateways(flags, command)
-  const jobs = await Promise.all(gateways.map(async (gw) => ({gw, values: await renderValues(gw.valuesFile, {inventory: inventory.file})})))
-  return {inventory, jobs}
+  const selected = new Set(gateways.map((g) => g.name))
+  const warn = opts.warn ?? ((line: string) => process.stderr.write(`gwfleet: warning: ${line}\n`))
+  for (const g of inventory.gateways) {
+    const e = inputProblemOf(g)
+    if (e && !selected.has(g.name)) warn(`${g.name} (not selected): ${e.message}`)
+  }
+  const settled = await Promise.all(
+    gateways.map(async (gw): Promise<Job | InvalidGateway> => {
+      try {
+        const problem = inputProblemOf(gw)
+        if (problem) throw problem
+        if (gw.valuesFile === '') return {gw, values: noValues()}
+        return {gw, values: await renderValues(gw.valuesFile, {inventory: inventory.file})}
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e
+        return {gw, error: e}
+      }
+    }),
+  )
+  const invalid = settled.filter((x): x is InvalidGateway => 'error' in x)
+  if (invalid.length && !opts.tolerant) throw invalid[0].error
+  return {inventory, jobs: settled.filter((x): x is Job => 'values' in x), invalid}
 }
 
 /**

@@ -40,8 +40,13 @@ export function parseMaxFail(s: string): MaxFail {
   return {percent: n}
 }
 
-/** A batch list such as `1,25%`: counts of at least 1 and percentages from 1% to 100%. */
+/**
+ * A batch list such as `1,25%` (counts of at least 1, percentages from 1% to 100%), or `all`:
+ * every gateway at once, each going on as soon as its own plan is made, which is the empty list
+ * (no batches).
+ */
 export function parseBatchSizes(s: string): BatchSpec[] {
+  if (s.trim() === 'all') return []
   const parts = s.split(',').map((p) => p.trim())
   if (parts.some((p) => p === '')) throw new FlagValueError(`empty entry in "${s}"`)
   return parts.map((p) => {
@@ -144,13 +149,21 @@ export const diffFlag = Flags.boolean({description: 'with --dry-run: per gateway
 
 /** --batch-size of deploy and uninstall: all at once unless given. */
 export const batchSizeFlag = batchList({
-  description: 'batches: a list of counts or percentages of the gateways that need a change (rounded up, at least one), the last one repeating (default: all at once)',
+  description: 'batches: a list of counts or percentages of the gateways that need a change (rounded up, at least one), the last one repeating; or all (the default): every gateway at once',
 })
 
-/** --batch-size of upgrade: a canary of one, then the rest. */
-export const upgradeBatchSizeFlag = batchList({
-  description: 'batches: counts or percentages of the gateways that need a change (rounded up, at least one), the last one repeating',
+/** --batch-size of deploy and upgrade: a canary of one, then the rest. */
+export const rolloutBatchSizeFlag = batchList({
+  description:
+    'batches: counts or percentages of the gateways that need a change (rounded up, at least one), the last one repeating; the default is a canary of one, then the rest; all: every gateway at once, each going on as soon as it is read (--max-fail stops nothing)',
   ...typedDefault(parseBatchSizes, '1,100%'),
+})
+
+/** --first of deploy and upgrade. */
+export const firstFlag = Flags.string({
+  description:
+    "which gateways go first: a selector as for --limit (ring=canary, names, globs); they fill the first batches, then the rest follow in inventory order (default: the inventory's rollout.first)",
+  helpValue: 'SELECTOR',
 })
 
 /** upgrade --to. */

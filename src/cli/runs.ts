@@ -9,7 +9,7 @@ import {findRun, listRuns, runsHome, type RunEntry, type RunSummary} from '../ru
 import {EXIT, tableView, write} from './common.js'
 
 /** Statuses in the order a reader wants them: problems first. */
-const ORDER = ['failed', 'unreachable', 'refused', 'skipped', 'drift', 'not-installed', 'fail', 'warn', 'ok', 'unchanged', 'in-sync', 'pass']
+const ORDER = ['failed', 'interrupted', 'unreachable', 'invalid', 'refused', 'skipped', 'drift', 'not-installed', 'fail', 'warn', 'ok', 'unchanged', 'in-sync', 'pass']
 const rank = (status: string) => (ORDER.includes(status) ? ORDER.indexOf(status) : ORDER.length)
 
 /** `failed: 1   ok: 2`: gateways per status, problems first. */

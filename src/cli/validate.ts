@@ -10,7 +10,7 @@ import {table} from '../render/output.js'
 import {jsonForTerminal} from '../render/sanitize.js'
 import {Redactor} from '../runner/redact.js'
 import {missingRelease, releaseNeeds} from '../release/needs.js'
-import {EXIT, loadGateways, tableView, write} from './common.js'
+import {EXIT, inputProblemOf, loadGateways, tableView, write} from './common.js'
 
 /** One values file: the gateways using it, whether it renders, and its secret references (never their values). */
 export interface ValuesCheck {
@@ -77,7 +77,17 @@ export async function validate(flags: {inventory?: string; limit?: string}, env:
 
   // Values: each file once, however many gateways share it.
   const byFile = new Map<string, string[]>()
-  for (const g of gateways) byFile.set(g.valuesFile, [...(byFile.get(g.valuesFile) ?? []), g.name])
+  for (const g of gateways) {
+    // A values file that cannot be read is reported where the inventory names it.
+    const bad = inputProblemOf(g)
+    if (bad) {
+      if (!problems.includes(bad.message)) problems.push(bad.message)
+      continue
+    }
+    // A state: absent gateway may name no values.
+    if (g.valuesFile === '') continue
+    byFile.set(g.valuesFile, [...(byFile.get(g.valuesFile) ?? []), g.name])
+  }
   const values: ValuesCheck[] = []
   for (const [file, names] of byFile) {
     const check: ValuesCheck = {file, gateways: names, ok: true, error: null, references: []}

@@ -1,5 +1,5 @@
 // The inventory module's public surface: load the inventory, render values, select gateways.
-export { loadInventory, DEFAULT_REMOTE_DIR, GATEWAY_NAME_RE, hostProblem } from './load.js'
+export { inputProblemOf, loadInventory, DEFAULT_REMOTE_DIR, GATEWAY_NAME_RE, hostProblem } from './load.js'
 export { canonicalValues, keyPath, renderValues, valuesReferences, VENDOR_PLACEHOLDERS } from './values.js'
 export type { ValuesReference } from './values.js'
-export { selectGateways } from './selector.js'
+export { firstNames, selectGateways } from './selector.js'

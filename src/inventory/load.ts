@@ -9,6 +9,7 @@ import { parseVersion } from '../release/version.js'
 import { jumpProblem, parseJump } from '../ssh/jump.js'
 import type { Gateway, Hook, HookName, Inventory } from '../types.js'
 import { durationSeconds } from '../util/duration.js'
+import { selectGateways } from './selector.js'
 import { INVENTORY_LIMIT, SECRET_FILE_LIMIT, VALUES_LIMIT, inputFileProblem, readInputFile } from './input-file.js'
 import {
   checkDuplicateKeys,
@@ -100,12 +101,14 @@ const gatewayFieldSchemas = {
   version: semverSchema,
   values: localPath,
   labels: z.record(labelKey, labelValue),
+  state: z.enum(['present', 'absent'], {error: 'state must be present or absent'}),
 }
 
 const GATEWAY_KEYS = Object.keys(gatewayFieldSchemas)
-const DEFAULTS_KEYS = GATEWAY_KEYS.filter((k) => k !== 'host')
+const DEFAULTS_KEYS = GATEWAY_KEYS.filter((k) => k !== 'host' && k !== 'state')
 const RELEASE_KEYS = ['dir', 'version']
-const ROOT_KEYS = ['release', 'defaults', 'gateways', 'hooks']
+const ROOT_KEYS = ['release', 'defaults', 'gateways', 'hooks', 'rollout']
+const ROLLOUT_KEYS = ['first']
 export const HOOK_NAMES: HookName[] = ['before-run', 'before-host', 'after-host', 'after-batch', 'after-run']
 /** A hook's time limit unless it sets its own. */
 export const HOOK_TIMEOUT_SECONDS = 300
@@ -136,10 +139,11 @@ const gatewaySchema = z
     version: gatewayFieldSchemas.version.optional(),
     values: gatewayFieldSchemas.values.optional(),
     labels: gatewayFieldSchemas.labels.optional(),
+    state: gatewayFieldSchemas.state.optional(),
   })
   .strict()
 
-const defaultsSchema = gatewaySchema.omit({ host: true }).strict()
+const defaultsSchema = gatewaySchema.omit({ host: true, state: true }).strict()
 
 const gatewayName = z
   .string()
@@ -154,6 +158,7 @@ export const inventorySchema = z
     defaults: defaultsSchema.optional(),
     gateways: z.record(gatewayName, gatewaySchema),
     hooks: hooksSchema.optional(),
+    rollout: z.object({ first: z.string().min(1, 'selector is empty') }).partial().strict().optional(),
   })
   .strict()
 
@@ -184,6 +189,7 @@ function knownKeysAt(at: readonly PathSegment[]): string[] {
   if (at.length === 1 && at[0] === 'defaults') return DEFAULTS_KEYS
   if (at.length === 2 && at[0] === 'gateways') return GATEWAY_KEYS
   if (at.length === 1 && at[0] === 'hooks') return HOOK_NAMES
+  if (at.length === 1 && at[0] === 'rollout') return ROLLOUT_KEYS
   return []
 }
 
@@ -282,6 +288,12 @@ function sharedHosts(p: ParsedYaml, gateways: Gateway[]): Problem[] {
   return out
 }
 
+/** A gateway's own input problem (its values file cannot be read) as an error naming file, line and key. */
+export function inputProblemOf(gw: Gateway): InputError | undefined {
+  const p = gw.inputProblem
+  return p ? new InputError(p.message, { file: p.file, line: p.line, key: p.key }) : undefined
+}
+
 /** Reads, validates and resolves the inventory file; defaults merged, paths absolute, gateways in file order. */
 export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEnv } = {}): Promise<Inventory> {
   const env = opts.env ?? process.env
@@ -331,16 +343,17 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
     }
     const valuesFrom = own.values !== undefined ? [...at, 'values'] : ['defaults', 'values']
     const values = own.values ?? defaults.values
-    if (values === undefined) {
+    const absent = own.state === 'absent'
+    // A gateway to be removed needs no values (without them, uninstall cleans Cilium as by default).
+    if (values === undefined && !absent) {
       problems.push({ line, key: dotted([...at, 'values']), message: 'missing required key "values" (the gateway\'s values file)' })
       continue
     }
-    const valuesFile = resolvePath(values, dir, env)
-    const vp = inputFileProblem(valuesFile, { limit: VALUES_LIMIT, tree: dir })
-    if (vp) {
-      problems.push({ line: lineOfPath(p, valuesFrom), key: dotted(valuesFrom), message: `values file ${vp}: ${valuesFile}` })
-      continue
-    }
+    const valuesFile = values === undefined ? '' : resolvePath(values, dir, env)
+    // A values file that cannot be read is this gateway's problem only: the commands refuse it
+    // when the gateway is selected for a change, and audit reports the gateway as invalid.
+    const vp = values === undefined ? undefined : inputFileProblem(valuesFile, { limit: VALUES_LIMIT, tree: dir })
+    const inputProblem = vp ? { file: abs, line: lineOfPath(p, valuesFrom), key: dotted(valuesFrom), message: `values file ${vp}: ${valuesFile}` } : undefined
     const identity = own.identityFile ?? defaults.identityFile
     let identityFile: string | undefined
     if (identity !== undefined) {
@@ -376,12 +389,25 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
       valuesFile,
       labels: { ...(defaults.labels ?? {}), ...(own.labels ?? {}) },
       source: { file: abs, line },
+      ...(absent ? { state: 'absent' as const } : {}),
+      ...(inputProblem ? { inputProblem } : {}),
     }
     // Keep the object tidy for deep-equality and JSON: no explicit undefined fields.
     for (const k of Object.keys(gw) as (keyof Gateway)[]) if (gw[k] === undefined) delete gw[k]
     gateways.push(gw)
   }
   problems.push(...sharedHosts(p, gateways))
+  const first = inv.rollout?.first
+  if (first !== undefined) {
+    // A mistyped default canary would silently send a production gateway first: refuse it here.
+    try {
+      selectGateways(gateways, first)
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e
+      const at = ['rollout', 'first']
+      problems.push({ line: lineOfPath(p, at), key: dotted(at), message: e.reason })
+    }
+  }
   if (problems.length) fail(p, problems)
 
   // Where the keys that later checks (release folder, versions) may complain about are written.
@@ -389,6 +415,7 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
     'release.dir': lineOfPath(p, ['release', 'dir']),
     'release.version': lineOfPath(p, ['release', 'version']),
   }
+  if (first !== undefined) lines['rollout.first'] = lineOfPath(p, ['rollout', 'first'])
   if (defaults.version !== undefined) lines['defaults.version'] = lineOfPath(p, ['defaults', 'version'])
   for (const g of gateways) {
     const at = ['gateways', g.name, 'version']
@@ -402,6 +429,7 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
     gateways,
     lines,
     ...(Object.keys(hooks).length ? {hooks} : {}),
+    ...(first !== undefined ? {rolloutFirst: first} : {}),
   }
 }
 

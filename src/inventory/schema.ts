@@ -28,12 +28,15 @@ const DESCRIPTIONS: Record<string, string> = {
   version: 'Pins the version (X.Y.Z); overrides release.version.',
   values: 'The gateway\'s values file (vendor YAML; ${env:NAME} and ${file:PATH} references allowed).',
   labels: 'Labels for --limit selectors (ring=canary).',
+  state: 'absent: deploy removes the gateway from its host (asking as uninstall does) and audit expects nothing there; default present.',
   hooks: 'Local commands run on the workstation at points of deploy, upgrade and uninstall.',
   'hooks.before-run': 'Runs once before any host is contacted; when it fails no host is touched.',
   'hooks.before-host': 'Runs per gateway that will change, before anything on it changes; when it fails that gateway fails.',
   'hooks.after-host': 'Runs per gateway after its change ended (GWFLEET_STATUS has the outcome).',
   'hooks.after-batch': 'Runs after each batch.',
   'hooks.after-run': 'Runs once at the end.',
+  rollout: 'How deploy and upgrade roll out.',
+  'rollout.first': 'Default for --first: a selector (ring=canary, names, globs) whose gateways fill the first batches, before the rest in inventory order.',
   command: 'A command for sh -c, run in the inventory\'s folder.',
   timeout: 'Stop the hook after this long (90s, 5m; default 5m).',
 }
@@ -93,6 +96,8 @@ function toJson(schema: z.core.$ZodType, path: string[]): JsonSchema {
     }
     case 'boolean':
       return describe(path, {type: 'boolean'})
+    case 'enum':
+      return describe(path, {type: 'string', enum: Object.values(def.entries as Record<string, string>)})
     case 'object': {
       const properties: Record<string, JsonSchema> = {}
       const required: string[] = []

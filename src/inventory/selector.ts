@@ -7,7 +7,7 @@ import type { Gateway } from '../types.js'
 import { hasWildcard, wildcardMatch } from '../util/glob.js'
 import { closest } from './yaml-util.js'
 
-const WHERE = { file: '--limit' }
+const LIMIT = { file: '--limit' }
 
 type Matcher = (gw: Gateway) => boolean
 
@@ -22,7 +22,7 @@ interface Term {
 /** Resolves an `@...` term to the gateway names it stands for; throws an InputError when it cannot. */
 export type SetLookup = (term: string) => Set<string>
 
-function parseTerm(raw: string, lookup?: SetLookup): Term {
+function parseTerm(raw: string, lookup: SetLookup | undefined, WHERE: { file: string }): Term {
   const term = raw.trim()
   const exclude = term.startsWith('!')
   const body = exclude ? term.slice(1).trim() : term
@@ -49,10 +49,10 @@ function parseTerm(raw: string, lookup?: SetLookup): Term {
  * Applies a --limit selector (names, globs, label=value, `!term` excludes) to the
  * inventory's gateways, keeping inventory order. Undefined selects all.
  */
-export function selectGateways(gateways: Gateway[], limit: string | undefined, lookup?: SetLookup): Gateway[] {
+export function selectGateways(gateways: Gateway[], limit: string | undefined, lookup?: SetLookup, WHERE: { file: string } = LIMIT): Gateway[] {
   if (limit === undefined) return [...gateways]
   if (limit.trim() === '') throw new InputError('selector is empty', WHERE)
-  const terms = limit.split(',').map((t) => parseTerm(t, lookup))
+  const terms = limit.split(',').map((t) => parseTerm(t, lookup, WHERE))
   for (const t of terms) {
     if (t.plainName !== undefined && !gateways.some(t.match)) {
       const hint = closest(
@@ -69,4 +69,14 @@ export function selectGateways(gateways: Gateway[], limit: string | undefined, l
   )
   if (selected.length === 0) throw new InputError(`"${limit}" selects no gateway`, WHERE)
   return selected
+}
+
+/**
+ * --first (or the inventory's rollout.first): the names, among the selected gateways, that the
+ * selector picks, in inventory order. The selector is checked against the whole inventory (a
+ * mistyped name is an error), but it may pick none of the selected gateways.
+ */
+export function firstNames(all: Gateway[], selected: Gateway[], selector: string, where: { file: string }): string[] {
+  const picked = new Set(selectGateways(all, selector, undefined, where).map((g) => g.name))
+  return selected.filter((g) => picked.has(g.name)).map((g) => g.name)
 }

@@ -21,6 +21,8 @@ export interface HostPlan {
    * the canonical values are uploaded and the record rewritten, without running the installer.
    */
   migrateValues?: boolean
+  /** deploy --reinstall: the installer runs again whatever the cluster reports (no prerequisite checks: a gateway ran here). */
+  reinstall?: boolean
 }
 
 /** The hashes of the values the inventory renders now (the legacy one is optional). */
@@ -96,4 +98,21 @@ export function planUninstall(facts: HostFacts): HostPlan {
   if (facts.version === null && facts.record === null && facts.k3sUninstall === null)
     return {action: 'none', fromVersion: null, toVersion: null, hops: [], reason: `no gateway installed (${facts.versionNote ?? 'none found'})`}
   return {action: 'uninstall', fromVersion: facts.version, toVersion: null, hops: [], reason: 'remove the gateway'}
+}
+
+/**
+ * deploy --reinstall: the desired version's installer runs again whatever the cluster reports (a
+ * version off the chain, a broken install, or none): the way out without uninstalling first.
+ */
+export function planReinstall(gw: Gateway, facts: HostFacts, available: string[]): HostPlan {
+  const desired = gw.version
+  const now = facts.version ?? `no version (${facts.versionNote ?? 'none found'})`
+  if (!available.includes(desired))
+    return {action: 'install', fromVersion: facts.version, toVersion: desired, hops: [], refused: `release ${desired} is not in the release folder`, reason: 'reinstall'}
+  return {action: 'install', fromVersion: facts.version, toVersion: desired, hops: [desired], reinstall: true, reason: `reinstall asked: the installer of ${desired} runs again (the cluster reports ${now})`}
+}
+
+/** A gateway marked state: absent, in a command that does not remove gateways: left alone. */
+export function planLeaveAbsent(facts: HostFacts): HostPlan {
+  return {action: 'none', fromVersion: facts.version, toVersion: null, hops: [], reason: 'marked state: absent in the inventory (deploy removes it)'}
 }

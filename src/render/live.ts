@@ -4,6 +4,7 @@
 // of hosts cannot make drawing the bottleneck.
 import type {HostResult} from '../runner/result.js'
 import type {Mask, Reporter} from './reporter.js'
+import {statusWord} from './words.js'
 import {displayLine, ellipsize} from './sanitize.js'
 
 type State = 'waiting' | 'running' | 'ok' | 'failed' | 'skipped'
@@ -146,8 +147,10 @@ export class LiveReporter implements Reporter {
     this.board.line(name, this.mask(text))
   }
 
-  done(res: HostResult): void {
-    const text = `${res.status}${res.action !== 'none' ? ` (${res.action})` : ''}${res.error ? ` - ${res.error}` : ''}`
+  done(res: HostResult, planned = false): void {
+    // A dry run's plan reads as the table does: `would install`, not `ok (install)`.
+    const word = statusWord(res, planned)
+    const text = `${word}${res.action !== 'none' && word === res.status ? ` (${res.action})` : ''}${res.error ? ` - ${res.error}` : ''}`
     this.board.result(res.name, stateOf(res.status), this.mask(text))
     this.draw()
   }

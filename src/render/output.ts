@@ -1,7 +1,10 @@
 // Formatters own the final output: the same data gives the table, the JSON and the CSV.
 import type {AuditResult} from '../runner/audit.js'
-import type {HostResult} from '../runner/result.js'
+import {auditOk, type HostResult} from '../runner/result.js'
 import {csvCell, displayLine, ellipsize} from './sanitize.js'
+import {statusWord} from './words.js'
+
+export {statusWord}
 
 /** Where a table is shown: the terminal's width (none: a pipe or a file) and the secrets mask. */
 export interface View {
@@ -70,7 +73,7 @@ export function table(headers: string[], rows: string[][], fit: Fit = {}): strin
 }
 
 
-const STATUS_ORDER: Record<string, number> = {failed: 0, unreachable: 1, refused: 2, skipped: 3, ok: 4, unchanged: 5}
+const STATUS_ORDER: Record<string, number> = {failed: 0, interrupted: 0.5, unreachable: 1, refused: 2, skipped: 3, ok: 4, unchanged: 5}
 
 /**
  * The JSON document of a changing command (SPEC section 4). A dry run keeps SPEC's statuses
@@ -101,6 +104,17 @@ export function changeJson(command: string, results: HostResult[], extra: {dryRu
   }
 }
 
+/**
+ * The notes of a host that ended well, for the table: preflight warnings are counted, not spelled
+ * out (their words stay in --json and the run folder), so a fleet's worth does not fill DETAIL.
+ */
+export function detailOf(notes: string[]): string {
+  const warnings = notes.filter((n) => n.startsWith('preflight warning:'))
+  const rest = notes.filter((n) => !n.startsWith('preflight warning:'))
+  const counted = warnings.length ? [`${warnings.length} preflight warning${warnings.length === 1 ? '' : 's'} (see --json or the run folder)`] : []
+  return [...rest, ...counted].join('; ')
+}
+
 /** The results table of a changing command, problems first; `view`: the terminal it is shown on. */
 export function changeTable(results: HostResult[], view: View = {}): string {
   const sorted = [...results].sort((a, b) => (STATUS_ORDER[a.status] ?? 9) - (STATUS_ORDER[b.status] ?? 9) || a.name.localeCompare(b.name))
@@ -115,21 +129,10 @@ export function changeTable(results: HostResult[], view: View = {}): string {
       r.toVersion ?? '-',
       r.hops.length ? r.hops.join('>') : '-',
       `${(r.durationMs / 1000).toFixed(1)}s`,
-      r.error ?? (r.notes?.join('; ') || ''),
+      r.error ?? detailOf(r.notes ?? []),
     ]),
     {...view, drop: ['HOPS', 'TIME', 'HOST']},
   )
-}
-
-/**
- * How a result reads: its status, except that in a dry run a gateway that would change reads as
- * the plan (`would install`, `would upgrade` ...) rather than `ok`.
- */
-export function statusWord(r: HostResult, dryRun = false): string {
-  if (!dryRun || r.status !== 'ok') return r.status
-  // Same values in the old byte form: rewritten, no installer run.
-  if (r.action === 'none') return r.plan?.migrateValues ? 'would migrate values' : r.status
-  return `would ${r.action}`
 }
 
 // Plan words sort with `ok`, in the order a rollout does them.
@@ -169,7 +172,7 @@ export function planView(results: HostResult[], batches: string[][] | undefined,
   return out
 }
 
-const AUDIT_ORDER: Record<string, number> = {failed: 0, unreachable: 0, drift: 1, installing: 1, 'not-installed': 2, 'in-sync': 3}
+const AUDIT_ORDER: Record<string, number> = {failed: 0, unreachable: 0, invalid: 0, drift: 1, installing: 1, 'not-installed': 2, 'in-sync': 3, absent: 3}
 
 /** Audit rows sorted so the problems come first. */
 export function sortAudit(results: AuditResult[]): AuditResult[] {
@@ -180,7 +183,7 @@ export function sortAudit(results: AuditResult[]): AuditResult[] {
 export function auditJson(results: AuditResult[], runDir: string | null) {
   return {
     command: 'audit',
-    ok: results.every((r) => r.status === 'in-sync'),
+    ok: results.every(auditOk),
     runDir,
     summary: auditSummaryCounts(results),
     hosts: results.map((r) => ({
@@ -190,7 +193,7 @@ export function auditJson(results: AuditResult[], runDir: string | null) {
       version: r.version,
       desiredVersion: r.desiredVersion,
       valuesInSync: r.valuesInSync,
-      error: r.status === 'in-sync' ? null : (r.error ?? (r.reasons.join('; ') || null)),
+      error: auditOk(r) ? null : (r.error ?? (r.reasons.join('; ') || null)),
       reasons: r.reasons,
       lastChange: r.lastChange,
       durationMs: r.durationMs,
@@ -198,26 +201,28 @@ export function auditJson(results: AuditResult[], runDir: string | null) {
   }
 }
 
-/** Count per installed version, plus not-installed, unreachable and failed. */
-export function auditSummaryCounts(results: AuditResult[]): Record<string, number> {
-  const counts: Record<string, number> = {}
+/** Counts per status (every status, zero too) and per installed version. */
+export function auditSummaryCounts(results: AuditResult[]): {statuses: Record<string, number>; versions: Record<string, number>} {
+  const statuses: Record<string, number> = Object.fromEntries(SUMMARY_ORDER.map((st) => [st, 0]))
+  const versions: Record<string, number> = {}
   for (const r of results) {
-    const k = r.status === 'unreachable' || r.status === 'failed' || r.status === 'not-installed' || r.version === null ? r.status : r.version
-    counts[k] = (counts[k] ?? 0) + 1
+    statuses[r.status] = (statuses[r.status] ?? 0) + 1
+    if (r.version !== null) versions[r.version] = (versions[r.version] ?? 0) + 1
   }
-  return counts
+  return {statuses, versions}
 }
 
-/** `1.5.0: 41   1.4.2: 3   unreachable: 1`, versions newest first. */
+// The summary line reads from good to bad, as an operator scans it.
+const SUMMARY_ORDER = ['in-sync', 'absent', 'drift', 'installing', 'not-installed', 'invalid', 'failed', 'unreachable'] as const
+
+/** `in-sync: 41   drift: 3   unreachable: 1   |   versions 1.5.0: 41   1.4.2: 3`: statuses that occur, then versions newest first. */
 export function auditSummaryLine(results: AuditResult[]): string {
-  const c = auditSummaryCounts(results)
-  const keys = Object.keys(c).sort((a, b) => {
-    const va = /^\d/.test(a)
-    const vb = /^\d/.test(b)
-    if (va && vb) return b.localeCompare(a, undefined, {numeric: true})
-    return va ? -1 : vb ? 1 : a.localeCompare(b)
-  })
-  return keys.map((k) => `${k}: ${c[k]}`).join('   ')
+  const {statuses, versions} = auditSummaryCounts(results)
+  const st = SUMMARY_ORDER.filter((k) => statuses[k]).map((k) => `${k}: ${statuses[k]}`)
+  const vs = Object.keys(versions)
+    .sort((a, b) => b.localeCompare(a, undefined, {numeric: true}))
+    .map((k) => `${k}: ${versions[k]}`)
+  return vs.length ? `${st.join('   ')}   |   versions ${vs.join('   ')}` : st.join('   ')
 }
 
 /** The audit table; `view`: the terminal it is shown on. */
@@ -229,7 +234,7 @@ export function auditTable(results: AuditResult[], view: View = {}): string {
       r.host,
       r.status,
       r.version ?? '-',
-      r.desiredVersion,
+      r.desiredVersion ?? 'absent',
       r.valuesInSync === null ? '?' : r.valuesInSync ? 'in-sync' : 'drift',
       r.lastChange ? `${r.lastChange.time.slice(0, 16).replace('T', ' ')} ${r.lastChange.operator}` : '-',
       r.status === 'in-sync' ? '' : r.reasons.join('; '),
@@ -246,7 +251,7 @@ export function auditCsv(results: AuditResult[]): string {
     r.host,
     r.status,
     r.version ?? '',
-    r.desiredVersion,
+    r.desiredVersion ?? '',
     r.valuesInSync === null ? '' : String(r.valuesInSync),
     r.lastChange?.time ?? '',
     r.lastChange?.operator ?? '',

@@ -2,6 +2,7 @@
 // Progress goes to stderr only, so stdout keeps the table or the JSON document whatever it is piped to.
 import type {HostResult} from '../runner/result.js'
 import {LiveReporter} from './live.js'
+import {statusWord} from './words.js'
 import type {Mask, Reporter} from './reporter.js'
 import {displayLine} from './sanitize.js'
 
@@ -20,8 +21,8 @@ export class PlainReporter implements Reporter {
   line(): void {
     // Installer output goes to the run folder's logs; a fleet's worth would drown the terminal.
   }
-  done(r: HostResult): void {
-    this.print(`${r.name}: ${r.status}${r.error ? ` - ${r.error}` : ''}`)
+  done(r: HostResult, planned = false): void {
+    this.print(`${r.name}: ${statusWord(r, planned)}${r.error ? ` - ${r.error}` : ''}`)
   }
   verdict(name: string, label: string): void {
     this.print(`${name}: ${label}`)

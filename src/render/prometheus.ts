@@ -1,9 +1,10 @@
 // The audit as Prometheus metrics, in the text exposition format node_exporter's textfile collector
 // reads: one file per source, every metric with its HELP and TYPE, gauges only.
 import type {AuditResult} from '../runner/audit.js'
+import {auditOk, AUDIT_STATUSES} from '../runner/result.js'
 
-/** Every audit status, so each count is present (a zero too) and alerts never meet a missing series. */
-export const AUDIT_STATUSES = ['in-sync', 'drift', 'not-installed', 'installing', 'unreachable', 'failed'] as const
+// Every audit status is counted, so each count is present (a zero too) and alerts never meet a missing series.
+export {AUDIT_STATUSES}
 
 /** A label value as the exposition format wants it: backslash, double quote and line feed escaped. */
 export function escapeLabelValue(v: string): string {
@@ -37,12 +38,12 @@ export function auditPrometheus(results: AuditResult[], now: Date): string {
     ...metric(
       'gwfleet_gateway_info',
       'A gateway of the inventory: its host, installed version (empty when none or unknown) and desired version.',
-      sorted.map((r) => `gwfleet_gateway_info${labels({gateway: r.name, host: r.host, version: r.version ?? '', desired: r.desiredVersion})} 1`),
+      sorted.map((r) => `gwfleet_gateway_info${labels({gateway: r.name, host: r.host, version: r.version ?? '', desired: r.desiredVersion ?? ''})} 1`),
     ),
     ...metric(
       'gwfleet_gateway_in_sync',
       '1 when the gateway runs its desired version with the values the inventory renders now.',
-      sorted.map((r) => `gwfleet_gateway_in_sync${gw(r)} ${bool(r.status === 'in-sync')}`),
+      sorted.map((r) => `gwfleet_gateway_in_sync${gw(r)} ${bool(auditOk(r))}`),
     ),
     ...metric(
       'gwfleet_gateway_reachable',

@@ -8,8 +8,8 @@ export interface Reporter {
   step(name: string, text: string): void
   /** The last output line of a host's installer. */
   line(name: string, text: string): void
-  /** A host finished a changing command. */
-  done(result: HostResult): void
+  /** A host finished a changing command; `planned`: a dry run's plan (it reads `would install` ...). */
+  done(result: HostResult, planned?: boolean): void
   /** A host finished a read-only command: a label (in-sync, drift ...) and whether it is fine. */
   verdict(name: string, label: string, ok: boolean): void
   /** A message for the whole run (interrupts, batches). */

@@ -4,18 +4,32 @@ import {valuesMatch} from '../plan/plan.js'
 import {notInstalled} from '../remote/cluster.js'
 import {describeJob} from '../steps/install.js'
 import {probe} from '../steps/lock.js'
-import type {HostFacts, Job} from '../types.js'
+import type {Gateway, HostFacts, Job} from '../types.js'
 import type {RunContext} from './context.js'
+import {auditOk, type AuditStatus} from './result.js'
+
+export {auditOk, AUDIT_STATUSES, type AuditStatus} from './result.js'
 import {eachHost, type HostOutcome} from './ops.js'
+
+/** A selected gateway whose own input cannot be rendered: audited as invalid, its host still read. */
+export interface InvalidInput {
+  gw: Gateway
+  error: Error
+}
 
 /** The status of one gateway in the fleet audit. */
 export interface AuditResult {
   name: string
   host: string
-  /** unreachable: the network or sshd; failed: a key, sudo or host problem, or a cluster that cannot tell. */
-  status: 'in-sync' | 'drift' | 'not-installed' | 'installing' | 'unreachable' | 'failed'
+  /**
+   * unreachable: the network or sshd; failed: a key, sudo or host problem, or a cluster that cannot
+   * tell; invalid: the gateway's own input (its values) cannot be rendered; absent: marked
+   * `state: absent` and nothing runs there.
+   */
+  status: AuditStatus
   version: string | null
-  desiredVersion: string
+  /** null for a gateway marked state: absent. */
+  desiredVersion: string | null
   valuesInSync: boolean | null
   error: string | null
   /** Why the gateway is not in sync (version drift, values drift, ...). */
@@ -25,30 +39,71 @@ export interface AuditResult {
 }
 
 /** Read every selected gateway in parallel and compare it with the inventory. Changes nothing. */
-export async function runAudit(ctx: RunContext, jobs: Job[]): Promise<AuditResult[]> {
-  const byName = new Map(jobs.map((j) => [j.gw.name, j]))
-  const resultOf = (o: HostOutcome<HostFacts>): AuditResult => auditOne(o, byName.get(o.name)!)
+export async function runAudit(ctx: RunContext, jobs: Job[], invalid: InvalidInput[] = []): Promise<AuditResult[]> {
+  const byName = new Map<string, Job | InvalidInput>([...jobs, ...invalid].map((j) => [j.gw.name, j]))
+  const resultOf = (o: HostOutcome<HostFacts>): AuditResult => {
+    const j = byName.get(o.name)!
+    return 'values' in j ? auditOne(o, j) : invalidOne(o, j)
+  }
+  // Inventory order, whichever gateways could be rendered.
+  const order = new Map(ctx.inventory.gateways.map((g, i) => [g.name, i]))
+  const gateways = [...byName.values()].map((j) => j.gw).sort((a, b) => (order.get(a.name) ?? 0) - (order.get(b.name) ?? 0))
   const outcomes = await eachHost(
     ctx,
-    jobs.map((j) => j.gw),
+    gateways,
     'audit',
     async (s) => (await probe(s)).facts,
     undefined,
     (o) => {
       const r = resultOf(o)
-      return {label: `${r.status}${r.reasons.length ? ` - ${r.reasons.join('; ')}` : ''}`, ok: r.status === 'in-sync'}
+      return {label: `${r.status}${r.reasons.length ? ` - ${r.reasons.join('; ')}` : ''}`, ok: auditOk(r)}
     },
   )
   return outcomes.map(resultOf)
 }
 
+/** A gateway whose values cannot be rendered: invalid, with what the host says beside it; its values verdict unknown. */
+function invalidOne(o: HostOutcome<HostFacts>, bad: InvalidInput): AuditResult {
+  const facts = o.value
+  const lastChange = facts?.record ? {time: facts.record.deployedAt, operator: facts.record.operator, version: facts.record.version} : null
+  const host = facts ? [] : [`host not read: ${o.error ?? 'no answer'}`]
+  return {
+    name: o.name,
+    host: o.host,
+    status: 'invalid',
+    version: facts?.version ?? null,
+    desiredVersion: bad.gw.state === 'absent' ? null : bad.gw.version,
+    valuesInSync: null,
+    error: bad.error.message,
+    reasons: [bad.error.message, ...host],
+    lastChange,
+    durationMs: o.durationMs,
+  }
+}
+
 /** A host's outcome as an audit result: its facts judged, or why it could not be read. */
 function auditOne(o: HostOutcome<HostFacts>, job: Job): AuditResult {
-  const base = {name: o.name, host: o.host, desiredVersion: job.gw.version}
-  if (o.value) return auditVerdict(base, o.value, job.values.sha256, o.durationMs, job.values.legacySha256)
+  const absent = job.gw.state === 'absent'
+  const base = {name: o.name, host: o.host, desiredVersion: absent ? null : job.gw.version}
+  if (o.value && absent) return absentVerdict({...base, desiredVersion: null}, o.value, o.durationMs)
+  if (o.value) return auditVerdict({...base, desiredVersion: job.gw.version}, o.value, job.values.sha256, o.durationMs, job.values.legacySha256)
   const error = o.error ?? 'no answer'
   // unreachable is for the network and sshd; a key or sudo problem is failed with its cause.
   return {...base, status: o.unreachable ? 'unreachable' : 'failed', version: null, valuesInSync: null, error, reasons: [error], lastChange: null, durationMs: o.durationMs}
+}
+
+/** Pure: a gateway marked state: absent is in the asked state when no gateway runs there. */
+export function absentVerdict(base: {name: string; host: string; desiredVersion: null}, facts: HostFacts, durationMs: number): AuditResult {
+  const lastChange = facts.record ? {time: facts.record.deployedAt, operator: facts.record.operator, version: facts.record.version} : null
+  const common = {...base, version: facts.version, valuesInSync: null, lastChange, durationMs}
+  if (facts.job?.state === 'running') return {...common, status: 'installing', error: null, reasons: [`${describeJob(facts.job.meta)}: running for ${facts.job.ageSeconds}s`]}
+  if (facts.installed === 'no') return {...common, status: 'absent', error: null, reasons: ['marked state: absent; no gateway runs here']}
+  if (facts.installed === 'unknown') {
+    const error = facts.versionNote ?? 'cannot tell whether a gateway is installed'
+    return {...common, status: 'failed', error, reasons: [error]}
+  }
+  const why = `marked state: absent, but gateway ${facts.version ?? '(unknown version)'} runs here; \`gwfleet deploy\` removes it`
+  return {...common, status: 'drift', error: null, reasons: [why]}
 }
 
 /** Pure: an audit status from a host's facts. Installed or not is the probe's `installed`, the verdict status and logs share. */

@@ -7,7 +7,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {HostStepError, LockHeldError, LockLostError, UnreachableError} from '../errors.js'
 import type {Session} from '../host/session.js'
-import {planDeploy, planUninstall, planUpgrade, type HostPlan} from '../plan/plan.js'
+import type {HostPlan} from '../plan/plan.js'
 import {failingChecks, preflightFromOutput, preflightHost, preflightScriptOptions} from '../preflight/checks.js'
 import {findRelease, readRelease} from '../release/releases.js'
 import {compareVersions} from '../release/version.js'
@@ -18,6 +18,7 @@ import {stageHop, stageValues} from '../steps/upload.js'
 import type {DeployRecord, HistoryEntry, HostEnv, HostFacts, Job, JobMeta, ReleaseRef} from '../types.js'
 import {RUN_LOG, type RunContext} from './context.js'
 import {Hooks} from './hooks.js'
+import {kindFor, type ChangeKind} from './kinds.js'
 import {HostRun, type Ending, type Phase, type PhaseControl} from './phases.js'
 import {ownWords} from './redact.js'
 import {isSuccess, type HostResult} from './result.js'
@@ -31,6 +32,10 @@ export interface ChangeRequest {
   /** null: one batch of every host, each going on its own without waiting for the others. */
   batches: BatchSpec[] | null
   maxFail: number
+  /** Gateways that fill the first batches (--first, rollout.first); the rest follow in inventory order. */
+  first?: string[]
+  /** deploy --reinstall: the installer runs again on the selected gateways whatever their cluster reports. */
+  reinstall?: boolean
 }
 
 /** What the change phases need of the run (a RunContext; tests give their own). */
@@ -39,6 +44,8 @@ export type ChangeContext = Pick<RunContext, 'options' | 'reporter' | 'interrupt
 /** One host's state through its phases. */
 interface HostState {
   job: Job
+  /** What this host is asked (install/upgrade/reconfigure, reinstall, removal). */
+  kind: ChangeKind
   env: HostEnv
   t0: number
   session?: Session
@@ -152,10 +159,10 @@ class Rollout {
     const {ctx} = this
     await Promise.all(this.runs.map((run) => this.limit(() => run.through(this.phases.prepare))))
     // A dry run's plan shows the batches the rollout would use.
-    const planned = this.runs.filter((r) => r.ended?.kind === 'stopped' && r.ended.status === 'planned')
+    const planned = this.firstFirst(this.runs.filter((r) => r.ended?.kind === 'stopped' && r.ended.status === 'planned'))
     let at = 0
     for (const [i, n] of batchSizes(planned.length, specs).entries()) for (const r of planned.slice(at, (at += n))) r.state.batch = i + 1
-    const todo = this.runs.filter((run) => !run.ended)
+    const todo = this.firstFirst(this.runs.filter((run) => !run.ended))
     for (const run of todo) ctx.reporter.step(run.state.job.gw.name, 'waiting for its batch')
     const early = await Promise.all(this.runs.filter((run) => run.ended).map((run) => this.finish(run)))
     const batched = await runBatches(
@@ -184,6 +191,13 @@ class Rollout {
     return this.jobs.map((j) => byName.get(j.gw.name)!)
   }
 
+  /** The hosts --first picked, then the others; each part in inventory order. */
+  private firstFirst(runs: HostRun<HostState>[]): HostRun<HostState>[] {
+    const first = new Set(this.req.first ?? [])
+    const picked = (r: HostRun<HostState>) => first.has(r.state.job.gw.name)
+    return [...runs.filter(picked), ...runs.filter((r) => !picked(r))]
+  }
+
   /** End a host, run its after-host hook, report its result. */
   private async finish(run: HostRun<HostState>, end?: Ending): Promise<HostResult> {
     const r = this.phases.result(run.state, await run.finish(end))
@@ -192,7 +206,7 @@ class Rollout {
       const why = await this.hooks.run('after-host', {...hostVars(r), GWFLEET_STATUS: r.status, GWFLEET_ERROR: r.error}, r.name)
       if (why) r.notes = [...(r.notes ?? []), why]
     }
-    this.ctx.reporter.done(r)
+    this.ctx.reporter.done(r, this.ctx.options.dryRun)
     this.ctx.log.write(r.name, `result: ${r.status}${r.error ? ` - ${r.error}` : ''}`)
     return r
   }
@@ -216,7 +230,7 @@ function hostVars(r: Pick<HostResult, 'name' | 'host' | 'action' | 'fromVersion'
 /** GWFLEET_OK=3 GWFLEET_FAILED=1 ...: how many hosts ended how. */
 function counts(results: HostResult[]): Record<string, number> {
   const out: Record<string, number> = {GWFLEET_HOSTS: results.length}
-  for (const st of ['ok', 'unchanged', 'failed', 'unreachable', 'refused', 'skipped'] as const) out[`GWFLEET_${st.toUpperCase()}`] = results.filter((r) => r.status === st).length
+  for (const st of ['ok', 'unchanged', 'failed', 'unreachable', 'refused', 'skipped', 'interrupted'] as const) out[`GWFLEET_${st.toUpperCase()}`] = results.filter((r) => r.status === st).length
   return out
 }
 
@@ -242,6 +256,7 @@ class ChangePhases {
   start(job: Job): HostRun<HostState> {
     const state: HostState = {
       job,
+      kind: kindFor(this.req, job),
       env: this.ctx.hostEnv(job.gw.name),
       t0: Date.now(),
       locked: false,
@@ -264,7 +279,7 @@ class ChangePhases {
   private before(s: HostState): Ending | null {
     if (s.lockLost) return {kind: 'error', error: new LockLostError(s.lockLost)}
     if (!this.ctx.interrupt.stopping) return null
-    const hop = s.applying && this.req.kind !== 'uninstall' ? s.plan!.hops[s.reached.length] : undefined
+    const hop = s.applying && !s.kind.removes ? s.plan!.hops[s.reached.length] : undefined
     const reason = !s.session
       ? 'interrupted by the operator before this host started'
       : hop
@@ -286,9 +301,9 @@ class ChangePhases {
   /** The changes: per hop an upload and an installer run, or the uninstall. */
   apply(s: HostState): Phase<HostState>[] {
     // Only the values' form changes (same data): no installer runs, so no hooks either.
-    if (this.req.kind !== 'uninstall' && s.plan!.migrateValues) return [{name: 'migrate values', run: (st) => this.migrateValues(st)}]
+    if (!s.kind.removes && s.plan!.migrateValues) return [{name: 'migrate values', run: (st) => this.migrateValues(st)}]
     const changes: Phase<HostState>[] =
-      this.req.kind === 'uninstall'
+      s.kind.removes
         ? [{name: 'uninstall', run: (st) => this.uninstall(st)}]
         : s.plan!.hops.flatMap((hop) => [
             {name: `upload ${hop}`, run: (st: HostState) => this.upload(st, hop)},
@@ -320,7 +335,7 @@ class ChangePhases {
     const session = s.session!
     // A host without a gateway (deploy will install it) is locked in this same round trip; any
     // other host is only read: one in sync is never locked.
-    if (this.req.kind === 'deploy' && !this.ctx.options.dryRun) {
+    if (s.kind.locksFreshHost && !this.ctx.options.dryRun) {
       try {
         const first = await readThenLockIfNotInstalled(s.env, session, this.candidates(s), this.preflightProbe(s))
         if (first.locked) this.locked(s, ctl, first)
@@ -338,7 +353,7 @@ class ChangePhases {
     if (s.locked) return
     s.env.step('locking the host')
     // Installs and upgrades upload next: open the file transfer channel while the lock is taken.
-    if (this.req.kind !== 'uninstall' && s.plan!.action !== 'none') s.session!.prepareUpload()
+    if (!s.kind.removes && s.plan!.action !== 'none') s.session!.prepareUpload()
     this.locked(s, ctl, await this.takeLock(s))
     // Read again under the lock: another run may have changed the host since.
     return this.decide(s)
@@ -386,12 +401,7 @@ class ChangePhases {
   private decide(s: HostState): Ending | void {
     const {job} = s
     const facts = s.facts!
-    const plan =
-      this.req.kind === 'deploy'
-        ? planDeploy(job.gw, facts, job.values, this.available)
-        : this.req.kind === 'upgrade'
-          ? planUpgrade(job.gw, facts, this.req.to!, this.available)
-          : planUninstall(facts)
+    const plan = s.kind.plan(job, facts, this.available)
     s.plan = plan
     s.env.log(`plan: ${plan.action} ${plan.fromVersion ?? '-'} -> ${plan.toVersion ?? '-'} hops [${plan.hops.join(', ')}]: ${plan.refused ?? plan.reason}`)
     const left = facts.job
@@ -485,7 +495,7 @@ class ChangePhases {
       }
       const left = since + windowS * 1000 - Date.now()
       if (left <= 0 || this.ctx.interrupt.hard.signal.aborted) {
-        const what = this.req.kind === 'uninstall' ? 'uninstall' : 'install'
+        const what = s.kind.removes ? 'uninstall' : 'install'
         const next = `\`gwfleet ${this.req.kind === 'uninstall' ? 'uninstall' : 'deploy'}\` (or \`status\`)`
         const after = started ? `the ${what} goes on on the host; ${next} picks it up` : `whether the ${what} started is not known; ${next} finds out`
         throw new UnreachableError(cause.kind, `${last.message}; not reached again within ${windowS}s (--reconnect-window): ${after}`)
@@ -496,7 +506,7 @@ class ChangePhases {
 
   /** Prerequisites of a host about to be installed, so a doomed install fails in seconds, before any upload. */
   private async preflight(s: HostState): Promise<void> {
-    if (s.plan!.action !== 'install' || !this.ctx.options.preflight) return
+    if (s.plan!.action !== 'install' || s.plan!.reinstall || !this.ctx.options.preflight) return
     s.env.step('checking prerequisites')
     const checks = s.preflightOutput ? preflightFromOutput(s.env, s.session!, s.job, s.preflightOutput) : await preflightHost(s.env, s.session!, s.job)
     for (const c of checks) if (c.level === 'warn') s.notes.push(s.env.redact(`preflight warning: ${c.id}: ${c.message}`))
@@ -648,14 +658,14 @@ class ChangePhases {
 
   /** Release versions whose files the probe should hash: every one the plan could use. */
   private candidates(s: HostState): string[] {
-    if (this.req.kind === 'uninstall') return []
-    const desired = this.req.kind === 'upgrade' ? this.req.to! : s.job.gw.version
+    const desired = s.kind.target(s.job)
+    if (desired === null) return []
     return this.releases.filter((r) => compareVersions(r.version, desired) <= 0).map((r) => r.version)
   }
 
   /** deploy: the prerequisite probe rides along with the lock on hosts without a gateway (without the outbound test). */
   private preflightProbe(s: HostState) {
-    if (this.req.kind !== 'deploy' || !this.ctx.options.preflight) return undefined
+    if (!s.kind.locksFreshHost || !this.ctx.options.preflight) return undefined
     return preflightScriptOptions(s.job, {outbound: false})
   }
 
@@ -711,13 +721,16 @@ class ChangePhases {
         case 'skipped':
           return {...r, status: 'skipped', error: end.reason ?? 'skipped'}
         case 'interrupted': {
-          // Nothing changed yet: skipped. Part of the way there: failed, and where it stands.
-          const status = s.reached.length === 0 ? 'skipped' : 'failed'
-          return {...r, status, error: this.withStop(s, end.reason ?? 'interrupted by the operator')}
+          const error = this.withStop(s, end.reason ?? 'interrupted by the operator')
+          // Nothing changed yet: skipped. Part of the way there: interrupted, and TO is where it stands.
+          if (s.reached.length === 0) return {...r, status: 'skipped', error}
+          return {...r, status: 'interrupted', toVersion: current(s), error}
         }
       }
     }
     const error = s.env.redact(message(end.error))
+    // The operator's second Ctrl-C stopped a later hop: the hops before it stand.
+    if (this.ctx.interrupt.hard.signal.aborted && s.reached.length) return {...r, status: 'interrupted', toVersion: current(s), error: this.withStop(s, error)}
     if (!(end.error instanceof UnreachableError)) return {...r, status: 'failed', error: this.withStop(s, error)}
     if (!s.locked || s.jobLeft) return {...r, status: 'unreachable', error: s.jobLeft ? this.withStop(s, error) : error}
     // Cut off while holding the lock: what the recovery could do decides the status.

@@ -144,8 +144,8 @@ describe('gwfleet audit (lab subnet 13)', () => {
     const firstInSync = statuses.indexOf('in-sync')
     expect(firstInSync).toBe(statuses.length - 2)
     expect(statuses.slice(firstInSync).every((s) => s === 'in-sync')).toBe(true)
-    // The summary: per installed version, newest first, then the ones with no version.
-    expect(lines.at(-1)).toBe(`${VERSION}: 4   ${OLD}: 1   not-installed: 1   unreachable: 2`)
+    // The summary: per status, then per installed version, newest first.
+    expect(lines.at(-1)).toBe(`in-sync: 2   drift: 3   not-installed: 1   unreachable: 2   |   versions ${VERSION}: 4   ${OLD}: 1`)
   })
 
   it('--output csv is parseable, with the right columns and values', async () => {
@@ -178,7 +178,7 @@ describe('gwfleet audit (lab subnet 13)', () => {
     expect(r.json.hosts.map((x: any) => x.status)).toEqual(['in-sync', 'in-sync'])
     const t = await gw(['audit', '-i', auditInv, '-l', 'a-sync,a-pinned'])
     expect(t.code).toBe(0)
-    expect(t.stdout.trim().split('\n').at(-1)).toBe(`${VERSION}: 1   ${OLD}: 1`)
+    expect(t.stdout.trim().split('\n').at(-1)).toBe(`in-sync: 2   |   versions ${VERSION}: 1   ${OLD}: 1`)
   })
 
   it('says why a host is unreachable: auth refused, no SSH handshake (bounded by --connect-timeout)', async () => {

@@ -198,8 +198,8 @@ const CASES: Case[] = [
   {
     name: 'inventory: unknown top-level key',
     setup: (f) => {
-      f.edit('fleet.yaml', 'defaults:', 'rollout:\n  canary: 1\ndefaults:')
-      return {args: deploy(f), where: {file: f.inv, line: f.invLine('rollout:'), key: 'rollout', says: /unknown key/}}
+      f.edit('fleet.yaml', 'defaults:', 'rollouts:\n  canary: 1\ndefaults:')
+      return {args: deploy(f), where: {file: f.inv, line: f.invLine('rollouts:'), key: 'rollouts', says: /unknown key/}}
     },
   },
   {

@@ -16,6 +16,10 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {generateEd25519, LAB_ROOT} from '../lab/lab.js'
 import {agentVersion, installs, lab, Workspace, type CliResult, type Lab, type LabHost, byName, mntNs, procPids, Workspaces} from './fleet.js'
 
+
+// These cases are about hosts that fail on their own while the others go on: every gateway at once,
+// each on its own, not deploy's default canary batch.
+const AT_ONCE = ['--batch-size', 'all']
 const LAB_NAME = 'faults'
 const SUBNET = 16
 const REMOTE = '/opt/gwfleet'
@@ -250,7 +254,7 @@ describe('faults', () => {
     let res: CliResult
     const t0 = Date.now()
     try {
-      res = await ws.run(['deploy', '-i', inv, '--json', '--timeout', '5s', '--connect-timeout', '3s'], {timeoutMs: 120_000})
+      res = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json', '--timeout', '5s', '--connect-timeout', '3s'], {timeoutMs: 120_000})
     } finally {
       await silent.close()
     }
@@ -309,7 +313,7 @@ describe('faults', () => {
     await H(8).exec('rm -f /var/lib/gwlab-k3s/agent-image')
     await H(9).exec(`umount ${REMOTE}`)
     ws.inventory('1.5.0', gws(true))
-    const again = await ws.run(['deploy', '-i', inv, '--json', '--timeout', '30s', '--connect-timeout', '5s'], {env: {GWFLEET_BECOME_PASSWORD: L.sudoPassword}})
+    const again = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json', '--timeout', '30s', '--connect-timeout', '5s'], {env: {GWFLEET_BECOME_PASSWORD: L.sudoPassword}})
     const st = statuses(again)
     expect.soft(again.code, JSON.stringify(st, null, 1)).toBe(0)
     for (const n of Object.values(names)) expect.soft(['ok', 'unchanged'], `${n}: ${st[n]}`).toContain(byName(again)[n]?.status)
@@ -342,7 +346,7 @@ describe('faults', () => {
     }
     let killedAt = -1
     const t0 = Date.now()
-    const run = ws.run(['deploy', '-i', inv, '--json', '--connect-timeout', '5s'], {timeoutMs: 120_000})
+    const run = ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json', '--connect-timeout', '5s'], {timeoutMs: 120_000})
     await waitFor('the upload to start on the victim', () => stagedBytes() > 4 * 1024 * 1024, 60_000, 10)
     killedAt = stagedBytes()
     expect(killSshd(victim)).toBeGreaterThan(0)
@@ -363,7 +367,7 @@ describe('faults', () => {
     // Clear the fault (sshd back), rerun: the victim completes, the healthy host is left alone.
     await sleep(200)
     await victim.startSshd()
-    const again = await ws.run(['deploy', '-i', inv, '--json', '--connect-timeout', '5s'], {timeoutMs: 120_000})
+    const again = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json', '--connect-timeout', '5s'], {timeoutMs: 120_000})
     expect.soft(again.code, JSON.stringify(statuses(again), null, 1)).toBe(0)
     expect.soft(byName(again)[victim.name]?.status, statuses(again)[victim.name]).toBe('ok')
     expect.soft(byName(again)[healthy.name]?.status).toBe('unchanged')
@@ -386,7 +390,7 @@ describe('faults', () => {
     await victim.setFault('sleep', '5')
     await healthy.setFault('sleep', '2')
     const t0 = Date.now()
-    const run = ws.run(['deploy', '-i', inv, '--json', '--connect-timeout', '5s', '--reconnect-window', '3s'], {timeoutMs: 120_000})
+    const run = ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json', '--connect-timeout', '5s', '--reconnect-window', '3s'], {timeoutMs: 120_000})
     await waitFor('the installer to run on the victim', () => installerProcs(victim).length > 0, 30_000, 20)
     await sleep(300)
     expect(killSshd(victim)).toBeGreaterThan(0)
@@ -409,7 +413,7 @@ describe('faults', () => {
     await victim.setFault('sleep', null)
     await healthy.setFault('sleep', null)
     await victim.startSshd()
-    const again = await ws.run(['deploy', '-i', inv, '--json', '--connect-timeout', '5s'], {timeoutMs: 120_000})
+    const again = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json', '--connect-timeout', '5s'], {timeoutMs: 120_000})
     expect.soft(again.code, JSON.stringify(statuses(again), null, 1)).toBe(0)
     // The install that went on is picked up and recorded: it is not run a second time.
     expect.soft(byName(again)[victim.name]?.status).toBe('ok')
@@ -418,7 +422,7 @@ describe('faults', () => {
     expect.soft(await installs(victim)).toHaveLength(1)
     for (const h of [victim, healthy]) expect.soft(await lockOn(h), `lock left on ${h.name}`).toBeNull()
     // A later deploy sees the victim in sync (the record was written by the rerun).
-    const third = await ws.run(['deploy', '-i', inv, '--json'])
+    const third = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
     expect.soft(statuses(third)).toEqual({[victim.name]: 'unchanged', [healthy.name]: 'unchanged'})
   })
 
@@ -431,7 +435,7 @@ describe('faults', () => {
     const healthy = H(26)
     const inv = ws.inventory('1.5.0', [{host: victim}, {host: healthy}])
     await victim.setFault('sleep', '4')
-    const run = ws.run(['deploy', '-i', inv, '--json', '--connect-timeout', '5s'], {timeoutMs: 120_000})
+    const run = ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json', '--connect-timeout', '5s'], {timeoutMs: 120_000})
     await waitFor('the installer to run on the victim', () => installerProcs(victim).length > 0, 30_000, 20)
     await sleep(300)
     expect(cutSessions(victim)).toBeGreaterThan(0)
@@ -445,7 +449,7 @@ describe('faults', () => {
     for (const h of [victim, healthy]) expect.soft(await lockOn(h), `lock left on ${h.name}`).toBeNull()
     expect.soft(await halfWritten(victim, '1.5.0', want)).toEqual([])
     await victim.setFault('sleep', null)
-    const again = await ws.run(['deploy', '-i', inv, '--json'])
+    const again = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
     expect.soft(again.code, JSON.stringify(statuses(again), null, 1)).toBe(0)
     expect.soft(statuses(again)).toEqual({[victim.name]: 'unchanged', [healthy.name]: 'unchanged'})
   })
@@ -462,7 +466,7 @@ describe('faults', () => {
     })
     const inv = ws.inventory('1.5.0', [...gws, {host: neighbour, name: 'burst-neighbour'}])
     const t0 = Date.now()
-    const res = await ws.run(['deploy', '-i', inv, '--json'], {timeoutMs: 170_000})
+    const res = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'], {timeoutMs: 170_000})
     const took = Date.now() - t0
     const st = statuses(res)
     const bad = Object.entries(st).filter(([, s]) => s !== 'ok')
@@ -509,7 +513,7 @@ describe('faults', () => {
     await ws.releasesOf('1.4.0', '1.5.0', '1.6.0')
     const hs = [H(19), H(20), H(21)]
     const inv = ws.inventory('1.4.0', hs.map((host) => ({host})))
-    const first = await ws.run(['deploy', '-i', inv, '--json'])
+    const first = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
     expect(first.code, JSON.stringify(statuses(first))).toBe(0)
 
     // One Ctrl-C: the running installer may finish, no new host starts.
@@ -584,9 +588,9 @@ describe('faults', () => {
     await a.setFault('sleep', '10')
     await both.setFault('sleep', '10')
     let pidA = 0
-    const runA = ws.run(['deploy', '-i', inv, '-l', `${a.name},${both.name}`, '--json'], {onSpawn: (p) => (pidA = p), timeoutMs: 120_000})
+    const runA = ws.run(['deploy', '-i', inv, ...AT_ONCE, '-l', `${a.name},${both.name}`, '--json'], {onSpawn: (p) => (pidA = p), timeoutMs: 120_000})
     await waitFor('run A to hold the lock on the shared host', async () => (await lockOn(both)) !== null, 30_000, 50)
-    const resB = await ws.run(['deploy', '-i', inv, '-l', `${both.name},${b.name}`, '--json'], {timeoutMs: 120_000})
+    const resB = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '-l', `${both.name},${b.name}`, '--json'], {timeoutMs: 120_000})
     const resA = await runA
     const hb = byName(resB)
     expect.soft(statuses(resA)).toEqual({[a.name]: 'ok', [both.name]: 'ok'})
@@ -599,7 +603,7 @@ describe('faults', () => {
     expect.soft((await installs(both)).length).toBe(1)
     await a.setFault('sleep', null)
     await both.setFault('sleep', null)
-    const again = await ws.run(['deploy', '-i', inv, '-l', `${both.name},${b.name}`, '--json'])
+    const again = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '-l', `${both.name},${b.name}`, '--json'])
     expect.soft(statuses(again)).toEqual({[both.name]: 'unchanged', [b.name]: 'unchanged'})
     expect.soft(again.code).toBe(0)
   })

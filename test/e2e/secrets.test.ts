@@ -170,9 +170,9 @@ describe('secrets never leave the values file on the target host', () => {
     await H(3).setFault('echo-secret', '1')
     await H(4).setFault('echo-secret', '1')
     await H(4).setFault('never-ready', '1')
-    r = await run('failing deploy --json', ['deploy', '-i', inv, '-l', 'sec-fail,sec-echo', '--json'])
+    r = await run('failing deploy --json', ['deploy', '-i', inv, '-l', 'sec-fail,sec-echo', '--batch-size', 'all', '--json'])
     expect.soft(hostsOf(r)).toEqual({'sec-fail': 'failed', 'sec-echo': 'failed'})
-    r = await run('failing deploy plain', ['deploy', '-i', inv, '-l', 'sec-fail,sec-echo'])
+    r = await run('failing deploy plain', ['deploy', '-i', inv, '-l', 'sec-fail,sec-echo', '--batch-size', 'all'])
     expect.soft(r.code).toBe(1)
     // The secret really went through gwfleet's hands (and was masked): the installer printed it.
     const echoLogs = allFiles(path.join(ws.home, '.gwfleet')).filter((f) => f.endsWith('sec-echo.log'))

@@ -12,6 +12,10 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {DropProxy} from '../lab/drop-proxy.js'
 import {agentVersion, installs, lab, Workspace, type Lab, type LabHost} from './fleet.js'
 
+
+// Several installs run at the same time here, through the same cuts: every gateway at once, not
+// deploy's default canary batch.
+const AT_ONCE = ['--batch-size', 'all']
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 let L: Lab
@@ -94,7 +98,7 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
     const five = [1, 2, 3, 4, 5]
     for (const i of five) await h(i).setFault('talk', '20')
     const inv = inventory('blip.yaml', '1.5.0', five)
-    const run = ws.run(['deploy', '-i', inv, '--json'])
+    const run = ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
     await jobsRunning(five.map(h))
     await sleep(3000)
     for (const i of five) proxies.get(h(i).name)!.drop(8000)
@@ -120,7 +124,7 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
     const host = h(6)
     await host.setFault('talk', '10')
     const inv = inventory('window.yaml', '1.5.0', [6])
-    const run = ws.run(['deploy', '-i', inv, '--reconnect-window', '2s', '--json'])
+    const run = ws.run(['deploy', '-i', inv, ...AT_ONCE, '--reconnect-window', '2s', '--json'])
     await jobsRunning([host])
     // Down for longer than any reconnect attempt lasts; back once gwfleet has given up.
     proxies.get(host.name)!.drop(120_000)
@@ -133,7 +137,7 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
     await jobEnded(host)
     expect(await agentVersion(host)).toBe('1.5.0')
     // The audit sees an install nobody recorded yet.
-    const again = await ws.run(['deploy', '-i', inv, '--json'])
+    const again = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
     expect(again.code, again.stdout + again.stderr).toBe(0)
     expect(again.json.hosts[0]).toMatchObject({status: 'ok', action: 'install', toVersion: '1.5.0'})
     expect(again.json.hosts[0].notes.join('\n')).toMatch(/picked up the install of 1\.5\.0 .*: it succeeded; recorded in the history/)
@@ -151,7 +155,7 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
     await ended.setFault('talk', '2')
     const inv = inventory('killed.yaml', '1.5.0', [7, 8])
     let pid = 0
-    const run = ws.run(['deploy', '-i', inv, '--json'], {onSpawn: (p) => (pid = p)})
+    const run = ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'], {onSpawn: (p) => (pid = p)})
     await Promise.all([startedTimes(waiting, 1), startedTimes(ended, 1)])
     process.kill(pid, 'SIGKILL')
     await run
@@ -165,7 +169,7 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
     expect(audit.json.hosts[1].reasons[0]).toMatch(/ended while nobody watched \(exit code 0\); `gwfleet deploy` judges and records it/)
     const status = await ws.run(['status', '-i', inv])
     expect(status.stdout).toMatch(/the install of 1\.5\.0 by .*: running for \d+s, pid \d+/)
-    const next = await ws.run(['deploy', '-i', inv, '--json'])
+    const next = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
     for (const x of [waiting, ended]) await x.setFault('talk', null)
     expect(next.code, next.stdout + next.stderr).toBe(0)
     expect(next.json.hosts.map((x: any) => x.status)).toEqual(['ok', 'ok'])
@@ -193,13 +197,13 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
     await host.exec('set -- $(cat /opt/gwfleet/state/job/pid); kill -KILL "$1"; kill -KILL -- "-$3"')
     await host.setFault('talk', null)
     const first = (await host.exec('cat /opt/gwfleet/state/job/meta')).stdout
-    const next = await ws.run(['deploy', '-i', inv, '--json'])
+    const next = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
     expect(next.code).toBe(1)
     expect(next.json.hosts[0].status).toBe('failed')
     expect(next.json.hosts[0].error).toMatch(/picked up the install of 1\.6\.0 .*ended without an exit status \(the host rebooted, or the job was killed\); the cluster runs agent 1\.5\.0/)
     expect((await history(host)).at(-1)).toMatchObject({result: 'failed', toVersion: '1.6.0'})
     expect(await starts(host)).toBe(already + 1)
-    const again = await ws.run(['deploy', '-i', inv, '--json'])
+    const again = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
     expect(again.code, again.stdout + again.stderr).toBe(0)
     expect(await starts(host)).toBe(already + 2)
     expect(await agentVersion(host)).toBe('1.6.0')

@@ -140,7 +140,8 @@ describe('a remoteDir someone else controls is never used', () => {
       {host: bad, opts: {extra: '    remoteDir: /tmp/gwf'}},
       {host: good},
     ])
-    const r = await ws.run(['deploy', '-i', inv, '--json'])
+    // Every gateway at once: the refused host must not hold the others back.
+    const r = await ws.run(['deploy', '-i', inv, '--batch-size', 'all', '--json'])
     expect(r.code).toBe(1)
     const byName = Object.fromEntries(r.json.hosts.map((x: any) => [x.name, x]))
     expect(byName.h3.status).toBe('failed')

@@ -87,3 +87,19 @@ describe('upgrade --to warns when the inventory still wants a lower version', ()
     expect(upgradeWarnings(inventory, many, '1.6.0')[0]).toMatch(/for 8 of the selected gateways \(g0, g1, g2, g3, g4 and 3 more\)/)
   })
 })
+
+describe('the results table at a glance', () => {
+  it('counts the preflight warnings of a host that ended well; the notes keep their words', () => {
+    const notes = ['preflight warning: cpu: 2 CPUs; 8 recommended', 'lock taken over from a run whose process is gone', 'preflight warning: memory: 8 GiB RAM; 32 GB recommended']
+    const r = result('a', 'ok', 'install', {notes})
+    const row = changeTable([r]).split('\n').find((l) => l.startsWith('a '))!
+    expect(row).toMatch(/lock taken over from a run whose process is gone; 2 preflight warnings \(see --json or the run folder\)$/)
+    expect(row).not.toMatch(/CPUs/)
+    expect(r.notes).toHaveLength(3)
+  })
+
+  it('a failure shows its error whole', () => {
+    const r = result('b', 'failed', 'install', {error: 'preflight failed: disk: 3 GB free', notes: ['preflight warning: cpu: 2 CPUs']})
+    expect(changeTable([r])).toMatch(/preflight failed: disk: 3 GB free/)
+  })
+})

@@ -486,10 +486,14 @@ describe('the change phases against a scripted host', () => {
         expect(r.reached ?? []).toHaveLength(reached)
         if (reached === 2) expect(r.status).toBe('ok')
         else {
-          expect(r.status).toBe(reached === 0 ? 'skipped' : 'failed')
+          // Stopped part-way: interrupted, and TO says where the gateway stands.
+          expect(r.status).toBe(reached === 0 ? 'skipped' : 'interrupted')
           expect(r.error).toMatch(/interrupted by the operator/)
         }
-        if (reached === 1) expect(r.error).toMatch(/before the hop to 1\.6\.0; gateway stays at 1\.5\.0/)
+        if (reached === 1) {
+          expect(r.error).toMatch(/before the hop to 1\.6\.0; gateway stays at 1\.5\.0/)
+          expect(r).toMatchObject({fromVersion: '1.4.0', toVersion: '1.5.0'})
+        }
         // A hop that ran is always recorded.
         expect(h.records).toBe(reached)
         expect(h.lock).toBeNull()
@@ -664,12 +668,101 @@ describe('the change phases against a scripted host', () => {
     interrupt.install(() => undefined)
     try {
       const [r] = await run()
-      expect(r.status).toBe('failed')
+      expect(r.status).toBe('interrupted')
       expect(r.error).toMatch(/interrupted by the operator before the hop to 1\.6\.0/)
-      expect(fs.readFileSync(out, 'utf8').trim().split('\n')).toEqual(['after gw=a status=failed', 'end gw= status=failed'])
+      expect(fs.readFileSync(out, 'utf8').trim().split('\n')).toEqual(['after gw=a status=interrupted', 'end gw= status=failed'])
       expect(h.lock).toBeNull()
     } finally {
       interrupt.uninstall()
     }
+  })
+})
+
+describe('canaries by label: --first', () => {
+  it('the gateways --first picks fill the first batches, the rest follow in inventory order', async () => {
+    const {hosts, run} = fleet(['a', 'b', 'c', 'd'])
+    for (const h of hosts.values()) {
+      h.version = '1.5.0'
+      h.values = VALUES_SHA
+    }
+    // The canary fails: the rest are skipped, and the canary was the one --first named, not the first in the inventory.
+    hosts.get('c')!.onScript = (kind) => {
+      if (kind === 'installer') hosts.get('c')!.jobRc = 3
+    }
+    const results = await run({batches: [{count: 1}, {percent: 100}], maxFail: 0, first: ['c']})
+    expect(results.map((r) => [r.name, r.status, r.batch])).toEqual([
+      ['a', 'skipped', 2],
+      ['b', 'skipped', 2],
+      ['c', 'failed', 1],
+      ['d', 'skipped', 2],
+    ])
+    expect(hosts.get('a')!.starts).toEqual([])
+  })
+
+  it('a dry run gives the batches the rollout would use: picked ones first, each part in inventory order', async () => {
+    const {hosts, run} = fleet(['a', 'b', 'c', 'd'], {dryRun: true})
+    for (const h of hosts.values()) h.version = '1.5.0'
+    const results = await run({batches: [{count: 1}, {percent: 100}], maxFail: 0, first: ['d', 'b']})
+    expect(Object.fromEntries(results.map((r) => [r.name, r.batch]))).toEqual({a: 2, b: 1, c: 2, d: 2})
+    const two = await run({batches: [{count: 2}, {percent: 100}], maxFail: 0, first: ['d', 'b']})
+    expect(Object.fromEntries(two.map((r) => [r.name, r.batch]))).toEqual({a: 2, b: 1, c: 2, d: 1})
+  })
+})
+
+describe('a way out: deploy --reinstall and state: absent', () => {
+  it('--reinstall runs the installer of the desired version again over a version off the chain, then verifies', async () => {
+    const {hosts, run} = fleet(['a'], {}, '1.5.0')
+    const h = hosts.get('a')!
+    h.version = '0.0.1'
+    h.values = VALUES_SHA
+    // Without --reinstall the policy refuses it: the way up from 0.0.1 has no release in the folder.
+    const [plain] = await run()
+    expect(plain.status).toBe('refused')
+    expect(h.starts).toEqual([])
+    const [r] = await run({reinstall: true})
+    expect(r).toMatchObject({status: 'ok', action: 'install', fromVersion: '0.0.1', toVersion: '1.5.0', hops: ['1.5.0'], reached: ['1.5.0']})
+    expect(h.version).toBe('1.5.0')
+    expect(h.starts).toHaveLength(1)
+    allClosed(h)
+  })
+
+  it('--reinstall runs again on a gateway in sync too (the cluster may lie)', async () => {
+    const {hosts, run} = fleet(['a'], {}, '1.5.0')
+    const h = hosts.get('a')!
+    h.version = '1.5.0'
+    h.values = VALUES_SHA
+    const [r] = await run({reinstall: true})
+    expect(r).toMatchObject({status: 'ok', action: 'install', hops: ['1.5.0']})
+    expect(h.ran).toEqual(['read', 'lock', 'installer', 'record', 'unlock'])
+  })
+
+  it('deploy removes a gateway marked state: absent, installs the others, and leaves an absent one with nothing there alone', async () => {
+    const {hosts, run} = fleet(['a', 'gone', 'empty'], {}, '1.5.0')
+    const gone = hosts.get('gone')!
+    gone.gw.state = 'absent'
+    gone.version = '1.5.0'
+    const empty = hosts.get('empty')!
+    empty.gw.state = 'absent'
+    const results = await run()
+    expect(results.map((r) => [r.name, r.status, r.action])).toEqual([
+      ['a', 'ok', 'install'],
+      ['gone', 'ok', 'uninstall'],
+      ['empty', 'unchanged', 'none'],
+    ])
+    expect(gone.ran).toEqual(['probe', 'lock', 'uninstall', 'record', 'unlock'])
+    expect(gone.version).toBeNull()
+    // Nothing there: read, never locked.
+    expect(empty.ran).toEqual(['probe'])
+    for (const h of hosts.values()) allClosed(h)
+  })
+
+  it('upgrade leaves a gateway marked state: absent alone', async () => {
+    const {hosts, run} = fleet(['gone'], {}, '1.5.0')
+    const h = hosts.get('gone')!
+    h.gw.state = 'absent'
+    h.version = '1.4.0'
+    const [r] = await run({kind: 'upgrade', to: '1.5.0', batches: [{count: 1}]})
+    expect(r).toMatchObject({status: 'unchanged', action: 'none'})
+    expect(h.starts).toEqual([])
   })
 })

@@ -128,7 +128,10 @@ describe('flags as oclif hands them to the commands', () => {
   it('gives each default, typed, when the flag is absent', async () => {
     const deploy = await parse(Deploy, [])
     expect(deploy).toMatchObject({concurrency: 64, 'connect-timeout': 15, timeout: 1800, 'max-fail': {count: 0}})
-    expect(deploy['batch-size']).toBeUndefined()
+    // deploy and upgrade share the canary default: one, then the rest.
+    expect(deploy['batch-size']).toEqual([{count: 1}, {percent: 100}])
+    // all: every gateway at once (no batches).
+    expect((await parse(Deploy, ['--batch-size', 'all']))['batch-size']).toEqual([])
     expect((await parse(Uninstall, []))['batch-size']).toBeUndefined()
     expect(await parse(Upgrade, ['--to', '1.6.0'])).toMatchObject({'batch-size': [{count: 1}, {percent: 100}], timeout: 1800})
     expect(await parse(Audit, [])).toMatchObject({output: 'table', concurrency: 64, 'connect-timeout': 15})
@@ -172,7 +175,8 @@ describe('flags as oclif hands them to the commands', () => {
     expect(flags('deploy')['connect-timeout'].default).toBe('15s')
     expect(flags('deploy').timeout.default).toBe('30m')
     expect(flags('deploy')['max-fail'].default).toBe('0')
-    expect(flags('deploy')['batch-size'].default).toBeUndefined()
+    expect(flags('deploy')['batch-size'].default).toBe('1,100%')
+    expect(flags('uninstall')['batch-size'].default).toBeUndefined()
     expect(flags('upgrade')['batch-size'].default).toBe('1,100%')
     expect(flags('audit').output.default).toBe('table')
   })

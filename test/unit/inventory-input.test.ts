@@ -8,7 +8,7 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { InputError } from '../../src/errors.js'
 import { SECRET_FILE_LIMIT, VALUES_LIMIT, readInputFile } from '../../src/inventory/input-file.js'
-import { loadInventory } from '../../src/inventory/load.js'
+import { inputProblemOf, loadInventory } from '../../src/inventory/load.js'
 import { RENDERED_LIMIT, renderValues } from '../../src/inventory/values.js'
 import { MAX_ALIAS_EXPANSION, MAX_DEPTH } from '../../src/inventory/yaml-util.js'
 import { parseJump } from '../../src/ssh/jump.js'
@@ -19,6 +19,16 @@ import { BASE, expectLocated, rejection, tree } from './fixtures/inventory/helpe
 function inventory(lines: string[], extra: Record<string, string> = {}): string {
   const dir = tree({ 'inventory.yaml': lines.join('\n') + '\n', 'values/a.yaml': 'tenant: t\n', ...extra })
   return path.join(dir, 'inventory.yaml')
+}
+
+/** A problem of one gateway's own input: the inventory loads, and the gateway carries the error. */
+async function badGateway(file: string, line: number, key: string, ...snippets: string[]) {
+  const inv = await loadInventory(file)
+  const err = inputProblemOf(inv.gateways[0])
+  expect(err, 'expected the gateway to carry an input problem').toBeDefined()
+  expectLocated(err!, file, line, key)
+  for (const x of snippets) expect(err!.message).toContain(x)
+  return err
 }
 
 async function bad(file: string, line: number, key: string | undefined, ...snippets: (string | RegExp)[]): Promise<InputError> {
@@ -95,14 +105,14 @@ describe('YAML aliases, nesting and keys', () => {
 })
 
 describe('input files: regular files only, bounded, no link out of the inventory folder', () => {
-  it('a values file that is a FIFO is refused at load (never opened)', async () => {
+  it("a values file that is a FIFO is refused as that gateway's own problem (never opened)", async () => {
     const f = inventory(BASE, { 'values/a.yaml': '' })
     const fifo = path.join(path.dirname(f), 'values', 'fifo.yaml')
     mkfifo(fifo)
     const lines = [...BASE]
     lines[8] = '    values: values/fifo.yaml'
     writeFileSync(f, lines.join('\n') + '\n')
-    await bad(f, 9, 'gateways.gw-a.values', 'values file is a FIFO, not a regular file', fifo)
+    await badGateway(f, 9, 'gateways.gw-a.values', 'values file is a FIFO, not a regular file', fifo)
   })
 
   it('an inventory that is a FIFO or a directory', async () => {
@@ -118,7 +128,7 @@ describe('input files: regular files only, bounded, no link out of the inventory
   it('a 214 MB values file is refused by its size, before reading', async () => {
     const f = inventory(BASE)
     sparse(path.join(path.dirname(f), 'values', 'a.yaml'), 214 * 1024 * 1024)
-    await bad(f, 9, 'gateways.gw-a.values', 'values file is 214 MiB, over the 4 MiB limit')
+    await badGateway(f, 9, 'gateways.gw-a.values', 'values file is 214 MiB, over the 4 MiB limit')
     const err = await rejection(renderValues(path.join(path.dirname(f), 'values', 'a.yaml')))
     expect(err.message).toContain('over the 4 MiB limit')
   })
@@ -137,7 +147,7 @@ describe('input files: regular files only, bounded, no link out of the inventory
     const lines = [...BASE]
     lines[8] = '    values: values/shadow.yaml'
     writeFileSync(f, lines.join('\n') + '\n')
-    await bad(f, 9, 'gateways.gw-a.values', "leads out of the inventory's folder", 'to /etc/shadow', link)
+    await badGateway(f, 9, 'gateways.gw-a.values', "leads out of the inventory's folder", 'to /etc/shadow', link)
   })
 
   it('a folder inside the tree that links out is refused too', async () => {
@@ -147,7 +157,7 @@ describe('input files: regular files only, bounded, no link out of the inventory
     const lines = [...BASE]
     lines[8] = '    values: shared/a.yaml'
     writeFileSync(f, lines.join('\n') + '\n')
-    await bad(f, 9, 'gateways.gw-a.values', `to ${path.join(outside, 'a.yaml')}`)
+    await badGateway(f, 9, 'gateways.gw-a.values', `to ${path.join(outside, 'a.yaml')}`)
   })
 
   it('links that stay inside the tree, and paths written outside it, are read', async () => {

@@ -1,7 +1,7 @@
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { loadInventory } from '../../src/inventory/load.js'
+import { inputProblemOf, loadInventory } from '../../src/inventory/load.js'
 import { BASE, expectLocated, rejection, tree } from './fixtures/inventory/helpers.js'
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'inventory')
@@ -23,12 +23,36 @@ function withGw(...more: string[]): string {
   return inventory([...BASE, ...more])
 }
 
+/** A problem of one gateway's own input: the inventory loads, and the gateway carries the error. */
+async function badGateway(file: string, line: number, key: string, ...snippets: string[]) {
+  const inv = await loadInventory(file)
+  const err = inputProblemOf(inv.gateways[0])
+  expect(err, 'expected the gateway to carry an input problem').toBeDefined()
+  expectLocated(err!, file, line, key)
+  for (const x of snippets) expect(err!.message).toContain(x)
+  return err
+}
+
 async function bad(file: string, line: number, key: string | undefined, ...snippets: string[]) {
   const err = await rejection(loadInventory(file))
   expectLocated(err, file, line, key)
   for (const s of snippets) expect(err.message).toContain(s)
   return err
 }
+
+describe('rollout.first', () => {
+  it('is the default selector of --first', async () => {
+    const inv = await loadInventory(inventory([...BASE, '    labels: {ring: canary}', 'rollout:', '  first: ring=canary']))
+    expect(inv.rolloutFirst).toBe('ring=canary')
+    expect(inv.lines?.['rollout.first']).toBe(12)
+  })
+
+  it('a selector that names no gateway is refused with file, line and key', async () => {
+    await bad(inventory([...BASE, 'rollout:', '  first: gw-b']), 11, 'rollout.first', 'no gateway named "gw-b"')
+    await bad(inventory([...BASE, 'rollout:', '  first: ring=']), 11, 'rollout.first', 'malformed label term')
+    await bad(inventory([...BASE, 'rollout:', '  frist: gw-a']), 11, 'rollout.frist', 'did you mean "first"')
+  })
+})
 
 describe('loadInventory: good input', () => {
   it('merges defaults, resolves paths and keeps file order', async () => {
@@ -194,12 +218,12 @@ describe('loadInventory: bad input names file, line and key', () => {
 
   it('missing values file names the inventory line of values', async () => {
     const f = inventory([...BASE.slice(0, 8), '    values: values/nope.yaml'])
-    await bad(f, 9, 'gateways.gw-a.values', 'values file not found', path.join(path.dirname(f), 'values', 'nope.yaml'))
+    await badGateway(f, 9, 'gateways.gw-a.values', 'values file not found', path.join(path.dirname(f), 'values', 'nope.yaml'))
   })
 
   it('missing values file from defaults names the defaults line', async () => {
     const f = inventory(['release: { dir: r, version: 1.5.0 }', 'defaults:', '  values: gone.yaml', 'gateways:', '  a: { host: h }'])
-    await bad(f, 3, 'defaults.values', 'values file not found')
+    await badGateway(f, 3, 'defaults.values', 'values file not found')
   })
 
   it('missing identity file', async () => {

@@ -126,3 +126,19 @@ describe('table fitted to a terminal', () => {
     expect(out).toContain('***')
   })
 })
+
+describe('dry-run progress lines read as the plan', () => {
+  it('says "would install", like the table, and the status otherwise', async () => {
+    const {PassThrough} = await import('node:stream')
+    const out = new PassThrough()
+    let text = ''
+    out.on('data', (d) => (text += d))
+    const {PlainReporter} = await import('../../src/render/progress.js')
+    const p = new PlainReporter((s) => s, out)
+    const r = {name: 'a', host: 'a', status: 'ok' as const, action: 'install' as const, fromVersion: null, toVersion: '1.5.0', hops: ['1.5.0'], error: null, durationMs: 1}
+    p.done(r, true)
+    p.done({...r, name: 'b'})
+    expect(text).toMatch(/ a: would install\n/)
+    expect(text).toMatch(/ b: ok\n/)
+  })
+})

@@ -15,6 +15,8 @@ const RESULTS: AuditResult[] = [
   {...base, name: 'gw-none', host: '10.0.0.3', status: 'not-installed', version: null, desiredVersion: '1.5.0', valuesInSync: null},
   {...base, name: 'gw-down', host: '10.0.0.4', status: 'unreachable', version: null, desiredVersion: '1.5.0', valuesInSync: null, error: 'refused'},
   {...base, name: 'gw-key', host: '10.0.0.5', status: 'failed', version: null, desiredVersion: '1.5.0', valuesInSync: null, error: 'key'},
+  {...base, name: 'gw-bad', host: '10.0.0.6', status: 'invalid', version: '1.5.0', desiredVersion: '1.5.0', valuesInSync: null, error: 'v.yaml:3 (a): unset'},
+  {...base, name: 'gw-gone', host: '10.0.0.7', status: 'absent', version: null, desiredVersion: null, valuesInSync: null},
 ]
 
 describe('audit as Prometheus metrics', () => {
@@ -33,18 +35,20 @@ describe('audit as Prometheus metrics', () => {
     expect(sampleValue(samples, 'gwfleet_gateway_info', {gateway: 'gw-drift', host: 'odd"host\\name\nx', version: '1.4.0', desired: '1.5.0'})).toBe(1)
     expect(sampleValue(samples, 'gwfleet_gateway_info', {gateway: 'gw-none', version: ''})).toBe(1)
     const by = (metric: string) => Object.fromEntries(samples.filter((s) => s.name === metric).map((s) => [s.labels.gateway, s.value]))
-    expect(by('gwfleet_gateway_in_sync')).toEqual({'gw-sync': 1, 'gw-drift': 0, 'gw-none': 0, 'gw-down': 0, 'gw-key': 0})
-    expect(by('gwfleet_gateway_reachable')).toEqual({'gw-sync': 1, 'gw-drift': 1, 'gw-none': 1, 'gw-down': 0, 'gw-key': 1})
+    // A gateway marked absent with nothing there is as the inventory asks: in sync.
+    expect(by('gwfleet_gateway_in_sync')).toEqual({'gw-sync': 1, 'gw-drift': 0, 'gw-none': 0, 'gw-down': 0, 'gw-key': 0, 'gw-bad': 0, 'gw-gone': 1})
+    expect(by('gwfleet_gateway_reachable')).toEqual({'gw-sync': 1, 'gw-drift': 1, 'gw-none': 1, 'gw-down': 0, 'gw-key': 1, 'gw-bad': 1, 'gw-gone': 1})
+    expect(sampleValue(samples, 'gwfleet_gateway_info', {gateway: 'gw-gone', desired: ''})).toBe(1)
     // Only where it is known.
     expect(by('gwfleet_gateway_values_in_sync')).toEqual({'gw-sync': 1, 'gw-drift': 0})
     const counts = Object.fromEntries(samples.filter((s) => s.name === 'gwfleet_gateways').map((s) => [s.labels.status, s.value]))
-    expect(counts).toEqual({'in-sync': 1, drift: 1, 'not-installed': 1, installing: 0, unreachable: 1, failed: 1})
+    expect(counts).toEqual({'in-sync': 1, drift: 1, 'not-installed': 1, unreachable: 1, failed: 1, installing: 0, invalid: 1, absent: 1})
     expect(sampleValue(samples, 'gwfleet_audit_timestamp_seconds')).toBe(Date.parse('2026-11-30T12:00:00Z') / 1000)
   })
 
   it('an empty selection still gives every count (zero) and the time', () => {
     const {samples} = parseExposition(auditPrometheus([], new Date(0)))
-    expect(samples.filter((s) => s.name === 'gwfleet_gateways').map((s) => s.value)).toEqual([0, 0, 0, 0, 0, 0])
+    expect(samples.filter((s) => s.name === 'gwfleet_gateways').map((s) => s.value)).toEqual([0, 0, 0, 0, 0, 0, 0, 0])
     expect(samples.filter((s) => s.name.startsWith('gwfleet_gateway_'))).toEqual([])
   })
 })

@@ -14,7 +14,7 @@ import {inventoryJsonSchema, type JsonSchema} from '../../src/inventory/schema.j
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const schema = inventoryJsonSchema()
-const KNOWN = new Set(['$schema', 'title', 'description', 'type', 'properties', 'required', 'additionalProperties', 'propertyNames', 'pattern', 'minLength', 'minimum', 'maximum', 'minProperties', 'anyOf'])
+const KNOWN = new Set(['$schema', 'title', 'description', 'type', 'properties', 'required', 'additionalProperties', 'propertyNames', 'pattern', 'minLength', 'minimum', 'maximum', 'minProperties', 'anyOf', 'enum'])
 
 /** The problems of `value` against `s`, each with its path (empty: valid). */
 function check(s: JsonSchema, value: unknown, at = '$'): string[] {
@@ -29,6 +29,7 @@ function check(s: JsonSchema, value: unknown, at = '$'): string[] {
   if (type === 'string' && typeof value !== 'string') return [`${at}: not a string`]
   if (type === 'boolean' && typeof value !== 'boolean') return [`${at}: not a boolean`]
   if (type === 'integer' && !Number.isInteger(value)) return [`${at}: not an integer`]
+  if (s.enum !== undefined && !(s.enum as unknown[]).includes(value)) return [`${at}: not one of ${(s.enum as unknown[]).join(', ')}`]
   if (typeof value === 'string') {
     if (s.pattern !== undefined && !new RegExp(s.pattern as string, 'u').test(value)) out.push(`${at}: does not match ${s.pattern}`)
     if (s.minLength !== undefined && [...value].length < (s.minLength as number)) out.push(`${at}: too short`)
@@ -98,6 +99,9 @@ describe('inventory JSON Schema', () => {
       ['no release dir', (i) => delete i.release.dir, /release: missing dir/],
       ['host in defaults', (i) => (i.defaults.host = 'h'), /defaults: unknown key host/],
       ['become as text', (i) => (i.defaults.become = 'yes'), /become: not a boolean/],
+      ['unknown state', (i) => (i.gateways['berlin-1'].state = 'gone'), /state: not one of present, absent/],
+      ['state in defaults', (i) => (i.defaults.state = 'absent'), /defaults: unknown key state/],
+      ['unknown rollout key', (i) => (i.rollout = {frist: 'x'}), /rollout: unknown key frist/],
       ['no gateways', (i) => (i.gateways = {}), /gateways: too few entries/],
       ['empty values path', (i) => (i.gateways['berlin-1'].values = ''), /values: too short/],
     ]
