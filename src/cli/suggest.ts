@@ -3,6 +3,8 @@
 // own "command not found" suggests nothing.
 import fs from 'node:fs'
 
+import {distance} from '../util/distance.js'
+
 // The command classes, as oclif finds them (package.json oclif.commands): one file per command,
 // a folder per topic. They sit two folders up from this module both in src/ and in dist/src/.
 const COMMANDS_DIR = new URL('../../commands/', import.meta.url)
@@ -17,18 +19,7 @@ export function commandNames(dir: URL = COMMANDS_DIR, topic: string[] = []): str
   })
 }
 
-/** Edit distance where swapping two neighbouring letters counts as one edit ("deplyo" -> "deploy"). */
-export function distance(a: string, b: string): number {
-  const d: number[][] = Array.from({length: a.length + 1}, (_, i) => Array.from({length: b.length + 1}, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1)
-    }
-  }
-  return d[a.length][b.length]
-}
+export {distance}
 
 /**
  * When argv names no gwfleet command: what the operator typed and the closest command (if any is

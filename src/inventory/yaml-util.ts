@@ -15,6 +15,7 @@ import {
   type YAMLMap,
 } from 'yaml'
 import { InputError } from '../errors.js'
+import { distance } from '../util/distance.js'
 import { expandHome, homeDir } from '../util/local.js'
 
 /** A parsed YAML file together with what is needed to turn offsets into line numbers. */
@@ -223,20 +224,6 @@ export function resolvePath(p: string, baseDir: string, env: NodeJS.ProcessEnv =
   return path.resolve(baseDir, expandHome(p, homeDir(env)))
 }
 
-/** Edit distance between two strings, for "did you mean" hints. */
-export function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!
-    prev[0] = i
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j]!
-      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1))
-      diag = tmp
-    }
-  }
-  return prev[b.length]!
-}
 
 /** The known word closest to `word`, if close enough to be a plausible typo. */
 export function closest(word: string, known: readonly string[]): string | undefined {
@@ -244,7 +231,7 @@ export function closest(word: string, known: readonly string[]): string | undefi
   let bestD = Infinity
   for (const k of known) {
     // Case slips (identityfile) count as nearly free.
-    const d = k.toLowerCase() === word.toLowerCase() ? 0.5 : editDistance(word.toLowerCase(), k.toLowerCase())
+    const d = k.toLowerCase() === word.toLowerCase() ? 0.5 : distance(word.toLowerCase(), k.toLowerCase())
     if (d < bestD) {
       bestD = d
       best = k

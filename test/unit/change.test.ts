@@ -37,7 +37,9 @@ function kindOf(script: string): Kind {
   if (script.includes('gw.lock_result=')) return 'lock'
   if (script.includes(RECORDED) || script.includes('history.jsonl') || script.includes('gw.job_archived')) return 'record'
   if (script.includes('kill -TERM')) return 'stop-installer'
-  return 'probe'
+  if (script.includes('echo "gw.uid=$e"')) return 'probe'
+  // A script the fake does not know (a renamed marker, a new step) fails the test instead of being taken for a probe.
+  throw new Error(`the fake host does not know this script: ${script.slice(0, 300)}`)
 }
 
 /** A detached job on a fake host: what it is, and how it ended (null while it runs). */
