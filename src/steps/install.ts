@@ -198,7 +198,8 @@ export async function followJob(ctx: HostEnv, link: HostLink, script: string, jo
       log.cut()
       // Also a cut before the job was seen started: the follow says whether it did.
       await link.reconnect(e, started)
-      ctx.log(`reconnected: following job ${job.id} from byte ${log.offset} of its log`)
+      // The row said "reconnecting ..."; now it follows again.
+      ctx.step(`reconnected: following the job from byte ${log.offset} of its log`)
       script = followScript({remoteDir: job.remoteDir, id: job.id, offset: log.offset})
     }
   }
