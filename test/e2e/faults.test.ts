@@ -14,7 +14,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 // @ts-expect-error plain JS lab module
 import {generateEd25519, LAB_ROOT} from '../lab/lab.js'
-import {agentVersion, installs, lab, Workspace, type CliResult, type Lab, type LabHost, byName, mntNs, procPids, Workspaces} from './fleet.js'
+import {agentVersion, installs, lab, runLogShows, Workspace, type CliResult, type Lab, type LabHost, byName, mntNs, procPids, Workspaces} from './fleet.js'
 
 
 // These cases are about hosts that fail on their own while the others go on: every gateway at once,
@@ -392,7 +392,8 @@ describe('faults', () => {
     const t0 = Date.now()
     const run = ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json', '--connect-timeout', '5s', '--reconnect-window', '3s'], {timeoutMs: 120_000})
     await waitFor('the installer to run on the victim', () => installerProcs(victim).length > 0, 30_000, 20)
-    await sleep(300)
+    // The run has seen it start (its log shows the installer's first line).
+    await runLogShows(ws, victim.name, /\| \[gwlab stand-in\]/)
     expect(killSshd(victim)).toBeGreaterThan(0)
     const res = await run
     const took = Date.now() - t0

@@ -211,6 +211,20 @@ export async function endInstallerPause(host: LabHost, remoteDir = '/opt/gwfleet
   }
 }
 
+/**
+ * Wait until the newest run of this workspace has logged a line from this gateway's host that
+ * matches (installer output: the run has then seen the installer start, whatever the load).
+ */
+export async function runLogShows(ws: Workspace, gateway: string, re: RegExp, timeoutMs = 120_000): Promise<void> {
+  const runs = path.join(ws.home, '.gwfleet', 'runs')
+  for (const t0 = Date.now(); Date.now() - t0 < timeoutMs; await new Promise((r) => setTimeout(r, 100))) {
+    const newest = fs.existsSync(runs) ? fs.readdirSync(runs).sort().at(-1) : undefined
+    const log = newest ? path.join(runs, newest, `${gateway}.log`) : ''
+    if (log && fs.existsSync(log) && re.test(fs.readFileSync(log, 'utf8'))) return
+  }
+  throw new Error(`the run never logged ${re} for ${gateway}`)
+}
+
 /** The mount namespace of a process ("mnt:[...]"), or null when it is gone. */
 export function mntNs(pid: number | string): string | null {
   try {

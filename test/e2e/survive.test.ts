@@ -10,7 +10,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 // @ts-expect-error plain JS lab module
 import {DropProxy} from '../lab/drop-proxy.js'
-import {agentVersion, installs, lab, Workspace, type Lab, type LabHost} from './fleet.js'
+import {agentVersion, installs, lab, runLogShows, Workspace, type Lab, type LabHost} from './fleet.js'
 
 
 // Several installs run at the same time here, through the same cuts: every gateway at once, not
@@ -125,7 +125,7 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
     await host.setFault('talk', '10')
     const inv = inventory('window.yaml', '1.5.0', [6])
     const run = ws.run(['deploy', '-i', inv, ...AT_ONCE, '--reconnect-window', '2s', '--json'])
-    await jobsRunning([host])
+    await runLogShows(ws, host.name, /\| installing: step/)
     // Down for longer than any reconnect attempt lasts; back once gwfleet has given up.
     proxies.get(host.name)!.drop(120_000)
     const r = await run
