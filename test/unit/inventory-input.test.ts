@@ -8,27 +8,17 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { InputError } from '../../src/errors.js'
 import { SECRET_FILE_LIMIT, VALUES_LIMIT, readInputFile } from '../../src/inventory/input-file.js'
-import { inputProblemOf, loadInventory } from '../../src/inventory/load.js'
+import { loadInventory } from '../../src/inventory/load.js'
 import { RENDERED_LIMIT, renderValues } from '../../src/inventory/values.js'
 import { MAX_ALIAS_EXPANSION, MAX_DEPTH } from '../../src/inventory/yaml-util.js'
 import { parseJump } from '../../src/ssh/jump.js'
-import { BASE, expectLocated, rejection, tree } from './fixtures/inventory/helpers.js'
+import { BASE, badGateway, expectLocated, rejection, tree } from './fixtures/inventory/helpers.js'
 
 
 /** A folder with an inventory (lines), values/a.yaml and extra files; returns the inventory path. */
 function inventory(lines: string[], extra: Record<string, string> = {}): string {
   const dir = tree({ 'inventory.yaml': lines.join('\n') + '\n', 'values/a.yaml': 'tenant: t\n', ...extra })
   return path.join(dir, 'inventory.yaml')
-}
-
-/** A problem of one gateway's own input: the inventory loads, and the gateway carries the error. */
-async function badGateway(file: string, line: number, key: string, ...snippets: string[]) {
-  const inv = await loadInventory(file)
-  const err = inputProblemOf(inv.gateways[0])
-  expect(err, 'expected the gateway to carry an input problem').toBeDefined()
-  expectLocated(err!, file, line, key)
-  for (const x of snippets) expect(err!.message).toContain(x)
-  return err
 }
 
 async function bad(file: string, line: number, key: string | undefined, ...snippets: (string | RegExp)[]): Promise<InputError> {

@@ -1,8 +1,8 @@
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { inputProblemOf, loadInventory } from '../../src/inventory/load.js'
-import { BASE, expectLocated, rejection, tree } from './fixtures/inventory/helpers.js'
+import { loadInventory } from '../../src/inventory/load.js'
+import { BASE, badGateway, expectLocated, rejection, tree } from './fixtures/inventory/helpers.js'
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'inventory')
 
@@ -21,16 +21,6 @@ function inventory(lines: string[], extra: Record<string, string> = {}): string 
 /** Base inventory with lines appended to gateway gw-a (first one at line 10). */
 function withGw(...more: string[]): string {
   return inventory([...BASE, ...more])
-}
-
-/** A problem of one gateway's own input: the inventory loads, and the gateway carries the error. */
-async function badGateway(file: string, line: number, key: string, ...snippets: string[]) {
-  const inv = await loadInventory(file)
-  const err = inputProblemOf(inv.gateways[0])
-  expect(err, 'expected the gateway to carry an input problem').toBeDefined()
-  expectLocated(err!, file, line, key)
-  for (const x of snippets) expect(err!.message).toContain(x)
-  return err
 }
 
 async function bad(file: string, line: number, key: string | undefined, ...snippets: string[]) {
