@@ -20,8 +20,6 @@ export interface RemoteLayout {
   job: string
   /** The last job a run judged and recorded, kept for a look afterwards. */
   jobLast: string
-  /** The running job's pids (inside the job folder). */
-  pidFile: string
 }
 
 /** The on-host layout for one gateway. */
@@ -41,7 +39,6 @@ export function layout(remoteDir: string, gateway: string): RemoteLayout {
     verified: `${root}/.stage/verified`,
     job: `${root}/state/job`,
     jobLast: `${root}/state/job.last`,
-    pidFile: `${root}/state/job/pid`,
   }
 }
 

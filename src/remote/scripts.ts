@@ -3,7 +3,7 @@
 import {shq} from '../ssh/quote.js'
 import {gatewayQuery, K3S_KUBECONFIG, parseGateway} from './cluster.js'
 import {ancestors, dirOf, layout, type RemoteLayout} from './layout.js'
-import {archiveJobBody, followJobBody, jobProbeBody, startJobBody, stopJobScript} from './job-scripts.js'
+import {archiveJobBody, followJobBody, jobProbeBody, startJobBody} from './job-scripts.js'
 import {lockBody, lockConfirmBody} from './lock-scripts.js'
 import type {DeployRecord, HistoryEntry, HostFacts, JobFacts, JobMeta, LockOwner} from '../types.js'
 
@@ -320,11 +320,6 @@ export function followScript(o: {remoteDir: string; id: string; offset: number})
 // The follow, then the cluster's answer, in the same round trip.
 function followAndAsk(remoteDir: string, id: string, offset: number): string[] {
   return [followJobBody({remoteDir, id, offset}), PRELUDE, gatewayQuery(), 'exit 0']
-}
-
-/** Stop the running job (installer or uninstall) on the host; see stopJobScript. */
-export function stopInstallerScript(remoteDir: string, _gateway?: string): string {
-  return stopJobScript(remoteDir)
 }
 
 /** The line recordScript prints once the record is in place. */

@@ -2,7 +2,7 @@
 // commands (eachHost), then compared with the inventory. Changes nothing on any host.
 import {valuesMatch} from '../plan/plan.js'
 import {notInstalled} from '../remote/cluster.js'
-import {describeJob} from '../steps/install.js'
+import {describeJob} from '../remote/job-scripts.js'
 import {probe} from '../steps/lock.js'
 import type {Gateway, HostFacts, Job} from '../types.js'
 import type {RunContext} from './context.js'

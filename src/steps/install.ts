@@ -2,10 +2,9 @@
 // log across cut connections, and check what it says against SPEC section 1.
 import {HostStepError, LockLostError, UnreachableError} from '../errors.js'
 import {parseGateway, type GatewayPresence} from '../remote/cluster.js'
-import {describeJob} from '../remote/job-scripts.js'
-import {followScript, installerScript, stopInstallerScript, uninstallScript, type StagedFile} from '../remote/scripts.js'
+import {describeJob, stopJobScript} from '../remote/job-scripts.js'
+import {followScript, installerScript, uninstallScript, type StagedFile} from '../remote/scripts.js'
 
-export {describeJob} from '../remote/job-scripts.js'
 import {LineSplitter} from '../ssh/output.js'
 import type {Session} from '../host/session.js'
 import type {HostEnv, JobMeta} from '../types.js'
@@ -254,7 +253,7 @@ async function stoppable<T>(ctx: HostEnv, link: HostLink, remoteDir: string, run
   const onAbort = () => {
     link
       .session()
-      .root(stopInstallerScript(remoteDir), {timeoutMs: 20_000})
+      .root(stopJobScript(remoteDir), {timeoutMs: 20_000})
       .catch(() => undefined)
   }
   ctx.stop.addEventListener('abort', onAbort, {once: true})

@@ -144,7 +144,8 @@ describe('hostile paths stay data in every script', () => {
     const fs = await import('node:fs')
     const os = await import('node:os')
     const path = await import('node:path')
-    const {lockAndProbeScript, installerScript, followScript, recordScript: record, stopInstallerScript, forgetScript, freeSpaceScript} = await import('../../src/remote/scripts.js')
+    const {lockAndProbeScript, installerScript, followScript, recordScript: record, forgetScript, freeSpaceScript} = await import('../../src/remote/scripts.js')
+    const {stopJobScript} = await import('../../src/remote/job-scripts.js')
     const unlock = unlockScript
     const base = fs.mkdtempSync(path.join(os.tmpdir(), 'gwfleet-hostile-'))
     const marker = path.join(base, 'pwned')
@@ -164,7 +165,7 @@ describe('hostile paths stay data in every script', () => {
     expect(run(installerScript({remoteDir, gateway: 'gw', version: '1.5.0', timeoutSeconds: 5, commit: [], token: 'tok-123', meta: jobMeta('r/tok-123/install-1.5.0')}))).toContain('gw.installer=missing release directory')
     expect(run(followScript({remoteDir, id: 'r/tok-123/install-1.5.0', offset: 0}))).toContain('gw.job_state=none')
     run(record({remoteDir, gateway: 'gw', record: null, history: [], archiveJob: 'r/tok-123/install-1.5.0'}))
-    run(stopInstallerScript(remoteDir, 'gw'))
+    run(stopJobScript(remoteDir))
     run(forgetScript(remoteDir, 'gw'))
     run(freeSpaceScript(remoteDir))
     expect(run(unlock(remoteDir, 'gw', 'tok-123'))).toContain('gw.unlocked=1')
