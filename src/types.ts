@@ -130,6 +130,8 @@ export interface HostFacts {
   job: JobFacts | null
   /** Why remoteDir is not safe for root to use (then nothing under it was read), else null. */
   unsafe: string | null
+  /** The last change gwfleet recorded for this gateway (its history line), whatever its result; null when none is kept. */
+  attempt?: HistoryEntry | null
 }
 
 /** What a detached job on the host is: written into its folder before it starts (never a secret). */
@@ -192,8 +194,11 @@ export interface HistoryEntry {
   fromVersion: string | null
   toVersion: string | null
   valuesSha256: string | null
-  result: 'ok' | 'failed'
+  /** ok; failed; interrupted: the operator stopped it (its installer was stopped on the host). */
+  result: 'ok' | 'failed' | 'interrupted'
   error?: string
+  /** The run that made the change (its run folder's id), when known. */
+  run?: string
 }
 
 /**

@@ -8,6 +8,10 @@ export interface RemoteLayout {
   values: string
   stateDir: string
   record: string
+  /** The last change recorded for the gateway (its history line, run id included), whatever its result. */
+  attempt: string
+  /** Root-only copy of the values as last applied (written with the record): what diff compares after a failed change. */
+  applied: string
   history: string
   lock: string
   /** Root-owned 0711: holds the two folders below, made anew each time a run takes the lock. */
@@ -32,6 +36,8 @@ export function layout(remoteDir: string, gateway: string): RemoteLayout {
     values: `${root}/values/${gateway}.yaml`,
     stateDir: `${root}/state`,
     record: `${root}/state/${gateway}.json`,
+    attempt: `${root}/state/${gateway}.attempt`,
+    applied: `${root}/state/${gateway}.applied`,
     history: `${root}/state/history.jsonl`,
     lock: `${root}/state/lock`,
     stage: `${root}/.stage`,

@@ -286,11 +286,11 @@ export function logsScript(o: LogsScriptOptions): string {
  * apheris_job_id label in namespace apheris. Each line of kubectl's answer comes back prefixed
  * (gw.pods=) so none can be mistaken for our own keys; parsePods() joins and reads them.
  */
-export function statusScript(remoteDir?: string): string {
+export function statusScript(remoteDir?: string, gateway?: string): string {
   return [
     PRELUDE,
-    // A live install (or one no run has recorded yet) under remoteDir, when it is safe to read.
-    ...(remoteDir ? [jobIfSafeBody(remoteDir)] : []),
+    // A live install (or one no run has recorded yet) under remoteDir, and the gateway's last change, when it is safe to read.
+    ...(remoteDir ? [jobIfSafeBody(remoteDir, gateway)] : []),
     gatewayQuery(),
     'if [ -n "$GWC" ]; then',
     'out=$($K get pod --all-namespaces -o json 2>&1); rc=$?',

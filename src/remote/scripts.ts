@@ -57,8 +57,35 @@ function safetyBody(remoteDir: string): string {
 }
 
 /** What the probe says of a job on the host (see jobProbeBody), read only when remoteDir is safe. */
-export function jobIfSafeBody(remoteDir: string): string {
-  return [safetyBody(remoteDir), 'if [ -n "$gw_safe" ]; then', jobProbeBody(remoteDir), 'fi'].join('\n')
+export function jobIfSafeBody(remoteDir: string, gateway?: string): string {
+  return [safetyBody(remoteDir), 'if [ -n "$gw_safe" ]; then', jobProbeBody(remoteDir), ...(gateway ? [lastChangeBody(remoteDir, gateway)] : []), 'fi'].join('\n')
+}
+
+/**
+ * What status tells of the gateway's last change (under a safe remoteDir): its history line, its
+ * record, and the hash of the values file when root owns it, to say whether those were applied.
+ */
+function lastChangeBody(remoteDir: string, gateway: string): string {
+  const L = layout(remoteDir, gateway)
+  const v = shq(L.values)
+  return [
+    `if [ -f ${shq(L.attempt)} ]; then IFS= read -r r < ${shq(L.attempt)}; printf "gw.attempt=%s\\n" "$r"; fi`,
+    `if [ -f ${shq(L.record)} ]; then IFS= read -r r < ${shq(L.record)}; printf "gw.record=%s\\n" "$r"; fi`,
+    `if [ -f ${v} ] && [ ! -L ${v} ] && [ -z "$(find ${v} -maxdepth 0 \\( ! -user 0 -o -perm /022 \\) -print 2>/dev/null)" ]; then set -- $(sha256sum < ${v}); echo "gw.values_sha=$1"; fi`,
+  ].join('\n')
+}
+
+/** Pure: the last change's lines of lastChangeBody. */
+export function parseLastChange(kv: Map<string, string[]>): {attempt: HistoryEntry | null; record: DeployRecord | null; valuesSha256: string | null} {
+  const one = (k: string) => kv.get(k)?.[0]
+  let record: DeployRecord | null = null
+  try {
+    record = one('record') ? (JSON.parse(one('record')!) as DeployRecord) : null
+  } catch {
+    record = null
+  }
+  const sha = one('values_sha')
+  return {attempt: parseAttempt(one('attempt')), record, valuesSha256: sha && /^[0-9a-f]{64}$/.test(sha) ? sha : null}
 }
 
 /** The line a guarded script prints, instead of running, under an unsafe remoteDir. */
@@ -97,6 +124,7 @@ function probeBody(o: ProbeOptions): string {
     // Nothing under an unsafe remoteDir is read: it may lead anywhere.
     'if [ -n "$gw_safe" ]; then',
     `if [ -f ${shq(L.record)} ]; then IFS= read -r r < ${shq(L.record)}; printf "gw.record=%s\\n" "$r"; fi`,
+    `if [ -f ${shq(L.attempt)} ]; then IFS= read -r r < ${shq(L.attempt)}; printf "gw.attempt=%s\\n" "$r"; fi`,
     // find runs only over the paths that exist (none on a fresh host)
     `set --; for p in ${hashed.map(shq).join(' ')}; do if [ -e "$p" ]; then set -- "$@" "$p"; fi; done; if [ $# -gt 0 ]; then find "$@" -type f -user 0 ! -perm /022 ! -name '.*' -exec sha256sum {} + 2>/dev/null; fi`,
     jobProbeBody(o.remoteDir),
@@ -335,8 +363,14 @@ export function recordScript(o: {remoteDir: string; gateway: string; record: Dep
   if (o.archiveJob) lines.push(archiveJobBody(o.remoteDir, o.archiveJob))
   if (o.record) {
     lines.push(`printf "%s\\n" ${shq(JSON.stringify(o.record))} > ${shq(L.record)}.tmp && mv -f ${shq(L.record)}.tmp ${shq(L.record)} && echo ${RECORDED}`)
+    // The values as applied, beside their record: after a later change fails, diff compares with them.
+    const [v, a] = [shq(L.values), shq(L.applied)]
+    lines.push(`if [ -f ${v} ] && [ ! -L ${v} ]; then cat -- ${v} > ${a}.tmp && mv -f ${a}.tmp ${a}; else rm -f ${a}; fi`)
   }
   for (const h of o.history) lines.push(`printf "%s\\n" ${shq(JSON.stringify(h))} >> ${shq(L.history)}`)
+  // The gateway's last change, whatever its result: audit, status and diff tell a failed one apart.
+  const last = o.history.filter((h) => h.gateway === o.gateway).at(-1)
+  if (last) lines.push(`printf "%s\\n" ${shq(JSON.stringify(last))} > ${shq(L.attempt)}.tmp && mv -f ${shq(L.attempt)}.tmp ${shq(L.attempt)}`)
   lines.push('true')
   return lines.join('\n')
 }
@@ -344,7 +378,7 @@ export function recordScript(o: {remoteDir: string; gateway: string; record: Dep
 /** Remove the deployed record and values after an uninstall; keep history. */
 export function forgetScript(remoteDir: string, gateway: string): string {
   const L = layout(remoteDir, gateway)
-  return `rm -f ${shq(L.record)} ${shq(L.values)}; true`
+  return `rm -f ${shq(L.record)} ${shq(L.values)} ${shq(L.applied)}; true`
 }
 
 /** Read the host's history (all gateways on it). */
@@ -412,6 +446,19 @@ export function parseProbe(stdout: string, at?: RemoteLayout): HostFacts {
     k3sUninstall: one('k3s_uninstall') ?? null,
     job: parseJob(kv),
     unsafe: one('unsafe') ?? null,
+    attempt: parseAttempt(one('attempt')),
+  }
+}
+
+/** The gateway's last recorded change from its one-line JSON, or null when absent or not what gwfleet writes. */
+export function parseAttempt(line: string | undefined): HistoryEntry | null {
+  if (!line) return null
+  try {
+    const h = JSON.parse(line) as Partial<HistoryEntry>
+    if (typeof h !== 'object' || h === null || typeof h.time !== 'string' || !['ok', 'failed', 'interrupted'].includes(String(h.result))) return null
+    return h as HistoryEntry
+  } catch {
+    return null
   }
 }
 

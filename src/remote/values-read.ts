@@ -11,21 +11,25 @@ export const HOST_VALUES_LIMIT = 4 * 1024 * 1024
 
 /**
  * Lines to append after probeScript (same shell, same round trip): it relies on the probe's
- * gw_safe, set only when remoteDir is safe for root to use. Prints gw.hv=absent | unsafe | too-large
- * SIZE | not-root-owned, or gw.hv=ok with the file in gw.hv_b64= lines.
+ * gw_safe, set only when remoteDir is safe for root to use. Reads the values as last applied (the
+ * copy kept beside the record) when there is one, else the values file: gw.hv_from says which.
+ * Prints gw.hv=absent | unsafe | too-large SIZE | not-root-owned, or gw.hv=ok with the file in
+ * gw.hv_b64= lines.
  */
 export function hostValuesBody(remoteDir: string, gateway: string, limit = HOST_VALUES_LIMIT): string {
-  const f = shq(layout(remoteDir, gateway).values)
+  const L = layout(remoteDir, gateway)
+  const [v, a] = [shq(L.values), shq(L.applied)]
   return [
+    `f=${v}; if [ -n "\${gw_safe:-}" ] && [ -f ${a} ] && [ ! -L ${a} ]; then f=${a}; echo gw.hv_from=applied; else echo gw.hv_from=values; fi`,
     'if [ -z "${gw_safe:-}" ]; then echo gw.hv=unsafe',
-    `elif [ -L ${f} ] || { [ -e ${f} ] && [ ! -f ${f} ]; }; then echo gw.hv=not-a-file`,
-    `elif [ ! -f ${f} ]; then echo gw.hv=absent`,
-    `elif [ -n "$(find ${f} -maxdepth 0 \\( ! -user 0 -o -perm /022 \\) -print 2>/dev/null)" ]; then echo gw.hv=not-root-owned`,
+    'elif [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then echo gw.hv=not-a-file',
+    'elif [ ! -f "$f" ]; then echo gw.hv=absent',
+    'elif [ -n "$(find "$f" -maxdepth 0 \\( ! -user 0 -o -perm /022 \\) -print 2>/dev/null)" ]; then echo gw.hv=not-root-owned',
     'else',
-    `  gw_hs=$(stat -c %s -- ${f} 2>/dev/null || echo 0)`,
+    '  gw_hs=$(stat -c %s -- "$f" 2>/dev/null || echo 0)',
     `  if [ "$gw_hs" -gt ${limit} ]; then echo "gw.hv=too-large $gw_hs"`,
     // head bounds the read even if the file grew since the stat; base64 prints short lines.
-    `  else echo gw.hv=ok; head -c ${limit + 1} -- ${f} | base64 | sed 's/^/gw.hv_b64=/'; fi`,
+    `  else echo gw.hv=ok; head -c ${limit + 1} -- "$f" | base64 | sed 's/^/gw.hv_b64=/'; fi`,
     'fi',
     'echo gw.hv_end=1',
   ].join('\n')
@@ -33,7 +37,7 @@ export function hostValuesBody(remoteDir: string, gateway: string, limit = HOST_
 
 /** What the host said of its values file. */
 export type HostValues =
-  | {kind: 'ok'; text: string}
+  | {kind: 'ok'; text: string; /** The copy kept as last applied, or the values file itself. */ from?: 'applied' | 'values'}
   | {kind: 'absent' | 'unsafe' | 'not-a-file' | 'not-root-owned' | 'unreadable'}
   | {kind: 'too-large'; size: number}
 
@@ -45,7 +49,7 @@ export function parseHostValues(stdout: string, limit = HOST_VALUES_LIMIT): Host
   if (state === 'ok') {
     const data = Buffer.from((kv.get('hv_b64') ?? []).join(''), 'base64')
     if (data.length > limit) return {kind: 'too-large', size: data.length}
-    return {kind: 'ok', text: data.toString('utf8')}
+    return {kind: 'ok', text: data.toString('utf8'), from: kv.get('hv_from')?.[0] === 'applied' ? 'applied' : 'values'}
   }
   const big = /^too-large (\d+)$/.exec(state)
   if (big) return {kind: 'too-large', size: Number(big[1])}

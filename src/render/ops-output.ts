@@ -154,6 +154,7 @@ export function statusJson(results: StatusResult[], runDir: string | null) {
       pods: r.gateway?.pods ?? [],
       computations: r.gateway?.computations ?? [],
       job: r.gateway?.job ?? null,
+      lastChange: r.gateway?.lastChange ?? null,
       durationMs: r.durationMs,
     })),
   }
@@ -170,7 +171,7 @@ export function statusText(results: StatusResult[], now = Date.now()): string {
   for (const r of results) {
     const g = r.gateway
     const head = `== ${r.name} (${r.host})`
-    const job = g?.job ? [jobLine(g.job)] : []
+    const job = [...(g?.job ? [jobLine(g.job)] : []), ...(g?.lastChange ? [g.lastChange] : [])]
     if (!g || r.status !== 'ok') {
       const lines = [`${head}: ${r.status}: ${r.error ?? ''}`.trimEnd(), ...job]
       // A cluster without an agent still shows what runs on it.

@@ -196,6 +196,7 @@ export function auditJson(results: AuditResult[], runDir: string | null) {
       error: auditOk(r) ? null : (r.error ?? (r.reasons.join('; ') || null)),
       reasons: r.reasons,
       lastChange: r.lastChange,
+      ...(r.lastAttempt ? {lastAttempt: r.lastAttempt} : {}),
       durationMs: r.durationMs,
     })),
   }

@@ -5,6 +5,7 @@ import {notInstalled} from '../remote/cluster.js'
 import {describeJob} from '../remote/job-scripts.js'
 import {probe} from '../steps/lock.js'
 import type {Gateway, HostFacts, Job} from '../types.js'
+import {attemptName, attemptWords, lastAttempt, valuesNotApplied, type LastAttempt} from './attempt.js'
 import type {RunContext} from './context.js'
 import {auditOk, type AuditStatus} from './result.js'
 
@@ -35,8 +36,11 @@ export interface AuditResult {
   /** Why the gateway is not in sync (version drift, values drift, ...). */
   reasons: string[]
   lastChange: {time: string; operator: string; version: string} | null
+  /** The gateway's last change when it did not succeed (failed, or stopped by the operator): what was tried, by which run. */
+  lastAttempt?: LastAttempt | null
   durationMs: number
 }
+
 
 /** Read every selected gateway in parallel and compare it with the inventory. Changes nothing. */
 export async function runAudit(ctx: RunContext, jobs: Job[], invalid: InvalidInput[] = []): Promise<AuditResult[]> {
@@ -129,17 +133,27 @@ export function auditVerdict(
   }
   const reasons: string[] = [...unjudged]
   if (facts.version !== base.desiredVersion) reasons.push(`version ${facts.version}, inventory wants ${base.desiredVersion}`)
+  const attempt = lastAttempt(facts)
   let valuesInSync: boolean | null
   let note: string | undefined
   if (facts.valuesSha256 === null) {
     valuesInSync = null
     reasons.push('no values file from gwfleet on the host')
+  } else if (attempt && valuesNotApplied(facts)) {
+    // The file holds what the failed change put there; the gateway runs the values of its record.
+    valuesInSync = facts.record ? valuesMatch({...facts, valuesSha256: facts.record.valuesSha256}, {sha256: renderedSha, legacySha256: legacySha}) !== 'differ' : false
+    reasons.push(`values on the host are those of ${attemptName(attempt)}, never applied${valuesInSync ? '; the applied ones match the inventory' : ''}`)
   } else {
     // Same values recorded by an earlier gwfleet under their old byte hash: in sync, with a note.
     const match = valuesMatch(facts, {sha256: renderedSha, legacySha256: legacySha})
     valuesInSync = match !== 'differ'
     if (!valuesInSync) reasons.push('values on the host differ from the inventory')
     if (match === 'legacy') note = 'values recorded with the old byte hash; the next deploy rewrites them in canonical form (no reinstall)'
+  }
+  // Not where the inventory wants it, and its last change did not succeed: that change is the news.
+  if (reasons.length && attempt) {
+    const error = attemptWords(attempt, facts)
+    return {...base, status: 'failed', version: facts.version, valuesInSync, error, reasons: [error, ...reasons], lastChange, lastAttempt: attempt, durationMs}
   }
   const status = reasons.length ? 'drift' : 'in-sync'
   return {...base, status, version: facts.version, valuesInSync, error: null, reasons: status === 'in-sync' && note ? [note] : reasons, lastChange, durationMs}

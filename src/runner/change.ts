@@ -455,6 +455,7 @@ class ChangePhases {
       valuesSha256: m.valuesSha256,
       result: error ? 'failed' : 'ok',
       ...(error ? {error: env.redact(ownWords(error))} : {}),
+      run: m.run,
     }
     const record: DeployRecord | null =
       !error && m.kind === 'install' && m.version ? {gateway: gw.name, version: m.version, valuesSha256: m.valuesSha256, secretKeys: m.secretKeys, deployedAt: new Date().toISOString(), operator: m.operator, command: m.command} : null
@@ -538,7 +539,7 @@ class ChangePhases {
       await runInstaller(env, s.link, {version: hop, commit: s.staged, meta})
     } catch (e) {
       if (e instanceof UnreachableError) s.jobLeft = meta.id
-      else s.pending.history.push(this.historyLine(s, current(s), hop, 'failed', message(e), startedAt))
+      else s.pending.history.push(this.historyLine(s, current(s), hop, this.stoppedByOperator ? 'interrupted' : 'failed', message(e), startedAt))
       throw e
     }
     s.pending.history.push(this.historyLine(s, current(s), hop, 'ok', undefined, startedAt))
@@ -612,7 +613,7 @@ class ChangePhases {
       }
       error = message(e)
     }
-    s.pending.history.push(this.historyLine(s, current(s), null, error ? 'failed' : 'ok', error ?? undefined, startedAt))
+    s.pending.history.push(this.historyLine(s, current(s), null, error ? (this.stoppedByOperator ? 'interrupted' : 'failed') : 'ok', error ?? undefined, startedAt))
     if (error) throw new HostStepError(error)
     env.step('recording')
     await s.session!.root(`${forgetScript(job.gw.remoteDir, job.gw.name)}\n${this.pendingScript(s)}`)
@@ -674,9 +675,15 @@ class ChangePhases {
     return recordScript({remoteDir: s.job.gw.remoteDir, gateway: s.job.gw.name, record: s.pending.record, history: s.pending.history, archiveJob: s.pending.archiveJob})
   }
 
-  private historyLine(s: HostState, from: string | null, to: string | null, result: 'ok' | 'failed', error: string | undefined, time: string): HistoryEntry {
+  /** The operator's second Ctrl-C stopped the jobs on the hosts. */
+  private get stoppedByOperator(): boolean {
+    return this.ctx.interrupt.hard.signal.aborted
+  }
+
+  private historyLine(s: HostState, from: string | null, to: string | null, result: HistoryEntry['result'], error: string | undefined, time: string): HistoryEntry {
     return {
       time,
+      ...(this.ctx.log.id ? {run: this.ctx.log.id} : {}),
       gateway: s.job.gw.name,
       operator: this.ctx.operator,
       command: this.ctx.options.command,

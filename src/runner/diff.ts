@@ -2,11 +2,14 @@
 // was deployed with differ, key by key, from what the inventory renders now. Read-only. The host's
 // values file holds secrets: it is parsed here and only the masked diff leaves this module; secret
 // keys show `<secret changed>` / `<secret unchanged>`, never a value, on either side.
+import {createHash} from 'node:crypto'
+
 import {canonicalValues, keyPath} from '../inventory/values.js'
 import {planDeploy, type HostPlan} from '../plan/plan.js'
 import {hostValuesBody, parseHostValues, type HostValues} from '../remote/values-read.js'
 import {probe} from '../steps/lock.js'
 import type {HostFacts, Job, ReleaseRef} from '../types.js'
+import {attemptName, lastAttempt, valuesNotApplied} from './attempt.js'
 import type {RunContext} from './context.js'
 import {eachHost} from './ops.js'
 
@@ -118,9 +121,21 @@ export function compareValues(job: Job, facts: HostFacts, host: HostValues, mask
   // (it is put in place before the installer runs; the record after success), and its secret keys
   // may be others. A record without secret keys (an older gwfleet's) proves nothing either.
   const rec = facts.record
-  const hostProven = Boolean(rec && facts.valuesSha256 !== null && rec.valuesSha256 === facts.valuesSha256 && Array.isArray(rec.secretKeys))
   const now = canonicalValues(job.values.text)
   const unknown = (note: string): ValuesDiff => ({state: 'unknown', note, changes: []})
+  // After a change that failed, the values file holds what it put there, never applied: the
+  // difference that matters is against the values last applied (kept beside the record).
+  const attempt = lastAttempt(facts)
+  const failed = attempt && valuesNotApplied(facts) ? attemptName(attempt) : null
+  const fromApplied = host.kind === 'ok' && host.from === 'applied'
+  // The probe hashed the values file in the same round trip; the applied copy is hashed here.
+  const hostSha = fromApplied ? createHash('sha256').update(host.text).digest('hex') : facts.valuesSha256
+  const hostProven = Boolean(rec && hostSha !== null && rec.valuesSha256 === hostSha && Array.isArray(rec.secretKeys))
+  if (failed && !fromApplied) {
+    // Nothing was ever applied: the whole of the inventory's values is new.
+    if (!rec) return {state: 'new', note: `nothing applied yet: the values file on the host is that of ${failed}`, changes: diffValues({}, now.data, secretKeys, mask)}
+    return unknown(`the values file on the host is that of ${failed}; the values last applied are not kept on this host (recorded by an earlier gwfleet)`)
+  }
   switch (host.kind) {
     case 'absent': {
       const changes = diffValues({}, now.data, secretKeys, mask)
@@ -147,8 +162,11 @@ export function compareValues(job: Job, facts: HostFacts, host: HostValues, mask
       const changes = diffValues(parsed.data, now.data, secretKeys, mask, hostProven)
       const changed = changes.some((c) => c.kind !== 'unchanged')
       const withheld = changes.some((c) => c.fromHidden)
-      const note = !withheld ? null : hostProven ? 'values of keys only the host has are not shown' : 'no record on the host matches its values file: the host\'s values are not shown'
-      return {state: changed ? 'changed' : 'same', note, changes}
+      const notes = [
+        ...(failed ? [`compared with the values last applied (${rec?.version ?? '?'}); the values file on the host is that of ${failed}`] : []),
+        ...(!withheld ? [] : hostProven ? ['values of keys only the host has are not shown'] : ["no record on the host matches its values file: the host's values are not shown"]),
+      ]
+      return {state: changed ? 'changed' : 'same', note: notes.length ? notes.join('; ') : null, changes}
     }
   }
 }

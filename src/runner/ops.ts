@@ -8,9 +8,10 @@ import {failingChecks, preflightHost, worstLevel, type CheckResult} from '../pre
 import {gatewayScript, statusScript} from '../remote/ops-scripts.js'
 import {lockClearScript, lockShowScript} from '../remote/lock-scripts.js'
 import {notInstalled, parseGateway, parsePods, type Computation, type GatewayPresence, type PodRow} from '../remote/cluster.js'
-import {historyScript, parseJob, parseKv, remoteDirGuard, unsafeRefusal} from '../remote/scripts.js'
+import {historyScript, parseJob, parseKv, parseLastChange, remoteDirGuard, unsafeRefusal} from '../remote/scripts.js'
 import {describeHolder, LOCK_TTL_SECONDS} from '../steps/lock.js'
 import type {Gateway, HistoryEntry, Installed, Job, JobFacts} from '../types.js'
+import {attemptWords, lastAttempt, valuesNotApplied} from './attempt.js'
 import type {RunContext} from './context.js'
 import type {Session} from '../host/session.js'
 
@@ -148,6 +149,8 @@ export interface GatewayStatus {
   computations: Computation[]
   /** A job on the host that no run has recorded yet (a live install, or one that ended unwatched). */
   job: JobFacts | null
+  /** The gateway's last change when it did not succeed, in words (`last change failed (run ID): values not applied`), else null. */
+  lastChange?: string | null
 }
 
 /** kubectl's last words are its summary ("The connection to the server ... was refused"); klog noise comes first. */
@@ -156,10 +159,10 @@ function lastLine(lines: string[]): string {
 }
 
 /** Pure: the status script's output. */
-export function parseStatus(stdout: string): GatewayStatus {
+export function parseStatus(stdout: string, desired?: string | null): GatewayStatus {
   const kv = parseKv(stdout)
   const gateway = parseGateway(kv)
-  const base = {installed: gateway.installed, version: gateway.version, versionNote: gateway.note, pods: [], podsError: null, computations: [], job: parseJob(kv)}
+  const base = {installed: gateway.installed, version: gateway.version, versionNote: gateway.note, pods: [], podsError: null, computations: [], job: parseJob(kv), lastChange: lastChangeWords(kv, gateway.version, desired)}
   const rc = kv.get('pods_rc')?.[0]
   // No cluster to ask (no kubectl, no kubeconfig): nothing more was asked.
   if (rc === undefined) return base
@@ -170,6 +173,17 @@ export function parseStatus(stdout: string): GatewayStatus {
   } catch (e) {
     return {...base, podsError: `kubectl's JSON could not be read: ${message(e)}`}
   }
+}
+
+/**
+ * The gateway's last change in words when it did not succeed and the gateway is not where the
+ * inventory wants it (its values not applied, or another version): once it is, the failure is old news.
+ */
+function lastChangeWords(kv: Map<string, string[]>, version: string | null, desired: string | null | undefined): string | null {
+  const last = {...parseLastChange(kv), version}
+  const attempt = lastAttempt(last)
+  if (!attempt || (!valuesNotApplied(last) && (desired === undefined || version === desired))) return null
+  return attemptWords(attempt, last)
 }
 
 /** A gateway's status, or why it could not be read. */
@@ -192,7 +206,7 @@ export function statusVerdict(g: GatewayStatus): {status: StatusResult['status']
 
 /** Read what runs on every selected gateway. Changes nothing. */
 export async function runStatus(ctx: RunContext, gateways: Gateway[]): Promise<StatusResult[]> {
-  const outcomes = await eachHost(ctx, gateways, 'status', async (s) => parseStatus((await s.root(statusScript(s.gw.remoteDir), {timeoutMs: 120_000})).stdout), (g) => statusVerdict(g).error)
+  const outcomes = await eachHost(ctx, gateways, 'status', async (s) => parseStatus((await s.root(statusScript(s.gw.remoteDir, s.gw.name), {timeoutMs: 120_000})).stdout, s.gw.state === 'absent' ? null : s.gw.version), (g) => statusVerdict(g).error)
   return outcomes.map((o) => {
     if (!o.value) return {name: o.name, host: o.host, status: o.unreachable ? 'unreachable' : 'failed', error: o.error, gateway: null, durationMs: o.durationMs}
     const v = statusVerdict(o.value)

@@ -152,6 +152,42 @@ describe('day two with a real fleet (lab subnet 50)', () => {
     expect((await installs(host('boston-1'))).length).toBe(before + 1)
   })
 
+  it('a failed change tells the truth: audit, status and diff name the run and say its values were never applied; diff shows the difference against what was last applied', async () => {
+    ws.writeValues('lyon-1', Workspace.valuesText('lyon-1', 'gpu:\n  enabled: true'))
+    await host('lyon-1').setFault('fail', '1')
+    const failed = await gw(['deploy', '-i', inv, '-l', 'lyon-1', '--json'])
+    expect(failed.code).toBe(1)
+    expect(byName(failed)['lyon-1']).toMatchObject({status: 'failed', action: 'reconfigure'})
+    const run = path.basename(failed.json.runDir)
+    await host('lyon-1').setFault('fail', null)
+
+    const audit = await gw(['audit', '-i', inv, '--json'])
+    const a = byName(audit)['lyon-1']
+    expect(a).toMatchObject({status: 'failed', version: VERSION, valuesInSync: false, lastAttempt: {result: 'failed', run, action: 'reconfigure', toVersion: VERSION}})
+    expect(a.error).toMatch(new RegExp(`^last change failed \\(run ${run}\\): values not applied`))
+    expect(a.reasons.join('\n')).not.toMatch(/values on the host differ/)
+    expect(audit.json.summary.statuses).toMatchObject({failed: 1})
+    const status = await gw(['status', '-i', inv, '-l', 'lyon-1'])
+    expect(status.stdout).toContain(`last change failed (run ${run}): values not applied`)
+
+    const diff = await gw(['diff', '-i', inv, '-l', 'lyon-1', '--json'])
+    const d = byName(diff)['lyon-1']
+    expect(d).toMatchObject({status: 'changes', action: 'reconfigure'})
+    expect(d.values.state).toBe('changed')
+    expect(d.values.changes).toContainEqual({key: 'gpu.enabled', kind: 'added', secret: false, to: 'true'})
+    expect(d.values.note).toMatch(new RegExp(`^compared with the values last applied \\(${VERSION.replace(/\./g, '\\.')}\\); the values file on the host is that of the failed reconfigure to ${VERSION.replace(/\./g, '\\.')} of run ${run}`))
+    const text = await gw(['diff', '-i', inv, '-l', 'lyon-1'])
+    expect(text.stdout).not.toMatch(/values: same data/)
+    expect(text.stdout).toMatch(/\+ gpu\.enabled: true/)
+
+    // Deployed again, the values are applied and the failure is old news.
+    const again = await gw(['deploy', '-i', inv, '-l', 'lyon-1', '--json'])
+    expect(byName(again)['lyon-1']).toMatchObject({status: 'ok', action: 'reconfigure'})
+    const after = await gw(['audit', '-i', inv, '-l', 'lyon-1', '--json'])
+    expect(byName(after)['lyon-1']).toMatchObject({status: 'in-sync', valuesInSync: true})
+    expect(byName(after)['lyon-1'].lastAttempt).toBeUndefined()
+  })
+
   it('state: absent: audit says what runs there, deploy removes it (with --yes), then audit reports it absent and in sync', async () => {
     inv = writeInventory({'paris-1': '    state: absent'})
     const drift = await gw(['audit', '-i', inv, '--json'])
