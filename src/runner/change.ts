@@ -713,7 +713,15 @@ class ChangePhases {
       ...(plan ? {plan, reached: s.reached, notes: s.notes} : {}),
       ...(s.batch !== undefined ? {batch: s.batch} : {}),
     }
-    if (end.kind === 'done') return s.lockLost ? {...r, status: 'failed', error: this.withStop(s, new LockLostError(s.lockLost).message)} : r
+    if (end.kind === 'done') {
+      if (!s.lockLost) return r
+      // Every hop ran and was recorded in the host's history as this run's: that is the result. The lost lock is a note.
+      return {...r, notes: [...s.notes, `the lock was lost during the change (${s.lockLost}); the change had started, finished and is recorded in the history`]}
+    }
+    if (end.kind === 'error' && end.error instanceof LockLostError && s.reached.length) {
+      // Stopped between hops by another operator: the hops before stand (and are recorded ok); TO is where it stands.
+      return {...r, status: 'interrupted', toVersion: current(s), error: this.withStop(s, s.env.redact(end.error.message))}
+    }
     if (end.kind === 'stopped') {
       switch (end.status) {
         case 'unchanged': {

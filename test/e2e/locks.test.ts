@@ -3,7 +3,7 @@
 //       off a deploy, and its clock restarts so it can expire.
 //   h2, h3: an upgrade with two hops and a slow installer; mid-install another operator clears
 //       h2's lock and a third run's lock replaces h3's: the heartbeat reports each lock lost,
-//       no further hop starts, the hosts end failed, and the other run's lock is left alone. The
+//       no further hop starts, the hosts end interrupted at the hop recorded ok, and the other run's lock is left alone. The
 //       run's heartbeat is shortened (GWFLEET_LOCK_HEARTBEAT_MS) and each installer's pause is
 //       ended once the run's host log says the lock was lost, so nothing waits on a clock.
 //
@@ -31,17 +31,22 @@ async function lockAge(host: LabHost): Promise<number> {
   return Number(r.stdout.trim())
 }
 
-/** Whether a run folder of the workspace has a host log for `name` that says `text`. */
-function hostLogSays(name: string, text: string): boolean {
+/** How many run folders of the workspace have a host log for `name` that says `text`. */
+function hostLogsSaying(name: string, text: string): number {
   const runs = path.join(ws.home, '.gwfleet', 'runs')
-  if (!fs.existsSync(runs)) return false
-  return fs.readdirSync(runs).some((id) => {
+  if (!fs.existsSync(runs)) return 0
+  return fs.readdirSync(runs).filter((id) => {
     try {
       return fs.readFileSync(path.join(runs, id, `${name}.log`), 'utf8').includes(text)
     } catch {
       return false
     }
-  })
+  }).length
+}
+
+/** Whether a run folder of the workspace has a host log for `name` that says `text`. */
+function hostLogSays(name: string, text: string): boolean {
+  return hostLogsSaying(name, text) > 0
 }
 
 beforeAll(async () => {
@@ -89,7 +94,7 @@ describe('a lock stamped in the future', () => {
 })
 
 describe('a lock cleared mid-rollout', () => {
-  it('the heartbeat reports it lost: no further hop starts, the host fails, the other run keeps its lock', async () => {
+  it('the heartbeat reports it lost: no further hop starts, the host is interrupted at its last hop, the other run keeps its lock', async () => {
     // A pause far longer than a heartbeat; the test ends it once the loss is seen (below).
     for (const i of [2, 3]) await h(i).setFault('sleep', '120')
     const before = await Promise.all([installs(h(2)), installs(h(3))])
@@ -121,8 +126,9 @@ describe('a lock cleared mid-rollout', () => {
     const out = r.stdout + r.stderr
     expect(out).toMatch(/h2: lock lost: removed \(the lock file is gone: cleared by an operator or removed by hand\); no further hop starts/)
     expect(out).toMatch(/h3: lock lost: now held by ana@ws-7 pid 4242 \(upgrade\) since 2024-05-01T10:00:00\.000Z; no further hop starts/)
-    expect(r.stdout).toMatch(/^h2\s.*failed.*lock lost: removed/m)
-    expect(r.stdout).toMatch(/^h3\s.*failed.*lock lost: now held by ana@ws-7/m)
+    // The first hop stands and is recorded ok: the run says interrupted there, not failed.
+    expect(r.stdout).toMatch(/^h2\s.*interrupted.*lock lost: removed/m)
+    expect(r.stdout).toMatch(/^h3\s.*interrupted.*lock lost: now held by ana@ws-7/m)
     // the hop that was running finished; the second one never started
     const after = await Promise.all([installs(h(2)), installs(h(3))])
     for (const [i, lines] of after.entries()) {
@@ -142,5 +148,29 @@ describe('a lock cleared mid-rollout', () => {
       ['h3', true],
     ])
     expect(await h(3).exists(LOCK)).toBe(false)
+  }, 300_000)
+
+  it('one truth: a lock cleared while the last hop runs leaves the change recorded ok, and the run reports ok with a note', async () => {
+    // h2 stands at 1.5.0 (above): one hop to 1.6.0.
+    await h(2).setFault('sleep', '120')
+    const seen = hostLogsSaying('h2', 'lock lost: removed')
+    const run = ws.run(['upgrade', '-i', fleet, '-l', 'h2', '--to', '1.6.0', '--json'], {env: {GWFLEET_LOCK_HEARTBEAT_MS: '500'}, timeoutMs: 240_000})
+    for (let i = 0; i < 600 && !(await h(2).exists('/opt/gwfleet/state/job/pid')); i++) await sleep(100)
+    const clear = await ws.run(['locks', 'clear', '-i', fleet, '-l', 'h2', '--yes', '--json'])
+    expect(clear.json.hosts.map((x: any) => [x.name, x.cleared])).toEqual([['h2', true]])
+    // This run's heartbeat, not the hop's end, notices the loss.
+    for (let i = 0; i < 1200 && hostLogsSaying('h2', 'lock lost: removed') === seen; i++) await sleep(100)
+    expect(hostLogsSaying('h2', 'lock lost: removed')).toBe(seen + 1)
+    await endInstallerPause(h(2))
+    const r = await run
+    await h(2).setFault('sleep', null)
+    expect(await agentVersion(h(2))).toBe('1.6.0')
+    const history = await ws.run(['history', '-i', fleet, '-l', 'h2', '--json'])
+    const hop = history.json.entries.filter((e: any) => e.gateway === 'h2' && e.toVersion === '1.6.0')
+    expect(hop.map((e: any) => e.result)).toEqual(['ok'])
+    // What the run reports is what the history says.
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(r.json.hosts[0]).toMatchObject({name: 'h2', status: 'ok', toVersion: '1.6.0', reached: ['1.6.0']})
+    expect(r.json.hosts[0].notes.join('\n')).toMatch(/the lock was lost during the change \(removed .*\); the change had started, finished and is recorded in the history/)
   }, 300_000)
 })

@@ -56,7 +56,7 @@ const gw: Gateway = {name: 'gw', host: '203.0.113.1', become: false, remoteDir: 
 const valuesOf = (text: string) => canonicalValues(text)
 const job = (text: string): Job => {
   const c = valuesOf(text)
-  return {gw, values: {file: '/v.yaml', text: c.text, data: c.data, sha256: c.sha256, secretKeys: ['auth.clientSecret'], secrets: ['Client-S3cret'], ciliumEnabled: true}}
+  return {gw, values: {file: '/v.yaml', text: c.text, data: c.data, sha256: c.sha256, legacySha256: 'legacy', secretKeys: ['auth.clientSecret'], secrets: ['Client-S3cret'], ciliumEnabled: true}}
 }
 const OLD = valuesOf('auth:\n  domain: "old.example"\n  clientSecret: "Client-S3cret"\ngpu:\n  enabled: false\n').text
 const NEW = valuesOf('auth:\n  domain: "new.example"\n  clientSecret: "Client-S3cret"\ngpu:\n  enabled: true\n').text

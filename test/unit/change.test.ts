@@ -57,6 +57,7 @@ class FakeHost {
   lock: string | null = null
   records = 0
   history = 0
+  historyLines: {toVersion: string | null; result: string}[] = []
   /** Once true, nobody can connect any more. */
   down = false
   /** Scripts run, by kind, in order. */
@@ -144,6 +145,8 @@ class FakeHost {
         const recorded = script.includes(RECORDED)
         if (recorded) this.records++
         if (script.includes('history.jsonl')) this.history++
+        // The history lines the script appends, as the host would keep them.
+        for (const m of script.matchAll(/^printf "%s\\n" '(.*)' >> .*history\.jsonl'?$/gm)) this.historyLines.push(JSON.parse(m[1].replace(/'\\''/g, "'")))
         let out = `${committed ? 'gw.commit=ok\n' : ''}${recorded ? `${RECORDED}\n` : ''}`
         if (kind === 'unlock' && this.lock === owner) {
           this.lock = null
@@ -529,7 +532,7 @@ describe('the change phases against a scripted host', () => {
     }
   })
 
-  it('a lost lock stops the host before its next hop and is not released by this run', async () => {
+  it('a lost lock stops the host before its next hop and is not released by this run; the run reports what the history says', async () => {
     vi.useFakeTimers({toFake: ['setInterval', 'clearInterval']})
     try {
       const {hosts, run, logs} = fleet(['a'])
@@ -546,9 +549,12 @@ describe('the change phases against a scripted host', () => {
       }
       const [r] = await run()
       expect(h.ran).toContain('refresh')
-      expect(r.status).toBe('failed')
+      // The first hop is recorded ok in the history; the run says the same: interrupted there, TO where it stands.
+      expect(r.status).toBe('interrupted')
+      expect(r.toVersion).toBe('1.5.0')
       expect(r.error).toMatch(/^lock lost: removed .*; gateway stays at 1\.5\.0/)
       expect(r.reached).toEqual(['1.5.0'])
+      expect(h.historyLines.map((e) => [e.toVersion, e.result])).toEqual([['1.5.0', 'ok']])
       // The second hop's start confirms the lock first (or the heartbeat has stopped it already): it never starts.
       expect(h.starts).toHaveLength(1)
       expect(h.ran).not.toContain('unlock')
