@@ -81,6 +81,27 @@ interface HostState {
   batch?: number
 }
 
+/** A host connected: its session is there from now on (a reconnect replaces it). */
+type Connected = HostState & {session: Session}
+/** Connected and read. */
+type Read = Connected & {facts: HostFacts}
+/** Connected, read and planned: what the lock, pick-up, preflight and change phases work with. */
+type Prepared = Read & {plan: HostPlan}
+
+/** The phases run in order; a phase that comes too early is a bug in the phase lists, said as such. */
+function connected(s: HostState): Connected {
+  if (!s.session) throw new Error(`${s.job.gw.name}: a phase ran before the host was connected`)
+  return s as Connected
+}
+function read(s: HostState): Read {
+  if (!s.facts) throw new Error(`${s.job.gw.name}: a phase ran before the host was read`)
+  return connected(s) as Read
+}
+function prepared(s: HostState): Prepared {
+  if (!s.plan) throw new Error(`${s.job.gw.name}: a phase ran before the host's plan was made`)
+  return read(s) as Prepared
+}
+
 /** How often a lock held by another run is tried again under --lock-wait. */
 const LOCK_RETRY_MS = 3000
 
@@ -189,7 +210,8 @@ class Rollout {
       early.filter(isFailure).length,
     )
     const byName = new Map([...early, ...batched].map((r) => [r.name, r]))
-    return this.jobs.map((j) => byName.get(j.gw.name)!)
+    // Every host ends once, early or in its batch: each has its result.
+    return this.jobs.map((j) => byName.get(j.gw.name) ?? missingResult(j))
   }
 
   /** The hosts --first picked, then the others; each part in inventory order. */
@@ -268,7 +290,7 @@ class ChangePhases {
       changed: false,
       applying: false,
       pending: {history: [], record: null},
-      link: {session: () => state.session!, reconnect: (cause, started) => this.reconnect(state, cause, started)},
+      link: {session: () => connected(state).session, reconnect: (cause, started) => this.reconnect(state, cause, started)},
     }
     return new HostRun(state, {
       before: (s) => this.before(s),
@@ -280,7 +302,7 @@ class ChangePhases {
   private before(s: HostState): Ending | null {
     if (s.lockLost) return {kind: 'error', error: new LockLostError(s.lockLost)}
     if (!this.ctx.interrupt.stopping) return null
-    const hop = s.applying && !s.kind.removes ? s.plan!.hops[s.reached.length] : undefined
+    const hop = s.applying && !s.kind.removes ? s.plan?.hops[s.reached.length] : undefined
     const reason = !s.session
       ? 'interrupted by the operator before this host started'
       : hop
@@ -292,33 +314,34 @@ class ChangePhases {
   /** Until the plan is made and the host is locked where it will change. */
   readonly prepare: Phase<HostState>[] = [
     {name: 'connect', run: (s, ctl) => this.connect(s, ctl)},
-    {name: 'read', run: (s, ctl) => this.read(s, ctl)},
-    {name: 'plan', run: async (s) => this.decide(s)},
-    {name: 'lock', run: (s, ctl) => this.lock(s, ctl)},
-    {name: 'pick up', run: (s) => this.pickUp(s)},
-    {name: 'preflight', run: (s) => this.preflight(s)},
+    {name: 'read', run: (s, ctl) => this.read(connected(s), ctl)},
+    {name: 'plan', run: async (s) => this.decide(read(s))},
+    {name: 'lock', run: (s, ctl) => this.lock(prepared(s), ctl)},
+    {name: 'pick up', run: (s) => this.pickUp(prepared(s))},
+    {name: 'preflight', run: (s) => this.preflight(prepared(s))},
   ]
 
   /** The changes: per hop an upload and an installer run, or the uninstall. */
-  apply(s: HostState): Phase<HostState>[] {
+  apply(state: HostState): Phase<HostState>[] {
+    const {plan} = prepared(state)
     // Only the values' form changes (same data): no installer runs, so no hooks either.
-    if (!s.kind.removes && s.plan!.migrateValues) return [{name: 'migrate values', run: (st) => this.migrateValues(st)}]
+    if (!state.kind.removes && plan.migrateValues) return [{name: 'migrate values', run: (s) => this.migrateValues(prepared(s))}]
     const changes: Phase<HostState>[] =
-      s.kind.removes
-        ? [{name: 'uninstall', run: (st) => this.uninstall(st)}]
-        : s.plan!.hops.flatMap((hop) => [
-            {name: `upload ${hop}`, run: (st: HostState) => this.upload(st, hop)},
-            {name: `install ${hop}`, run: (st: HostState) => this.install(st, hop)},
+      state.kind.removes
+        ? [{name: 'uninstall', run: (s) => this.uninstall(prepared(s))}]
+        : plan.hops.flatMap((hop) => [
+            {name: `upload ${hop}`, run: (s: HostState) => this.upload(prepared(s), hop)},
+            {name: `install ${hop}`, run: (s: HostState) => this.install(prepared(s), hop)},
           ])
-    return [{name: 'before-host', run: (st) => this.beforeHost(st)}, ...changes]
+    return [{name: 'before-host', run: (s) => this.beforeHost(prepared(s))}, ...changes]
   }
 
   /** The before-host hook (drain, announce): when it fails, nothing on the host changes. */
-  private async beforeHost(s: HostState): Promise<void> {
+  private async beforeHost(s: Prepared): Promise<void> {
     s.applying = true
     if (!this.hooks.has('before-host')) return
     s.env.step('before-host hook')
-    const plan = s.plan!
+    const {plan} = s
     const why = await this.hooks.run('before-host', hostVars({name: s.job.gw.name, host: s.job.gw.host, action: plan.action, fromVersion: plan.fromVersion, toVersion: plan.toVersion, batch: s.batch}), s.job.gw.name)
     if (why) throw new HostStepError(`${why}; nothing on the host was changed`)
   }
@@ -331,9 +354,9 @@ class ChangePhases {
     ctl.hold('connection', async () => s.session?.close())
   }
 
-  private async read(s: HostState, ctl: PhaseControl): Promise<void> {
+  private async read(s: Connected, ctl: PhaseControl): Promise<void> {
     s.env.step('reading the host')
-    const session = s.session!
+    const {session} = s
     // A host without a gateway (deploy will install it) is locked in this same round trip; any
     // other host is only read: one in sync is never locked.
     if (s.kind.locksFreshHost && !this.ctx.options.dryRun) {
@@ -350,11 +373,11 @@ class ChangePhases {
     s.facts = (await probe(session)).facts
   }
 
-  private async lock(s: HostState, ctl: PhaseControl): Promise<Ending | void> {
+  private async lock(s: Prepared, ctl: PhaseControl): Promise<Ending | void> {
     if (s.locked) return
     s.env.step('locking the host')
     // Installs and upgrades upload next: open the file transfer channel while the lock is taken.
-    if (!s.kind.removes && s.plan!.action !== 'none') s.session!.prepareUpload()
+    if (!s.kind.removes && s.plan.action !== 'none') s.session.prepareUpload()
     this.locked(s, ctl, await this.takeLock(s))
     // Read again under the lock: another run may have changed the host since.
     return this.decide(s)
@@ -365,12 +388,12 @@ class ChangePhases {
   }
 
   /** Take the lock; with --lock-wait, a lock another run holds is tried again until the wait is over. */
-  private async takeLock(s: HostState): Promise<ProbeResult> {
+  private async takeLock(s: Connected): Promise<ProbeResult> {
     const deadline = Date.now() + this.lockWaitSeconds * 1000
     let told = false
     for (;;) {
       try {
-        return await lockAndProbe(s.env, s.session!, this.candidates(s), this.preflightProbe(s))
+        return await lockAndProbe(s.env, s.session, this.candidates(s), this.preflightProbe(s))
       } catch (e) {
         if (!(e instanceof LockHeldError) || this.lockWaitSeconds === 0) throw e
         if (Date.now() >= deadline || this.ctx.interrupt.stopping) throw new LockHeldError(`${e.message} (waited ${this.lockWaitSeconds}s with --lock-wait)`, e.holder)
@@ -383,7 +406,7 @@ class ChangePhases {
   }
 
   /** The lock is this run's: note it, keep it fresh, and give it back when the host ends. */
-  private locked(s: HostState, ctl: PhaseControl, pr: ProbeResult): void {
+  private locked(s: Connected, ctl: PhaseControl, pr: ProbeResult): void {
     s.locked = true
     s.facts = pr.facts
     s.preflightOutput = pr.preflightOutput
@@ -392,16 +415,15 @@ class ChangePhases {
       s.notes.push(pr.lockNote)
       this.ctx.reporter.notice(`${s.job.gw.name}: ${pr.lockNote}`)
     }
-    s.stopHeartbeat = heartbeat(s.env, () => s.session!, (why) => {
+    s.stopHeartbeat = heartbeat(s.env, () => s.session, (why) => {
       s.lockLost = why
       this.ctx.reporter.notice(`${s.job.gw.name}: lock lost: ${why}; no further hop starts`)
     })
   }
 
   /** The plan from the facts; an ending when the host needs nothing (or must not be changed now). */
-  private decide(s: HostState): Ending | void {
-    const {job} = s
-    const facts = s.facts!
+  private decide(s: Read): Ending | void {
+    const {job, facts} = s
     const plan = s.kind.plan(job, facts, this.available)
     s.plan = plan
     s.env.log(`plan: ${plan.action} ${plan.fromVersion ?? '-'} -> ${plan.toVersion ?? '-'} hops [${plan.hops.join(', ')}]: ${plan.refused ?? plan.reason}`)
@@ -432,8 +454,8 @@ class ChangePhases {
    * back): wait for it, following its log, judge it as its own run would have, record it once, and
    * plan again from what the host is now. It is never started again.
    */
-  private async pickUp(s: HostState): Promise<Ending | void> {
-    const job = s.facts!.job
+  private async pickUp(s: Prepared): Promise<Ending | void> {
+    const job = s.facts.job
     if (!job) return
     const {env} = s
     const m = job.meta
@@ -461,7 +483,7 @@ class ChangePhases {
       !error && m.kind === 'install' && m.version ? {gateway: gw.name, version: m.version, valuesSha256: m.valuesSha256, secretKeys: m.secretKeys, deployedAt: new Date().toISOString(), operator: m.operator, command: m.command} : null
     env.step('recording the job it picked up')
     const forget = !error && m.kind === 'uninstall' ? `${forgetScript(gw.remoteDir, gw.name)}\n` : ''
-    const res = await s.session!.root(`${forget}${recordScript({remoteDir: gw.remoteDir, gateway: gw.name, record, history: [history], archiveJob: m.id})}`)
+    const res = await s.session.root(`${forget}${recordScript({remoteDir: gw.remoteDir, gateway: gw.name, record, history: [history], archiveJob: m.id})}`)
     if (record && !res.stdout.includes(RECORDED)) throw new HostStepError(recordFailed(s.job))
     s.pickedUp = {meta: m, ok: !error}
     const said = `picked up ${describeJob(m)}: ${error ? env.redact(error) : 'it succeeded'}; recorded in the history`
@@ -470,7 +492,7 @@ class ChangePhases {
     if (error) throw new HostStepError(`${said}; it was not started again (run again to retry)`)
     // Plan again from the host as it is now.
     const L = layout(gw.remoteDir, gw.name)
-    s.facts = parseProbe((await s.session!.root(probeScript({remoteDir: gw.remoteDir, gateway: gw.name, releaseVersions: this.candidates(s)}))).stdout, L)
+    s.facts = parseProbe((await s.session.root(probeScript({remoteDir: gw.remoteDir, gateway: gw.name, releaseVersions: this.candidates(s)}))).stdout, L)
     return this.decide(s)
   }
 
@@ -507,28 +529,28 @@ class ChangePhases {
   }
 
   /** Prerequisites of a host about to be installed, so a doomed install fails in seconds, before any upload. */
-  private async preflight(s: HostState): Promise<void> {
-    if (s.plan!.action !== 'install' || s.plan!.reinstall || !this.ctx.options.preflight) return
+  private async preflight(s: Prepared): Promise<void> {
+    if (s.plan.action !== 'install' || s.plan.reinstall || !this.ctx.options.preflight) return
     s.env.step('checking prerequisites')
-    const checks = s.preflightOutput ? preflightFromOutput(s.env, s.session!, s.job, s.preflightOutput) : await preflightHost(s.env, s.session!, s.job)
+    const checks = s.preflightOutput ? preflightFromOutput(s.env, s.session, s.job, s.preflightOutput) : await preflightHost(s.env, s.session, s.job)
     for (const c of checks) if (c.level === 'warn') s.notes.push(s.env.redact(`preflight warning: ${c.id}: ${c.message}`))
     const failing = failingChecks(checks)
     if (failing.length) throw new HostStepError(`preflight failed: ${failing.map((c) => `${c.id}: ${c.message}`).join('; ')} (--skip-preflight to install anyway)`)
   }
 
-  private async upload(s: HostState, hop: string): Promise<void> {
+  private async upload(s: Prepared, hop: string): Promise<void> {
     const ref = findRelease(this.releases, hop)
     if (!ref) throw new HostStepError(`release ${hop} is not in the release folder`)
     const content = await readRelease(ref)
     s.env.step(`uploading ${hop}`)
     s.changed = true
-    const up = await stageHop(s.session!, content, s.job.values, s.facts!)
+    const up = await stageHop(s.session, content, s.job.values, s.facts)
     s.staged = up.staged
     s.env.log(`upload ${hop}: ${up.files} file(s), ${up.bytes} bytes sent, ${up.skipped} already on the host; values ${up.valuesSent ? 'sent' : 'unchanged'}`)
   }
 
   /** One hop: the installer, then its record and history in their own round trip. */
-  private async install(s: HostState, hop: string): Promise<void> {
+  private async install(s: Prepared, hop: string): Promise<void> {
     const {job, env} = s
     env.step(`running installer ${hop}`)
     const startedAt = new Date().toISOString()
@@ -546,17 +568,17 @@ class ChangePhases {
     s.pending.record = {gateway: job.gw.name, version: hop, valuesSha256: job.values.sha256, secretKeys: job.values.secretKeys, deployedAt: new Date().toISOString(), operator: this.ctx.operator, command: this.ctx.options.command}
     s.reached.push(hop)
     // The values on the host are now the rendered ones: later hops need not send them again.
-    s.facts = {...s.facts!, valuesSha256: job.values.sha256}
+    s.facts = {...s.facts, valuesSha256: job.values.sha256}
     s.staged = []
     env.step(`recording ${hop}`)
-    const out = await s.session!.root(this.pendingScript(s))
+    const out = await s.session.root(this.pendingScript(s))
     const recorded = out.stdout.includes(RECORDED)
     s.pending = {history: [], record: null}
     if (!recorded) throw new HostStepError(recordFailed(job))
   }
 
   /** The meta of a job this run starts: its execution id is the run and the hop. */
-  private jobMeta(s: HostState, kind: JobMeta['kind'], version: string | null, started: string): JobMeta {
+  private jobMeta(s: Prepared, kind: JobMeta['kind'], version: string | null, started: string): JobMeta {
     const run = this.ctx.log.id ?? this.ctx.operator
     const token = s.env.lockOwner.token
     return {
@@ -567,7 +589,7 @@ class ChangePhases {
       gateway: s.job.gw.name,
       version,
       fromVersion: current(s),
-      action: s.plan!.action,
+      action: s.plan.action,
       valuesSha256: s.job.values.sha256,
       secretKeys: s.job.values.secretKeys,
       operator: this.ctx.operator,
@@ -580,23 +602,26 @@ class ChangePhases {
    * The host has these same values under the old byte hash: put their canonical form in place and
    * rewrite the record with its hash, in one round trip; the installer does not run.
    */
-  private async migrateValues(s: HostState): Promise<void> {
+  private async migrateValues(s: Prepared): Promise<void> {
     const {job, env} = s
+    // The plan migrates only values whose record carries the old hash: without one there is nothing to rewrite.
+    const old = s.facts.record
+    if (!old) throw new HostStepError('no record of the values on the host to rewrite')
     env.step('migrating values')
     s.changed = true
-    const staged = await stageValues(s.session!, job.values, s.facts!)
-    const record: DeployRecord = {...s.facts!.record!, valuesSha256: job.values.sha256, secretKeys: job.values.secretKeys}
+    const staged = await stageValues(s.session, job.values, s.facts)
+    const record: DeployRecord = {...old, valuesSha256: job.values.sha256, secretKeys: job.values.secretKeys}
     const history = {...this.historyLine(s, current(s), current(s), 'ok', undefined, new Date().toISOString()), action: 'migrate values'}
     const commit = commitFilesScript({remoteDir: job.gw.remoteDir, gateway: job.gw.name, files: staged})
-    const out = await s.session!.root(`${commit}\n${recordScript({remoteDir: job.gw.remoteDir, gateway: job.gw.name, record, history: [history]})}`)
+    const out = await s.session.root(`${commit}\n${recordScript({remoteDir: job.gw.remoteDir, gateway: job.gw.name, record, history: [history]})}`)
     if (staged.length && !out.stdout.includes('gw.commit=ok')) throw new HostStepError('could not put the canonical values in place; the host keeps its values and record')
     if (!out.stdout.includes(RECORDED)) throw new HostStepError(recordFailed(job))
-    s.facts = {...s.facts!, valuesSha256: job.values.sha256, record}
+    s.facts = {...s.facts, valuesSha256: job.values.sha256, record}
     s.notes.push('values rewritten in canonical form and their record updated; the installer did not run')
   }
 
   /** Uninstall: run k3s-uninstall.sh and clean Cilium; never the datasets folder or DAL storage. */
-  private async uninstall(s: HostState): Promise<void> {
+  private async uninstall(s: Prepared): Promise<void> {
     const {job, env} = s
     env.step('uninstalling')
     s.changed = true
@@ -616,7 +641,7 @@ class ChangePhases {
     s.pending.history.push(this.historyLine(s, current(s), null, error ? (this.stoppedByOperator ? 'interrupted' : 'failed') : 'ok', error ?? undefined, startedAt))
     if (error) throw new HostStepError(error)
     env.step('recording')
-    await s.session!.root(`${forgetScript(job.gw.remoteDir, job.gw.name)}\n${this.pendingScript(s)}`)
+    await s.session.root(`${forgetScript(job.gw.remoteDir, job.gw.name)}\n${this.pendingScript(s)}`)
     s.pending = {history: [], record: null}
   }
 
@@ -640,7 +665,7 @@ class ChangePhases {
     if (!cut) {
       s.env.step('unlocking')
       try {
-        await unlock(s.env, s.session!, write, s.changed)
+        await unlock(s.env, connected(s).session, write, s.changed)
       } catch (e) {
         s.notes.push(s.env.redact(`could not release the lock (it expires ${LOCK_TTL_SECONDS}s after its last refresh; your next run takes it over at once): ${message(e)}`))
       }
@@ -680,14 +705,14 @@ class ChangePhases {
     return this.ctx.interrupt.hard.signal.aborted
   }
 
-  private historyLine(s: HostState, from: string | null, to: string | null, result: HistoryEntry['result'], error: string | undefined, time: string): HistoryEntry {
+  private historyLine(s: Prepared, from: string | null, to: string | null, result: HistoryEntry['result'], error: string | undefined, time: string): HistoryEntry {
     return {
       time,
       ...(this.ctx.log.id ? {run: this.ctx.log.id} : {}),
       gateway: s.job.gw.name,
       operator: this.ctx.operator,
       command: this.ctx.options.command,
-      action: s.plan!.action,
+      action: s.plan.action,
       fromVersion: from,
       toVersion: to,
       valuesSha256: s.job.values.sha256,
@@ -765,6 +790,10 @@ class ChangePhases {
 /** The version on the host as this run last knew it: the last hop reached, else the plan's start. */
 function current(s: HostState): string | null {
   return s.reached.at(-1) ?? s.plan?.fromVersion ?? null
+}
+
+function missingResult(job: Job): never {
+  throw new Error(`${job.gw.name}: the rollout ended without a result for this host`)
 }
 
 function recordFailed(job: Job): string {
