@@ -35,7 +35,7 @@ The rollout goes in batches, by default a canary of one, then the rest (--batch-
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Deploy)
-    const {changeCommand} = await import('../src/cli/actions.js')
-    await this.perform(flags.json, () => changeCommand('deploy', flags))
+    const [{changeCommand}, {deploy}] = await Promise.all([import('../src/cli/actions.js'), import('../src/runner/kinds/deploy.js')])
+    await this.perform(flags.json, () => changeCommand(deploy, flags))
   }
 }

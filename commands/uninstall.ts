@@ -19,7 +19,7 @@ export default class Uninstall extends GwCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Uninstall)
-    const {changeCommand} = await import('../src/cli/actions.js')
-    await this.perform(flags.json, () => changeCommand('uninstall', flags))
+    const [{changeCommand}, {uninstall}] = await Promise.all([import('../src/cli/actions.js'), import('../src/runner/kinds/uninstall.js')])
+    await this.perform(flags.json, () => changeCommand(uninstall, flags))
   }
 }

@@ -20,7 +20,7 @@ export default class Upgrade extends GwCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Upgrade)
-    const {changeCommand} = await import('../src/cli/actions.js')
-    await this.perform(flags.json, () => changeCommand('upgrade', flags))
+    const [{changeCommand}, {upgrade}] = await Promise.all([import('../src/cli/actions.js'), import('../src/runner/kinds/upgrade.js')])
+    await this.perform(flags.json, () => changeCommand(upgrade, flags))
   }
 }

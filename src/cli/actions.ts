@@ -9,6 +9,7 @@ import {failureBudgetText} from '../render/budget.js'
 import {auditPrometheus} from '../render/prometheus.js'
 import {auditOk, runAudit} from '../runner/audit.js'
 import {runChange, type ChangeRequest} from '../runner/change.js'
+import type {ChangeCommand, Confirmation} from '../runner/kinds/host.js'
 import {isSuccess, type HostResult} from '../runner/result.js'
 import {toleratedFailures, type BatchSpec} from '../runner/rollout.js'
 import type {Gateway, Inventory, Job} from '../types.js'
@@ -50,8 +51,9 @@ export interface ChangeCommandFlags extends ChangeFlagValues {
   reinstall?: boolean
 }
 
-/** deploy / upgrade / uninstall: the whole command after flag parsing; returns the exit code. */
-export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCommandFlags): Promise<number> {
+/** A changing command (deploy, upgrade, uninstall: src/runner/kinds/): the whole command after flag parsing; returns the exit code. */
+export async function changeCommand(command: ChangeCommand, flags: ChangeCommandFlags): Promise<number> {
+  const kind = command.name
   if (flags.diff) {
     if (!flags['dry-run']) throw new InputError('--diff shows what a deploy would change: give it with --dry-run', {file: '--diff'})
     const {diffCommand} = await import('./diff.js')
@@ -59,15 +61,15 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCo
   }
   const options = runOptions(kind, flags)
   const {inventory, jobs} = await loadFleet(flags, kind)
-  const to = kind === 'upgrade' ? flags.to : undefined
-  const releases = kind === 'uninstall' ? [] : await checkReleases(inventory, jobs.map((j) => j.gw), to)
+  const to = flags.to
+  const releases = command.usesReleases ? await checkReleases(inventory, jobs.map((j) => j.gw), to) : []
   const warnings = to === undefined ? [] : upgradeWarnings(inventory, jobs.map((j) => j.gw), to)
   for (const w of warnings) process.stderr.write(`gwfleet: warning: ${w}\n`)
   const first = firstOf(inventory, jobs, flags.first)
   for (const w of first.warnings) process.stderr.write(`gwfleet: warning: ${w}\n`)
   warnings.push(...first.warnings)
   const req: ChangeRequest = {
-    kind,
+    command,
     to,
     // An empty list is `--batch-size all`: every gateway at once.
     batches: flags['batch-size']?.length ? flags['batch-size'] : null,
@@ -75,8 +77,8 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCo
     ...(first.names.length ? {first: first.names} : {}),
     ...(flags.reinstall ? {reinstall: true} : {}),
   }
-  const asks = removals(kind, jobs, Boolean(flags.reinstall))
-  if (asks && !options.dryRun && !flags.yes) await confirm(kind, asks)
+  const asks = command.confirmations(jobs, req)
+  if (asks.length && !options.dryRun && !flags.yes) await confirm(kind, asks)
   const budget = failureBudgetText({maxFail: flags['max-fail'], tolerated: req.maxFail, selected: jobs.length, batched: req.batches !== null})
   if (budget) process.stderr.write(`${budget}\n`)
 
@@ -128,28 +130,6 @@ function planBatches(results: HostResult[], req: ChangeRequest): string[][] | un
 /** True for the answers that confirm: y or yes, in any case. */
 export function confirms(answer: string): boolean {
   return /^(y|yes)$/i.test(answer.trim())
-}
-
-/** What a run would remove or reinstall, to be confirmed first: the question, and the command's words. */
-interface Confirmation {
-  what: string
-  names: string[]
-}
-
-/**
- * The gateways a changing run takes down or replaces, which the operator confirms as for
- * uninstall: every selected one for uninstall; for deploy those marked state: absent and, with
- * --reinstall, the others. Null when there is nothing to confirm.
- */
-function removals(kind: ChangeRequest['kind'], jobs: Job[], reinstall: boolean): Confirmation[] | null {
-  if (kind === 'uninstall') return [{what: 'remove the gateway from', names: jobs.map((j) => j.gw.name)}]
-  if (kind !== 'deploy') return null
-  const absent = jobs.filter((j) => j.gw.state === 'absent').map((j) => j.gw.name)
-  const again = reinstall ? jobs.filter((j) => j.gw.state !== 'absent').map((j) => j.gw.name) : []
-  const out: Confirmation[] = []
-  if (absent.length) out.push({what: 'remove the gateway (state: absent in the inventory) from', names: absent})
-  if (again.length) out.push({what: 'reinstall (run the installer again, whatever the cluster reports) on', names: again})
-  return out.length ? out : null
 }
 
 /** Ask on a terminal; refuse without one (scripts pass --yes). Ctrl-C at the question: nothing changed, exit 130. */

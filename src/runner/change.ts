@@ -19,24 +19,21 @@ import {stageHop, stageValues} from '../steps/upload.js'
 import type {DeployRecord, HistoryEntry, HostEnv, HostFacts, Job, JobMeta, ReleaseRef} from '../types.js'
 import {RUN_LOG, type RunContext} from './context.js'
 import {Hooks} from './hooks.js'
-import {kindFor, type ChangeKind} from './kinds.js'
+import type {ChangeCommand, ChangeKind, CommandRequest} from './kinds/host.js'
 import {HostRun, type Ending, type Phase, type PhaseControl} from './phases.js'
 import {ownWords} from './redact.js'
 import {isSuccess, type HostResult} from './result.js'
 import {batchSizes, isFailure, runBatches, type BatchSpec} from './rollout.js'
 
 /** What a changing command asks of the fleet. */
-export interface ChangeRequest {
-  kind: 'deploy' | 'upgrade' | 'uninstall'
-  /** upgrade --to */
-  to?: string
+export interface ChangeRequest extends CommandRequest {
+  /** deploy, upgrade, uninstall (src/runner/kinds/). */
+  command: ChangeCommand
   /** null: one batch of every host, each going on its own without waiting for the others. */
   batches: BatchSpec[] | null
   maxFail: number
   /** Gateways that fill the first batches (--first, rollout.first); the rest follow in inventory order. */
   first?: string[]
-  /** deploy --reinstall: the installer runs again on the selected gateways whatever their cluster reports. */
-  reinstall?: boolean
 }
 
 /** What the change phases need of the run (a RunContext; tests give their own). */
@@ -258,8 +255,7 @@ function counts(results: HostResult[]): Record<string, number> {
 }
 
 function titleFor(ctx: ChangeContext, req: ChangeRequest): string {
-  const what = req.kind === 'upgrade' ? `upgrade to ${req.to}` : req.kind
-  return `${ctx.options.dryRun ? 'plan for ' : ''}${what}`
+  return `${ctx.options.dryRun ? 'plan for ' : ''}${req.command.title(req)}`
 }
 
 /** The phases of a changing command, and the result of a host from its state and ending. */
@@ -279,7 +275,7 @@ class ChangePhases {
   start(job: Job): HostRun<HostState> {
     const state: HostState = {
       job,
-      kind: kindFor(this.req, job),
+      kind: this.req.command.kindFor(job, this.req),
       env: this.ctx.hostEnv(job.gw.name),
       t0: Date.now(),
       locked: false,
@@ -520,7 +516,7 @@ class ChangePhases {
       const left = since + windowS * 1000 - Date.now()
       if (left <= 0 || this.ctx.interrupt.hard.signal.aborted) {
         const what = s.kind.removes ? 'uninstall' : 'install'
-        const next = `\`gwfleet ${this.req.kind === 'uninstall' ? 'uninstall' : 'deploy'}\` (or \`status\`)`
+        const next = `\`gwfleet ${this.req.command.picksUp}\` (or \`status\`)`
         const after = started ? `the ${what} goes on on the host; ${next} picks it up` : `whether the ${what} started is not known; ${next} finds out`
         throw new UnreachableError(cause.kind, `${last.message}; not reached again within ${windowS}s (--reconnect-window): ${after}`)
       }

@@ -8,13 +8,14 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
+// @ts-expect-error plain JS lab module
 import {DropProxy} from '../lab/drop-proxy.js'
 import {lab, type Lab, type LabHost, Workspace} from './fleet.js'
 import {Terminal, terminalEnv} from './terminal.js'
 
 let L: Lab
 let ws: Workspace
-const proxies: DropProxy[] = []
+const proxies: any[] = []
 const open: Terminal[] = []
 
 beforeAll(async () => {

@@ -15,6 +15,9 @@ import {listReleases} from '../../src/release/releases.js'
 import {layout, RECORDED} from '../../src/remote/scripts.js'
 import {SilentReporter} from '../../src/render/progress.js'
 import {runChange, type ChangeContext, type ChangeRequest} from '../../src/runner/change.js'
+import {deploy} from '../../src/runner/kinds/deploy.js'
+import {uninstall} from '../../src/runner/kinds/uninstall.js'
+import {upgrade} from '../../src/runner/kinds/upgrade.js'
 import {Interrupt, type RunOptions} from '../../src/runner/context.js'
 import {Redactor} from '../../src/runner/redact.js'
 import type {HostResult} from '../../src/runner/result.js'
@@ -280,7 +283,7 @@ function fleet(names: string[], opts: Partial<RunOptions> = {}, version?: string
     },
   } as unknown as ChangeContext
   const jobs: Job[] = names.map((n) => ({gw: hosts.get(n)!.gw, values: {file: 'v.yaml', text: VALUES_TEXT, data: {tenant: 't1'}, sha256: VALUES_SHA, legacySha256: LEGACY_SHA, secretKeys: [], secrets: [], ciliumEnabled: true}}))
-  const run = (req: Partial<ChangeRequest> = {}): Promise<HostResult[]> => runChange(ctx, jobs, {kind: 'deploy', batches: null, maxFail: 0, ...req}, releases)
+  const run = (req: Partial<ChangeRequest> = {}): Promise<HostResult[]> => runChange(ctx, jobs, {command: deploy, batches: null, maxFail: 0, ...req}, releases)
   return {hosts, run, interrupt, logs, ownerText}
 }
 
@@ -569,7 +572,7 @@ describe('the change phases against a scripted host', () => {
     const {hosts, run} = fleet(['a'])
     const h = hosts.get('a')!
     h.version = '1.5.0'
-    const [r] = await run({kind: 'uninstall'})
+    const [r] = await run({command: uninstall})
     expect(r.status).toBe('ok')
     expect(h.ran).toEqual(['probe', 'lock', 'uninstall', 'record', 'unlock'])
     expect(h.history).toBe(1)
@@ -769,7 +772,7 @@ describe('a way out: deploy --reinstall and state: absent', () => {
     const h = hosts.get('gone')!
     h.gw.state = 'absent'
     h.version = '1.4.0'
-    const [r] = await run({kind: 'upgrade', to: '1.5.0', batches: [{count: 1}]})
+    const [r] = await run({command: upgrade, to: '1.5.0', batches: [{count: 1}]})
     expect(r).toMatchObject({status: 'unchanged', action: 'none'})
     expect(h.starts).toEqual([])
   })
