@@ -150,10 +150,10 @@ export function auditVerdict(
     if (!valuesInSync) reasons.push('values on the host differ from the inventory')
     if (match === 'legacy') note = 'values recorded with the old byte hash; the next deploy rewrites them in canonical form (no reinstall)'
   }
-  // Not where the inventory wants it, and its last change did not succeed: that change is the news.
+  // Not where the inventory wants it, and its last change did not succeed: that change is the news (drift, said first).
   if (reasons.length && attempt) {
     const error = attemptWords(attempt, facts)
-    return {...base, status: 'failed', version: facts.version, valuesInSync, error, reasons: [error, ...reasons], lastChange, lastAttempt: attempt, durationMs}
+    return {...base, status: 'drift', version: facts.version, valuesInSync, error, reasons: [error, ...reasons], lastChange, lastAttempt: attempt, durationMs}
   }
   const status = reasons.length ? 'drift' : 'in-sync'
   return {...base, status, version: facts.version, valuesInSync, error: null, reasons: status === 'in-sync' && note ? [note] : reasons, lastChange, durationMs}

@@ -163,10 +163,12 @@ describe('day two with a real fleet (lab subnet 50)', () => {
 
     const audit = await gw(['audit', '-i', inv, '--json'])
     const a = byName(audit)['lyon-1']
-    expect(a).toMatchObject({status: 'failed', version: VERSION, valuesInSync: false, lastAttempt: {result: 'failed', run, action: 'reconfigure', toVersion: VERSION}})
+    expect(a).toMatchObject({status: 'drift', version: VERSION, valuesInSync: false, lastAttempt: {result: 'failed', run, action: 'reconfigure', toVersion: VERSION}})
     expect(a.error).toMatch(new RegExp(`^last change failed \\(run ${run}\\): values not applied`))
     expect(a.reasons.join('\n')).not.toMatch(/values on the host differ/)
-    expect(audit.json.summary.statuses).toMatchObject({failed: 1})
+    expect(audit.json.summary.statuses).toMatchObject({drift: 1})
+    const table = await gw(['audit', '-i', inv])
+    expect(table.stdout).toMatch(new RegExp(`^lyon-1\\s.*drift.*last change failed \\(run ${run}\\): values not applied`, 'm'))
     const status = await gw(['status', '-i', inv, '-l', 'lyon-1'])
     expect(status.stdout).toContain(`last change failed (run ${run}): values not applied`)
 

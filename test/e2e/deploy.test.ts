@@ -366,12 +366,14 @@ describe('gwfleet deploy (lab subnet 11)', () => {
       expect(w.hits).toEqual([])
     }
 
-    // On the hosts, only the values file (and the stand-in's own copy of it) may hold them.
+    // On the hosts, only the values file, its copy as applied beside the record (root's, 0600) and the
+    // stand-in's own copy may hold them.
     for (const h of [...NAMES.map(host), pwHost()]) {
       const res = await h.exec(`grep -rlF -D skip -e ${secrets.map((s) => `'${s}'`).join(' -e ')} /opt/gwfleet /var/lib /var/tmp /etc /root /home /srv 2>/dev/null`)
       const files = res.stdout.split('\n').filter(Boolean)
-      const allowed = /^(\/opt\/gwfleet\/values\/[^/]+\.yaml|\/var\/lib\/gwlab-k3s\/last-values\.yaml)$/
+      const allowed = /^(\/opt\/gwfleet\/values\/[^/]+\.yaml|\/opt\/gwfleet\/state\/[^/]+\.applied|\/var\/lib\/gwlab-k3s\/last-values\.yaml)$/
       expect(files.filter((f) => !allowed.test(f)), `${h.name}: secrets in`).toEqual([])
+      for (const f of files.filter((x) => x.endsWith('.applied'))) expect((await h.exec(`stat -c '%U %a' ${f}; stat -c '%U %a' /opt/gwfleet/state`)).stdout, f).toBe('root 600\nroot 700\n')
       expect(files, h.name).toContain(`/opt/gwfleet/values/${h === pwHost() ? 'sudopw-1' : NAMES.find((n) => host(n) === h)}.yaml`)
       expect((await h.exec('ls -A /opt/gwfleet/.stage 2>/dev/null')).stdout, `${h.name}: stage not cleaned`).toBe('')
     }

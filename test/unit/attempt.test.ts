@@ -86,15 +86,16 @@ describe('the last change, kept on the host', () => {
     expect(fs.existsSync(L().applied)).toBe(false)
   })
 
-  it('after a failed change, audit says which run failed and that its values were never applied, not drift', () => {
+  it("after a failed change, audit's drift says first which run failed and that its values were never applied", () => {
     appliedThenFailed()
     const facts = probe()
     expect(facts.attempt).toMatchObject({run: 'run-2', result: 'failed'})
     expect(facts.valuesSha256).toBe(sha(NEW))
     // The inventory wants NEW: the gateway runs OLD's values, so it is not in sync.
     const a = auditVerdict({name: 'gw', host: 'h', desiredVersion: '1.5.0'}, facts, job(NEW).values.sha256, 0)
-    expect(a.status).toBe('failed')
+    expect(a.status).toBe('drift')
     expect(a.error).toBe('last change failed (run run-2): values not applied (installer exited with code 1)')
+    expect(a.reasons[0]).toBe(a.error)
     expect(a.valuesInSync).toBe(false)
     expect(a.reasons.join('\n')).not.toMatch(/differ from the inventory/)
     expect(a.lastAttempt).toMatchObject({result: 'failed', run: 'run-2', action: 'reconfigure'})
@@ -105,7 +106,7 @@ describe('the last change, kept on the host', () => {
   it('the inventory set back to what was applied: the applied values match it, the file still holds the failed change\'s', () => {
     appliedThenFailed()
     const a = auditVerdict({name: 'gw', host: 'h', desiredVersion: '1.5.0'}, probe(), job(OLD).values.sha256, 0)
-    expect(a.status).toBe('failed')
+    expect(a.status).toBe('drift')
     expect(a.valuesInSync).toBe(true)
     expect(a.reasons).toContain('values on the host are those of the failed reconfigure to 1.5.0 of run run-2, never applied; the applied ones match the inventory')
   })
