@@ -41,7 +41,7 @@ export interface HistoryFlagValues extends FleetFlagValues {
 }
 
 /** preflight: the vendor's prerequisites per host; exit 1 when any check fails or a host is unreachable. */
-export async function preflightCommand(flags: FleetFlagValues): Promise<number> {
+export async function preflightCommand(flags: FleetFlagValues & {all?: boolean}): Promise<number> {
   const opts = options('preflight', flags)
   const {inventory, jobs} = await loadFleet(flags, 'preflight')
   const ctx = await openRun(inventory, opts, flags.json, jobs)
@@ -49,8 +49,8 @@ export async function preflightCommand(flags: FleetFlagValues): Promise<number> 
   const doc = preflightJson(results, ctx.log.dir)
   await record(ctx, doc, flags.json)
   if (!flags.json) {
-    write(preflightTable(results, tableView((s) => ctx.redactor.redact(s))))
-    write(`\n${preflightSummary(results)}`)
+    write(preflightTable(results, {...tableView((s) => ctx.redactor.redact(s)), all: flags.all}))
+    write(`\n${preflightSummary(results, flags.all)}`)
   }
   return doc.ok ? EXIT.ok : EXIT.problems
 }

@@ -37,44 +37,80 @@ export function preflightCounts(results: PreflightResult[]): Record<string, numb
   return c
 }
 
-/** The preflight JSON document. */
+/** How many checks passed, warned and failed: of one host, or of several. */
+export interface CheckCounts {
+  total: number
+  pass: number
+  warn: number
+  fail: number
+}
+
+/** The checks of the given hosts, counted by level (an unreachable host ran none). */
+export function checkCounts(results: PreflightResult[]): CheckCounts {
+  const c: CheckCounts = {total: 0, pass: 0, warn: 0, fail: 0}
+  for (const r of results) {
+    for (const ch of r.checks) {
+      c.total++
+      c[ch.level]++
+    }
+  }
+  return c
+}
+
+/** The preflight JSON document: every check of every host, and the checks counted. */
 export function preflightJson(results: PreflightResult[], runDir: string | null) {
   return {
     command: 'preflight',
     ok: results.every((r) => r.status === 'pass' || r.status === 'warn'),
     runDir,
     summary: preflightCounts(results),
+    checkCounts: checkCounts(results),
     hosts: results.map((r) => ({
       name: r.name,
       host: r.host,
       status: r.status,
       error: r.error,
       checks: r.checks,
+      checkCounts: checkCounts([r]),
       durationMs: r.durationMs,
     })),
   }
 }
 
-/** One row per host and check, hosts with problems first. */
-export function preflightTable(results: PreflightResult[], view: View = {}): string {
+/**
+ * The preflight table, hosts with problems first. By default the problems only: each check that
+ * warns or fails, each unreachable host, and one line for a host whose checks all pass; `all`
+ * shows every check.
+ */
+export function preflightTable(results: PreflightResult[], view: View & {all?: boolean} = {}): string {
   const rows: string[][] = []
   for (const r of sortPreflight(results)) {
     if (r.status === 'unreachable') {
       rows.push([r.name, r.host, 'connect', 'FAIL', r.error ?? 'unreachable'])
       continue
     }
-    for (const c of r.checks) rows.push([r.name, r.host, c.id, c.level.toUpperCase(), c.message])
+    const shown = view.all ? r.checks : r.checks.filter((c) => c.level !== 'pass')
+    for (const c of shown) rows.push([r.name, r.host, c.id, c.level.toUpperCase(), c.message])
+    if (shown.length === 0) rows.push([r.name, r.host, 'all', 'PASS', r.checks.length === 1 ? 'the 1 check passes' : `all ${r.checks.length} checks pass`])
   }
   return table(['GATEWAY', 'HOST', 'CHECK', 'RESULT', 'DETAIL'], rows, {...view, drop: ['HOST']})
 }
 
-/** `fail: 1   warn: 3   pass: 2` by host. */
-export function preflightSummary(results: PreflightResult[]): string {
+/**
+ * Below the table: hosts by status (`fail: 1   warn: 3   pass: 2`), then the checks counted, and
+ * whether passing checks were left out of the table.
+ */
+export function preflightSummary(results: PreflightResult[], all = false): string {
   const c = preflightCounts(results)
-  return Object.keys(c)
+  const hosts = Object.keys(c)
     .sort((a, b) => (PREFLIGHT_ORDER[a] ?? 9) - (PREFLIGHT_ORDER[b] ?? 9))
     .map((k) => `${k}: ${c[k]}`)
     .join('   ')
+  const counts = checkCounts(results)
+  const reached = results.filter((r) => r.status !== 'unreachable').length
+  const hidden = !all && counts.pass > 0 ? `; the ${counts.pass} passing are not listed (--all lists every check)` : ''
+  const checks = `${counts.total} check${counts.total === 1 ? '' : 's'} on ${reached} host${reached === 1 ? '' : 's'}: ${counts.pass} pass, ${counts.warn} warn, ${counts.fail} fail`
+  return `${hosts}\n${checks}${hidden}`
 }
 
 // ------------------------------------------------------------------------------------ logs
