@@ -5,15 +5,7 @@ import type {JobFacts} from '../types.js'
 import type {HistoryHost, HistoryRow, LockResult, PreflightResult, StatusResult} from '../runner/ops.js'
 import {table, type View} from './output.js'
 import {displayText} from './sanitize.js'
-
-/** "1h05m", "3m20s", "42s" for a number of seconds. */
-export function duration(seconds: number): string {
-  const s = Math.max(0, Math.floor(seconds))
-  if (s < 60) return `${s}s`
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
-  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
-  return `${Math.floor(s / 86400)}d${String(Math.floor((s % 86400) / 3600)).padStart(2, '0')}h`
-}
+import {duration} from '../util/duration.js'
 
 /** "2024-01-01 10:00:00Z" from an ISO time (left as is when it is not one). */
 function when(iso: string | null | undefined): string {

@@ -141,6 +141,14 @@ describe('in a terminal (lab subnet 19)', () => {
     const t = await gwfleet(['upgrade', '-i', inv, '-l', 'h1,h2,h3', '--to', '1.5.0', '--batch-size', '1'])
     await t.waitFor(/h2: running installer 1\.5\.0/)
     await Terminal.until('the hanging installer to run', async () => (await installerProcesses(h2)).length > 0)
+    // The hung installer reads as hung: its row shows how long the host has been at it and how
+    // long ago its last line came, and that age keeps growing while nothing comes.
+    const ROW = /h2: running installer 1\.5\.0 · (\d+)s · last output (\d+)s ago {2}Waiting for k3s to become ready\.\.\./
+    const first = ROW.exec(await t.waitFor(ROW))!
+    expect(Number(first[1])).toBeGreaterThanOrEqual(Number(first[2]))
+    const seen: {row: RegExpExecArray | null} = {row: null}
+    await Terminal.until('the last output to grow older', async () => Number((seen.row = ROW.exec(await t.screen()))?.[2]) > Number(first[2]))
+    expect(Number(seen.row![1])).toBeGreaterThanOrEqual(Math.max(Number(first[1]), Number(seen.row![2])))
     await t.ctrlC()
     await t.waitFor('Press Ctrl-C again', {all: true})
     await t.ctrlC()

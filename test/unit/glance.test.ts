@@ -2,7 +2,11 @@
 // checks; the live and plain progress show each host's elapsed time and how old its last output
 // line is; a failed hook says what it printed last; failures come first in the results table and
 // read whole at 80 columns; locks list says when a holder's process is gone.
+import {PassThrough} from 'node:stream'
 import {describe, expect, it} from 'vitest'
+
+import {ProgressBoard} from '../../src/render/live.js'
+import {PlainReporter} from '../../src/render/progress.js'
 
 import {checkCounts, preflightJson, preflightSummary, preflightTable} from '../../src/render/ops-output.js'
 import type {PreflightResult} from '../../src/runner/ops.js'
@@ -52,5 +56,61 @@ describe('preflight at a glance', () => {
     expect(doc.checkCounts).toEqual({total: 36, pass: 33, warn: 2, fail: 1})
     expect(doc.hosts[1].checkCounts).toEqual({total: 12, pass: 10, warn: 2, fail: 0})
     expect(checkCounts([fleet[3]])).toEqual({total: 0, pass: 0, warn: 0, fail: 0})
+  })
+})
+
+describe('a working host shows how long it has been at it and how long ago its last output came', () => {
+  it('live rows: elapsed since the host started, the last output line\'s age, kept within the width; final rows as before', () => {
+    let now = 1_000_000
+    const b = new ProgressBoard([{name: 'berlin-1'}, {name: 'lyon-1'}], () => now)
+    b.step('berlin-1', 'connecting')
+    now += 4_000
+    b.step('berlin-1', 'running installer 1.5.0')
+    // No output yet in this step: the elapsed time only.
+    expect(b.lines(100, 10)[0]).toBe('⠋ berlin-1: running installer 1.5.0 · 4s')
+    now += 60_000
+    b.line('berlin-1', 'Installing k3s...')
+    now += 128_000
+    // 3m12s at it, its last line 2m08s old: a hung installer reads as hung.
+    expect(b.lines(100, 10)[0]).toBe('⠋ berlin-1: running installer 1.5.0 · 3m12s · last output 2m08s ago  Installing k3s...')
+    // On a narrow terminal the output line is cut first, the times stay.
+    const narrow = b.lines(80, 10)[0]
+    expect([...narrow].length).toBeLessThanOrEqual(80)
+    expect(narrow).toBe('⠋ berlin-1: running installer 1.5.0 · 3m12s · last output 2m08s ago  Installin…')
+    // A new step starts its own output; the host's elapsed time goes on.
+    b.step('berlin-1', 'recording 1.5.0')
+    expect(b.lines(100, 10)[0]).toBe('⠋ berlin-1: recording 1.5.0 · 3m12s')
+    b.result('berlin-1', 'ok', 'ok (install)')
+    expect(b.lines(100, 10)).toEqual(['✔ berlin-1: ok (install)', '· lyon-1: waiting'])
+  })
+
+  it('plain lines: a result says how long the host took; a host quiet for a minute gets a line saying so, once a minute', () => {
+    let now = Date.parse('2025-01-01T10:00:00Z')
+    const out = new PassThrough()
+    let text = ''
+    out.on('data', (d) => (text += d))
+    const p = new PlainReporter((s) => s, out, {now: () => now, quietMs: 60_000})
+    p.step('berlin-1', 'running installer 1.5.0')
+    p.step('lyon-1', 'running installer 1.5.0')
+    now += 30_000
+    p.line('lyon-1', 'Installing k3s...')
+    now += 40_000
+    p.tellQuiet()
+    now += 10_000
+    p.tellQuiet()
+    now += 60_000
+    p.line('lyon-1', 'Waiting for pods...')
+    p.tellQuiet()
+    p.done({name: 'lyon-1', host: 'l', status: 'ok', action: 'install', fromVersion: null, toVersion: '1.5.0', hops: ['1.5.0'], error: null, durationMs: 1})
+    p.done({name: 'berlin-1', host: 'b', status: 'failed', action: 'install', fromVersion: null, toVersion: '1.5.0', hops: ['1.5.0'], error: 'installer exited with code 1', durationMs: 1})
+    p.tellQuiet()
+    expect(text.split('\n').filter(Boolean)).toEqual([
+      '10:00:00 berlin-1: running installer 1.5.0',
+      '10:00:00 lyon-1: running installer 1.5.0',
+      '10:01:10 berlin-1: still running installer 1.5.0 · 1m10s · no output for 1m10s',
+      '10:02:20 berlin-1: still running installer 1.5.0 · 2m20s · no output for 2m20s',
+      '10:02:20 lyon-1: ok (2m20s)',
+      '10:02:20 berlin-1: failed (2m20s) - installer exited with code 1',
+    ])
   })
 })

@@ -23,11 +23,11 @@ describe('ProgressBoard', () => {
   })
 
   it('shows a spinner only for hosts still working, and · for hosts not started', () => {
-    const b = new ProgressBoard(hosts('a', 'b', 'c'))
+    const b = new ProgressBoard(hosts('a', 'b', 'c'), () => 0)
     b.step('a', 'running installer 1.5.0')
     b.line('a', '  Installing k3s...  ')
     b.result('c', 'skipped', 'skipped - interrupted by the operator')
-    expect(b.lines(80, 10, 0)).toEqual(['⠋ a: running installer 1.5.0  Installing k3s...', '· b: waiting', '↓ c: skipped - interrupted by the operator'])
+    expect(b.lines(80, 10, 0)).toEqual(['⠋ a: running installer 1.5.0 · 0s · last output 0s ago  Installing k3s...', '· b: waiting', '↓ c: skipped - interrupted by the operator'])
   })
 
   it('never draws a line wider than the terminal or with control characters', () => {
@@ -41,14 +41,14 @@ describe('ProgressBoard', () => {
   })
 
   it('on a window shorter than the fleet: working hosts and problems first, the rest counted', () => {
-    const b = new ProgressBoard(hosts('h1', 'h2', 'h3', 'h4', 'h5', 'h6'))
+    const b = new ProgressBoard(hosts('h1', 'h2', 'h3', 'h4', 'h5', 'h6'), () => 0)
     b.result('h1', 'ok', 'ok')
     b.result('h2', 'ok', 'ok')
     b.result('h3', 'failed', 'failed - boom')
     b.step('h6', 'uploading 1.5.0')
     const lines = b.lines(80, 4)
     expect(lines).toHaveLength(4)
-    expect(lines.slice(0, 3)).toEqual(['⠋ h6: uploading 1.5.0', '✖ h3: failed - boom', '· h4: waiting'])
+    expect(lines.slice(0, 3)).toEqual(['⠋ h6: uploading 1.5.0 · 0s', '✖ h3: failed - boom', '· h4: waiting'])
     expect(lines[3]).toBe('  … 3 more: 1 waiting, 2 ok')
   })
 
