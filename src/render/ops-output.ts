@@ -262,20 +262,42 @@ function lockAge(seconds: number): string {
   return seconds < 0 ? `stamped ${-seconds}s in the future` : duration(seconds)
 }
 
-/** The locks table: held (live or expired) first. */
+/** What the locks table says of a holder: who, and when its process is gone from this workstation. */
+function holderText(lock: NonNullable<LockResult['lock']>): string {
+  if (!lock.processGone) return lock.holder
+  const pid = lock.pid === null ? '' : ` (pid ${lock.pid})`
+  return lock.takenOverByMe
+    ? `${lock.holder}; its process${pid} is gone from this workstation: your next run takes the lock over`
+    : `${lock.holder}; its process${pid} is gone from this workstation: a run of ${lock.owner ?? 'that user'} takes it over, or locks clear --yes removes it`
+}
+
+/** The locks table: held (live or expired) first; a holder whose process is gone from this workstation says so. */
 export function locksTable(results: LockResult[], clear: boolean, view: View = {}): string {
   const state = (r: LockResult) => {
     if (r.status !== 'ok') return r.status
-    if (clear) return r.cleared ? (r.lock && !r.lock.expired ? 'cleared (was live)' : 'cleared') : 'no lock'
-    return r.lock ? (r.lock.expired ? 'expired' : 'held') : 'free'
+    if (clear) return r.cleared ? (r.lock && !r.lock.expired && !r.lock.processGone ? 'cleared (was live)' : 'cleared') : 'no lock'
+    if (!r.lock) return 'free'
+    return r.lock.expired ? 'expired' : r.lock.processGone ? 'held, process gone' : 'held'
   }
   const order = (r: LockResult) => (r.status !== 'ok' ? 0 : r.lock ? 1 : 2)
   const sorted = [...results].sort((a, b) => order(a) - order(b) || a.name.localeCompare(b.name))
   return table(
     ['GATEWAY', 'HOST', clear ? 'RESULT' : 'LOCK', 'AGE', 'HOLDER'],
-    sorted.map((r) => [r.name, r.host, state(r), r.lock ? lockAge(r.lock.ageSeconds) : '-', r.status !== 'ok' ? (r.error ?? '') : (r.lock?.holder ?? '')]),
+    sorted.map((r) => [r.name, r.host, state(r), r.lock ? lockAge(r.lock.ageSeconds) : '-', r.status !== 'ok' ? (r.error ?? '') : r.lock ? holderText(r.lock) : '']),
     {...view, drop: ['HOST']},
   )
+}
+
+/** The line below `locks list`: how many hosts are locked, how many of those locks expired or lost their process. */
+export function locksListSummary(results: LockResult[]): string {
+  const held = results.filter((r) => r.lock)
+  const expired = held.filter((r) => r.lock!.expired).length
+  const gone = held.filter((r) => !r.lock!.expired && r.lock!.processGone).length
+  const notes = [
+    ...(expired ? [`${expired} expired: the next run takes them over`] : []),
+    ...(gone ? [`${gone} held by a process that is gone from this workstation`] : []),
+  ]
+  return `${held.length} of ${results.length} host(s) locked${notes.length ? ` (${notes.join('; ')})` : ''}`
 }
 
 // ------------------------------------------------------------------------------------ history

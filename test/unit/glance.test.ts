@@ -2,14 +2,15 @@
 // checks; the live and plain progress show each host's elapsed time and how old its last output
 // line is; a failed hook says what it printed last; failures come first in the results table and
 // read whole at 80 columns; locks list says when a holder's process is gone.
+import {readFileSync} from 'node:fs'
 import {PassThrough} from 'node:stream'
 import {describe, expect, it} from 'vitest'
 
 import {ProgressBoard} from '../../src/render/live.js'
 import {PlainReporter} from '../../src/render/progress.js'
 
-import {checkCounts, preflightJson, preflightSummary, preflightTable} from '../../src/render/ops-output.js'
-import type {PreflightResult} from '../../src/runner/ops.js'
+import {checkCounts, locksJson, locksListSummary, locksTable, preflightJson, preflightSummary, preflightTable} from '../../src/render/ops-output.js'
+import {parseLock, type LockResult, type PreflightResult} from '../../src/runner/ops.js'
 
 const pass = (id: string, message = 'ok') => ({id, level: 'pass' as const, message})
 
@@ -112,5 +113,40 @@ describe('a working host shows how long it has been at it and how long ago its l
       '10:02:20 lyon-1: ok (2m20s)',
       '10:02:20 berlin-1: failed (2m20s) - installer exited with code 1',
     ])
+  })
+})
+
+describe('locks list says when the holder\'s process is gone', () => {
+  // A pid that runs nowhere: past the kernel's pid limit.
+  const gone = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')) + 1
+  const me = {owner: 'ana@ws-7', machine: 'm-here'}
+  const out = (o: object, age = 30) => `gw.lock=${JSON.stringify({command: 'deploy', started: '2026-12-01T10:00:00Z', token: 'x', ...o})}\ngw.lock_age=${age}\ngw.end=1\n`
+  const row = (name: string, stdout: string): LockResult => ({name, host: `${name}.example`, status: 'ok', lock: parseLock(stdout, me).lock, cleared: false, error: null, durationMs: 1})
+
+  it('same machine identity and pid gone: said in the table, the JSON and the summary; who takes it over', () => {
+    const results = [
+      row('a-mine', out({owner: me.owner, pid: gone, machine: 'm-here'})),
+      row('b-other-user', out({owner: 'bo@ws-7', pid: gone, machine: 'm-here'})),
+      // Still running (the test runner's parent), another machine, no machine identity, expired: not "gone".
+      row('c-live', out({owner: me.owner, pid: process.ppid, machine: 'm-here'})),
+      row('d-elsewhere', out({owner: 'cy@ws-9', pid: gone, machine: 'm-there'})),
+      row('e-old', out({owner: me.owner, pid: gone})),
+      {name: 'f-free', host: 'f-free.example', status: 'ok', lock: null, cleared: false, error: null, durationMs: 1} as LockResult,
+    ]
+    expect(results.map((r) => [r.name, r.lock?.processGone, r.lock?.takenOverByMe])).toEqual([
+      ['a-mine', true, true],
+      ['b-other-user', true, false],
+      ['c-live', false, false],
+      ['d-elsewhere', false, false],
+      ['e-old', false, false],
+      ['f-free', undefined, undefined],
+    ])
+    const lines = locksTable(results, false).split('\n')
+    expect(lines[1]).toBe(`a-mine        a-mine.example        held, process gone  30s  ana@ws-7 pid ${gone} (deploy) since 2026-12-01T10:00:00Z; its process (pid ${gone}) is gone from this workstation: your next run takes the lock over`)
+    expect(lines[2]).toMatch(new RegExp(`^b-other-user .* held, process gone  30s  bo@ws-7 pid ${gone} .*: a run of bo@ws-7 takes it over, or locks clear --yes removes it$`))
+    expect(lines[3]).toMatch(/^c-live\s+\S+\s+held\s+30s\s+ana@ws-7 pid \d+ \(deploy\) since 2026-12-01T10:00:00Z$/)
+    expect(lines.slice(4, 6).every((l) => /\sheld\s/.test(l) && !l.includes('gone'))).toBe(true)
+    expect(locksListSummary(results)).toBe('5 of 6 host(s) locked (2 held by a process that is gone from this workstation)')
+    expect(locksJson('locks list', results, null).hosts[0].lock).toMatchObject({processGone: true, takenOverByMe: true, pid: gone})
   })
 })
