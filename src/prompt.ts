@@ -1,5 +1,7 @@
 // Asking the operator on the terminal: hidden input, one question at a time, the progress view
 // out of the way while the question is open. Answers are never echoed, logged or put in argv.
+import {StringDecoder} from 'node:string_decoder'
+
 import {KeyFileError, LocalError} from './errors.js'
 
 /** Runs `fn` with the progress view out of the way (see Reporter.suspend). */
@@ -18,38 +20,105 @@ export function canAsk(): boolean {
   return Boolean(process.stdin.isTTY && process.stderr.isTTY)
 }
 
+/** What a key typed at a hidden prompt came to: nothing yet, Enter, Ctrl-C, or Ctrl-D on an empty line. */
+export type HiddenInputEnd = 'enter' | 'interrupt' | 'eof'
+
 /**
- * Read one line from a terminal without echoing it (raw mode: nothing the operator types is shown).
- * Backspace and Ctrl-U edit; Ctrl-D on an empty line gives up; Ctrl-C gives up and is passed on to
- * the process as SIGINT, as the terminal would have done.
+ * The keys typed at a hidden prompt, as a line: printable characters are kept; Backspace deletes
+ * the last one, Ctrl-U clears the line, Enter ends it, Ctrl-C interrupts, Ctrl-D on an empty line
+ * gives up. Everything else a key sends is dropped: escape sequences (arrows, Home, Delete, F-keys:
+ * CSI and SS3, Alt+key, and OSC/DCS strings up to their terminator) and other control characters,
+ * so `\x1b[Dpw\x1b[C` (Left, p, w, Right) is "pw". Pure: fed text, it keeps its state between
+ * chunks (a sequence may arrive split).
+ */
+export class HiddenInput {
+  private chars: string[] = []
+  private state: 'text' | 'esc' | 'csi' | 'ss3' | 'string' | 'string-esc' = 'text'
+
+  /** The line so far. */
+  get value(): string {
+    return this.chars.join('')
+  }
+
+  /** Take what the terminal sent; returns how the line ended, or undefined while it goes on. */
+  feed(text: string): HiddenInputEnd | undefined {
+    // A lone Esc key arrives alone: a chunk that does not go on with a sequence ends it.
+    if (this.state === 'esc' && text !== '' && text[0] !== '[' && text[0] !== 'O') this.state = 'text'
+    for (const ch of text) {
+      const end = this.key(ch)
+      if (end) return end
+    }
+    return undefined
+  }
+
+  private key(ch: string): HiddenInputEnd | undefined {
+    const code = ch.codePointAt(0)!
+    switch (this.state) {
+      case 'esc':
+        if (ch === '[') this.state = 'csi'
+        else if (ch === 'O') this.state = 'ss3'
+        else if (ch === ']' || ch === 'P' || ch === 'X' || ch === '^' || ch === '_') this.state = 'string'
+        // ESC ESC: Alt with a key that sends a sequence of its own (Alt+Left).
+        else if (ch !== '\x1b') this.state = 'text' // Alt+key
+        return undefined
+      case 'csi':
+        // Parameter and intermediate bytes go on; a final byte ends the sequence. A control
+        // character cuts it short and counts as itself (Enter still ends the line).
+        if (code >= 0x20 && code <= 0x3f) return undefined
+        this.state = 'text'
+        if (code >= 0x40 && code <= 0x7e) return undefined
+        break
+      case 'ss3':
+        this.state = 'text'
+        return undefined
+      case 'string':
+        if (ch === '\x07') this.state = 'text'
+        else if (ch === '\x1b') this.state = 'string-esc'
+        return undefined
+      case 'string-esc':
+        this.state = 'text'
+        return undefined
+    }
+    if (ch === '\r' || ch === '\n') return 'enter'
+    if (ch === '\u0003') return 'interrupt'
+    if (ch === '\u0004') return this.chars.length === 0 ? 'eof' : undefined
+    if (ch === '\x1b') this.state = 'esc'
+    else if (ch === '\u009b') this.state = 'csi'
+    else if (ch === '\u008f') this.state = 'ss3'
+    else if (ch === '\u007f' || ch === '\b') this.chars.pop()
+    else if (ch === '\u0015') this.chars = []
+    // Other C0 and C1 control characters are no part of a passphrase.
+    else if (code >= 0x20 && !(code >= 0x7f && code <= 0x9f)) this.chars.push(ch)
+    return undefined
+  }
+}
+
+/**
+ * Read one line from a terminal without echoing it (raw mode: nothing the operator types is shown),
+ * keys handled as HiddenInput says; Ctrl-C gives up and is passed on to the process as SIGINT, as
+ * the terminal would have done.
  */
 export function readHidden(question: string, input: NodeJS.ReadStream = process.stdin, output: NodeJS.WritableStream = process.stderr): Promise<string> {
   return new Promise((resolve, reject) => {
     const wasRaw = Boolean(input.isRaw)
-    let answer = ''
+    const line = new HiddenInput()
+    // A character split between two reads is joined before it is looked at.
+    const decoder = new StringDecoder('utf8')
     const finish = (err?: Error) => {
       input.off('data', onData)
       input.setRawMode?.(wasRaw)
       input.pause()
       output.write('\n')
       if (err) reject(err)
-      else resolve(answer)
+      else resolve(line.value)
     }
     const onData = (chunk: Buffer | string) => {
-      for (const ch of chunk.toString()) {
-        if (ch === '\r' || ch === '\n') return finish()
-        if (ch === '\u0003') {
-          finish(new PromptCancelled('interrupted at the prompt'))
-          process.kill(process.pid, 'SIGINT')
-          return
-        }
-        if (ch === '\u0004') {
-          if (answer === '') return finish(new PromptCancelled('no answer given'))
-          continue
-        }
-        if (ch === '\u007f' || ch === '\b') answer = [...answer].slice(0, -1).join('')
-        else if (ch === '\u0015') answer = ''
-        else if (ch >= ' ') answer += ch
+      const end = line.feed(typeof chunk === 'string' ? chunk : decoder.write(chunk))
+      if (end === 'enter') finish()
+      else if (end === 'eof') finish(new PromptCancelled('no answer given'))
+      else if (end === 'interrupt') {
+        finish(new PromptCancelled('interrupted at the prompt'))
+        process.kill(process.pid, 'SIGINT')
       }
     }
     output.write(question)

@@ -9,6 +9,7 @@ import {
   historyTable,
   isJsonLine,
   locksJson,
+  locksListSummary,
   locksTable,
   preflightJson,
   preflightSummary,
@@ -41,7 +42,7 @@ export interface HistoryFlagValues extends FleetFlagValues {
 }
 
 /** preflight: the vendor's prerequisites per host; exit 1 when any check fails or a host is unreachable. */
-export async function preflightCommand(flags: FleetFlagValues): Promise<number> {
+export async function preflightCommand(flags: FleetFlagValues & {all?: boolean}): Promise<number> {
   const opts = options('preflight', flags)
   const {inventory, jobs} = await loadFleet(flags, 'preflight')
   const ctx = await openRun(inventory, opts, flags.json, jobs)
@@ -49,8 +50,8 @@ export async function preflightCommand(flags: FleetFlagValues): Promise<number> 
   const doc = preflightJson(results, ctx.log.dir)
   await record(ctx, doc, flags.json)
   if (!flags.json) {
-    write(preflightTable(results, tableView((s) => ctx.redactor.redact(s))))
-    write(`\n${preflightSummary(results)}`)
+    write(preflightTable(results, {...tableView((s) => ctx.redactor.redact(s)), all: flags.all}))
+    write(`\n${preflightSummary(results, flags.all)}`)
   }
   return doc.ok ? EXIT.ok : EXIT.problems
 }
@@ -146,10 +147,9 @@ export async function locksCommand(action: 'list' | 'clear', flags: FleetFlagVal
   await record(ctx, doc, flags.json)
   if (!flags.json) {
     write(locksTable(results, action === 'clear', tableView((s) => ctx.redactor.redact(s))))
-    const held = results.filter((r) => r.lock)
-    if (action === 'list') write(`\n${held.length} of ${results.length} host(s) locked${held.some((r) => r.lock?.expired) ? ` (${held.filter((r) => r.lock?.expired).length} expired: the next run takes them over)` : ''}`)
+    if (action === 'list') write(`\n${locksListSummary(results)}`)
     else {
-      const live = results.filter((r) => r.cleared && r.lock && !r.lock.expired)
+      const live = results.filter((r) => r.cleared && r.lock && !r.lock.expired && !r.lock.processGone)
       write(`\n${results.filter((r) => r.cleared).length} lock(s) cleared`)
       if (live.length) process.stderr.write(`warning: ${live.map((r) => r.name).join(', ')}: the lock was live; if that run is still working, it now runs unprotected\n`)
     }

@@ -1,6 +1,7 @@
 // `gwfleet validate`: every check a deploy makes on the workstation, for CI, without a fleet. It
 // opens no SSH connection and reads no host: the inventory, each values file and its secret
-// references, the release zips a run may need, and the upgrade ways to each desired version.
+// references, the release zips a run may need, the upgrade ways to each desired version, and
+// whether ~/.ssh/config routes a gateway in a way gwfleet cannot follow (ProxyCommand, Match).
 import {InputError} from '../errors.js'
 import {renderValues, valuesReferences, type ValuesReference} from '../inventory/index.js'
 import {planHops} from '../release/policy.js'
@@ -10,6 +11,9 @@ import {table} from '../render/output.js'
 import {jsonForTerminal} from '../render/sanitize.js'
 import {Redactor} from '../runner/redact.js'
 import {missingRelease, releaseNeeds} from '../release/needs.js'
+import {loadUserSshConfig} from '../ssh/sshconfig.js'
+import {resolveTarget} from '../ssh/target.js'
+import {homeDir} from '../util/local.js'
 import {EXIT, inputProblemOf, loadGateways, tableView, write} from './common.js'
 
 /** One values file: the gateways using it, whether it renders, and its secret references (never their values). */
@@ -139,6 +143,22 @@ export async function validate(flags: {inventory?: string; limit?: string}, env:
       for (const way of waysTo(to, available)) {
         policy.push(way)
         if (way.refused) warnings.push(`a gateway on ${way.from} cannot be brought to ${to}: ${way.refused}`)
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e
+    problems.push(e.message)
+  }
+
+  // Reaching the hosts: the same refusal a run makes before it contacts any host.
+  try {
+    const sshConfig = await loadUserSshConfig({home: homeDir(env)})
+    for (const g of gateways) {
+      try {
+        resolveTarget(g, sshConfig)
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e
+        if (!problems.includes(e.message)) problems.push(e.message)
       }
     }
   } catch (e) {

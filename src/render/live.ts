@@ -1,11 +1,13 @@
 // Live progress on a terminal: one row per host, redrawn in place on stderr. Rows exist from the
 // start and a result is plain state, so no order of events can lose one; nothing here waits for
 // anything, listens for signals or exits. Redraws are throttled so a chatty installer on hundreds
-// of hosts cannot make drawing the bottleneck.
+// of hosts cannot make drawing the bottleneck. A working host's row says how long it has been at
+// it and how long ago its last output line came, so a hung installer reads as hung.
 import type {HostResult} from '../runner/result.js'
 import type {Mask, Reporter} from './reporter.js'
 import {statusWord} from './words.js'
 import {displayLine, ellipsize} from './sanitize.js'
+import {duration} from '../util/duration.js'
 
 type State = 'waiting' | 'running' | 'ok' | 'failed' | 'skipped'
 
@@ -14,6 +16,10 @@ interface Row {
   state: State
   step: string
   line: string
+  /** When the host started working (its first step), in ms. */
+  started?: number
+  /** When its last output line of the current step came, in ms. */
+  lastOutput?: number
 }
 
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']
@@ -28,7 +34,11 @@ export function fit(text: string, width: number): string {
 export class ProgressBoard {
   private rows = new Map<string, Row>()
 
-  constructor(hosts: {name: string}[]) {
+  constructor(
+    hosts: {name: string}[],
+    /** The clock, in ms (tests pass their own). */
+    private readonly now: () => number = Date.now,
+  ) {
     for (const h of hosts) this.rows.set(h.name, {name: h.name, state: 'waiting', step: 'waiting', line: ''})
   }
 
@@ -37,8 +47,10 @@ export class ProgressBoard {
     const r = this.rows.get(name)
     if (!r || isFinal(r.state)) return
     r.state = 'running'
+    r.started ??= this.now()
     r.step = text
     r.line = ''
+    r.lastOutput = undefined
   }
 
   /** The last installer line of a running host. */
@@ -46,6 +58,7 @@ export class ProgressBoard {
     const r = this.rows.get(name)
     if (!r || isFinal(r.state)) return
     r.line = text.trim()
+    r.lastOutput = this.now()
   }
 
   /** A host's result: it is final, whatever came before and whatever comes after. */
@@ -84,7 +97,12 @@ export class ProgressBoard {
           return '·'
       }
     }
-    const text = (r: Row) => fit(`${r.name}: ${r.step}${r.line ? `  ${r.line}` : ''}`, Math.max(1, width - 3))
+    const now = this.now()
+    const since = (t: number) => duration((now - t) / 1000)
+    // The times come before the output line, so a narrow terminal cuts the line, not them.
+    const times = (r: Row) =>
+      r.state === 'running' && r.started !== undefined ? ` · ${since(r.started)}${r.lastOutput !== undefined ? ` · last output ${since(r.lastOutput)} ago` : ''}` : ''
+    const text = (r: Row) => fit(`${r.name}: ${r.step}${times(r)}${r.line ? `  ${r.line}` : ''}`, Math.max(1, width - 3))
     const show = (r: Row) => `${icon(r)} ${text(r)}`
     if (all.length <= height) return all.map(show)
     const rank: Record<State, number> = {running: 0, failed: 1, waiting: 2, skipped: 3, ok: 4}

@@ -5,15 +5,7 @@ import type {JobFacts} from '../types.js'
 import type {HistoryHost, HistoryRow, LockResult, PreflightResult, StatusResult} from '../runner/ops.js'
 import {table, type View} from './output.js'
 import {displayText} from './sanitize.js'
-
-/** "1h05m", "3m20s", "42s" for a number of seconds. */
-export function duration(seconds: number): string {
-  const s = Math.max(0, Math.floor(seconds))
-  if (s < 60) return `${s}s`
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
-  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
-  return `${Math.floor(s / 86400)}d${String(Math.floor((s % 86400) / 3600)).padStart(2, '0')}h`
-}
+import {duration} from '../util/duration.js'
 
 /** "2024-01-01 10:00:00Z" from an ISO time (left as is when it is not one). */
 function when(iso: string | null | undefined): string {
@@ -37,44 +29,80 @@ export function preflightCounts(results: PreflightResult[]): Record<string, numb
   return c
 }
 
-/** The preflight JSON document. */
+/** How many checks passed, warned and failed: of one host, or of several. */
+export interface CheckCounts {
+  total: number
+  pass: number
+  warn: number
+  fail: number
+}
+
+/** The checks of the given hosts, counted by level (an unreachable host ran none). */
+export function checkCounts(results: PreflightResult[]): CheckCounts {
+  const c: CheckCounts = {total: 0, pass: 0, warn: 0, fail: 0}
+  for (const r of results) {
+    for (const ch of r.checks) {
+      c.total++
+      c[ch.level]++
+    }
+  }
+  return c
+}
+
+/** The preflight JSON document: every check of every host, and the checks counted. */
 export function preflightJson(results: PreflightResult[], runDir: string | null) {
   return {
     command: 'preflight',
     ok: results.every((r) => r.status === 'pass' || r.status === 'warn'),
     runDir,
     summary: preflightCounts(results),
+    checkCounts: checkCounts(results),
     hosts: results.map((r) => ({
       name: r.name,
       host: r.host,
       status: r.status,
       error: r.error,
       checks: r.checks,
+      checkCounts: checkCounts([r]),
       durationMs: r.durationMs,
     })),
   }
 }
 
-/** One row per host and check, hosts with problems first. */
-export function preflightTable(results: PreflightResult[], view: View = {}): string {
+/**
+ * The preflight table, hosts with problems first. By default the problems only: each check that
+ * warns or fails, each unreachable host, and one line for a host whose checks all pass; `all`
+ * shows every check.
+ */
+export function preflightTable(results: PreflightResult[], view: View & {all?: boolean} = {}): string {
   const rows: string[][] = []
   for (const r of sortPreflight(results)) {
     if (r.status === 'unreachable') {
       rows.push([r.name, r.host, 'connect', 'FAIL', r.error ?? 'unreachable'])
       continue
     }
-    for (const c of r.checks) rows.push([r.name, r.host, c.id, c.level.toUpperCase(), c.message])
+    const shown = view.all ? r.checks : r.checks.filter((c) => c.level !== 'pass')
+    for (const c of shown) rows.push([r.name, r.host, c.id, c.level.toUpperCase(), c.message])
+    if (shown.length === 0) rows.push([r.name, r.host, 'all', 'PASS', r.checks.length === 1 ? 'the 1 check passes' : `all ${r.checks.length} checks pass`])
   }
   return table(['GATEWAY', 'HOST', 'CHECK', 'RESULT', 'DETAIL'], rows, {...view, drop: ['HOST']})
 }
 
-/** `fail: 1   warn: 3   pass: 2` by host. */
-export function preflightSummary(results: PreflightResult[]): string {
+/**
+ * Below the table: hosts by status (`fail: 1   warn: 3   pass: 2`), then the checks counted, and
+ * whether passing checks were left out of the table.
+ */
+export function preflightSummary(results: PreflightResult[], all = false): string {
   const c = preflightCounts(results)
-  return Object.keys(c)
+  const hosts = Object.keys(c)
     .sort((a, b) => (PREFLIGHT_ORDER[a] ?? 9) - (PREFLIGHT_ORDER[b] ?? 9))
     .map((k) => `${k}: ${c[k]}`)
     .join('   ')
+  const counts = checkCounts(results)
+  const reached = results.filter((r) => r.status !== 'unreachable').length
+  const hidden = !all && counts.pass > 0 ? `; the ${counts.pass} passing are not listed (--all lists every check)` : ''
+  const checks = `${counts.total} check${counts.total === 1 ? '' : 's'} on ${reached} host${reached === 1 ? '' : 's'}: ${counts.pass} pass, ${counts.warn} warn, ${counts.fail} fail`
+  return `${hosts}\n${checks}${hidden}`
 }
 
 // ------------------------------------------------------------------------------------ logs
@@ -235,20 +263,42 @@ function lockAge(seconds: number): string {
   return seconds < 0 ? `stamped ${-seconds}s in the future` : duration(seconds)
 }
 
-/** The locks table: held (live or expired) first. */
+/** What the locks table says of a holder: who, and when its process is gone from this workstation. */
+function holderText(lock: NonNullable<LockResult['lock']>): string {
+  if (!lock.processGone) return lock.holder
+  const pid = lock.pid === null ? '' : ` (pid ${lock.pid})`
+  return lock.takenOverByMe
+    ? `${lock.holder}; its process${pid} is gone from this workstation: your next run takes the lock over`
+    : `${lock.holder}; its process${pid} is gone from this workstation: a run of ${lock.owner ?? 'that user'} takes it over, or locks clear --yes removes it`
+}
+
+/** The locks table: held (live or expired) first; a holder whose process is gone from this workstation says so. */
 export function locksTable(results: LockResult[], clear: boolean, view: View = {}): string {
   const state = (r: LockResult) => {
     if (r.status !== 'ok') return r.status
-    if (clear) return r.cleared ? (r.lock && !r.lock.expired ? 'cleared (was live)' : 'cleared') : 'no lock'
-    return r.lock ? (r.lock.expired ? 'expired' : 'held') : 'free'
+    if (clear) return r.cleared ? (r.lock && !r.lock.expired && !r.lock.processGone ? 'cleared (was live)' : 'cleared') : 'no lock'
+    if (!r.lock) return 'free'
+    return r.lock.expired ? 'expired' : r.lock.processGone ? 'held, process gone' : 'held'
   }
   const order = (r: LockResult) => (r.status !== 'ok' ? 0 : r.lock ? 1 : 2)
   const sorted = [...results].sort((a, b) => order(a) - order(b) || a.name.localeCompare(b.name))
   return table(
     ['GATEWAY', 'HOST', clear ? 'RESULT' : 'LOCK', 'AGE', 'HOLDER'],
-    sorted.map((r) => [r.name, r.host, state(r), r.lock ? lockAge(r.lock.ageSeconds) : '-', r.status !== 'ok' ? (r.error ?? '') : (r.lock?.holder ?? '')]),
+    sorted.map((r) => [r.name, r.host, state(r), r.lock ? lockAge(r.lock.ageSeconds) : '-', r.status !== 'ok' ? (r.error ?? '') : r.lock ? holderText(r.lock) : '']),
     {...view, drop: ['HOST']},
   )
+}
+
+/** The line below `locks list`: how many hosts are locked, how many of those locks expired or lost their process. */
+export function locksListSummary(results: LockResult[]): string {
+  const held = results.filter((r) => r.lock)
+  const expired = held.filter((r) => r.lock!.expired).length
+  const gone = held.filter((r) => !r.lock!.expired && r.lock!.processGone).length
+  const notes = [
+    ...(expired ? [`${expired} expired: the next run takes them over`] : []),
+    ...(gone ? [`${gone} held by a process that is gone from this workstation`] : []),
+  ]
+  return `${held.length} of ${results.length} host(s) locked${notes.length ? ` (${notes.join('; ')})` : ''}`
 }
 
 // ------------------------------------------------------------------------------------ history

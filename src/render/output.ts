@@ -1,7 +1,7 @@
 // Formatters own the final output: the same data gives the table, the JSON and the CSV.
 import type {AuditResult} from '../runner/audit.js'
 import {auditOk, type HostResult} from '../runner/result.js'
-import {csvCell, displayLine, ellipsize} from './sanitize.js'
+import {csvCell, displayLine} from './sanitize.js'
 import {statusWord} from './words.js'
 
 export {statusWord}
@@ -18,22 +18,27 @@ export interface Fit extends View {
   drop?: string[]
 }
 
-/** The narrowest the last column (DETAIL) is cut to; with less room it goes on a line of its own. */
+/** The narrowest the last column (DETAIL) keeps on its row; with less room every DETAIL goes below its row. */
 const MIN_LAST = 20
 /** Room for the last column that is worth leaving out an optional column for. */
 const WANT_LAST = 30
+/** How far a DETAIL written below its row is indented. */
+const BELOW = '  '
 
 /**
  * Plain text table with left-aligned columns; the last one is free text (DETAIL, WHY). On a
- * terminal narrower than the table, the `drop` columns go first, then the last column is cut
- * with "…", or, when even that leaves it too little room, shown on an indented line below its
- * row (JSON and the run log keep the full text).
+ * terminal narrower than the table, the `drop` columns go first; then a last cell too long for
+ * the room left goes whole on the lines below its row, indented and wrapped at word boundaries to
+ * the terminal's width, so a failure's reason reads whole at 80 columns. When even a short one
+ * would get too little room, every last cell goes below its row. Without a width (a pipe, a file)
+ * every row is one line.
  */
 export function table(headers: string[], rows: string[][], fit: Fit = {}): string {
   let h = headers
   // Secrets masked first, then host text (errors, kubectl, history) made inert for the terminal.
   let r = rows.map((row) => row.map((c) => displayLine(fit.mask ? fit.mask(c ?? '') : (c ?? ''))))
-  const widths = () => h.map((x, i) => Math.max(x.length, ...r.map((row) => [...(row[i] ?? '')].length)))
+  const len = (c: string | undefined) => [...(c ?? '')].length
+  const widths = (of = r) => h.map((x, i) => Math.max(x.length, ...of.map((row) => len(row[i]))))
   const total = () => widths().reduce((a, b) => a + b, 0) + 2 * (h.length - 1)
   // The width with the last column cut to what is worth keeping of it.
   const needed = () => {
@@ -42,34 +47,62 @@ export function table(headers: string[], rows: string[][], fit: Fit = {}): strin
   }
   const fmt = (row: string[], w: number[]) =>
     row
-      .map((c, i) => (i === row.length - 1 ? c : (c ?? '').padEnd(w[i] + (c ?? '').length - [...(c ?? '')].length)))
+      .map((c, i) => (i === row.length - 1 ? c : (c ?? '').padEnd(w[i] + (c ?? '').length - len(c))))
       .join('  ')
       .trimEnd()
-  if (fit.width && total() > fit.width) {
-    for (const name of fit.drop ?? []) {
-      if (needed() <= fit.width) break
-      const i = h.indexOf(name)
-      if (i === -1 || i === h.length - 1) continue
-      h = h.filter((_, j) => j !== i)
-      r = r.map((row) => row.filter((_, j) => j !== i))
-    }
+  const width = fit.width
+  if (!width || total() <= width) {
     const w = widths()
-    const before = w.slice(0, -1).reduce((a, b) => a + b + 2, 0)
-    const room = fit.width - before
-    if (room < MIN_LAST) {
-      const lw = w.slice(0, -1)
-      const out = [fmt(h.slice(0, -1), lw)]
-      for (const row of r) {
-        out.push(fmt(row.slice(0, -1), lw))
-        const last = row[row.length - 1] ?? ''
-        if (last) out.push(`  ${ellipsize(last, Math.max(1, fit.width - 2))}`)
-      }
-      return out.join('\n')
-    }
-    if (w[w.length - 1] > room) r = r.map((row) => row.map((c, j) => (j === h.length - 1 ? ellipsize(c ?? '', room) : c)))
+    return [fmt(h, w), ...r.map((row) => fmt(row, w))].join('\n')
   }
-  const w = widths()
-  return [fmt(h, w), ...r.map((row) => fmt(row, w))].join('\n')
+  for (const name of fit.drop ?? []) {
+    if (needed() <= width) break
+    const i = h.indexOf(name)
+    if (i === -1 || i === h.length - 1) continue
+    h = h.filter((_, j) => j !== i)
+    r = r.map((row) => row.filter((_, j) => j !== i))
+  }
+  const last = h.length - 1
+  const lw = widths().slice(0, -1)
+  const room = width - lw.reduce((a, b) => a + b + 2, 0)
+  const below = (cell: string) => wrap(cell, Math.max(1, width - BELOW.length)).map((l) => `${BELOW}${l}`)
+  const out: string[] = []
+  if (room < MIN_LAST) {
+    out.push(fmt(h.slice(0, -1), lw))
+    for (const row of r) {
+      out.push(fmt(row.slice(0, -1), lw))
+      if (row[last]) out.push(...below(row[last]))
+    }
+    return out.join('\n')
+  }
+  const w = [...lw, Math.max(h[last].length, ...r.filter((row) => len(row[last]) <= room).map((row) => len(row[last])))]
+  out.push(fmt(h, w))
+  for (const row of r) {
+    if (len(row[last]) <= room) out.push(fmt(row, w))
+    else out.push(fmt(row.slice(0, -1), lw), ...below(row[last]))
+  }
+  return out.join('\n')
+}
+
+/** Text in lines of at most `width` characters, broken at spaces (a longer word is split). */
+export function wrap(text: string, width: number): string[] {
+  const lines: string[] = []
+  let line = ''
+  for (const word of text.split(' ').filter((x) => x !== '')) {
+    let rest = [...word]
+    if (line !== '' && [...line].length + 1 + rest.length <= width) {
+      line += ` ${word}`
+      continue
+    }
+    if (line !== '') lines.push(line)
+    while (rest.length > width) {
+      lines.push(rest.slice(0, width).join(''))
+      rest = rest.slice(width)
+    }
+    line = rest.join('')
+  }
+  if (line !== '') lines.push(line)
+  return lines
 }
 
 

@@ -115,7 +115,7 @@ export async function runChange(ctx: ChangeContext, jobs: Job[], req: ChangeRequ
     ctx.inventory,
     {GWFLEET_COMMAND: ctx.options.command, GWFLEET_RUN_DIR: ctx.log.dir ?? '', GWFLEET_INVENTORY: ctx.inventory.file, GWFLEET_OPERATOR: ctx.operator},
     (scope, line) => ctx.log.write(scope, line),
-    (text) => ctx.redactor.redact(text) !== text,
+    (text) => ctx.redactor.redact(text),
   )
   return new Rollout(ctx, jobs, req, new ChangePhases(ctx, req, releases, hooks), hooks).run()
 }

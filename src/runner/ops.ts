@@ -9,8 +9,8 @@ import {gatewayScript, statusScript} from '../remote/ops-scripts.js'
 import {lockClearScript, lockShowScript} from '../remote/lock-scripts.js'
 import {notInstalled, parseGateway, parsePods, type Computation, type GatewayPresence, type PodRow} from '../remote/cluster.js'
 import {historyScript, parseJob, parseKv, parseLastChange, remoteDirGuard, unsafeRefusal} from '../remote/scripts.js'
-import {describeHolder, LOCK_TTL_SECONDS} from '../steps/lock.js'
-import type {Gateway, HistoryEntry, Installed, Job, JobFacts} from '../types.js'
+import {describeHolder, holderProcessGone, LOCK_TTL_SECONDS} from '../steps/lock.js'
+import type {Gateway, HistoryEntry, Installed, Job, JobFacts, LockOwner} from '../types.js'
 import {attemptWords, lastAttempt, valuesNotApplied} from './attempt.js'
 import type {RunContext} from './context.js'
 import type {Session} from '../host/session.js'
@@ -236,6 +236,10 @@ export interface LockInfo {
   ageSeconds: number
   /** Older than the heartbeat TTL: the next changing run takes it over. */
   expired: boolean
+  /** Taken on this workstation (same machine identity) by a process that no longer runs here. */
+  processGone: boolean
+  /** processGone, and the holder is this operator: their next changing run takes it over. */
+  takenOverByMe: boolean
 }
 
 /** A host's lock after `locks list` or `locks clear`. */
@@ -250,8 +254,11 @@ export interface LockResult {
   durationMs: number
 }
 
-/** Pure: the lock (if any) from lockShowScript's (and lockClearScript's) output. */
-export function parseLock(stdout: string): {lock: LockInfo | null; cleared: boolean} {
+/**
+ * The lock (if any) from lockShowScript's (and lockClearScript's) output; `me` (this workstation
+ * and operator) tells whether the holder's process is gone.
+ */
+export function parseLock(stdout: string, me: Pick<LockOwner, 'owner' | 'machine'> = {owner: ''}): {lock: LockInfo | null; cleared: boolean} {
   const kv = parseKv(stdout)
   const raw = kv.get('lock')?.[0]
   const cleared = kv.get('cleared')?.[0] === '1'
@@ -273,6 +280,8 @@ export function parseLock(stdout: string): {lock: LockInfo | null; cleared: bool
       started: o.started ?? null,
       ageSeconds: age,
       expired: age > LOCK_TTL_SECONDS,
+      processGone: holderProcessGone(raw, me),
+      takenOverByMe: holderProcessGone(raw, me) && o.owner === me.owner,
     },
     cleared,
   }
@@ -287,7 +296,7 @@ export async function runLocks(ctx: RunContext, gateways: Gateway[], clear: bool
     const unsafe = unsafeRefusal(res.stdout, gw.remoteDir)
     if (unsafe) throw new Error(unsafe)
     if (!/gw\.end=1/.test(res.stdout)) throw new Error(`cannot read the lock: ${res.stderr.trim().split('\n').pop() || `exit code ${res.code}`}`)
-    return parseLock(res.stdout)
+    return parseLock(res.stdout, ctx.lockOwner)
   })
   return outcomes.map((o) => {
     if (!o.value) return {name: o.name, host: o.host, status: o.unreachable ? 'unreachable' : 'failed', lock: null, cleared: false, error: o.error, durationMs: o.durationMs}

@@ -1,12 +1,17 @@
-// A small reader for the user's ~/.ssh/config: the few options gwfleet honours, with OpenSSH's precedence.
+// A small reader for the user's ~/.ssh/config: the few options gwfleet honours, with OpenSSH's precedence,
+// and what it cannot honour safely (a ProxyCommand, a Match block) found so a caller can refuse it.
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { isAbsolute, join } from 'node:path'
 import { InputError } from '../errors.js'
 import { hasWildcard, wildcardMatch } from '../util/glob.js'
 import { expandHome, homeDir, localUserName } from '../util/local.js'
 
-/** The block a directive sits in: a `Host` pattern list, or a `Match` block (never evaluated, so never applies). */
-export type SshConfigCondition = { kind: 'host'; patterns: string[] } | { kind: 'match' }
+/**
+ * The block a directive sits in: a `Host` pattern list, or a `Match` block. A Match block is never
+ * evaluated (its `exec` would run commands), so its settings never apply; matchBlocksFor tells
+ * whether one could apply to a host.
+ */
+export type SshConfigCondition = { kind: 'host'; patterns: string[] } | { kind: 'match'; criteria: string[]; file: string; line: number }
 
 /** One `Key value` line, with every enclosing block condition (outer Include context first) that must hold. */
 export interface SshConfigDirective {
@@ -29,6 +34,8 @@ export interface ResolvedSshConfig {
   port?: number
   identityFiles: string[]
   proxyJump?: string
+  /** Where a ProxyCommand (other than `none`) sets this host's route; OpenSSH would use it, gwfleet cannot. */
+  proxyCommand?: { file: string; line: number }
 }
 
 /** Options for resolving: the home directory and local user name used in `~` and `%` expansion. */
@@ -39,6 +46,9 @@ export interface SshConfigEnv {
 
 // OpenSSH's own limit on nested Include.
 const MAX_INCLUDE_DEPTH = 16
+
+// Options whose value OpenSSH takes as the rest of the line, unsplit (a command line of its own).
+const RAW_VALUE = new Set(['proxycommand', 'localcommand', 'remotecommand', 'knownhostscommand'])
 
 /** Parse ssh_config text; `Include` stays an unresolved directive here (see loadSshConfigFile). */
 export function parseSshConfig(text: string, file: string, outer: SshConfigCondition[] = []): SshConfig {
@@ -52,9 +62,10 @@ export function parseSshConfig(text: string, file: string, outer: SshConfigCondi
     const m = /^([A-Za-z][A-Za-z0-9]*)(?:[ \t]*=[ \t]*|[ \t]+|$)(.*)$/.exec(body)
     if (!m) throw new InputError(`cannot read ssh_config line ${JSON.stringify(body)}`, where)
     const key = m[1]!.toLowerCase()
-    const args = splitArgs(m[2]!, where)
+    const args = RAW_VALUE.has(key) ? (m[2]!.trim() ? [m[2]!.trim()] : []) : splitArgs(m[2]!, where)
     if (key === 'match') {
-      block = { kind: 'match' }
+      if (args.length === 0) throw new InputError('Match needs criteria', where)
+      block = { kind: 'match', criteria: args, file, line }
       return
     }
     if (args.length === 0) throw new InputError(`${m[1]} needs an argument`, where)
@@ -101,7 +112,7 @@ function splitArgs(s: string, where: { file: string; line: number }): string[] {
   return args
 }
 
-// OpenSSH Host matching: some positive pattern matches and no negated one does (case-insensitive).
+// OpenSSH Host matching (and Match host's pattern lists): some positive pattern matches and no negated one does (case-insensitive).
 function hostMatches(patterns: string[], host: string): boolean {
   const h = host.toLowerCase()
   let positive = false
@@ -149,10 +160,14 @@ export function resolveSshConfig(cfg: SshConfig, host: string, env: SshConfigEnv
       case 'identityfile':
         identity.push(d)
         break
+      // ProxyJump and ProxyCommand exclude each other: the first obtained of the two wins, as in OpenSSH.
       case 'proxyjump':
+      case 'proxycommand':
         if (!jumpSeen) {
           jumpSeen = true
-          if (value.toLowerCase() !== 'none') out.proxyJump = value
+          if (value.toLowerCase() === 'none') break
+          if (d.key === 'proxyjump') out.proxyJump = value
+          else out.proxyCommand = { file: d.file, line: d.line }
         }
         break
     }
@@ -172,6 +187,69 @@ export function resolveSshConfig(cfg: SshConfig, host: string, env: SshConfigEnv
     out.identityFiles.push(expandTilde(expandTokens(d.args[0]!, tokens, where), home, where))
   }
   return out
+}
+
+/** The options that decide where and as whom gwfleet connects, as ssh_config spells them. */
+const ROUTE_KEYS: Record<string, string> = {
+  hostname: 'HostName',
+  user: 'User',
+  port: 'Port',
+  identityfile: 'IdentityFile',
+  proxyjump: 'ProxyJump',
+  proxycommand: 'ProxyCommand',
+}
+
+/** A Match block that could apply to a host and sets how it is reached: where it is, and those settings. */
+export interface UnsureMatch {
+  file: string
+  line: number
+  /** The route settings inside it (HostName, User, Port, IdentityFile, ProxyJump, ProxyCommand), in file order. */
+  settings: { key: string; name: string; file: string; line: number }[]
+}
+
+/**
+ * The Match blocks that could apply to `host` (as written in the inventory; `hostName` is the HostName
+ * it resolves to) and set how it is reached. gwfleet never evaluates Match (exec, user, canonical
+ * ...): a block is left out only when its host or originalhost criterion cannot be true for this
+ * host, or when an enclosing Host block does not match it.
+ */
+export function matchBlocksFor(cfg: SshConfig, host: string, hostName?: string): UnsureMatch[] {
+  const out = new Map<SshConfigCondition, UnsureMatch>()
+  for (const d of cfg.directives) {
+    const name = ROUTE_KEYS[d.key]
+    if (!name) continue
+    const matches = d.when.filter((c) => c.kind === 'match')
+    if (matches.length === 0) continue
+    const possible = d.when.every((c) => (c.kind === 'host' ? hostMatches(c.patterns, host) : mayMatch(c.criteria, host, hostName)))
+    if (!possible) continue
+    // Named by the innermost Match block (an Include inside a Match block keeps the outer one in `when`).
+    const block = matches[matches.length - 1]! as Extract<SshConfigCondition, { kind: 'match' }>
+    let m = out.get(block)
+    if (!m) out.set(block, (m = { file: block.file, line: block.line, settings: [] }))
+    m.settings.push({ key: d.key, name, file: d.file, line: d.line })
+  }
+  return [...out.values()]
+}
+
+// False only when the criteria certainly fail for this host: a host/originalhost pattern list that no
+// name of the host can satisfy (negation with "!" honoured), or `!all`. Anything else may be true.
+function mayMatch(criteria: string[], host: string, hostName: string | undefined): boolean {
+  for (let i = 0; i < criteria.length; i++) {
+    const word = criteria[i]!
+    const negated = word.startsWith('!')
+    const name = (negated ? word.slice(1) : word).toLowerCase()
+    if (name === 'all') {
+      if (negated) return false
+      continue
+    }
+    if (name === 'canonical' || name === 'final') continue
+    const arg = criteria[++i]
+    if (arg === undefined) return true
+    if (name !== 'host' && name !== 'originalhost') continue
+    const names = name === 'host' && hostName !== undefined ? [host, hostName] : [host]
+    if (!names.some((n) => hostMatches(arg.split(','), n) !== negated)) return false
+  }
+  return true
 }
 
 function expandTokens(s: string, tokens: Record<string, string>, where: { file: string; line: number; key?: string }): string {
@@ -209,8 +287,8 @@ async function expandIncludes(directives: SshConfigDirective[], home: string, de
       out.push(d)
       continue
     }
-    // An Include inside a Match block (never true for us) reads nothing, like OpenSSH's include in an inactive block.
-    if (d.when.some((c) => c.kind === 'match')) continue
+    // An Include inside a Match block is read as OpenSSH reads it; what it sets keeps the Match
+    // condition, so it never applies (matchBlocksFor finds it).
     if (depth >= MAX_INCLUDE_DEPTH) {
       throw new InputError('Include nested too deeply', { file: d.file, line: d.line })
     }

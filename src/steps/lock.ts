@@ -126,9 +126,17 @@ async function lockedRead(ctx: HostEnv, s: Session, stdout: string, opts: LockOp
  * that has none) is never judged dead: a pid means nothing on another machine.
  */
 export function isDeadLocalHolder(raw: string, me: Pick<LockOwner, 'owner' | 'machine'>): boolean {
+  return holderProcessGone(raw, me) && lockOwnerOf(raw) === me.owner
+}
+
+/**
+ * True when a lock was taken on this same workstation (same machine identity), by any user, and
+ * its process no longer runs here. Never for a lock of another machine, or of one with no identity.
+ */
+export function holderProcessGone(raw: string, me: Pick<LockOwner, 'machine'>): boolean {
   try {
-    const o = JSON.parse(raw) as {owner?: string; pid?: number; machine?: string}
-    if (o.owner !== me.owner || typeof o.pid !== 'number' || o.pid === process.pid) return false
+    const o = JSON.parse(raw) as {pid?: number; machine?: string}
+    if (typeof o.pid !== 'number' || !Number.isInteger(o.pid) || o.pid <= 0 || o.pid === process.pid) return false
     if (!me.machine || o.machine !== me.machine) return false
     try {
       process.kill(o.pid, 0)
@@ -138,6 +146,14 @@ export function isDeadLocalHolder(raw: string, me: Pick<LockOwner, 'owner' | 'ma
     }
   } catch {
     return false
+  }
+}
+
+function lockOwnerOf(raw: string): string | undefined {
+  try {
+    return (JSON.parse(raw) as {owner?: string}).owner
+  } catch {
+    return undefined
   }
 }
 

@@ -1,4 +1,4 @@
-// Durations as operators write them in flags and the inventory.
+// Durations as operators write them in flags and the inventory, and as gwfleet writes them back.
 
 /** Seconds from `90s`, `30m`, `2h`, `1h30m` or plain seconds; null when it is not a duration above zero. */
 export function durationSeconds(s: string): number | null {
@@ -13,4 +13,13 @@ export function durationSeconds(s: string): number | null {
     consumed = re.lastIndex
   }
   return consumed === t.length && t.length > 0 && total > 0 ? total : null
+}
+
+/** "1h05m", "3m20s", "42s", "2d03h" for a number of seconds (whole seconds, never negative). */
+export function duration(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds))
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
+  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
+  return `${Math.floor(s / 86400)}d${String(Math.floor((s % 86400) / 3600)).padStart(2, '0')}h`
 }

@@ -1,5 +1,6 @@
 // End to end on real OpenSSH lab hosts (subnet 38, lab "hooks"):
-//   - hooks of a rolling deploy: before-run, before-host (failing for h2: h2 is never touched),
+//   - hooks of a rolling deploy: before-run, before-host (failing for h2, its stderr quoted in h2's
+//     detail: h2 is never touched),
 //     after-host (told each outcome), after-batch, after-run, with GWFLEET_* variables, no secret
 //     of the run in their environment, and their output in the run log;
 //   - -l @failed: the next deploy retries only the host that failed;
@@ -39,7 +40,7 @@ describe('hooks', () => {
       'hooks:',
       `  before-run: '${say('run')}'`,
       '  before-host:',
-      `    command: '${say('host')}; echo draining $GWFLEET_GATEWAY; [ "$GWFLEET_GATEWAY" != h2 ] || exit 4'`,
+      `    command: '${say('host')}; echo draining $GWFLEET_GATEWAY; [ "$GWFLEET_GATEWAY" != h2 ] || { echo "drain of $GWFLEET_GATEWAY refused:" >&2; printf "\\033[31mmaintenance window closed\\033[0m\\n" >&2; exit 4; }'`,
       '    timeout: 30s',
       `  after-host: '${say('after')}'`,
       `  after-batch: '${say('batch')}'`,
@@ -53,7 +54,8 @@ describe('hooks', () => {
     expect(byName.h1.status).toBe('ok')
     expect(byName.h3.status).toBe('ok')
     expect(byName.h2.status).toBe('failed')
-    expect(byName.h2.error).toMatch(/^hook before-host \(fleet\.yaml:\d+\) exited with code 4; nothing on the host was changed/)
+    // The failed hook's detail says what it printed last on stderr (inert: no colour codes).
+    expect(byName.h2.error).toMatch(/^hook before-host \(fleet\.yaml:\d+\) exited with code 4; its stderr ended: "drain of h2 refused:" \/ "maintenance window closed"; nothing on the host was changed$/)
     // h2 was never changed: no installer ran, no release or values were put in place, no lock left.
     expect(await installs(h(2))).toHaveLength(0)
     expect(await h(2).exists('/opt/gwfleet/values/h2.yaml')).toBe(false)

@@ -96,6 +96,33 @@ describe('preflight', () => {
     expect(r.stdout).toMatch(/fail: 3/)
   })
 
+  it('the table lists the problems and counts every check by default; --all lists every check; the JSON always holds them all', async () => {
+    const json = await gw(['preflight', '-i', fleet, '-l', 'h1,h4', '--json'])
+    const checks = Object.fromEntries(json.json.hosts.map((x: any) => [x.name, x.checks]))
+    const count = (level: string) => [...checks.h1, ...checks.h4].filter((c: any) => c.level === level).length
+    expect(json.json.checkCounts).toEqual({total: checks.h1.length + checks.h4.length, pass: count('pass'), warn: count('warn'), fail: 1})
+
+    const r = await gw(['preflight', '-i', fleet, '-l', 'h1,h4'])
+    expect(r.code).toBe(1)
+    const rows = r.stdout.split('\n').filter((l) => /^h[14] /.test(l))
+    const idsOf = (name: string, table: string[]) => table.filter((l) => l.startsWith(`${name} `)).map((l) => l.split(/\s+/)[2])
+    const problems = (name: string) => checks[name].filter((c: any) => c.level !== 'pass').map((c: any) => c.id)
+    // Only what warns or fails (h1's os among them), in check order; a host whose checks all pass gets one line.
+    expect(idsOf('h1', rows)).toEqual(problems('h1'))
+    expect(rows.find((l) => /^h1 .*\sos\s/.test(l))).toMatch(/\sos\s+FAIL\s+Debian GNU\/Linux 12/)
+    expect(idsOf('h4', rows)).toEqual(problems('h4').length ? problems('h4') : ['all'])
+    expect(rows.filter((l) => /\sPASS\s/.test(l)).every((l) => new RegExp(String.raw`^h4\s.*\sall\s+PASS\s+all ${checks.h4.length} checks pass$`).test(l))).toBe(true)
+    expect(r.stdout).toContain(
+      `\n${count('pass') + count('warn') + 1} checks on 2 hosts: ${count('pass')} pass, ${count('warn')} warn, 1 fail; the ${count('pass')} passing are not listed (--all lists every check)\n`,
+    )
+
+    const all = await gw(['preflight', '-i', fleet, '-l', 'h1,h4', '--all'])
+    const allRows = all.stdout.split('\n').filter((l) => /^h[14] /.test(l))
+    expect(idsOf('h1', allRows)).toEqual(checks.h1.map((c: any) => c.id))
+    expect(idsOf('h4', allRows)).toEqual(checks.h4.map((c: any) => c.id))
+    expect(all.stdout).not.toContain('are not listed')
+  })
+
   it('exit 0 when only the good host is checked', async () => {
     const r = await gw(['preflight', '-i', fleet, '-l', 'h4', '--json'])
     expect(r.code, r.stdout).toBe(0)

@@ -68,6 +68,11 @@ class Terminal {
     }
   }
 
+  /** Press keys by tmux key name ('Left', 'Home'). */
+  keys(...names: string[]): void {
+    tmux('send-keys', '-t', this.name, ...names)
+  }
+
   /** Type text, then Enter. */
   type(text: string): void {
     tmux('send-keys', '-t', this.name, '-l', text)
@@ -196,13 +201,15 @@ describe('a passphrase-protected identityFile', () => {
 })
 
 describe('in a terminal', () => {
-  it('the passphrase is asked once, hidden, naming the file, before the progress view; both hosts connect', async () => {
+  it('the passphrase is asked once, hidden, naming the file, before the progress view; arrow keys pressed at it are not part of it; both hosts connect', async () => {
     const before = await keyLogins()
     const t = new Terminal(['audit', '-i', keyFleet, '--save'], ws.env())
     try {
       await t.waitFor(/Enter passphrase for key \S+protected_ed25519: $/m)
       // Asked before anything connects: no host row yet.
       expect(t.screen()).not.toMatch(/key-1|key-2/)
+      // The operator moves the cursor (the terminal sends escape sequences); the passphrase stays what is typed.
+      t.keys('Left', 'Home', 'Right')
       t.type(PASSPHRASE)
       const {code, screen} = await t.exit()
       expect(code, screen).toBe(1) // not-installed is not in sync

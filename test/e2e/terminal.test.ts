@@ -141,6 +141,14 @@ describe('in a terminal (lab subnet 19)', () => {
     const t = await gwfleet(['upgrade', '-i', inv, '-l', 'h1,h2,h3', '--to', '1.5.0', '--batch-size', '1'])
     await t.waitFor(/h2: running installer 1\.5\.0/)
     await Terminal.until('the hanging installer to run', async () => (await installerProcesses(h2)).length > 0)
+    // The hung installer reads as hung: its row shows how long the host has been at it and how
+    // long ago its last line came, and that age keeps growing while nothing comes.
+    const ROW = /h2: running installer 1\.5\.0 · (\d+)s · last output (\d+)s ago {2}Waiting for k3s to become ready\.\.\./
+    const first = ROW.exec(await t.waitFor(ROW))!
+    expect(Number(first[1])).toBeGreaterThanOrEqual(Number(first[2]))
+    const seen: {row: RegExpExecArray | null} = {row: null}
+    await Terminal.until('the last output to grow older', async () => Number((seen.row = ROW.exec(await t.screen()))?.[2]) > Number(first[2]))
+    expect(Number(seen.row![1])).toBeGreaterThanOrEqual(Math.max(Number(first[1]), Number(seen.row![2])))
     await t.ctrlC()
     await t.waitFor('Press Ctrl-C again', {all: true})
     await t.ctrlC()
@@ -310,18 +318,26 @@ describe('in a terminal (lab subnet 19)', () => {
     }
   })
 
-  it('tables fit an 80-column terminal: DETAIL is cut there, whole in JSON', async () => {
+  it('tables fit an 80-column terminal: a problem comes first, its DETAIL whole on the lines below its row; one line per row into a pipe', async () => {
     await h4.stopSshd()
     try {
       const t = await gwfleet(['audit', '-i', inv], {cols: 80})
       expect((await t.exit()).code).toBe(1)
       const screen = await t.scrollback()
       const table = screen.slice(screen.search(/^GATEWAY/m))
-      const wide = table.split('\n').filter((l) => [...l].length > 80)
+      const lines = table.split('\n')
+      const wide = lines.filter((l) => [...l].length > 80)
       expect(wide, screen).toEqual([])
-      expect(table).toMatch(/^h4\s.*unreachable\s.*…$/m)
+      expect(lines[1], screen).toMatch(/^h4\s.*unreachable(\s|$)/)
+      const below = lines.slice(2, lines.findIndex((l, i) => i > 1 && !l.startsWith('  ')))
       const r = await ws.run(['audit', '-i', inv, '-l', 'h4', '--json'])
       expect(r.json.hosts[0].error).toMatch(/connection refused by .*:22 \(is sshd running\?\)$/)
+      expect(below.length, screen).toBeGreaterThan(0)
+      expect(below.map((l) => l.slice(2)).join(' '), screen).toContain(r.json.hosts[0].error)
+      expect(table).not.toContain('…')
+      // Into a pipe (no terminal width): one line per row, the DETAIL on it.
+      const piped = await ws.run(['audit', '-i', inv])
+      expect(piped.stdout).toMatch(new RegExp(`^h4\\s.*unreachable\\s.*${r.json.hosts[0].error.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'))
     } finally {
       await h4.startSshd()
     }

@@ -56,6 +56,20 @@ describe('running a hook', () => {
     expect((await run('exit 3')).why).toBe('hook after-run (inventory.yaml:3) exited with code 3')
   })
 
+  it('a failure quotes the last lines of its stderr: at most three, each bounded, control characters stripped, secrets masked', async () => {
+    const lines: string[] = []
+    const hooks = new Hooks(
+      {file, hooks: {'before-host': {command: `echo progress; for i in 1 2 3 4; do echo "line $i" >&2; done; printf '\\033]52;c;aGk=\\007maintenance \\033[31mclosed\\033[0m for tok-Secret-9\\r\\n\\n' >&2; head -c 500 /dev/zero | tr '\\0' x >&2; exit 4`, timeoutSeconds: 10, line: 7}}},
+      {},
+      (_s, line) => lines.push(line),
+      (t) => t.replaceAll('tok-Secret-9', '***'),
+    )
+    const why = await hooks.run('before-host', {}, 'gw-1')
+    expect(why).toBe(`hook before-host (inventory.yaml:7) exited with code 4; its stderr ended: "line 4" / "maintenance closed for ***" / "${'x'.repeat(199)}…"`)
+    // The log keeps every line (the run log masks secrets when it writes them).
+    expect(lines.filter((l) => l.startsWith('hook before-host | line '))).toHaveLength(4)
+  })
+
   it('a hook past its time limit is stopped, with what it started', async () => {
     const marker = path.join(dir, 'child-alive')
     const {why} = await run(`(sleep 30; touch ${marker}) & sleep 30`, 1)
@@ -88,7 +102,7 @@ describe('hooks never see any gateway\'s secrets (issue 20)', () => {
       const lines: string[] = []
       const gateways = ['a', 'b'].map((n) => ({valuesFile: path.join(dir, 'values', `${n}.yaml`)})) as any
       // The run holds only gateway a's secrets (its redactor knows those); b was not selected.
-      const hooks = new Hooks({file, gateways, hooks: {'after-run': {command: 'env', timeoutSeconds: 10, line: 3}}}, {}, (_s, line) => lines.push(line), (t) => t.includes('secret-of-a-1'))
+      const hooks = new Hooks({file, gateways, hooks: {'after-run': {command: 'env', timeoutSeconds: 10, line: 3}}}, {}, (_s, line) => lines.push(line), (t) => t.replaceAll('secret-of-a-1', '***'))
       expect(await hooks.run('after-run', {}, '_run')).toBeNull()
       const text = lines.join('\n')
       expect(text).not.toContain('secret-of-a-1')
@@ -112,5 +126,13 @@ describe('hook variables from host text (issue 20)', () => {
     const dump = lines.join('\n')
     expect(dump).not.toMatch(/033|\\r|\\a/)
     expect(dump).toContain('h   i   d   d   e   n')
+  })
+
+  it("GWFLEET_ERROR reaches the hook with the run's secrets masked (a failed hook's stderr may have quoted one)", async () => {
+    const dir = tree({'inventory.yaml': ''})
+    const lines: string[] = []
+    const hooks = new Hooks({file: path.join(dir, 'inventory.yaml'), hooks: {'after-host': {command: 'echo "got: $GWFLEET_ERROR"', timeoutSeconds: 10, line: 3}}}, {}, (_s, line) => lines.push(line), (t) => t.replaceAll('tok-Secret-9', '***'))
+    expect(await hooks.run('after-host', {GWFLEET_ERROR: 'hook before-host failed: "token tok-Secret-9 refused"'}, 'g1')).toBeNull()
+    expect(lines).toContain('hook after-host | got: hook before-host failed: "token *** refused"')
   })
 })

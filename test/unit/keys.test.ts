@@ -8,7 +8,7 @@ import {PassThrough} from 'node:stream'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {KeyFileError, LocalError} from '../../src/errors.js'
-import {Credentials, Prompter, readHidden} from '../../src/prompt.js'
+import {Credentials, HiddenInput, Prompter, readHidden} from '../../src/prompt.js'
 import {agentPublicKeys, authMethods, inspectKeyFile, opensshPublicKey, sudoProblem, sudoWantsPassword, type ConnectOptions, type ConnectTarget} from '../../src/ssh/connection.js'
 
 const PASS = 'correct horse 42'
@@ -264,6 +264,60 @@ describe('prompts', () => {
     const q = readHidden('Again: ', input, output)
     input.write('\u0004')
     await expect(q).rejects.toThrow('no answer given')
+  })
+})
+
+describe('keys at a hidden prompt', () => {
+  /** What a line of keys comes to: the value and how it ended. */
+  const typed = (...chunks: string[]) => {
+    const line = new HiddenInput()
+    let end: string | undefined
+    for (const c of chunks) end ??= line.feed(c)
+    return {value: line.value, end}
+  }
+
+  it('arrow keys and other escape sequences are not part of the passphrase (Left, p, w, Right is "pw")', () => {
+    expect(typed('\x1b[Dpw\x1b[C\r')).toEqual({value: 'pw', end: 'enter'})
+    // SS3 arrows (application cursor mode), Home/End/Delete/PageUp, F5, modifiers, Alt+key, Alt+Left.
+    expect(typed('\x1bOAa\x1b[1~b\x1b[3~c\x1b[5~\x1b[15~d\x1b[1;5De\x1bxf\x1b\x1b[Dg\n')).toEqual({value: 'abcdefg', end: 'enter'})
+    // OSC and DCS strings (a terminal's answer to a query) up to BEL or ST.
+    expect(typed('h\x1b]11;rgb:0000/0000/0000\x07i\x1bP1$r0m\x1b\\j\r')).toEqual({value: 'hij', end: 'enter'})
+    // A pasted passphrase in bracketed-paste markers keeps its text.
+    expect(typed('\x1b[200~pa ss\x1b[201~\r')).toEqual({value: 'pa ss', end: 'enter'})
+    // 8-bit CSI and other C1 controls.
+    expect(typed('k\u009bDl\u0085m\r')).toEqual({value: 'klm', end: 'enter'})
+  })
+
+  it('a sequence split between reads is still dropped; a lone Esc key drops nothing typed after it', () => {
+    expect(typed('p\x1b', '[', 'D', 'w\r')).toEqual({value: 'pw', end: 'enter'})
+    expect(typed('p\x1b[1', ';5', 'C', 'w\r')).toEqual({value: 'pw', end: 'enter'})
+    expect(typed('p\x1b', 'w\r')).toEqual({value: 'pw', end: 'enter'})
+  })
+
+  it('Backspace deletes, Ctrl-U clears, other control keys are ignored; Enter, Ctrl-C and Ctrl-D end it', () => {
+    expect(typed('abx\x7f\bc\x15se\tc\x00r\x1bOPe\x7fet\x05\x0c\r')).toEqual({value: 'secret', end: 'enter'})
+    expect(typed('päss wörd 🔑\r')).toEqual({value: 'päss wörd 🔑', end: 'enter'})
+    expect(typed('ab\x03cd')).toEqual({value: 'ab', end: 'interrupt'})
+    expect(typed('\x04')).toEqual({value: '', end: 'eof'})
+    expect(typed('a\x04b\r')).toEqual({value: 'ab', end: 'enter'})
+    expect(typed('\x1b[Dab')).toEqual({value: 'ab', end: undefined})
+  })
+
+  it('readHidden gives back the passphrase without the escape sequences, also with a character split between reads', async () => {
+    const input = Object.assign(new PassThrough(), {isRaw: false, setRawMode(m: boolean) {
+      this.isRaw = m
+      return this
+    }}) as any
+    let shown = ''
+    const output = new PassThrough()
+    output.on('data', (d) => (shown += d))
+    const p = readHidden('Enter passphrase for key /k: ', input, output)
+    const utf8 = Buffer.from('ö')
+    input.write(Buffer.from('\x1b[Dp'))
+    input.write(Buffer.concat([Buffer.from('w'), utf8.subarray(0, 1)]))
+    input.write(Buffer.concat([utf8.subarray(1), Buffer.from('\x1b[C\r')]))
+    expect(await p).toBe('pwö')
+    expect(shown).toBe('Enter passphrase for key /k: \n')
   })
 })
 

@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 
 import {fit, ProgressBoard} from '../../src/render/live.js'
 import {liveTerminal} from '../../src/render/progress.js'
-import {changeTable, table} from '../../src/render/output.js'
+import {changeTable, table, wrap} from '../../src/render/output.js'
 import type {HostResult} from '../../src/runner/result.js'
 
 const hosts = (...names: string[]) => names.map((name) => ({name}))
@@ -23,11 +23,11 @@ describe('ProgressBoard', () => {
   })
 
   it('shows a spinner only for hosts still working, and · for hosts not started', () => {
-    const b = new ProgressBoard(hosts('a', 'b', 'c'))
+    const b = new ProgressBoard(hosts('a', 'b', 'c'), () => 0)
     b.step('a', 'running installer 1.5.0')
     b.line('a', '  Installing k3s...  ')
     b.result('c', 'skipped', 'skipped - interrupted by the operator')
-    expect(b.lines(80, 10, 0)).toEqual(['⠋ a: running installer 1.5.0  Installing k3s...', '· b: waiting', '↓ c: skipped - interrupted by the operator'])
+    expect(b.lines(80, 10, 0)).toEqual(['⠋ a: running installer 1.5.0 · 0s · last output 0s ago  Installing k3s...', '· b: waiting', '↓ c: skipped - interrupted by the operator'])
   })
 
   it('never draws a line wider than the terminal or with control characters', () => {
@@ -41,14 +41,14 @@ describe('ProgressBoard', () => {
   })
 
   it('on a window shorter than the fleet: working hosts and problems first, the rest counted', () => {
-    const b = new ProgressBoard(hosts('h1', 'h2', 'h3', 'h4', 'h5', 'h6'))
+    const b = new ProgressBoard(hosts('h1', 'h2', 'h3', 'h4', 'h5', 'h6'), () => 0)
     b.result('h1', 'ok', 'ok')
     b.result('h2', 'ok', 'ok')
     b.result('h3', 'failed', 'failed - boom')
     b.step('h6', 'uploading 1.5.0')
     const lines = b.lines(80, 4)
     expect(lines).toHaveLength(4)
-    expect(lines.slice(0, 3)).toEqual(['⠋ h6: uploading 1.5.0', '✖ h3: failed - boom', '· h4: waiting'])
+    expect(lines.slice(0, 3)).toEqual(['⠋ h6: uploading 1.5.0 · 0s', '✖ h3: failed - boom', '· h4: waiting'])
     expect(lines[3]).toBe('  … 3 more: 1 waiting, 2 ok')
   })
 
@@ -98,28 +98,42 @@ describe('table fitted to a terminal', () => {
     expect(out.split('\n')[0]).toMatch(/^GATEWAY\s+HOST\s+STATUS\s+ACTION\s+FROM\s+TO\s+HOPS\s+TIME\s+DETAIL$/)
   })
 
-  it('drops optional columns, then cuts DETAIL, to fit 80 and 70 columns', () => {
+  it('drops optional columns, then writes a DETAIL too long for its room whole below its row, wrapped, to fit 80 and 70 columns', () => {
     for (const width of [80, 70]) {
-      const out = changeTable([result('berlin-1', long), result('paris-1', null)], {width})
-      for (const line of out.split('\n')) expect([...line].length, `${width}: ${line}`).toBeLessThanOrEqual(width)
-      expect(out).toMatch(/^berlin-1 .*failed .*installer 1\.5\.1 exited with .*…$/m)
-      expect(out).toMatch(/^GATEWAY\s+.*STATUS\s+ACTION\s+FROM\s+TO\s+.*DETAIL$/m)
+      const out = changeTable([result('berlin-1', long), result('paris-1', null), result('rome-1', 'lock held')], {width})
+      const lines = out.split('\n')
+      for (const line of lines) expect([...line].length, `${width}: ${line}`).toBeLessThanOrEqual(width)
+      expect(lines[0]).toMatch(/^GATEWAY\s+.*STATUS\s+ACTION\s+FROM\s+TO\s+.*DETAIL$/)
+      // Failures first; the long reason whole on the indented lines below its row, a short one on its row.
+      expect(lines[1]).toMatch(/^berlin-1\s+.*failed\s+upgrade\s+1\.4\.0\s+1\.6\.0(\s+\S+)*$/)
+      const reason = lines.slice(2).filter((l) => l.startsWith('  '))
+      expect(reason.length).toBeGreaterThan(1)
+      expect(reason.map((l) => l.slice(2)).join(' ')).toBe(long)
+      expect(lines[2 + reason.length]).toMatch(/^rome-1\s+.*failed\s+upgrade\s+.*\slock held$/)
+      expect(lines[3 + reason.length]).toMatch(/^paris-1\s+.*ok\s+upgrade/)
+      expect(out).not.toContain('…')
     }
     expect(changeTable([result('berlin-1', long)], {width: 80}).split('\n')[0]).not.toContain('HOPS')
   })
 
-  it('puts DETAIL on its own indented line when a very narrow terminal leaves it no room', () => {
-    const out = changeTable([result('berlin-1', long), result('paris-1', null)], {width: 45})
+  it('puts every DETAIL below its row, whole, when a very narrow terminal leaves it no room', () => {
+    const out = changeTable([result('berlin-1', long), result('paris-1', null), result('rome-1', 'lock held')], {width: 45})
     const lines = out.split('\n')
     for (const line of lines) expect([...line].length, line).toBeLessThanOrEqual(45)
     expect(lines[0]).not.toContain('DETAIL')
     expect(lines[1]).toMatch(/^berlin-1\s+failed\s+upgrade/)
-    expect(lines[2]).toMatch(/^  installer 1\.5\.1 exited with code 3: .*…$/)
-    expect(lines[3]).toMatch(/^paris-1\s+ok\s+upgrade/)
-    expect(lines).toHaveLength(4)
+    const reason = lines.slice(2, lines.findIndex((l) => l.startsWith('rome-1')))
+    expect(reason.every((l) => l.startsWith('  '))).toBe(true)
+    expect(reason.map((l) => l.slice(2)).join(' ')).toBe(long)
+    expect(lines.slice(2 + reason.length)).toEqual([expect.stringMatching(/^rome-1\s+failed\s+upgrade/), '  lock held', expect.stringMatching(/^paris-1\s+ok\s+upgrade/)])
   })
 
-  it('masks before it cuts, so a cut never hides a secret from the mask', () => {
+  it('wraps at spaces and splits a word longer than the line', () => {
+    expect(wrap('aa bb  cc dddddddddd e', 5)).toEqual(['aa bb', 'cc', 'ddddd', 'ddddd', 'e'])
+    expect(wrap('', 5)).toEqual([])
+  })
+
+  it('masks before it fits, so a wrap never splits a secret away from the mask', () => {
     const secret = 'hp-9fK$secret-value'
     const out = table(['GATEWAY', 'DETAIL'], [['a', `x ${secret} ${'y'.repeat(50)}`]], {width: 30, mask: (s) => s.replaceAll(secret, '***')})
     expect(out).not.toContain('hp-9fK')

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { InputError } from '../../src/errors.js'
-import { loadSshConfigFile, loadUserSshConfig, parseSshConfig, resolveSshConfig } from '../../src/ssh/sshconfig.js'
+import { loadSshConfigFile, loadUserSshConfig, matchBlocksFor, parseSshConfig, resolveSshConfig } from '../../src/ssh/sshconfig.js'
+import { resolveTarget } from '../../src/ssh/target.js'
+import type { Gateway } from '../../src/types.js'
 
 const env = { home: '/home/op', localUser: 'op' }
 const resolve = (text: string, host: string) => resolveSshConfig(parseSshConfig(text, 'cfg'), host, env)
@@ -227,9 +229,14 @@ describe('loadUserSshConfig and Include', () => {
     expect(resolveSshConfig(cfg, 'gw-x', { home }).port).toBeUndefined()
   })
 
-  it('an Include inside a Match block is never read', async () => {
+  it('an Include inside a Match block is read, but what it sets keeps the Match condition: it never applies, and matchBlocksFor names it', async () => {
     const cfg = await loadUserSshConfig({ home })
-    expect(cfg.directives.some((d) => d.args[0] === 'match-include')).toBe(false)
+    const d = cfg.directives.find((x) => x.args[0] === 'match-include')
+    expect(d?.when.some((c) => c.kind === 'match')).toBe(true)
+    expect(resolveSshConfig(cfg, 'zzz', { home }).user).toBe('fallback')
+    expect(matchBlocksFor(cfg, 'zzz')).toEqual([
+      { file: join(home, '.ssh', 'config'), line: 5, settings: [{ key: 'user', name: 'User', file: join(home, '.ssh', 'conf.d', 'matchonly'), line: 2 }] },
+    ])
   })
 
   it('no config file means an empty config', async () => {
@@ -246,5 +253,123 @@ describe('loadUserSshConfig and Include', () => {
     const loop = join(home, '.ssh', 'loop')
     writeFileSync(loop, 'Include loop\n')
     await expect(loadSshConfigFile(loop, { home })).rejects.toThrow(/Include nested too deeply/)
+  })
+})
+
+describe('ProxyCommand and Match: found, so a host they route is refused rather than reached directly', () => {
+  it('ProxyCommand is found with its file and line; the first of ProxyJump and ProxyCommand wins; none is no route', () => {
+    const text = `
+Host via-cmd
+  ProxyCommand ssh -W %h:%p bastion
+Host jump-first
+  ProxyJump edge
+Host none-first
+  ProxyCommand none
+Host *
+  ProxyCommand nc %h %p
+  ProxyJump never
+`
+    expect(resolve(text, 'via-cmd')).toEqual({ identityFiles: [], proxyCommand: { file: 'cfg', line: 3 } })
+    expect(resolve(text, 'jump-first')).toEqual({ identityFiles: [], proxyJump: 'edge' })
+    expect(resolve(text, 'none-first')).toEqual({ identityFiles: [] })
+    expect(resolve(text, 'other')).toEqual({ identityFiles: [], proxyCommand: { file: 'cfg', line: 9 } })
+  })
+
+  it("a ProxyCommand is the rest of its line, as OpenSSH reads it (an odd quote in the command is no parse error)", () => {
+    const cfg = parseSshConfig(`Host gw\n  ProxyCommand sh -c "echo it's %h" # not a comment here\n`, 'cfg')
+    expect(cfg.directives[0]).toMatchObject({ key: 'proxycommand', args: [`sh -c "echo it's %h" # not a comment here`] })
+  })
+
+  it('a Match block that may apply and sets a route setting is found, named by its own line; one that cannot apply is not', () => {
+    const text = `
+Match exec "touch /tmp/gwfleet-should-not-exist"
+  User from-exec
+  ServerAliveInterval 30
+Match host other.example,*.corp,!gw.corp
+  Port 2222
+Match originalhost gw
+  IdentityFile ~/.ssh/only-gw
+Match !host gw
+  ProxyCommand nc %h %p
+Match host real.example
+  HostName also-real.example
+Match all
+  Compression yes
+Host gw
+  HostName real.example
+`
+    const cfg = parseSshConfig(text, 'cfg')
+    const found = matchBlocksFor(cfg, 'gw', resolveSshConfig(cfg, 'gw', env).hostName)
+    expect(found.map((m) => [m.line, m.settings.map((s) => s.name)])).toEqual([
+      [2, ['User']],
+      [7, ['IdentityFile']],
+      // Match host is tested against the HostName the host resolves to as well: "!host gw" may hold for real.example.
+      [9, ['ProxyCommand']],
+      [11, ['HostName']],
+    ])
+    // Without a HostName, "!host gw" cannot hold for gw, and "host real.example" cannot either.
+    expect(matchBlocksFor(cfg, 'gw').map((m) => m.line)).toEqual([2, 7])
+    expect(matchBlocksFor(cfg, 'a.corp').map((m) => m.line)).toEqual([2, 5, 9])
+    expect(matchBlocksFor(cfg, 'gw.corp').map((m) => m.line)).toEqual([2, 9])
+    expect(() => parseSshConfig('Match\n  User x', 'cfg')).toThrow(/^cfg:1: Match needs criteria/)
+  })
+
+  it('a Match inside a Host block counts only for hosts that block matches', () => {
+    const cfg = parseSshConfig('Host gw-*\n  Include nothing\nMatch exec true\n  User m', 'cfg')
+    expect(matchBlocksFor(cfg, 'x').map((m) => m.line)).toEqual([3])
+  })
+})
+
+describe('resolveTarget refuses what ssh_config routes and gwfleet cannot follow', () => {
+  const gw = (extra: Partial<Gateway> = {}): Gateway => ({
+    name: 'berlin-1', host: 'gw1.example', become: false, remoteDir: '/opt/gwfleet', version: '1.5.0', valuesFile: '/v.yaml', labels: {}, source: { file: '/inv/fleet.yaml', line: 9 }, ...extra,
+  })
+  const target = (text: string, g: Gateway) => resolveTarget(g, parseSshConfig(text, '/home/op/.ssh/config'))
+  const refusal = (text: string, g: Gateway): string => {
+    try {
+      target(text, g)
+    } catch (e) {
+      expect(e).toBeInstanceOf(InputError)
+      return (e as Error).message
+    }
+    throw new Error('not refused')
+  }
+
+  it('a ProxyCommand for the gateway host: refused, naming the ssh_config line, the gateway and the way out', () => {
+    const text = 'Host *.example\n  User ops\n  ProxyCommand cloudflared access ssh --hostname %h\n'
+    expect(refusal(text, gw())).toBe(
+      '/home/op/.ssh/config:3 (ProxyCommand): gateway berlin-1 (host gw1.example): ssh_config reaches this host through a ProxyCommand, which gwfleet does not run ' +
+        '(it would connect directly instead); set jump (the bastion to go through) for the gateway in the inventory (/inv/fleet.yaml:9), or leave this host out of that ProxyCommand',
+    )
+    // The inventory says how to reach it: its jump is used, the ProxyCommand is not.
+    expect(target(text, gw({ jump: 'ops@bastion.net' })).jump.map((j) => `${j.user}@${j.host}`)).toEqual(['ops@bastion.net'])
+    // ProxyCommand none, or a ProxyJump before it: nothing to refuse.
+    expect(target('Host gw1.example\n  ProxyCommand none\nHost *\n  ProxyCommand nc %h %p\n', gw()).jump).toEqual([])
+    expect(target('Host gw1.example\n  ProxyJump edge\n  ProxyCommand nc %h %p\n', gw()).jump.map((j) => j.host)).toEqual(['edge'])
+  })
+
+  it("a jump host's own ProxyCommand: refused for the first hop; a later hop is reached through the one before it", () => {
+    const text = 'Host edge\n  ProxyCommand nc %h %p\n'
+    expect(refusal(text, gw({ jump: 'edge' }))).toMatch(
+      /^\/home\/op\/.ssh\/config:2 \(ProxyCommand\): jump host edge of gateway berlin-1: .*put the host it is reached through before it in the gateway's jump chain \(\/inv\/fleet.yaml:9\)/,
+    )
+    expect(target(text, gw({ jump: 'outer,edge' })).jump.map((j) => j.host)).toEqual(['outer', 'edge'])
+  })
+
+  it('a Match block that may apply: refused, naming the Match line and its settings, unless the inventory decides each of them', () => {
+    const text = 'Host *\n  ServerAliveInterval 30\nMatch originalhost gw1.example exec "test -e /tmp/vpn-up"\n  User vpn\n  ProxyJump vpn-gw\n'
+    expect(refusal(text, gw())).toBe(
+      '/home/op/.ssh/config:3 (Match): gateway berlin-1 (host gw1.example): a Match block may apply to this host and sets User, ProxyJump (line 4, line 5); ' +
+        'gwfleet does not evaluate Match blocks and will not guess how OpenSSH would reach the host: narrow the block with "Match host" or "Match originalhost" patterns ' +
+        'that leave this host out, move those settings into a Host block, or set user, jump for the gateway in the inventory (/inv/fleet.yaml:9)',
+    )
+    expect(refusal(text, gw({ user: 'root' }))).toMatch(/sets ProxyJump \(line 5\)/)
+    expect(target(text, gw({ user: 'root', jump: 'bastion' })).user).toBe('root')
+    // A Match block that cannot apply to this host, or sets nothing of the route: no refusal.
+    expect(target('Match host db.example\n  User db\nMatch all\n  ForwardAgent no\n', gw()).host).toBe('gw1.example')
+    // HostName cannot be decided by the inventory: refused whatever it sets.
+    expect(refusal('Match originalhost gw1.example\n  HostName 10.0.0.1\n', gw({ user: 'u', port: 22, identityFile: '/k', jump: 'b' }))).toMatch(
+      /sets HostName \(line 2\).* or move those settings into a Host block$/,
+    )
   })
 })
