@@ -2,9 +2,12 @@
 // Below the steps: it knows the connection and how root is reached, nothing of the run around it.
 import {HostStepError} from '../errors.js'
 import type {Credentials} from '../prompt.js'
-import {BastionPool, Connection, rootCommand, sudoProblem, sudoWantsPassword, userCommand, type ConnectOptions, type ExecOptions, type ExecResult, type RootMode} from '../ssh/connection.js'
+import {BastionPool, Connection} from '../ssh/connection.js'
+import type {ExecOptions, ExecResult} from '../ssh/exec.js'
+import {rootCommand, sudoProblem, sudoWantsPassword, userCommand, type RootMode} from '../ssh/sudo.js'
 import type {SshConfig} from '../ssh/sshconfig.js'
 import {resolveTarget} from '../ssh/target.js'
+import type {ConnectOptions} from '../ssh/types.js'
 import type {Gateway} from '../types.js'
 
 /** What opening a session needs: how to connect, the sudo passwords, and the host's log. */

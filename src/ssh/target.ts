@@ -2,7 +2,7 @@
 import path from 'node:path'
 
 import type {Gateway} from '../types.js'
-import type {ConnectTarget} from './connection.js'
+import type {ConnectTarget} from './types.js'
 import {homeDir, localUserName} from '../util/local.js'
 import {parseJump} from './jump.js'
 import {resolveSshConfig, type SshConfig} from './sshconfig.js'

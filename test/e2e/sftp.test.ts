@@ -5,7 +5,8 @@ import {createHash, randomBytes} from 'node:crypto'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {Connection, type ConnectTarget} from '../../src/ssh/connection.js'
+import {Connection} from '../../src/ssh/connection.js'
+import type {ConnectTarget} from '../../src/ssh/types.js'
 import {lab, type Lab} from './fleet.js'
 
 let L: Lab

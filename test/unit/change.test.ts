@@ -18,7 +18,8 @@ import {runChange, type ChangeContext, type ChangeRequest} from '../../src/runne
 import {Interrupt, type RunOptions} from '../../src/runner/context.js'
 import {Redactor} from '../../src/runner/redact.js'
 import type {HostResult} from '../../src/runner/result.js'
-import type {ExecOptions, ExecResult, RootMode} from '../../src/ssh/connection.js'
+import type {ExecOptions, ExecResult} from '../../src/ssh/exec.js'
+import type {RootMode} from '../../src/ssh/sudo.js'
 import type {Gateway, HostEnv, Inventory, Job, LockOwner, ReleaseRef} from '../../src/types.js'
 // @ts-expect-error plain JS helper of the lab
 import {makeRelease} from '../lab/release.js'
