@@ -9,11 +9,11 @@ const WRITE_CHUNK = 32 * 1024
 /** Bytes of SFTP writes in flight per connection: enough for ~10 MB/s at 100 ms round trip. */
 const WRITE_WINDOW = 1024 * 1024
 
-/** One file to upload: where, with which mode, and its contents. */
+/** One file to upload: where, with which mode, and its contents (bytes, or a stream opened when its turn comes). */
 export interface UploadFile {
   path: string
-  data: Buffer | string
   mode: number
+  data: Buffer | string | (() => Promise<AsyncIterable<Uint8Array>>)
 }
 
 /** Open the SFTP session of a connection (its owner keeps the promise, so it is opened once). */
@@ -31,77 +31,131 @@ export function openSftp(link: Link): Promise<SFTPWrapper> {
 
 /**
  * Write several files over SFTP, each created new (O_EXCL: nothing already there, no link, is
- * followed) with exactly the given mode; callers stage, verify and move. Pipelined: every open is
- * sent at once, and each file's writes, mode and close go out as soon as its handle is back, without
- * waiting for one another (SFTP answers requests on one handle in order), so the whole batch costs
- * about two round trips plus the transfer. At most WRITE_WINDOW bytes of writes are in flight.
+ * followed) with exactly the given mode; callers stage, verify and move. Streamed and pipelined:
+ * FILES_AT_ONCE files are open at a time, each read from its source chunk by chunk while the
+ * writes of all of them share one window of WRITE_WINDOW bytes in flight (a source is read no
+ * faster than the host takes it, so memory stays flat whatever the sizes); a file's mode and close
+ * go out right after its last write, without waiting (SFTP answers requests on one handle in
+ * order). The first failure (the host's, or a source's own error) fails the batch: nothing more is
+ * sent, every open handle is closed, and the call ends once the host has answered.
  */
 export async function writeFiles(link: Link, sftp: SFTPWrapper, files: UploadFile[]): Promise<void> {
   if (files.length === 0) return
-  await new Promise<void>((resolve, reject) => {
-    let failure: Error | undefined
-    let requests = 0 // answers still due
-    let filesLeft = files.length // files whose close is not sent yet
-    let inFlight = 0 // bytes of writes sent, not answered
-    const queue: (() => void)[] = [] // writes waiting for room in the window
-    const onClose = () => finish(new UnreachableError('network', `connection to ${link.target.host} was lost during an upload`))
-    const finish = (err?: Error) => {
-      link.client.off('close', onClose)
-      if (err) reject(err)
-      else resolve()
+  await new Upload(link, sftp).run(files)
+}
+
+/** Files open at once per batch: enough to hide the open round trips of many small files. */
+const FILES_AT_ONCE = 4
+
+/** One batch of writeFiles. */
+class Upload {
+  private failure?: Error
+  private lost?: UnreachableError
+  private requests = 0 // answers still due
+  private inFlight = 0 // bytes of writes sent, not answered
+  private waiters: (() => void)[] = [] // files waiting for room in the window
+  private settle?: () => void // the batch waits for the last answer, or for the connection's loss
+
+  constructor(
+    private readonly link: Link,
+    private readonly sftp: SFTPWrapper,
+  ) {}
+
+  private readonly onClose = (): void => {
+    this.lost = new UnreachableError('network', `connection to ${this.link.target.host} was lost during an upload`)
+    this.fail(this.lost)
+    this.settle?.()
+  }
+
+  async run(files: UploadFile[]): Promise<void> {
+    if (this.link.isClosed) this.onClose()
+    else this.link.client.once('close', this.onClose)
+    try {
+      let next = 0
+      const worker = async (): Promise<void> => {
+        while (!this.failure && next < files.length) await this.put(files[next++]!)
+      }
+      let working = true
+      // Ends once every file is through and every answer is in, or at once when the connection is
+      // lost (its answers never come; the files stop on their own).
+      const ended = new Promise<void>((resolve) => {
+        this.settle = () => {
+          if (this.lost || (!working && this.requests === 0)) resolve()
+        }
+      })
+      this.settle!()
+      await Promise.race([Promise.all(Array.from({length: Math.min(FILES_AT_ONCE, files.length)}, worker)), ended])
+      working = false
+      this.settle!()
+      await ended
+      if (this.failure) throw this.failure
+    } finally {
+      this.link.client.off('close', this.onClose)
     }
-    const done = () => {
-      if (requests > 0 || filesLeft > 0 || link.isClosed) return
-      finish(failure)
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err
+    this.wake()
+  }
+
+  private wake(): void {
+    while (this.waiters.length > 0 && (this.inFlight < WRITE_WINDOW || this.failure)) this.waiters.shift()!()
+  }
+
+  /** Count a request until it is answered; its error (the first one) fails the batch. */
+  private request(what: string): (err?: Error | null) => void {
+    this.requests++
+    return (err) => {
+      this.requests--
+      if (err) this.fail(new HostStepError(`upload to ${what} failed: ${err.message}`))
+      this.settle?.()
     }
-    /** Count a request until it is answered; its error (the first one) fails the batch. */
-    const answer = (what: string) => {
-      requests++
-      return (err?: Error | null) => {
-        requests--
-        if (err && !failure) failure = new HostStepError(`upload to ${what} failed: ${err.message}`)
-        pump()
-        done()
+  }
+
+  private open(f: UploadFile): Promise<Buffer | undefined> {
+    return new Promise((resolve) => {
+      const answered = this.request(f.path)
+      this.sftp.open(f.path, 'wx', {mode: f.mode}, (err, handle) => {
+        answered(err)
+        resolve(err ? undefined : handle)
+      })
+    })
+  }
+
+  /** One file: open, its writes as its source gives bytes and the window has room, then mode and close. */
+  private async put(f: UploadFile): Promise<void> {
+    const handle = await this.open(f)
+    if (!handle) return
+    try {
+      if (this.failure) return
+      const source = typeof f.data === 'function' ? await f.data() : [typeof f.data === 'string' ? Buffer.from(f.data) : f.data]
+      let pos = 0
+      for await (const bytes of source) {
+        const chunk = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+        for (let off = 0; off < chunk.length; off += WRITE_CHUNK) {
+          if (this.inFlight >= WRITE_WINDOW && !this.failure) await new Promise<void>((resolve) => this.waiters.push(resolve))
+          // after a failure, send no more data (the source is closed on the way out) but still close the handle
+          if (this.failure) return
+          const len = Math.min(WRITE_CHUNK, chunk.length - off)
+          this.inFlight += len
+          const written = this.request(f.path)
+          this.sftp.write(handle, chunk, off, len, pos, (err) => {
+            this.inFlight -= len
+            this.wake()
+            written(err)
+          })
+          pos += len
+        }
+      }
+    } catch (err) {
+      this.fail(err instanceof Error ? err : new Error(String(err)))
+    } finally {
+      if (!this.lost) {
+        // The server's umask applied at creation: set the mode itself, then close.
+        if (!this.failure) this.sftp.fchmod(handle, f.mode, this.request(f.path))
+        this.sftp.close(handle, this.request(f.path))
       }
     }
-    const pump = () => {
-      while (queue.length > 0 && (inFlight < WRITE_WINDOW || failure)) queue.shift()!()
-    }
-    if (link.isClosed) return onClose()
-    link.client.once('close', onClose)
-    for (const f of files) {
-      const data = typeof f.data === 'string' ? Buffer.from(f.data) : f.data
-      const opened = answer(f.path)
-      sftp.open(f.path, 'wx', {mode: f.mode}, (err, handle) => {
-        if (err) {
-          filesLeft-- // nothing to close
-          return opened(err)
-        }
-        const closeFile = () => {
-          // The server's umask applied at creation: set the mode itself, then close.
-          sftp.fchmod(handle, f.mode, answer(f.path))
-          sftp.close(handle, answer(f.path))
-          filesLeft--
-        }
-        let left = Math.ceil(data.length / WRITE_CHUNK) // writes not yet sent
-        if (left === 0) closeFile()
-        for (let off = 0; off < data.length; off += WRITE_CHUNK) {
-          const len = Math.min(WRITE_CHUNK, data.length - off)
-          queue.push(() => {
-            // after a failure, send no more data but still close the handle
-            if (!failure) {
-              inFlight += len
-              const written = answer(f.path)
-              sftp.write(handle, data, off, len, off, (e) => {
-                inFlight -= len
-                written(e)
-              })
-            }
-            if (--left === 0) closeFile()
-          })
-        }
-        opened()
-      })
-    }
-  })
+  }
 }
