@@ -8,6 +8,11 @@ import type {Link} from './exec.js'
 const WRITE_CHUNK = 32 * 1024
 /** Bytes of SFTP writes in flight per connection: enough for ~10 MB/s at 100 ms round trip. */
 const WRITE_WINDOW = 1024 * 1024
+/**
+ * Bytes of SFTP writes in flight across every connection of the process (160 MB/s at 100 ms), so
+ * what uploads hold stays bounded however many hosts upload at once.
+ */
+const TOTAL_WINDOW = 16 * 1024 * 1024
 
 /** One file to upload: where, with which mode, and its contents (bytes, or a stream opened when its turn comes). */
 export interface UploadFile {
@@ -33,8 +38,9 @@ export function openSftp(link: Link): Promise<SFTPWrapper> {
  * Write several files over SFTP, each created new (O_EXCL: nothing already there, no link, is
  * followed) with exactly the given mode; callers stage, verify and move. Streamed and pipelined:
  * FILES_AT_ONCE files are open at a time, each read from its source chunk by chunk while the
- * writes of all of them share one window of WRITE_WINDOW bytes in flight (a source is read no
- * faster than the host takes it, so memory stays flat whatever the sizes); a file's mode and close
+ * writes of all of them share one window of WRITE_WINDOW bytes in flight, and the batches of all
+ * connections TOTAL_WINDOW (a source is read no faster than the host takes it, so memory stays flat
+ * whatever the sizes and the number of hosts); a file's mode and close
  * go out right after its last write, without waiting (SFTP answers requests on one handle in
  * order). The first failure (the host's, or a source's own error) fails the batch: nothing more is
  * sent, every open handle is closed, and the call ends once the host has answered.
@@ -47,13 +53,28 @@ export async function writeFiles(link: Link, sftp: SFTPWrapper, files: UploadFil
 /** Files open at once per batch: enough to hide the open round trips of many small files. */
 const FILES_AT_ONCE = 4
 
+/** The writes in flight of every batch in the process, and the files waiting for room. */
+const allUploads = {
+  inFlight: 0,
+  waiters: [] as {upload: Upload; resolve: () => void}[],
+  /** Wake the files of batches that now have room (in their own window and the total one), in order. */
+  wake(): void {
+    for (let i = 0; i < this.waiters.length; ) {
+      const w = this.waiters[i]!
+      if (w.upload.hasRoom()) {
+        this.waiters.splice(i, 1)
+        w.resolve()
+      } else i++
+    }
+  },
+}
+
 /** One batch of writeFiles. */
 class Upload {
-  private failure?: Error
+  failure?: Error
   private lost?: UnreachableError
   private requests = 0 // answers still due
-  private inFlight = 0 // bytes of writes sent, not answered
-  private waiters: (() => void)[] = [] // files waiting for room in the window
+  private inFlight = 0 // bytes of this batch's writes sent, not answered
   private settle?: () => void // the batch waits for the last answer, or for the connection's loss
 
   constructor(
@@ -96,11 +117,12 @@ class Upload {
 
   private fail(err: Error): void {
     this.failure ??= err
-    this.wake()
+    allUploads.wake()
   }
 
-  private wake(): void {
-    while (this.waiters.length > 0 && (this.inFlight < WRITE_WINDOW || this.failure)) this.waiters.shift()!()
+  /** Whether a file of this batch may send a write now (or, failed, should stop waiting). */
+  hasRoom(): boolean {
+    return this.failure !== undefined || (this.inFlight < WRITE_WINDOW && allUploads.inFlight < TOTAL_WINDOW)
   }
 
   /** Count a request until it is answered; its error (the first one) fails the batch. */
@@ -134,15 +156,17 @@ class Upload {
       for await (const bytes of source) {
         const chunk = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
         for (let off = 0; off < chunk.length; off += WRITE_CHUNK) {
-          if (this.inFlight >= WRITE_WINDOW && !this.failure) await new Promise<void>((resolve) => this.waiters.push(resolve))
+          while (!this.hasRoom()) await new Promise<void>((resolve) => allUploads.waiters.push({upload: this, resolve}))
           // after a failure, send no more data (the source is closed on the way out) but still close the handle
           if (this.failure) return
           const len = Math.min(WRITE_CHUNK, chunk.length - off)
           this.inFlight += len
+          allUploads.inFlight += len
           const written = this.request(f.path)
           this.sftp.write(handle, chunk, off, len, pos, (err) => {
             this.inFlight -= len
-            this.wake()
+            allUploads.inFlight -= len
+            allUploads.wake()
             written(err)
           })
           pos += len
