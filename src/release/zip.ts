@@ -82,8 +82,8 @@ const U16_MAX = 0xffff
 const MADE_BY_UNIX = 3
 const MADE_BY_MACOS = 19 // OS X: same st_mode layout as unix
 
-/** Bytes read from the file at a time when an entry streams. */
-const READ_CHUNK = 64 * KiB
+/** Bytes read from the file (and inflated) at a time when an entry streams: every host's upload holds a few. */
+const READ_CHUNK = 32 * KiB
 
 /** `n` bytes at `at` of an open file; a range past the end is a truncated zip. */
 async function readAt(fh: FileHandle, length: number, at: number, n: number): Promise<Uint8Array> {

@@ -9,10 +9,10 @@ const WRITE_CHUNK = 32 * 1024
 /** Bytes of SFTP writes in flight per connection: enough for ~10 MB/s at 100 ms round trip. */
 const WRITE_WINDOW = 1024 * 1024
 /**
- * Bytes of SFTP writes in flight across every connection of the process (160 MB/s at 100 ms), so
- * what uploads hold stays bounded however many hosts upload at once.
+ * Bytes of SFTP writes in flight across every connection of the process (80 MB/s in all at 100 ms
+ * round trip), so what uploads hold stays bounded however many hosts upload at once.
  */
-const TOTAL_WINDOW = 16 * 1024 * 1024
+const TOTAL_WINDOW = 8 * 1024 * 1024
 
 /** One file to upload: where, with which mode, and its contents (bytes, or a stream opened when its turn comes). */
 export interface UploadFile {

@@ -147,20 +147,20 @@ describe('writeFiles (streamed, bounded, against a fake SFTP session)', () => {
     expect(sftp.files.get('/s/a')).toMatchObject({mode: 0o600, closed: true})
   })
 
-  it('all connections together keep at most 16 MiB of writes in flight: 20 hosts, none answering, hold 16 MiB, not 20', async () => {
+  it('all connections together keep at most 8 MiB of writes in flight: 20 hosts, none answering, hold 8 MiB, not 20', async () => {
     const hosts = Array.from({length: 20}, () => ({sftp: new FakeSftp(), src: counted(4 * MiB, 64 * KiB), ended: false}))
     const runs = hosts.map((h) => writeFiles(fakeLink(), h.sftp as unknown as SFTPWrapper, [{path: '/s/a', mode: 0o600, data: h.src.open}]).finally(() => (h.ended = true)))
     await settle()
     for (const h of hosts) h.sftp.answerAll() // the opens
     for (let i = 0; i < 40; i++) await settle()
     const total = () => hosts.reduce((n, h) => n + h.sftp.inFlight, 0)
-    expect(total()).toBe(16 * MiB)
+    expect(total()).toBe(8 * MiB)
     for (const h of hosts) expect(h.sftp.inFlight).toBeLessThanOrEqual(1 * MiB)
     // As answers come the others go on, until every file is whole.
     for (let i = 0; i < 100_000 && hosts.some((h) => !h.ended); i++) {
       await settle()
       for (const h of hosts) h.sftp.answerAll()
-      expect(total()).toBeLessThanOrEqual(16 * MiB)
+      expect(total()).toBeLessThanOrEqual(8 * MiB)
     }
     await Promise.all(runs)
     for (const h of hosts) expect(h.sftp.content('/s/a').equals(pattern(4 * MiB))).toBe(true)
