@@ -84,6 +84,9 @@ class Upload {
 
   private readonly onClose = (): void => {
     this.lost = new UnreachableError('network', `connection to ${this.link.target.host} was lost during an upload`)
+    // Its writes will never be answered (or only with an error): their room goes back to the others now.
+    allUploads.inFlight -= this.inFlight
+    this.inFlight = 0
     this.fail(this.lost)
     this.settle?.()
   }
@@ -164,9 +167,11 @@ class Upload {
           allUploads.inFlight += len
           const written = this.request(f.path)
           this.sftp.write(handle, chunk, off, len, pos, (err) => {
-            this.inFlight -= len
-            allUploads.inFlight -= len
-            allUploads.wake()
+            if (!this.lost) {
+              this.inFlight -= len
+              allUploads.inFlight -= len
+              allUploads.wake()
+            }
             written(err)
           })
           pos += len

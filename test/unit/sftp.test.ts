@@ -243,5 +243,19 @@ describe('writeFiles (streamed, bounded, against a fake SFTP session)', () => {
     link.client.emit('close')
     expect(await p).toEqual(new UnreachableError('network', 'connection to fake was lost during an upload'))
     expect(link.client.listenerCount('close')).toBe(0)
+    // The lost host's unanswered megabyte no longer counts: 8 other hosts still get 1 MiB each in flight.
+    const others = Array.from({length: 8}, () => ({sftp: new FakeSftp(), src: counted(2 * MiB, 64 * KiB), ended: false}))
+    const runs = others.map((h) => writeFiles(fakeLink(), h.sftp as unknown as SFTPWrapper, [{path: '/s/b', mode: 0o600, data: h.src.open}]).finally(() => (h.ended = true)))
+    await settle()
+    for (const h of others) h.sftp.answerAll()
+    for (let i = 0; i < 40; i++) await settle()
+    expect(others.map((h) => h.sftp.inFlight)).toEqual(others.map(() => 1 * MiB))
+    // ssh2 answers a lost session's requests with an error: that changes nothing more.
+    sftp.answerAll()
+    for (let i = 0; i < 100_000 && others.some((h) => !h.ended); i++) {
+      await settle()
+      for (const h of others) h.sftp.answerAll()
+    }
+    await Promise.all(runs)
   })
 })
