@@ -267,7 +267,12 @@ async function bombRound(tool, cli, bomb, host) {
   log(`${tool}: deploy of a ${opts.bombGib} GiB zip bomb (${(fs.statSync(bomb).size / MiB).toFixed(1)} MiB zip)`)
   const res = await gwfleet(cli, ['deploy', '-i', inventory, '--json'], env)
   const after = (await host.exec('ls -A /opt 2>/dev/null; ls -A /opt/gwfleet 2>/dev/null')).stdout
-  const said = res.stderr.split('\n').find((l) => l.includes(path.basename(bomb))) ?? res.stderr.trim().split('\n').at(-1)
+  let said
+  try {
+    said = JSON.parse(res.stdout).error
+  } catch {
+    said = res.stderr.split('\n').find((l) => l.includes(path.basename(bomb))) ?? res.stdout.trim().split('\n').at(-1)
+  }
   const r = {tool, zipMiB: Math.round((fs.statSync(bomb).size / MiB) * 10) / 10, entryGiB: opts.bombGib, exitCode: res.code, refused: res.code === 2, hostUnchanged: before === after, wallS: res.wallS, peakRssMiB: res.peakRssMiB, said}
   log(`${tool}: bomb ${r.refused ? 'refused' : 'NOT refused'} (exit ${res.code}) in ${res.wallS} s, peak RSS ${res.peakRssMiB} MiB: ${said}`)
   return r
