@@ -133,13 +133,15 @@ async function zipStep<T>(file: string, step: () => Promise<T>): Promise<T> {
 /**
  * A release file's bytes, streamed from its zip and checked again as they come (size, CRC-32). The
  * zip must still be the file that was read: a zip replaced or changed since (the operator copied a
- * new one in during the run) fails with a LocalError naming it, and nothing of it is sent.
+ * new one in during the run) fails with a LocalError naming it; what was sent of it stays in the
+ * stage and is never put in place.
  */
 export async function openReleaseFile(content: ReleaseContent, f: ReleaseFile): Promise<AsyncIterable<Buffer>> {
   const z = content.zip
-  const changed = (why: string): LocalError => new LocalError(`release zip ${z.path} ${why} since it was checked at the start of the run; rerun to check it again`)
+  const changed = (what: string, detail?: string): LocalError =>
+    new LocalError(`release zip ${z.path} ${what} since it was checked at the start of the run${detail ? ` (${detail})` : ''}; rerun to check it again`)
   const fh = await open(z.path, 'r').catch((err: unknown) => {
-    throw changed(`cannot be read any more (${describeFsError(err)})`)
+    throw changed('has become unreadable', describeFsError(err))
   })
   let st
   try {
@@ -157,7 +159,7 @@ export async function openReleaseFile(content: ReleaseContent, f: ReleaseFile): 
     try {
       for await (const chunk of stream) yield chunk as Buffer
     } catch (err) {
-      if (err instanceof ZipFormatError) throw changed(`changed (${err.message})`)
+      if (err instanceof ZipFormatError) throw changed('changed', err.message)
       throw err
     } finally {
       stream.destroy()
