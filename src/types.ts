@@ -1,6 +1,8 @@
 // Data shapes shared across the pipeline: inventory -> facts -> plan -> run -> results.
 // Only types live here, so every layer may import it without pulling in behaviour.
 
+import type {ZipEntry} from './release/zip.js'
+
 /** One gateway as the inventory resolves it (defaults merged, paths absolute). */
 export interface Gateway {
   name: string
@@ -76,17 +78,31 @@ export interface ReleaseRef {
   path: string                // absolute path of apheris-gateway-<VERSION>.zip
 }
 
-/** One file of a release, read on the workstation. */
+/**
+ * One file of a release: an entry of its zip, checked and hashed when the release was read. Its
+ * bytes stay in the zip on disk; an upload streams them from there (openReleaseFile).
+ */
 export interface ReleaseFile {
   path: string                // relative path inside the release root, '/'-separated
-  data: Buffer
   mode: number                // 0o755 for deploy_gateway and other executables, else 0o644
   sha256: string
+  size: number                // bytes
+  entry: ZipEntry             // where it is in the zip, how it is compressed, its CRC-32
+}
+
+/** The release zip on disk as it was when read: a zip changed since (size, time or inode) is not uploaded. */
+export interface ReleaseZip {
+  path: string                // absolute
+  size: number
+  mtimeMs: number
+  ino: number
+  dev: number
 }
 
 /** A release read from its zip. */
 export interface ReleaseContent {
   version: string
+  zip: ReleaseZip
   files: ReleaseFile[]        // includes 'deploy_gateway'
 }
 

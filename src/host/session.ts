@@ -2,9 +2,13 @@
 // Below the steps: it knows the connection and how root is reached, nothing of the run around it.
 import {HostStepError} from '../errors.js'
 import type {Credentials} from '../prompt.js'
-import {BastionPool, Connection, rootCommand, sudoProblem, sudoWantsPassword, userCommand, type ConnectOptions, type ExecOptions, type ExecResult, type RootMode} from '../ssh/connection.js'
+import {BastionPool, Connection} from '../ssh/connection.js'
+import type {ExecOptions, ExecResult} from '../ssh/exec.js'
+import type {UploadFile} from '../ssh/sftp.js'
+import {rootCommand, sudoProblem, sudoWantsPassword, userCommand, type RootMode} from '../ssh/sudo.js'
 import type {SshConfig} from '../ssh/sshconfig.js'
 import {resolveTarget} from '../ssh/target.js'
+import type {ConnectOptions} from '../ssh/types.js'
 import type {Gateway} from '../types.js'
 
 /** What opening a session needs: how to connect, the sudo passwords, and the host's log. */
@@ -30,8 +34,8 @@ export interface Session {
   asLoginUser(script: string, opts?: ExecOptions): Promise<ExecResult>
   /** Start opening the file transfer channel now, so a coming upload need not wait for it. */
   prepareUpload(): void
-  /** Upload files over SFTP, all requests in flight together (callers stage, verify and move). */
-  writeFiles(files: {path: string; data: Buffer | string; mode: number}[]): Promise<void>
+  /** Upload files over SFTP, streamed and pipelined (callers stage, verify and move). */
+  writeFiles(files: UploadFile[]): Promise<void>
   close(): void
 }
 
@@ -104,7 +108,7 @@ export class HostSession implements Session {
     return this.conn.exec(userCommand(script), opts)
   }
 
-  writeFiles(files: {path: string; data: Buffer | string; mode: number}[]): Promise<void> {
+  writeFiles(files: UploadFile[]): Promise<void> {
     return this.conn.writeFiles(files)
   }
 

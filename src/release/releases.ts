@@ -1,12 +1,14 @@
-// Finds release zips in release.dir and reads them on the workstation (hosts need no unzip).
+// Finds release zips in release.dir and reads them on the workstation (hosts need no unzip): each
+// is checked once, in bounded memory, and its files are uploaded straight from the zip on disk.
 
 import { createHash } from 'node:crypto'
-import { readdir, readFile, stat } from 'node:fs/promises'
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises'
 import { resolve } from 'node:path'
 
-import { InputError } from '../errors.js'
+import { InputError, LocalError } from '../errors.js'
 import type { ReleaseContent, ReleaseFile, ReleaseRef } from '../types.js'
 import { compareVersions, parseVersion } from './version.js'
+import { entryStream, readZipDirectory, ZipFormatError, ZipLimitError, type ZipEntry } from './zip.js'
 
 /** The installer every release must hold; the directory holding it is the release root. */
 export const INSTALLER = 'deploy_gateway'
@@ -52,16 +54,24 @@ export function findRelease(releases: ReleaseRef[], version: string): ReleaseRef
 // One read per zip per process: a run uses the same release for many hosts.
 const cache = new Map<string, Promise<ReleaseContent>>()
 
-/** Reads a release zip once (cached by path and version) and returns the files under its root. */
+const cacheKey = (ref: ReleaseRef): string => `${ref.version}\0${resolve(ref.path)}`
+
+/**
+ * Reads a release zip once (cached by path and version): checks it whole (see checkRelease) and
+ * returns its files under the release root, each a reference into the zip with its sha256.
+ */
 export function readRelease(ref: ReleaseRef): Promise<ReleaseContent> {
-  const key = `${ref.version}\0${resolve(ref.path)}`
-  let p = cache.get(key)
-  if (!p) {
-    p = loadRelease(ref)
-    cache.set(key, p)
-    // A failed read is not remembered, so a fixed file is read again.
-    p.catch(() => cache.delete(key))
-  }
+  return cache.get(cacheKey(ref)) ?? remember(ref)
+}
+
+function remember(ref: ReleaseRef): Promise<ReleaseContent> {
+  const key = cacheKey(ref)
+  const p = loadRelease(ref)
+  cache.set(key, p)
+  // A failed read is not remembered, so a fixed file is read again.
+  p.catch(() => {
+    if (cache.get(key) === p) cache.delete(key)
+  })
   return p
 }
 
@@ -71,49 +81,91 @@ export function clearReleaseCache(): void {
 }
 
 /**
- * Checks a release zip completely (every entry's CRC and size, safe names, regular files, one
- * deploy_gateway) without keeping it: memory stays small whatever the zip's size. Nothing is cached.
+ * Checks a release zip completely, reading it afresh: its structure and ZIP_LIMITS (a zip bomb is
+ * refused before anything is inflated), safe names, regular files, one deploy_gateway, then every
+ * entry's data streamed once (inflated, size and CRC checked, sha256 taken) in bounded memory,
+ * whatever the zip's size. What it found is kept for the run's uploads (readRelease).
  */
 export async function checkRelease(ref: ReleaseRef): Promise<void> {
-  const file = resolve(ref.path)
-  const { verifyZipFile, ZipFormatError } = await import('./zip.js')
-  let entries
-  try {
-    entries = verifyZipFile(file)
-  } catch (err) {
-    if (err instanceof ZipFormatError) throw new InputError(`cannot read release zip: ${err.message}`, { file })
-    if ((err as NodeJS.ErrnoException | undefined)?.code) throw new InputError(`cannot read release zip: ${describeFsError(err)}`, { file })
-    throw err
-  }
-  releaseLayout(entries, file)
+  await remember(ref)
 }
 
 async function loadRelease(ref: ReleaseRef): Promise<ReleaseContent> {
   const file = resolve(ref.path)
-  let buf: Buffer
-  try {
-    buf = await readFile(file)
-  } catch (err) {
+  const fh = await open(file, 'r').catch((err: unknown) => {
     throw new InputError(`cannot read release zip: ${describeFsError(err)}`, { file })
-  }
-
-  // The zip reader (and fflate) load only when a release is read: commands that read none skip them.
-  const { readZip, ZipFormatError } = await import('./zip.js')
-  let entries
+  })
   try {
-    entries = readZip(buf)
+    const st = await fh.stat()
+    if (st.isDirectory()) throw new InputError('cannot read release zip: is a directory', { file })
+    const entries = await zipStep(file, () => readZipDirectory(fh, st.size))
+    const layout = releaseLayout(entries, file)
+    // Every entry's data is checked (a corrupt zip is refused whole), one at a time, none kept.
+    const sums = new Map<ZipEntry, string>()
+    for (const e of entries) if (!e.isDirectory) sums.set(e, await zipStep(file, () => digest(fh, e)))
+    const files: ReleaseFile[] = layout.map(({ entry, rel }) => ({ path: rel, mode: fileMode(rel, entry.unixMode), sha256: sums.get(entry)!, size: entry.size, entry }))
+    files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+    return { version: ref.version, zip: { path: file, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev }, files }
+  } finally {
+    await fh.close()
+  }
+}
+
+/** The sha256 of an entry's data, streamed (and checked) through. */
+async function digest(fh: FileHandle, e: ZipEntry): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of entryStream(fh, e)) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}
+
+/** A zip reader's failure as bad input naming the zip (and, in the message, the entry). */
+async function zipStep<T>(file: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step()
   } catch (err) {
+    if (err instanceof ZipLimitError) throw new InputError(`release zip refused: ${err.message}`, { file })
     if (err instanceof ZipFormatError) throw new InputError(`cannot read release zip: ${err.message}`, { file })
+    if ((err as NodeJS.ErrnoException | undefined)?.code) throw new InputError(`cannot read release zip: ${describeFsError(err)}`, { file })
     throw err
   }
+}
 
-  const files: ReleaseFile[] = []
-  for (const { entry, rel } of releaseLayout(entries, file)) {
-    const data = Buffer.from(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength)
-    files.push({ path: rel, data, mode: fileMode(rel, entry.unixMode), sha256: createHash('sha256').update(data).digest('hex') })
+/**
+ * A release file's bytes, streamed from its zip and checked again as they come (size, CRC-32). The
+ * zip must still be the file that was read: a zip replaced or changed since (the operator copied a
+ * new one in during the run) fails with a LocalError naming it; what was sent of it stays in the
+ * stage and is never put in place.
+ */
+export async function openReleaseFile(content: ReleaseContent, f: ReleaseFile): Promise<AsyncIterable<Buffer>> {
+  const z = content.zip
+  const changed = (what: string, detail?: string): LocalError =>
+    new LocalError(`release zip ${z.path} ${what} since it was checked at the start of the run${detail ? ` (${detail})` : ''}; rerun to check it again`)
+  const fh = await open(z.path, 'r').catch((err: unknown) => {
+    throw changed('has become unreadable', describeFsError(err))
+  })
+  let st
+  try {
+    st = await fh.stat()
+  } catch (err) {
+    await fh.close()
+    throw err
   }
-  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
-  return { version: ref.version, files }
+  if (st.size !== z.size || st.mtimeMs !== z.mtimeMs || st.ino !== z.ino || st.dev !== z.dev) {
+    await fh.close()
+    throw changed('changed')
+  }
+  const stream = entryStream(fh, f.entry)
+  return (async function* () {
+    try {
+      for await (const chunk of stream) yield chunk as Buffer
+    } catch (err) {
+      if (err instanceof ZipFormatError) throw changed('changed', err.message)
+      throw err
+    } finally {
+      stream.destroy()
+      await fh.close()
+    }
+  })()
 }
 
 /**

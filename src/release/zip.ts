@@ -1,18 +1,59 @@
-// A small zip reader over fflate's inflate: fflate's unzip does not expose the entries' unix mode bits or check CRCs.
-// A zip in memory is read whole; a zip on disk can be checked entry by entry in bounded memory.
+// A streaming zip reader over node's zlib. The central directory is read whole (it is small and
+// bounded); an entry's data is read from the file, inflated and checked (size and CRC-32) as it
+// streams, so memory stays flat whatever the zip's size. Zip bombs are refused from the directory,
+// before anything is inflated, and an entry that inflates past the size it declares is stopped there.
 
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import type { FileHandle } from 'node:fs/promises'
+import { Readable, Transform, type TransformCallback } from 'node:stream'
 import * as zlib from 'node:zlib'
 
-import { Inflate, inflateSync, strFromU8 } from 'fflate'
+const KiB = 1024
+const MiB = 1024 * KiB
+const GiB = 1024 * MiB
 
-/** One entry of a zip's central directory, with its bytes. */
+/**
+ * What a zip may hold before it is refused as a zip bomb (docs/security.md). A real release holds
+ * container images of several hundred MB, already compressed (about 1:1) or tar (a few to 1), and
+ * text (YAML, scripts: tens to 1); deflate's own maximum is about 1032 to 1.
+ */
+export const ZIP_LIMITS: Readonly<ZipLimits> = {
+  entryBytes: 8 * GiB,
+  totalBytes: 16 * GiB,
+  ratio: 200,
+  ratioFromBytes: 8 * MiB,
+  entries: 100_000,
+  directoryBytes: 64 * MiB,
+}
+
+export interface ZipLimits {
+  /** Largest declared (uncompressed) size of one entry. */
+  entryBytes: number
+  /** Largest sum of the declared sizes of every entry. */
+  totalBytes: number
+  /** Largest uncompressed:compressed ratio of one entry ... */
+  ratio: number
+  /** ... checked for entries that declare more than this (small files may compress better). */
+  ratioFromBytes: number
+  /** Most entries in one zip. */
+  entries: number
+  /** Largest central directory (the list of entries, read whole). */
+  directoryBytes: number
+}
+
+/** One entry of a zip: as its central directory records it, and where its data lies in the file. */
 export interface ZipEntry {
   name: string               // as stored: '/'-separated, directories end in '/'
   isDirectory: boolean
   /** Unix st_mode from the external attributes when the zip was made on unix, else undefined. */
   unixMode?: number
-  data: Uint8Array           // empty for directories
+  /** 0 stored, 8 deflated. */
+  method: 0 | 8
+  crc: number
+  compressedSize: number
+  /** Uncompressed size: what the entry must inflate to, exactly. */
+  size: number
+  /** Where the compressed data starts in the file (after the local header); 0 for directories. */
+  dataOffset: number
 }
 
 /** Why a zip could not be read; the caller words it for the operator. */
@@ -20,6 +61,14 @@ export class ZipFormatError extends Error {
   constructor(message: string) {
     super(message)
     this.name = 'ZipFormatError'
+  }
+}
+
+/** A zip refused by ZIP_LIMITS (a zip bomb, or far past any real release). */
+export class ZipLimitError extends ZipFormatError {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ZipLimitError'
   }
 }
 
@@ -33,88 +82,38 @@ const U16_MAX = 0xffff
 const MADE_BY_UNIX = 3
 const MADE_BY_MACOS = 19 // OS X: same st_mode layout as unix
 
-/** An entry's place and checks as the central directory records them. */
-interface DirEntry {
-  name: string
-  isDirectory: boolean
-  unixMode?: number
-  method: number
-  crc: number
-  compSize: number
-  size: number
-  localOffset: number
-}
+/** Bytes read from the file (and inflated) at a time when an entry streams: every host's upload holds a few. */
+const READ_CHUNK = 32 * KiB
 
-/** Where a zip's bytes come from: the whole file in memory, or positioned reads of a file on disk. */
-interface ByteSource {
-  readonly length: number
-  /** `n` bytes at `at`; a range past the end is a truncated zip. */
-  slice(at: number, n: number): Uint8Array
-}
-
-function checkRange(length: number, at: number, n: number): void {
+/** `n` bytes at `at` of an open file; a range past the end is a truncated zip. */
+async function readAt(fh: FileHandle, length: number, at: number, n: number): Promise<Uint8Array> {
   if (!Number.isSafeInteger(at) || !Number.isSafeInteger(n) || at < 0 || n < 0 || at + n > length) throw new ZipFormatError('truncated zip')
-}
-
-function memorySource(buf: Uint8Array): ByteSource {
-  return {
-    length: buf.length,
-    slice(at, n) {
-      checkRange(buf.length, at, n)
-      return buf.subarray(at, at + n)
-    },
+  const out = Buffer.allocUnsafe(n)
+  for (let got = 0; got < n; ) {
+    const { bytesRead } = await fh.read(out, got, n - got, at + got)
+    if (bytesRead === 0) throw new ZipFormatError('truncated zip (the file shrank while it was read)')
+    got += bytesRead
   }
+  return out
 }
 
-function fileSource(fd: number, length: number): ByteSource {
-  return {
-    length,
-    slice(at, n) {
-      checkRange(length, at, n)
-      const out = Buffer.allocUnsafe(n)
-      for (let got = 0; got < n; ) {
-        const r = readSync(fd, out, got, n - got, at + got)
-        if (r === 0) throw new ZipFormatError('truncated zip (the file shrank while it was read)')
-        got += r
-      }
-      return out
-    },
-  }
-}
-
-/** Reads every entry of a zip held in memory; throws ZipFormatError on anything malformed, encrypted or unsupported. */
-export function readZip(buf: Uint8Array): ZipEntry[] {
-  const src = memorySource(buf)
-  return readDirectory(src).map((e) => ({
-    name: e.name,
-    isDirectory: e.isDirectory,
-    unixMode: e.unixMode,
-    data: e.isDirectory ? new Uint8Array(0) : extract(src, e),
-  }))
+function formatSize(bytes: number): string {
+  if (bytes >= GiB) return `${(bytes / GiB).toFixed(1)} GiB`
+  if (bytes >= MiB) return `${(bytes / MiB).toFixed(1)} MiB`
+  if (bytes >= KiB) return `${(bytes / KiB).toFixed(1)} KiB`
+  return `${bytes} bytes`
 }
 
 /**
- * Checks every entry of the zip file at `path` (CRC, size, compression) without holding the file
- * or any whole entry in memory: data is read and inflated in chunks and dropped. Returns the
- * entries without their bytes; throws ZipFormatError like readZip.
+ * Reads a zip's central directory and every file entry's local header from an open file of
+ * `length` bytes, checking its structure and `limits` without inflating anything. Throws
+ * ZipFormatError on anything malformed, encrypted or unsupported, ZipLimitError past a limit.
  */
-export function verifyZipFile(path: string): Omit<ZipEntry, 'data'>[] {
-  const fd = openSync(path, 'r')
-  try {
-    const src = fileSource(fd, fstatSync(fd).size)
-    const entries = readDirectory(src)
-    for (const e of entries) if (!e.isDirectory) verifyEntry(src, e)
-    return entries.map((e) => ({name: e.name, isDirectory: e.isDirectory, unixMode: e.unixMode}))
-  } finally {
-    closeSync(fd)
-  }
-}
-
-function readDirectory(src: ByteSource): DirEntry[] {
+export async function readZipDirectory(fh: FileHandle, length: number, limits: Readonly<ZipLimits> = ZIP_LIMITS): Promise<ZipEntry[]> {
   // The end record sits in the last 22 bytes plus a comment of up to 64 KiB; the zip64 locator just before it.
-  const tailLen = Math.min(src.length, 22 + U16_MAX + 20)
-  const tail = new Reader(src.slice(src.length - tailLen, tailLen), src.length - tailLen)
-  const eocd = findEocd(tail, src.length)
+  const tailLen = Math.min(length, 22 + U16_MAX + 20)
+  const tail = new Reader(await readAt(fh, length, length - tailLen, tailLen), length - tailLen)
+  const eocd = findEocd(tail, length)
   let entryCount = tail.u16(eocd + 10)
   let cdSize = tail.u32(eocd + 12)
   let cdOffset = tail.u32(eocd + 16)
@@ -122,7 +121,7 @@ function readDirectory(src: ByteSource): DirEntry[] {
   const needs64 = entryCount === U16_MAX || cdSize === U32_MAX || cdOffset === U32_MAX
   if (eocd - 20 >= tail.base && tail.u32(eocd - 20) === SIG_EOCD64_LOCATOR) {
     const at = tail.u64(eocd - 20 + 8)
-    const z = new Reader(src.slice(at, 56), at)
+    const z = new Reader(await readAt(fh, length, at, 56), at)
     if (z.u32(at) !== SIG_EOCD64) throw new ZipFormatError('bad zip64 end of central directory')
     entryCount = z.u64(at + 32)
     cdSize = z.u64(at + 40)
@@ -130,10 +129,13 @@ function readDirectory(src: ByteSource): DirEntry[] {
   } else if (needs64) {
     throw new ZipFormatError('zip64 end of central directory missing')
   }
-  if (cdOffset + cdSize > src.length) throw new ZipFormatError('central directory lies outside the file')
+  if (entryCount > limits.entries) throw new ZipLimitError(`the zip lists ${entryCount} entries; gwfleet reads at most ${limits.entries}`)
+  if (cdSize > limits.directoryBytes) throw new ZipLimitError(`the zip's list of entries is ${formatSize(cdSize)}; gwfleet reads at most ${formatSize(limits.directoryBytes)}`)
+  if (cdOffset + cdSize > length) throw new ZipFormatError('central directory lies outside the file')
 
-  const d = new Reader(src.slice(cdOffset, cdSize), cdOffset)
-  const entries: DirEntry[] = []
+  const d = new Reader(await readAt(fh, length, cdOffset, cdSize), cdOffset)
+  const entries: (ZipEntry & { localOffset: number })[] = []
+  let total = 0
   let p = cdOffset
   for (let i = 0; i < entryCount; i++) {
     if (d.u32(p) !== SIG_CENTRAL) throw new ZipFormatError(`bad central directory entry #${i + 1}`)
@@ -141,16 +143,15 @@ function readDirectory(src: ByteSource): DirEntry[] {
     const flags = d.u16(p + 8)
     const method = d.u16(p + 10)
     const crc = d.u32(p + 16)
-    let compSize = d.u32(p + 20)
+    let compressedSize = d.u32(p + 20)
     let size = d.u32(p + 24)
     const nameLen = d.u16(p + 28)
     const extraLen = d.u16(p + 30)
     const commentLen = d.u16(p + 32)
     const external = d.u32(p + 38)
     let localOffset = d.u32(p + 42)
-    const nameBytes = d.bytes(p + 46, nameLen)
-    // Bit 11: UTF-8 name; otherwise treat as latin1 (CP437 in theory; release names are ASCII).
-    const name = strFromU8(nameBytes, !(flags & 0x800))
+    // Bit 11: UTF-8 name; otherwise latin1 (CP437 in theory; release names are ASCII).
+    const name = Buffer.from(d.bytes(p + 46, nameLen)).toString(flags & 0x800 ? 'utf8' : 'latin1')
 
     // Zip64 extended information: only the fields whose 32-bit slot is saturated are present, in this order.
     const extraStart = p + 46 + nameLen
@@ -160,7 +161,7 @@ function readDirectory(src: ByteSource): DirEntry[] {
       if (id === 0x0001) {
         let q = e + 4
         if (size === U32_MAX) { size = d.u64(q); q += 8 }
-        if (compSize === U32_MAX) { compSize = d.u64(q); q += 8 }
+        if (compressedSize === U32_MAX) { compressedSize = d.u64(q); q += 8 }
         if (localOffset === U32_MAX) { localOffset = d.u64(q); q += 8 }
       }
       e += 4 + len
@@ -169,68 +170,112 @@ function readDirectory(src: ByteSource): DirEntry[] {
 
     if (flags & 0x1) throw new ZipFormatError(`${name}: encrypted entries are not supported`)
     if (method !== 0 && method !== 8) throw new ZipFormatError(`${name}: unsupported compression method ${method}`)
+    if (method === 0 && compressedSize !== size) throw new ZipFormatError(`${name}: size mismatch (a stored entry of ${size} bytes takes ${compressedSize})`)
+    checkLimits(limits, name, size, compressedSize, (total += size))
     const isDirectory = name.endsWith('/')
     const unixMode = madeBy === MADE_BY_UNIX || madeBy === MADE_BY_MACOS ? external >>> 16 || undefined : undefined
-    entries.push({name, isDirectory, unixMode, method, crc, compSize, size, localOffset})
+    entries.push({ name, isDirectory, unixMode, method, crc, compressedSize, size, localOffset, dataOffset: 0 })
   }
-  return entries
+
+  // Where each file's data starts: after its local header, whose name and extra lengths may differ from the central ones.
+  for (const e of entries) {
+    if (e.isDirectory) continue
+    const h = new Reader(await readAt(fh, length, e.localOffset, 30), e.localOffset)
+    if (h.u32(e.localOffset) !== SIG_LOCAL) throw new ZipFormatError(`${e.name}: bad local header`)
+    e.dataOffset = e.localOffset + 30 + h.u16(e.localOffset + 26) + h.u16(e.localOffset + 28)
+    if (e.dataOffset + e.compressedSize > cdOffset) throw new ZipFormatError(`${e.name}: data runs past the end of the entries (truncated zip)`)
+  }
+  // Entries sharing their data are how the smallest zip bombs multiply one deflate stream; no real zip does it.
+  const files = entries.filter((e) => !e.isDirectory).sort((a, b) => a.localOffset - b.localOffset)
+  for (let i = 1; i < files.length; i++) {
+    const prev = files[i - 1]!
+    if (prev.dataOffset + prev.compressedSize > files[i]!.localOffset) throw new ZipLimitError(`entries "${prev.name}" and "${files[i]!.name}" overlap in the file (a zip bomb?)`)
+  }
+  return entries.map(({ localOffset: _, ...e }) => e)
 }
 
-// Where an entry's data starts: after its local header, whose name and extra lengths may differ from the central ones.
-function dataStart(src: ByteSource, e: DirEntry): number {
-  const h = new Reader(src.slice(e.localOffset, 30), e.localOffset)
-  if (h.u32(e.localOffset) !== SIG_LOCAL) throw new ZipFormatError(`${e.name}: bad local header`)
-  return e.localOffset + 30 + h.u16(e.localOffset + 26) + h.u16(e.localOffset + 28)
+// A bomb is refused from what the directory declares; a lying directory is caught while inflating (EntryCheck).
+function checkLimits(L: Readonly<ZipLimits>, name: string, size: number, compressedSize: number, total: number): void {
+  if (size > L.entryBytes) throw new ZipLimitError(`entry "${name}" declares ${formatSize(size)}; gwfleet refuses entries above ${formatSize(L.entryBytes)}`)
+  if (size > L.ratioFromBytes && size > compressedSize * L.ratio) {
+    const ratio = compressedSize > 0 ? `${Math.round(size / compressedSize)}:1` : 'from nothing'
+    throw new ZipLimitError(
+      `entry "${name}" would inflate to ${formatSize(size)} from ${formatSize(compressedSize)} (${ratio}); gwfleet refuses entries above ${formatSize(L.ratioFromBytes)} that inflate more than ${L.ratio}:1 (a zip bomb?)`,
+    )
+  }
+  if (total > L.totalBytes) throw new ZipLimitError(`the entries up to "${name}" declare ${formatSize(total)} in all; gwfleet refuses zips above ${formatSize(L.totalBytes)} uncompressed`)
 }
 
-function extract(src: ByteSource, e: DirEntry): Uint8Array {
-  const raw = src.slice(dataStart(src, e), e.compSize)
-  let data: Uint8Array
-  if (e.method === 0) data = raw.slice()
-  else {
-    try {
-      data = inflateSync(raw, {out: new Uint8Array(e.size)})
-    } catch (err) {
-      throw new ZipFormatError(`${e.name}: cannot inflate (${(err as Error).message})`)
-    }
+/**
+ * The entry's uncompressed bytes as a stream, read from `fd` (an open file, which the caller closes
+ * once the stream has closed) and checked as they come: the stream fails with a ZipFormatError when the data
+ * inflates past the entry's size (stopping there), ends short, is not valid deflate, or its CRC-32
+ * differs. Stored entries stream as they are in the file.
+ */
+export function entryStream(fd: FileHandle, e: ZipEntry): Readable {
+  const check = new EntryCheck(e)
+  const raw = rangeStream(fd, e.dataOffset, e.compressedSize)
+  const inflater = e.method === 8 ? zlib.createInflateRaw({ chunkSize: READ_CHUNK }) : undefined
+  const fail = (err: NodeJS.ErrnoException): void => {
+    if (!(err instanceof ZipFormatError) && err.code?.startsWith('Z_')) check.destroy(new ZipFormatError(`${e.name}: cannot inflate (${err.message})`))
+    else check.destroy(err)
   }
-  if (data.length !== e.size) throw new ZipFormatError(`${e.name}: size mismatch`)
-  if (crc32(data) !== e.crc) throw new ZipFormatError(`${e.name}: CRC mismatch (corrupt data)`)
-  return data
+  raw.on('error', fail)
+  inflater?.on('error', fail)
+  // Whoever stops reading (or a failed check) stops the reading and the inflating behind it.
+  check.on('close', () => {
+    raw.destroy()
+    inflater?.destroy()
+  })
+  if (inflater) raw.pipe(inflater).pipe(check)
+  else raw.pipe(check)
+  return check
 }
 
-// Chunk of compressed data read at a time when checking a zip on disk.
-const CHUNK = 1 << 20
-
-function verifyEntry(src: ByteSource, e: DirEntry): void {
-  let crc = 0
-  let produced = 0
-  const take = (chunk: Uint8Array): void => {
-    produced += chunk.length
-    // More than the directory promised: corrupt (or a bomb); stop before inflating any further.
-    if (produced > e.size) throw new ZipFormatError(`${e.name}: size mismatch`)
-    crc = crc32(chunk, crc)
-  }
-  const start = dataStart(src, e)
-  const inflater = e.method === 8 ? new Inflate((chunk) => take(chunk)) : undefined
-  // At least one push, so an empty deflate stream is still checked for its end.
-  let off = 0
-  do {
-    const n = Math.min(CHUNK, e.compSize - off)
-    const chunk = src.slice(start + off, n)
-    off += n
-    if (!inflater) take(chunk)
-    else {
-      try {
-        inflater.push(chunk, off >= e.compSize)
-      } catch (err) {
-        if (err instanceof ZipFormatError) throw err
-        throw new ZipFormatError(`${e.name}: cannot inflate (${(err as Error).message})`)
+/** `length` bytes of an open file from `start`, read in chunks as they are wanted (the file is not closed). */
+function rangeStream(fh: FileHandle, start: number, length: number): Readable {
+  let pos = start
+  const end = start + length
+  return new Readable({
+    highWaterMark: READ_CHUNK,
+    read() {
+      const n = Math.min(READ_CHUNK, end - pos)
+      if (n <= 0) {
+        this.push(null)
+        return
       }
-    }
-  } while (off < e.compSize)
-  if (produced !== e.size) throw new ZipFormatError(`${e.name}: size mismatch`)
-  if (crc !== e.crc) throw new ZipFormatError(`${e.name}: CRC mismatch (corrupt data)`)
+      fh.read(Buffer.allocUnsafe(n), 0, n, pos).then(
+        ({ bytesRead, buffer }) => {
+          if (this.destroyed) return
+          if (bytesRead === 0) return void this.destroy(new ZipFormatError('truncated zip (the file shrank while it was read)'))
+          pos += bytesRead
+          this.push(bytesRead < n ? buffer.subarray(0, bytesRead) : buffer)
+        },
+        (err: Error) => this.destroy(err),
+      )
+    },
+  })
+}
+
+/** Counts and CRCs an entry's bytes as they pass; fails the moment they run past the declared size. */
+class EntryCheck extends Transform {
+  private produced = 0
+  private crc = 0
+  constructor(private readonly e: ZipEntry) {
+    super()
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.produced += chunk.length
+    if (this.produced > this.e.size)
+      return cb(new ZipFormatError(`${this.e.name}: size mismatch (the data inflates past the ${this.e.size} bytes the zip declares for it: a lying header or a zip bomb; stopped there)`))
+    this.crc = crc32(chunk, this.crc)
+    cb(null, chunk)
+  }
+  override _flush(cb: TransformCallback): void {
+    if (this.produced !== this.e.size) return cb(new ZipFormatError(`${this.e.name}: size mismatch (${this.produced} bytes, the zip declares ${this.e.size}; truncated?)`))
+    if (this.crc !== this.e.crc) return cb(new ZipFormatError(`${this.e.name}: CRC mismatch (corrupt data)`))
+    cb()
+  }
 }
 
 function findEocd(d: Reader, total: number): number {
@@ -273,7 +318,7 @@ class Reader {
 let crcTable: Uint32Array | undefined
 
 // Node's own CRC-32 (zlib, from 20.15) is many times faster than a table loop on release-sized data.
-const nativeCrc32 = (zlib as {crc32?: (data: Uint8Array, value?: number) => number}).crc32
+const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32
 
 /** CRC-32 (IEEE) as zip stores it; pass the previous result as `prev` to continue over the next chunk. */
 export function crc32(data: Uint8Array, prev = 0): number {

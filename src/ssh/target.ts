@@ -5,7 +5,7 @@ import path from 'node:path'
 
 import {InputError} from '../errors.js'
 import type {Gateway} from '../types.js'
-import type {ConnectTarget} from './connection.js'
+import type {ConnectTarget} from './types.js'
 import {homeDir, localUserName} from '../util/local.js'
 import {parseJump, type Hop} from './jump.js'
 import {matchBlocksFor, resolveSshConfig, type ResolvedSshConfig, type SshConfig} from './sshconfig.js'

@@ -1,43 +1,46 @@
-// Step: send release files (SFTP) and values (root's stdin) to the host's stage; only bytes the host does not have yet.
+// Step: send release files (SFTP, streamed from the zip) and values (root's stdin) to the host's stage;
+// only bytes the host does not have yet.
 import {randomBytes} from 'node:crypto'
 
 import {HostStepError} from '../errors.js'
+import {openReleaseFile} from '../release/releases.js'
 import {freeSpaceScript, layout, parseKv, payloadMarker, writeByRootScript, type StagedFile} from '../remote/scripts.js'
 import type {Session} from '../host/session.js'
 import type {HostFacts, ReleaseContent, RenderedValues} from '../types.js'
 
 /**
  * Upload release files into the login user's stage folder (made by the lock step), each under a
- * random plain name, mode 0600, all in one pipelined SFTP batch; root takes them from there
- * (commitFilesScript). Values hold secrets and never go there: root writes them itself from its
- * stdin into its own 0700 folder (writeByRoot), on the same connection while the SFTP batch runs.
+ * random plain name, mode 0600, all in one pipelined SFTP batch streamed from the release zip; root
+ * takes them from there (commitFilesScript, which checks each sha256). Values hold secrets and never
+ * go there: root writes them itself from its stdin into its own 0700 folder (writeByRoot), on the
+ * same connection while the SFTP batch runs.
  */
 async function stage(s: Session, files: StageInput[], bytes: number): Promise<StagedFile[]> {
   const folder = layout(s.gw.remoteDir, s.gw.name).upload
-  const staged = files.map((f) => ({name: randomBytes(8).toString('hex'), target: f.target, sha256: f.sha256, mode: f.mode, size: Buffer.byteLength(f.data), ...(f.secret ? {byRoot: true} : {})}))
-  const bySftp = files.flatMap((f, i) => (f.secret ? [] : [{path: `${folder}/${staged[i].name}`, data: f.data, mode: 0o600}]))
+  const staged = files.map((f) => ({name: randomBytes(8).toString('hex'), target: f.target, sha256: f.sha256, mode: f.mode, size: f.size, ...(f.secret !== undefined ? {byRoot: true} : {})}))
+  const bySftp = files.flatMap((f, i) => (f.release ? [{path: `${folder}/${staged[i].name}`, data: f.release, mode: 0o600}] : []))
   try {
-    await Promise.all([s.writeFiles(bySftp), ...files.map((f, i) => (f.secret ? writeByRoot(s, staged[i], f.data) : undefined))])
+    await Promise.all([s.writeFiles(bySftp), ...files.map((f, i) => (f.secret !== undefined ? writeByRoot(s, staged[i], f.secret) : undefined))])
     return staged
   } catch (e) {
     return explainUploadFailure(s, e, bytes)
   }
 }
 
-/** One file for the stage; `secret` ones go through root's stdin, never SFTP. */
+/** One file for the stage: a release file (SFTP, streamed from the zip) or a secret text (root's stdin, never SFTP). */
 interface StageInput {
   target: string
-  data: Buffer | string
   mode: number
   sha256: string
-  secret?: boolean
+  size: number
+  release?: () => Promise<AsyncIterable<Uint8Array>>
+  secret?: string
 }
 
 /** Root writes one secret file into its own stage folder from its stdin (see writeByRootScript). */
-async function writeByRoot(s: Session, f: StagedFile, data: Buffer | string): Promise<void> {
+async function writeByRoot(s: Session, f: StagedFile, text: string): Promise<void> {
   const nonce = randomBytes(8).toString('hex')
   // The values are text (rendered YAML); they go on stdin after the marker line, never in argv.
-  const text = typeof data === 'string' ? data : data.toString('utf8')
   const script = writeByRootScript({remoteDir: s.gw.remoteDir, gateway: s.gw.name, name: f.name, size: f.size, sha256: f.sha256, nonce})
   const out = await s.root(script, {stdin: `${payloadMarker(nonce)}\n${text}`, timeoutMs: 60_000})
   const said = parseKv(out.stdout).get('write')?.[0]
@@ -47,27 +50,27 @@ async function writeByRoot(s: Session, f: StagedFile, data: Buffer | string): Pr
 /** The rendered values (0600) as a file to stage, when the host's copy differs. */
 function valuesFile(s: Session, values: RenderedValues, facts: HostFacts): StageInput[] {
   if (facts.valuesSha256 === values.sha256) return []
-  return [{target: layout(s.gw.remoteDir, s.gw.name).values, data: values.text, mode: 0o600, sha256: values.sha256, secret: true}]
+  return [{target: layout(s.gw.remoteDir, s.gw.name).values, secret: values.text, size: Buffer.byteLength(values.text), mode: 0o600, sha256: values.sha256}]
 }
 
 /**
- * One hop's upload, in one SFTP batch: the release files the host lacks (sha256-compared) and the
- * rendered values when the host's copy differs.
+ * One hop's upload, in one SFTP batch: the release files the host lacks (sha256-compared), streamed
+ * from the zip, and the rendered values when the host's copy differs.
  */
 export async function stageHop(s: Session, release: ReleaseContent, values: RenderedValues, facts: HostFacts): Promise<{staged: StagedFile[]; files: number; skipped: number; bytes: number; valuesSent: boolean}> {
   const dir = `${layout(s.gw.remoteDir, s.gw.name).releases}/${release.version}`
   const onHost = facts.releaseFiles.get(release.version)
   const todo = release.files.filter((f) => onHost?.get(f.path) !== f.sha256)
-  const files = [...todo.map((f) => ({target: `${dir}/${f.path}`, data: f.data, mode: f.mode, sha256: f.sha256})), ...valuesFile(s, values, facts)]
-  const bytes = todo.reduce((n, f) => n + f.data.length, 0)
-  const staged = await stage(s, files, files.reduce((n, f) => n + Buffer.byteLength(f.data), 0))
+  const files: StageInput[] = [...todo.map((f) => ({target: `${dir}/${f.path}`, mode: f.mode, sha256: f.sha256, size: f.size, release: () => openReleaseFile(release, f)})), ...valuesFile(s, values, facts)]
+  const bytes = todo.reduce((n, f) => n + f.size, 0)
+  const staged = await stage(s, files, files.reduce((n, f) => n + f.size, 0))
   return {staged, files: todo.length, skipped: release.files.length - todo.length, bytes, valuesSent: files.length > todo.length}
 }
 
 /** Upload the rendered values (0600) when the host's copy differs. */
 export async function stageValues(s: Session, values: RenderedValues, facts: HostFacts): Promise<StagedFile[]> {
   const files = valuesFile(s, values, facts)
-  return stage(s, files, files.reduce((n, f) => n + Buffer.byteLength(f.data), 0))
+  return stage(s, files, files.reduce((n, f) => n + f.size, 0))
 }
 
 function mb(bytes: number): string {

@@ -5,7 +5,7 @@
 //
 //   npm run build && npx vitest run test/e2e/faults.test.ts
 import {spawnSync} from 'node:child_process'
-import {createHash} from 'node:crypto'
+import {createHash, randomBytes} from 'node:crypto'
 import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
@@ -327,7 +327,8 @@ describe('faults', () => {
   // ---------------------------------------------------------------------------- connection cut mid-upload
   it('sshd killed in the middle of an upload: the partial file never reaches its final path; the rerun completes', async () => {
     const ws = workspace('faults-upload')
-    const zip = await L.makeRelease(ws.releases, '1.5.0', {extraFiles: {'payload/huge.bin': 'u'.repeat(100 * 1024 * 1024)}})
+    // 100 MiB that deflate barely shrinks: one letter repeated would be a zip bomb (1000:1), refused before any upload.
+    const zip = await L.makeRelease(ws.releases, '1.5.0', {extraFiles: {'payload/huge.bin': randomBytes(75 * 1024 * 1024).toString('base64')}})
     const want = zipShas(zip)
     const victim = H(13)
     const healthy = H(14)

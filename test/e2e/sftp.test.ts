@@ -1,11 +1,13 @@
-// Pipelined SFTP uploads (Connection.writeFiles) on a real lab sshd (subnet 39, lab "sftp"), as the
-// login user ops: contents and modes arrive exactly, files are created new (an existing file or a
-// planted link is refused, its target untouched), a failure fails the batch and leaves no handle open.
+// Pipelined, streamed SFTP uploads (Connection.writeFiles) on a real lab sshd (subnet 39, lab "sftp"),
+// as the login user ops: contents (buffers or streamed sources) and modes arrive exactly, files are
+// created new (an existing file or a planted link is refused, its target untouched), a failure (the
+// host's or a source's) fails the batch and leaves no handle open.
 import {createHash, randomBytes} from 'node:crypto'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {Connection, type ConnectTarget} from '../../src/ssh/connection.js'
+import {Connection} from '../../src/ssh/connection.js'
+import type {ConnectTarget} from '../../src/ssh/types.js'
 import {lab, type Lab} from './fleet.js'
 
 let L: Lab
@@ -91,6 +93,32 @@ describe('Connection.writeFiles (lab subnet 39)', () => {
     const again = await conn.writeFiles([{path: `${dir}/text`, data: 'replaced', mode: 0o600}]).catch((e: unknown) => e)
     expect(again).toBeInstanceOf(Error)
     expect(await h.readFile(`${dir}/text`)).toBe('tenant: t1\n')
+  })
+
+  it('streams files from their sources as the host takes them, byte for byte; a source that fails midway fails the batch with its own error and leaves no handle open', async () => {
+    const h = L.hosts[0]
+    const big = randomBytes(5 * 1024 * 1024 + 333)
+    // Odd chunk sizes, so writes straddle the sources' chunks.
+    const chunks = async function* (data: Buffer, size: number) {
+      for (let off = 0; off < data.length; off += size) yield data.subarray(off, off + size)
+    }
+    await conn.writeFiles([
+      {path: `${dir}/streamed`, mode: 0o600, data: async () => chunks(big, 70_001)},
+      {path: `${dir}/streamed-empty`, mode: 0o600, data: async () => chunks(Buffer.alloc(0), 1)},
+    ])
+    const sums = await h.exec(`sha256sum ${dir}/streamed ${dir}/streamed-empty`)
+    expect(sums.stdout).toBe(`${createHash('sha256').update(big).digest('hex')}  ${dir}/streamed\n${createHash('sha256').update('').digest('hex')}  ${dir}/streamed-empty\n`)
+    expect(await statOf([`${dir}/streamed`])).toEqual([`ops 600 ${big.length}`])
+
+    const failing = async () =>
+      (async function* () {
+        yield randomBytes(300_000)
+        throw new Error('the release zip changed under the upload')
+      })()
+    const err = await conn.writeFiles([{path: `${dir}/half`, mode: 0o600, data: failing}]).catch((e: unknown) => e)
+    expect((err as Error).message).toBe('the release zip changed under the upload')
+    const open = await h.exec(`for p in $(pgrep -u ops sftp-server); do ls -l /proc/$p/fd; done`)
+    expect(open.stdout).not.toContain(`${dir}/half`)
   })
 
   it('leaves no handle open after a failed batch: the connection still uploads, sftp-server holds no open upload', async () => {

@@ -9,7 +9,9 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {KeyFileError, LocalError} from '../../src/errors.js'
 import {Credentials, HiddenInput, Prompter, readHidden} from '../../src/prompt.js'
-import {agentPublicKeys, authMethods, inspectKeyFile, opensshPublicKey, sudoProblem, sudoWantsPassword, type ConnectOptions, type ConnectTarget} from '../../src/ssh/connection.js'
+import {agentPublicKeys, authMethods, inspectKeyFile, opensshPublicKey} from '../../src/ssh/auth.js'
+import type {ConnectOptions, ConnectTarget} from '../../src/ssh/types.js'
+import {sudoProblem, sudoWantsPassword} from '../../src/ssh/sudo.js'
 
 const PASS = 'correct horse 42'
 let dir: string
@@ -63,7 +65,7 @@ describe('identity file classification', () => {
   })
 
   // Root reads any file: the permission case runs the built module as the unprivileged `nobody`.
-  const built = path.resolve(import.meta.dirname, '../../dist/src/ssh/connection.js')
+  const built = path.resolve(import.meta.dirname, '../../dist/src/ssh/auth.js')
   it.skipIf(!fs.existsSync(built) || process.getuid?.() !== 0)('unreadable (permission denied, as another user)', () => {
     const open = fs.mkdtempSync(path.join(os.tmpdir(), 'gwfleet-keys-perm-'))
     try {

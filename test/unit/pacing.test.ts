@@ -9,7 +9,8 @@ import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
 // @ts-expect-error plain JS lab module
 import {generateEd25519} from '../lab/lab.js'
 import {InputError, UnreachableError} from '../../src/errors.js'
-import {Connection, type ConnectTarget} from '../../src/ssh/connection.js'
+import {Connection} from '../../src/ssh/connection.js'
+import type {ConnectTarget} from '../../src/ssh/types.js'
 import {HandshakeGate, LoadProbe, handshakeLimit, pacedHandshake, type ProbeMark, type SaturationProbe} from '../../src/ssh/pacing.js'
 
 /** A probe that answers what the test says, and counts how it was asked. */

@@ -21,7 +21,7 @@ import {
 } from '../../src/remote/scripts.js'
 import {lockClearScript, lockRefreshScript, unlockScript} from '../../src/remote/lock-scripts.js'
 import {Redactor} from '../../src/runner/redact.js'
-import {rootCommand, sudoProblem} from '../../src/ssh/connection.js'
+import {rootCommand, sudoProblem} from '../../src/ssh/sudo.js'
 import {verifyInstallerOutput} from '../../src/steps/install.js'
 import type {JobMeta} from '../../src/types.js'
 

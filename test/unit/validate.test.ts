@@ -4,11 +4,11 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
-import {strToU8, zipSync} from 'fflate'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {validate, validateTable, waysTo} from '../../src/cli/validate.js'
 import {valuesReferences} from '../../src/inventory/values.js'
+import {writeZip} from './zip-writer.js'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gwfleet-validate-'))
 afterAll(() => fs.rmSync(tmp, {recursive: true, force: true}))
@@ -26,7 +26,7 @@ function workspace(name: string, versions: string[]) {
     ['tenant: t-a', 'auth:', '  orchestrator:', '    clientSecret: ${env:V_SECRET}', 'helmRepoPassword: ${file:secret.txt}', 'helmRepoUsername: ${env:V_MISSING}', ''].join('\n'),
   )
   fs.writeFileSync(path.join(dir, 'values', 'b.yaml'), 'tenant: t-b\n')
-  for (const v of versions) fs.writeFileSync(path.join(dir, 'releases', `apheris-gateway-${v}.zip`), zipSync({deploy_gateway: strToU8(`#!/bin/bash\necho ${v}\n`)}))
+  for (const v of versions) writeZip(path.join(dir, 'releases', `apheris-gateway-${v}.zip`), [{name: 'deploy_gateway', data: `#!/bin/bash\necho ${v}\n`}])
   const inv = path.join(dir, 'fleet.yaml')
   fs.writeFileSync(
     inv,
