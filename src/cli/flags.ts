@@ -111,7 +111,7 @@ const batchList = Flags.custom<BatchSpec[]>({parse: oclifParse(parseBatchSizes),
 
 /** -i, -l, -c, --json, --accept-new-host-keys, --connect-timeout, --ask-become-pass. */
 export const fleetFlags = {
-  inventory: Flags.string({char: 'i', description: 'inventory file (or env GWFLEET_INVENTORY)', env: 'GWFLEET_INVENTORY', helpValue: 'FILE'}),
+  inventory: Flags.string({char: 'i', description: 'inventory file (else env GWFLEET_INVENTORY, else ./gwfleet.yaml)', env: 'GWFLEET_INVENTORY', helpValue: 'FILE'}),
   limit: Flags.string({char: 'l', description: 'which gateways: names, globs (eu-*), labels (ring=canary), !x excludes, @failed (what the last run of this command did not finish); comma separated', helpValue: 'SELECTOR'}),
   concurrency: count(10_000)({char: 'c', description: 'hosts worked on at once', default: 64}),
   json: Flags.boolean({description: 'print one JSON document on stdout and nothing else there'}),
