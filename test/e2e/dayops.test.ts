@@ -1,0 +1,118 @@
+// End to end (lab subnet 55, name 'dayops'): what operators reached for on day two and did not
+// find. A default inventory (./gwfleet.yaml), did-you-mean for a mistyped flag, one message for a
+// login user that is not root, ... Each case fails on the code before it.
+//   h1, h2: root logins (audit, deploy)     h3: the login user ops, no become
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {byName, type Lab, lab as startLab, type LabHost, ROOT, Workspace} from './fleet.js'
+
+let lab: Lab
+let ws: Workspace
+const h = (i: number): LabHost => lab.hosts[i - 1]
+
+beforeAll(async () => {
+  lab = await startLab(3, 55, 'dayops')
+  ws = new Workspace(lab, 'dayops')
+  await ws.releasesOf('1.4.0', '1.5.0', '1.6.0')
+}, 180_000)
+
+afterAll(async () => {
+  await lab?.stop()
+  if (ws && !process.env.GWFLEET_E2E_KEEP) fs.rmSync(ws.dir, {recursive: true, force: true})
+})
+
+describe('a default inventory: ./gwfleet.yaml', () => {
+  it('without -i and GWFLEET_INVENTORY, a command reads ./gwfleet.yaml and reaches its hosts', async () => {
+    ws.inventory('1.5.0', [{host: h(1)}], 'gwfleet.yaml')
+    const r = await ws.run(['audit', '--json'], {cwd: ws.dir})
+    expect(r.code, r.stderr).toBe(1)
+    expect(Object.keys(byName(r))).toEqual(['h1'])
+    expect(byName(r).h1.status).toBe('not-installed')
+  })
+
+  it('-i and GWFLEET_INVENTORY win over ./gwfleet.yaml', async () => {
+    ws.inventory('1.5.0', [{host: h(1)}], 'gwfleet.yaml')
+    const other = ws.inventory('1.5.0', [{host: h(2)}], 'other.yaml')
+    const byFlag = await ws.run(['audit', '--json', '-i', other], {cwd: ws.dir})
+    expect(Object.keys(byName(byFlag))).toEqual(['h2'])
+    const byEnv = await ws.run(['audit', '--json'], {cwd: ws.dir, env: {GWFLEET_INVENTORY: other}})
+    expect(Object.keys(byName(byEnv))).toEqual(['h2'])
+  })
+
+  it('with none of the three: exit 2, and the error names all three ways', async () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'gwfleet-e2e-noinv-'))
+    try {
+      const r = await ws.run(['audit'], {cwd: empty})
+      expect(r.code).toBe(2)
+      expect(r.stderr).toBe(`gwfleet: error: --inventory: no inventory: pass -i FILE, set GWFLEET_INVENTORY, or put a gwfleet.yaml in this folder (${fs.realpathSync(empty)})\n`)
+      const j = await ws.run(['deploy', '--json'], {cwd: empty})
+      expect(j.code).toBe(2)
+      expect(j.json).toEqual({ok: false, error: expect.stringContaining('pass -i FILE, set GWFLEET_INVENTORY, or put a gwfleet.yaml in this folder')})
+    } finally {
+      fs.rmSync(empty, {recursive: true, force: true})
+    }
+  })
+})
+
+describe('did you mean: a mistyped flag', () => {
+  it('deploy --dryrun: exit 2 with the flag it means, and nothing on the host changes', async () => {
+    const inv = ws.inventory('1.5.0', [{host: h(2)}], 'typo.yaml')
+    const r = await ws.run(['deploy', '-i', inv, '--dryrun'])
+    expect(r.code).toBe(2)
+    // (Under NODE_ENV=test, oclif then warns that the command did not parse: lines after these two.)
+    expect(r.stderr).toMatch(/^gwfleet: error: Unknown flag --dryrun\. Did you mean --dry-run\?\nSee: gwfleet deploy --help\n/)
+    expect(r.stdout).toBe('')
+    const j = await ws.run(['deploy', '-i', inv, '--dryrun', '--json'])
+    expect(j.code).toBe(2)
+    expect(j.json).toEqual({ok: false, error: 'Unknown flag --dryrun. Did you mean --dry-run?'})
+    expect(await h(2).exists('/opt/gwfleet')).toBe(false)
+  })
+
+  it('every command suggests its own flag for a typo in it, and never repeats a value given with =', async () => {
+    // Each command's flags as oclif knows them (the manifest the build writes).
+    const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, {flags: Record<string, {hidden?: boolean}>}>}
+    const ids = Object.keys(manifest.commands)
+    expect(ids.length).toBeGreaterThanOrEqual(15)
+    for (const id of ids) {
+      const flag = Object.entries(manifest.commands[id].flags).find(([name, f]) => !f.hidden && name.length >= 4)?.[0]
+      if (!flag) continue
+      // Two neighbouring letters swapped: one edit.
+      const typo = `${flag[0]}${flag[2]}${flag[1]}${flag.slice(3)}`
+      const r = await ws.run([...id.split(':'), `--${typo}=Not-Shown-42`])
+      expect(r.code, id).toBe(2)
+      expect(r.stderr.split('\n').slice(0, 2), id).toEqual([`gwfleet: error: Unknown flag --${typo}. Did you mean --${flag}?`, `See: gwfleet ${id.replace(/:/g, ' ')} --help`])
+      expect(r.stderr, id).not.toContain('Not-Shown-42')
+    }
+  }, 120_000)
+})
+
+describe('one message for a login user that is not root (no become)', () => {
+  const WORDS = 'ops is not root on this host; set become: true to use sudo'
+
+  it('every command that reads or changes the host says the same words, and nothing is written there', async () => {
+    const inv = ws.inventory('1.5.0', [{host: h(3), opts: {user: 'ops'}}], 'notroot.yaml')
+    const runs = {
+      audit: await ws.run(['audit', '-i', inv, '--json']),
+      status: await ws.run(['status', '-i', inv, '--json']),
+      history: await ws.run(['history', '-i', inv, '--json']),
+      'locks list': await ws.run(['locks', 'list', '-i', inv, '--json']),
+      preflight: await ws.run(['preflight', '-i', inv, '--json']),
+      'deploy --dry-run': await ws.run(['deploy', '-i', inv, '--dry-run', '--json']),
+      deploy: await ws.run(['deploy', '-i', inv, '--json']),
+    }
+    for (const [cmd, r] of Object.entries(runs)) {
+      expect(r.code, `${cmd}: ${r.stderr}`).toBe(1)
+      const host = byName(r).h3
+      const said = cmd === 'preflight' ? host.checks.find((c: any) => c.id === 'root')?.message : host.error
+      expect(said, cmd).toBe(WORDS)
+    }
+    const logs = await ws.run(['logs', 'h3', '-i', inv])
+    expect(logs.code).toBe(1)
+    expect(logs.stderr).toContain(WORDS)
+    expect(await h(3).exists('/opt/gwfleet')).toBe(false)
+  }, 240_000)
+})
