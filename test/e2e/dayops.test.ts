@@ -116,3 +116,88 @@ describe('one message for a login user that is not root (no become)', () => {
     expect(await h(3).exists('/opt/gwfleet')).toBe(false)
   }, 240_000)
 })
+
+/** Anything a terminal acts on: C0 controls but tab and newline, ESC, DEL, C1 controls (0x9b is CSI). */
+const ACTIVE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/
+
+describe('logs of several gateways; a run folder log; host text made inert in logs --json', () => {
+  let inv: string
+  beforeAll(async () => {
+    inv = ws.inventory('1.4.0', [{host: h(1), opts: {labels: {ring: 'canary'}}}, {host: h(2)}], 'fleet.yaml')
+    const r = await ws.run(['deploy', '-i', inv, '--json'], {timeoutMs: 170_000})
+    expect(r.code, r.stderr).toBe(0)
+  }, 180_000)
+
+  const AGENT = (v: string) => [
+    `2024-01-01T00:00:00Z  INFO   agent started  version=${v}`,
+    '2024-01-01T00:00:01Z  INFO   connected to orchestrator',
+    '2024-01-01T00:00:02Z  INFO   computation request  request={"id":"c1239352","resources":{"cpu":"1","memory":"2Gi"}}',
+  ]
+
+  it('logs -l: both gateways, every line prefixed with its gateway; a GATEWAY argument stays unprefixed', async () => {
+    const r = await ws.run(['logs', '-i', inv, '-l', 'h1,h2'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout.trimEnd().split('\n').sort()).toEqual([...AGENT('1.4.0').map((l) => `h1 | ${l}`), ...AGENT('1.4.0').map((l) => `h2 | ${l}`)].sort())
+    const one = await ws.run(['logs', 'h2', '-i', inv])
+    expect(one.stdout.trimEnd().split('\n')).toEqual(AGENT('1.4.0'))
+    // The whole fleet when neither is given; --json wraps each record with its gateway.
+    const js = await ws.run(['logs', '-i', inv, '--json'])
+    expect(js.code, js.stderr).toBe(0)
+    const recs = js.stdout.trimEnd().split('\n').map((l) => JSON.parse(l))
+    const started = recs.filter((x) => x.log.msg === 'agent started').sort((a, b) => a.gateway.localeCompare(b.gateway))
+    expect(started).toEqual(['h1', 'h2'].map((g) => ({gateway: g, log: {level: 'info', ts: '2024-01-01T00:00:00Z', msg: 'agent started', version: '1.4.0'}})))
+    expect(recs.map((x) => x.gateway).sort()).toEqual(['h1', 'h1', 'h1', 'h2', 'h2', 'h2'])
+  })
+
+  it('a gateway that cannot be read is said on stderr under its name, the others still print, exit 1', async () => {
+    await h(2).setFault('kubectl-down', '1')
+    try {
+      const r = await ws.run(['logs', '-i', inv, '-l', 'ring=canary,h2'])
+      expect(r.code).toBe(1)
+      expect(r.stdout.trimEnd().split('\n')).toEqual(AGENT('1.4.0').map((l) => `h1 | ${l}`))
+      expect(r.stderr).toMatch(/^gwfleet: h2: cannot tell whether a gateway is installed: /m)
+    } finally {
+      await h(2).setFault('kubectl-down', null)
+    }
+  })
+
+  it('logs --json: ESC, OSC 52 and CR from the host reach neither the terminal nor a JSON reader; the data stays', async () => {
+    // A JSON record whose message carries OSC 52 (set the clipboard) as \u escapes and a raw CR
+    // between its tokens, and a plain line with a raw OSC 52 and a CR that would hide its start.
+    const record = '{"level":"warn","ts":"2024-01-01T00:00:03Z","msg":"clip \\u001b]52;c;cm0gLXJmIH4=\\u0007board",\r"n":9007199254740993}'
+    await h(1).setFault('kubectl-log-lines', `${record}\nplain \u001b]52;c;cm0gLXJmIH4=\u0007 text\rHIDDEN`)
+    try {
+      const r = await ws.run(['logs', 'h1', '-i', inv, '--json'])
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout + r.stderr).not.toMatch(ACTIVE)
+      const lines = r.stdout.trimEnd().split('\n')
+      expect(lines).toContain('{"level":"warn","ts":"2024-01-01T00:00:03Z","msg":"clip board","n":9007199254740993}')
+      // What a reader decodes holds nothing a terminal acts on either (jq -r would print it raw).
+      for (const l of lines) expect(JSON.stringify(JSON.parse(l))).not.toMatch(/\\u00(1b|07)|52;c;/)
+      expect(r.stderr).toContain('plain  textHIDDEN')
+      const pretty = await ws.run(['logs', 'h1', '-i', inv])
+      expect(pretty.stdout + pretty.stderr).not.toMatch(ACTIVE)
+      expect(pretty.stdout).toContain('WARN   clip board')
+    } finally {
+      await h(1).setFault('kubectl-log-lines', null)
+    }
+  })
+
+  it("runs show ID --log GATEWAY prints that host's log from the run folder; a name it has no log of is bad input", async () => {
+    const runs = await ws.run(['runs', '--json'])
+    const deploy = runs.json.runs.find((x: any) => x.command === 'deploy' && x.summary && !x.summary.dryRun && x.summary.counts.ok === 2)
+    expect(deploy, runs.stdout).toBeTruthy()
+    const r = await ws.run(['runs', 'show', deploy.id, '--log', 'h1'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toBe(fs.readFileSync(path.join(deploy.dir, 'h1.log'), 'utf8'))
+    expect(r.stdout).toMatch(/ == running installer 1\.4\.0$/m)
+    const js = await ws.run(['runs', 'show', deploy.id, '--log', 'h2', '--json'])
+    expect(js.json).toMatchObject({command: 'runs show', ok: true, id: deploy.id, gateway: 'h2', file: path.join(deploy.dir, 'h2.log')})
+    expect(js.json.lines.join('\n')).toMatch(/ == running installer 1\.4\.0/)
+    for (const name of ['h9', '../h1', '_run/../h1']) {
+      const bad = await ws.run(['runs', 'show', deploy.id, '--log', name])
+      expect(bad.code, name).toBe(2)
+      expect(bad.stderr, name).toContain(`gwfleet: error: --log: run ${deploy.id} has no log of "${name}"; its logs: h1, h2`)
+    }
+  })
+})
