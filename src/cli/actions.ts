@@ -13,7 +13,7 @@ import {isSuccess, type HostResult} from '../runner/result.js'
 import {toleratedFailures, type BatchSpec} from '../runner/rollout.js'
 import type {Gateway, Inventory, Job} from '../types.js'
 import {checkWritableFile, writeFileAtomic} from '../util/atomic.js'
-import {EXIT, loadFleet, openRun, OperatorInterrupt, record, runOptions, tableView, within, write} from './common.js'
+import {EXIT, loadFleet, openRun, OperatorInterrupt, record, runOptions, tableView, valuesKeyWarningsOf, within, write} from './common.js'
 import type {AuditFormat, ChangeFlagValues, FleetFlagValues} from './flags.js'
 
 export {reportError} from './common.js'
@@ -62,6 +62,8 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCo
   const to = kind === 'upgrade' ? flags.to : undefined
   const releases = kind === 'uninstall' ? [] : await checkReleases(inventory, jobs.map((j) => j.gw), to)
   const warnings = to === undefined ? [] : upgradeWarnings(inventory, jobs.map((j) => j.gw), to)
+  // A typo in a values key goes to the hosts as it is: said, never refused (validate --strict refuses it).
+  if (kind !== 'uninstall') warnings.push(...valuesKeyWarningsOf(inventory, jobs))
   for (const w of warnings) process.stderr.write(`gwfleet: warning: ${w}\n`)
   const first = firstOf(inventory, jobs, flags.first)
   for (const w of first.warnings) process.stderr.write(`gwfleet: warning: ${w}\n`)

@@ -201,3 +201,23 @@ describe('logs of several gateways; a run folder log; host text made inert in lo
     }
   })
 })
+
+describe('values keys the vendor guide does not know', () => {
+  it('validate warns with file, line, key and the key meant; --strict exits 2; deploy says it too and goes on', async () => {
+    const inv = ws.inventory('1.5.0', [{host: h(3), name: 'typo', opts: {values: Workspace.valuesText('typo', 'gpu:\n  enabeld: true')}}], 'typo-keys.yaml')
+    const values = path.join(ws.dir, 'values', 'typo.yaml')
+    const warning = `${values}:14 (gpu.enabeld): not a key of the vendor installation guide; did you mean gpu.enabled?`
+    const loose = await ws.run(['validate', '-i', inv])
+    expect(loose.code, loose.stderr).toBe(0)
+    expect(loose.stderr).toContain(`gwfleet: warning: ${warning}\n`)
+    expect(loose.stdout).toMatch(/^valid: 0 problem\(s\), 1 warning\(s\)$/m)
+    const strict = await ws.run(['validate', '-i', inv, '--strict', '--json'])
+    expect(strict.code).toBe(2)
+    expect(strict.json.problems).toEqual([`${warning} (--strict)`])
+    const plan = await ws.run(['deploy', '-i', inv, '--dry-run', '--json'])
+    expect(plan.code, plan.stderr).toBe(0)
+    expect(plan.stderr).toContain(`gwfleet: warning: ${warning}\n`)
+    expect(plan.json.warnings).toContain(warning)
+    expect(byName(plan).typo.action).toBe('install')
+  })
+})
