@@ -4,6 +4,7 @@ import {InputError} from '../errors.js'
 import {firstNames} from '../inventory/index.js'
 import {checkReleases} from '../release/needs.js'
 import {compareVersions} from '../release/version.js'
+import {DEFAULT_KEEP_RELEASES} from '../steps/prune.js'
 import {auditCsv, auditJson, auditSummaryLine, auditTable, changeJson, changeSummary, changeTable, planView} from '../render/output.js'
 import {failureBudgetText} from '../render/budget.js'
 import {auditPrometheus} from '../render/prometheus.js'
@@ -48,6 +49,7 @@ export interface ChangeCommandFlags extends ChangeFlagValues {
   yes?: boolean
   first?: string
   reinstall?: boolean
+  'keep-releases'?: number
 }
 
 /** deploy / upgrade / uninstall: the whole command after flag parsing; returns the exit code. */
@@ -59,6 +61,7 @@ export async function changeCommand(kind: ChangeRequest['kind'], flags: ChangeCo
   }
   const options = runOptions(kind, flags)
   const {inventory, jobs} = await loadFleet(flags, kind)
+  if (kind !== 'uninstall') options.keepReleases = flags['keep-releases'] ?? inventory.keepReleases ?? DEFAULT_KEEP_RELEASES
   const to = kind === 'upgrade' ? flags.to : undefined
   const releases = kind === 'uninstall' ? [] : await checkReleases(inventory, jobs.map((j) => j.gw), to)
   const warnings = to === undefined ? [] : upgradeWarnings(inventory, jobs.map((j) => j.gw), to)

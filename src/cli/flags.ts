@@ -159,6 +159,19 @@ export const rolloutBatchSizeFlag = batchList({
   ...typedDefault(parseBatchSizes, '1,100%'),
 })
 
+/** A number of releases to keep, 0 (keep all) to 1000. */
+export function parseKeepReleases(s: string): number {
+  if (!/^\d+$/.test(s.trim()) || Number(s) > 1000) throw new FlagValueError(`"${s}" must be a whole number from 0 (keep all) to 1000`)
+  return Number(s)
+}
+
+/** --keep-releases of deploy and upgrade (no default here: the inventory's rollout.keepReleases comes first). */
+export const keepReleasesFlag = Flags.custom<number>({parse: oclifParse(parseKeepReleases)})({
+  description:
+    "releases each host keeps after a successful hop, the one it now runs included; older ones are removed, never one in use (default: the inventory's rollout.keepReleases, else 2: the running one and the one before; 0 keeps all)",
+  helpValue: 'N',
+})
+
 /** --first of deploy and upgrade. */
 export const firstFlag = Flags.string({
   description:

@@ -221,3 +221,43 @@ describe('values keys the vendor guide does not know', () => {
     expect(byName(plan).typo.action).toBe('install')
   })
 })
+
+describe('old releases on the hosts after a successful hop', () => {
+  const releasesOn = async (host: LabHost) => (await host.exec('ls /opt/gwfleet/releases')).stdout.split('\n').filter(Boolean).sort()
+
+  it('each host keeps the release it runs and the one before; older ones go once the hop is recorded', async () => {
+    const inv = ws.inventory('1.4.0', [{host: h(1), opts: {labels: {ring: 'canary'}}}, {host: h(2)}], 'fleet.yaml')
+    expect(await releasesOn(h(1))).toEqual(['1.4.0'])
+    const to15 = await ws.run(['upgrade', '-i', inv, '--to', '1.5.0', '--batch-size', 'all', '--json'], {timeoutMs: 170_000})
+    expect(to15.code, to15.stderr).toBe(0)
+    expect(await releasesOn(h(1))).toEqual(['1.4.0', '1.5.0'])
+    expect(await releasesOn(h(2))).toEqual(['1.4.0', '1.5.0'])
+    const to16 = await ws.run(['upgrade', '-i', inv, '-l', 'h1', '--to', '1.6.0', '--json'], {timeoutMs: 170_000})
+    expect(to16.code, to16.stderr).toBe(0)
+    expect(byName(to16).h1).toMatchObject({status: 'ok', toVersion: '1.6.0'})
+    expect(byName(to16).h1.notes ?? []).toEqual([])
+    expect(await releasesOn(h(1))).toEqual(['1.5.0', '1.6.0'])
+    const log = fs.readFileSync(path.join(to16.json.runDir, 'h1.log'), 'utf8')
+    expect(log).toMatch(/ removed old releases 1\.4\.0 from \/opt\/gwfleet\/releases \(keeping 2, 1\.6\.0 included\)$/m)
+  }, 360_000)
+
+  it('--keep-releases 1 keeps only the running one; one that cannot be removed (a mount inside) is a note, never a failed host', async () => {
+    const inv = path.join(ws.dir, 'fleet.yaml')
+    // Something mounted inside an old release: rm stays on its own filesystem and leaves it.
+    const mnt = await h(2).exec('mkdir -p /opt/gwfleet/releases/1.4.0/mnt && mount -t tmpfs -o mode=0755 gwlab-keep /opt/gwfleet/releases/1.4.0/mnt && echo data > /opt/gwfleet/releases/1.4.0/mnt/file')
+    expect(mnt.code, mnt.stderr).toBe(0)
+    try {
+      const r = await ws.run(['upgrade', '-i', inv, '-l', 'h2', '--to', '1.6.0', '--keep-releases', '1', '--json'], {timeoutMs: 170_000})
+      expect(r.code, r.stderr).toBe(0)
+      expect(byName(r).h2).toMatchObject({status: 'ok', toVersion: '1.6.0', error: null})
+      expect(byName(r).h2.notes).toEqual(['old releases not removed from /opt/gwfleet/releases: could not remove 1.4.0'])
+      expect(await releasesOn(h(2))).toEqual(['1.4.0', '1.6.0'])
+      expect((await h(2).exec('cat /opt/gwfleet/releases/1.4.0/mnt/file')).stdout).toBe('data\n')
+      // The history says the hop succeeded.
+      const hist = await ws.run(['history', 'h2', '-i', inv, '--json', '--last', '1'])
+      expect(hist.json.entries[0]).toMatchObject({toVersion: '1.6.0', result: 'ok'})
+    } finally {
+      await h(2).exec('umount /opt/gwfleet/releases/1.4.0/mnt')
+    }
+  }, 240_000)
+})
