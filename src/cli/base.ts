@@ -50,7 +50,7 @@ export abstract class GwCommand extends Command {
     if (err.oclif?.exit !== undefined && err.oclif.exit !== 0 && !(typeof err.code === 'string' && err.code.startsWith('EEXIT'))) {
       const unknown = (err as {flags?: unknown}).flags
       // A flag the command does not have: named, with the closest one it has (as for commands).
-      const msg = Array.isArray(unknown) && /^Nonexistent flags?:/.test(err.message) ? unknownFlagsMessage(unknown.map(String), this.ctor.flags ?? {}) : parseErrorText(err.message)
+      const msg = Array.isArray(unknown) && /^Nonexistent flags?:/.test(err.message) ? unknownFlagsMessage(unknown.map(String), {...this.ctor.flags, help: {}}) : parseErrorText(err.message)
       if (json) process.stdout.write(JSON.stringify({ok: false, error: msg}) + '\n')
       else process.stderr.write(`gwfleet: error: ${msg}\nSee: gwfleet ${(this.id ?? '').replace(/:/g, ' ')} --help\n`)
       process.exitCode = 2
