@@ -103,6 +103,9 @@ describe('one message for a login user that is not root (no become)', () => {
       preflight: await ws.run(['preflight', '-i', inv, '--json']),
       'deploy --dry-run': await ws.run(['deploy', '-i', inv, '--dry-run', '--json']),
       deploy: await ws.run(['deploy', '-i', inv, '--json']),
+      diff: await ws.run(['diff', '-i', inv, '--json']),
+      'locks clear': await ws.run(['locks', 'clear', '-i', inv, '--yes', '--json']),
+      uninstall: await ws.run(['uninstall', '-i', inv, '--yes', '--json']),
     }
     for (const [cmd, r] of Object.entries(runs)) {
       expect(r.code, `${cmd}: ${r.stderr}`).toBe(1)
