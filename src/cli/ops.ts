@@ -20,7 +20,7 @@ import {
   statusText,
 } from '../render/ops-output.js'
 import {SilentReporter} from '../render/progress.js'
-import {displayText, inertJsonLine, jsonForTerminal} from '../render/sanitize.js'
+import {displayText, inertJsonLine} from '../render/sanitize.js'
 import type {Session} from '../host/session.js'
 import type {Gateway} from '../types.js'
 import {prepareCredentials, RunContext} from '../runner/context.js'

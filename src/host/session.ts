@@ -8,7 +8,7 @@ import {resolveTarget} from '../ssh/target.js'
 import type {Gateway} from '../types.js'
 
 /** Prints the effective uid: read by the shell from /proc (no process), else id(1). */
-const UID_SCRIPT = 'gw_u=""; if [ -r /proc/self/status ]; then while read -r k r e rest; do if [ "$k" = Uid: ]; then gw_u=$e; break; fi; done < /proc/self/status; fi; [ -n "$gw_u" ] || gw_u=$(id -u 2>/dev/null); echo "$gw_u"'
+const UID_SCRIPT = 'gw_u=""; if [ -r /proc/self/status ]; then while read -r k r e rest; do if [ "$k" = Uid: ]; then gw_u=$e; break; fi; done < /proc/self/status; fi; [ -n "$gw_u" ] || gw_u=$(id -u 2>/dev/null); echo "gw.uid=$gw_u"'
 
 /** What opening a session needs: how to connect, the sudo passwords, and the host's log. */
 export interface SessionDeps {
@@ -105,7 +105,7 @@ export class HostSession implements Session {
   /** Throws NotRootError when the login user's uid is known and is not 0 (one round trip, once per session). */
   private async checkLoginIsRoot(user: string): Promise<void> {
     const res = await this.conn.exec(userCommand(UID_SCRIPT), {timeoutMs: 30_000})
-    const uid = /^(\d+)$/m.exec(res.stdout)?.[1]
+    const uid = /^gw\.uid=(\d+)$/m.exec(res.stdout)?.[1]
     if (uid !== undefined && uid !== '0') {
       this.deps.log(`the login user ${user} has uid ${uid} and the gateway has no become: true`)
       throw new NotRootError(user)
