@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {GwCommand} from '../src/cli/base.js'
-import {changeFlags, diffFlag, firstFlag, fleetFlags, rolloutBatchSizeFlag} from '../src/cli/flags.js'
+import {changeFlags, diffFlag, firstFlag, fleetFlags, keepReleasesFlag, rolloutBatchSizeFlag} from '../src/cli/flags.js'
 
 export default class Deploy extends GwCommand {
   static override summary = 'Bring every selected gateway to its desired version with its values.'
@@ -9,7 +9,7 @@ export default class Deploy extends GwCommand {
 
 A gateway marked \`state: absent\` in the inventory is removed as uninstall removes it. Removing gateways and --reinstall ask for confirmation on a terminal; scripts pass --yes; without either the run refuses before any host is touched.
 
-Each host gets one SSH connection; release files and values are uploaded only when their sha256 differs from what the host already has. The installer runs as root and must report both "Deployed versions" with the right agent version and "All services are ready.".
+Each host gets one SSH connection; release files and values are uploaded only when their sha256 differs from what the host already has. The installer runs as root and must report both "Deployed versions" with the right agent version and "All services are ready.". Once a hop is recorded, older releases are removed from <remoteDir>/releases: the host keeps the one it runs and the one before (--keep-releases, rollout.keepReleases); a release that cannot be removed is a note, not a failure.
 
 The rollout goes in batches, by default a canary of one, then the rest (--batch-size 1,100%): the gateways --first (or the inventory's rollout.first) selects fill the first batches, then the rest follow in inventory order; the dry run lists the batches. The failure budget is printed before the rollout starts: failed and unreachable gateways both count, added up across batches; a percentage is of the selected gateways, rounded down; when a batch ends past the budget, no further batch starts.`
   static override examples = [
@@ -24,6 +24,7 @@ The rollout goes in batches, by default a canary of one, then the rest (--batch-
     ...changeFlags,
     'batch-size': rolloutBatchSizeFlag,
     first: firstFlag,
+    'keep-releases': keepReleasesFlag,
     diff: diffFlag,
     'skip-preflight': Flags.boolean({description: 'do not run the prerequisite checks on hosts about to be installed'}),
     reinstall: Flags.boolean({

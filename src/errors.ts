@@ -57,6 +57,22 @@ export class HostStepError extends Error {
   }
 }
 
+/**
+ * The words for a login user who is not root on a host whose gateway does not say `become: true`:
+ * one message, whichever command meets it (the probe, preflight, status, logs, locks, history).
+ */
+export function notRootMessage(user: string): string {
+  return `${user} is not root on this host; set become: true to use sudo`
+}
+
+/** The login user is not root on the host and its gateway has no `become: true`. */
+export class NotRootError extends HostStepError {
+  constructor(readonly user: string) {
+    super(notRootMessage(user))
+    this.name = 'NotRootError'
+  }
+}
+
 /** A remote command ran past its time limit (it was stopped). */
 export class TimeoutError extends HostStepError {
   constructor(message: string) {

@@ -38,6 +38,8 @@ export interface Inventory {
   hooks?: Partial<Record<HookName, Hook>>
   /** `rollout.first`: the selector whose gateways fill the first batches unless --first is given. */
   rolloutFirst?: string
+  /** `rollout.keepReleases`: releases kept on a host after a successful hop, unless --keep-releases is given. */
+  keepReleases?: number
 }
 
 /** Where in a changing run a hook runs. */

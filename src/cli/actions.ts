@@ -4,6 +4,7 @@ import {InputError} from '../errors.js'
 import {firstNames} from '../inventory/index.js'
 import {checkReleases} from '../release/needs.js'
 import {compareVersions} from '../release/version.js'
+import {DEFAULT_KEEP_RELEASES} from '../steps/prune.js'
 import {auditCsv, auditJson, auditSummaryLine, auditTable, changeJson, changeSummary, changeTable, planView} from '../render/output.js'
 import {failureBudgetText} from '../render/budget.js'
 import {auditPrometheus} from '../render/prometheus.js'
@@ -14,7 +15,7 @@ import {isSuccess, type HostResult} from '../runner/result.js'
 import {toleratedFailures, type BatchSpec} from '../runner/rollout.js'
 import type {Gateway, Inventory, Job} from '../types.js'
 import {checkWritableFile, writeFileAtomic} from '../util/atomic.js'
-import {EXIT, loadFleet, openRun, OperatorInterrupt, record, runOptions, tableView, within, write} from './common.js'
+import {EXIT, loadFleet, openRun, OperatorInterrupt, record, runOptions, tableView, valuesKeyWarningsOf, within, write} from './common.js'
 import type {AuditFormat, ChangeFlagValues, FleetFlagValues} from './flags.js'
 
 export {reportError} from './common.js'
@@ -49,6 +50,7 @@ export interface ChangeCommandFlags extends ChangeFlagValues {
   yes?: boolean
   first?: string
   reinstall?: boolean
+  'keep-releases'?: number
 }
 
 /** A changing command (deploy, upgrade, uninstall: src/runner/kinds/): the whole command after flag parsing; returns the exit code. */
@@ -61,9 +63,12 @@ export async function changeCommand(command: ChangeCommand, flags: ChangeCommand
   }
   const options = runOptions(kind, flags)
   const {inventory, jobs} = await loadFleet(flags, kind)
+  if (command.usesReleases) options.keepReleases = flags['keep-releases'] ?? inventory.keepReleases ?? DEFAULT_KEEP_RELEASES
   const to = flags.to
   const releases = command.usesReleases ? await checkReleases(inventory, jobs.map((j) => j.gw), to) : []
   const warnings = to === undefined ? [] : upgradeWarnings(inventory, jobs.map((j) => j.gw), to)
+  // A typo in a values key goes to the hosts as it is: said, never refused (validate --strict refuses it).
+  if (kind !== 'uninstall') warnings.push(...valuesKeyWarningsOf(inventory, jobs))
   for (const w of warnings) process.stderr.write(`gwfleet: warning: ${w}\n`)
   const first = firstOf(inventory, jobs, flags.first)
   for (const w of first.warnings) process.stderr.write(`gwfleet: warning: ${w}\n`)

@@ -6,6 +6,7 @@ import {Command} from '@oclif/core'
 
 import {InputError} from '../errors.js'
 import {FlagValueError} from './flags.js'
+import {unknownFlagsMessage} from './suggest.js'
 
 /**
  * Output that cannot be written (`| head -1` left, the terminal closed: EPIPE, EIO) is dropped
@@ -16,6 +17,16 @@ export function dropUnwritableOutput(): void {
     stream.removeAllListeners('error')
     stream.on('error', () => undefined)
   }
+}
+
+/** oclif's parse error as one line. */
+function parseErrorText(message: string): string {
+  return message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && l !== 'The following error occurred:' && !l.startsWith('See more help'))
+    .join(' ')
+    .replace(/Missing required flag (\w[\w-]*)/, 'Missing required flag --$1')
 }
 
 /** Base class: runs a command's work and maps oclif's parse errors to SPEC's exit 2 and JSON error document. */
@@ -37,14 +48,11 @@ export abstract class GwCommand extends Command {
     }
     // oclif's own parse errors (unknown flag, missing value, missing required flag): bad input.
     if (err.oclif?.exit !== undefined && err.oclif.exit !== 0 && !(typeof err.code === 'string' && err.code.startsWith('EEXIT'))) {
-      const msg = err.message
-        .split('\n')
-        .map((l) => l.trim())
-        .filter((l) => l && l !== 'The following error occurred:' && !l.startsWith('See more help'))
-        .join(' ')
-        .replace(/Missing required flag (\w[\w-]*)/, 'Missing required flag --$1')
+      const unknown = (err as {flags?: unknown}).flags
+      // A flag the command does not have: named, with the closest one it has (as for commands).
+      const msg = Array.isArray(unknown) && /^Nonexistent flags?:/.test(err.message) ? unknownFlagsMessage(unknown.map(String), {...this.ctor.flags, help: {}}) : parseErrorText(err.message)
       if (json) process.stdout.write(JSON.stringify({ok: false, error: msg}) + '\n')
-      else process.stderr.write(`gwfleet: error: ${msg}\nSee: gwfleet ${this.id ?? ''} --help\n`)
+      else process.stderr.write(`gwfleet: error: ${msg}\nSee: gwfleet ${(this.id ?? '').replace(/:/g, ' ')} --help\n`)
       process.exitCode = 2
       return
     }

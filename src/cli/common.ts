@@ -1,9 +1,10 @@
 // Plumbing every command shares between parsing flags and rendering: exit codes, flag values,
 // loading the inventory (and values), opening a run, printing. Nothing here touches a host.
+import {existsSync} from 'node:fs'
 import path from 'node:path'
 
 import {InputError} from '../errors.js'
-import {GATEWAY_NAME_RE, inputProblemOf, loadInventory, renderValues, selectGateways} from '../inventory/index.js'
+import {GATEWAY_NAME_RE, inputProblemOf, loadInventory, renderValues, selectGateways, unknownKeyText, valuesKeyWarnings} from '../inventory/index.js'
 
 export {inputProblemOf}
 import {makeReporter} from '../render/progress.js'
@@ -54,14 +55,27 @@ export function runOptions(command: string, flags: RunFlagValues): RunOptions {
   }
 }
 
+/** The inventory a command reads when neither -i nor GWFLEET_INVENTORY names one: in the current folder. */
+export const DEFAULT_INVENTORY = 'gwfleet.yaml'
+
+/**
+ * Which inventory: -i, else GWFLEET_INVENTORY (oclif fills the flag from it), else ./gwfleet.yaml
+ * when there is one; bad input naming all three ways otherwise.
+ */
+export function inventoryFile(flags: {inventory?: string}, cwd: string = process.cwd()): string {
+  if (flags.inventory) return flags.inventory
+  if (existsSync(path.join(cwd, DEFAULT_INVENTORY))) return DEFAULT_INVENTORY
+  throw new InputError(`no inventory: pass -i FILE, set GWFLEET_INVENTORY, or put a ${DEFAULT_INVENTORY} in this folder (${cwd})`, {file: '--inventory'})
+}
+
 /**
  * The inventory and the selected gateways (one GATEWAY argument or --limit), without rendering
  * values: commands that send no values must work without the values' secrets in the environment.
  */
 export async function loadGateways(flags: {inventory?: string; limit?: string}, command: string, gateway?: string): Promise<{inventory: Inventory; gateways: Gateway[]}> {
-  if (!flags.inventory) throw new InputError('no inventory given: pass -i FILE or set GWFLEET_INVENTORY', {file: '--inventory'})
+  const file = inventoryFile(flags)
   if (gateway !== undefined && flags.limit !== undefined) throw new InputError('give a GATEWAY or --limit, not both', {file: '--limit'})
-  const inventory = await loadInventory(flags.inventory)
+  const inventory = await loadInventory(file)
   if (gateway === undefined) return {inventory, gateways: selectGateways(inventory.gateways, flags.limit, (term) => fromHistory(term, command, inventory.file))}
   const gw = GATEWAY_NAME_RE.test(gateway) ? inventory.gateways.find((g) => g.name === gateway) : undefined
   if (!gw) throw new InputError(`no gateway named "${gateway}" in ${inventory.file}`, {file: 'GATEWAY'})
@@ -148,6 +162,19 @@ export async function loadFleet(
   const invalid = settled.filter((x): x is InvalidGateway => 'error' in x)
   if (invalid.length && !opts.tolerant) throw invalid[0].error
   return {inventory, jobs: settled.filter((x): x is Job => 'values' in x), invalid}
+}
+
+/** The values keys of these jobs that the vendor guide does not document, as warnings ("file:line (key): ..."), each file once. */
+export function valuesKeyWarningsOf(inventory: Inventory, jobs: Job[]): string[] {
+  const files = [...new Set(jobs.map((j) => j.values.file).filter((f) => f !== ''))]
+  return files.flatMap((f) => {
+    try {
+      return valuesKeyWarnings(f, {inventory: inventory.file}).map(unknownKeyText)
+    } catch {
+      // The file rendered a moment ago; a warning never stops a command.
+      return []
+    }
+  })
 }
 
 /**

@@ -60,7 +60,8 @@ export function bashScript(commands: CompletionCommand[]): string {
   return `# bash completion for gwfleet, printed by "gwfleet completion bash".
 # Load it in ~/.bashrc with:  source <(gwfleet completion bash)
 # or save it as ~/.local/share/bash-completion/completions/gwfleet
-# Gateway names and labels come from the inventory given with -i on the line, else $GWFLEET_INVENTORY.
+# Gateway names and labels come from the inventory given with -i on the line, else $GWFLEET_INVENTORY,
+# else ./gwfleet.yaml.
 
 # Keep the candidates that start with $2, each written as $1 followed by it; readline replaces only
 # the text after the last word-break character (such as = or :), so that much is taken off.
@@ -90,7 +91,7 @@ _gwfleet_reply() {
   fi
 }
 
-# Gateway names and key=value labels of the inventory named on the line (or $GWFLEET_INVENTORY).
+# Gateway names and key=value labels of the inventory named on the line (or $GWFLEET_INVENTORY, or ./gwfleet.yaml).
 _gwfleet_gateways() {
   local -a args=(completion --list-gateways)
   local i
@@ -215,9 +216,10 @@ export function zshScript(commands: CompletionCommand[]): string {
 # zsh completion for gwfleet, printed by "gwfleet completion zsh".
 # Load it in ~/.zshrc (after compinit) with:  source <(gwfleet completion zsh)
 # or save it as _gwfleet in a folder of $fpath.
-# Gateway names and labels come from the inventory given with -i on the line, else $GWFLEET_INVENTORY.
+# Gateway names and labels come from the inventory given with -i on the line, else $GWFLEET_INVENTORY,
+# else ./gwfleet.yaml.
 
-# Gateway names and key=value labels of the inventory named on the line (or $GWFLEET_INVENTORY).
+# Gateway names and key=value labels of the inventory named on the line (or $GWFLEET_INVENTORY, or ./gwfleet.yaml).
 _gwfleet_gateways() {
   local -a args
   args=(completion --list-gateways)

@@ -111,7 +111,7 @@ const batchList = Flags.custom<BatchSpec[]>({parse: oclifParse(parseBatchSizes),
 
 /** -i, -l, -c, --json, --accept-new-host-keys, --connect-timeout, --ask-become-pass. */
 export const fleetFlags = {
-  inventory: Flags.string({char: 'i', description: 'inventory file (or env GWFLEET_INVENTORY)', env: 'GWFLEET_INVENTORY', helpValue: 'FILE'}),
+  inventory: Flags.string({char: 'i', description: 'inventory file (else env GWFLEET_INVENTORY, else ./gwfleet.yaml)', env: 'GWFLEET_INVENTORY', helpValue: 'FILE'}),
   limit: Flags.string({char: 'l', description: 'which gateways: names, globs (eu-*), labels (ring=canary), !x excludes, @failed (what the last run of this command did not finish); comma separated', helpValue: 'SELECTOR'}),
   concurrency: count(10_000)({char: 'c', description: 'hosts worked on at once', default: 64}),
   json: Flags.boolean({description: 'print one JSON document on stdout and nothing else there'}),
@@ -157,6 +157,19 @@ export const rolloutBatchSizeFlag = batchList({
   description:
     'batches: counts or percentages of the gateways that need a change (rounded up, at least one), the last one repeating; the default is a canary of one, then the rest; all: every gateway at once, each going on as soon as it is read (--max-fail stops nothing)',
   ...typedDefault(parseBatchSizes, '1,100%'),
+})
+
+/** A number of releases to keep, 0 (keep all) to 1000. */
+export function parseKeepReleases(s: string): number {
+  if (!/^\d+$/.test(s.trim()) || Number(s) > 1000) throw new FlagValueError(`"${s}" must be a whole number from 0 (keep all) to 1000`)
+  return Number(s)
+}
+
+/** --keep-releases of deploy and upgrade (no default here: the inventory's rollout.keepReleases comes first). */
+export const keepReleasesFlag = Flags.custom<number>({parse: oclifParse(parseKeepReleases)})({
+  description:
+    "releases each host keeps after a successful hop, the one it now runs included; older ones are removed, never one in use (default: the inventory's rollout.keepReleases, else 2: the running one and the one before; 0 keeps all)",
+  helpValue: 'N',
 })
 
 /** --first of deploy and upgrade. */

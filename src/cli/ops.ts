@@ -1,6 +1,8 @@
 // The operator's everyday commands between parsing flags and setting the exit code: preflight,
 // logs, status, locks and history. All of them read hosts; only `locks clear` changes one thing
 // (the lock file), and only with --yes. Exit codes as actions.ts: 0 fine, 1 a host problem, 2 bad input.
+import pLimit from 'p-limit'
+
 import {InputError} from '../errors.js'
 import {notInstalled} from '../remote/cluster.js'
 import {HEARTBEAT_LINE, logsScript} from '../remote/ops-scripts.js'
@@ -19,8 +21,9 @@ import {
   statusText,
 } from '../render/ops-output.js'
 import {SilentReporter} from '../render/progress.js'
-import {displayText, jsonForTerminal} from '../render/sanitize.js'
+import {displayText, inertJsonLine} from '../render/sanitize.js'
 import type {Session} from '../host/session.js'
+import type {Gateway} from '../types.js'
 import {prepareCredentials, RunContext} from '../runner/context.js'
 import {gatewayOn, runHistory, runLocks, runPreflight, runStatus} from '../runner/ops.js'
 import {EXIT, loadFleet, loadGateways, openRun, record, runOptions as options, tableView, within, write} from './common.js'
@@ -29,8 +32,8 @@ import type {FleetFlagValues} from './flags.js'
 /** Errors to words and exit codes, as for every command (re-exported so commands import one module). */
 export {reportError} from './common.js'
 
-/** Flags of `logs`: the connection flags, no selector or concurrency (the gateway is the argument). */
-export interface LogsFlagValues extends Omit<FleetFlagValues, 'limit' | 'concurrency'> {
+/** Flags of `logs`. */
+export interface LogsFlagValues extends FleetFlagValues {
   follow: boolean
   raw: boolean
   tail?: number | 'all'
@@ -57,22 +60,49 @@ export async function preflightCommand(flags: FleetFlagValues & {all?: boolean})
 }
 
 /**
- * logs GATEWAY: the agent's logs through kubectl, as the vendor guide reads them. Pretty-printed
- * unless --raw; --json passes the JSON lines through untouched (jsonlines) and sends the rest to
- * stderr; --follow streams until Ctrl-C (then exit 0).
+ * logs [GATEWAY]: the agent's logs through kubectl, as the vendor guide reads them, of one gateway
+ * (the argument) or of those --limit selects (else the whole fleet), each line then prefixed with
+ * its gateway. Pretty-printed unless --raw; --json passes the JSON lines through (jsonlines; with a
+ * selection each wrapped as {"gateway", "log"}), made inert (inertJsonLine), and sends the rest to
+ * stderr; --follow streams until Ctrl-C (then exit 0). Exit 1 when any gateway's logs could not be read.
  */
-export async function logsCommand(gateway: string, flags: LogsFlagValues): Promise<number> {
-  const opts = options('logs', {...flags, concurrency: 1})
+export async function logsCommand(gateway: string | undefined, flags: LogsFlagValues): Promise<number> {
+  const opts = options('logs', flags)
   const tail = flags.tail === 'all' ? undefined : flags.tail
   const {inventory, gateways} = await loadGateways(flags, 'logs', gateway)
-  const gw = gateways[0]
   const ctx = await RunContext.create(inventory, opts, new SilentReporter())
-  await prepareCredentials(ctx, [gw]).catch(async (e) => {
+  await prepareCredentials(ctx, gateways).catch(async (e) => {
     await ctx.close()
     throw e
   })
   const abort = new AbortController()
   const onSignal = () => abort.abort()
+  if (flags.follow) {
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  }
+  // Named by the argument: its lines as they are. A selection: each line says whose it is.
+  const width = gateway === undefined ? Math.max(...gateways.map((g) => g.name.length)) : 0
+  // A follow holds its host until Ctrl-C, so every selected one is followed at once.
+  const limit = pLimit(flags.follow ? Math.max(1, gateways.length) : Math.max(1, flags.concurrency))
+  try {
+    const codes = await Promise.all(gateways.map((gw) => limit(() => gatewayLogs(ctx, gw, flags, {tail, signal: abort.signal, tag: width ? `${gw.name.padEnd(width)} | ` : undefined}))))
+    return codes.every((c) => c === EXIT.ok) ? EXIT.ok : EXIT.problems
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    await ctx.close()
+  }
+}
+
+/** One gateway's logs, printed as they come; its exit code (a problem is said on stderr, prefixed with the gateway). */
+async function gatewayLogs(ctx: RunContext, gw: Gateway, flags: LogsFlagValues, o: {tail?: number; signal: AbortSignal; tag?: string}): Promise<number> {
+  const tag = o.tag ?? ''
+  const problem = (why: string) => {
+    process.stderr.write(`gwfleet: ${gw.name}: ${displayText(ctx.redactor.redact(why))}\n`)
+    return EXIT.problems
+  }
+  if (o.signal.aborted) return EXIT.ok
   let session: Session | undefined
   try {
     session = await ctx.openSession(gw)
@@ -81,45 +111,42 @@ export async function logsCommand(gateway: string, flags: LogsFlagValues): Promi
     if (there.installed !== 'yes') {
       const why = there.installed === 'no' ? notInstalled(there.note) : `cannot tell whether a gateway is installed: ${there.note}`
       ctx.log.write(gw.name, `logs: ${why}`)
-      process.stderr.write(`gwfleet: ${gw.name}: ${displayText(ctx.redactor.redact(why))}\n`)
-      return EXIT.problems
+      return problem(why)
     }
-    if (flags.follow) {
-      process.on('SIGINT', onSignal)
-      process.on('SIGTERM', onSignal)
-    }
-    // The lines come from the host: no escape sequence of theirs reaches the terminal.
+    // The lines come from the host: no escape sequence of theirs reaches the terminal, or a reader of --json.
     const onLine = (line: string, stream: 'stdout' | 'stderr') => {
       if (stream === 'stderr') {
-        process.stderr.write(`${displayText(line)}\n`)
+        process.stderr.write(`${tag}${displayText(line)}\n`)
         return
       }
       if (line === HEARTBEAT_LINE) return
       if (flags.json) {
-        if (isJsonLine(line)) process.stdout.write(`${jsonForTerminal(line.trim())}\n`)
-        else process.stderr.write(`${displayText(line)}\n`)
-      } else process.stdout.write(`${displayText(flags.raw ? line : prettyLogLine(line))}\n`)
+        if (!isJsonLine(line)) process.stderr.write(`${tag}${displayText(line)}\n`)
+        else if (o.tag === undefined) process.stdout.write(`${inertJsonLine(line)}\n`)
+        else process.stdout.write(`{"gateway":${JSON.stringify(gw.name)},"log":${inertJsonLine(line)}}\n`)
+      } else process.stdout.write(`${tag}${displayText(flags.raw ? line : prettyLogLine(line))}\n`)
     }
     let res
     try {
-      res = await session.root(logsScript({follow: Boolean(flags.follow), tail}), {
+      res = await session.root(logsScript({follow: Boolean(flags.follow), tail: o.tail}), {
         collect: false,
         onLine,
-        signal: abort.signal,
+        signal: o.signal,
         timeoutMs: flags.follow ? undefined : 300_000,
       })
     } catch (e) {
-      if (abort.signal.aborted) return EXIT.ok
+      if (o.signal.aborted) return EXIT.ok
       throw e
     }
     ctx.log.write(gw.name, `logs: kubectl exited with ${res.code}`)
-    if (res.code === 0) return EXIT.ok
-    return EXIT.problems
+    return res.code === 0 ? EXIT.ok : problem(`kubectl logs exited with ${res.code}`)
+  } catch (e) {
+    if (o.signal.aborted) return EXIT.ok
+    const why = e instanceof Error ? e.message : String(e)
+    ctx.log.write(gw.name, `logs: ${why}`)
+    return problem(why)
   } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
     session?.close()
-    await ctx.close()
   }
 }
 

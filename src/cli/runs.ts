@@ -1,10 +1,11 @@
 // `gwfleet runs` and `gwfleet runs show ID`: the run folders on this workstation, read from their
 // summaries (run.json). Nothing here opens a connection.
-import {readdirSync} from 'node:fs'
+import {closeSync, constants, openSync, readdirSync, readFileSync} from 'node:fs'
+import path from 'node:path'
 
 import {InputError} from '../errors.js'
 import {table, type View} from '../render/output.js'
-import {displayLine, jsonForTerminal} from '../render/sanitize.js'
+import {displayLine, displayText, jsonForTerminal} from '../render/sanitize.js'
 import {findRun, listRuns, runsHome, type RunEntry, type RunSummary} from '../runner/runlog.js'
 import {EXIT, tableView, write} from './common.js'
 
@@ -83,10 +84,11 @@ export async function runsCommand(flags: {json: boolean; last: number}): Promise
   return EXIT.ok
 }
 
-/** runs show ID: one run's gateways and where its folder is. */
-export async function runsShowCommand(id: string, flags: {json: boolean}): Promise<number> {
+/** runs show ID: one run's gateways and where its folder is; with --log GATEWAY, that host's log. */
+export async function runsShowCommand(id: string, flags: {json: boolean; log?: string}): Promise<number> {
   const run = findRun(listRuns(), id)
   const files = readdirSync(run.dir).sort()
+  if (flags.log !== undefined) return showLog(run, files, flags.log, flags.json)
   if (flags.json) {
     write(jsonForTerminal(JSON.stringify({command: 'runs show', ok: true, id: run.id, dir: run.dir, files, summary: run.summary}, null, 2)))
     return EXIT.ok
@@ -102,5 +104,39 @@ export async function runsShowCommand(id: string, flags: {json: boolean}): Promi
     write(`\n${countsText(s.counts)}`)
   }
   write(`Run folder: ${run.dir}`)
+  return EXIT.ok
+}
+
+/** The suffix of a host's log in a run folder (`berlin-1.log`; the run's own events are `_run.log`). */
+const LOG_SUFFIX = '.log'
+
+/**
+ * Print one host's log from a run folder. The name must be one of the folder's logs (so no path is
+ * ever made from what was typed), and the file is read without following a link. The log was made
+ * inert and masked when it was written; it is shown through displayText all the same.
+ */
+function showLog(run: RunEntry, files: string[], name: string, json: boolean): number {
+  const logs = files.filter((f) => f.endsWith(LOG_SUFFIX)).map((f) => f.slice(0, -LOG_SUFFIX.length))
+  if (!logs.includes(name)) {
+    const have = logs.length ? `its logs: ${logs.join(', ')}` : 'it has no logs'
+    throw new InputError(`run ${run.id} has no log of "${name}"; ${have}`, {file: '--log'})
+  }
+  const file = path.join(run.dir, `${name}${LOG_SUFFIX}`)
+  let text: string
+  try {
+    const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW)
+    try {
+      text = readFileSync(fd, 'utf8')
+    } finally {
+      closeSync(fd)
+    }
+  } catch (e: any) {
+    throw new InputError(`cannot read ${file}: ${e?.code ?? e?.message}`, {file: '--log'})
+  }
+  if (json) {
+    const lines = text.split('\n')
+    if (lines.at(-1) === '') lines.pop()
+    write(jsonForTerminal(JSON.stringify({command: 'runs show', ok: true, id: run.id, gateway: name, file, lines: lines.map(displayText)}, null, 2)))
+  } else if (text !== '') write(displayText(text))
   return EXIT.ok
 }

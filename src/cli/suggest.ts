@@ -47,6 +47,48 @@ export function unknownCommand(argv: string[], names: string[] = commandNames())
   return {typed: best.typed === two ? `${first} ${second}` : typed, suggestion: best.name}
 }
 
+/** A flag as a command class declares it (oclif's definitions), as far as suggestions need it. */
+export interface FlagInfo {
+  char?: string
+  hidden?: boolean
+}
+
+/** Whether a mistyped word is close enough to a known one to suggest it (the rule the commands use). */
+function closeEnough(d: number, known: string): boolean {
+  return d <= Math.max(2, Math.floor(known.length / 3))
+}
+
+/**
+ * The command's flag closest to one oclif did not know (`--dryrun` → `--dry-run`, `--Limit` →
+ * `--limit`), when one is close; hidden flags are never suggested. `typed` is the word as given,
+ * with any `=value`.
+ */
+export function suggestFlag(typed: string, flags: Record<string, FlagInfo>): string | undefined {
+  const m = /^--?([^=]+)/.exec(typed)
+  if (!m || !typed.startsWith('--')) return undefined
+  const word = m[1].toLowerCase()
+  let best: {name: string; d: number} | undefined
+  for (const [name, f] of Object.entries(flags)) {
+    if (f.hidden) continue
+    const d = distance(word, name.toLowerCase())
+    if (!best || d < best.d) best = {name, d}
+  }
+  return best && closeEnough(best.d, best.name) ? `--${best.name}` : undefined
+}
+
+/**
+ * The error for flags a command does not have: each named as typed (never its `=value`, which may
+ * be anything, a secret too), with the closest flag of the command when one is close.
+ */
+export function unknownFlagsMessage(typed: string[], flags: Record<string, FlagInfo>): string {
+  return typed
+    .map((t) => {
+      const s = suggestFlag(t, flags)
+      return `Unknown flag ${t.replace(/=.*$/s, '')}.${s ? ` Did you mean ${s}?` : ''}`
+    })
+    .join(' ')
+}
+
 /** Report an unknown command the way gwfleet reports bad input (exit 2); false when argv names a command. */
 export function rejectUnknownCommand(argv: string[]): boolean {
   const u = unknownCommand(argv)

@@ -3,7 +3,7 @@
 // references, the release zips a run may need, the upgrade ways to each desired version, and
 // whether ~/.ssh/config routes a gateway in a way gwfleet cannot follow (ProxyCommand, Match).
 import {InputError} from '../errors.js'
-import {renderValues, valuesReferences, type ValuesReference} from '../inventory/index.js'
+import {renderValues, unknownKeyText, valuesKeyWarnings, valuesReferences, type UnknownValuesKey, type ValuesReference} from '../inventory/index.js'
 import {planHops} from '../release/policy.js'
 import {checkRelease, findRelease, releaseFileName} from '../release/releases.js'
 import {compareVersions, formatSeries, parseVersion} from '../release/version.js'
@@ -23,6 +23,8 @@ export interface ValuesCheck {
   ok: boolean
   error: string | null
   references: ValuesReference[]
+  /** Keys the vendor's installation guide does not document (warnings; errors with --strict). */
+  unknownKeys: UnknownValuesKey[]
 }
 
 /** One release zip a run may need. */
@@ -53,10 +55,12 @@ export interface ValidateReport {
   policy: WayCheck[]
   problems: string[]
   warnings: string[]
+  /** --strict: values keys the vendor guide does not know are problems. */
+  strict: boolean
 }
 
 /** validate: returns 0 when a deploy of the selection would accept all its input, else 2. */
-export async function validateCommand(flags: {inventory?: string; limit?: string; json: boolean}): Promise<number> {
+export async function validateCommand(flags: {inventory?: string; limit?: string; json: boolean; strict?: boolean}): Promise<number> {
   const report = await validate(flags)
   const redactor = new Redactor()
   // The checks never put a value into the report; this keeps it so should one ever slip through.
@@ -68,12 +72,16 @@ export async function validateCommand(flags: {inventory?: string; limit?: string
     const counts = `${doc.problems.length} problem(s), ${doc.warnings.length} warning(s)`
     write(`\n${doc.ok ? 'valid' : 'not valid'}: ${counts}`)
     for (const p of doc.problems) process.stderr.write(`gwfleet: error: ${redactor.redact(p)}\n`)
+    for (const w of doc.warnings) process.stderr.write(`gwfleet: warning: ${redactor.redact(w)}\n`)
   }
   return doc.ok ? EXIT.ok : EXIT.badInput
 }
 
-/** Runs every check; an inventory that does not load is thrown (bad input), the rest is collected. */
-export async function validate(flags: {inventory?: string; limit?: string}, env: NodeJS.ProcessEnv = process.env): Promise<{doc: ValidateReport; secrets: string[]}> {
+/**
+ * Runs every check; an inventory that does not load is thrown (bad input), the rest is collected.
+ * Values keys the vendor guide does not know are warnings, or problems with `strict`.
+ */
+export async function validate(flags: {inventory?: string; limit?: string; strict?: boolean}, env: NodeJS.ProcessEnv = process.env): Promise<{doc: ValidateReport; secrets: string[]}> {
   const {inventory, gateways} = await loadGateways(flags, 'validate')
   const problems: string[] = []
   const warnings: string[] = []
@@ -94,9 +102,11 @@ export async function validate(flags: {inventory?: string; limit?: string}, env:
   }
   const values: ValuesCheck[] = []
   for (const [file, names] of byFile) {
-    const check: ValuesCheck = {file, gateways: names, ok: true, error: null, references: []}
+    const check: ValuesCheck = {file, gateways: names, ok: true, error: null, references: [], unknownKeys: []}
     try {
       check.references = await valuesReferences(file, {env, inventory: inventory.file})
+      check.unknownKeys = valuesKeyWarnings(file, {inventory: inventory.file})
+      for (const u of check.unknownKeys) (flags.strict ? problems : warnings).push(`${unknownKeyText(u)}${flags.strict ? ' (--strict)' : ''}`)
       const rendered = await renderValues(file, {env, inventory: inventory.file})
       secrets.push(...rendered.secrets)
     } catch (e) {
@@ -175,6 +185,7 @@ export async function validate(flags: {inventory?: string; limit?: string}, env:
     policy,
     problems,
     warnings,
+    strict: Boolean(flags.strict),
   }
   return {doc, secrets}
 }
@@ -211,6 +222,9 @@ export function validateTable(doc: ValidateReport, view: Parameters<typeof table
     const refs = v.references.length
     const resolved = v.references.filter((r) => r.resolvable).length
     rows.push(['values', v.file, v.ok ? 'ok' : 'error', v.error ?? `for ${v.gateways.join(', ')}; ${resolved} of ${refs} secret reference(s) resolve`])
+    for (const u of v.unknownKeys) {
+      rows.push(['values key', `${u.key} (line ${u.line})`, doc.strict ? 'error' : 'warning', `not in the vendor installation guide${u.suggestion ? `; did you mean ${u.suggestion}?` : ''}`])
+    }
     for (const r of v.references) {
       rows.push(['secret', `${r.ref} (line ${r.line}, ${r.key})`, r.resolvable ? 'resolvable' : 'error', r.resolvable ? '' : (r.problem ?? '')])
     }
@@ -218,7 +232,7 @@ export function validateTable(doc: ValidateReport, view: Parameters<typeof table
   for (const r of doc.releases) rows.push(['release', r.file, r.ok ? 'ok' : 'error', r.error ?? (r.role === 'target' ? `target ${r.version}` : `hop on the way`)])
   for (const w of doc.policy) rows.push(['policy', `${w.from} -> ${w.to}`, w.refused ? 'warning' : 'ok', w.refused ?? (w.hops!.join(' > ') || '-')])
   const rank = (status: string) => (status === 'error' ? 0 : status === 'warning' ? 1 : 2)
-  const order = ['inventory', 'values', 'secret', 'release', 'policy']
+  const order = ['inventory', 'values', 'values key', 'secret', 'release', 'policy']
   rows.sort((a, b) => rank(a[2]!) - rank(b[2]!) || order.indexOf(a[0]!) - order.indexOf(b[0]!))
   return table(['CHECK', 'SUBJECT', 'RESULT', 'DETAIL'], rows, view)
 }

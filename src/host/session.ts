@@ -1,6 +1,6 @@
 // One host's connection for the whole run, with root execution (direct, sudo -n or sudo -S) and logging.
 // Below the steps: it knows the connection and how root is reached, nothing of the run around it.
-import {HostStepError} from '../errors.js'
+import {HostStepError, NotRootError} from '../errors.js'
 import type {Credentials} from '../prompt.js'
 import {BastionPool, Connection} from '../ssh/connection.js'
 import type {ExecOptions, ExecResult} from '../ssh/exec.js'
@@ -10,6 +10,9 @@ import type {SshConfig} from '../ssh/sshconfig.js'
 import {resolveTarget} from '../ssh/target.js'
 import type {ConnectOptions} from '../ssh/types.js'
 import type {Gateway} from '../types.js'
+
+/** Prints the effective uid: read by the shell from /proc (no process), else id(1). */
+const UID_SCRIPT = 'gw_u=""; if [ -r /proc/self/status ]; then while read -r k r e rest; do if [ "$k" = Uid: ]; then gw_u=$e; break; fi; done < /proc/self/status; fi; [ -n "$gw_u" ] || gw_u=$(id -u 2>/dev/null); echo "gw.uid=$gw_u"'
 
 /** What opening a session needs: how to connect, the sudo passwords, and the host's log. */
 export interface SessionDeps {
@@ -81,6 +84,9 @@ export class HostSession implements Session {
    */
   async root(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const user = this.conn.target.user
+    // Without become, root is the login itself: a login that is not root gets one clear refusal
+    // before anything runs, whichever command asked (a uid-0 account of another name passes).
+    if (this.mode.kind === 'root' && user !== 'root') await (this.rootChecked ??= this.checkLoginIsRoot(user))
     let res = await this.asRoot(script, opts)
     if (res.code !== 0 && this.mode.kind === 'sudo' && sudoWantsPassword(res.stderr)) {
       const password = await this.deps.credentials.becomePassword(user)
@@ -96,6 +102,18 @@ export class HostSession implements Session {
     }
     if (res.stderr.trim()) this.deps.log(`stderr: ${res.stderr.trim()}`)
     return res
+  }
+
+  private rootChecked?: Promise<void>
+
+  /** Throws NotRootError when the login user's uid is known and is not 0 (one round trip, once per session). */
+  private async checkLoginIsRoot(user: string): Promise<void> {
+    const res = await this.conn.exec(userCommand(UID_SCRIPT), {timeoutMs: 30_000})
+    const uid = /^gw\.uid=(\d+)$/m.exec(res.stdout)?.[1]
+    if (uid !== undefined && uid !== '0') {
+      this.deps.log(`the login user ${user} has uid ${uid} and the gateway has no become: true`)
+      throw new NotRootError(user)
+    }
   }
 
   private asRoot(script: string, opts: ExecOptions): Promise<ExecResult> {

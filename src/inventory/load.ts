@@ -108,7 +108,7 @@ const GATEWAY_KEYS = Object.keys(gatewayFieldSchemas)
 const DEFAULTS_KEYS = GATEWAY_KEYS.filter((k) => k !== 'host' && k !== 'state')
 const RELEASE_KEYS = ['dir', 'version']
 const ROOT_KEYS = ['release', 'defaults', 'gateways', 'hooks', 'rollout']
-const ROLLOUT_KEYS = ['first']
+const ROLLOUT_KEYS = ['first', 'keepReleases']
 export const HOOK_NAMES: HookName[] = ['before-run', 'before-host', 'after-host', 'after-batch', 'after-run']
 /** A hook's time limit unless it sets its own. */
 export const HOOK_TIMEOUT_SECONDS = 300
@@ -158,7 +158,14 @@ export const inventorySchema = z
     defaults: defaultsSchema.optional(),
     gateways: z.record(gatewayName, gatewaySchema),
     hooks: hooksSchema.optional(),
-    rollout: z.object({ first: z.string().min(1, 'selector is empty') }).partial().strict().optional(),
+    rollout: z
+      .object({
+        first: z.string().min(1, 'selector is empty'),
+        keepReleases: z.number().int('keepReleases must be a whole number').min(0, 'keepReleases must be 0 (keep all) or more').max(1000, 'keepReleases must be at most 1000'),
+      })
+      .partial()
+      .strict()
+      .optional(),
   })
   .strict()
 
@@ -430,6 +437,7 @@ export async function loadInventory(file: string, opts: { env?: NodeJS.ProcessEn
     lines,
     ...(Object.keys(hooks).length ? {hooks} : {}),
     ...(first !== undefined ? {rolloutFirst: first} : {}),
+    ...(inv.rollout?.keepReleases !== undefined ? {keepReleases: inv.rollout.keepReleases} : {}),
   }
 }
 

@@ -37,6 +37,7 @@ const DESCRIPTIONS: Record<string, string> = {
   'hooks.after-run': 'Runs once at the end.',
   rollout: 'How deploy and upgrade roll out.',
   'rollout.first': 'Default for --first: a selector (ring=canary, names, globs) whose gateways fill the first batches, before the rest in inventory order.',
+  'rollout.keepReleases': 'Default for --keep-releases: how many releases each host keeps after a successful hop, the one it runs included (default 2: it and the one before; 0 keeps all).',
   command: 'A command for sh -c, run in the inventory\'s folder.',
   timeout: 'Stop the hook after this long (90s, 5m; default 5m).',
 }

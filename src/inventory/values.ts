@@ -11,6 +11,7 @@ import { isMap, isPair, isSeq, parseDocument, stringify, visit, type Scalar } fr
 import { z } from 'zod'
 import { InputError, formatLocation } from '../errors.js'
 import type { RenderedValues } from '../types.js'
+import { unknownValuesKeys, type UnknownValuesKey } from './vendor-keys.js'
 import { SECRET_FILE_LIMIT, VALUES_LIMIT, formatSize, readInputFile } from './input-file.js'
 import {
   checkDuplicateKeys,
@@ -318,6 +319,15 @@ export async function renderValues(
   return out
 }
 
+
+/**
+ * The keys of a values file that the vendor's installation guide does not document (see
+ * vendor-keys.ts), each with file, line and the documented key it probably means. Reads and parses
+ * the file as renderValues does, and resolves no reference.
+ */
+export function valuesKeyWarnings(file: string, opts: { inventory?: string } = {}): UnknownValuesKey[] {
+  return unknownValuesKeys(openValues(file, opts).p)
+}
 
 /**
  * The environment variables any of these values files names in `${env:NAME}` (read as text, so a

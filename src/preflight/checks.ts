@@ -2,7 +2,7 @@
 // pure evaluator that turns its output into pass / warn / fail per check. `deploy` runs the same
 // probe on hosts it is about to install so a doomed install fails in seconds, not after minutes.
 
-import {HostStepError, TimeoutError, UnreachableError} from '../errors.js'
+import {HostStepError, notRootMessage, TimeoutError, UnreachableError} from '../errors.js'
 import {INSTALLER_DEFAULT_DATASETS, OUTBOUND_SECONDS, preflightScript, type OutboundOptions, type PreflightScriptOptions} from '../remote/ops-scripts.js'
 import {parseKv} from '../remote/scripts.js'
 import type {Session} from '../host/session.js'
@@ -145,7 +145,7 @@ export function evaluatePreflight(output: string, opts: EvaluateOptions): CheckR
     const why = (opts.stderr ?? '').trim().split('\n').pop() || 'no output'
     return [{id: 'probe', level: 'fail', message: `the host did not answer the prerequisite probe: ${why}`}]
   } else if (uidS === '0') out.push({id: 'root', level: 'pass', message: opts.viaSudo ? `root through sudo as ${user}` : 'logged in as root'})
-  else out.push({id: 'root', level: 'fail', message: `${user} is not root on this host; log in as root or set become: true to use sudo`})
+  else out.push({id: 'root', level: 'fail', message: notRootMessage(user)})
   // Without any output (the fallback read failed too), nothing else can be judged.
   if (uidS === undefined) return out
   const isRoot = uidS === '0'

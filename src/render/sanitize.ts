@@ -40,6 +40,35 @@ export function jsonForTerminal(json: string): string {
   return json.replace(JSON_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }
 
+/** A string token of JSON text already known to be valid (so no raw quote or control character sits in a string). */
+const JSON_STRING = /"(?:[^"\\]|\\.)*"/g
+
+/** Control characters, which valid JSON has outside its strings only as whitespace (tab, CR, newline). */
+const JSON_SPACE_CONTROLS = /[\x00-\x1f]/g
+
+/**
+ * A line of JSON from a host (an agent's log record) made inert with its data kept: each string in
+ * it, keys too, as displayText makes it (no escape sequence or control character, also where the
+ * JSON wrote them as \u escapes, which a reader such as `jq -r` would turn back into live ones), no
+ * control character between the tokens (a CR there rewrites the terminal's line), and what a
+ * terminal acts on escaped (jsonForTerminal). Numbers and the rest stay exactly as written, so a
+ * large integer keeps its digits. `line` must parse as JSON.
+ */
+export function inertJsonLine(line: string): string {
+  const text = line.trim()
+  let out = ''
+  let last = 0
+  for (const m of text.matchAll(JSON_STRING)) {
+    out += text.slice(last, m.index).replace(JSON_SPACE_CONTROLS, '')
+    const s = JSON.parse(m[0]) as string
+    const clean = displayText(s)
+    out += clean === s ? m[0] : JSON.stringify(clean)
+    last = m.index + m[0].length
+  }
+  out += text.slice(last).replace(JSON_SPACE_CONTROLS, '')
+  return jsonForTerminal(out)
+}
+
 /** Separators a spreadsheet may pick for a CSV file (comma, semicolon in many locales, tab, pipe). */
 export const CSV_SEPARATORS = ',;\t|'
 

@@ -16,6 +16,7 @@ import {describeJob} from '../remote/job-scripts.js'
 import {followJob, judgeInstall, judgeUninstall, runInstaller, runUninstall, type HostLink} from '../steps/install.js'
 import {describeHolder, heartbeat, isDeadLocalHolder, LOCK_TTL_SECONDS, lockAndProbe, probe, readThenLockIfNotInstalled, unlock, type ProbeResult} from '../steps/lock.js'
 import {stageHop, stageValues} from '../steps/upload.js'
+import {pruneReleases} from '../steps/prune.js'
 import type {DeployRecord, HistoryEntry, HostEnv, HostFacts, Job, JobMeta, ReleaseRef} from '../types.js'
 import {RUN_LOG, type RunContext} from './context.js'
 import {Hooks} from './hooks.js'
@@ -571,6 +572,8 @@ class ChangePhases {
     const recorded = out.stdout.includes(RECORDED)
     s.pending = {history: [], record: null}
     if (!recorded) throw new HostStepError(recordFailed(job))
+    // The hop is recorded: old releases go (steps/prune.ts); a problem there is a note, never a failed host.
+    await pruneReleases(env, s.session, {current: hop, keep: this.ctx.options.keepReleases}, (w) => s.notes.push(w))
   }
 
   /** The meta of a job this run starts: its execution id is the run and the hop. */

@@ -99,6 +99,8 @@ export interface RunOptions {
   askBecomePass?: boolean
   /** Keep a run folder (default true; read-only commands keep one only with --save). */
   keepRunFolder?: boolean
+  /** Releases each host keeps after a successful hop (deploy, upgrade); 0 or none: old releases are not removed. */
+  keepReleases?: number
 }
 
 /** Everything a host's work needs from the run. */

@@ -1,6 +1,6 @@
 // Step: take the host's lock and read its facts in one round trip; refresh it while held; release it.
 
-import {HostStepError, LockHeldError} from '../errors.js'
+import {HostStepError, LockHeldError, NotRootError} from '../errors.js'
 import {layout, lockAndProbeScript, LOCKED_SECTION, parseKv, parseProbe, probeScript, readThenLockIfNotInstalledScript, type LockOptions} from '../remote/scripts.js'
 import {lockRefreshScript, unlockScript} from '../remote/lock-scripts.js'
 import {preflightBody, type PreflightScriptOptions} from '../remote/ops-scripts.js'
@@ -26,8 +26,7 @@ export interface ProbeResult {
 function checkUid(s: Session, facts: HostFacts): void {
   if (facts.uid === null) throw new HostStepError('the host did not answer the probe (no shell?)')
   if (facts.unsafe) throw unsafeRemoteDir(s, facts.unsafe)
-  if (facts.uid !== 0)
-    throw new HostStepError(`${s.loginUser} is not root on this host; set become: true to use sudo`)
+  if (facts.uid !== 0) throw new NotRootError(s.loginUser)
 }
 
 function unsafeRemoteDir(s: Session, why: string): HostStepError {

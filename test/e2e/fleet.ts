@@ -158,7 +158,7 @@ export class Workspace {
   }
 
   /** Run the CLI; resolves with exit code and output (never rejects on a non-zero exit). */
-  run(args: string[], opts: {env?: NodeJS.ProcessEnv; input?: string; onSpawn?: (pid: number) => void; timeoutMs?: number} = {}): Promise<CliResult> {
+  run(args: string[], opts: {env?: NodeJS.ProcessEnv; input?: string; onSpawn?: (pid: number) => void; timeoutMs?: number; cwd?: string} = {}): Promise<CliResult> {
     return runCli(args, this.env(opts.env), opts)
   }
 }
@@ -171,9 +171,9 @@ export interface CliResult {
 }
 
 /** Run the built CLI with an environment. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv, opts: {input?: string; onSpawn?: (pid: number) => void; timeoutMs?: number} = {}): Promise<CliResult> {
+export function runCli(args: string[], env: NodeJS.ProcessEnv, opts: {input?: string; onSpawn?: (pid: number) => void; timeoutMs?: number; cwd?: string} = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {env, stdio: ['pipe', 'pipe', 'pipe']})
+    const child = spawn(process.execPath, [CLI, ...args], {env, stdio: ['pipe', 'pipe', 'pipe'], ...(opts.cwd ? {cwd: opts.cwd} : {})})
     if (child.pid && opts.onSpawn) opts.onSpawn(child.pid)
     let stdout = ''
     let stderr = ''

@@ -137,7 +137,11 @@ describe('flags as oclif hands them to the commands', () => {
     expect(await parse(Audit, [])).toMatchObject({output: 'table', concurrency: 64, 'connect-timeout': 15})
     const logs = await parse(Logs, ['g1'])
     expect(logs.tail).toBeUndefined()
-    expect(logs.concurrency).toBeUndefined()
+    // logs reads several gateways now (-l): at once up to -c, as the other fleet commands.
+    expect(logs.concurrency).toBe(64)
+    // --keep-releases has no default of its own: the inventory's rollout.keepReleases comes first.
+    expect(deploy['keep-releases']).toBeUndefined()
+    expect((await parse(Upgrade, ['--to', '1.6.0', '--keep-releases', '0']))['keep-releases']).toBe(0)
     expect((await parse(History, [])).last).toBeUndefined()
   })
 
@@ -157,6 +161,8 @@ describe('flags as oclif hands them to the commands', () => {
       [Upgrade, ['--to', '1.5'], '--to', '"1.5" is not a version X.Y.Z'],
       [History, ['-n', '0'], '--last', '"0" must be a whole number from 1 to 1000000'],
       [Audit, ['-o', 'xml'], '--output', '"xml" is not one of table, json, csv, prometheus'],
+      [Deploy, ['--keep-releases', 'two'], '--keep-releases', '"two" must be a whole number from 0 (keep all) to 1000'],
+      [Deploy, ['--keep-releases', '-1'], '--keep-releases', '"-1" must be a whole number from 0 (keep all) to 1000'],
     ]
     for (const [C, argv, flag, reason] of cases) {
       const err = await parse(C, argv).then(

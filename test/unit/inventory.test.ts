@@ -44,6 +44,21 @@ describe('rollout.first', () => {
   })
 })
 
+describe('rollout.keepReleases', () => {
+  it('is the default of --keep-releases; 0 keeps all', async () => {
+    expect((await loadInventory(inventory([...BASE, 'rollout:', '  keepReleases: 3']))).keepReleases).toBe(3)
+    expect((await loadInventory(inventory([...BASE, 'rollout:', '  keepReleases: 0']))).keepReleases).toBe(0)
+    expect((await loadInventory(inventory(BASE))).keepReleases).toBeUndefined()
+  })
+
+  it('anything but a whole number from 0 is refused with file, line and key', async () => {
+    await bad(inventory([...BASE, 'rollout:', '  keepReleases: -1']), 11, 'rollout.keepReleases', 'keepReleases must be 0 (keep all) or more')
+    await bad(inventory([...BASE, 'rollout:', '  keepReleases: 1.5']), 11, 'rollout.keepReleases', 'expected an integer')
+    await bad(inventory([...BASE, 'rollout:', '  keepReleases: two']), 11, 'rollout.keepReleases', 'expected a number')
+    await bad(inventory([...BASE, 'rollout:', '  keepRelease: 2']), 11, 'rollout.keepRelease', 'did you mean "keepReleases"')
+  })
+})
+
 describe('loadInventory: good input', () => {
   it('merges defaults, resolves paths and keeps file order', async () => {
     const file = path.join(FIXTURES, 'good', 'inventory.yaml')

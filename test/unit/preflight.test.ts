@@ -167,7 +167,8 @@ describe('evaluatePreflight: software and root', () => {
   it('a login that is not root fails root', () => {
     const c = check(evaluatePreflight(probe({uid: '1000'}), {...OPTS, loginUser: 'deploy'}), 'root')
     expect(c.level).toBe('fail')
-    expect(c.message).toMatch(/deploy is not root on this host; log in as root or set become: true/)
+    // The same words as every other command's (notRootMessage).
+    expect(c.message).toBe('deploy is not root on this host; set become: true to use sudo')
   })
   it('no answer at all is a failed probe', () => {
     expect(evaluatePreflight('', {...OPTS, stderr: 'sh: 1: cannot fork\n'})).toEqual([{id: 'probe', level: 'fail', message: 'the host did not answer the prerequisite probe: sh: 1: cannot fork'}])

@@ -5,7 +5,7 @@ import {describe, expect, it, vi} from 'vitest'
 import {auditCsv, auditTable, changeTable, table} from '../../src/render/output.js'
 import {historyTable, prettyLogLine, statusText} from '../../src/render/ops-output.js'
 import {makeReporter} from '../../src/render/progress.js'
-import {csvText, displayLine, displayText, jsonForTerminal} from '../../src/render/sanitize.js'
+import {csvText, displayLine, displayText, inertJsonLine, jsonForTerminal} from '../../src/render/sanitize.js'
 import type {AuditResult} from '../../src/runner/audit.js'
 
 const ESC = '\u001b'
@@ -57,6 +57,28 @@ describe('JSON on a terminal', () => {
     expect(out).not.toMatch(ACTIVE)
     expect(out).not.toMatch(/\u2028/)
     expect(JSON.parse(out)).toEqual(data)
+  })
+})
+
+describe('a JSON line from a host (logs --json)', () => {
+  it('strips escape sequences from its strings, keys too, also where the JSON wrote them as \\u escapes (jq -r would make them live)', () => {
+    const line = '{"msg":"saved \\u001b]52;c;ZWNobyBwd25lZA==\\u0007ok","\\u001b[2Jlevel":"info","title":"\\u001b]0;owned\\u0007x"}'
+    const out = inertJsonLine(line)
+    expect(out).toBe('{"msg":"saved ok","level":"info","title":"x"}')
+    expect(JSON.stringify(JSON.parse(out))).not.toMatch(/\\u001b|52;/)
+  })
+
+  it('drops a raw CR between tokens and raw C1 controls, DEL and bidi marks inside strings', () => {
+    expect(inertJsonLine('{"a":\r"b",\t"c":1}\r')).toBe('{"a":"b","c":1}')
+    const out = inertJsonLine(`{"m":"x\u009b31my \u007f\u202eevil"}`)
+    expect(out).not.toMatch(ACTIVE)
+    expect(JSON.parse(out)).toEqual({m: 'xy evil'})
+  })
+
+  it('keeps every other byte as written: numbers keep their digits, newlines stay escaped, U+2028 becomes an escape', () => {
+    const plain = '{"time":"2026-11-28T11:47:02Z","level":"info","msg":"job 7 done","id":12345678901234567890,"lines":"a\\nb"}'
+    expect(inertJsonLine(plain)).toBe(plain)
+    expect(inertJsonLine('{"m":"a\u2028b"}')).toBe('{"m":"a\\u2028b"}')
   })
 })
 

@@ -7,7 +7,8 @@ import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {validate, validateTable, waysTo} from '../../src/cli/validate.js'
-import {valuesReferences} from '../../src/inventory/values.js'
+import {valuesKeyWarnings, valuesReferences} from '../../src/inventory/values.js'
+import {unknownKeyText} from '../../src/inventory/vendor-keys.js'
 import {writeZip} from './zip-writer.js'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gwfleet-validate-'))
@@ -93,6 +94,65 @@ describe('validate', () => {
     expect(doc.ok).toBe(true)
     expect(doc.inventory).toMatchObject({gateways: 2, selected: 1})
     expect(doc.releases.map((r) => r.version)).toEqual(['1.4.1'])
+  })
+})
+
+describe('values keys the vendor guide does not know', () => {
+  const file = (name: string, lines: string[]) => {
+    const f = path.join(tmp, name)
+    fs.writeFileSync(f, `${lines.join('\n')}\n`)
+    return f
+  }
+
+  it('names file, line and key, with the documented key probably meant', () => {
+    const f = file('typos.yaml', ['tenant: t', 'auth:', '  domian: auth.example.net', '  orchestrator:', '    clientId: c', 'gpu:', '  enabeld: true', 'tennant: x', 'domain: y', 'frobnicate: 1'])
+    const found = valuesKeyWarnings(f)
+    expect(found).toEqual([
+      {file: f, line: 3, key: 'auth.domian', suggestion: 'auth.domain'},
+      {file: f, line: 7, key: 'gpu.enabeld', suggestion: 'gpu.enabled'},
+      {file: f, line: 8, key: 'tennant', suggestion: 'tenant'},
+      {file: f, line: 9, key: 'domain', suggestion: 'auth.domain'},
+      {file: f, line: 10, key: 'frobnicate'},
+    ])
+    expect(unknownKeyText(found[0])).toBe(`${f}:3 (auth.domian): not a key of the vendor installation guide; did you mean auth.domain?`)
+    expect(unknownKeyText(found[4])).toBe(`${f}:10 (frobnicate): not a key of the vendor installation guide`)
+  })
+
+  it("knows every key of the guide's example and optional sections; anything below proxy is free; aliases are followed", () => {
+    const f = file('guide.yaml', [
+      'cilium: {egressToHost: true, enabled: false}',
+      'tenant: t',
+      'gpu: {enabled: false}',
+      'auth: &a',
+      '  domain: auth.app.apheris.net',
+      '  orchestrator: {clientId: c, clientSecret: s}',
+      'dal:',
+      '  sources:',
+      '    files: {folder: /home/datastore}',
+      '    s3: [b1, b2]',
+      '  persistence: {enabled: true, local: {hostPath: /srv/dal}}',
+      'helmRepoUsername: u',
+      'helmRepoPassword: p',
+      'proxy: {httpsProxy: "http://proxy:3128", noProxy: "localhost", anythingTheChartKnows: {deep: 1}}',
+      'copy: *a',
+    ])
+    // copy is unknown; what is under it is not looked at.
+    expect(valuesKeyWarnings(f)).toEqual([{file: f, line: 15, key: 'copy'}])
+  })
+
+  it('validate: warnings by default (a deploy would accept the input), problems with --strict (exit 2)', async () => {
+    const w = workspace('keys', ['1.4.1'])
+    const b = path.join(w.dir, 'values', 'b.yaml')
+    fs.writeFileSync(b, 'tenant: t-b\nauth:\n  domian: auth.example.net\n')
+    const loose = await validate({inventory: w.inv, limit: 'b'}, {})
+    expect(loose.doc.ok).toBe(true)
+    expect(loose.doc.warnings).toEqual([`${b}:3 (auth.domian): not a key of the vendor installation guide; did you mean auth.domain?`])
+    expect(loose.doc.values[0].unknownKeys).toEqual([{file: b, line: 3, key: 'auth.domian', suggestion: 'auth.domain'}])
+    expect(validateTable(loose.doc)).toMatch(/^values key\s+auth\.domian \(line 3\)\s+warning\s+not in the vendor installation guide; did you mean auth\.domain\?$/m)
+    const strict = await validate({inventory: w.inv, limit: 'b', strict: true}, {})
+    expect(strict.doc.ok).toBe(false)
+    expect(strict.doc.problems).toEqual([`${b}:3 (auth.domian): not a key of the vendor installation guide; did you mean auth.domain? (--strict)`])
+    expect(validateTable(strict.doc).split('\n')[1]).toMatch(/^values key\s+auth\.domian \(line 3\)\s+error/)
   })
 })
 
