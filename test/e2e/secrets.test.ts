@@ -323,9 +323,10 @@ describe('secrets never leave the values file on the target host', () => {
     expect(envHits).toEqual([])
   })
 
-  it('on the hosts the secrets live only in the values file, 0600 in a 0700 directory', async () => {
+  it('on the hosts the secrets live only in the values file and its applied copy, 0600 in 0700 directories', async () => {
     // Everything a lab host ever wrote is in the upper layers of its overlays: search them all.
     const written = (h: LabHost) => path.join(LAB_ROOT, L.name, 'hosts', h.name)
+    let appliedSeen = 0
     for (const [h, name] of [
       [H(1), 'sec-root'],
       [H(4), 'sec-echo'],
@@ -340,12 +341,25 @@ describe('secrets never leave the values file on the target host', () => {
           return secrets().some((s) => text.includes(s))
         })
         .map((f) => path.relative(written(h), f))
-      // Besides gwfleet's values file, only the stand-in installer's own copy of the values it was
-      // given (the installer's log on the host, root's alone while it runs, goes once it is recorded).
-      expect.soft(holding.filter((f) => !f.startsWith('var/upper/lib/gwlab-k3s/')), h.name).toEqual([`opt/upper/gwfleet/values/${name}.yaml`])
+      // Besides gwfleet's values file and its copy as applied beside the record (root's 0600 in the
+      // root-only state folder), only the stand-in installer's own copy of the values it was given
+      // (the installer's log on the host, root's alone while it runs, goes once it is recorded).
+      const values = `opt/upper/gwfleet/values/${name}.yaml`
+      const applied = `opt/upper/gwfleet/state/${name}.applied`
+      const mine = holding.filter((f) => !f.startsWith('var/upper/lib/gwlab-k3s/'))
+      expect.soft(mine, h.name).toContain(values)
+      expect.soft(mine.filter((f) => f !== values && f !== applied), h.name).toEqual([])
+      // The applied copy is there once a change was recorded ok.
+      if (mine.includes(applied)) {
+        appliedSeen++
+        const st = await h.exec(`stat -c '%a %U' /opt/gwfleet/state /opt/gwfleet/state/${name}.applied`)
+        expect.soft(st.stdout.trim().split('\n'), h.name).toEqual(['700 root', '600 root'])
+      }
       expect.soft(await h.exists('/opt/gwfleet/state/history.jsonl')).toBe(true)
     }
-    // The uninstalled host keeps no values file.
+    expect(appliedSeen).toBeGreaterThan(0)
+    // The uninstalled host keeps no values file, nor their applied copy.
     expect.soft(await H(2).exists('/opt/gwfleet/values/sec-sudo.yaml')).toBe(false)
+    expect.soft(await H(2).exists('/opt/gwfleet/state/sec-sudo.applied')).toBe(false)
   })
 })
