@@ -59,7 +59,7 @@ async function starts(host: LabHost): Promise<number> {
 
 describe('a dropped link in a real terminal (lab subnet 56)', () => {
   it('the rows say reconnecting (attempt, seconds), then follow the installers again; the run ends ok, each installer started once', async () => {
-    for (const h of L.hosts) await h.setFault('talk', '20')
+    for (const h of L.hosts) await h.setFault('talk', '12')
     const inv = inventory()
     const t = await Terminal.gwfleet(['deploy', '-i', inv, '--batch-size', 'all'], {cols: 120, rows: 30, env: terminalEnv(ws.env())})
     open.push(t)
