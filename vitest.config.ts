@@ -9,7 +9,7 @@ export default defineConfig({
     // End-to-end files each start their own lab on their own loopback subnet. They wait on sshd,
     // remote shells and installers for much of their time (two workers kept 2 cores ~55% busy), so
     // three files at a time; no assertion depends on how busy the machine is.
-    maxWorkers: 4,
+    maxWorkers: 5,
     minWorkers: 1,
   },
 })
