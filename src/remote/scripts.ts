@@ -69,8 +69,8 @@ function lastChangeBody(remoteDir: string, gateway: string): string {
   const L = layout(remoteDir, gateway)
   const v = shq(L.values)
   return [
-    `if [ -f ${shq(L.attempt)} ]; then IFS= read -r r < ${shq(L.attempt)}; printf "gw.attempt=%s\\n" "$r"; fi`,
-    `if [ -f ${shq(L.record)} ]; then IFS= read -r r < ${shq(L.record)}; printf "gw.record=%s\\n" "$r"; fi`,
+    firstLineAs('attempt', L.attempt),
+    firstLineAs('record', L.record),
     `if [ -f ${v} ] && [ ! -L ${v} ] && [ -z "$(find ${v} -maxdepth 0 \\( ! -user 0 -o -perm /022 \\) -print 2>/dev/null)" ]; then set -- $(sha256sum < ${v}); echo "gw.values_sha=$1"; fi`,
   ].join('\n')
 }
@@ -78,14 +78,23 @@ function lastChangeBody(remoteDir: string, gateway: string): string {
 /** Pure: the last change's lines of lastChangeBody. */
 export function parseLastChange(kv: Map<string, string[]>): {attempt: HistoryEntry | null; record: DeployRecord | null; valuesSha256: string | null} {
   const one = (k: string) => kv.get(k)?.[0]
-  let record: DeployRecord | null = null
-  try {
-    record = one('record') ? (JSON.parse(one('record')!) as DeployRecord) : null
-  } catch {
-    record = null
-  }
   const sha = one('values_sha')
-  return {attempt: parseAttempt(one('attempt')), record, valuesSha256: sha && /^[0-9a-f]{64}$/.test(sha) ? sha : null}
+  return {attempt: parseAttempt(one('attempt')), record: parseRecord(one('record')), valuesSha256: sha && /^[0-9a-f]{64}$/.test(sha) ? sha : null}
+}
+
+/** `gw.KEY=<first line of FILE>` when the file is there (the record and the last change are one JSON line each). */
+function firstLineAs(key: string, file: string): string {
+  return `if [ -f ${shq(file)} ]; then IFS= read -r r < ${shq(file)}; printf "gw.${key}=%s\\n" "$r"; fi`
+}
+
+/** The deployed record from its JSON line, or null when absent or unreadable. */
+function parseRecord(line: string | undefined): DeployRecord | null {
+  if (!line) return null
+  try {
+    return JSON.parse(line) as DeployRecord
+  } catch {
+    return null
+  }
 }
 
 /** The line a guarded script prints, instead of running, under an unsafe remoteDir. */
@@ -123,8 +132,8 @@ function probeBody(o: ProbeOptions): string {
     safetyBody(o.remoteDir),
     // Nothing under an unsafe remoteDir is read: it may lead anywhere.
     'if [ -n "$gw_safe" ]; then',
-    `if [ -f ${shq(L.record)} ]; then IFS= read -r r < ${shq(L.record)}; printf "gw.record=%s\\n" "$r"; fi`,
-    `if [ -f ${shq(L.attempt)} ]; then IFS= read -r r < ${shq(L.attempt)}; printf "gw.attempt=%s\\n" "$r"; fi`,
+    firstLineAs('record', L.record),
+    firstLineAs('attempt', L.attempt),
     // find runs only over the paths that exist (none on a fresh host)
     `set --; for p in ${hashed.map(shq).join(' ')}; do if [ -e "$p" ]; then set -- "$@" "$p"; fi; done; if [ $# -gt 0 ]; then find "$@" -type f -user 0 ! -perm /022 ! -name '.*' -exec sha256sum {} + 2>/dev/null; fi`,
     jobProbeBody(o.remoteDir),
@@ -407,15 +416,7 @@ export function parseProbe(stdout: string, at?: RemoteLayout): HostFacts {
   const one = (k: string) => kv.get(k)?.[0]
   const uidS = one('uid')
   const gateway = parseGateway(kv)
-  let record: DeployRecord | null = null
-  const rec = one('record')
-  if (rec) {
-    try {
-      record = JSON.parse(rec) as DeployRecord
-    } catch {
-      record = null
-    }
-  }
+  const record = parseRecord(one('record'))
   const releaseFiles = new Map<string, Map<string, string>>()
   let valuesSha256: string | null = null
   for (const line of stdout.split('\n')) {
