@@ -8,6 +8,19 @@ import {makeReporter} from '../../src/render/progress.js'
 import {csvText, displayLine, displayText, inertJsonLine, jsonForTerminal} from '../../src/render/sanitize.js'
 import type {AuditResult} from '../../src/runner/audit.js'
 
+/** An audit row in drift whose host-written fields the case sets. */
+const auditRow = (over: Pick<AuditResult, 'reasons' | 'lastChange'>): AuditResult => ({
+  name: 'gw-1',
+  host: '10.0.0.1',
+  status: 'drift',
+  version: '1.4.0',
+  desiredVersion: '1.5.0',
+  valuesInSync: true,
+  error: null,
+  durationMs: 1,
+  ...over,
+})
+
 const ESC = '\u001b'
 /** Anything a terminal acts on: C0 controls but tab and newline, ESC, DEL, C1 (0x9b is CSI), bidi marks. */
 const ACTIVE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/
@@ -91,18 +104,7 @@ describe('CSV cells', () => {
   })
 
   it('in the audit CSV a host-written operator and time cannot run as formulas', () => {
-    const r: AuditResult = {
-      name: 'gw-1',
-      host: '10.0.0.1',
-      status: 'drift',
-      version: '1.4.0',
-      desiredVersion: '1.5.0',
-      valuesInSync: true,
-      error: null,
-      reasons: [`-cmd|' /C calc'!A0 ${ESC}[2J`],
-      lastChange: {time: '=1+1', operator: '@SUM(1,2)', version: '1.4.0'},
-      durationMs: 1,
-    }
+    const r = auditRow({reasons: [`-cmd|' /C calc'!A0 ${ESC}[2J`], lastChange: {time: '=1+1', operator: '@SUM(1,2)', version: '1.4.0'}})
     const csv = auditCsv([r])
     const row = csv.split('\r\n')[1]!
     expect(row).toBe(`gw-1,10.0.0.1,drift,1.4.0,1.5.0,true,"'=1+1","'@SUM(1,2)","'-cmd|' /C calc'!A0 "`)
@@ -113,18 +115,7 @@ describe('CSV cells', () => {
 
 describe('CSV opened with another separator', () => {
   it('no part of any cell starts a formula, whichever of , ; tab | a spreadsheet splits on (issue 20)', () => {
-    const r: AuditResult = {
-      name: 'gw-1',
-      host: '10.0.0.1',
-      status: 'drift',
-      version: '1.4.0',
-      desiredVersion: '1.5.0',
-      valuesInSync: true,
-      error: null,
-      reasons: ['fine;=cmd|\' /C calc\'!A0', 'a| +1', 'b, @SUM(A1)', 'c\t-2'],
-      lastChange: {time: 'x;=1+1', operator: 'ops;@evil|-x', version: '1.4.0'},
-      durationMs: 1,
-    }
+    const r = auditRow({reasons: ['fine;=cmd|\' /C calc\'!A0', 'a| +1', 'b, @SUM(A1)', 'c\t-2'], lastChange: {time: 'x;=1+1', operator: 'ops;@evil|-x', version: '1.4.0'}})
     const csv = auditCsv([r])
     for (const sep of [',', ';', '\t', '|'])
       for (const line of csv.split('\r\n'))
