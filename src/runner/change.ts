@@ -557,6 +557,7 @@ class ChangePhases {
     try {
       await runInstaller(env, s.link, {version: hop, commit: s.staged, meta})
     } catch (e) {
+      this.lockRefused(s, e)
       if (e instanceof UnreachableError) s.jobLeft = meta.id
       else s.pending.history.push(this.historyLine(s, current(s), hop, this.stoppedByOperator ? 'interrupted' : 'failed', message(e), startedAt))
       throw e
@@ -574,6 +575,17 @@ class ChangePhases {
     if (!recorded) throw new HostStepError(recordFailed(job))
     // The hop is recorded: old releases go (steps/prune.ts); a problem there is a note, never a failed host.
     await pruneReleases(env, s.session, {current: hop, keep: this.ctx.options.keepReleases}, (w) => s.notes.push(w))
+  }
+
+  /**
+   * The job's start found the lock another run's (it started nothing): the lock is lost, and like a
+   * loss the heartbeat finds, nothing more of this run is written into the other run's host state.
+   */
+  private lockRefused(s: HostState, e: unknown): void {
+    if (!(e instanceof LockLostError)) return
+    s.lockLost ??= e.why
+    s.pending = {history: [], record: null}
+    throw e
   }
 
   /** The meta of a job this run starts: its execution id is the run and the hop. */
@@ -631,6 +643,7 @@ class ChangePhases {
     try {
       await runUninstall(env, s.link, {cilium: job.values.ciliumEnabled, meta})
     } catch (e) {
+      this.lockRefused(s, e)
       if (e instanceof UnreachableError) {
         s.jobLeft = meta.id
         throw e

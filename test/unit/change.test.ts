@@ -569,6 +569,24 @@ describe('the change phases against a scripted host', () => {
     }
   })
 
+  it('a job start refused because another run now holds the lock starts nothing and writes nothing into that run\'s host state', async () => {
+    const {hosts, run} = fleet(['a'])
+    const h = hosts.get('a')!
+    h.onScript = (kind) => {
+      // Another operator's run takes the lock over between this run's lock and its installer's start.
+      if (kind === 'installer') h.lock = '{"owner":"op2@ws","pid":1002,"command":"deploy","token":"other"}'
+    }
+    const [r] = await run()
+    expect(r.status).toBe('failed')
+    expect(r.error).toMatch(/^lock lost: now held by/)
+    expect(h.starts).toHaveLength(0)
+    // No history line, no record, no unlock: the host state is the other run's now.
+    expect(h.historyLines).toEqual([])
+    expect(h.ran).not.toContain('record')
+    expect(h.ran).not.toContain('unlock')
+    allClosed(h)
+  })
+
   it('uninstall: uninstall, record (forget and history), unlock', async () => {
     const {hosts, run} = fleet(['a'])
     const h = hosts.get('a')!
