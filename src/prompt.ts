@@ -53,6 +53,9 @@ export class HiddenInput {
 
   private key(ch: string): HiddenInputEnd | undefined {
     const code = ch.codePointAt(0)!
+    // Enter and Ctrl-C always count, whatever sequence they cut short (Alt+] starts a string no
+    // terminal will end): the operator is never stuck at the prompt.
+    if (ch === '\r' || ch === '\n' || ch === '\u0003') this.state = 'text'
     switch (this.state) {
       case 'esc':
         if (ch === '[') this.state = 'csi'

@@ -290,6 +290,13 @@ describe('keys at a hidden prompt', () => {
     expect(typed('k\u009bDl\u0085m\r')).toEqual({value: 'klm', end: 'enter'})
   })
 
+  it('Enter and Ctrl-C end the line whatever sequence they cut short (Alt+], Alt+P, a lone Esc or SS3)', () => {
+    expect(typed('pw\x1b]\r')).toEqual({value: 'pw', end: 'enter'})
+    expect(typed('pw\x1bPx\x03')).toEqual({value: 'pw', end: 'interrupt'})
+    expect(typed('pw\x1b\x1b\r')).toEqual({value: 'pw', end: 'enter'})
+    expect(typed('pw\x1bO\n')).toEqual({value: 'pw', end: 'enter'})
+  })
+
   it('a sequence split between reads is still dropped; a lone Esc key drops nothing typed after it', () => {
     expect(typed('p\x1b', '[', 'D', 'w\r')).toEqual({value: 'pw', end: 'enter'})
     expect(typed('p\x1b[1', ';5', 'C', 'w\r')).toEqual({value: 'pw', end: 'enter'})
