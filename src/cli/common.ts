@@ -104,10 +104,11 @@ function fromHistory(term: string, command: string, inventory: string): Set<stri
   }
   if (!run.summary) throw new InputError(`${term}: run ${run.id} has no summary (it ended before writing one)`, where)
   // A run of another inventory names other gateways (same names may be other hosts), and another
-  // command's failures are not this command's work (an upgrade's failures are no list to uninstall).
+  // command's failures are not a changing command's work (an upgrade's failures are no list to
+  // uninstall); a read-only command may look at any run's failures (logs of a deploy's).
   const s = run.summary
   if (s.inventory !== path.resolve(inventory)) throw new InputError(`${term}: run ${run.id} ran "${s.command}" against ${s.inventory}, not against ${path.resolve(inventory)}`, where)
-  if (s.command !== command) throw new InputError(`${term}: run ${run.id} ran "${s.command}", not "${command}"; use it with gwfleet ${s.command}`, where)
+  if (CHANGING.has(command) && s.command !== command) throw new InputError(`${term}: run ${run.id} ran "${s.command}", not "${command}"; use it with gwfleet ${s.command}`, where)
   const names = new Set(run.summary.hosts.filter((h) => !endedWell(h.status)).map((h) => h.name))
   if (names.size === 0) {
     const ended = [...new Set(run.summary.hosts.map((h) => h.status))]
@@ -116,6 +117,9 @@ function fromHistory(term: string, command: string, inventory: string): Set<stri
   }
   return names
 }
+
+/** The commands that change hosts: @failed:RUN-ID of theirs must be a run of the same command. */
+const CHANGING = new Set(['deploy', 'upgrade', 'uninstall'])
 
 /** A selected gateway whose own input cannot be used: audit reports it as `invalid`. */
 export interface InvalidGateway {

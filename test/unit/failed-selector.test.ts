@@ -76,6 +76,9 @@ describe('-l @failed:RUN-ID (issue 20)', () => {
     const id = saveRun('upgrade', {a: 'failed', b: 'ok', c: 'ok'})
     expect(await by('upgrade', id)).toEqual(['a'])
     await expect(by('uninstall', id)).rejects.toThrow(`@failed:${id}: run ${id} ran "upgrade", not "uninstall"; use it with gwfleet upgrade`)
+    // A read-only command may look at another command's failures (the logs of a failed upgrade).
+    expect(await by('logs', id)).toEqual(['a'])
+    expect(await by('status', id)).toEqual(['a'])
     // The same gateway names in another inventory: another fleet.
     const other = path.join(tmp, 'other.yaml')
     fs.copyFileSync(inv, other)
