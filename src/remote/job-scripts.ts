@@ -19,7 +19,7 @@ import type {JobMeta} from '../types.js'
 
 // The start time of a process (field 22 of /proc/PID/stat) in gw_s, empty when it is gone. A zombie
 // counts as gone: an orphan's exit is reaped by pid 1 whenever it gets to it, on some hosts never.
-export const START_TIME_FN =
+const START_TIME_FN =
   'gw_start() { gw_s=""; if [ -r "/proc/$1/stat" ]; then IFS= read -r gw_l < "/proc/$1/stat"; set -- ${gw_l##*) }; if [ $# -ge 20 ] && [ "$1" != Z ] && [ "$1" != X ]; then shift 19; gw_s=$1; fi; fi; }'
 
 /** Seconds a job folder may be without its pid file before its start counts as lost. */
@@ -55,7 +55,7 @@ export const JOB_FN = [
  * whole when the time is up), notes the pids, waits, and writes the exit code. Nothing of it reads
  * a file another user could change: it is this text, passed on root's command line.
  */
-export const WRAPPER = [
+const WRAPPER = [
   'J=$1; T=$2; shift 2',
   // Held while the wrapper lives (the kernel lets go when it ends, however it ends): a follow
   // waits on it instead of polling. The job itself does not inherit it (9>&- below), so a daemon

@@ -98,7 +98,7 @@ function parseRecord(line: string | undefined): DeployRecord | null {
 }
 
 /** The line a guarded script prints, instead of running, under an unsafe remoteDir. */
-export const UNSAFE_NOT_READ = 'gw.not_read=unsafe'
+const UNSAFE_NOT_READ = 'gw.not_read=unsafe'
 
 /**
  * Run `body` only when remoteDir is safe for root to use (the same check every probe makes, see

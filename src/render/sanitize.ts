@@ -69,9 +69,6 @@ export function inertJsonLine(line: string): string {
   return jsonForTerminal(out)
 }
 
-/** Separators a spreadsheet may pick for a CSV file (comma, semicolon in many locales, tab, pipe). */
-export const CSV_SEPARATORS = ',;\t|'
-
 /**
  * A CSV cell a spreadsheet will not run, whichever separator it splits on: the cell, and every part
  * of it after a comma, semicolon or pipe, that starts with =, +, -, @ (after any blanks) gets a

@@ -515,7 +515,7 @@ class ChangePhases {
         last = e
       }
       const left = since + windowS * 1000 - Date.now()
-      if (left <= 0 || this.ctx.interrupt.hard.signal.aborted) {
+      if (left <= 0 || this.stoppedByOperator) {
         const what = s.kind.removes ? 'uninstall' : 'install'
         const next = `\`gwfleet ${this.req.command.picksUp}\` (or \`status\`)`
         const after = started ? `the ${what} goes on on the host; ${next} picks it up` : `whether the ${what} started is not known; ${next} finds out`
@@ -573,8 +573,9 @@ class ChangePhases {
     const recorded = out.stdout.includes(RECORDED)
     s.pending = {history: [], record: null}
     if (!recorded) throw new HostStepError(recordFailed(job))
-    // The hop is recorded: old releases go (steps/prune.ts); a problem there is a note, never a failed host.
-    await pruneReleases(env, s.session, {current: hop, keep: this.ctx.options.keepReleases}, (w) => s.notes.push(w))
+    // The last hop is recorded: old releases go (steps/prune.ts; a version above the one installed
+    // stays anyway, so once is enough); a problem there is a note, never a failed host.
+    if (hop === s.plan.hops.at(-1)) await pruneReleases(env, s.session, {current: hop, keep: this.ctx.options.keepReleases}, (w) => s.notes.push(w))
   }
 
   /**
@@ -783,7 +784,7 @@ class ChangePhases {
     }
     const error = s.env.redact(message(end.error))
     // The operator's second Ctrl-C stopped a later hop: the hops before it stand.
-    if (this.ctx.interrupt.hard.signal.aborted && s.reached.length) return {...r, status: 'interrupted', toVersion: current(s), error: this.withStop(s, error)}
+    if (this.stoppedByOperator && s.reached.length) return {...r, status: 'interrupted', toVersion: current(s), error: this.withStop(s, error)}
     if (!(end.error instanceof UnreachableError)) return {...r, status: 'failed', error: this.withStop(s, error)}
     if (!s.locked || s.jobLeft) return {...r, status: 'unreachable', error: s.jobLeft ? this.withStop(s, error) : error}
     // Cut off while holding the lock: what the recovery could do decides the status.

@@ -17,8 +17,8 @@ const SECRET_ENV = /^GWFLEET_(BECOME_PASSWORD|KEY_PASSPHRASE)/
 export type HookOutcome = string | null
 
 /** How many of a failed hook's last stderr lines its outcome quotes, and how long each may be. */
-export const HOOK_STDERR_LINES = 3
-export const HOOK_STDERR_LINE_MAX = 200
+const HOOK_STDERR_LINES = 3
+const HOOK_STDERR_LINE_MAX = 200
 
 /** Runs the inventory's hooks for one run. */
 export class Hooks {

@@ -9,7 +9,7 @@ import {gatewayScript, statusScript} from '../remote/ops-scripts.js'
 import {lockClearScript, lockShowScript} from '../remote/lock-scripts.js'
 import {notInstalled, parseGateway, parsePods, type Computation, type GatewayPresence, type PodRow} from '../remote/cluster.js'
 import {historyScript, parseJob, parseKv, parseLastChange, remoteDirGuard, unsafeRefusal} from '../remote/scripts.js'
-import {describeHolder, holderProcessGone, LOCK_TTL_SECONDS} from '../steps/lock.js'
+import {describeHolder, holderProcessGone, isDeadLocalHolder, LOCK_TTL_SECONDS} from '../steps/lock.js'
 import type {Gateway, HistoryEntry, Installed, Job, JobFacts, LockOwner} from '../types.js'
 import {attemptWords, lastAttempt, valuesNotApplied} from './attempt.js'
 import type {RunContext} from './context.js'
@@ -281,7 +281,7 @@ export function parseLock(stdout: string, me: Pick<LockOwner, 'owner' | 'machine
       ageSeconds: age,
       expired: age > LOCK_TTL_SECONDS,
       processGone: holderProcessGone(raw, me),
-      takenOverByMe: holderProcessGone(raw, me) && o.owner === me.owner,
+      takenOverByMe: isDeadLocalHolder(raw, me),
     },
     cleared,
   }

@@ -90,7 +90,7 @@ export function pruneRuns(dir: string, policy: KeepPolicy, now: Date = new Date(
  * could swap run folders or plant links so gwfleet's logs (and what a later `runs` or `@failed`
  * reads back) go where they choose. Bad input otherwise, naming the folder and what is wrong.
  */
-export function ensurePrivateDir(dir: string, what: string): void {
+function ensurePrivateDir(dir: string, what: string): void {
   try {
     mkdirSync(dir, {recursive: true, mode: 0o700})
   } catch (e: any) {

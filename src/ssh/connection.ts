@@ -232,7 +232,7 @@ async function connectOnce(
  * same known_hosts files. A gateway whose known_hosts pins another key for the bastion must have its
  * own connection checked against them, never ride on one another gateway's trust let through.
  */
-export function bastionKey(chain: ConnectTarget[]): string {
+function bastionKey(chain: ConnectTarget[]): string {
   return JSON.stringify(chain.map((t) => [t.user, t.host, t.port, t.knownHostsFiles, t.recordKnownHostsFile]))
 }
 

@@ -2,6 +2,7 @@
 // succeeded whatever happens here: a problem comes back as a warning for the host's notes, never as
 // a failure.
 import {compareVersions, parseVersion} from '../release/version.js'
+import {layout} from '../remote/layout.js'
 import {pruneReleasesScript, releasesListScript} from '../remote/prune-scripts.js'
 import {parseKv, unsafeRefusal} from '../remote/scripts.js'
 import type {Session} from '../host/session.js'
@@ -29,13 +30,14 @@ export function releasesToPrune(onHost: string[], o: {current: string; keep: num
  * for the host's notes; it never throws.
  */
 export async function pruneReleases(env: Pick<HostEnv, 'log' | 'redact'>, s: Session, o: {current: string; keep?: number}, note: (warning: string) => void): Promise<void> {
-  const w = await prune(env, s, o.current, o.keep ?? 0)
+  const keep = o.keep ?? 0
+  if (keep <= 0) return
+  const w = await prune(env, s, o.current, keep)
   if (w) note(w)
 }
 
 async function prune(env: Pick<HostEnv, 'log' | 'redact'>, s: Session, current: string, keep: number): Promise<string | null> {
-  if (keep <= 0) return null
-  const dir = `${s.gw.remoteDir.replace(/\/+$/, '')}/releases`
+  const dir = layout(s.gw.remoteDir, s.gw.name).releases
   const warning = (why: string) => {
     const text = env.redact(`old releases not removed from ${dir}: ${why}`)
     env.log(text)
