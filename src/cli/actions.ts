@@ -10,6 +10,7 @@ import {failureBudgetText} from '../render/budget.js'
 import {auditPrometheus} from '../render/prometheus.js'
 import {auditOk, runAudit} from '../runner/audit.js'
 import {runChange, type ChangeRequest} from '../runner/change.js'
+import {stopNotice} from '../runner/context.js'
 import type {ChangeCommand, Confirmation} from '../runner/kinds/host.js'
 import {isSuccess, type HostResult} from '../runner/result.js'
 import {toleratedFailures, type BatchSpec} from '../runner/rollout.js'
@@ -90,7 +91,7 @@ export async function changeCommand(command: ChangeCommand, flags: ChangeCommand
   const ctx = await openRun(inventory, options, flags.json, jobs)
   // From here to the last line printed, signals are the run's: results, run folder and unlocks are
   // written whatever the operator presses (see Interrupt).
-  ctx.interrupt.install((m) => ctx.reporter.notice(m))
+  ctx.interrupt.install(stopNotice(ctx))
   try {
     const results = await within(ctx, () => runChange(ctx, jobs, req, releases))
     const batches = planBatches(results, req)

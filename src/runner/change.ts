@@ -18,7 +18,7 @@ import {describeHolder, heartbeat, isDeadLocalHolder, LOCK_TTL_SECONDS, lockAndP
 import {stageHop, stageValues} from '../steps/upload.js'
 import {pruneReleases} from '../steps/prune.js'
 import type {DeployRecord, HistoryEntry, HostEnv, HostFacts, Job, JobMeta, ReleaseRef} from '../types.js'
-import {RUN_LOG, type RunContext} from './context.js'
+import {RUN_LOG, stopNotice, type RunContext} from './context.js'
 import {Hooks} from './hooks.js'
 import type {ChangeCommand, ChangeKind, CommandRequest} from './kinds/host.js'
 import {HostRun, type Ending, type Phase, type PhaseControl} from './phases.js'
@@ -140,7 +140,7 @@ class Rollout {
   async run(): Promise<HostResult[]> {
     const {ctx} = this
     ctx.reporter.begin(this.jobs.map((j) => ({name: j.gw.name, host: j.gw.host})), titleFor(ctx, this.req))
-    ctx.interrupt.install((m) => ctx.reporter.notice(m))
+    ctx.interrupt.install(stopNotice(ctx))
     try {
       if (!ctx.options.dryRun) {
         const why = await this.hooks.run('before-run', {}, RUN_LOG)

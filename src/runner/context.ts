@@ -81,6 +81,14 @@ export class Interrupt {
 /** The run folder's log for events of the whole run (`_` keeps it apart from gateway names). */
 export const RUN_LOG = '_run'
 
+/** What the operator's stop says (first Ctrl-C, second, a signal): on the screen, and in the run folder's run log. */
+export function stopNotice(ctx: Pick<RunContext, 'log' | 'reporter'>): (msg: string) => void {
+  return (msg) => {
+    ctx.log.write(RUN_LOG, msg)
+    ctx.reporter.notice(msg)
+  }
+}
+
 /** Options common to the fleet commands. */
 export interface RunOptions {
   command: string

@@ -288,8 +288,8 @@ describe('faults', () => {
     expect.soft(silent.connections()).toBeLessThanOrEqual(3)
     // No hang at a sudo prompt: the refusal says sudo asked (above), and the run ended.
 
-    // The hung installer was stopped on the host, not only on the workstation.
-    await sleep(500)
+    // The hung installer was stopped on the host, not only on the workstation (a stopped process may take a moment to leave /proc).
+    await waitFor('the hung installer to be stopped on the host', () => installerProcs(H(6)).length === 0, 30_000, 100).catch(() => undefined)
     expect.soft(installerProcs(H(6)).map((p) => `${p.pid} ${p.args}`), 'installer left running on the host').toEqual([])
     // Locks released and nothing half-written wherever gwfleet got in.
     for (const i of [5, 6, 7, 8, 9, 10, 11, 12]) {
@@ -524,12 +524,15 @@ describe('faults', () => {
     const first = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
     expect(first.code, JSON.stringify(statuses(first))).toBe(0)
 
-    // One Ctrl-C: the running installer may finish, no new host starts.
-    for (const h of hs) await h.setFault('sleep', '3')
+    // One Ctrl-C: the running installer may finish, no new host starts. The canary's installer
+    // pauses until the run has taken the Ctrl-C (its run log says so), so no later batch can have started.
+    await hs[0]!.setFault('sleep', '300')
     let pid = 0
     const run = ws.run(['upgrade', '-i', inv, '--to', '1.5.0', '--batch-size', '1', '--json'], {onSpawn: (p) => (pid = p), timeoutMs: 120_000})
-    await waitFor('the canary installer to run', () => hs.some((h) => installerProcs(h).length > 0), 30_000, 20)
+    await waitFor('the canary installer to run', () => installerProcs(hs[0]!).length > 0, 30_000, 20)
     process.kill(pid, 'SIGINT')
+    await runLogShows(ws, '_run', /Interrupted: no new host or hop will start/)
+    await endInstallerPause(hs[0]!)
     const res = await run
     const hosts = byName(res)
     expect.soft(res.code, 'an interrupted run exits 130').toBe(130)
@@ -548,14 +551,15 @@ describe('faults', () => {
     expect.soft(await agentVersion(hs[1]!)).toBe('1.4.0')
 
     // The rerun resumes: the upgraded host is left alone, the rest are upgraded.
-    for (const h of hs) await h.setFault('sleep', null)
+    await hs[0]!.setFault('sleep', null)
     const again = await ws.run(['upgrade', '-i', inv, '--to', '1.5.0', '--batch-size', '1', '--json'])
     expect.soft(statuses(again)).toEqual({[hs[0]!.name]: 'unchanged', [hs[1]!.name]: 'ok', [hs[2]!.name]: 'ok'})
     expect.soft(again.code).toBe(0)
     for (const h of hs) expect.soft(await agentVersion(h)).toBe('1.5.0')
 
     // Two Ctrl-C: the running installer is stopped on the host, at once.
-    await hs[0]!.setFault('sleep', '30')
+    await hs[0]!.setFault('sleep', '300')
+    const installsBefore = (await installs(hs[0]!)).length
     let pid2 = 0
     const run2 = ws.run(['upgrade', '-i', inv, '--to', '1.6.0', '--batch-size', '1', '--json'], {onSpawn: (p) => (pid2 = p), timeoutMs: 120_000})
     await waitFor('the canary installer to run', () => installerProcs(hs[0]!).length > 0, 30_000, 20)
@@ -563,9 +567,11 @@ describe('faults', () => {
     await sleep(300)
     process.kill(pid2, 'SIGINT')
     const res2 = await run2
-    // The run did not wait for the 30s installer: it was stopped on the host, so none runs once the run is over.
-    // (A stopped process may take a moment to leave /proc; the installer's own end is 30s away.)
-    await waitFor('the second Ctrl-C to have stopped the 30s installer on the host', () => installerProcs(hs[0]!).length === 0, 5_000, 20)
+    // The run did not wait for the paused installer: the stand-in notes an install only after its
+    // pause, and none was noted; the installer is stopped on the host (it may take a moment to leave /proc).
+    expect.soft(await installs(hs[0]!), 'the paused installer never finished').toHaveLength(installsBefore)
+    expect.soft(await agentVersion(hs[0]!)).toBe('1.5.0')
+    await waitFor('the second Ctrl-C to have stopped the installer on the host', () => installerProcs(hs[0]!).length === 0, 30_000, 50).catch(() => undefined)
     const h2 = byName(res2)
     expect.soft(res2.code, 'an interrupted run exits 130').toBe(130)
     expect.soft(['failed', 'skipped']).toContain(h2[hs[0]!.name]?.status)
@@ -576,7 +582,6 @@ describe('faults', () => {
       expect.soft(h2[h.name]?.status).toBe('skipped')
       expectActionable(h2[h.name], /interrupted by the operator/, `${h.name} skipped after two Ctrl-C`)
     }
-    await sleep(500)
     expect.soft(installerProcs(hs[0]!).map((p) => p.args), 'installer left running after two Ctrl-C').toEqual([])
     for (const h of hs) expect.soft(await lockOn(h), `lock left on ${h.name}`).toBeNull()
     await hs[0]!.setFault('sleep', null)
@@ -591,13 +596,15 @@ describe('faults', () => {
     await ws.releasesOf('1.5.0')
     const [a, both, b] = [H(22), H(23), H(24)]
     const inv = ws.inventory('1.5.0', [{host: a}, {host: both}, {host: b}])
-    // Long enough that run B reads the shared host while run A still holds it, even on a loaded machine.
-    await a.setFault('sleep', '10')
-    await both.setFault('sleep', '10')
+    // Run A's installers pause until run B is over (the test then ends the pause): B always finds the shared host held.
+    await a.setFault('sleep', '300')
+    await both.setFault('sleep', '300')
     let pidA = 0
     const runA = ws.run(['deploy', '-i', inv, ...AT_ONCE, '-l', `${a.name},${both.name}`, '--json'], {onSpawn: (p) => (pidA = p), timeoutMs: 120_000})
     await waitFor('run A to hold the lock on the shared host', async () => (await lockOn(both)) !== null, 30_000, 50)
     const resB = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '-l', `${both.name},${b.name}`, '--json'], {timeoutMs: 120_000})
+    await waitFor("run A's installers to run", () => installerProcs(a).length > 0 && installerProcs(both).length > 0, 60_000, 50)
+    await Promise.all([endInstallerPause(a), endInstallerPause(both)])
     const resA = await runA
     const hb = byName(resB)
     expect.soft(statuses(resA)).toEqual({[a.name]: 'ok', [both.name]: 'ok'})

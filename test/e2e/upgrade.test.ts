@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {agentVersion, endInstallerPause, installs, lab, Workspace, type Lab, type LabHost} from './fleet.js'
+import {agentVersion, endInstallerPause, installs, lab, runLogShows, Workspace, type Lab, type LabHost} from './fleet.js'
 
 let L: Lab
 let ws: Workspace
@@ -117,24 +117,21 @@ describe('upgrade', () => {
 
   it('an interrupted rollout writes its results, frees locks, and resumes', async () => {
     await ws.releasesOf('1.8.0')
-    for (const h of hosts) await h.setFault('sleep', '3')
-    let sent = false
-    const r = await ws.run(['upgrade', '-i', inv, '--to', '1.8.0', '--batch-size', '1', '--json'], {
-      onSpawn: (pid) => {
-        // Ctrl-C once the canary's installer is running.
-        const poll = setInterval(async () => {
-          // the job's pid file exists while the canary's installer runs (the file is in that host's own /opt).
-          if ((await hosts[0].exists('/opt/gwfleet/state/job/pid')) && !sent) {
-            sent = true
-            clearInterval(poll)
-            process.kill(pid, 'SIGINT')
-          }
-        }, 100)
-        setTimeout(() => clearInterval(poll), 60_000)
-      },
-    })
-    for (const h of hosts) await h.setFault('sleep', null)
-    expect(sent).toBe(true)
+    // The canary's installer pauses until the run has taken the Ctrl-C (its run log says so), so its
+    // next hop cannot have started however slow the machine: then the test ends the pause.
+    await hosts[0].setFault('sleep', '600')
+    let pid = 0
+    const run = ws.run(['upgrade', '-i', inv, '--to', '1.8.0', '--batch-size', '1', '--json'], {onSpawn: (p) => (pid = p)})
+    // the job's pid file exists while the canary's installer runs (the file is in that host's own /opt).
+    for (let i = 0; i < 1200 && !(await hosts[0].exists('/opt/gwfleet/state/job/pid')); i++) await new Promise((r) => setTimeout(r, 100))
+    // The Ctrl-C is sent once the canary's installer is running.
+    expect(await hosts[0].exists('/opt/gwfleet/state/job/pid')).toBe(true)
+    expect(pid).toBeGreaterThan(0)
+    process.kill(pid, 'SIGINT')
+    await runLogShows(ws, '_run', /Interrupted: no new host or hop will start/)
+    await endInstallerPause(hosts[0])
+    const r = await run
+    await hosts[0].setFault('sleep', null)
     expect(r.code, 'an interrupted run exits 130').toBe(130)
     expect(r.json, r.stdout).not.toBeNull()
     const statuses = r.json.hosts.map((h: any) => h.status)
