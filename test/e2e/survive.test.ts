@@ -10,7 +10,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 // @ts-expect-error plain JS lab module
 import {DropProxy} from '../lab/drop-proxy.js'
-import {agentVersion, installs, lab, runLogShows, Workspace, type Lab, type LabHost} from './fleet.js'
+import {agentVersion, endInstallerPause, installs, lab, runLogShows, Workspace, type Lab, type LabHost} from './fleet.js'
 
 
 // Several installs run at the same time here, through the same cuts: every gateway at once, not
@@ -151,7 +151,10 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
   it('gwfleet killed halfway: the next deploy waits for the running install and reports ok; one that ended meanwhile is recorded as well; each installer started once', async () => {
     const waiting = h(7)
     const ended = h(8)
-    await waiting.setFault('talk', '15')
+    // The waiting host's installer talks, then pauses until the next deploy follows it (the test
+    // then ends the pause): it still runs for the audit and status below however slow the machine.
+    await waiting.setFault('talk', '3')
+    await waiting.setFault('sleep', '300')
     await ended.setFault('talk', '2')
     const inv = inventory('killed.yaml', '1.5.0', [7, 8])
     let pid = 0
@@ -169,8 +172,12 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
     expect(audit.json.hosts[1].reasons[0]).toMatch(/ended while nobody watched \(exit code 0\); `gwfleet deploy` judges and records it/)
     const status = await ws.run(['status', '-i', inv])
     expect(status.stdout).toMatch(/the install of 1\.5\.0 by .*: running for \d+s, pid \d+/)
-    const next = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
+    const following = ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
+    await runLogShows(ws, waiting.name, /following the install of 1\.5\.0/)
+    await endInstallerPause(waiting)
+    const next = await following
     for (const x of [waiting, ended]) await x.setFault('talk', null)
+    await waiting.setFault('sleep', null)
     expect(next.code, next.stdout + next.stderr).toBe(0)
     expect(next.json.hosts.map((x: any) => x.status)).toEqual(['ok', 'ok'])
     for (const x of [waiting, ended]) {
@@ -180,7 +187,7 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
     }
     // The run that picked the live one up followed its log.
     const log = fs.readFileSync(path.join(next.json.runDir, `${waiting.name}.log`), 'utf8')
-    expect(log).toMatch(/\| installing: step 15 of 15/)
+    expect(log).toMatch(/\| installing: step 3 of 3/)
   })
 
   it('a host rebooted during an install (its job gone without a status): judged failed from the cluster, never ok; the next start is a new execution', async () => {
@@ -213,7 +220,9 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
   it('Ctrl-C once, then gwfleet goes away: the installs finish on the hosts; Ctrl-C twice: they are stopped there', async () => {
     const once = h(7)
     const twice = h(8)
-    for (const x of [once, twice]) await x.setFault('talk', '6')
+    await once.setFault('talk', '6')
+    // The second host's installer pauses: the two Ctrl-C always come while it runs.
+    await twice.setFault('sleep', '300')
     const inv = (i: number) => inventory(`ctrl-c-${i}.yaml`, '1.6.0', [i])
     const before = await Promise.all([installs(once), installs(twice)])
     const started = await Promise.all([starts(once), starts(twice)])
@@ -236,7 +245,8 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
         })
       },
     })
-    for (const x of [once, twice]) await x.setFault('talk', null)
+    await once.setFault('talk', null)
+    await twice.setFault('sleep', null)
     expect(r2.code).toBe(130)
     expect(r2.json.hosts[0].status).toBe('failed')
     expect(r2.json.hosts[0].error).toMatch(/stopped by the operator/)

@@ -10,7 +10,7 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 // @ts-expect-error plain JS lab module
 import {DropProxy} from '../lab/drop-proxy.js'
-import {lab, type Lab, type LabHost, Workspace} from './fleet.js'
+import {endInstallerPause, lab, type Lab, type LabHost, Workspace} from './fleet.js'
 import {Terminal, terminalEnv} from './terminal.js'
 
 let L: Lab
@@ -59,7 +59,12 @@ async function starts(host: LabHost): Promise<number> {
 
 describe('a dropped link in a real terminal (lab subnet 56)', () => {
   it('the rows say reconnecting (attempt, seconds), then follow the installers again; the run ends ok, each installer started once', async () => {
-    for (const h of L.hosts) await h.setFault('talk', '12')
+    // Each installer talks, then pauses until the test has seen the rows reconnect (then it ends the
+    // pause): the link always drops while both run, however slow the machine.
+    for (const h of L.hosts) {
+      await h.setFault('talk', '3')
+      await h.setFault('sleep', '600')
+    }
     const inv = inventory()
     const t = await Terminal.gwfleet(['deploy', '-i', inv, '--batch-size', 'all'], {cols: 120, rows: 30, env: terminalEnv(ws.env())})
     open.push(t)
@@ -67,18 +72,29 @@ describe('a dropped link in a real terminal (lab subnet 56)', () => {
     // A live row: its spinner, `name: step`, then the installer's last line.
     const row = (name: string, what: string) => new RegExp(`(^|\\s)${name}: [^\\n]*${what}`, 'm')
     let shown = ''
-    await Terminal.until('both installers talking on the screen', async () => {
-      shown = await t.screen()
-      return L.hosts.every((h) => row(h.name, 'installing: step').test(shown))
-    }, 120_000).catch((e) => {
-      throw new Error(`${e.message}; the screen:\n${shown}`)
-    })
-    for (const p of proxies) p.drop(4000)
-    const during = await t.waitFor(/reconnecting \(attempt \d+, \d+s\)/, {timeoutMs: 60_000})
+    /** Wait until every host's row on one screen says `what`. */
+    const rowsSay = (what: string, timeoutMs = 120_000) =>
+      Terminal.until(`every row to say ${what}`, async () => {
+        shown = await t.screen()
+        return L.hosts.every((h) => row(h.name, what).test(shown))
+      }, timeoutMs).catch((e) => {
+        throw new Error(`${e.message}; the screen:\n${shown}`)
+      })
+    // Both installers talked on the screen before the link goes.
+    await rowsSay('installing: step 3 of 3')
+    for (const p of proxies) p.drop(8000)
+    await rowsSay('reconnecting \\(attempt \\d+, \\d+s\\)', 60_000)
+    const during = shown
     for (const h of L.hosts) expect(during, `${h.name}'s row while the link is down`).toMatch(row(h.name, '(reconnecting \\(attempt \\d+, \\d+s\\)|installing: step)'))
     expect(during).not.toMatch(/failed|unreachable/)
+    // Reached again, each row follows its job again; then the installers finish.
+    await rowsSay('reconnected: following the job', 60_000)
+    for (const h of L.hosts) await endInstallerPause(h)
     const ended = await t.exit(180_000)
-    for (const h of L.hosts) await h.setFault('talk', null)
+    for (const h of L.hosts) {
+      await h.setFault('talk', null)
+      await h.setFault('sleep', null)
+    }
     const screen = await t.scrollback()
     expect(ended.code, screen).toBe(0)
     for (const h of L.hosts) {
