@@ -476,20 +476,19 @@ class ChangePhases {
       ...(error ? {error: env.redact(ownWords(error))} : {}),
       run: m.run,
     }
-    const record: DeployRecord | null =
-      !error && m.kind === 'install' && m.version ? {gateway: gw.name, version: m.version, valuesSha256: m.valuesSha256, secretKeys: m.secretKeys, deployedAt: new Date().toISOString(), operator: m.operator, command: m.command} : null
+    const record = !error && m.kind === 'install' && m.version ? recordOf(m) : null
     env.step('recording the job it picked up')
     const forget = !error && m.kind === 'uninstall' ? `${forgetScript(gw.remoteDir, gw.name)}\n` : ''
-    const res = await s.session.root(`${forget}${recordScript({remoteDir: gw.remoteDir, gateway: gw.name, record, history: [history], archiveJob: m.id})}`)
+    // After a success the host is read again in the same round trip: the plan starts from what it is now.
+    const readAgain = error ? '' : `\n${probeScript({remoteDir: gw.remoteDir, gateway: gw.name, releaseVersions: this.candidates(s)})}`
+    const res = await s.session.root(`${forget}${recordScript({remoteDir: gw.remoteDir, gateway: gw.name, record, history: [history], archiveJob: m.id})}${readAgain}`)
     if (record && !res.stdout.includes(RECORDED)) throw new HostStepError(recordFailed(s.job))
     s.pickedUp = {meta: m, ok: !error}
     const said = `picked up ${describeJob(m)}: ${error ? env.redact(error) : 'it succeeded'}; recorded in the history`
     s.notes.push(said)
     env.log(said)
     if (error) throw new HostStepError(`${said}; it was not started again (run again to retry)`)
-    // Plan again from the host as it is now.
-    const L = layout(gw.remoteDir, gw.name)
-    s.facts = parseProbe((await s.session.root(probeScript({remoteDir: gw.remoteDir, gateway: gw.name, releaseVersions: this.candidates(s)}))).stdout, L)
+    s.facts = parseProbe(res.stdout, layout(gw.remoteDir, gw.name))
     return this.decide(s)
   }
 
@@ -563,7 +562,7 @@ class ChangePhases {
       throw e
     }
     s.pending.history.push(this.historyLine(s, current(s), hop, 'ok', undefined, startedAt))
-    s.pending.record = {gateway: job.gw.name, version: hop, valuesSha256: job.values.sha256, secretKeys: job.values.secretKeys, deployedAt: new Date().toISOString(), operator: this.ctx.operator, command: this.ctx.options.command}
+    s.pending.record = recordOf(meta)
     s.reached.push(hop)
     // The values on the host are now the rendered ones: later hops need not send them again.
     s.facts = {...s.facts, valuesSha256: job.values.sha256}
@@ -803,6 +802,11 @@ class ChangePhases {
 /** The version on the host as this run last knew it: the last hop reached, else the plan's start. */
 function current(s: HostState): string | null {
   return s.reached.at(-1) ?? s.plan?.fromVersion ?? null
+}
+
+/** The record of an install job that succeeded: what it put on the host, by whom. */
+function recordOf(m: JobMeta): DeployRecord {
+  return {gateway: m.gateway, version: m.version ?? '', valuesSha256: m.valuesSha256, secretKeys: m.secretKeys, deployedAt: new Date().toISOString(), operator: m.operator, command: m.command}
 }
 
 function missingResult(job: Job): never {

@@ -156,6 +156,8 @@ class FakeHost {
           this.lock = null
           out += 'gw.unlocked=1\n'
         }
+        // A record may read the host again in the same round trip (a job picked up).
+        if (script.includes('echo "gw.uid=$e"')) out += `${this.probe()}\n`
         return `${out}gw.end=1`
       }
       case 'stop-installer':
