@@ -70,6 +70,8 @@ export interface RenderedValues {
   secrets: string[]
   /** cilium.enabled !== false */
   ciliumEnabled: boolean
+  /** What to warn of keys the vendor's guide does not know (file, line, key, the key probably meant). */
+  keyWarnings?: string[]
   datasetsFolder?: string     // dal.sources.files.folder
   dalStoragePath?: string     // dal.persistence.local.hostPath
 }

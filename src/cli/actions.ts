@@ -69,11 +69,10 @@ export async function changeCommand(command: ChangeCommand, flags: ChangeCommand
   const releases = command.usesReleases ? await checkReleases(inventory, jobs.map((j) => j.gw), to) : []
   const warnings = to === undefined ? [] : upgradeWarnings(inventory, jobs.map((j) => j.gw), to)
   // A typo in a values key goes to the hosts as it is: said, never refused (validate --strict refuses it).
-  if (kind !== 'uninstall') warnings.push(...valuesKeyWarningsOf(inventory, jobs))
-  for (const w of warnings) process.stderr.write(`gwfleet: warning: ${w}\n`)
+  if (command.usesReleases) warnings.push(...valuesKeyWarningsOf(jobs))
   const first = firstOf(inventory, jobs, flags.first)
-  for (const w of first.warnings) process.stderr.write(`gwfleet: warning: ${w}\n`)
   warnings.push(...first.warnings)
+  for (const w of warnings) process.stderr.write(`gwfleet: warning: ${w}\n`)
   const req: ChangeRequest = {
     command,
     to,

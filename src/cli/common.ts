@@ -4,7 +4,7 @@ import {existsSync} from 'node:fs'
 import path from 'node:path'
 
 import {InputError} from '../errors.js'
-import {GATEWAY_NAME_RE, inputProblemOf, loadInventory, renderValues, selectGateways, unknownKeyText, valuesKeyWarnings} from '../inventory/index.js'
+import {GATEWAY_NAME_RE, inputProblemOf, loadInventory, renderValues, selectGateways} from '../inventory/index.js'
 
 export {inputProblemOf}
 import {makeReporter} from '../render/progress.js'
@@ -169,16 +169,10 @@ export async function loadFleet(
 }
 
 /** The values keys of these jobs that the vendor guide does not document, as warnings ("file:line (key): ..."), each file once. */
-export function valuesKeyWarningsOf(inventory: Inventory, jobs: Job[]): string[] {
-  const files = [...new Set(jobs.map((j) => j.values.file).filter((f) => f !== ''))]
-  return files.flatMap((f) => {
-    try {
-      return valuesKeyWarnings(f, {inventory: inventory.file}).map(unknownKeyText)
-    } catch {
-      // The file rendered a moment ago; a warning never stops a command.
-      return []
-    }
-  })
+export function valuesKeyWarningsOf(jobs: Job[]): string[] {
+  // Gateways sharing a values file share its warnings: each said once.
+  const byFile = new Map(jobs.map((j) => [j.values.file, j.values.keyWarnings ?? []]))
+  return [...byFile.values()].flat()
 }
 
 /**

@@ -82,7 +82,7 @@ export async function logsCommand(gateway: string | undefined, flags: LogsFlagVa
     process.on('SIGTERM', onSignal)
   }
   // Named by the argument: its lines as they are. A selection: each line says whose it is.
-  const width = gateway === undefined ? Math.max(...gateways.map((g) => g.name.length)) : 0
+  const width = gateway === undefined ? Math.max(0, ...gateways.map((g) => g.name.length)) : 0
   // A follow holds its host until Ctrl-C, so every selected one is followed at once.
   const limit = pLimit(flags.follow ? Math.max(1, gateways.length) : Math.max(1, flags.concurrency))
   try {

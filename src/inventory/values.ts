@@ -11,7 +11,7 @@ import { isMap, isPair, isSeq, parseDocument, stringify, visit, type Scalar } fr
 import { z } from 'zod'
 import { InputError, formatLocation } from '../errors.js'
 import type { RenderedValues } from '../types.js'
-import { unknownValuesKeys, type UnknownValuesKey } from './vendor-keys.js'
+import { unknownKeyText, unknownValuesKeys, type UnknownValuesKey } from './vendor-keys.js'
 import { SECRET_FILE_LIMIT, VALUES_LIMIT, formatSize, readInputFile } from './input-file.js'
 import {
   checkDuplicateKeys,
@@ -223,6 +223,8 @@ export async function renderValues(
   opts: { env?: NodeJS.ProcessEnv; inventory?: string } = {},
 ): Promise<RenderedValues> {
   const { abs, text, p, env, baseDir, tree } = openValues(file, opts)
+  // Keys the vendor's guide does not know, found while the file is parsed anyway (references resolve values, not keys).
+  const keyWarnings = unknownValuesKeys(p).map(unknownKeyText)
   checkDuplicateKeys(p)
   if (!isMap(p.doc.contents)) {
     throw new InputError('values file must be a YAML mapping', { file: abs, line: lineOf(p, p.doc.contents) || 1 })
@@ -311,6 +313,7 @@ export async function renderValues(
     secretKeys: [...secretKeys].sort(),
     secrets: [...secrets],
     ciliumEnabled: v.cilium?.enabled !== false,
+    keyWarnings,
   }
   const folder = v.dal?.sources?.files?.folder
   if (typeof folder === 'string') out.datasetsFolder = folder
