@@ -3,7 +3,7 @@
 // own "command not found" suggests nothing.
 import fs from 'node:fs'
 
-import {distance} from '../util/distance.js'
+import {closest, distance} from '../util/distance.js'
 
 // The command classes, as oclif finds them (package.json oclif.commands): one file per command,
 // a folder per topic. They sit two folders up from this module both in src/ and in dist/src/.
@@ -53,11 +53,6 @@ export interface FlagInfo {
   hidden?: boolean
 }
 
-/** Whether a mistyped word is close enough to a known one to suggest it (the rule the commands use). */
-function closeEnough(d: number, known: string): boolean {
-  return d <= Math.max(2, Math.floor(known.length / 3))
-}
-
 /**
  * The command's flag closest to one oclif did not know (`--dryrun` → `--dry-run`, `--Limit` →
  * `--limit`), when one is close; hidden flags are never suggested. `typed` is the word as given,
@@ -66,14 +61,9 @@ function closeEnough(d: number, known: string): boolean {
 export function suggestFlag(typed: string, flags: Record<string, FlagInfo>): string | undefined {
   const m = /^--?([^=]+)/.exec(typed)
   if (!m || !typed.startsWith('--')) return undefined
-  const word = m[1].toLowerCase()
-  let best: {name: string; d: number} | undefined
-  for (const [name, f] of Object.entries(flags)) {
-    if (f.hidden) continue
-    const d = distance(word, name.toLowerCase())
-    if (!best || d < best.d) best = {name, d}
-  }
-  return best && closeEnough(best.d, best.name) ? `--${best.name}` : undefined
+  // The rule of the inventory's keys (case slips nearly free, a third of the word's length).
+  const best = closest(m[1], Object.entries(flags).filter(([, f]) => !f.hidden).map(([name]) => name))
+  return best === undefined ? undefined : `--${best}`
 }
 
 /**

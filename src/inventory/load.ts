@@ -8,12 +8,12 @@ import { InputError } from '../errors.js'
 import { parseVersion } from '../release/version.js'
 import { jumpProblem, parseJump } from '../ssh/jump.js'
 import type { Gateway, Hook, HookName, Inventory } from '../types.js'
+import { closest } from '../util/distance.js'
 import { durationSeconds } from '../util/duration.js'
 import { selectGateways } from './selector.js'
 import { INVENTORY_LIMIT, SECRET_FILE_LIMIT, VALUES_LIMIT, inputFileProblem, readInputFile } from './input-file.js'
 import {
   checkDuplicateKeys,
-  closest,
   issuePath,
   receivedType,
   dotted,

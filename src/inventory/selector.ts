@@ -5,7 +5,7 @@
 import { InputError } from '../errors.js'
 import type { Gateway } from '../types.js'
 import { hasWildcard, wildcardMatch } from '../util/glob.js'
-import { closest } from './yaml-util.js'
+import { closest } from '../util/distance.js'
 
 const LIMIT = { file: '--limit' }
 

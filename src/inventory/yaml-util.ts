@@ -15,7 +15,6 @@ import {
   type YAMLMap,
 } from 'yaml'
 import { InputError } from '../errors.js'
-import { distance } from '../util/distance.js'
 import { expandHome, homeDir } from '../util/local.js'
 
 /** A parsed YAML file together with what is needed to turn offsets into line numbers. */
@@ -225,21 +224,6 @@ export function resolvePath(p: string, baseDir: string, env: NodeJS.ProcessEnv =
 }
 
 
-/** The known word closest to `word`, if close enough to be a plausible typo. */
-export function closest(word: string, known: readonly string[]): string | undefined {
-  let best: string | undefined
-  let bestD = Infinity
-  for (const k of known) {
-    // Case slips (identityfile) count as nearly free.
-    const d = k.toLowerCase() === word.toLowerCase() ? 0.5 : distance(word.toLowerCase(), k.toLowerCase())
-    if (d < bestD) {
-      bestD = d
-      best = k
-    }
-  }
-  const limit = Math.max(2, Math.floor(word.length / 3))
-  return bestD <= limit ? best : undefined
-}
 
 /** True when the string holds whitespace or control characters. */
 export function hasSpaceOrControl(s: string): boolean {

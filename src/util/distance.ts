@@ -15,3 +15,19 @@ export function distance(a: string, b: string): number {
   }
   return d[a.length][b.length]
 }
+
+/** The known word closest to `word`, if close enough to be a plausible typo (inventory keys, selector names, flags). */
+export function closest(word: string, known: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestD = Infinity
+  for (const k of known) {
+    // Case slips (identityfile) count as nearly free.
+    const d = k.toLowerCase() === word.toLowerCase() ? 0.5 : distance(word.toLowerCase(), k.toLowerCase())
+    if (d < bestD) {
+      bestD = d
+      best = k
+    }
+  }
+  const limit = Math.max(2, Math.floor(word.length / 3))
+  return bestD <= limit ? best : undefined
+}
