@@ -76,12 +76,16 @@ describe('a detached job on the host', () => {
   it('outlives the shell that started it (a cut SSH session), and a later follow reads every line and the exit code', async () => {
     const id = 'cut/hop-1.5.0'
     // The starting round trip, killed with its whole process group once the job has started.
-    const child = spawn('sh', ['-c', `${start(id, talker(6, 0.2))}\n${follow(id)}`], {detached: true, stdio: ['ignore', 'pipe', 'pipe']})
+    // It talks only once the test opens its gate: it still runs when probed, however slow the machine.
+    const gate = `${remoteDir}/go`
+    const gated = `sh -c ${shq(`while [ ! -e ${shq(gate)} ]; do sleep 0.05; done; exec ${talker(6)}`)}`
+    const child = spawn('sh', ['-c', `${start(id, gated)}\n${follow(id)}`], {detached: true, stdio: ['ignore', 'pipe', 'pipe']})
     let out = ''
     child.stdout.on('data', (d) => (out += d))
     while (!out.includes('gw.follow=0')) await sleep(20)
     process.kill(-child.pid!, 'SIGKILL')
     expect(probe()).toMatchObject({state: 'running', meta: {id}})
+    fs.writeFileSync(gate, '')
     const later = sh(follow(id))
     expect(later.stderr).toBe('line 1\nline 2\nline 3\nline 4\nline 5\nline 6\n')
     expect(later.stdout).toContain('gw.installer_rc=0')
@@ -102,7 +106,8 @@ describe('a detached job on the host', () => {
         // not (yet) a group, or gone
       }
     }
-    await sleep(100)
+    // Killed processes leave /proc when they are reaped: wait for that, not for a fixed time.
+    for (const t0 = Date.now(); probe()?.state === 'running' && Date.now() - t0 < 30_000; ) await sleep(20)
     expect(probe()).toMatchObject({state: 'lost', rc: null})
     const f = sh(follow('boot/hop'))
     expect(f.stdout).toContain('gw.job_state=lost')
