@@ -529,7 +529,8 @@ describe('faults', () => {
     await hs[0]!.setFault('sleep', '300')
     let pid = 0
     const run = ws.run(['upgrade', '-i', inv, '--to', '1.5.0', '--batch-size', '1', '--json'], {onSpawn: (p) => (pid = p), timeoutMs: 120_000})
-    await waitFor('the canary installer to run', () => installerProcs(hs[0]!).length > 0, 30_000, 20)
+    // The job's pid file (which endInstallerPause reads) is written as its installer starts: wait for both.
+    await waitFor('the canary installer to run', async () => installerProcs(hs[0]!).length > 0 && (await hs[0]!.exists('/opt/gwfleet/state/job/pid')), 30_000, 20)
     process.kill(pid, 'SIGINT')
     await runLogShows(ws, '_run', /Interrupted: no new host or hop will start/)
     await endInstallerPause(hs[0]!)
@@ -603,7 +604,8 @@ describe('faults', () => {
     const runA = ws.run(['deploy', '-i', inv, ...AT_ONCE, '-l', `${a.name},${both.name}`, '--json'], {onSpawn: (p) => (pidA = p), timeoutMs: 120_000})
     await waitFor('run A to hold the lock on the shared host', async () => (await lockOn(both)) !== null, 30_000, 50)
     const resB = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '-l', `${both.name},${b.name}`, '--json'], {timeoutMs: 120_000})
-    await waitFor("run A's installers to run", () => installerProcs(a).length > 0 && installerProcs(both).length > 0, 60_000, 50)
+    // Their jobs' pid files (which endInstallerPause reads) are written as the installers start: wait for those.
+    await waitFor("run A's installers to run", async () => (await a.exists('/opt/gwfleet/state/job/pid')) && (await both.exists('/opt/gwfleet/state/job/pid')), 60_000, 50)
     await Promise.all([endInstallerPause(a), endInstallerPause(both)])
     const resA = await runA
     const hb = byName(resB)
