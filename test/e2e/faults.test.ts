@@ -397,6 +397,9 @@ describe('faults', () => {
     // The run has seen it start (its log shows the installer's first line).
     await runLogShows(ws, victim.name, /\| \[gwlab stand-in\]/)
     expect(killSshd(victim)).toBeGreaterThan(0)
+    // A session sshd was forking at that moment may have escaped: kill until none is left, so the
+    // paused installer's connection is surely cut.
+    await waitFor('no sshd process left on the victim', () => killSshd(victim) === 0, 30_000, 100)
     const res = await run
     const took = Date.now() - t0
     const hosts = byName(res)
