@@ -4,6 +4,6 @@ export { parseVersion, compareVersions, formatVersion, formatSeries, seriesOf, c
 export type { Version, Series } from './version.js'
 export { planHops, allowedHop, hopsToward } from './policy.js'
 export type { HopPlan } from './policy.js'
-export { listReleases, readRelease, checkRelease, findRelease, clearReleaseCache, releaseFileName, INSTALLER } from './releases.js'
+export { listReleases, readRelease, checkRelease, findRelease, releaseFileName, INSTALLER } from './releases.js'
 export { releaseNeeds, checkReleases, missingRelease } from './needs.js'
 export type { ReleaseNeeds } from './needs.js'

@@ -7,6 +7,7 @@ import { resolve } from 'node:path'
 
 import { InputError, LocalError } from '../errors.js'
 import type { ReleaseContent, ReleaseFile, ReleaseRef } from '../types.js'
+import { perRunMap } from '../util/per-run.js'
 import { compareVersions, parseVersion } from './version.js'
 import { entryStream, readZipDirectory, ZipFormatError, ZipLimitError, type ZipEntry } from './zip.js'
 
@@ -51,8 +52,8 @@ export function findRelease(releases: ReleaseRef[], version: string): ReleaseRef
   return releases.find((r) => r.version === version)
 }
 
-// One read per zip per process: a run uses the same release for many hosts.
-const cache = new Map<string, Promise<ReleaseContent>>()
+// One read per zip per run: a run uses the same release for many hosts.
+const cache = perRunMap<string, Promise<ReleaseContent>>()
 
 const cacheKey = (ref: ReleaseRef): string => `${ref.version}\0${resolve(ref.path)}`
 
@@ -75,10 +76,6 @@ function remember(ref: ReleaseRef): Promise<ReleaseContent> {
   return p
 }
 
-/** Forgets every release read so far (tests, or a long-lived process whose folder changed). */
-export function clearReleaseCache(): void {
-  cache.clear()
-}
 
 /**
  * Checks a release zip completely, reading it afresh: its structure and ZIP_LIMITS (a zip bomb is

@@ -6,6 +6,7 @@ import ssh2 from 'ssh2'
 
 import {KeyFileError} from '../errors.js'
 import {homeDir} from '../util/local.js'
+import {perRunMap} from '../util/per-run.js'
 import type {ConnectOptions, ConnectTarget} from './types.js'
 
 const {OpenSSHAgent, utils} = ssh2
@@ -21,7 +22,7 @@ export interface KeyFileInfo {
   publicKey: Buffer | null
 }
 
-const inspected = new Map<string, KeyFileInfo | KeyFileError>()
+const inspected = perRunMap<string, KeyFileInfo | KeyFileError>()
 
 /**
  * Read and classify an identity file, asking nothing: missing, unreadable or wrong format throw a
@@ -90,7 +91,7 @@ export function opensshPublicKey(data: Buffer): Buffer | null {
   return pub && pub.length > 0 ? Buffer.from(pub) : null
 }
 
-const agentKeysCache = new Map<string, Promise<Buffer[]>>()
+const agentKeysCache = perRunMap<string, Promise<Buffer[]>>()
 
 /** The public keys the ssh-agent at `socket` holds, asked once per run; empty when it cannot be asked. */
 export function agentPublicKeys(socket: string): Promise<Buffer[]> {
@@ -116,7 +117,7 @@ class SomeKeysAgent extends OpenSSHAgent {
   }
 }
 
-const unlocked = new Map<string, Promise<unknown>>()
+const unlocked = perRunMap<string, Promise<unknown>>()
 
 /** A key file's private key, its passphrase asked at most once per file per run. */
 function privateKeyOf(info: KeyFileInfo, ask: ConnectOptions['askPassphrase']): Promise<unknown> {

@@ -5,6 +5,7 @@ import type {SFTPWrapper} from 'ssh2'
 import ssh2 from 'ssh2'
 
 import {LocalError, UnreachableError} from '../errors.js'
+import {forgetWithRun, perRunMap} from '../util/per-run.js'
 import {authMethods} from './auth.js'
 import {execCommand, type ExecOptions, type ExecResult} from './exec.js'
 import {appendKnownHost, checkHostKey, fingerprint, formatKnownHostsLine, hostKeyRefusal, keyType, knownHostsName, knownKeyTypes, loadKnownHosts, parseKnownHosts, preferredHostKeyAlgorithms} from './knownhosts.js'
@@ -15,7 +16,7 @@ import type {ConnectOptions, ConnectTarget} from './types.js'
 
 const {Client} = ssh2
 
-const knownHostsCache = new Map<string, Promise<KnownHostEntry[]>>()
+const knownHostsCache = perRunMap<string, Promise<KnownHostEntry[]>>()
 
 /** known_hosts files are read once per run; accepted keys are added to the cache too. */
 function knownHostsFor(files: string[]): Promise<KnownHostEntry[]> {
@@ -28,8 +29,9 @@ function knownHostsFor(files: string[]): Promise<KnownHostEntry[]> {
   return p
 }
 
-/** The gate of connections opened without one of their own (one run per process). */
+/** The gate of connections opened without one of their own: one for the run. */
 let defaultGate: HandshakeGate | undefined
+forgetWithRun(() => (defaultGate = undefined))
 
 function describeTarget(t: ConnectTarget): string {
   return `${t.user}@${t.host}${t.port === 22 ? '' : `:${t.port}`}`

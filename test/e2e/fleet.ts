@@ -10,6 +10,7 @@ import {expect} from 'vitest'
 
 // @ts-expect-error plain JS lab module
 import {startLab} from '../lab/lab.js'
+import {runInProcess} from './inprocess.js'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 /** The CLI under test; GWFLEET_E2E_CLI points at another build (e.g. a snapshot while the tree is being rebuilt). */
@@ -157,7 +158,15 @@ export class Workspace {
     return {...env, ...extra}
   }
 
-  /** Run the CLI; resolves with exit code and output (never rejects on a non-zero exit). */
+  /**
+   * Run the CLI in this process (see inprocess.ts): for calls that check what a command does and
+   * says, not a process seam. Calls queue up one after another.
+   */
+  runHere(args: string[], opts: {env?: NodeJS.ProcessEnv; cwd?: string} = {}): Promise<CliResult> {
+    return runInProcess(args, this.env(opts.env), {cwd: opts.cwd})
+  }
+
+  /** Spawn the CLI; resolves with exit code and output (never rejects on a non-zero exit). */
   run(args: string[], opts: {env?: NodeJS.ProcessEnv; input?: string; onSpawn?: (pid: number) => void; timeoutMs?: number; cwd?: string} = {}): Promise<CliResult> {
     return runCli(args, this.env(opts.env), opts)
   }

@@ -1,28 +1,72 @@
 // Run the built CLI inside the test's own process: the same command classes bin/run.js runs
-// (dist/, through oclif), without starting node for each call. For inputs that fail fast (bad
-// input): a case costs milliseconds instead of a process start. Calls run one at a time, as they
-// share the process's environment, output streams and exit code; a test that needs the process
-// seams (its own stdin, exit status, a read that could block) spawns the CLI with runCli instead.
-import {pathToFileURL} from 'node:url'
+// (dist/, through oclif), without starting node for each call. Starting node and loading gwfleet
+// costs a CLI call ~0.4 s of CPU, most of what a call that only reads the hosts costs; the suite
+// is CPU-bound, so calls that check what a command reports run here, and calls that check a
+// process seam spawn the CLI with runCli (Workspace.run): its own stdin or terminal, signals, its
+// exit, a lock whose holder's process is gone, two runs at once.
+//
+// What differs from a spawned CLI, and how each is kept out of the cases:
+// - Calls run one at a time (they share the process's environment, cwd, output streams and exit
+//   code); a case that needs runs side by side spawns them.
+// - gwfleet keeps what it reads once per run (known_hosts files, key files, release zips) for the
+//   rest of the run: each call starts with forgetRunState(), so it reads them afresh.
+// - The run folder's name holds the process id and the start second: a call that keeps a run
+//   folder waits for the next second when the same command ran here in this second.
+// - stdin, stdout and stderr are no terminal (as for a spawned CLI with pipes), and stdin is
+//   never read: a command that would ask refuses instead, as it does without a terminal.
+import {setTimeout as sleep} from 'node:timers/promises'
+import {fileURLToPath, pathToFileURL} from 'node:url'
 import path from 'node:path'
 
-import {ROOT, type CliResult} from './fleet.js'
+import type {CliResult} from './fleet.js'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 let queue: Promise<unknown> = Promise.resolve()
 
 /** Run `gwfleet <args>` in this process with `env` as its whole environment; calls queue up one after another. */
-export function runInProcess(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  const next = queue.then(() => runNow(args, env))
+export function runInProcess(args: string[], env: NodeJS.ProcessEnv, opts: {cwd?: string} = {}): Promise<CliResult> {
+  const next = queue.then(() => runNow(args, env, opts))
   queue = next.catch(() => undefined)
   return next
 }
 
-async function runNow(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+/** The second each command last started in here (run folders are named by second, command and pid). */
+const lastStart = new Map<string, number>()
+/** The commands that keep a run folder only with --save; the others always keep one (or never: validate, runs). */
+const SAVES_ON_ASK = new Set(['audit', 'diff', 'history', 'logs', 'preflight', 'status', 'validate', 'runs'])
+
+async function distinctSecond(args: string[]): Promise<void> {
+  const command = args.find((a) => !a.startsWith('-')) ?? ''
+  if (SAVES_ON_ASK.has(command) && !args.includes('--save')) return
+  const now = Date.now()
+  if (lastStart.get(command) === Math.floor(now / 1000)) await sleep(1000 - (now % 1000) + 5)
+  lastStart.set(command, Math.floor(Date.now() / 1000))
+}
+
+/** Make the three streams no terminal for a call; gives back a function that restores them. */
+function noTerminal(): () => void {
+  const streams = [process.stdin, process.stdout, process.stderr] as Array<{isTTY?: boolean}>
+  const saved = streams.map((s) => Object.getOwnPropertyDescriptor(s, 'isTTY'))
+  for (const s of streams) Object.defineProperty(s, 'isTTY', {value: undefined, configurable: true, writable: true})
+  return () =>
+    streams.forEach((s, i) => {
+      const d = saved[i]
+      if (d) Object.defineProperty(s, 'isTTY', d)
+      else delete s.isTTY
+    })
+}
+
+async function runNow(args: string[], env: NodeJS.ProcessEnv, opts: {cwd?: string}): Promise<CliResult> {
   const {rejectUnknownCommand} = await import(pathToFileURL(path.join(ROOT, 'dist', 'src', 'cli', 'suggest.js')).href)
+  const {forgetRunState} = await import(pathToFileURL(path.join(ROOT, 'dist', 'src', 'util', 'per-run.js')).href)
   const oclif = await import('@oclif/core')
   oclif.settings.enableAutoTranspile = false
+  await distinctSecond(args)
+  forgetRunState()
 
   const savedEnv = {...process.env}
+  const savedCwd = process.cwd()
   const out = {stdout: '', stderr: ''}
   const writes = {stdout: process.stdout.write, stderr: process.stderr.write}
   const listeners = {stdout: process.stdout.listeners('error'), stderr: process.stderr.listeners('error')}
@@ -36,6 +80,8 @@ async function runNow(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult
   for (const k of Object.keys(process.env)) if (!(k in env)) delete process.env[k]
   for (const [k, v] of Object.entries(env)) if (v !== undefined) process.env[k] = v
   process.exitCode = undefined
+  const restoreTerminal = noTerminal()
+  if (opts.cwd) process.chdir(opts.cwd)
   process.stdout.write = capture('stdout') as typeof process.stdout.write
   process.stderr.write = capture('stderr') as typeof process.stderr.write
   let code: number | null
@@ -50,6 +96,8 @@ async function runNow(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult
   } finally {
     process.stdout.write = writes.stdout
     process.stderr.write = writes.stderr
+    restoreTerminal()
+    process.chdir(savedCwd)
     // The commands drop output errors quietly (dropUnwritableOutput); give the streams back their listeners.
     for (const name of ['stdout', 'stderr'] as const) {
       process[name].removeAllListeners('error')

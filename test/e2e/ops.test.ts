@@ -17,8 +17,9 @@ const h = (i: number): LabHost => lab.hosts[i - 1]
 /** Host i's address as a regular-expression fragment (GWFLEET_LAB_OFFSET shifts the lab's subnet). */
 const ip = (i: number): string => h(i).address.replace(/\./g, '\\.')
 
-async function gw(args: string[], timeoutMs = 90_000): Promise<CliResult> {
-  return ws.run(args, {timeoutMs})
+/** The commands run in this process (inprocess.ts): these cases check what they report; `logs --follow` spawns. */
+async function gw(args: string[]): Promise<CliResult> {
+  return ws.runHere(args)
 }
 
 /** What every command says of h3, which never had k3s. */
@@ -138,7 +139,7 @@ describe('preflight', () => {
 
 describe('deploy runs the failing-level preflight checks first', () => {
   it('stops each problem host before uploading anything; --skip-preflight bypasses', async () => {
-    const r = await gw(['deploy', '-i', fleet, '-l', 'h1,h3', '--json'], 150_000)
+    const r = await gw(['deploy', '-i', fleet, '-l', 'h1,h3', '--json'])
     expect(r.code).toBe(1)
     const byName = Object.fromEntries(r.json.hosts.map((x: any) => [x.name, x]))
     expect(byName.h1).toMatchObject({status: 'failed', action: 'install'})
@@ -152,10 +153,10 @@ describe('deploy runs the failing-level preflight checks first', () => {
       expect(await host.exists('/opt/gwfleet/state/lock')).toBe(false)
     }
     // The sudo-less host never gets that far: taking the lock already needs root.
-    const r2 = await gw(['deploy', '-i', fleet, '-l', 'h2', '--json'], 150_000)
+    const r2 = await gw(['deploy', '-i', fleet, '-l', 'h2', '--json'])
     expect(r2.json.hosts[0]).toMatchObject({status: 'failed', error: 'sudo is not installed on this host'})
 
-    const forced = await gw(['deploy', '-i', fleet, '-l', 'h1', '--skip-preflight', '--json'], 150_000)
+    const forced = await gw(['deploy', '-i', fleet, '-l', 'h1', '--skip-preflight', '--json'])
     expect(forced.code, forced.stdout).toBe(0)
     expect(await agentVersion(h(1))).toBe('1.4.0')
   })
@@ -163,7 +164,7 @@ describe('deploy runs the failing-level preflight checks first', () => {
 
 describe('logs and status on a deployed gateway', () => {
   beforeAll(async () => {
-    const r = await gw(['deploy', '-i', fleet, '-l', 'h4', '--json'], 150_000)
+    const r = await gw(['deploy', '-i', fleet, '-l', 'h4', '--json'])
     expect(r.code, r.stdout + r.stderr).toBe(0)
     expect(await agentVersion(h(4))).toBe('1.4.0')
   }, 180_000)
@@ -410,7 +411,7 @@ describe('locks', () => {
 describe('history', () => {
   it('after two deploys shows 2 entries', async () => {
     const fleet15 = ws.inventory('1.5.0', [{host: h(4)}], 'fleet-1.5.yaml')
-    const d = await gw(['deploy', '-i', fleet15, '--json'], 150_000)
+    const d = await gw(['deploy', '-i', fleet15, '--json'])
     expect(d.code, d.stdout + d.stderr).toBe(0)
     expect(await agentVersion(h(4))).toBe('1.5.0')
 

@@ -10,7 +10,8 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest'
 
 import { InputError, LocalError } from '../../src/errors.js'
 import { hopsToward, planHops } from '../../src/release/policy.js'
-import { checkRelease, clearReleaseCache, findRelease, listReleases, openReleaseFile, readRelease } from '../../src/release/releases.js'
+import { checkRelease, findRelease, listReleases, openReleaseFile, readRelease } from '../../src/release/releases.js'
+import { forgetRunState } from '../../src/util/per-run.js'
 import { compareVersions } from '../../src/release/version.js'
 import { crc32, entryStream, portableCrc32, readZipDirectory, ZIP_LIMITS, ZipFormatError, ZipLimitError, type ZipEntry } from '../../src/release/zip.js'
 import type { ReleaseContent, ReleaseFile, ReleaseRef } from '../../src/types.js'
@@ -18,7 +19,7 @@ import { buildZip, writeZip, zeroBomb, type ZipInput } from './zip-writer.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'gwfleet-release-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
-beforeEach(() => clearReleaseCache())
+beforeEach(() => forgetRunState())
 
 let n = 0
 const freshDir = (): string => {
@@ -325,7 +326,7 @@ describe('readRelease', () => {
     expect(b).toBe(a)
     expect(c).toBe(a)
 
-    clearReleaseCache()
+    forgetRunState()
     await inputError(readRelease(ref(zip)))
   })
 })
