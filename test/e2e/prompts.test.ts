@@ -167,7 +167,7 @@ describe('a passphrase-protected identityFile', () => {
     fs.rmSync(copy)
 
     const before = await keyLogins()
-    const r = await ws.run(['audit', '-i', keyFleet, '--json'], {env: {SSH_AUTH_SOCK: agentSock}})
+    const r = await ws.runHere(['audit', '-i', keyFleet, '--json'], {env: {SSH_AUTH_SOCK: agentSock}})
     // No gateway installed yet: reachable and read, so `not-installed` on both.
     expect(r.json?.hosts?.map((h: any) => h.status), r.stderr).toEqual(['not-installed', 'not-installed'])
     expect(r.stderr).not.toMatch(/passphrase/i)
@@ -187,11 +187,11 @@ describe('a passphrase-protected identityFile', () => {
     fs.writeFileSync(path.join(ws.home, '.ssh', 'config'), `Host ${h.address}\n  IdentityFile ${key}\n`)
     try {
       const before = await keyLogins()
-      const r = await ws.run(['audit', '-i', inv, '--json'], {env: {SSH_AUTH_SOCK: agentSock}})
+      const r = await ws.runHere(['audit', '-i', inv, '--json'], {env: {SSH_AUTH_SOCK: agentSock}})
       expect(byName(r)['cfg-1']?.status, r.stderr).toBe('not-installed')
       expect((await keyLogins())[0]).toBeGreaterThan(before[0])
       // Without the agent: the clear passphrase error, failed.
-      const n = await ws.run(['audit', '-i', inv, '--json'])
+      const n = await ws.runHere(['audit', '-i', inv, '--json'])
       expect(byName(n)['cfg-1']).toMatchObject({status: 'failed'})
       expect(byName(n)['cfg-1'].error).toContain(`identity file ${key} is passphrase-protected`)
     } finally {

@@ -2,6 +2,8 @@
 // talks like the real one (a line a second for tens of seconds) and each gateway is reached through
 // a TCP proxy of this test's own that can drop every connection for a while. Checked on the hosts:
 // how often each installer started, what the host log holds, the lock, the history.
+// The runs a drop or a kill hits are spawned; the reruns, audits and status after it run in this
+// process (Workspace.runHere).
 //
 //   npm run build && npx vitest run test/e2e/survive.test.ts
 import fs from 'node:fs'
@@ -137,14 +139,14 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
     await jobEnded(host)
     expect(await agentVersion(host)).toBe('1.5.0')
     // The audit sees an install nobody recorded yet.
-    const again = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
+    const again = await ws.runHere(['deploy', '-i', inv, ...AT_ONCE, '--json'])
     expect(again.code, again.stdout + again.stderr).toBe(0)
     expect(again.json.hosts[0]).toMatchObject({status: 'ok', action: 'install', toVersion: '1.5.0'})
     expect(again.json.hosts[0].notes.join('\n')).toMatch(/picked up the install of 1\.5\.0 .*: it succeeded; recorded in the history/)
     expect(await starts(host)).toBe(1)
     expect((await history(host)).map((e) => e.result)).toEqual(['ok'])
     await noLock(host)
-    const audit = await ws.run(['audit', '-i', inv, '--json'])
+    const audit = await ws.runHere(['audit', '-i', inv, '--json'])
     expect(audit.json.hosts[0].status).toBe('in-sync')
   })
 
@@ -166,11 +168,11 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
     await jobEnded(ended)
     expect(await waiting.exists('/opt/gwfleet/state/job/rc')).toBe(false)
     // audit and status show the live install, and the one nobody recorded yet.
-    const audit = await ws.run(['audit', '-i', inv, '--json'])
+    const audit = await ws.runHere(['audit', '-i', inv, '--json'])
     expect(audit.json.hosts.map((x: any) => x.status)).toEqual(['installing', 'drift'])
     expect(audit.json.hosts[0].reasons[0]).toMatch(/^the install of 1\.5\.0 by \S+ \(run \S+, deploy\) since \S+: running for \d+s, pid \d+, \d+ bytes of output so far$/)
     expect(audit.json.hosts[1].reasons[0]).toMatch(/ended while nobody watched \(exit code 0\); `gwfleet deploy` judges and records it/)
-    const status = await ws.run(['status', '-i', inv])
+    const status = await ws.runHere(['status', '-i', inv])
     expect(status.stdout).toMatch(/the install of 1\.5\.0 by .*: running for \d+s, pid \d+/)
     const following = ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
     await runLogShows(ws, waiting.name, /following the install of 1\.5\.0/)
@@ -204,13 +206,13 @@ describe('installs survive the network and the workstation (lab subnet 41)', () 
     await host.exec('set -- $(cat /opt/gwfleet/state/job/pid); kill -KILL "$1"; kill -KILL -- "-$3"')
     await host.setFault('talk', null)
     const first = (await host.exec('cat /opt/gwfleet/state/job/meta')).stdout
-    const next = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
+    const next = await ws.runHere(['deploy', '-i', inv, ...AT_ONCE, '--json'])
     expect(next.code).toBe(1)
     expect(next.json.hosts[0].status).toBe('failed')
     expect(next.json.hosts[0].error).toMatch(/picked up the install of 1\.6\.0 .*ended without an exit status \(the host rebooted, or the job was killed\); the cluster runs agent 1\.5\.0/)
     expect((await history(host)).at(-1)).toMatchObject({result: 'failed', toVersion: '1.6.0'})
     expect(await starts(host)).toBe(already + 1)
-    const again = await ws.run(['deploy', '-i', inv, ...AT_ONCE, '--json'])
+    const again = await ws.runHere(['deploy', '-i', inv, ...AT_ONCE, '--json'])
     expect(again.code, again.stdout + again.stderr).toBe(0)
     expect(await starts(host)).toBe(already + 2)
     expect(await agentVersion(host)).toBe('1.6.0')

@@ -33,7 +33,7 @@ async function lockOn(h: LabHost): Promise<string | null> {
 
 /** `gwfleet locks list --json` for the inventory: gateway -> locked. */
 async function locks(): Promise<Record<string, boolean>> {
-  const r = await ws.run(['locks', 'list', '-i', inv, '--json'])
+  const r = await ws.runHere(['locks', 'list', '-i', inv, '--json'])
   expect(r.code, r.stderr).toBe(0)
   return Object.fromEntries(r.json.hosts.map((h: any) => [h.name, h.locked]))
 }
@@ -83,7 +83,8 @@ beforeAll(async () => {
   ws = spaces.make('terminal')
   await ws.releasesOf('1.4.0', '1.5.0', '1.6.0')
   inv = ws.inventory('1.4.0', [{host: h1}, {host: h2}, {host: h3}, {host: h4}])
-  const r = await ws.run(['deploy', '-i', inv, '--json'])
+  // Setup, in this process (Workspace.runHere); the cases run gwfleet in a terminal.
+  const r = await ws.runHere(['deploy', '-i', inv, '--json'])
   expect(r.code, r.stdout + r.stderr).toBe(0)
 })
 
@@ -331,7 +332,7 @@ describe('in a terminal (lab subnet 19)', () => {
       expect(wide, screen).toEqual([])
       expect(lines[1], screen).toMatch(/^h4\s.*unreachable(\s|$)/)
       const below = lines.slice(2, lines.findIndex((l, i) => i > 1 && !l.startsWith('  ')))
-      const r = await ws.run(['audit', '-i', inv, '-l', 'h4', '--json'])
+      const r = await ws.runHere(['audit', '-i', inv, '-l', 'h4', '--json'])
       expect(r.json.hosts[0].error).toMatch(/connection refused by .*:22 \(is sshd running\?\)$/)
       expect(below.length, screen).toBeGreaterThan(0)
       expect(below.map((l) => l.slice(2)).join(' '), screen).toContain(r.json.hosts[0].error)
