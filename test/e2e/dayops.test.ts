@@ -8,7 +8,7 @@ import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {byName, type Lab, lab as startLab, type LabHost, ROOT, Workspace} from './fleet.js'
+import {byName, type CliResult, type Lab, lab as startLab, type LabHost, ROOT, Workspace} from './fleet.js'
 
 let lab: Lab
 let ws: Workspace
@@ -28,7 +28,7 @@ afterAll(async () => {
 describe('a default inventory: ./gwfleet.yaml', () => {
   it('without -i and GWFLEET_INVENTORY, a command reads ./gwfleet.yaml and reaches its hosts', async () => {
     ws.inventory('1.5.0', [{host: h(1)}], 'gwfleet.yaml')
-    const r = await ws.run(['audit', '--json'], {cwd: ws.dir})
+    const r = await ws.runHere(['audit', '--json'], {cwd: ws.dir})
     expect(r.code, r.stderr).toBe(1)
     expect(Object.keys(byName(r))).toEqual(['h1'])
     expect(byName(r).h1.status).toBe('not-installed')
@@ -37,19 +37,19 @@ describe('a default inventory: ./gwfleet.yaml', () => {
   it('-i and GWFLEET_INVENTORY win over ./gwfleet.yaml', async () => {
     ws.inventory('1.5.0', [{host: h(1)}], 'gwfleet.yaml')
     const other = ws.inventory('1.5.0', [{host: h(2)}], 'other.yaml')
-    const byFlag = await ws.run(['audit', '--json', '-i', other], {cwd: ws.dir})
+    const byFlag = await ws.runHere(['audit', '--json', '-i', other], {cwd: ws.dir})
     expect(Object.keys(byName(byFlag))).toEqual(['h2'])
-    const byEnv = await ws.run(['audit', '--json'], {cwd: ws.dir, env: {GWFLEET_INVENTORY: other}})
+    const byEnv = await ws.runHere(['audit', '--json'], {cwd: ws.dir, env: {GWFLEET_INVENTORY: other}})
     expect(Object.keys(byName(byEnv))).toEqual(['h2'])
   })
 
   it('with none of the three: exit 2, and the error names all three ways', async () => {
     const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'gwfleet-e2e-noinv-'))
     try {
-      const r = await ws.run(['audit'], {cwd: empty})
+      const r = await ws.runHere(['audit'], {cwd: empty})
       expect(r.code).toBe(2)
       expect(r.stderr).toBe(`gwfleet: error: --inventory: no inventory: pass -i FILE, set GWFLEET_INVENTORY, or put a gwfleet.yaml in this folder (${fs.realpathSync(empty)})\n`)
-      const j = await ws.run(['deploy', '--json'], {cwd: empty})
+      const j = await ws.runHere(['deploy', '--json'], {cwd: empty})
       expect(j.code).toBe(2)
       expect(j.json).toEqual({ok: false, error: expect.stringContaining('pass -i FILE, set GWFLEET_INVENTORY, or put a gwfleet.yaml in this folder')})
     } finally {
@@ -61,12 +61,13 @@ describe('a default inventory: ./gwfleet.yaml', () => {
 describe('did you mean: a mistyped flag', () => {
   it('deploy --dryrun: exit 2 with the flag it means, and nothing on the host changes', async () => {
     const inv = ws.inventory('1.5.0', [{host: h(2)}], 'typo.yaml')
+    // spawned: the message through the real entry point (bin/run.js); the other typos run in this process
     const r = await ws.run(['deploy', '-i', inv, '--dryrun'])
     expect(r.code).toBe(2)
     // (Under NODE_ENV=test, oclif then warns that the command did not parse: lines after these two.)
     expect(r.stderr).toMatch(/^gwfleet: error: Unknown flag --dryrun\. Did you mean --dry-run\?\nSee: gwfleet deploy --help\n/)
     expect(r.stdout).toBe('')
-    const j = await ws.run(['deploy', '-i', inv, '--dryrun', '--json'])
+    const j = await ws.runHere(['deploy', '-i', inv, '--dryrun', '--json'])
     expect(j.code).toBe(2)
     expect(j.json).toEqual({ok: false, error: 'Unknown flag --dryrun. Did you mean --dry-run?'})
     expect(await h(2).exists('/opt/gwfleet')).toBe(false)
@@ -82,7 +83,7 @@ describe('did you mean: a mistyped flag', () => {
       if (!flag) continue
       // Two neighbouring letters swapped: one edit.
       const typo = `${flag[0]}${flag[2]}${flag[1]}${flag.slice(3)}`
-      const r = await ws.run([...id.split(':'), `--${typo}=Not-Shown-42`])
+      const r = await ws.runHere([...id.split(':'), `--${typo}=Not-Shown-42`])
       expect(r.code, id).toBe(2)
       expect(r.stderr.split('\n').slice(0, 2), id).toEqual([`gwfleet: error: Unknown flag --${typo}. Did you mean --${flag}?`, `See: gwfleet ${id.replace(/:/g, ' ')} --help`])
       expect(r.stderr, id).not.toContain('Not-Shown-42')
@@ -96,16 +97,16 @@ describe('one message for a login user that is not root (no become)', () => {
   it('every command that reads or changes the host says the same words, and nothing is written there', async () => {
     const inv = ws.inventory('1.5.0', [{host: h(3), opts: {user: 'ops'}}], 'notroot.yaml')
     const runs = {
-      audit: await ws.run(['audit', '-i', inv, '--json']),
-      status: await ws.run(['status', '-i', inv, '--json']),
-      history: await ws.run(['history', '-i', inv, '--json']),
-      'locks list': await ws.run(['locks', 'list', '-i', inv, '--json']),
-      preflight: await ws.run(['preflight', '-i', inv, '--json']),
-      'deploy --dry-run': await ws.run(['deploy', '-i', inv, '--dry-run', '--json']),
-      deploy: await ws.run(['deploy', '-i', inv, '--json']),
-      diff: await ws.run(['diff', '-i', inv, '--json']),
-      'locks clear': await ws.run(['locks', 'clear', '-i', inv, '--yes', '--json']),
-      uninstall: await ws.run(['uninstall', '-i', inv, '--yes', '--json']),
+      audit: await ws.runHere(['audit', '-i', inv, '--json']),
+      status: await ws.runHere(['status', '-i', inv, '--json']),
+      history: await ws.runHere(['history', '-i', inv, '--json']),
+      'locks list': await ws.runHere(['locks', 'list', '-i', inv, '--json']),
+      preflight: await ws.runHere(['preflight', '-i', inv, '--json']),
+      'deploy --dry-run': await ws.runHere(['deploy', '-i', inv, '--dry-run', '--json']),
+      deploy: await ws.runHere(['deploy', '-i', inv, '--json']),
+      diff: await ws.runHere(['diff', '-i', inv, '--json']),
+      'locks clear': await ws.runHere(['locks', 'clear', '-i', inv, '--yes', '--json']),
+      uninstall: await ws.runHere(['uninstall', '-i', inv, '--yes', '--json']),
     }
     for (const [cmd, r] of Object.entries(runs)) {
       expect(r.code, `${cmd}: ${r.stderr}`).toBe(1)
@@ -113,7 +114,7 @@ describe('one message for a login user that is not root (no become)', () => {
       const said = cmd === 'preflight' ? host.checks.find((c: any) => c.id === 'root')?.message : host.error
       expect(said, cmd).toBe(WORDS)
     }
-    const logs = await ws.run(['logs', 'h3', '-i', inv])
+    const logs = await ws.runHere(['logs', 'h3', '-i', inv])
     expect(logs.code).toBe(1)
     expect(logs.stderr).toContain(WORDS)
     expect(await h(3).exists('/opt/gwfleet')).toBe(false)
@@ -127,7 +128,7 @@ describe('logs of several gateways; a run folder log; host text made inert in lo
   let inv: string
   beforeAll(async () => {
     inv = ws.inventory('1.4.0', [{host: h(1), opts: {labels: {ring: 'canary'}}}, {host: h(2)}], 'fleet.yaml')
-    const r = await ws.run(['deploy', '-i', inv, '--json'], {timeoutMs: 170_000})
+    const r = await ws.runHere(['deploy', '-i', inv, '--json'])
     expect(r.code, r.stderr).toBe(0)
   }, 180_000)
 
@@ -138,13 +139,13 @@ describe('logs of several gateways; a run folder log; host text made inert in lo
   ]
 
   it('logs -l: both gateways, every line prefixed with its gateway; a GATEWAY argument stays unprefixed', async () => {
-    const r = await ws.run(['logs', '-i', inv, '-l', 'h1,h2'])
+    const r = await ws.runHere(['logs', '-i', inv, '-l', 'h1,h2'])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout.trimEnd().split('\n').sort()).toEqual([...AGENT('1.4.0').map((l) => `h1 | ${l}`), ...AGENT('1.4.0').map((l) => `h2 | ${l}`)].sort())
-    const one = await ws.run(['logs', 'h2', '-i', inv])
+    const one = await ws.runHere(['logs', 'h2', '-i', inv])
     expect(one.stdout.trimEnd().split('\n')).toEqual(AGENT('1.4.0'))
     // The whole fleet when neither is given; --json wraps each record with its gateway.
-    const js = await ws.run(['logs', '-i', inv, '--json'])
+    const js = await ws.runHere(['logs', '-i', inv, '--json'])
     expect(js.code, js.stderr).toBe(0)
     const recs = js.stdout.trimEnd().split('\n').map((l) => JSON.parse(l))
     const started = recs.filter((x) => x.log.msg === 'agent started').sort((a, b) => a.gateway.localeCompare(b.gateway))
@@ -155,7 +156,7 @@ describe('logs of several gateways; a run folder log; host text made inert in lo
   it('a gateway that cannot be read is said on stderr under its name, the others still print, exit 1', async () => {
     await h(2).setFault('kubectl-down', '1')
     try {
-      const r = await ws.run(['logs', '-i', inv, '-l', 'ring=canary,h2'])
+      const r = await ws.runHere(['logs', '-i', inv, '-l', 'ring=canary,h2'])
       expect(r.code).toBe(1)
       expect(r.stdout.trimEnd().split('\n')).toEqual(AGENT('1.4.0').map((l) => `h1 | ${l}`))
       expect(r.stderr).toMatch(/^gwfleet: h2: cannot tell whether a gateway is installed: /m)
@@ -170,7 +171,7 @@ describe('logs of several gateways; a run folder log; host text made inert in lo
     const record = '{"level":"warn","ts":"2024-01-01T00:00:03Z","msg":"clip \\u001b]52;c;cm0gLXJmIH4=\\u0007board",\r"n":9007199254740993}'
     await h(1).setFault('kubectl-log-lines', `${record}\nplain \u001b]52;c;cm0gLXJmIH4=\u0007 text\rHIDDEN`)
     try {
-      const r = await ws.run(['logs', 'h1', '-i', inv, '--json'])
+      const r = await ws.runHere(['logs', 'h1', '-i', inv, '--json'])
       expect(r.code, r.stderr).toBe(0)
       expect(r.stdout + r.stderr).not.toMatch(ACTIVE)
       const lines = r.stdout.trimEnd().split('\n')
@@ -178,7 +179,7 @@ describe('logs of several gateways; a run folder log; host text made inert in lo
       // What a reader decodes holds nothing a terminal acts on either (jq -r would print it raw).
       for (const l of lines) expect(JSON.stringify(JSON.parse(l))).not.toMatch(/\\u00(1b|07)|52;c;/)
       expect(r.stderr).toContain('plain  textHIDDEN')
-      const pretty = await ws.run(['logs', 'h1', '-i', inv])
+      const pretty = await ws.runHere(['logs', 'h1', '-i', inv])
       expect(pretty.stdout + pretty.stderr).not.toMatch(ACTIVE)
       expect(pretty.stdout).toContain('WARN   clip board')
     } finally {
@@ -187,18 +188,18 @@ describe('logs of several gateways; a run folder log; host text made inert in lo
   })
 
   it("runs show ID --log GATEWAY prints that host's log from the run folder; a name it has no log of is bad input", async () => {
-    const runs = await ws.run(['runs', '--json'])
+    const runs = await ws.runHere(['runs', '--json'])
     const deploy = runs.json.runs.find((x: any) => x.command === 'deploy' && x.summary && !x.summary.dryRun && x.summary.counts.ok === 2)
     expect(deploy, runs.stdout).toBeTruthy()
-    const r = await ws.run(['runs', 'show', deploy.id, '--log', 'h1'])
+    const r = await ws.runHere(['runs', 'show', deploy.id, '--log', 'h1'])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toBe(fs.readFileSync(path.join(deploy.dir, 'h1.log'), 'utf8'))
     expect(r.stdout).toMatch(/ == running installer 1\.4\.0$/m)
-    const js = await ws.run(['runs', 'show', deploy.id, '--log', 'h2', '--json'])
+    const js = await ws.runHere(['runs', 'show', deploy.id, '--log', 'h2', '--json'])
     expect(js.json).toMatchObject({command: 'runs show', ok: true, id: deploy.id, gateway: 'h2', file: path.join(deploy.dir, 'h2.log')})
     expect(js.json.lines.join('\n')).toMatch(/ == running installer 1\.4\.0/)
     for (const name of ['h9', '../h1', '_run/../h1']) {
-      const bad = await ws.run(['runs', 'show', deploy.id, '--log', name])
+      const bad = await ws.runHere(['runs', 'show', deploy.id, '--log', name])
       expect(bad.code, name).toBe(2)
       expect(bad.stderr, name).toContain(`gwfleet: error: --log: run ${deploy.id} has no log of "${name}"; its logs: h1, h2`)
     }
@@ -210,14 +211,14 @@ describe('values keys the vendor guide does not know', () => {
     const inv = ws.inventory('1.5.0', [{host: h(3), name: 'typo', opts: {values: Workspace.valuesText('typo', 'gpu:\n  enabeld: true')}}], 'typo-keys.yaml')
     const values = path.join(ws.dir, 'values', 'typo.yaml')
     const warning = `${values}:14 (gpu.enabeld): not a key of the vendor installation guide; did you mean gpu.enabled?`
-    const loose = await ws.run(['validate', '-i', inv])
+    const loose = await ws.runHere(['validate', '-i', inv])
     expect(loose.code, loose.stderr).toBe(0)
     expect(loose.stderr).toContain(`gwfleet: warning: ${warning}\n`)
     expect(loose.stdout).toMatch(/^valid: 0 problem\(s\), 1 warning\(s\)$/m)
-    const strict = await ws.run(['validate', '-i', inv, '--strict', '--json'])
+    const strict = await ws.runHere(['validate', '-i', inv, '--strict', '--json'])
     expect(strict.code).toBe(2)
     expect(strict.json.problems).toEqual([`${warning} (--strict)`])
-    const plan = await ws.run(['deploy', '-i', inv, '--dry-run', '--json'])
+    const plan = await ws.runHere(['deploy', '-i', inv, '--dry-run', '--json'])
     expect(plan.code, plan.stderr).toBe(0)
     expect(plan.stderr).toContain(`gwfleet: warning: ${warning}\n`)
     expect(plan.json.warnings).toContain(warning)
@@ -231,11 +232,11 @@ describe('old releases on the hosts after a successful hop', () => {
   it('each host keeps the release it runs and the one before; older ones go once the hop is recorded', async () => {
     const inv = ws.inventory('1.4.0', [{host: h(1), opts: {labels: {ring: 'canary'}}}, {host: h(2)}], 'fleet.yaml')
     expect(await releasesOn(h(1))).toEqual(['1.4.0'])
-    const to15 = await ws.run(['upgrade', '-i', inv, '--to', '1.5.0', '--batch-size', 'all', '--json'], {timeoutMs: 170_000})
+    const to15 = await ws.runHere(['upgrade', '-i', inv, '--to', '1.5.0', '--batch-size', 'all', '--json'])
     expect(to15.code, to15.stderr).toBe(0)
     expect(await releasesOn(h(1))).toEqual(['1.4.0', '1.5.0'])
     expect(await releasesOn(h(2))).toEqual(['1.4.0', '1.5.0'])
-    const to16 = await ws.run(['upgrade', '-i', inv, '-l', 'h1', '--to', '1.6.0', '--json'], {timeoutMs: 170_000})
+    const to16 = await ws.runHere(['upgrade', '-i', inv, '-l', 'h1', '--to', '1.6.0', '--json'])
     expect(to16.code, to16.stderr).toBe(0)
     expect(byName(to16).h1).toMatchObject({status: 'ok', toVersion: '1.6.0'})
     expect(byName(to16).h1.notes ?? []).toEqual([])
@@ -250,14 +251,14 @@ describe('old releases on the hosts after a successful hop', () => {
     const mnt = await h(2).exec('mkdir -p /opt/gwfleet/releases/1.4.0/mnt && mount -t tmpfs -o mode=0755 gwlab-keep /opt/gwfleet/releases/1.4.0/mnt && echo data > /opt/gwfleet/releases/1.4.0/mnt/file')
     expect(mnt.code, mnt.stderr).toBe(0)
     try {
-      const r = await ws.run(['upgrade', '-i', inv, '-l', 'h2', '--to', '1.6.0', '--keep-releases', '1', '--json'], {timeoutMs: 170_000})
+      const r = await ws.runHere(['upgrade', '-i', inv, '-l', 'h2', '--to', '1.6.0', '--keep-releases', '1', '--json'])
       expect(r.code, r.stderr).toBe(0)
       expect(byName(r).h2).toMatchObject({status: 'ok', toVersion: '1.6.0', error: null})
       expect(byName(r).h2.notes).toEqual(['old releases not removed from /opt/gwfleet/releases: could not remove 1.4.0'])
       expect(await releasesOn(h(2))).toEqual(['1.4.0', '1.6.0'])
       expect((await h(2).exec('cat /opt/gwfleet/releases/1.4.0/mnt/file')).stdout).toBe('data\n')
       // The history says the hop succeeded.
-      const hist = await ws.run(['history', 'h2', '-i', inv, '--json', '--last', '1'])
+      const hist = await ws.runHere(['history', 'h2', '-i', inv, '--json', '--last', '1'])
       expect(hist.json.entries[0]).toMatchObject({toVersion: '1.6.0', result: 'ok'})
     } finally {
       await h(2).exec('umount /opt/gwfleet/releases/1.4.0/mnt')

@@ -21,8 +21,9 @@ type Name = keyof typeof GW
 const NAMES = Object.keys(GW) as Name[]
 const host = (n: Name): LabHost => lab.hosts[GW[n]]
 
+/** The commands run in this process (inprocess.ts): the cases check what they do and report. */
 async function gw(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  const r = await ws.run(args, {env, timeoutMs: 120_000})
+  const r = await ws.runHere(args, {env})
   runs.push(r)
   return r
 }

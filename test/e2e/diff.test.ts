@@ -26,8 +26,9 @@ const host = (n: keyof typeof H): LabHost => lab.hosts[H[n]]
 const NAME = {comment: 'd-comment', legacy: 'd-legacy', diff: 'd-diff'} as const
 const env = {GW_NEW_SECRET: NEW_SECRET}
 
+/** The commands run in this process (inprocess.ts): the cases check what they do and report. */
 async function gw(args: string[]): Promise<CliResult> {
-  const r = await ws.run(args, {timeoutMs: 120_000, env})
+  const r = await ws.runHere(args, {env})
   runs.push(r)
   return r
 }

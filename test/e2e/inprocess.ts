@@ -10,13 +10,16 @@
 //   code); a case that needs runs side by side spawns them.
 // - gwfleet keeps what it reads once per run (known_hosts files, key files, release zips) for the
 //   rest of the run: each call starts with forgetRunState(), so it reads them afresh.
-// - The run folder's name holds the process id and the start second: a call that keeps a run
-//   folder waits for the next second when the same command ran here in this second.
+// - The run folder's name holds the process id and the second the run made it: a call that keeps
+//   a run folder waits for the next second when the same command ran here in this second.
+// - Output is captured from process.stdout and process.stderr, and from console (oclif prints help
+//   with console.log).
 // - stdin, stdout and stderr are no terminal (as for a spawned CLI with pipes), and stdin is
 //   never read: a command that would ask refuses instead, as it does without a terminal.
 import {setTimeout as sleep} from 'node:timers/promises'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 import path from 'node:path'
+import {format} from 'node:util'
 
 import type {CliResult} from './fleet.js'
 
@@ -31,17 +34,23 @@ export function runInProcess(args: string[], env: NodeJS.ProcessEnv, opts: {cwd?
   return next
 }
 
-/** The second each command last started in here (run folders are named by second, command and pid). */
-const lastStart = new Map<string, number>()
+/** The second each command last ended in here (run folders are named by second, command and pid). */
+const lastEnd = new Map<string, number>()
 /** The commands that keep a run folder only with --save; the others always keep one (or never: validate, runs). */
 const SAVES_ON_ASK = new Set(['audit', 'diff', 'history', 'logs', 'preflight', 'status', 'validate', 'runs'])
 
-async function distinctSecond(args: string[]): Promise<void> {
+/** The command of a call when it keeps a run folder, else null. */
+function keepsFolder(args: string[]): string | null {
   const command = args.find((a) => !a.startsWith('-')) ?? ''
-  if (SAVES_ON_ASK.has(command) && !args.includes('--save')) return
+  return SAVES_ON_ASK.has(command) && !args.includes('--save') ? null : command
+}
+
+/** Wait until this command's last run here (which made its folder at the latest as it ended) is in a past second. */
+async function distinctSecond(command: string | null): Promise<void> {
+  if (command === null) return
+  const ended = lastEnd.get(command)
   const now = Date.now()
-  if (lastStart.get(command) === Math.floor(now / 1000)) await sleep(1000 - (now % 1000) + 5)
-  lastStart.set(command, Math.floor(Date.now() / 1000))
+  if (ended !== undefined && ended >= Math.floor(now / 1000)) await sleep((ended + 1) * 1000 - now + 5)
 }
 
 /** Make the three streams no terminal for a call; gives back a function that restores them. */
@@ -62,7 +71,8 @@ async function runNow(args: string[], env: NodeJS.ProcessEnv, opts: {cwd?: strin
   const {forgetRunState} = await import(pathToFileURL(path.join(ROOT, 'dist', 'src', 'util', 'per-run.js')).href)
   const oclif = await import('@oclif/core')
   oclif.settings.enableAutoTranspile = false
-  await distinctSecond(args)
+  const folderOf = keepsFolder(args)
+  await distinctSecond(folderOf)
   forgetRunState()
 
   const savedEnv = {...process.env}
@@ -84,6 +94,11 @@ async function runNow(args: string[], env: NodeJS.ProcessEnv, opts: {cwd?: strin
   if (opts.cwd) process.chdir(opts.cwd)
   process.stdout.write = capture('stdout') as typeof process.stdout.write
   process.stderr.write = capture('stderr') as typeof process.stderr.write
+  // oclif prints help through console.log; the test runner has console of its own in this process.
+  const consoleSaved = {log: console.log, info: console.info, warn: console.warn, error: console.error}
+  const toStream = (name: 'stdout' | 'stderr') => (...a: unknown[]) => void process[name].write(`${format(...a)}\n`)
+  console.log = console.info = toStream('stdout')
+  console.warn = console.error = toStream('stderr')
   let code: number | null
   try {
     if (!rejectUnknownCommand(args)) await oclif.run(args, ROOT)
@@ -94,6 +109,8 @@ async function runNow(args: string[], env: NodeJS.ProcessEnv, opts: {cwd?: strin
     out.stderr += `(uncaught in-process) ${err?.stack ?? String(e)}\n`
     code = err?.oclif?.exit ?? 1
   } finally {
+    if (folderOf !== null) lastEnd.set(folderOf, Math.floor(Date.now() / 1000))
+    Object.assign(console, consoleSaved)
     process.stdout.write = writes.stdout
     process.stderr.write = writes.stderr
     restoreTerminal()

@@ -17,7 +17,8 @@ let inv: string
 let h: (i: number) => LabHost
 const runsDir = () => path.join(ws.home, '.gwfleet', 'runs')
 const runFolders = () => (fs.existsSync(runsDir()) ? fs.readdirSync(runsDir()).filter((d) => /^\d{8}T\d{6}Z-/.test(d)).sort() : [])
-const gw = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> => ws.run(args, {env, timeoutMs: 120_000})
+/** The commands run in this process (inprocess.ts): the cases check what they do, keep and report. */
+const gw = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> => ws.runHere(args, {env})
 
 /** A run id that started `days` days ago. */
 function oldId(days: number, cmd: string, pid: number): string {
