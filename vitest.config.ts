@@ -12,5 +12,9 @@ export default defineConfig({
     // busy the machine is.
     maxWorkers: 4,
     minWorkers: 1,
+    // The built CLI (dist/) is loaded by Node itself, not transformed by the test runner: the e2e
+    // cases that run gwfleet in their own process (test/e2e/inprocess.ts) then share one copy of
+    // each module with the command classes oclif loads, so forgetRunState() resets what they keep.
+    server: {deps: {external: [/\/dist\//]}},
   },
 })

@@ -49,8 +49,9 @@ const reachable = () => NAMES.filter((n) => n !== 'a-down' && n !== 'a-badkey')
 let oldKeyLine = ''
 let newKeyLine = ''
 
-async function gw(args: string[]): Promise<CliResult> {
-  const r = await ws.run(args, {timeoutMs: 60_000})
+/** Runs a command in this process (inprocess.ts): these cases check what the audit reports; `spawned` runs the real binary. */
+async function gw(args: string[], how: 'here' | 'spawned' = 'here'): Promise<CliResult> {
+  const r = how === 'spawned' ? await ws.run(args, {timeoutMs: 60_000}) : await ws.runHere(args)
   runs.push(r)
   return r
 }
@@ -68,7 +69,8 @@ beforeAll(async () => {
     deployed.map((name) => ({host: host(name), name, opts: name === 'a-pinned' ? {version: OLD} : {}})),
     'deploy.yaml',
   )
-  const d = await gw(['deploy', '-i', deployInv, '--json'])
+  // spawned: this file's deploy by the real binary, end to end
+  const d = await gw(['deploy', '-i', deployInv, '--json'], 'spawned')
   expect(d.code, d.stdout + d.stderr).toBe(0)
   for (const n of deployed) expect(await agentVersion(host(n)), n).toBe(n === 'a-pinned' ? OLD : VERSION)
 

@@ -56,6 +56,7 @@ afterAll(async () => {
 
 describe('release files are streamed from the zip (lab subnet 53)', () => {
   it('a deploy puts every file of a 12 MiB release, stored and deflated, on each host byte for byte; a rerun sends nothing', async () => {
+    // spawned: this file's deploy by the real binary, end to end
     const r = await ws.run(['deploy', '-i', inv, '--json'])
     expect(r.code, r.stdout + r.stderr).toBe(0)
     expect(r.json.hosts.map((h: any) => h.status)).toEqual(['ok', 'ok'])
@@ -65,7 +66,7 @@ describe('release files are streamed from the zip (lab subnet 53)', () => {
       expect(sums.stdout).toBe(`${sha(image)}  images/gateway.tar.gz\n${sha(charts)}  images/charts.tar\n${sha('1.4.1\n')}  VERSION\n755\n`)
       expect((await installs(h)).length).toBe(1)
     }
-    const again = await ws.run(['deploy', '-i', inv, '--json'])
+    const again = await ws.runHere(['deploy', '-i', inv, '--json'])
     expect(again.code, again.stderr).toBe(0)
     expect(again.json.hosts.map((h: any) => h.status)).toEqual(['unchanged', 'unchanged'])
   })
@@ -83,12 +84,12 @@ describe('zip bombs are refused before any host is touched (lab subnet 53)', () 
 
     const bombInv = ws.inventory('1.5.0', L.hosts.map((host) => ({host})), 'bomb.yaml')
     for (const args of [['deploy', '-i', bombInv], ['deploy', '-i', bombInv, '--dry-run'], ['upgrade', '-i', inv, '--to', '1.5.0'], ['validate', '-i', bombInv]]) {
-      const r = await ws.run(args)
+      const r = await ws.runHere(args)
       expect(r.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(2)
       expect(r.stdout + r.stderr, args.join(' ')).toContain(words)
       expect(r.stdout + r.stderr, args.join(' ')).toContain(limit)
     }
-    const json = await ws.run(['deploy', '-i', bombInv, '--json'])
+    const json = await ws.runHere(['deploy', '-i', bombInv, '--json'])
     expect(json.code).toBe(2)
     expect(json.json).toMatchObject({ok: false})
     expect(json.json.error).toContain(words)
@@ -106,7 +107,7 @@ describe('zip bombs are refused before any host is touched (lab subnet 53)', () 
     const file = release('1.5.0', [{name: 'images/payload.tar', raw: bomb.raw, size: 64 * 1024, crc: bomb.crc}])
     for (const h of L.hosts) await markHost(h)
     const before = await logins()
-    const r = await ws.run(['upgrade', '-i', inv, '--to', '1.5.0'])
+    const r = await ws.runHere(['upgrade', '-i', inv, '--to', '1.5.0'])
     expect(r.code, r.stdout + r.stderr).toBe(2)
     expect(r.stderr).toContain(`${file}: cannot read release zip: images/payload.tar: size mismatch (the data inflates past the 65536 bytes the zip declares for it: a lying header or a zip bomb; stopped there)`)
     expect(await logins()).toEqual(before)

@@ -48,7 +48,7 @@ describe('hooks', () => {
     ].join('\n')
     const inv = ws.inventory('1.5.0', [{host: h(1)}, {host: h(2)}, {host: h(3)}])
     fs.appendFileSync(inv, `${hooks}\n`)
-    const r = await ws.run(['deploy', '-i', inv, '--batch-size', '1', '--max-fail', '1', '--json'], {timeoutMs: 150_000})
+    const r = await ws.runHere(['deploy', '-i', inv, '--batch-size', '1', '--max-fail', '1', '--json'])
     expect(r.code, r.stdout + r.stderr).toBe(1)
     const byName = Object.fromEntries(r.json.hosts.map((x: any) => [x.name, x]))
     expect(byName.h1.status).toBe('ok')
@@ -88,15 +88,15 @@ describe('-l @failed', () => {
   it('retries the gateways the last deploy against the inventory did not finish, and only those', async () => {
     // The run above failed h2 in its before-host hook; the same inventory file, without the hooks.
     const inv = ws.inventory('1.5.0', [{host: h(1)}, {host: h(2)}, {host: h(3)}])
-    const r = await ws.run(['deploy', '-i', inv, '-l', '@failed', '--json'], {timeoutMs: 150_000})
+    const r = await ws.runHere(['deploy', '-i', inv, '-l', '@failed', '--json'])
     expect(r.code, r.stdout + r.stderr).toBe(0)
     expect(r.json.hosts.map((x: any) => [x.name, x.status])).toEqual([['h2', 'ok']])
     expect(await agentVersion(h(2))).toBe('1.5.0')
     // Combined with other terms; and once nothing failed, there is nothing to retry.
-    const none = await ws.run(['deploy', '-i', inv, '-l', '@failed,!h3', '--json'])
+    const none = await ws.runHere(['deploy', '-i', inv, '-l', '@failed,!h3', '--json'])
     expect(none.code).toBe(2)
     expect(none.json.error).toMatch(/@failed: every gateway of run \S+-deploy-\d+ ended ok or unchanged; nothing to retry/)
-    const other = await ws.run(['deploy', '-i', ws.inventory('1.5.0', [{host: h(1)}], 'other.yaml'), '-l', '@failed', '--json'])
+    const other = await ws.runHere(['deploy', '-i', ws.inventory('1.5.0', [{host: h(1)}], 'other.yaml'), '-l', '@failed', '--json'])
     expect(other.code).toBe(2)
     expect(other.json.error).toMatch(/@failed: no earlier deploy run against \S+other\.yaml/)
   })
@@ -106,13 +106,15 @@ describe('--lock-wait', () => {
   it('fails a locked host at once without it; with it, deploys once the other run lets go', async () => {
     const inv = ws.inventory('1.5.0', [{host: h(4)}], 'wait.yaml')
     await h(4).exec(`mkdir -p /opt/gwfleet/state && printf '%s\\n' '${JSON.stringify(other)}' > ${LOCK}`)
-    const at = await ws.run(['deploy', '-i', inv, '--json'])
+    const at = await ws.runHere(['deploy', '-i', inv, '--json'])
     expect(at.code).toBe(1)
     expect(at.json.hosts[0].error).toMatch(/^locked by another run: ana@ws-7 pid 4242 \(upgrade\)/)
     expect(await installs(h(4))).toHaveLength(0)
 
     const runs = path.join(ws.home, '.gwfleet', 'runs')
     const before = new Set(fs.existsSync(runs) ? fs.readdirSync(runs) : [])
+    // spawned: the test removes the lock while this run waits for it (in-process the run would share the
+    // test's environment and output while the test works), and this file's deploy by the real binary
     const waiting = ws.run(['deploy', '-i', inv, '--lock-wait', '2m'], {timeoutMs: 150_000})
     // Once the run waits for the lock (its log says so), the other run goes away: its lock is removed.
     const deadline = Date.now() + 90_000

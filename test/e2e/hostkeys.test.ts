@@ -38,8 +38,9 @@ const file = (name: string) => path.join(ws.dir, name)
 const read = (name: string) => (fs.existsSync(file(name)) ? fs.readFileSync(file(name), 'utf8') : '')
 const userKnownHosts = () => path.join(ws.home, '.ssh', 'known_hosts')
 
-async function gw(args: string[]): Promise<CliResult> {
-  const r = await ws.run(args, {timeoutMs: 60_000})
+/** Runs a command in this process (inprocess.ts) or, with 'spawned', as its own process. */
+async function gw(args: string[], how: 'here' | 'spawned' = 'here'): Promise<CliResult> {
+  const r = how === 'spawned' ? await ws.run(args, {timeoutMs: 60_000}) : await ws.runHere(args)
   runs.push(r)
   return r
 }
@@ -115,7 +116,8 @@ describe('host keys (lab subnet 12)', () => {
   })
 
   it('accepts and records new keys with --accept-new-host-keys; the next run needs no flag', async () => {
-    const r = await gw(['deploy', '-i', file('fleet.yaml'), '--json', '--accept-new-host-keys'])
+    // spawned: this file's deploy by the real binary, end to end
+    const r = await gw(['deploy', '-i', file('fleet.yaml'), '--json', '--accept-new-host-keys'], 'spawned')
     expect(r.code, r.stdout + r.stderr).toBe(0)
     const hosts = byName(r)
     for (const [name, host] of [['k1', h(1)], ['k2', h(2)]] as const) {

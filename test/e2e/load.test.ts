@@ -27,6 +27,7 @@ afterAll(async () => {
 
 describe('handshakes bounded for the whole run', () => {
   it('one handshake at a time, all hosts at once, a 1s connect timeout: the queue outlasts it and no host is lost', async () => {
+    // spawned: this file's run of the real binary end to end (it has no deploy): 60 connections from the CLI's own process
     const r = await ws.run(['audit', '-i', inv, '-c', String(HOSTS), '--connect-timeout', '1s', '--json'], {env: {GWFLEET_MAX_HANDSHAKES: '1'}, timeoutMs: 170_000})
     const hosts = Object.values(byName(r))
     expect(hosts).toHaveLength(HOSTS)
@@ -50,13 +51,13 @@ describe('handshakes bounded for the whole run', () => {
     const counted = ws.inventory('1.5.0', [{host: {name: 'counted', address: '127.0.0.1'} as LabHost, opts: {extra: `    port: ${port}`}}], 'counted.yaml')
     try {
       for (const bad of ['0', 'lots']) {
-        const r = await ws.run(['audit', '-i', counted, '--json'], {env: {GWFLEET_MAX_HANDSHAKES: bad}})
+        const r = await ws.runHere(['audit', '-i', counted, '--json'], {env: {GWFLEET_MAX_HANDSHAKES: bad}})
         expect(r.code).toBe(2)
         expect(JSON.parse(r.stdout)).toEqual({ok: false, error: `GWFLEET_MAX_HANDSHAKES must be a positive integer, got "${bad}"`})
       }
       expect(connections).toBe(0)
       // the same inventory with the default bound does connect: the listener counts
-      const ok = await ws.run(['audit', '-i', counted, '--json', '--connect-timeout', '1s'])
+      const ok = await ws.runHere(['audit', '-i', counted, '--json', '--connect-timeout', '1s'])
       expect(byName(ok).counted?.status).toBe('unreachable')
     } finally {
       for (const sock of held) sock.destroy()

@@ -54,7 +54,7 @@ beforeAll(async () => {
   ws = new Workspace(lab, 'locks')
   await ws.releasesOf('1.4.0', '1.5.0', '1.6.0')
   fleet = ws.inventory('1.4.0', [{host: h(1)}, {host: h(2)}, {host: h(3)}])
-  const d = await ws.run(['deploy', '-i', fleet, '-l', 'h2,h3', '--json'], {timeoutMs: 150_000})
+  const d = await ws.runHere(['deploy', '-i', fleet, '-l', 'h2,h3', '--json'])
   expect(d.code, d.stdout + d.stderr).toBe(0)
 }, 240_000)
 
@@ -65,18 +65,18 @@ afterAll(async () => {
 describe('a lock stamped in the future', () => {
   it('is listed as stamped in the future, held, not expired', async () => {
     await h(1).exec(`mkdir -p /opt/gwfleet/state && printf '%s\\n' '${JSON.stringify(other)}' > ${LOCK} && touch -d '+1 hour' ${LOCK}`)
-    const r = await ws.run(['locks', 'list', '-i', fleet, '-l', 'h1', '--json'])
+    const r = await ws.runHere(['locks', 'list', '-i', fleet, '-l', 'h1', '--json'])
     expect(r.code, r.stderr).toBe(0)
     expect(r.json.hosts[0]).toMatchObject({name: 'h1', locked: true, lock: {owner: 'ana@ws-7', pid: 4242, expired: false}})
     expect(r.json.hosts[0].lock.ageSeconds).toBeLessThanOrEqual(-3590)
-    const t = await ws.run(['locks', 'list', '-i', fleet, '-l', 'h1'])
+    const t = await ws.runHere(['locks', 'list', '-i', fleet, '-l', 'h1'])
     expect(t.stdout).toMatch(new RegExp(`^h1\\s+${re(h(1).address)}\\s+held\\s+stamped 3[56]\\d\\ds in the future\\s+ana@ws-7 pid 4242 \\(upgrade\\)`, 'm'))
     // listing is read-only: the stamp is still in the future
     expect(await lockAge(h(1))).toBeLessThanOrEqual(-3000)
   })
 
   it('holds off a deploy, which says so and restarts its clock (so it expires unless refreshed)', async () => {
-    const r = await ws.run(['deploy', '-i', fleet, '-l', 'h1', '--json'], {timeoutMs: 120_000})
+    const r = await ws.runHere(['deploy', '-i', fleet, '-l', 'h1', '--json'])
     expect(r.code).toBe(1)
     expect(r.json.hosts[0].status).toBe('failed')
     expect(r.json.hosts[0].error).toMatch(/^locked by another run: ana@ws-7 pid 4242 \(upgrade\) since 2024-05-01T10:00:00\.000Z; stamped 3[56]\d\ds in the future \(the host's clock went back\)/)
@@ -86,6 +86,8 @@ describe('a lock stamped in the future', () => {
     expect(JSON.parse(await h(1).readFile(LOCK))).toEqual(other)
     // the same lock once its 120s have passed without a refresh: the next deploy takes it over
     await h(1).exec(`touch -d '-121 seconds' ${LOCK}`)
+    // spawned: this file's deploy by the real binary; and right after a deploy here that was refused within a
+    // second, an in-process one can get the same run folder name (same second, same pid: EEXIST)
     const again = await ws.run(['deploy', '-i', fleet, '-l', 'h1', '--json'], {timeoutMs: 150_000})
     expect(again.code, again.stdout + again.stderr).toBe(0)
     expect(again.json.hosts[0].notes.join('\n')).toMatch(/took over the lock of a run that is gone \(ana@ws-7 pid 4242/)
@@ -98,6 +100,7 @@ describe('a lock cleared mid-rollout', () => {
     // A pause far longer than a heartbeat; the test ends it once the loss is seen (below).
     for (const i of [2, 3]) await h(i).setFault('sleep', '120')
     const before = await Promise.all([installs(h(2)), installs(h(3))])
+    // spawned: it holds the locks while another run clears one (and GWFLEET_LOCK_HEARTBEAT_MS is read once per process)
     const run = ws.run(['upgrade', '-i', fleet, '-l', 'h2,h3', '--to', '1.6.0', '--batch-size', '100%'], {
       env: {GWFLEET_PLAIN: '1', GWFLEET_LOCK_HEARTBEAT_MS: '500'},
       timeoutMs: 240_000,
@@ -110,8 +113,9 @@ describe('a lock cleared mid-rollout', () => {
     }
     // on h3 a third run's lock replaces the run's own in one step (a clear and a later write would
     // let a short heartbeat see the gap first); on h2 another operator clears it from a second process
+    // (here: the clear runs in this process, the upgrade in its own)
     await h(3).exec(`printf '%s\\n' '${JSON.stringify(other)}' > ${LOCK}.e2e && mv -f ${LOCK}.e2e ${LOCK}`)
-    const clear = await ws.run(['locks', 'clear', '-i', fleet, '-l', 'h2', '--yes', '--json'])
+    const clear = await ws.runHere(['locks', 'clear', '-i', fleet, '-l', 'h2', '--yes', '--json'])
     expect(clear.code, clear.stderr).toBe(0)
     expect(clear.json.hosts.map((x: any) => [x.name, x.cleared])).toEqual([['h2', true]])
     // the installers are still paused: the heartbeat, not the hop's end, must notice the loss
@@ -141,7 +145,7 @@ describe('a lock cleared mid-rollout', () => {
     expect(await h(2).exists(LOCK)).toBe(false)
     expect(JSON.parse(await h(3).readFile(LOCK))).toEqual(other)
     // one clear over both hosts: each is listed, h2 had nothing to clear, h3's lock goes
-    const clearBoth = await ws.run(['locks', 'clear', '-i', fleet, '-l', 'h2,h3', '--yes', '--json'])
+    const clearBoth = await ws.runHere(['locks', 'clear', '-i', fleet, '-l', 'h2,h3', '--yes', '--json'])
     expect(clearBoth.code, clearBoth.stderr).toBe(0)
     expect(clearBoth.json.hosts.map((x: any) => [x.name, x.cleared])).toEqual([
       ['h2', false],
@@ -154,9 +158,10 @@ describe('a lock cleared mid-rollout', () => {
     // h2 stands at 1.5.0 (above): one hop to 1.6.0.
     await h(2).setFault('sleep', '120')
     const seen = hostLogsSaying('h2', 'lock lost: removed')
+    // spawned: it holds the lock while another run clears it (and GWFLEET_LOCK_HEARTBEAT_MS is read once per process)
     const run = ws.run(['upgrade', '-i', fleet, '-l', 'h2', '--to', '1.6.0', '--json'], {env: {GWFLEET_LOCK_HEARTBEAT_MS: '500'}, timeoutMs: 240_000})
     for (let i = 0; i < 600 && !(await h(2).exists('/opt/gwfleet/state/job/pid')); i++) await sleep(100)
-    const clear = await ws.run(['locks', 'clear', '-i', fleet, '-l', 'h2', '--yes', '--json'])
+    const clear = await ws.runHere(['locks', 'clear', '-i', fleet, '-l', 'h2', '--yes', '--json'])
     expect(clear.json.hosts.map((x: any) => [x.name, x.cleared])).toEqual([['h2', true]])
     // This run's heartbeat, not the hop's end, notices the loss.
     for (let i = 0; i < 1200 && hostLogsSaying('h2', 'lock lost: removed') === seen; i++) await sleep(100)
@@ -165,7 +170,7 @@ describe('a lock cleared mid-rollout', () => {
     const r = await run
     await h(2).setFault('sleep', null)
     expect(await agentVersion(h(2))).toBe('1.6.0')
-    const history = await ws.run(['history', '-i', fleet, '-l', 'h2', '--json'])
+    const history = await ws.runHere(['history', '-i', fleet, '-l', 'h2', '--json'])
     const hop = history.json.entries.filter((e: any) => e.gateway === 'h2' && e.toVersion === '1.6.0')
     expect(hop.map((e: any) => e.result)).toEqual(['ok'])
     // What the run reports is what the history says.

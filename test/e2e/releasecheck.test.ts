@@ -52,26 +52,26 @@ describe('release zips are checked before any host is touched', () => {
     // 1.3.0 is a hop toward 1.4.1 for a host on 1.2.x: the run may need it, so it must be whole.
     fs.writeFileSync(zip('1.3.0'), good.subarray(0, Math.floor(good.length * 0.6)))
     for (const args of [['deploy', '-i', inv], ['deploy', '-i', inv, '--dry-run']]) {
-      const r = await ws.run(args)
+      const r = await ws.runHere(args)
       expect(r.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(2)
       expect(r.stderr).toContain(`${zip('1.3.0')}: cannot read release zip`)
     }
 
     fs.writeFileSync(zip('1.3.0'), good)
     flipByte(zip('1.4.1'))
-    const crc = await ws.run(['deploy', '-i', inv, '--dry-run', '--json'])
+    const crc = await ws.runHere(['deploy', '-i', inv, '--dry-run', '--json'])
     expect(crc.code).toBe(2)
     expect(crc.json).toMatchObject({ok: false})
     expect(crc.json.error).toContain(zip('1.4.1'))
     expect(crc.json.error).toMatch(/deploy_gateway: (CRC mismatch|cannot inflate|size mismatch)/)
 
     await L.makeRelease(ws.releases, '1.4.1', {withoutInstaller: true})
-    const none = await ws.run(['deploy', '-i', inv])
+    const none = await ws.runHere(['deploy', '-i', inv])
     expect(none.code).toBe(2)
     expect(none.stderr).toContain(`${zip('1.4.1')}: release zip holds no deploy_gateway`)
 
     // upgrade --to checks the way to --to: 1.4.1 is the 1.4 hop toward 1.5.0.
-    const up = await ws.run(['upgrade', '-i', inv, '--to', '1.5.0', '--dry-run'])
+    const up = await ws.runHere(['upgrade', '-i', inv, '--to', '1.5.0', '--dry-run'])
     expect(up.code).toBe(2)
     expect(up.stderr).toContain(zip('1.4.1'))
 
@@ -86,7 +86,7 @@ describe('release zips are checked before any host is touched', () => {
   it('a broken zip the policy never uses does not stop a run', async () => {
     // 1.4.0 is not the highest 1.4 patch: no way to 1.4.1 or 1.5.0 installs it.
     fs.writeFileSync(zip('1.4.0'), 'not a zip')
-    const r = await ws.run(['deploy', '-i', inv, '--dry-run', '--json'])
+    const r = await ws.runHere(['deploy', '-i', inv, '--dry-run', '--json'])
     expect(r.code, r.stdout + r.stderr).toBe(0)
     await L.makeRelease(ws.releases, '1.4.0')
   })
@@ -94,20 +94,21 @@ describe('release zips are checked before any host is touched', () => {
 
 describe('the plan of a dry run, and what upgrade --to leaves behind', () => {
   it('a dry run reads "would install"; after a deploy, upgrade --to 1.5.0 warns that the inventory still wants 1.4.1', async () => {
-    const plan = await ws.run(['deploy', '-i', inv, '--dry-run'])
+    const plan = await ws.runHere(['deploy', '-i', inv, '--dry-run'])
     expect(plan.code, plan.stderr).toBe(0)
     for (const h of L.hosts) expect(plan.stdout).toMatch(new RegExp(`^${h.name}\\s+none\\s+1\\.4\\.1\\s+would install\\s+1\\.4\\.1`, 'm'))
     expect(plan.stdout).toMatch(/^would install: 2$/m)
     expect(plan.stdout).not.toMatch(/\bok\b/)
 
     const seen = await logins()
+    // spawned: this file's deploy by the real binary, end to end
     const dep = await ws.run(['deploy', '-i', inv, '--json'])
     expect(dep.code, dep.stderr).toBe(0)
     // The login count the other tests rely on does see a run's logins.
     for (const [i, n] of (await logins()).entries()) expect(n).toBeGreaterThan(seen[i]!)
     expect(dep.json.hosts.map((h: any) => h.status)).toEqual(['ok', 'ok'])
 
-    const up = await ws.run(['upgrade', '-i', inv, '--to', '1.5.0', '--dry-run', '--json'])
+    const up = await ws.runHere(['upgrade', '-i', inv, '--to', '1.5.0', '--dry-run', '--json'])
     expect(up.code, up.stderr).toBe(0)
     expect(up.json.dryRun).toBe(true)
     expect(up.json.hosts.map((h: any) => [h.status, h.action, h.hops])).toEqual([['ok', 'upgrade', ['1.5.0']], ['ok', 'upgrade', ['1.5.0']]])
@@ -115,7 +116,7 @@ describe('the plan of a dry run, and what upgrade --to leaves behind', () => {
     expect(up.json.warnings[0]).toMatch(/still wants 1\.4\.1 \(release\.version\) for 2 of the selected gateways .*drift.*refuse the downgrade; set release\.version to 1\.5\.0 in .*fleet\.yaml:3/)
     expect(up.stderr).toContain(`gwfleet: warning: ${up.json.warnings[0]}`)
 
-    const text = await ws.run(['upgrade', '-i', inv, '--to', '1.5.0', '--dry-run'])
+    const text = await ws.runHere(['upgrade', '-i', inv, '--to', '1.5.0', '--dry-run'])
     expect(text.stdout).toMatch(/would upgrade\s+1\.5\.0/)
     expect(text.stdout).toMatch(/^would upgrade: 2$/m)
     // The deploy ran once per host; the dry runs installed nothing.
@@ -126,7 +127,7 @@ describe('the plan of a dry run, and what upgrade --to leaves behind', () => {
 describe('gwfleet validate', () => {
   const runs: CliResult[] = []
   const validate = async (args: string[] = [], env?: NodeJS.ProcessEnv) => {
-    const r = await ws.run(['validate', '-i', inv, ...args], {env})
+    const r = await ws.runHere(['validate', '-i', inv, ...args], {env})
     runs.push(r)
     return r
   }

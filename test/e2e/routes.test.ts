@@ -38,7 +38,7 @@ describe('ssh_config routes gwfleet cannot follow', () => {
     fs.writeFileSync(sshConfig(), ['Host 192.0.2.*', '  User nobody', `Host ${h(1).address}`, '  ProxyCommand ssh -W %h:%p corp-bastion.example', ''].join('\n'))
     try {
       for (const args of [['deploy', '-i', inv], ['audit', '-i', inv]]) {
-        const r = await ws.run(args)
+        const r = await ws.runHere(args)
         expect(r.code, `${args[0]}: ${r.stdout}${r.stderr}`).toBe(2)
         // The last word on stderr (a deploy states its failure budget first).
         expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(
@@ -46,12 +46,12 @@ describe('ssh_config routes gwfleet cannot follow', () => {
             `which gwfleet does not run (it would connect directly instead); set jump (the bastion to go through) for the gateway in the inventory (${inv}:9), ` +
             'or leave this host out of that ProxyCommand',
         )
-        const j = await ws.run([...args, '--json'])
-        expect(j.code).toBe(2)
+        const j = await ws.runHere([...args, '--json'])
+        expect(j.code, j.stdout + j.stderr).toBe(2)
         expect(j.json.error).toContain(`${sshConfig()}:4 (ProxyCommand): gateway proxied-1`)
       }
       // validate says the same without contacting anything.
-      const v = await ws.run(['validate', '-i', inv, '--json'])
+      const v = await ws.runHere(['validate', '-i', inv, '--json'])
       expect(v.code).toBe(2)
       expect(v.json.problems).toEqual([expect.stringContaining(`${sshConfig()}:4 (ProxyCommand): gateway proxied-1`)])
       // Nothing reached the host: no installer ran, no folder of gwfleet's was made.
@@ -60,6 +60,7 @@ describe('ssh_config routes gwfleet cannot follow', () => {
 
       // The inventory says how to reach it: through h2 as the bastion; the ProxyCommand is not used.
       const viaJump = ws.inventory('1.5.0', [{host: h(1), name: 'proxied-1', opts: {jump: `root@${h(2).address}`}}], 'proxied-jump.yaml')
+      // spawned: this file's deploy by the real binary, end to end
       const ok = await ws.run(['deploy', '-i', viaJump, '--json'])
       expect(ok.code, ok.stdout + ok.stderr).toBe(0)
       expect(ok.json.hosts[0]).toMatchObject({name: 'proxied-1', status: 'ok'})
@@ -87,7 +88,7 @@ describe('ssh_config routes gwfleet cannot follow', () => {
       ].join('\n'),
     )
     try {
-      const r = await ws.run(['deploy', '-i', inv])
+      const r = await ws.runHere(['deploy', '-i', inv])
       expect(r.code, r.stdout + r.stderr).toBe(2)
       expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(
         `gwfleet: error: ${sshConfig()}:3 (Match): gateway matched-3 (host ${h(3).address}): a Match block may apply to this host and sets HostName, Port (line 5, line 6); ` +
@@ -115,6 +116,7 @@ describe('locks list', () => {
     await h(2).exec(`mkdir -p /opt/gwfleet/state && printf '%s\\n' '${JSON.stringify(lock)}' > /opt/gwfleet/state/lock`)
     await h(3).exec(`mkdir -p /opt/gwfleet/state && printf '%s\\n' '${JSON.stringify(live)}' > /opt/gwfleet/state/lock`)
     try {
+      // spawned (both lists): whether a holder's process is gone or alive; in-process the live holder's pid would be the CLI's own
       const r = await ws.run(['locks', 'list', '-i', inv])
       expect(r.code, r.stderr).toBe(0)
       expect(r.stdout).toMatch(
