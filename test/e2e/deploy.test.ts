@@ -51,18 +51,28 @@ const host = (n: GwName): LabHost => lab.hosts[GW[n]]
 const pwHost = () => lab.hosts[4] // opspw + become (sudo -S)
 const bastion = () => lab.hosts[7]
 
-/** Run the CLI and keep the result for the secret checks at the end. */
-async function gw(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliResult> {
+/**
+ * Run the CLI in this process (inprocess.ts) and keep the result for the secret checks at the end.
+ * `spawned` starts it as its own process (the file's end-to-end check of the real binary).
+ */
+async function gw(args: string[], env: Record<string, string> = {}, how: 'here' | 'spawned' = 'here'): Promise<CliResult> {
+  const r = how === 'spawned' ? await ws.run(args, {env, timeoutMs: 60_000}) : await ws.runHere(args, {env})
+  runs.push(r)
+  return r
+}
+
+/** Spawn the CLI, ended after `timeoutMs` (a run that hangs ends there), and keep the result for the secret checks. */
+async function gwSpawned(args: string[], env: Record<string, string>, timeoutMs: number): Promise<CliResult> {
   const r = await ws.run(args, {env, timeoutMs})
   runs.push(r)
   return r
 }
 
 /** Run the CLI while watching every command line on the machine for the secrets and the sudo password. */
-async function gwWatched(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+async function gwWatched(args: string[], env: Record<string, string> = {}, how: 'here' | 'spawned' = 'here'): Promise<CliResult> {
   const w = watchCommandLines(lab.hosts, [...Object.values(SECRETS), SUDO_PASSWORD])
   try {
-    return await gw(args, env)
+    return await gw(args, env, how)
   } finally {
     const res = w.stop()
     watches.push({hits: res.hits, seen: res.seen, sawInstaller: res.matching(/deploy_gateway --helm-values-file-path/)})
@@ -167,7 +177,8 @@ describe('gwfleet deploy (lab subnet 11)', () => {
 
   it('installs every gateway: agent running, values 0600 in a 0700 dir, one installer run each', async () => {
     const s0 = await sessions(host('berlin-1'))
-    const r = await gwWatched(['deploy', '-i', fleet, '--json'])
+    // spawned: the file's end-to-end run of the real gwfleet process (the first install of the whole fleet)
+    const r = await gwWatched(['deploy', '-i', fleet, '--json'], {}, 'spawned')
     expect(r.code, r.stdout + r.stderr).toBe(0)
     expect(r.json.ok).toBe(true)
     // One SSH connection to the host for the whole run, one SFTP session on it.
@@ -280,8 +291,8 @@ describe('gwfleet deploy (lab subnet 11)', () => {
 
   it('opspw without GWFLEET_BECOME_PASSWORD fails fast with a clear error; with it, installs', async () => {
     const h = pwHost()
-    // A deploy that waited at the host's sudo prompt would never end: the run's own limit (40s) fails it.
-    const denied = await gw(['deploy', '-i', pwFleet, '--json'], {}, 40_000)
+    // A deploy that waited at the host's sudo prompt would never end: spawned, with a limit of 40s that ends a hang.
+    const denied = await gwSpawned(['deploy', '-i', pwFleet, '--json'], {}, 40_000)
     expect(denied.code, denied.stdout + denied.stderr).toBe(1)
     const d = byName(denied)['sudopw-1']
     expect(d.status).toBe('failed')
@@ -305,7 +316,7 @@ describe('gwfleet deploy (lab subnet 11)', () => {
     expect(byName(again)['sudopw-1']).toMatchObject({status: 'unchanged', action: 'none'})
     expect(await installs(h)).toHaveLength(1)
 
-    const wrong = await gw(['deploy', '-i', pwFleet, '--json'], {GWFLEET_BECOME_PASSWORD: 'not-the-password'}, 40_000)
+    const wrong = await gwSpawned(['deploy', '-i', pwFleet, '--json'], {GWFLEET_BECOME_PASSWORD: 'not-the-password'}, 40_000)
     expect(wrong.code).toBe(1)
     expect(byName(wrong)['sudopw-1'].status).toBe('failed')
     expect(byName(wrong)['sudopw-1'].error).toMatch(/password/i)

@@ -87,7 +87,8 @@ async function runNow(args: string[], env: NodeJS.ProcessEnv, opts: {cwd?: strin
       if (cb) queueMicrotask(cb)
       return true
     }
-  for (const k of Object.keys(process.env)) if (!(k in env)) delete process.env[k]
+  // As spawn does: a variable set to undefined is left unset.
+  for (const k of Object.keys(process.env)) if (env[k] === undefined) delete process.env[k]
   for (const [k, v] of Object.entries(env)) if (v !== undefined) process.env[k] = v
   process.exitCode = undefined
   const restoreTerminal = noTerminal()

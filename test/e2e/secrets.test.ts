@@ -128,8 +128,17 @@ afterAll(async () => {
   if (ws && !process.env.GWFLEET_E2E_KEEP) fs.rmSync(ws.dir, {recursive: true, force: true})
 })
 
-async function run(what: string, args: string[]): Promise<CliResult> {
-  const res = await ws.run(args, {env: {GWFLEET_BECOME_PASSWORD: becomePassword, TMPDIR: tmp, GW_QUOTE_SECRET: QUOTE}, onSpawn: (pid) => cliPids.add(String(pid))})
+/**
+ * Run gwfleet with the secrets in its environment. Most runs go in this process (inprocess.ts): the
+ * watcher then counts this process and whatever it starts as the CLI's. `spawned` starts the CLI as
+ * its own process instead, so the watcher reads the command line of a real gwfleet process: kept for
+ * one run of each kind of change that carries secrets (install with and without sudo's password, an
+ * upgrade, an uninstall, installers that print secrets).
+ */
+async function run(what: string, args: string[], how: 'here' | 'spawned' = 'here'): Promise<CliResult> {
+  const env = {GWFLEET_BECOME_PASSWORD: becomePassword, TMPDIR: tmp, GW_QUOTE_SECRET: QUOTE}
+  if (how === 'here') cliPids.add(String(process.pid))
+  const res = how === 'spawned' ? await ws.run(args, {env, onSpawn: (pid) => cliPids.add(String(pid))}) : await ws.runHere(args, {env})
   runs.push({what, res})
   return res
 }
@@ -151,11 +160,12 @@ describe('secrets never leave the values file on the target host', () => {
     // Slow the installer down a little so the process watcher sees it at work.
     for (const h of L.hosts) await h.setFault('sleep', '1')
 
-    let r = await run('deploy --json', ['deploy', '-i', inv, ...good, '--json'])
+    // spawned: the watcher reads the command line of a real gwfleet process (here and for each kind of change below)
+    let r = await run('deploy --json', ['deploy', '-i', inv, ...good, '--json'], 'spawned')
     expect.soft(hostsOf(r)).toEqual({'sec-root': 'ok', 'sec-sudo': 'ok'})
     r = await run('deploy plain (in sync)', ['deploy', '-i', inv, ...good])
     expect.soft(r.code).toBe(0)
-    r = await run('upgrade plain', ['upgrade', '-i', inv, ...good, '--to', '1.5.0'])
+    r = await run('upgrade plain', ['upgrade', '-i', inv, ...good, '--to', '1.5.0'], 'spawned') // spawned: a real process's command line
     expect.soft(r.code, r.stderr).toBe(0)
     r = await run('upgrade --json (in sync)', ['upgrade', '-i', inv, ...good, '--to', '1.5.0', '--json'])
     expect.soft(hostsOf(r)).toEqual({'sec-root': 'unchanged', 'sec-sudo': 'unchanged'})
@@ -170,7 +180,7 @@ describe('secrets never leave the values file on the target host', () => {
     await H(3).setFault('echo-secret', '1')
     await H(4).setFault('echo-secret', '1')
     await H(4).setFault('never-ready', '1')
-    r = await run('failing deploy --json', ['deploy', '-i', inv, '-l', 'sec-fail,sec-echo', '--batch-size', 'all', '--json'])
+    r = await run('failing deploy --json', ['deploy', '-i', inv, '-l', 'sec-fail,sec-echo', '--batch-size', 'all', '--json'], 'spawned') // spawned: a real process's command line
     expect.soft(hostsOf(r)).toEqual({'sec-fail': 'failed', 'sec-echo': 'failed'})
     r = await run('failing deploy plain', ['deploy', '-i', inv, '-l', 'sec-fail,sec-echo', '--batch-size', 'all'])
     expect.soft(r.code).toBe(1)
@@ -184,7 +194,7 @@ describe('secrets never leave the values file on the target host', () => {
     ws.writeValues('sec-root', Workspace.valuesText('sec-root', 'gpu:\n  enabled: false\n'))
     r = await run('reconfigure --json', ['deploy', '-i', inv, '-l', 'sec-root', '--json'])
     expect.soft(hostsOf(r)).toEqual({'sec-root': 'ok'})
-    r = await run('uninstall --json', ['uninstall', '-i', inv, '-l', 'sec-sudo', '--yes', '--json'])
+    r = await run('uninstall --json', ['uninstall', '-i', inv, '-l', 'sec-sudo', '--yes', '--json'], 'spawned') // spawned: a real process's command line
     expect.soft(hostsOf(r)).toEqual({'sec-sudo': 'ok'})
 
     // Bad input beside a secret: the error names file, line and key, never the value.
@@ -223,7 +233,7 @@ describe('secrets never leave the values file on the target host', () => {
     await H(5).setFault('echo-values', '1')
     const reason = 'installer 1.4.0 exited with code 3'
 
-    r = await run('echo-values deploy --json', ['deploy', '-i', inv, '--json'])
+    r = await run('echo-values deploy --json', ['deploy', '-i', inv, '--json'], 'spawned') // spawned: a real process's command line
     const h = (r.json?.hosts ?? [])[0] ?? {}
     expect.soft(h.status).toBe('failed')
     // The installer's last line, its secret masked: the escaped form was found and replaced.

@@ -5,7 +5,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {agentVersion, installs, lab, Workspace, type Lab, type LabHost} from './fleet.js'
+import {agentVersion, installs, lab, Workspace, type CliResult, type Lab, type LabHost} from './fleet.js'
 
 let L: Lab
 let hosts: LabHost[]
@@ -68,6 +68,7 @@ describe('the sudo login user never gets root through the upload', () => {
     await h.setFault('sleep', '2')
 
     await startSwapAttack(h)
+    // spawned: the file's end-to-end run of the real gwfleet process (the others run in this one)
     const deploy = await ws.run(['deploy', '-i', inv, '--json'])
     const swapsDeploy = await stopAttack(h)
     expect(swapsDeploy.length, 'the attack swapped files in the upload stage').toBeGreaterThan(0)
@@ -80,13 +81,13 @@ describe('the sudo login user never gets root through the upload', () => {
 
     // The attack cannot make the installer fail forever: without it the deploy goes through.
     if (d.status !== 'ok') {
-      const again = await ws.run(['deploy', '-i', inv, '--json'])
+      const again = await ws.runHere(['deploy', '-i', inv, '--json'])
       expect(again.code, again.stderr).toBe(0)
     }
     expect(await agentVersion(h)).toBe('1.5.0')
 
     await startSwapAttack(h)
-    const up = await ws.run(['upgrade', '-i', inv, '--to', '1.6.0', '--json'])
+    const up = await ws.runHere(['upgrade', '-i', inv, '--to', '1.6.0', '--json'])
     const swapsUpgrade = await stopAttack(h)
     expect(swapsUpgrade.length).toBeGreaterThan(0)
     expect(await h.exists(MARKER), 'root ran the login user\'s script').toBe(false)
@@ -105,13 +106,13 @@ describe('the sudo login user never gets root through the upload', () => {
     const ws = new Workspace(L, 'trust-stale')
     await ws.releasesOf('1.5.0')
     const inv = ws.inventory('1.5.0', [{host: h, opts: {user: 'ops', become: true}}])
-    expect((await ws.run(['deploy', '-i', inv])).code).toBe(0)
+    expect((await ws.runHere(['deploy', '-i', inv])).code).toBe(0)
     // As an older gwfleet could leave it after the race: the installer owned by the login user.
     await h.exec('chown ops /opt/gwfleet/releases/1.5.0/deploy_gateway')
     await h.exec("sed -i 's/^echo \"All services are ready.\"$/touch \\/var\\/tmp\\/pwned-by-ops; echo \"All services are ready.\"/' /opt/gwfleet/releases/1.5.0/deploy_gateway")
     await h.exec('rm -f /var/lib/gwlab-k3s/agent-image')
     const before = (await installs(h)).length
-    const r = await ws.run(['deploy', '-i', inv, '--json'])
+    const r = await ws.runHere(['deploy', '-i', inv, '--json'])
     expect(r.code, r.stderr).toBe(0)
     expect(r.json.hosts[0].action).toBe('install')
     expect((await installs(h)).length).toBe(before + 1)
@@ -141,7 +142,7 @@ describe('a remoteDir someone else controls is never used', () => {
       {host: good},
     ])
     // Every gateway at once: the refused host must not hold the others back.
-    const r = await ws.run(['deploy', '-i', inv, '--batch-size', 'all', '--json'])
+    const r = await ws.runHere(['deploy', '-i', inv, '--batch-size', 'all', '--json'])
     expect(r.code).toBe(1)
     const byName = Object.fromEntries(r.json.hosts.map((x: any) => [x.name, x]))
     expect(byName.h3.status).toBe('failed')
@@ -155,7 +156,7 @@ describe('a remoteDir someone else controls is never used', () => {
     expect((await bad.exec('ls -A /tmp/gwf/values /tmp/gwf/releases')).stdout).not.toMatch(/yaml|1\.5\.0/)
     expect(await installs(bad)).toEqual([])
     // The run folder and the table say why.
-    const plain = await ws.run(['deploy', '-i', inv, '-l', 'h3'])
+    const plain = await ws.runHere(['deploy', '-i', inv, '-l', 'h3'])
     expect(plain.stdout + plain.stderr).toMatch(/not safe for root to use/)
   })
 
@@ -165,12 +166,12 @@ describe('a remoteDir someone else controls is never used', () => {
     const ws = new Workspace(L, 'trust-link')
     await ws.releasesOf('1.5.0')
     const inv = ws.inventory('1.5.0', [{host: h, name: 'linked', opts: {extra: '    remoteDir: /opt/gw2'}}])
-    const r = await ws.run(['deploy', '-i', inv, '--json'])
+    const r = await ws.runHere(['deploy', '-i', inv, '--json'])
     expect(r.code).toBe(1)
     expect(r.json.hosts[0].error).toMatch(/\/opt\/gw2\/releases is symbolic link/)
     expect((await h.exec('ls -A /var/elsewhere')).stdout).toBe('')
     // audit reads nothing under it either, and says why
-    const a = await ws.run(['audit', '-i', inv, '--json'])
+    const a = await ws.runHere(['audit', '-i', inv, '--json'])
     expect(a.code).toBe(1)
     expect(JSON.stringify(a.json.hosts[0])).toMatch(/not safe for root to use/)
   })
@@ -184,15 +185,15 @@ describe('what the host says is checked, not assumed', () => {
     const inv = ws.inventory('1.5.0', [{host: h, name: 'rec'}])
     // A directory where the record's temp file goes: the write fails, as on a full or broken disk.
     await h.exec('mkdir -p /opt/gwfleet/state/rec.json.tmp')
-    const r = await ws.run(['deploy', '-i', inv, '--json'])
+    const r = await ws.runHere(['deploy', '-i', inv, '--json'])
     expect(r.code).toBe(1)
     expect(r.json.hosts[0].status).toBe('failed')
     expect(r.json.hosts[0].error).toMatch(/record/)
     expect(await h.exists('/opt/gwfleet/state/lock')).toBe(false)
     await h.exec('rmdir /opt/gwfleet/state/rec.json.tmp')
-    const again = await ws.run(['deploy', '-i', inv, '--json'])
+    const again = await ws.runHere(['deploy', '-i', inv, '--json'])
     expect(again.code, again.stderr).toBe(0)
-    const audit = await ws.run(['audit', '-i', inv, '--json'])
+    const audit = await ws.runHere(['audit', '-i', inv, '--json'])
     expect(audit.json.hosts[0].status).toBe('in-sync')
   })
 
@@ -208,11 +209,11 @@ describe('what the host says is checked, not assumed', () => {
     const pid = (await h.exec('cat /var/tmp/sleeper')).stdout.trim()
     const meta = JSON.stringify({id: 'old-run/x/install-1.5.0', token: 'x', run: 'old-run', kind: 'install', gateway: 'pid', version: '1.5.0', fromVersion: null, action: 'install', valuesSha256: '00', operator: 'someone@else', command: 'deploy', started: '2026-01-01T00:00:00Z'})
     await h.exec(`mkdir -p -m 700 /opt/gwfleet/state/job && printf '%s\\n' '${meta}' > /opt/gwfleet/state/job/meta && echo "${pid} 1 ${pid} 1" > /opt/gwfleet/state/job/pid`)
-    const r = await ws.run(['deploy', '-i', inv, '--json'])
+    const r = await ws.runHere(['deploy', '-i', inv, '--json'])
     expect(r.code, r.stderr).toBe(1)
     expect(r.json.hosts[0].error).toMatch(/picked up the install of 1\.5\.0 by someone@else .*ended without an exit status \(the host rebooted, or the job was killed\)/)
     expect((await h.exec(`kill -0 ${pid} && echo alive`)).stdout).toContain('alive')
-    const again = await ws.run(['deploy', '-i', inv, '--json'])
+    const again = await ws.runHere(['deploy', '-i', inv, '--json'])
     expect(again.code, again.stderr).toBe(0)
     expect((await h.exec(`kill -0 ${pid} && echo alive`)).stdout).toContain('alive')
     await h.exec(`kill ${pid}`)
@@ -233,7 +234,7 @@ describe('what the host says is checked, not assumed', () => {
     fs.rmSync(zip)
     execFileSync('zip', ['-q', '-r', zip, '.'], {cwd: tmp})
     const inv = ws.inventory('1.5.0', [{host: h, name: 'nl', opts: {extra: '    remoteDir: /opt/gw-nl'}}])
-    const r = await ws.run(['deploy', '-i', inv, '--json'])
+    const r = await ws.runHere(['deploy', '-i', inv, '--json'])
     expect(r.code).toBe(1)
     expect(r.json.hosts[0].error).toMatch(/exited with code 7/)
   })

@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {agentVersion, allFiles, lab, SECRETS, Workspace, type Lab, type LabHost} from './fleet.js'
+import {agentVersion, allFiles, lab, SECRETS, Workspace, type CliResult, type Lab, type LabHost} from './fleet.js'
 
 let L: Lab
 let hosts: LabHost[]
@@ -49,7 +49,7 @@ describe('the sudo password goes only to a host whose sudo asked for it', () => 
       {host: nopw, name: 'nopw', opts: {user: 'ops', become: true}},
       {host: pw, name: 'pw', opts: {user: 'opspw', become: true}},
     ])
-    const r = await ws.run(['audit', '-i', inv, '--json', '--save'], {env: {GWFLEET_BECOME_PASSWORD: L.sudoPassword}})
+    const r = await ws.runHere(['audit', '-i', inv, '--json', '--save'], {env: {GWFLEET_BECOME_PASSWORD: L.sudoPassword}})
     const byName = Object.fromEntries((r.json?.hosts ?? []).map((x: any) => [x.name, x]))
     // Both were reached as root: the password host through the password.
     expect(byName.nopw?.status, r.stdout + r.stderr).toBe('not-installed')
@@ -88,6 +88,7 @@ describe('values (with secrets) never sit in a file the login account can read',
     const ws = new Workspace(L, 'trust2-stage')
     await ws.releasesOf('1.5.0')
     const inv = ws.inventory('1.5.0', [{host: h, opts: {user: 'ops', become: true}}])
+    // spawned: the file's end-to-end run of the real gwfleet process (the others run in this one)
     const r = await ws.run(['deploy', '-i', inv, '--json'])
     await h.exec('touch /home/ops/stop; sleep 0.3')
     await h.setFault('sleep', null)
@@ -109,14 +110,14 @@ describe('values (with secrets) never sit in a file the login account can read',
     const ws = new Workspace(L, 'trust2-sudo-values')
     await ws.releasesOf('1.5.0')
     const inv = ws.inventory('1.5.0', [{host: h, opts: {user: 'opspw', become: true}}])
-    const r = await ws.run(['deploy', '-i', inv, '--json'], {env: {GWFLEET_BECOME_PASSWORD: L.sudoPassword}})
+    const r = await ws.runHere(['deploy', '-i', inv, '--json'], {env: {GWFLEET_BECOME_PASSWORD: L.sudoPassword}})
     expect(r.code, r.stdout + r.stderr).toBe(0)
     const values = await h.readFile('/opt/gwfleet/values/h4.yaml')
     expect(values).not.toContain(L.sudoPassword)
     expect(values).not.toMatch(/gwfleet-payload-/)
     expect(values).toContain('tenant-h4')
     // In sync: audit compares the host's values hash with the rendered ones.
-    const a = await ws.run(['audit', '-i', inv, '--json'], {env: {GWFLEET_BECOME_PASSWORD: L.sudoPassword}})
+    const a = await ws.runHere(['audit', '-i', inv, '--json'], {env: {GWFLEET_BECOME_PASSWORD: L.sudoPassword}})
     expect(a.json.hosts[0]).toMatchObject({status: 'in-sync', valuesInSync: true})
   })
 })
@@ -127,21 +128,21 @@ describe('diff never shows a host value it cannot prove is not a secret', () => 
     const ws = new Workspace(L, 'trust2-diff')
     await ws.releasesOf('1.5.0')
     const inv = ws.inventory('1.5.0', [{host: h}])
-    expect((await ws.run(['deploy', '-i', inv])).code).toBe(0)
+    expect((await ws.runHere(['deploy', '-i', inv])).code).toBe(0)
     // The operator renames the helm password key; the install fails, so the host's values file is
     // the new one while its record (written only after success) still names the old secret keys.
     const OLD = 'Old-Helm-Secret-42'
     ws.writeValues('h5', Workspace.valuesText('h5').replace('helmRepoPassword: ${env:GW_HELM_PASSWORD}', 'helmRepoPasswordV2: ${env:OLD_HELM}'))
     await h.setFault('fail', '1')
-    const failed = await ws.run(['deploy', '-i', inv, '--json'], {env: {OLD_HELM: OLD}})
+    const failed = await ws.runHere(['deploy', '-i', inv, '--json'], {env: {OLD_HELM: OLD}})
     await h.setFault('fail', null)
     expect(failed.json?.hosts?.[0]?.status, failed.stdout + failed.stderr).toBe('failed')
     expect(await h.readFile('/opt/gwfleet/values/h5.yaml')).toContain(OLD)
     // Renamed back: OLD is no longer any value of this run, so only proof can keep it hidden.
     ws.writeValues('h5', Workspace.valuesText('h5'))
-    const text = await ws.run(['diff', '-i', inv])
-    const json = await ws.run(['diff', '-i', inv, '--json'])
-    const dry = await ws.run(['deploy', '-i', inv, '--dry-run', '--diff'])
+    const text = await ws.runHere(['diff', '-i', inv])
+    const json = await ws.runHere(['diff', '-i', inv, '--json'])
+    const dry = await ws.runHere(['deploy', '-i', inv, '--dry-run', '--diff'])
     for (const r of [text, json, dry]) {
       expect(r.code, r.stdout + r.stderr).toBe(1)
       expect(r.stdout + r.stderr).not.toContain(OLD)
@@ -152,7 +153,7 @@ describe('diff never shows a host value it cannot prove is not a secret', () => 
     expect(json.json.hosts[0].values.changes.map((c: any) => c.key)).not.toContain('helmRepoPasswordV2')
     // A host whose record an earlier gwfleet wrote keeps no applied copy: then nothing is compared, nothing shown.
     await h.exec('rm -f /opt/gwfleet/state/h5.applied')
-    const older = await ws.run(['diff', '-i', inv, '--json'])
+    const older = await ws.runHere(['diff', '-i', inv, '--json'])
     expect(older.stdout + older.stderr).not.toContain(OLD)
     expect(older.json.hosts[0].values).toMatchObject({state: 'unknown', changes: []})
     expect(older.json.hosts[0].values.note).toMatch(/the values last applied are not kept on this host/)
@@ -178,7 +179,7 @@ describe('a shared bastion connection is shared only under the same trust', () =
       {host: g2, name: 'via-b', opts: {jump, extra: `    knownHosts: ${pinFile}`}},
     ])
     // One host at a time, in order: via-a opens the bastion connection first.
-    const r = await ws.run(['audit', '-i', inv, '-c', '1', '--json'])
+    const r = await ws.runHere(['audit', '-i', inv, '-c', '1', '--json'])
     const byName = Object.fromEntries((r.json?.hosts ?? []).map((x: any) => [x.name, x]))
     expect(byName['via-a']?.status, r.stdout + r.stderr).not.toBe('unreachable')
     expect(byName['via-b']?.status, r.stdout + r.stderr).toBe('unreachable')
@@ -197,9 +198,9 @@ describe('locks and history check remoteDir first', () => {
     await h.exec('mkdir -p -m 700 /opt/gwfleet/state && ln -sfn /etc/shadow /opt/gwfleet/state/lock')
     await h.exec(`printf '%s\\n' '{"time":"2026-01-01T00:00:00Z","gateway":"h6","operator":"forged-by-ops","command":"deploy","action":"install","fromVersion":null,"toVersion":"9.9.9","valuesSha256":null,"result":"ok"}' > /var/tmp/forged.jsonl && chown ops /var/tmp/forged.jsonl && ln -sfn /var/tmp/forged.jsonl /opt/gwfleet/state/history.jsonl`)
     const shadowFirst = (await h.exec('head -n1 /etc/shadow')).stdout.trim()
-    const list = await ws.run(['locks', 'list', '-i', inv, '--json'])
-    const hist = await ws.run(['history', '-i', inv, '--json'])
-    const clear = await ws.run(['locks', 'clear', '-i', inv, '--yes', '--json'])
+    const list = await ws.runHere(['locks', 'list', '-i', inv, '--json'])
+    const hist = await ws.runHere(['history', '-i', inv, '--json'])
+    const clear = await ws.runHere(['locks', 'clear', '-i', inv, '--yes', '--json'])
     for (const r of [list, hist, clear]) {
       expect(r.code, r.stdout + r.stderr).toBe(1)
       expect(r.stdout + r.stderr).not.toContain(shadowFirst)

@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {agentVersion, endInstallerPause, installs, lab, runLogShows, Workspace, type Lab, type LabHost} from './fleet.js'
+import {agentVersion, endInstallerPause, installs, lab, runLogShows, Workspace, type CliResult, type Lab, type LabHost} from './fleet.js'
 
 let L: Lab
 let ws: Workspace
@@ -24,7 +24,7 @@ beforeAll(async () => {
   ws = new Workspace(L, 'upgrade')
   await ws.releasesOf('1.4.0', '1.5.0', '1.5.1', '1.6.0')
   inv = ws.inventory('1.4.0', hosts.map((host) => ({host})))
-  const r = await ws.run(['deploy', '-i', inv, '--json'])
+  const r = await ws.runHere(['deploy', '-i', inv, '--json'])
   expect(r.code, r.stderr).toBe(0)
   expect(await versions()).toEqual(['1.4.0', '1.4.0', '1.4.0', '1.4.0'])
 })
@@ -39,7 +39,7 @@ describe('upgrade', () => {
     await other.releasesOf('1.4.0', '1.6.0')
     const gapInv = other.inventory('1.4.0', hosts.map((host) => ({host})))
     const before = await installLog()
-    const r = await other.run(['upgrade', '-i', gapInv, '--to', '1.6.0', '--json'])
+    const r = await other.runHere(['upgrade', '-i', gapInv, '--to', '1.6.0', '--json'])
     expect(r.code).toBe(1)
     for (const h of r.json.hosts) {
       expect(h.status).toBe('refused')
@@ -52,7 +52,7 @@ describe('upgrade', () => {
 
   it('dry-run shows hops and batches and changes nothing', async () => {
     const before = await installLog()
-    const r = await ws.run(['upgrade', '-i', inv, '--to', '1.6.0', '--dry-run'])
+    const r = await ws.runHere(['upgrade', '-i', inv, '--to', '1.6.0', '--dry-run'])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toMatch(/h1\s+1\.4\.0\s+1\.6\.0\s+would upgrade\s+1\.5\.1 > 1\.6\.0/)
     expect(r.stdout).toMatch(/Batches:\n\s+1\. h1\n\s+2\. h2, h3, h4/)
@@ -61,7 +61,7 @@ describe('upgrade', () => {
 
   it('goes 1.4.0 -> 1.5.1 -> 1.6.0 on every host, canary first', async () => {
     const before = await installLog()
-    const r = await ws.run(['upgrade', '-i', inv, '--to', '1.6.0', '--json'])
+    const r = await ws.runHere(['upgrade', '-i', inv, '--to', '1.6.0', '--json'])
     expect(r.code, r.stderr).toBe(0)
     expect(r.json.batches).toEqual([['h1'], ['h2', 'h3', 'h4']])
     for (const h of r.json.hosts) {
@@ -83,7 +83,7 @@ describe('upgrade', () => {
 
   it('refuses a downgrade and changes nothing', async () => {
     const before = await installLog()
-    const r = await ws.run(['upgrade', '-i', inv, '--to', '1.5.1', '--json'])
+    const r = await ws.runHere(['upgrade', '-i', inv, '--to', '1.5.1', '--json'])
     expect(r.code).toBe(1)
     expect(r.json.hosts.map((h: any) => h.status)).toEqual(['refused', 'refused', 'refused', 'refused'])
     expect(r.json.hosts[0].error).toMatch(/downgrade from 1\.6\.0 to 1\.5\.1/)
@@ -94,7 +94,7 @@ describe('upgrade', () => {
     await ws.releasesOf('1.7.0')
     await hosts[0].setFault('fail', '1')
     const before = await installLog()
-    const r = await ws.run(['upgrade', '-i', inv, '--to', '1.7.0', '--json'])
+    const r = await ws.runHere(['upgrade', '-i', inv, '--to', '1.7.0', '--json'])
     await hosts[0].setFault('fail', null)
     expect(r.code).toBe(1)
     expect(r.json.hosts.map((h: any) => h.status)).toEqual(['failed', 'skipped', 'skipped', 'skipped'])
@@ -108,7 +108,7 @@ describe('upgrade', () => {
 
   it('--max-fail 1 rolls past one failure', async () => {
     await hosts[0].setFault('fail', '1')
-    const r = await ws.run(['upgrade', '-i', inv, '--to', '1.7.0', '--batch-size', '1', '--max-fail', '1', '--json'])
+    const r = await ws.runHere(['upgrade', '-i', inv, '--to', '1.7.0', '--batch-size', '1', '--max-fail', '1', '--json'])
     await hosts[0].setFault('fail', null)
     expect(r.code).toBe(1)
     expect(r.json.hosts.map((h: any) => h.status)).toEqual(['failed', 'ok', 'ok', 'ok'])
@@ -121,6 +121,7 @@ describe('upgrade', () => {
     // next hop cannot have started however slow the machine: then the test ends the pause.
     await hosts[0].setFault('sleep', '600')
     let pid = 0
+    // spawned: the run is sent a SIGINT by pid and exits 130
     const run = ws.run(['upgrade', '-i', inv, '--to', '1.8.0', '--batch-size', '1', '--json'], {onSpawn: (p) => (pid = p)})
     // the job's pid file exists while the canary's installer runs (the file is in that host's own /opt).
     for (let i = 0; i < 1200 && !(await hosts[0].exists('/opt/gwfleet/state/job/pid')); i++) await new Promise((r) => setTimeout(r, 100))
@@ -144,7 +145,7 @@ describe('upgrade', () => {
     expect(await agentVersion(hosts[0])).toBe('1.7.0')
     await noLocks()
     // Resume: every host ends at 1.8.0 from whatever it runs now.
-    const again = await ws.run(['upgrade', '-i', inv, '--to', '1.8.0', '--batch-size', '2', '--json'])
+    const again = await ws.runHere(['upgrade', '-i', inv, '--to', '1.8.0', '--batch-size', '2', '--json'])
     expect(again.code, again.stdout + again.stderr).toBe(0)
     expect(await versions()).toEqual(['1.8.0', '1.8.0', '1.8.0', '1.8.0'])
     expect(again.json.hosts[0].hops).toEqual(['1.8.0'])
@@ -155,6 +156,7 @@ describe('upgrade', () => {
     await hosts[1].setFault('sleep', '600')
     ws.writeValues('h2', Workspace.valuesText('h2', 'extraKey: changed-for-lock-test'))
     const invB = ws.inventory('1.8.0', hosts.map((host) => ({host})), 'fleet-18.yaml')
+    // spawned (both runs): two runs at once, the second meeting the first's lock
     const first = ws.run(['deploy', '-i', invB, '-l', 'h2', '--json'])
     // Wait for the first run's installer to be running on h2, then start the second run.
     let running = false
@@ -175,12 +177,13 @@ describe('upgrade', () => {
   })
 
   it('uninstall refuses without --yes off a terminal, then removes the gateway but keeps the datasets', async () => {
+    // spawned: refusing off a terminal depends on the process's own stdin and stderr
     const refused = await ws.run(['uninstall', '-i', inv, '-l', 'h3,h4', '--json'])
     expect(refused.code, refused.stdout + refused.stderr).toBe(2)
     expect(refused.json.error).toMatch(/--yes/)
     expect(await agentVersion(hosts[2])).toBe('1.8.0')
 
-    const r = await ws.run(['uninstall', '-i', inv, '-l', 'h3,h4', '--yes', '--json'])
+    const r = await ws.runHere(['uninstall', '-i', inv, '-l', 'h3,h4', '--yes', '--json'])
     expect(r.code, r.stderr).toBe(0)
     expect(r.json.hosts.map((h: any) => [h.name, h.status, h.action])).toEqual([
       ['h3', 'ok', 'uninstall'],
@@ -195,10 +198,10 @@ describe('upgrade', () => {
     }
     // The others are untouched, and the audit tells the story.
     expect(await agentVersion(hosts[0])).toBe('1.8.0')
-    const audit = await ws.run(['audit', '-i', inv, '--json'])
+    const audit = await ws.runHere(['audit', '-i', inv, '--json'])
     expect(audit.json.hosts.map((h: any) => h.status)).toEqual(['drift', 'drift', 'not-installed', 'not-installed'])
     // A second uninstall has nothing to do.
-    const again = await ws.run(['uninstall', '-i', inv, '-l', 'h3', '--yes', '--json'])
+    const again = await ws.runHere(['uninstall', '-i', inv, '-l', 'h3', '--yes', '--json'])
     expect(again.json.hosts[0]).toMatchObject({status: 'unchanged', action: 'none'})
   })
 })
