@@ -10,14 +10,15 @@
 //   code); a case that needs runs side by side spawns them.
 // - gwfleet keeps what it reads once per run (known_hosts files, key files, release zips) for the
 //   rest of the run: each call starts with forgetRunState(), so it reads them afresh.
-// - The run folder's name holds the process id and the second the run made it: a call that keeps
-//   a run folder waits for the next second when the same command ran here in this second.
+// - A run folder's name holds the second the run made it, the command and the process id: a call
+//   waits for the next second when a run here made a folder in this second.
 // - Output is captured from process.stdout and process.stderr, and from console (oclif prints help
 //   with console.log).
 // - stdin, stdout and stderr are no terminal (as for a spawned CLI with pipes), and stdin is
 //   never read: a command that would ask refuses instead, as it does without a terminal.
 import {setTimeout as sleep} from 'node:timers/promises'
 import {fileURLToPath, pathToFileURL} from 'node:url'
+import fs from 'node:fs'
 import path from 'node:path'
 import {format} from 'node:util'
 
@@ -34,23 +35,31 @@ export function runInProcess(args: string[], env: NodeJS.ProcessEnv, opts: {cwd?
   return next
 }
 
-/** The second each command last ended in here (run folders are named by second, command and pid). */
-const lastEnd = new Map<string, number>()
-/** The commands that keep a run folder only with --save; the others always keep one (or never: validate, runs). */
-const SAVES_ON_ASK = new Set(['audit', 'diff', 'history', 'logs', 'preflight', 'status', 'validate', 'runs'])
+type RunlogModule = {runsHome(env: NodeJS.ProcessEnv): string; runStart(id: string): Date | null; RUN_ID_RE: RegExp}
 
-/** The command of a call when it keeps a run folder, else null. */
-function keepsFolder(args: string[]): string | null {
-  const command = args.find((a) => !a.startsWith('-')) ?? ''
-  return SAVES_ON_ASK.has(command) && !args.includes('--save') ? null : command
+/** The second of the newest run folder this process made in a runs folder (undefined: none). */
+function newestFolder(runlog: RunlogModule, home: string): number | undefined {
+  let names: string[]
+  try {
+    names = fs.readdirSync(home)
+  } catch {
+    return undefined
+  }
+  let newest: number | undefined
+  for (const name of names) {
+    const m = runlog.RUN_ID_RE.exec(name)
+    if (!m || Number(m[3]) !== process.pid) continue
+    const second = Math.floor((runlog.runStart(name)?.getTime() ?? 0) / 1000)
+    if (newest === undefined || second > newest) newest = second
+  }
+  return newest
 }
 
-/** Wait until this command's last run here (which made its folder at the latest as it ended) is in a past second. */
-async function distinctSecond(command: string | null): Promise<void> {
-  if (command === null) return
-  const ended = lastEnd.get(command)
+/** Wait until the second of the newest run folder made here is past: the next run's folder gets another name. */
+async function distinctSecond(runlog: RunlogModule, home: string): Promise<void> {
+  const made = newestFolder(runlog, home)
   const now = Date.now()
-  if (ended !== undefined && ended >= Math.floor(now / 1000)) await sleep((ended + 1) * 1000 - now + 5)
+  if (made !== undefined && made >= Math.floor(now / 1000)) await sleep((made + 1) * 1000 - now + 5)
 }
 
 /** Make the three streams no terminal for a call; gives back a function that restores them. */
@@ -71,8 +80,8 @@ async function runNow(args: string[], env: NodeJS.ProcessEnv, opts: {cwd?: strin
   const {forgetRunState} = await import(pathToFileURL(path.join(ROOT, 'dist', 'src', 'util', 'per-run.js')).href)
   const oclif = await import('@oclif/core')
   oclif.settings.enableAutoTranspile = false
-  const folderOf = keepsFolder(args)
-  await distinctSecond(folderOf)
+  const runlog: RunlogModule = await import(pathToFileURL(path.join(ROOT, 'dist', 'src', 'runner', 'runlog.js')).href)
+  await distinctSecond(runlog, runlog.runsHome(env))
   forgetRunState()
 
   const savedEnv = {...process.env}
@@ -110,7 +119,6 @@ async function runNow(args: string[], env: NodeJS.ProcessEnv, opts: {cwd?: strin
     out.stderr += `(uncaught in-process) ${err?.stack ?? String(e)}\n`
     code = err?.oclif?.exit ?? 1
   } finally {
-    if (folderOf !== null) lastEnd.set(folderOf, Math.floor(Date.now() / 1000))
     Object.assign(console, consoleSaved)
     process.stdout.write = writes.stdout
     process.stderr.write = writes.stderr
