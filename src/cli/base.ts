@@ -40,6 +40,9 @@ export abstract class GwCommand extends Command {
 
   protected override async catch(err: Error & {code?: unknown; oclif?: {exit?: number}}): Promise<any> {
     const json = this.argv.includes('--json')
+    // The command line was read and refused: not a command that skipped parsing (oclif warns of
+    // those after the run whenever NODE_ENV is development or test).
+    this.parsed = true
     // A value one of gwfleet's typed flags refused (src/cli/flags.ts): bad input, named by its flag.
     if (err instanceof FlagValueError) {
       const {reportError} = await import('./common.js')
