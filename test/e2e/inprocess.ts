@@ -9,7 +9,10 @@
 // - Calls run one at a time (they share the process's environment, cwd, output streams and exit
 //   code); a case that needs runs side by side spawns them.
 // - gwfleet keeps what it reads once per run (known_hosts files, key files, release zips) for the
-//   rest of the run: each call starts with forgetRunState(), so it reads them afresh.
+//   rest of the run: each call starts with forgetRunState(), so it reads them afresh. This needs
+//   vitest to load dist/ through Node (server.deps.external in vitest.config.ts): a copy of its
+//   own would be the one reset, not the one the command classes use.
+// - A call has no time limit of its own: a case that guards against a hang spawns with timeoutMs.
 // - A run folder's name holds the second the run made it, the command and the process id: a call
 //   waits for the next second when a run here made a folder in this second.
 // - Output is captured from process.stdout and process.stderr, and from console (oclif prints help
