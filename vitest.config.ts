@@ -7,9 +7,9 @@ export default defineConfig({
     hookTimeout: 180_000,
     pool: 'forks',
     // End-to-end files each start their own lab on their own loopback subnet. They wait on sshd,
-    // remote shells and installers for much of their time: four files at a time keep 2 cores ~85%
-    // busy (three: 4m58s for the suite, four: 4m25s, five: no faster); no assertion depends on how
-    // busy the machine is.
+    // remote shells and installers for much of their time: four files at a time keep 2 cores busy
+    // (`bash .ci/run` on a fresh clone: 206 s with four, 202 s with five, the same within noise);
+    // no assertion depends on how busy the machine is.
     maxWorkers: 4,
     minWorkers: 1,
     // The built CLI (dist/) is loaded by Node itself, not transformed by the test runner: the e2e
