@@ -3,7 +3,7 @@
 import {HostStepError, LockLostError, UnreachableError} from '../errors.js'
 import {parseGateway, type GatewayPresence} from '../remote/cluster.js'
 import {describeJob, stopJobScript} from '../remote/job-scripts.js'
-import {followScript, installerScript, uninstallScript, type StagedFile} from '../remote/scripts.js'
+import {followScript, installerScript, remoteDirGuard, uninstallScript, type StagedFile} from '../remote/scripts.js'
 
 import {LineSplitter} from '../ssh/output.js'
 import type {Session} from '../host/session.js'
@@ -253,7 +253,7 @@ async function stoppable<T>(ctx: HostEnv, link: HostLink, remoteDir: string, run
   const onAbort = () => {
     link
       .session()
-      .root(stopJobScript(remoteDir), {timeoutMs: 20_000})
+      .root(remoteDirGuard(remoteDir, stopJobScript(remoteDir)), {timeoutMs: 20_000})
       .catch(() => undefined)
   }
   ctx.stop.addEventListener('abort', onAbort, {once: true})

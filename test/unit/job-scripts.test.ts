@@ -123,6 +123,33 @@ describe('a detached job on the host', () => {
     expect(probe()).toMatchObject({state: 'ended'})
   })
 
+  it('never signals a process group its pid file cannot name: pid 1, 0 or not a number is no job to stop', () => {
+    const J = path.join(remoteDir, 'state', 'job')
+    fs.mkdirSync(J)
+    fs.writeFileSync(path.join(J, 'meta'), meta('odd/hop'))
+    for (const t of ['1', '0', 'x', '']) {
+      const script = [
+        // kill only says what it was asked (a pid file naming 1 must never reach kill -- -1).
+        'kill() { echo "kill $*"; }',
+        'st() { read -r l < /proc/$1/stat; set -- ${l##*) }; shift 19; echo "$1"; }',
+        // The wrapper is this shell (running); timeout(1) is `t`, with pid 1's own start time.
+        `echo "$$ $(st $$) ${t} $(st 1)" > ${shq(J)}/pid`,
+        stopJobScript(remoteDir),
+      ].join('\n')
+      expect(sh(script).stdout, `timeout's pid ${JSON.stringify(t)}`).toBe('')
+    }
+    // A pid file naming a live process group of the job's own is acted on (the check above can fail).
+    const live = sh([
+      'kill() { echo "kill $*"; }',
+      'st() { read -r l < /proc/$1/stat; set -- ${l##*) }; shift 19; echo "$1"; }',
+      `sleep 5 & echo "$$ $(st $$) $! $(st $!)" > ${shq(J)}/pid`,
+      stopJobScript(remoteDir),
+      'command kill $! 2>/dev/null; true',
+    ].join('\n'))
+    expect(live.stdout).toMatch(/^kill -TERM \d+\n/)
+    fs.rmSync(J, {recursive: true})
+  })
+
   it('ends when its program ends, though a daemon the program left behind still holds the log open', () => {
     const f = sh(`${start('daemon/hop', `sh -c ${shq('sleep 31.25 >/dev/null 2>&1 & echo started; sleep 37.5 & echo also')}`)}\n${follow('daemon/hop')}`)
     spawnSync('pkill', ['-f', 'sleep 31.25|sleep 37.5'])
