@@ -76,7 +76,6 @@ function remember(ref: ReleaseRef): Promise<ReleaseContent> {
   return p
 }
 
-
 /**
  * Checks a release zip completely, reading it afresh: its structure and ZIP_LIMITS (a zip bomb is
  * refused before anything is inflated), safe names, regular files, one deploy_gateway, then every
