@@ -28,7 +28,7 @@ const cliPids = new Set<string>()
 /** A secret with what YAML and JSON escape: the values file holds it as Qu0te\"Back\\slash$ecret. */
 const QUOTE = 'Qu0te"Back\\slash$ecret'
 /** A private key read through ${file:}: its lines are secret, its BEGIN/END lines are not. */
-const PEM = generateKeyPairSync('rsa', {modulusLength: 2048}).privateKey.export({type: 'pkcs8', format: 'pem'}).toString().trimEnd()
+const PEM = generateKeyPairSync('rsa', {modulusLength: 2048, publicKeyEncoding: {type: 'spki', format: 'pem'}, privateKeyEncoding: {type: 'pkcs8', format: 'pem'}}).privateKey.trimEnd()
 const PEM_BODY = PEM.split('\n').filter((l) => !l.startsWith('-----'))
 
 /** Every form of the attack's secrets that output could show, spelled out here (not taken from gwfleet). */

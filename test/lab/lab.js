@@ -3,7 +3,7 @@
 // every "host" has its own /etc (host key, users, os-release), /opt, /var, /usr, /tmp ...
 // Needs root on Linux (unshare, nsenter, overlayfs, tmpfs). Test infrastructure only.
 import { spawn, spawnSync } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import net from 'node:net';
@@ -127,11 +127,20 @@ function sshString(buf) {
   return Buffer.concat([len, b]);
 }
 
-/** Generate an ed25519 key pair in OpenSSH format without spawning ssh-keygen. */
+// PKCS#8 DER of an Ed25519 private key up to its 32-byte seed (RFC 8410).
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/**
+ * Generate an ed25519 key pair in OpenSSH format without spawning ssh-keygen: a random seed, its
+ * public key derived by node. Not generateKeyPairSync with a JWK export: on Node 20 that can
+ * deadlock the process (the export holds the key's mutex while it allocates; the collector then
+ * finalizes the key-generation job, whose destructor waits for the same mutex), which hung a lab
+ * start for good.
+ */
 export function generateEd25519(comment = 'gwlab') {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  const pub = Buffer.from(publicKey.export({ format: 'jwk' }).x, 'base64url');
-  const seed = Buffer.from(privateKey.export({ format: 'jwk' }).d, 'base64url');
+  const seed = randomBytes(32);
+  const privateKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  const pub = createPublicKey(privateKey).export({ format: 'der', type: 'spki' }).subarray(-32);
   const pubBlob = Buffer.concat([sshString('ssh-ed25519'), sshString(pub)]);
   const check = randomBytes(4);
   let priv = Buffer.concat([check, check, sshString('ssh-ed25519'), sshString(pub), sshString(Buffer.concat([seed, pub])), sshString(comment)]);

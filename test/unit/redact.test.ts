@@ -12,7 +12,7 @@ import {renderValues} from '../../src/inventory/values.js'
 import {ownWords, Redactor, secretForms} from '../../src/runner/redact.js'
 
 const QUOTE = 'Qu0te"Back\\slash$ecret'
-const PEM = generateKeyPairSync('rsa', {modulusLength: 2048}).privateKey.export({type: 'pkcs8', format: 'pem'}).toString().trimEnd()
+const PEM = generateKeyPairSync('rsa', {modulusLength: 2048, publicKeyEncoding: {type: 'spki', format: 'pem'}, privateKeyEncoding: {type: 'pkcs8', format: 'pem'}}).privateKey.trimEnd()
 const PEM_BODY = PEM.split('\n').filter((l) => !l.startsWith('-----'))
 const M = '[redacted]'
 
