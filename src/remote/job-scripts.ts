@@ -174,8 +174,9 @@ export function stopJobScript(remoteDir: string): string {
     `gw_job ${J}`,
     // A job that has just started may not have written its pid file yet: wait for it (up to 5 s).
     `gw_i=0; while [ "$gw_js" = running ] && [ -z "$gw_jt" ] && [ $gw_i -lt 100 ]; do sleep 0.05; gw_job ${J}; gw_i=$((gw_i+1)); done`,
-    // timeout(1)'s pid from the pid file: a whole number above 1 (kill -- -1 would be every process).
-    'case "$gw_jt" in ""|*[!0-9]*|0|1) gw_jt="";; esac',
+    // timeout(1)'s pid from the pid file: a whole number above 1 (kill -- -1 would be every process),
+    // with its start time (an empty one would match any process that is gone).
+    'case "$gw_jt" in ""|*[!0-9]*|0|1) gw_jt="";; esac; [ -n "$gw_jts" ] || gw_jt=""',
     'if [ "$gw_js" = running ] && [ -n "$gw_jt" ]; then',
     '  gw_start "$gw_jt"',
     '  if [ "$gw_s" = "$gw_jts" ]; then kill -TERM "$gw_jt" 2>/dev/null; sleep 2; gw_start "$gw_jt"; if [ "$gw_s" = "$gw_jts" ]; then kill -KILL -- -"$gw_jt" 2>/dev/null; kill -KILL "$gw_jt" 2>/dev/null; fi; fi',

@@ -127,26 +127,45 @@ describe('a detached job on the host', () => {
     const J = path.join(remoteDir, 'state', 'job')
     fs.mkdirSync(J)
     fs.writeFileSync(path.join(J, 'meta'), meta('odd/hop'))
-    for (const t of ['1', '0', 'x', '']) {
+    // timeout(1)'s pid and start time: pid 1 with its own start time, 0, not a number, none, and a
+    // pid that is gone with no start time (an empty start time matches a gone process).
+    for (const t of ['1 $(st 1)', '0 $(st 1)', 'x $(st 1)', ' $(st 1)', '999999999 ']) {
       const script = [
         // kill only says what it was asked (a pid file naming 1 must never reach kill -- -1).
         'kill() { echo "kill $*"; }',
         'st() { read -r l < /proc/$1/stat; set -- ${l##*) }; shift 19; echo "$1"; }',
-        // The wrapper is this shell (running); timeout(1) is `t`, with pid 1's own start time.
-        `echo "$$ $(st $$) ${t} $(st 1)" > ${shq(J)}/pid`,
+        // The wrapper is this shell (running).
+        `echo "$$ $(st $$) ${t}" > ${shq(J)}/pid`,
         stopJobScript(remoteDir),
       ].join('\n')
-      expect(sh(script).stdout, `timeout's pid ${JSON.stringify(t)}`).toBe('')
+      expect(sh(script).stdout, `timeout's pid and start: ${JSON.stringify(t)}`).toBe('')
     }
     // A pid file naming a live process group of the job's own is acted on (the check above can fail).
     const live = sh([
       'kill() { echo "kill $*"; }',
       'st() { read -r l < /proc/$1/stat; set -- ${l##*) }; shift 19; echo "$1"; }',
-      `sleep 5 & echo "$$ $(st $$) $! $(st $!)" > ${shq(J)}/pid`,
+      `sleep 30 & echo "$$ $(st $$) $! $(st $!)" > ${shq(J)}/pid`,
       stopJobScript(remoteDir),
       'command kill $! 2>/dev/null; true',
     ].join('\n'))
     expect(live.stdout).toMatch(/^kill -TERM \d+\n/)
+    fs.rmSync(J, {recursive: true})
+  })
+
+  it("stops a job that has just started: the stop waits for the pid file the job's wrapper has not yet written", () => {
+    const J = path.join(remoteDir, 'state', 'job')
+    fs.mkdirSync(J)
+    fs.writeFileSync(path.join(J, 'meta'), meta('young/hop'))
+    const r = sh([
+      'kill() { echo "kill $*"; }',
+      'st() { read -r l < /proc/$1/stat; set -- ${l##*) }; shift 19; echo "$1"; }',
+      'sleep 30 & gw_job_pid=$!',
+      // The pid file appears while the stop waits for it (at its first pause), never before it looked.
+      `sleep() { if [ ! -f ${shq(J)}/pid ]; then echo "$$ $(st $$) $gw_job_pid $(st $gw_job_pid)" > ${shq(J)}/pid; echo waited; fi; command sleep "$@"; }`,
+      stopJobScript(remoteDir),
+      'command kill $gw_job_pid 2>/dev/null; true',
+    ].join('\n'))
+    expect(r.stdout).toMatch(/^waited\nkill -TERM \d+\n/)
     fs.rmSync(J, {recursive: true})
   })
 
