@@ -51,7 +51,7 @@ let newKeyLine = ''
 
 /** Runs a command in this process (inprocess.ts): these cases check what the audit reports; `spawned` runs the real binary. */
 async function gw(args: string[], how: 'here' | 'spawned' = 'here'): Promise<CliResult> {
-  const r = how === 'spawned' ? await ws.run(args, {timeoutMs: 60_000}) : await ws.runHere(args)
+  const r = await ws.runAs(how, args)
   runs.push(r)
   return r
 }

@@ -53,17 +53,10 @@ const bastion = () => lab.hosts[7]
 
 /**
  * Run the CLI in this process (inprocess.ts) and keep the result for the secret checks at the end.
- * `spawned` starts it as its own process (the file's end-to-end check of the real binary).
+ * `spawned` starts it as its own process (the real binary; a run that hangs ends after `timeoutMs`).
  */
-async function gw(args: string[], env: Record<string, string> = {}, how: 'here' | 'spawned' = 'here'): Promise<CliResult> {
-  const r = how === 'spawned' ? await ws.run(args, {env, timeoutMs: 60_000}) : await ws.runHere(args, {env})
-  runs.push(r)
-  return r
-}
-
-/** Spawn the CLI, ended after `timeoutMs` (a run that hangs ends there), and keep the result for the secret checks. */
-async function gwSpawned(args: string[], env: Record<string, string>, timeoutMs: number): Promise<CliResult> {
-  const r = await ws.run(args, {env, timeoutMs})
+async function gw(args: string[], env: Record<string, string> = {}, how: 'here' | 'spawned' = 'here', timeoutMs?: number): Promise<CliResult> {
+  const r = await ws.runAs(how, args, {env, timeoutMs})
   runs.push(r)
   return r
 }
@@ -292,7 +285,7 @@ describe('gwfleet deploy (lab subnet 11)', () => {
   it('opspw without GWFLEET_BECOME_PASSWORD fails fast with a clear error; with it, installs', async () => {
     const h = pwHost()
     // A deploy that waited at the host's sudo prompt would never end: spawned, with a limit of 40s that ends a hang.
-    const denied = await gwSpawned(['deploy', '-i', pwFleet, '--json'], {}, 40_000)
+    const denied = await gw(['deploy', '-i', pwFleet, '--json'], {}, 'spawned', 40_000)
     expect(denied.code, denied.stdout + denied.stderr).toBe(1)
     const d = byName(denied)['sudopw-1']
     expect(d.status).toBe('failed')
@@ -316,7 +309,7 @@ describe('gwfleet deploy (lab subnet 11)', () => {
     expect(byName(again)['sudopw-1']).toMatchObject({status: 'unchanged', action: 'none'})
     expect(await installs(h)).toHaveLength(1)
 
-    const wrong = await gwSpawned(['deploy', '-i', pwFleet, '--json'], {GWFLEET_BECOME_PASSWORD: 'not-the-password'}, 40_000)
+    const wrong = await gw(['deploy', '-i', pwFleet, '--json'], {GWFLEET_BECOME_PASSWORD: 'not-the-password'}, 'spawned', 40_000)
     expect(wrong.code).toBe(1)
     expect(byName(wrong)['sudopw-1'].status).toBe('failed')
     expect(byName(wrong)['sudopw-1'].error).toMatch(/password/i)

@@ -166,6 +166,11 @@ export class Workspace {
     return runInProcess(args, this.env(opts.env), {cwd: opts.cwd})
   }
 
+  /** Run the CLI in this process, or spawned for a case that wants the real binary (ended after `timeoutMs`, 60 s unless given). */
+  runAs(how: 'here' | 'spawned', args: string[], opts: {env?: NodeJS.ProcessEnv; timeoutMs?: number} = {}): Promise<CliResult> {
+    return how === 'spawned' ? this.run(args, {env: opts.env, timeoutMs: opts.timeoutMs ?? 60_000}) : this.runHere(args, {env: opts.env})
+  }
+
   /** Spawn the CLI; resolves with exit code and output (never rejects on a non-zero exit). */
   run(args: string[], opts: {env?: NodeJS.ProcessEnv; input?: string; onSpawn?: (pid: number) => void; timeoutMs?: number; cwd?: string} = {}): Promise<CliResult> {
     return runCli(args, this.env(opts.env), opts)

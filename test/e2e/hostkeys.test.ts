@@ -40,7 +40,7 @@ const userKnownHosts = () => path.join(ws.home, '.ssh', 'known_hosts')
 
 /** Runs a command in this process (inprocess.ts) or, with 'spawned', as its own process. */
 async function gw(args: string[], how: 'here' | 'spawned' = 'here'): Promise<CliResult> {
-  const r = how === 'spawned' ? await ws.run(args, {timeoutMs: 60_000}) : await ws.runHere(args)
+  const r = await ws.runAs(how, args)
   runs.push(r)
   return r
 }
