@@ -38,7 +38,8 @@ export function runInProcess(args: string[], env: NodeJS.ProcessEnv, opts: {cwd?
   return next
 }
 
-type RunlogModule = {runsHome(env: NodeJS.ProcessEnv): string; runStart(id: string): Date | null; RUN_ID_RE: RegExp}
+/** The built run-log module (dist/), typed by its source. */
+type RunlogModule = typeof import('../../src/runner/runlog.js')
 
 /** The second of the newest run folder this process made in a runs folder (undefined: none). */
 function newestFolder(runlog: RunlogModule, home: string): number | undefined {
